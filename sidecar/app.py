@@ -1,0 +1,413 @@
+"""Lifecycle: build the components from the settings, run them, reload the config, stop.
+
+Everything the poll job reads from the config is in one ``Watch`` value that a reload replaces
+under the poll lock, so a poll always sees one config from start to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from watchfiles import awatch
+
+from sidecar import __version__
+from sidecar.clock import utc_now
+from sidecar.console_sink import ConsoleSink, asset_link
+from sidecar.delivery import Sink
+from sidecar.dispatch import Dispatcher, RuleOptions
+from sidecar.http_server import MetricsServer
+from sidecar.immich.client import REQUIRED_PERMISSIONS, ImmichClient
+from sidecar.immich.errors import ImmichError
+from sidecar.immich.models import Person
+from sidecar.metrics import Metrics
+from sidecar.poller import Poller, Watch, Window, collect_matches
+from sidecar.rules import (
+    CompiledRule,
+    Match,
+    RuleResolutionError,
+    compile_rules,
+    is_person_id,
+)
+from sidecar.settings import (
+    ChannelTarget,
+    ConfigError,
+    ConsoleTarget,
+    Settings,
+    WebhookTarget,
+    load_settings,
+)
+from sidecar.store import Store
+
+log = logging.getLogger(__name__)
+
+POLL_JOB_ID = "poll"
+RELOAD_DEBOUNCE_MS = 100  # watchfiles' default (1.6 s) would miss the one-second reload promise
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    """What ``/immich status`` and the readiness probe report."""
+
+    immich_reachable: bool
+    immich_version: str | None
+    last_successful_poll: datetime | None
+    outbox_pending: int
+    outbox_failed: int
+    config_loaded_at: datetime
+
+
+async def resolve_rules(client: ImmichClient, settings: Settings) -> tuple[CompiledRule, ...]:
+    """Look every person name of the rules up in Immich (once per distinct name)."""
+    names = {
+        ref for rule in settings.rules
+        for ref in (*rule.people.any, *rule.people.all, *rule.people.none)
+        if not is_person_id(ref)
+    }
+    found: dict[str, list[Person]] = {}
+    for name in sorted(names):
+        found[name] = await client.search_person(name)
+    return compile_rules(settings.rules, lambda name: found.get(name, []),
+                         source=settings.source.name)
+
+
+def build_watch(settings: Settings, rules: tuple[CompiledRule, ...], use_filter: bool) -> Watch:
+    targets = {rule.name: rule.targets for rule in settings.rules}
+    return Watch(
+        rules=rules,
+        targets_of=lambda name: targets.get(name, ()),
+        lookback=timedelta(seconds=settings.poll.lookback),
+        settle=timedelta(seconds=settings.poll.settle),
+        use_search_filter=use_filter,
+    )
+
+
+def rule_options(settings: Settings) -> Callable[[str], RuleOptions]:
+    options = {
+        rule.name: RuleOptions(mention_roles=rule.mention_roles, batching=rule.batching)
+        for rule in settings.rules
+    }
+    return lambda name: options.get(name, RuleOptions())
+
+
+def file_hash(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+class Sidecar:
+    """One running sidecar. ``start()`` raises ConfigError or RuleResolutionError when the
+    config cannot run at all; everything after start keeps running through errors."""
+
+    def __init__(
+        self, config_path: Path, *, stdout: TextIO | None = None,
+        clock: Callable[[], datetime] = utc_now, metrics: Metrics | None = None,
+    ) -> None:
+        self.config_path = config_path
+        self.metrics = metrics or Metrics()
+        self._stdout = stdout
+        self._clock = clock
+        self._stop = asyncio.Event()
+        self._poll_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._scheduler: AsyncIOScheduler | None = None
+        self._http: MetricsServer | None = None
+        self._sinks: Mapping[str, Sink] = {}
+        self._watch: Watch | None = None
+        self._use_filter = False
+        self._version: str | None = None
+        self._started = time.monotonic()
+        self._last_success: float | None = None
+        self.settings: Settings
+        self.loaded_at: datetime
+        self.store: Store
+        self.client: ImmichClient
+        self.poller: Poller
+        self.dispatcher: Dispatcher
+
+    # -- start and stop ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.metrics.build_info.labels(version=__version__).set(1)
+        self.settings = load_settings(self.config_path)
+        self.loaded_at = self._clock()
+        self._mark_reload(success=True, result=None)
+        settings = self.settings
+        self.store = Store.open(settings.state.path)
+        self.client = ImmichClient(settings.immich.url, settings.immich.api_key, self.metrics)
+        self.poller = Poller(self.client, self.store, self.metrics, self._clock)
+        self.dispatcher = Dispatcher(self.store, self.metrics, self._clock)
+        self.poller.start_baseline((r.name for r in settings.rules),
+                                   timedelta(seconds=settings.poll.backfill))
+        await self._connect_immich()
+        self._sinks = self._build_sinks(settings)
+        self.dispatcher.configure(self._sinks, rule_options(settings))
+
+        self._http = MetricsServer(self.metrics, self.readiness,
+                                   settings.metrics.host, settings.metrics.port)
+        await self._http.start()
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._scheduler.add_job(
+            self._poll_job, "interval", seconds=settings.poll.interval, id=POLL_JOB_ID,
+            max_instances=1, coalesce=True, next_run_time=utc_now(),
+        )
+        self._scheduler.start()
+        self._tasks = [
+            asyncio.create_task(self.dispatcher.run(self._stop), name="dispatcher"),
+            asyncio.create_task(self._watch_config(), name="config-watcher"),
+        ]
+        log.info("sidecar %s started: %d rules, %d targets, polling every %gs",
+                 __version__, len(settings.rules), len(settings.targets), settings.poll.interval)
+
+    async def _connect_immich(self) -> None:
+        """Learn the server version and resolve the rules' people. Immich being down is not
+        fatal (the poll job tries again); an unknown person name is (RuleResolutionError)."""
+        try:
+            version = await self.client.version()
+            self._version = str(version)
+            self._use_filter = version.has_search_filter
+            missing = await self.client.missing_permissions(REQUIRED_PERMISSIONS)
+            if missing:
+                log.warning("the Immich API key lacks permissions: %s; some features will fail",
+                            ", ".join(missing))
+            rules = await resolve_rules(self.client, self.settings)
+        except ImmichError as err:
+            log.error("Immich is not usable yet (%s); will try again at the next poll", err)
+            return
+        self._watch = build_watch(self.settings, rules, self._use_filter)
+        log.info("connected to Immich %s", self._version)
+
+    async def run_until_stopped(self) -> None:
+        await self._stop.wait()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def stop(self) -> None:
+        """Finish the delivery in flight, stop everything, close the store."""
+        self._stop.set()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        async with self._poll_lock:  # a poll in flight writes to the store
+            pass
+        for sink in self._sinks.values():
+            await sink.close()
+        if self._http is not None:
+            await self._http.stop()
+        await self.client.aclose()
+        self.store.close()
+        log.info("sidecar stopped")
+
+    # -- the poll ------------------------------------------------------------------------------
+
+    async def _poll_job(self) -> None:
+        async with self._poll_lock:
+            if self._stop.is_set():
+                return
+            try:
+                if self._watch is None:
+                    await self._connect_immich()
+                    if self._watch is None:
+                        self.metrics.poll_runs.labels(result="failure").inc()
+                        return
+                await self.poller.poll(self._watch)
+            except ImmichError as err:
+                log.warning("poll failed: %s", err)
+                return
+            except Exception:
+                log.exception("poll failed unexpectedly")
+                return
+            self._last_success = time.monotonic()
+        self.dispatcher.wake()
+
+    def readiness(self) -> list[str]:
+        """Why the sidecar is not ready (empty when it is)."""
+        limit = 3 * self.settings.poll.interval
+        since = self._last_success if self._last_success is not None else None
+        if since is None and time.monotonic() - self._started > limit:
+            return [f"no successful poll since start ({limit:g}s ago or more)"]
+        if since is not None and time.monotonic() - since > limit:
+            return [f"last successful poll more than {limit:g}s ago"]
+        return []
+
+    def status(self) -> StatusInfo:
+        counts = self.store.counts()
+        last = self.store.get_time("last_successful_poll_started")
+        return StatusInfo(
+            immich_reachable=self._watch is not None and not self.readiness(),
+            immich_version=self._version,
+            last_successful_poll=last,
+            outbox_pending=counts.pending,
+            outbox_failed=counts.failed,
+            config_loaded_at=self.loaded_at,
+        )
+
+    # -- sinks ---------------------------------------------------------------------------------
+
+    def _build_sinks(self, settings: Settings) -> dict[str, Sink]:
+        sinks: dict[str, Sink] = {}
+        for name, target in settings.targets.items():
+            if isinstance(target, ConsoleTarget):
+                sinks[name] = ConsoleSink(settings.immich.external_url, self._stdout)
+            elif isinstance(target, WebhookTarget):
+                from sidecar.discord.webhook_sink import WebhookSink
+
+                sinks[name] = WebhookSink(
+                    target, self.client, settings.immich.external_url, self.metrics)
+            elif isinstance(target, ChannelTarget):
+                log.warning("target %s: bot channel targets are not wired yet", name)
+        return sinks
+
+    # -- reload --------------------------------------------------------------------------------
+
+    async def _watch_config(self) -> None:
+        # The directory, not the file: Kubernetes swaps a ConfigMap by renaming a symlink, and
+        # editors save by writing a new file and renaming it over the old one.
+        directory = self.config_path.resolve().parent
+        async for _changes in awatch(directory, stop_event=self._stop, debounce=RELOAD_DEBOUNCE_MS,
+                                     step=20, recursive=False, watch_filter=None):
+            await self.reload()
+
+    async def reload(self) -> bool:
+        """Load the config again; swap it in if valid, else keep the running one.
+        Returns True when a new config took effect."""
+        digest = file_hash(self.config_path)
+        if digest is not None and digest == self.settings.content_hash:
+            return False
+        try:
+            new = load_settings(self.config_path)
+            rules = await resolve_rules(self.client, new)
+        except (ConfigError, RuleResolutionError) as err:
+            for problem in err.lines():
+                log.error("config reload rejected, keeping the running config: %s", problem)
+            self._mark_reload(success=False)
+            return False
+        except ImmichError as err:
+            log.error("config reload postponed: cannot look people up in Immich (%s)", err)
+            self._mark_reload(success=False)
+            return False
+        async with self._poll_lock:
+            self._apply(new, rules)
+        self._mark_reload(success=True)
+        log.info("config reloaded: %d rules, %d targets", len(new.rules), len(new.targets))
+        return True
+
+    def _apply(self, new: Settings, rules: tuple[CompiledRule, ...]) -> None:
+        old = self.settings
+        for setting in ("state", "metrics"):
+            if getattr(old, setting) != getattr(new, setting):
+                log.warning("config: %s changed; it takes effect at the next restart", setting)
+        if old.immich != new.immich:
+            log.warning("config: immich connection changed; it takes effect at the next restart")
+        self.settings = new
+        self.loaded_at = self._clock()
+        self._watch = build_watch(new, rules, self._use_filter)
+        removed = set(old.targets) - set(new.targets)
+        if removed:
+            dropped = self.store.fail_pending_for_targets(
+                removed, "target removed from the config", self._clock())
+            if dropped:
+                log.warning("config: %d queued deliveries dropped for removed targets %s",
+                            dropped, ", ".join(sorted(removed)))
+        old_sinks = self._sinks
+        self._sinks = self._build_sinks(new)
+        self.dispatcher.configure(self._sinks, rule_options(new))
+        for name, sink in old_sinks.items():
+            if self._sinks.get(name) is not sink:
+                asyncio.create_task(sink.close())  # noqa: RUF006 - best effort
+        if old.poll.interval != new.poll.interval and self._scheduler is not None:
+            self._scheduler.reschedule_job(POLL_JOB_ID, trigger="interval",
+                                           seconds=new.poll.interval)
+
+    def _mark_reload(self, *, success: bool, result: str | None = "") -> None:
+        self.metrics.config_last_reload_successful.set(1 if success else 0)
+        if success:
+            self.metrics.config_last_reload_success_timestamp.set(time.time())
+        if result is not None:
+            self.metrics.config_reloads.labels(
+                result=result or ("success" if success else "failure")).inc()
+
+
+def run_forever(config_path: Path) -> int:
+    """``immich-sidecar run``: run until SIGTERM or SIGINT, then stop cleanly (exit 0)."""
+    return asyncio.run(_run(config_path))
+
+
+async def _run(config_path: Path) -> int:
+    sidecar = Sidecar(config_path)
+    try:
+        await sidecar.start()
+    except (ConfigError, RuleResolutionError) as err:
+        for problem in err.lines():
+            print(problem, file=sys.stderr)
+        return 2
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, sidecar.request_stop)
+    await sidecar.run_until_stopped()
+    await sidecar.stop()
+    return 0
+
+
+def dry_run(config_path: Path, since_seconds: float, out: TextIO | None = None) -> int:
+    """``immich-sidecar dry-run``: poll once and print what each rule would send and why.
+    Writes nothing to the state database and sends nothing."""
+    return asyncio.run(_dry_run(config_path, since_seconds, out or sys.stdout))
+
+
+async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
+    try:
+        settings = load_settings(config_path)
+    except ConfigError as err:
+        for problem in err.lines():
+            print(problem, file=sys.stderr)
+        return 2
+    metrics = Metrics()
+    async with ImmichClient(settings.immich.url, settings.immich.api_key, metrics) as client:
+        try:
+            version = await client.version()
+            rules = await resolve_rules(client, settings)
+            watch = build_watch(settings, rules, version.has_search_filter)
+            now = utc_now()
+            start = now - timedelta(seconds=since_seconds)
+            window = Window(people_since=start, stream_after=start, stream_before=now,
+                            settled_before=now)
+            found: list[Match] = []
+            print(f"dry run against Immich {version}: assets created since "
+                  f"{start:%Y-%m-%d %H:%M} UTC; nothing is stored or sent", file=out)
+            seen = await collect_matches(client, watch, window, {}, found.extend)
+        except RuleResolutionError as err:
+            for problem in err.lines():
+                print(problem, file=sys.stderr)
+            return 2
+        except ImmichError as err:
+            print(f"cannot query Immich: {err}", file=sys.stderr)
+            return 1
+    deliveries = 0
+    for hit in found:
+        targets = watch.targets_of(hit.rule.name)
+        deliveries += len(targets)
+        asset = hit.asset
+        taken = f", taken {asset.taken_at:%Y-%m-%d %H:%M}" if asset.taken_at else ""
+        print(f"{hit.rule.name} -> {', '.join(targets)}: {asset.original_file_name or asset.id} "
+              f"({asset.type}{taken}) because {hit.explain()}", file=out)
+        print(f"    {asset_link(settings.immich.external_url, asset.id)}", file=out)
+    print(f"{seen} assets examined, {len(found)} matches, {deliveries} deliveries would be sent",
+          file=out)
+    return 0

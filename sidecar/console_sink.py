@@ -1,0 +1,50 @@
+"""The ``console`` target: one JSON line per delivery on standard output.
+
+Useful to try the sidecar without Discord, and to feed notifications to another program.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TextIO
+
+from sidecar.delivery import Batch, Delivery, TemporaryDeliveryError
+
+
+def asset_link(external_url: str, asset_id: str) -> str:
+    return f"{external_url.rstrip('/')}/photos/{asset_id}"
+
+
+def console_line(delivery: Delivery, external_url: str) -> str:
+    asset = delivery.asset
+    return json.dumps({
+        "rule": delivery.rule,
+        "target": delivery.target,
+        "asset_id": asset.id,
+        "type": asset.type,
+        "people": [p.name for p in asset.people if p.name],
+        "taken_at": asset.taken_at.isoformat() if asset.taken_at else None,
+        "city": asset.city,
+        "country": asset.country,
+        "file_name": asset.original_file_name,
+        "link": asset_link(external_url, asset.id),
+    }, ensure_ascii=False)
+
+
+class ConsoleSink:
+    def __init__(self, external_url: str, stream: TextIO | None = None) -> None:
+        self._external_url = external_url
+        self._stream = stream
+
+    async def send(self, batch: Batch) -> None:
+        stream = self._stream or sys.stdout
+        try:
+            stream.write("".join(console_line(d, self._external_url) + "\n"
+                                 for d in batch.deliveries))
+            stream.flush()
+        except OSError as err:  # a closed pipe: keep the deliveries for later
+            raise TemporaryDeliveryError("stdout_unavailable", str(err)) from None
+
+    async def close(self) -> None:
+        return None

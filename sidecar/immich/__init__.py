@@ -1,0 +1,1 @@
+"""The Immich API client and its domain values."""

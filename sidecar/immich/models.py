@@ -1,0 +1,140 @@
+"""Immich domain values, built from API responses with ``from_dict``.
+
+Only the fields the sidecar uses are kept; both the 2.x and the 3.x shapes parse (3.x drops
+``faces`` from people on an asset, and ``deviceAssetId``/``deviceId`` from assets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+def parse_time(value: str) -> datetime:
+    """Parse an Immich ISO-8601 timestamp (``Z`` or an offset) into an aware datetime."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class PersonRef:
+    """A person recognised on an asset."""
+
+    id: str
+    name: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PersonRef:
+        return cls(id=str(data["id"]), name=str(data.get("name") or ""))
+
+
+@dataclass(frozen=True)
+class Asset:
+    id: str
+    type: str  # IMAGE, VIDEO, AUDIO, OTHER
+    created_at: datetime  # when Immich received it (upload time)
+    taken_at: datetime | None  # fileCreatedAt: when the photo was taken
+    original_file_name: str
+    visibility: str  # timeline, archive, hidden, locked
+    is_trashed: bool
+    people: tuple[PersonRef, ...]
+    city: str | None = None
+    country: str | None = None
+    description: str | None = None
+
+    @property
+    def on_timeline(self) -> bool:
+        """Visible on the owner's timeline: not archived, hidden, locked or trashed."""
+        return self.visibility == "timeline" and not self.is_trashed
+
+    @property
+    def person_ids(self) -> frozenset[str]:
+        return frozenset(p.id for p in self.people)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Asset:
+        exif = data.get("exifInfo") or {}
+        visibility = data.get("visibility")
+        if visibility is None:  # very old servers only had isArchived
+            visibility = "archive" if data.get("isArchived") else "timeline"
+        taken = data.get("fileCreatedAt")
+        return cls(
+            id=str(data["id"]),
+            type=str(data["type"]),
+            created_at=parse_time(str(data["createdAt"])),
+            taken_at=parse_time(str(taken)) if taken else None,
+            original_file_name=str(data.get("originalFileName") or ""),
+            visibility=str(visibility),
+            is_trashed=bool(data.get("isTrashed", False)),
+            people=tuple(PersonRef.from_dict(p) for p in data.get("people") or ()),
+            city=exif.get("city") or None,
+            country=exif.get("country") or None,
+            description=exif.get("description") or None,
+        )
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    is_hidden: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Person:
+        return cls(
+            id=str(data["id"]),
+            name=str(data.get("name") or ""),
+            is_hidden=bool(data.get("isHidden", False)),
+        )
+
+
+@dataclass(frozen=True)
+class ServerVersion:
+    major: int
+    minor: int
+    patch: int
+
+    @property
+    def has_search_filter(self) -> bool:
+        """3.2 added ``filter`` (with ``personIds.any``) and ``cursor`` to search/metadata."""
+        return (self.major, self.minor) >= (3, 2)
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    assets: tuple[Asset, ...]
+    next_page: str | None  # 2.x/3.x: page number as a string; 3.2+: also a cursor
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    id: str
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class AssetFace:
+    """A face detected on an asset; ``person`` is None until recognition assigns one."""
+
+    id: str
+    person: PersonRef | None
+    bounding_box: tuple[int, int, int, int]  # x1, y1, x2, y2 in image pixels
+    image_width: int
+    image_height: int
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AssetFace:
+        person = data.get("person")
+        return cls(
+            id=str(data["id"]),
+            person=PersonRef.from_dict(person) if person else None,
+            bounding_box=(
+                int(data["boundingBoxX1"]), int(data["boundingBoxY1"]),
+                int(data["boundingBoxX2"]), int(data["boundingBoxY2"]),
+            ),
+            image_width=int(data["imageWidth"]),
+            image_height=int(data["imageHeight"]),
+        )

@@ -1,0 +1,73 @@
+"""Every Prometheus metric the sidecar exports, in one registry.
+
+Metric names are an interface: the alert rules and the Grafana dashboard in the Helm chart
+depend on them. Labels stay low-cardinality: never an asset id, a person name or a URL.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+PREFIX = "immich_sidecar_"
+
+
+class Metrics:
+    """All metrics of one sidecar, registered in a registry of its own (never the global one),
+    so that every test and every app instance starts from zero."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = r = registry if registry is not None else CollectorRegistry()
+        self.immich_requests = Counter(
+            PREFIX + "immich_requests", "Immich API responses, by endpoint and HTTP status.",
+            ["endpoint", "status"], registry=r)
+        self.immich_request_retries = Counter(
+            PREFIX + "immich_request_retries", "Immich API requests that were retried.",
+            ["endpoint"], registry=r)
+        self.immich_request_failures = Counter(
+            PREFIX + "immich_request_failures",
+            "Immich API calls that failed for good (after retries), by reason.",
+            ["endpoint", "reason"], registry=r)
+        self.immich_request_duration = Histogram(
+            PREFIX + "immich_request_duration_seconds", "Duration of one Immich API request.",
+            ["endpoint"], registry=r,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.poll_runs = Counter(
+            PREFIX + "poll_runs", "Poll runs, by result (success, failure).",
+            ["result"], registry=r)
+        self.last_successful_poll = Gauge(
+            PREFIX + "last_successful_poll_timestamp_seconds",
+            "Unix time at which the last successful poll finished.", registry=r)
+        self.poll_duration = Histogram(
+            PREFIX + "poll_duration_seconds", "Duration of one poll run.", registry=r,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+        self.notifications_sent = Counter(
+            PREFIX + "notifications_sent",
+            "Deliveries (rule, target, asset) sent, by rule and target name.",
+            ["rule", "target"], registry=r)
+        self.notification_failures = Counter(
+            PREFIX + "notification_failures",
+            "Failed delivery attempts, by target name and reason.",
+            ["target", "reason"], registry=r)
+        self.discord_retries = Counter(
+            PREFIX + "discord_retries", "Discord requests retried (rate limits, server errors).",
+            registry=r)
+        self.outbox_pending = Gauge(
+            PREFIX + "outbox_pending", "Deliveries waiting in the outbox.", registry=r)
+        self.outbox_dead = Gauge(
+            PREFIX + "outbox_dead", "Deliveries that failed for good (dead letters).", registry=r)
+        self.config_last_reload_successful = Gauge(
+            PREFIX + "config_last_reload_successful",
+            "1 if the last config load or reload was valid, else 0.", registry=r)
+        self.config_last_reload_success_timestamp = Gauge(
+            PREFIX + "config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful config load or reload.", registry=r)
+        self.config_reloads = Counter(
+            PREFIX + "config_reloads", "Config reloads, by result (success, failure, unchanged).",
+            ["result"], registry=r)
+        self.discord_connected = Gauge(
+            PREFIX + "discord_connected",
+            "1 while the Discord bot is connected to the gateway, else 0 (absent without a bot).",
+            registry=r)
+        self.build_info = Gauge(
+            PREFIX + "build_info", "Build information; the value is always 1.",
+            ["version"], registry=r)

@@ -1,0 +1,272 @@
+"""One poll: ask Immich for the assets that could match, match them, queue the deliveries.
+
+Two kinds of rules are polled differently, because faces are recognised late (minutes to hours
+after upload) and assigning a face does not change an asset's ``updatedAt``:
+
+* rules that need a person (``people.any`` / ``people.all``) ask Immich for the assets of the
+  watched people created inside the look-back window, every poll. Immich filters by person, so a
+  poll costs requests and bytes in proportion to the matching assets, not to the window or the
+  library; the outbox's uniqueness makes re-seeing an asset harmless.
+* rules that need no person (no people filter, or ``none:`` only) decide each asset once, when it
+  is older than ``poll.settle``, from a cursor over newly created assets.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from sidecar.clock import utc_now
+from sidecar.immich.models import Asset, SearchPage
+from sidecar.metrics import Metrics
+from sidecar.rules import CompiledRule, Match, matches_for
+from sidecar.store import Store
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 1000  # Immich's maximum for search/metadata
+MAX_PAGES = 10_000  # a safety bound on one paged search (ten million assets)
+
+BASELINE_KEY = "baseline"
+STREAM_CURSOR_KEY = "stream_cursor"
+LAST_POLL_KEY = "last_successful_poll_started"
+
+
+class AssetSearch(Protocol):
+    """The part of the Immich client a poll uses."""
+
+    async def search_metadata(
+        self, *, created_after: datetime | None = None, created_before: datetime | None = None,
+        person_ids: Sequence[str] = (), asset_type: str | None = None, page: str | None = None,
+        size: int = PAGE_SIZE, with_people: bool = True, with_exif: bool = True,
+    ) -> SearchPage: ...
+
+    async def search_metadata_filter(
+        self, *, filter: dict[str, object], cursor: str | None = None, size: int = PAGE_SIZE,
+        with_people: bool = True, with_exif: bool = True,
+    ) -> SearchPage: ...
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What a poll needs from the settings; replaced as a whole when the config reloads."""
+
+    rules: tuple[CompiledRule, ...]
+    targets_of: Callable[[str], Sequence[str]]  # rule name -> its target names
+    lookback: timedelta
+    settle: timedelta
+    use_search_filter: bool  # Immich 3.2+: one request answers for all watched people
+
+    @property
+    def person_rules(self) -> tuple[CompiledRule, ...]:
+        return tuple(r for r in self.rules if r.requires_person)
+
+    @property
+    def stream_rules(self) -> tuple[CompiledRule, ...]:
+        return tuple(r for r in self.rules if not r.requires_person)
+
+
+@dataclass(frozen=True)
+class Window:
+    people_since: datetime  # person rules: assets created at or after this
+    stream_after: datetime  # other rules: assets created in [stream_after, stream_before]
+    stream_before: datetime
+    settled_before: datetime  # person rules with `none:` wait until an asset is this old
+
+
+@dataclass(frozen=True)
+class PollResult:
+    assets_seen: int
+    matches: int
+    queued: int  # new outbox rows
+
+
+async def search_people_assets(
+    client: AssetSearch, person_ids: Iterable[str], since: datetime, use_filter: bool,
+) -> AsyncIterator[tuple[Asset, ...]]:
+    """Pages of timeline assets created since ``since`` showing at least one of the people."""
+    ids = sorted(person_ids)
+    if not ids:
+        return
+    if use_filter:
+        query: dict[str, object] = {
+            "personIds": {"any": ids},
+            "createdAt": {"gte": _iso(since)},
+            "visibility": {"eq": "timeline"},
+        }
+        async for page in _cursor_pages(client, query):
+            yield page
+        return
+    # Before 3.2, personIds means ALL listed people: one search per watched person.
+    for person_id in ids:
+        async for page in _flat_pages(client, created_after=since, person_ids=(person_id,)):
+            yield page
+
+
+async def search_new_assets(
+    client: AssetSearch, after: datetime, before: datetime, asset_type: str | None,
+) -> AsyncIterator[tuple[Asset, ...]]:
+    """Pages of timeline assets created in [after, before]."""
+    async for page in _flat_pages(
+        client, created_after=after, created_before=before, asset_type=asset_type,
+    ):
+        yield page
+
+
+async def _flat_pages(
+    client: AssetSearch, *, created_after: datetime, created_before: datetime | None = None,
+    person_ids: Sequence[str] = (), asset_type: str | None = None,
+) -> AsyncIterator[tuple[Asset, ...]]:
+    page: str | None = None
+    for _ in range(MAX_PAGES):
+        result = await client.search_metadata(
+            created_after=created_after, created_before=created_before, person_ids=person_ids,
+            asset_type=asset_type, page=page, size=PAGE_SIZE,
+        )
+        yield result.assets
+        if not result.next_page:
+            return
+        page = result.next_page
+    log.warning("search stopped after %d pages; the rest waits for the next poll", MAX_PAGES)
+
+
+async def _cursor_pages(
+    client: AssetSearch, query: dict[str, object],
+) -> AsyncIterator[tuple[Asset, ...]]:
+    cursor: str | None = None
+    for _ in range(MAX_PAGES):
+        result = await client.search_metadata_filter(filter=query, cursor=cursor, size=PAGE_SIZE)
+        yield result.assets
+        if not result.next_page:
+            return
+        cursor = result.next_page
+    log.warning("search stopped after %d pages; the rest waits for the next poll", MAX_PAGES)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def single_type(rules: Iterable[CompiledRule]) -> str | None:
+    """The one asset type all these rules want, to let Immich filter by it; else None."""
+    wanted: set[str] = set()
+    for rule in rules:
+        wanted |= rule.rule.asset_types
+    return next(iter(wanted)) if len(wanted) == 1 else None
+
+
+def window_for(
+    now: datetime, last_poll: datetime | None, stream_cursor: datetime,
+    lookback: timedelta, settle: timedelta,
+) -> Window:
+    """The time ranges one poll looks at.
+
+    The look-back runs from the start of the last successful poll, not from now, so an outage
+    longer than the look-back loses nothing: the first poll after it reaches back far enough.
+    """
+    reference = min(last_poll, now) if last_poll is not None else now
+    settled = now - settle
+    return Window(
+        people_since=reference - lookback,
+        stream_after=stream_cursor,
+        stream_before=max(settled, stream_cursor),
+        settled_before=settled,
+    )
+
+
+async def collect_matches(
+    client: AssetSearch, watch: Watch, window: Window,
+    baselines: dict[str, datetime], on_page: Callable[[list[Match]], None],
+) -> int:
+    """Fetch the candidate assets page by page and hand each page's matches to ``on_page``.
+    Returns how many assets were examined. Memory stays bounded by one page."""
+    seen = 0
+    person_rules = watch.person_rules
+    if person_rules:
+        since = window.people_since
+        starts = [baselines[r.name] for r in person_rules if r.name in baselines]
+        if starts and len(starts) == len(person_rules):
+            since = max(since, min(starts))
+        watched = frozenset().union(*(r.watched_person_ids for r in person_rules))
+        async for page in search_people_assets(client, watched, since, watch.use_search_filter):
+            seen += len(page)
+            found = matches_for(person_rules, page, baselines)
+            # An exclusion (`none:`) can only be trusted once faces had time to be recognised.
+            on_page([m for m in found
+                     if not m.rule.none or m.asset.created_at <= window.settled_before])
+    stream_rules = watch.stream_rules
+    if stream_rules and window.stream_before > window.stream_after:
+        async for page in search_new_assets(
+            client, window.stream_after, window.stream_before, single_type(stream_rules),
+        ):
+            seen += len(page)
+            on_page(matches_for(stream_rules, page, baselines))
+    return seen
+
+
+class Poller:
+    """Runs polls against Immich and records their outcome in the store and the metrics."""
+
+    def __init__(
+        self, client: AssetSearch, store: Store, metrics: Metrics,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+
+    def start_baseline(self, rule_names: Iterable[str], backfill: timedelta) -> datetime:
+        """On the very first start, remember where history ends so an existing library does not
+        flood Discord: only assets created after ``now - backfill`` are announced."""
+        baseline = self._store.get_time(BASELINE_KEY)
+        if baseline is None:
+            baseline = self._clock() - backfill
+            self._store.set_time(BASELINE_KEY, baseline)
+            self._store.set_time(STREAM_CURSOR_KEY, baseline)
+            self._store.rule_baselines(rule_names, since_if_new=baseline)
+        return baseline
+
+    async def poll(self, watch: Watch) -> PollResult:
+        started = time.monotonic()
+        try:
+            result = await self._poll(watch)
+        except Exception:
+            self._metrics.poll_runs.labels(result="failure").inc()
+            raise
+        finally:
+            self._metrics.poll_duration.observe(time.monotonic() - started)
+        self._metrics.poll_runs.labels(result="success").inc()
+        self._metrics.last_successful_poll.set(time.time())
+        return result
+
+    async def _poll(self, watch: Watch) -> PollResult:
+        now = self._clock()
+        store = self._store
+        baselines = store.rule_baselines((r.name for r in watch.rules), since_if_new=now)
+        cursor = store.get_time(STREAM_CURSOR_KEY) or now
+        window = window_for(now, store.get_time(LAST_POLL_KEY), cursor,
+                            watch.lookback, watch.settle)
+        totals = {"matches": 0, "queued": 0}
+
+        def enqueue(found: list[Match]) -> None:
+            rows = [(m.rule.name, target, m.asset)
+                    for m in found for target in watch.targets_of(m.rule.name)]
+            totals["matches"] += len(found)
+            totals["queued"] += store.enqueue(rows, now)
+
+        seen = await collect_matches(self._client, watch, window, baselines, enqueue)
+        store.set_time(STREAM_CURSOR_KEY, window.stream_before)
+        store.set_time(LAST_POLL_KEY, now)
+        # Sent rows older than any window a poll can reach are no longer needed for de-duplication.
+        store.forget_sent_before(window.people_since - watch.lookback)
+        if totals["queued"]:
+            log.info("poll: %d assets examined, %d new deliveries queued",
+                     seen, totals["queued"])
+        else:
+            log.debug("poll: %d assets examined, nothing new", seen)
+        return PollResult(assets_seen=seen, matches=totals["matches"], queued=totals["queued"])

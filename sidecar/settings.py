@@ -1,0 +1,149 @@
+"""The configuration model: frozen values loaded from one YAML file.
+
+The schema (what the file may contain) lives in ``config.schema.json`` beside this module and
+nowhere else; this module adds what a schema cannot say (cross-references between sections,
+secrets from the environment or files) and turns the document into frozen dataclasses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class Secret:
+    """A secret string (API key, token, webhook URL) that never prints itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class ImmichSettings:
+    url: str  # base URL without the trailing /api, e.g. http://immich-server:2283
+    api_key: Secret
+    external_url: str  # base for links in messages; defaults to url
+
+
+@dataclass(frozen=True)
+class UploadCommand:
+    enabled: bool = True
+    allowed_roles: tuple[str, ...] = ()
+    allowed_channels: tuple[str, ...] = ()
+    album: str | None = None
+    max_mb: int = 100
+
+
+@dataclass(frozen=True)
+class PersonCommand:
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class DiscordSettings:
+    token: Secret | None = None
+    upload: UploadCommand = field(default_factory=UploadCommand)
+    person: PersonCommand = field(default_factory=PersonCommand)
+
+
+@dataclass(frozen=True)
+class PollSettings:
+    interval: float = 120.0  # seconds
+    lookback: float = 48 * 3600.0
+    settle: float = 120.0
+    backfill: float = 0.0
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    path: Path = Path("/data/state.db")
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    host: str = "0.0.0.0"  # noqa: S104 - the metrics port is meant to be scraped from outside
+    port: int = 9187
+
+
+@dataclass(frozen=True)
+class ChannelTarget:
+    name: str
+    channel_id: int
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    name: str
+    url: Secret
+
+
+@dataclass(frozen=True)
+class ConsoleTarget:
+    name: str
+
+
+Target = ChannelTarget | WebhookTarget | ConsoleTarget
+
+ASSET_TYPES = ("IMAGE", "VIDEO", "AUDIO", "OTHER")
+
+
+@dataclass(frozen=True)
+class PeopleFilter:
+    """Person names or Immich person ids, as written in the config (resolved later)."""
+
+    any: tuple[str, ...] = ()
+    all: tuple[str, ...] = ()
+    none: tuple[str, ...] = ()
+
+    @property
+    def requires_person(self) -> bool:
+        """True when an asset can only match with someone recognised in it."""
+        return bool(self.any or self.all)
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How a burst of deliveries for one target is grouped (Discord issue)."""
+
+    max_per_message: int = 10
+    summary_over: int = 20
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    targets: tuple[str, ...]
+    people: PeopleFilter = field(default_factory=PeopleFilter)
+    asset_types: frozenset[str] = frozenset(ASSET_TYPES)
+    mention_roles: tuple[int, ...] = ()
+    batching: Batching = field(default_factory=Batching)
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: Path  # the file these settings were loaded from
+    content_hash: str  # sha256 of the file's bytes; a reload with the same hash changes nothing
+    immich: ImmichSettings
+    discord: DiscordSettings
+    poll: PollSettings
+    state: StateSettings
+    metrics: MetricsSettings
+    targets: Mapping[str, Target]
+    rules: tuple[Rule, ...]

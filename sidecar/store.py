@@ -1,0 +1,292 @@
+"""The sidecar's durable state in one SQLite file: the outbox, rule baselines and poll bookkeeping.
+
+The outbox holds one row per (rule, target, asset), unique, so an asset is never queued twice
+for the same place however often a poll sees it. A row is ``pending`` until a sink accepts it
+(``sent``) or it fails for good (``failed``, a dead letter with its reason).
+
+SQLite calls are short (indexed single-table statements in one transaction), so they run on the
+event loop thread; the connection is used from that thread only.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sidecar.delivery import Delivery
+from sidecar.immich.models import Asset, PersonRef
+
+# Each entry migrates the schema from version N to N+1 (PRAGMA user_version).
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE rule_baseline (
+        rule  TEXT PRIMARY KEY,
+        since REAL NOT NULL
+    );
+    CREATE TABLE outbox (
+        id               INTEGER PRIMARY KEY,
+        rule             TEXT NOT NULL,
+        target           TEXT NOT NULL,
+        asset_id         TEXT NOT NULL,
+        asset_created_at REAL NOT NULL,
+        asset_json       TEXT NOT NULL,
+        state            TEXT NOT NULL DEFAULT 'pending'
+                         CHECK (state IN ('pending', 'sent', 'failed')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  REAL NOT NULL,
+        last_error       TEXT,
+        queued_at        REAL NOT NULL,
+        finished_at      REAL,
+        UNIQUE (rule, target, asset_id)
+    );
+    CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+    CREATE INDEX outbox_age ON outbox (state, asset_created_at);
+    """,
+)
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One outbox row as tests and the status command see it."""
+
+    id: int
+    rule: str
+    target: str
+    asset_id: str
+    state: str
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class OutboxCounts:
+    pending: int
+    sent: int
+    failed: int
+
+
+class StoreError(Exception):
+    """The state file cannot be opened or is from a newer version of the sidecar."""
+
+
+class Store:
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating if needed) the state file and bring its schema up to date."""
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = sqlite3.connect(path, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=5000")
+            _migrate(db)
+        except sqlite3.Error as err:
+            raise StoreError(f"{path}: cannot open the state database: {err}") from None
+        return cls(db, path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def get_time(self, key: str) -> datetime | None:
+        value = self.get_meta(key)
+        return None if value is None else datetime.fromtimestamp(float(value), UTC)
+
+    def set_time(self, key: str, value: datetime) -> None:
+        self.set_meta(key, repr(value.timestamp()))
+
+    def rule_baselines(self, rules: Iterable[str], since_if_new: datetime) -> dict[str, datetime]:
+        """When each rule started watching: recorded the first time a rule name is seen, so a
+        rule added to the config later does not announce the whole look-back window."""
+        names = list(rules)
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO rule_baseline (rule, since) VALUES (?, ?)",
+                [(name, since_if_new.timestamp()) for name in names],
+            )
+            rows = db.execute("SELECT rule, since FROM rule_baseline").fetchall()
+        wanted = set(names)
+        return {rule: datetime.fromtimestamp(since, UTC) for rule, since in rows if rule in wanted}
+
+    # -- outbox --------------------------------------------------------------------------------
+
+    def enqueue(self, deliveries: Iterable[tuple[str, str, Asset]], now: datetime) -> int:
+        """Queue (rule, target, asset) deliveries; ones already queued or sent are ignored.
+        Returns how many rows were new."""
+        stamp = now.timestamp()
+        rows = [
+            (rule, target, asset.id, asset.created_at.timestamp(), _asset_json(asset), stamp, stamp)
+            for rule, target, asset in deliveries
+        ]
+        if not rows:
+            return 0
+        with self._transaction() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO outbox (rule, target, asset_id, asset_created_at, "
+                "asset_json, next_attempt_at, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            return db.total_changes - before
+
+    def due(self, now: datetime, limit: int = 1000) -> list[Delivery]:
+        """Pending deliveries whose next attempt is due, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, rule, target, asset_json, attempts FROM outbox "
+            "WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+            (now.timestamp(), limit),
+        ).fetchall()
+        return [
+            Delivery(id=row_id, rule=rule, target=target, asset=_asset_from_json(blob),
+                     attempts=attempts)
+            for row_id, rule, target, blob, attempts in rows
+        ]
+
+    def next_due_at(self) -> datetime | None:
+        row = self._db.execute(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'"
+        ).fetchone()
+        return None if row[0] is None else datetime.fromtimestamp(row[0], UTC)
+
+    def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
+        self._update(ids, "state = 'sent', finished_at = ?, last_error = NULL", (now.timestamp(),))
+
+    def mark_retry(self, ids: Sequence[int], reason: str, next_attempt_at: datetime) -> None:
+        self._update(ids, "attempts = attempts + 1, last_error = ?, next_attempt_at = ?",
+                     (reason, next_attempt_at.timestamp()))
+
+    def mark_failed(self, ids: Sequence[int], reason: str, now: datetime) -> None:
+        self._update(ids, "state = 'failed', attempts = attempts + 1, last_error = ?, "
+                     "finished_at = ?", (reason, now.timestamp()))
+
+    def fail_pending_for_targets(self, targets: Iterable[str], reason: str, now: datetime) -> int:
+        """Dead-letter the pending deliveries of targets that no longer exist."""
+        names = list(targets)
+        if not names:
+            return 0
+        marks = ",".join("?" * len(names))
+        with self._transaction() as db:
+            cursor = db.execute(
+                f"UPDATE outbox SET state = 'failed', last_error = ?, finished_at = ? "  # noqa: S608
+                f"WHERE state = 'pending' AND target IN ({marks})",
+                (reason, now.timestamp(), *names),
+            )
+            return cursor.rowcount
+
+    def pending_targets(self) -> set[str]:
+        rows = self._db.execute("SELECT DISTINCT target FROM outbox WHERE state = 'pending'")
+        return {target for (target,) in rows}
+
+    def counts(self) -> OutboxCounts:
+        totals = dict(self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"))
+        return OutboxCounts(
+            pending=totals.get("pending", 0), sent=totals.get("sent", 0),
+            failed=totals.get("failed", 0),
+        )
+
+    def rows(self) -> list[OutboxRow]:
+        """Every outbox row, oldest first (for the status command and tests)."""
+        return [
+            OutboxRow(*row)
+            for row in self._db.execute(
+                "SELECT id, rule, target, asset_id, state, attempts, last_error "
+                "FROM outbox ORDER BY id"
+            )
+        ]
+
+    def forget_sent_before(self, asset_created_before: datetime) -> int:
+        """Drop sent rows of assets too old to be seen by a poll again (keeps the file small).
+        Dead letters stay for the user to inspect."""
+        cursor = self._db.execute(
+            "DELETE FROM outbox WHERE state = 'sent' AND asset_created_at < ?",
+            (asset_created_before.timestamp(),),
+        )
+        return cursor.rowcount
+
+    def _update(self, ids: Sequence[int], assignments: str, values: tuple[Any, ...]) -> None:
+        if not ids:
+            return
+        with self._transaction() as db:
+            db.executemany(
+                f"UPDATE outbox SET {assignments} WHERE id = ?",  # noqa: S608 - fixed fragments
+                [(*values, row_id) for row_id in ids],
+            )
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise StoreError(
+            f"the state database has schema version {version}, newer than this sidecar knows "
+            f"({len(MIGRATIONS)}); run a newer sidecar or move the file away"
+        )
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in filter(str.strip, script.split(";")):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+
+def _asset_json(asset: Asset) -> str:
+    """The asset as queued, in the shape ``Asset.from_dict`` reads (a subset of Immich's)."""
+    return json.dumps({
+        "id": asset.id,
+        "type": asset.type,
+        "createdAt": asset.created_at.isoformat(),
+        "fileCreatedAt": asset.taken_at.isoformat() if asset.taken_at else None,
+        "originalFileName": asset.original_file_name,
+        "visibility": asset.visibility,
+        "isTrashed": asset.is_trashed,
+        "people": [{"id": p.id, "name": p.name} for p in asset.people],
+        "exifInfo": {"city": asset.city, "country": asset.country,
+                     "description": asset.description},
+    }, separators=(",", ":"))
+
+
+def _asset_from_json(blob: str) -> Asset:
+    return Asset.from_dict(json.loads(blob))
+
+
+__all__ = ["OutboxCounts", "OutboxRow", "PersonRef", "Store", "StoreError"]

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from sidecar.immich.models import Person, PersonRef
+from sidecar.rules import RuleResolutionError, compile_rules, match, matches_for
+from sidecar.settings import PeopleFilter, Rule
+from tests.factories import T0, make_asset, new_id
+
+ALICE = Person(new_id(), "Alice")
+BOB = Person(new_id(), "Bob")
+CAROL = Person(new_id(), "Carol")
+PEOPLE = [ALICE, BOB, CAROL]
+
+
+def search(name: str) -> list[Person]:
+    """Immich's person search: case-insensitive substring."""
+    return [p for p in PEOPLE if name.casefold() in p.name.casefold()]
+
+
+def rule(name="kids", **people) -> Rule:
+    return Rule(name=name, targets=("stdout",), people=PeopleFilter(**people))
+
+
+def on(*people: Person, **kw):
+    return make_asset(people=tuple(PersonRef(p.id, p.name) for p in people), **kw)
+
+
+def compiled(r: Rule):
+    [c] = compile_rules([r], search)
+    return c
+
+
+def test_names_resolve_case_insensitively_and_ids_pass_through():
+    c = compiled(rule(any=("alice", BOB.id)))
+    assert c.any == {ALICE.id, BOB.id}
+
+
+def test_unknown_name_lists_similar_people():
+    with pytest.raises(RuleResolutionError) as err:
+        compile_rules([rule(any=("Ali",))], search)
+    assert err.value.problems == (
+        "config: rules[0].people.any[0]: no person called 'Ali' in Immich "
+        "(similar names: 'Alice')",)
+
+
+def test_ambiguous_name_lists_the_candidate_ids():
+    twin = Person(new_id(), "alice")
+    with pytest.raises(RuleResolutionError, match="2 people in Immich are called 'Alice'") as err:
+        compile_rules([rule(all=("Alice",))], lambda n: [ALICE, twin])
+    assert ALICE.id in str(err.value) and twin.id in str(err.value)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(RuleResolutionError) as err:
+        compile_rules([rule(any=("Zed",)), rule("b", none=("Yan",))], search)
+    assert len(err.value.problems) == 2
+
+
+def test_any_matches_when_one_listed_person_is_present():
+    c = compiled(rule(any=("Alice", "Bob")))
+    assert match(c, on(BOB)) is not None
+    assert match(c, on(CAROL)) is None
+    assert match(c, on()) is None
+
+
+def test_all_needs_every_person():
+    c = compiled(rule(all=("Alice", "Bob")))
+    assert match(c, on(ALICE, BOB, CAROL)) is not None
+    assert match(c, on(ALICE)) is None
+
+
+def test_none_excludes():
+    c = compiled(rule(any=("Alice",), none=("Carol",)))
+    assert match(c, on(ALICE)) is not None
+    assert match(c, on(ALICE, CAROL)) is None
+
+
+def test_rule_without_people_matches_every_asset_of_its_types():
+    c = compiled(Rule(name="videos", targets=("t",), asset_types=frozenset({"VIDEO"})))
+    assert not c.requires_person
+    assert match(c, on(type="VIDEO")) is not None
+    assert match(c, on(type="IMAGE")) is None
+
+
+@pytest.mark.parametrize("kw", [{"visibility": "archive"}, {"visibility": "hidden"},
+                                {"visibility": "locked"}, {"trashed": True}])
+def test_only_assets_on_the_timeline_match(kw):
+    c = compiled(rule(any=("Alice",)))
+    assert match(c, on(ALICE, **kw)) is None
+
+
+def test_match_explains_who_was_recognised():
+    c = compiled(rule(any=("Alice", "Bob"), none=("Carol",)))
+    hit = match(c, on(ALICE, BOB))
+    assert hit is not None
+    assert hit.people == ("Alice", "Bob")
+    assert hit.explain() == "Alice, Bob recognised, none of the excluded people; type IMAGE"
+
+
+def test_assets_older_than_a_rules_baseline_are_skipped():
+    c = compiled(rule(any=("Alice",)))
+    old, new = on(ALICE, created=T0 - timedelta(seconds=1)), on(ALICE, created=T0)
+    found = matches_for([c], [old, new], {"kids": T0})
+    assert [m.asset.id for m in found] == [new.id]
