@@ -14,21 +14,24 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+import stamina
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from watchfiles import awatch
+from watchfiles import Change, awatch
 
 from sidecar import __version__
 from sidecar.clock import utc_now
 from sidecar.console_sink import ConsoleSink, asset_link
 from sidecar.delivery import Sink
+from sidecar.discord.bot import DiscordStartupError, SidecarBot
+from sidecar.discord.commands import StatusInfo
+from sidecar.discord.webhook_sink import WebhookSink
 from sidecar.dispatch import Dispatcher, RuleOptions
 from sidecar.http_server import MetricsServer
-from sidecar.immich.client import REQUIRED_PERMISSIONS, ImmichClient
+from sidecar.immich.client import POLL_PERMISSIONS, UPLOAD_PERMISSIONS, ImmichClient
 from sidecar.immich.errors import ImmichError
 from sidecar.immich.models import Person
 from sidecar.metrics import Metrics
@@ -44,6 +47,7 @@ from sidecar.settings import (
     ChannelTarget,
     ConfigError,
     ConsoleTarget,
+    Secret,
     Settings,
     WebhookTarget,
     load_settings,
@@ -54,18 +58,6 @@ log = logging.getLogger(__name__)
 
 POLL_JOB_ID = "poll"
 RELOAD_DEBOUNCE_MS = 100  # watchfiles' default (1.6 s) would miss the one-second reload promise
-
-
-@dataclass(frozen=True)
-class StatusInfo:
-    """What ``/immich status`` and the readiness probe report."""
-
-    immich_reachable: bool
-    immich_version: str | None
-    last_successful_poll: datetime | None
-    outbox_pending: int
-    outbox_failed: int
-    config_loaded_at: datetime
 
 
 async def resolve_rules(client: ImmichClient, settings: Settings) -> tuple[CompiledRule, ...]:
@@ -108,6 +100,17 @@ def file_hash(path: Path) -> str | None:
         return None
 
 
+def config_change_filter(file_name: str) -> Callable[[Change, str], bool]:
+    """Changes that may have replaced the config: the file itself, or Kubernetes' ``..data``
+    symlink and timestamped folders. Other files (a state database beside it) are ignored."""
+
+    def relevant(_change: Change, path: str) -> bool:
+        name = Path(path).name
+        return name == file_name or name.startswith("..")
+
+    return relevant
+
+
 class Sidecar:
     """One running sidecar. ``start()`` raises ConfigError or RuleResolutionError when the
     config cannot run at all; everything after start keeps running through errors."""
@@ -125,6 +128,8 @@ class Sidecar:
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: AsyncIOScheduler | None = None
         self._http: MetricsServer | None = None
+        self._bot: SidecarBot | None = None
+        self._resources = contextlib.AsyncExitStack()
         self._sinks: Mapping[str, Sink] = {}
         self._watch: Watch | None = None
         self._use_filter = False
@@ -141,17 +146,28 @@ class Sidecar:
     # -- start and stop ------------------------------------------------------------------------
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self._resources.aclose()  # whatever a failed start opened
+            raise
+
+    async def _start(self) -> None:
         self.metrics.build_info.labels(version=__version__).set(1)
         self.settings = load_settings(self.config_path)
         self.loaded_at = self._clock()
         self._mark_reload(success=True, result=None)
         settings = self.settings
         self.store = Store.open(settings.state.path)
-        self.client = ImmichClient(settings.immich.url, settings.immich.api_key, self.metrics)
+        self._resources.callback(self.store.close)
+        self.client = await self._resources.enter_async_context(
+            ImmichClient(settings.immich.url, settings.immich.api_key, self.metrics))
         self.poller = Poller(self.client, self.store, self.metrics, self._clock)
         self.dispatcher = Dispatcher(self.store, self.metrics, self._clock)
         self.poller.start_baseline((r.name for r in settings.rules),
                                    timedelta(seconds=settings.poll.backfill))
+        if settings.discord.token is not None:
+            await self._start_bot(settings.discord.token)
         await self._connect_immich()
         self._sinks = self._build_sinks(settings)
         self.dispatcher.configure(self._sinks, rule_options(settings))
@@ -179,16 +195,30 @@ class Sidecar:
             version = await self.client.version()
             self._version = str(version)
             self._use_filter = version.has_search_filter
-            missing = await self.client.missing_permissions(REQUIRED_PERMISSIONS)
+            missing = await self.client.missing_permissions(POLL_PERMISSIONS)
             if missing:
-                log.warning("the Immich API key lacks permissions: %s; some features will fail",
-                            ", ".join(missing))
+                log.error("the Immich API key lacks %s: polls will fail until it has them",
+                          ", ".join(missing))
+            if self._bot is not None and self.settings.discord.upload.enabled:
+                missing = await self.client.missing_permissions(UPLOAD_PERMISSIONS)
+                if missing:
+                    log.warning("the Immich API key lacks %s: /immich upload will fail",
+                                ", ".join(missing))
             rules = await resolve_rules(self.client, self.settings)
         except ImmichError as err:
             log.error("Immich is not usable yet (%s); will try again at the next poll", err)
             return
         self._watch = build_watch(self.settings, rules, self._use_filter)
         log.info("connected to Immich %s", self._version)
+
+    async def _start_bot(self, token: Secret) -> None:
+        """Log the bot in; raises DiscordStartupError when it cannot (bad token, no Discord).
+        Problems with the channel targets are logged now, not at the first photo."""
+        self._bot = await self._resources.enter_async_context(
+            SidecarBot(self.settings, self.client, self.metrics, self._status_async))
+        problems = await self._bot.launch(token)
+        for problem in problems:
+            log.error("discord: %s", problem)
 
     async def run_until_stopped(self) -> None:
         await self._stop.wait()
@@ -210,8 +240,7 @@ class Sidecar:
             await sink.close()
         if self._http is not None:
             await self._http.stop()
-        await self.client.aclose()
-        self.store.close()
+        await self._resources.aclose()  # the bot, the Immich client, the store
         log.info("sidecar stopped")
 
     # -- the poll ------------------------------------------------------------------------------
@@ -246,6 +275,9 @@ class Sidecar:
             return [f"last successful poll more than {limit:g}s ago"]
         return []
 
+    async def _status_async(self) -> StatusInfo:
+        return self.status()
+
     def status(self) -> StatusInfo:
         counts = self.store.counts()
         last = self.store.get_time("last_successful_poll_started")
@@ -266,12 +298,10 @@ class Sidecar:
             if isinstance(target, ConsoleTarget):
                 sinks[name] = ConsoleSink(settings.immich.external_url, self._stdout)
             elif isinstance(target, WebhookTarget):
-                from sidecar.discord.webhook_sink import WebhookSink
-
                 sinks[name] = WebhookSink(
                     target, self.client, settings.immich.external_url, self.metrics)
-            elif isinstance(target, ChannelTarget):
-                log.warning("target %s: bot channel targets are not wired yet", name)
+            elif isinstance(target, ChannelTarget) and self._bot is not None:
+                sinks[name] = self._bot.sink_for(target)
         return sinks
 
     # -- reload --------------------------------------------------------------------------------
@@ -279,9 +309,10 @@ class Sidecar:
     async def _watch_config(self) -> None:
         # The directory, not the file: Kubernetes swaps a ConfigMap by renaming a symlink, and
         # editors save by writing a new file and renaming it over the old one.
-        directory = self.config_path.resolve().parent
+        directory = self.config_path.absolute().parent
         async for _changes in awatch(directory, stop_event=self._stop, debounce=RELOAD_DEBOUNCE_MS,
-                                     step=20, recursive=False, watch_filter=None):
+                                     step=20, recursive=False,
+                                     watch_filter=config_change_filter(self.config_path.name)):
             await self.reload()
 
     async def reload(self) -> bool:
@@ -313,8 +344,11 @@ class Sidecar:
         for setting in ("state", "metrics"):
             if getattr(old, setting) != getattr(new, setting):
                 log.warning("config: %s changed; it takes effect at the next restart", setting)
-        if old.immich != new.immich:
-            log.warning("config: immich connection changed; it takes effect at the next restart")
+        if old.immich != new.immich or old.discord.token != new.discord.token:
+            log.warning("config: the Immich connection or the Discord token changed; "
+                        "that takes effect at the next restart")
+        if self._bot is not None:
+            self._bot.update_settings(new)
         self.settings = new
         self.loaded_at = self._clock()
         self._watch = build_watch(new, rules, self._use_filter)
@@ -344,8 +378,15 @@ class Sidecar:
                 result=result or ("success" if success else "failure")).inc()
 
 
+def quiet_library_retry_hooks() -> None:
+    """The Immich client counts and logs its own retries; stamina's default hooks would log a
+    warning per retry and count them again in the global Prometheus registry."""
+    stamina.instrumentation.set_on_retry_hooks([])
+
+
 def run_forever(config_path: Path) -> int:
     """``immich-sidecar run``: run until SIGTERM or SIGINT, then stop cleanly (exit 0)."""
+    quiet_library_retry_hooks()
     return asyncio.run(_run(config_path))
 
 
@@ -356,6 +397,9 @@ async def _run(config_path: Path) -> int:
     except (ConfigError, RuleResolutionError) as err:
         for problem in err.lines():
             print(problem, file=sys.stderr)
+        return 2
+    except DiscordStartupError as err:
+        print(f"discord: {err}", file=sys.stderr)
         return 2
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -368,6 +412,7 @@ async def _run(config_path: Path) -> int:
 def dry_run(config_path: Path, since_seconds: float, out: TextIO | None = None) -> int:
     """``immich-sidecar dry-run``: poll once and print what each rule would send and why.
     Writes nothing to the state database and sends nothing."""
+    quiet_library_retry_hooks()
     return asyncio.run(_dry_run(config_path, since_seconds, out or sys.stdout))
 
 

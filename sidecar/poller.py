@@ -39,11 +39,10 @@ LAST_POLL_KEY = "last_successful_poll_started"
 class AssetSearch(Protocol):
     """The part of the Immich client a poll uses."""
 
-    async def search_metadata(
+    def iter_search(
         self, *, created_after: datetime | None = None, created_before: datetime | None = None,
-        person_ids: Sequence[str] = (), asset_type: str | None = None, page: str | None = None,
-        size: int = PAGE_SIZE, with_people: bool = True, with_exif: bool = True,
-    ) -> SearchPage: ...
+        person_ids: Sequence[str] = (), asset_type: str | None = None,
+    ) -> AsyncIterator[SearchPage]: ...
 
     async def search_metadata_filter(
         self, *, filter: dict[str, object], cursor: str | None = None, size: int = PAGE_SIZE,
@@ -103,35 +102,18 @@ async def search_people_assets(
         return
     # Before 3.2, personIds means ALL listed people: one search per watched person.
     for person_id in ids:
-        async for page in _flat_pages(client, created_after=since, person_ids=(person_id,)):
-            yield page
+        async for result in client.iter_search(created_after=since, person_ids=(person_id,)):
+            yield result.assets
 
 
 async def search_new_assets(
     client: AssetSearch, after: datetime, before: datetime, asset_type: str | None,
 ) -> AsyncIterator[tuple[Asset, ...]]:
     """Pages of timeline assets created in [after, before]."""
-    async for page in _flat_pages(
-        client, created_after=after, created_before=before, asset_type=asset_type,
+    async for result in client.iter_search(
+        created_after=after, created_before=before, asset_type=asset_type,
     ):
-        yield page
-
-
-async def _flat_pages(
-    client: AssetSearch, *, created_after: datetime, created_before: datetime | None = None,
-    person_ids: Sequence[str] = (), asset_type: str | None = None,
-) -> AsyncIterator[tuple[Asset, ...]]:
-    page: str | None = None
-    for _ in range(MAX_PAGES):
-        result = await client.search_metadata(
-            created_after=created_after, created_before=created_before, person_ids=person_ids,
-            asset_type=asset_type, page=page, size=PAGE_SIZE,
-        )
         yield result.assets
-        if not result.next_page:
-            return
-        page = result.next_page
-    log.warning("search stopped after %d pages; the rest waits for the next poll", MAX_PAGES)
 
 
 async def _cursor_pages(

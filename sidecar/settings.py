@@ -7,9 +7,56 @@ secrets from the environment or files) and turns the document into frozen datacl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+KeyPath = tuple[str | int, ...]
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def format_key_path(path: KeyPath) -> str:
+    """``('rules', 0, 'targets', 1)`` -> ``rules[0].targets[1]``; ``()`` -> ``(top level)``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _PLAIN_KEY.match(part):
+            text += f".{part}" if text else part
+        else:
+            text += f"[{part!r}]"
+    return text or "(top level)"
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with a config file, at a line (1-based) when one is known."""
+
+    line: int | None
+    where: str  # a key path like rules[0].targets, or what failed (e.g. "invalid YAML")
+    message: str
+
+    def render(self, source: str) -> str:
+        location = f"{source}:{self.line}" if self.line is not None else source
+        if not self.where:
+            return f"{location}: {self.message}"
+        return f"{location}: {self.where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; carries every problem found, sorted by line."""
+
+    def __init__(self, source: str, problems: Iterable[Problem]) -> None:
+        self.source = source
+        self.problems: tuple[Problem, ...] = tuple(
+            sorted(set(problems), key=lambda p: (p.line or 0, p.where, p.message))
+        )
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        """One ``file:line: path: message`` line per problem."""
+        return [problem.render(self.source) for problem in self.problems]
 
 
 class Secret:
@@ -147,3 +194,15 @@ class Settings:
     metrics: MetricsSettings
     targets: Mapping[str, Target]
     rules: tuple[Rule, ...]
+
+
+def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read, validate and resolve one config file; ConfigError lists everything wrong with it.
+
+    ``environ`` (default: os.environ) feeds ${VAR} expansion. Only the config file and the
+    secret files it names are read.
+    """
+    # The loader builds the dataclasses above, so it is imported here rather than at the top.
+    from sidecar.config_loader import load
+
+    return load(path, environ)

@@ -52,7 +52,7 @@ def sample(metrics, name, **labels):
 
 
 async def test_console_sink_prints_one_json_line_per_delivery(env):
-    store, metrics, clock, dispatcher = env
+    store, metrics, _, dispatcher = env
     out = io.StringIO()
     asset = make_asset(people=(PersonRef("p1", "Alice"),))
     store.enqueue([("kids", "stdout", asset)], T0)

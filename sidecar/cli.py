@@ -1,0 +1,175 @@
+"""The ``immich-sidecar`` command: run, dry-run, check-config and schema."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sidecar import __version__
+from sidecar.config_loader import schema_text
+from sidecar.durations import format_duration, parse_duration
+from sidecar.settings import (
+    ChannelTarget,
+    ConfigError,
+    ConsoleTarget,
+    Settings,
+    WebhookTarget,
+    load_settings,
+)
+
+DEFAULT_CONFIG = "config/config.yaml"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_CONFIG = 2
+EXIT_INTERRUPTED = 130
+
+log = logging.getLogger("sidecar.cli")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed usage or help already
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_CONFIG
+    if args.log_level not in LOG_LEVELS:  # a bad $SIDECAR_LOG_LEVEL skips argparse's check
+        print(
+            f"immich-sidecar: --log-level must be one of {', '.join(LOG_LEVELS)}", file=sys.stderr
+        )
+        return EXIT_BAD_CONFIG
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # These libraries log every request and every job at INFO; the sidecar logs what matters
+    # itself (and httpx would print webhook URLs, which are secrets).
+    for noisy in ("httpx", "httpcore", "apscheduler", "discord.gateway"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        _print_problems(exc)
+        return EXIT_BAD_CONFIG
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the last line of defence: one line, the traceback only on DEBUG
+        log.debug("unexpected error", exc_info=True)
+        print(f"immich-sidecar: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="immich-sidecar",
+        description="Posts new Immich photos and videos that match watch rules to Discord.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default=os.environ.get("SIDECAR_LOG_LEVEL", "INFO").upper(),
+        help="log level (default: $SIDECAR_LOG_LEVEL or INFO)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    default_config = os.environ.get("SIDECAR_CONFIG") or DEFAULT_CONFIG
+    config_help = f"config file (default: $SIDECAR_CONFIG or {DEFAULT_CONFIG})"
+
+    run = commands.add_parser("run", help="watch Immich and post to Discord until stopped")
+    run.add_argument("-c", "--config", default=default_config, help=config_help)
+    run.set_defaults(handler=_run)
+
+    dry_run = commands.add_parser(
+        "dry-run", help="poll once and print what would be posted, posting nothing"
+    )
+    dry_run.add_argument("-c", "--config", default=default_config, help=config_help)
+    dry_run.add_argument(
+        "--since",
+        type=_duration_argument,
+        default=None,
+        metavar="DURATION",
+        help="look this far back, e.g. 2h (default: poll.lookback)",
+    )
+    dry_run.set_defaults(handler=_dry_run)
+
+    check = commands.add_parser("check-config", help="validate a config file and summarise it")
+    check.add_argument("path", nargs="?", default=None, metavar="PATH", help=config_help)
+    check.add_argument("-c", "--config", default=None, help="same as PATH")
+    check.set_defaults(handler=_check_config, default_config=default_config)
+
+    schema = commands.add_parser("schema", help="print the config file's JSON Schema")
+    schema.set_defaults(handler=_schema)
+    return parser
+
+
+def _duration_argument(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    if args.path and args.config and args.path != args.config:
+        print("immich-sidecar: give the config as PATH or -c, not both", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    path = Path(args.path or args.config or args.default_config)
+    settings = load_settings(path)
+    print(f"{path}: OK: {describe(settings)}")
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    sys.stdout.write(schema_text())
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    app = importlib.import_module("sidecar.app")
+    return _exit_code(app.run_forever(Path(args.config)))
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    path = Path(args.config)
+    since = args.since if args.since is not None else load_settings(path).poll.lookback
+    app = importlib.import_module("sidecar.app")
+    return _exit_code(app.dry_run(path, since))
+
+
+def _exit_code(result: object) -> int:
+    return result if isinstance(result, int) else EXIT_OK
+
+
+def _print_problems(error: ConfigError) -> None:
+    for line in error.lines():
+        print(line, file=sys.stderr)
+
+
+def describe(settings: Settings) -> str:
+    """One line about a loaded config, e.g. ``2 rules, 3 targets (1 bot channel, ...)``.
+
+    Names and counts only: never a secret.
+    """
+    targets = list(settings.targets.values())
+    kinds = [
+        _count(sum(isinstance(t, ChannelTarget) for t in targets), "bot channel"),
+        _count(sum(isinstance(t, WebhookTarget) for t in targets), "webhook"),
+        _count(sum(isinstance(t, ConsoleTarget) for t in targets), "console", plural="console"),
+    ]
+    breakdown = ", ".join(kind for kind in kinds if not kind.startswith("0 "))
+    return (
+        f"{_count(len(settings.rules), 'rule')}, {_count(len(targets), 'target')} ({breakdown}), "
+        f"poll every {format_duration(settings.poll.interval)}"
+    )
+
+
+def _count(number: int, noun: str, plural: str | None = None) -> str:
+    return f"{number} {noun if number == 1 else (plural or noun + 's')}"

@@ -1,0 +1,237 @@
+"""The Discord bot: gateway connection, slash commands, startup checks, sinks for its channels.
+
+Lifecycle, in the style of discord.py's ``advanced_startup`` example::
+
+    async with SidecarBot(settings, immich, metrics, status) as bot:
+        problems = await bot.launch(settings.discord.token)   # logs in, waits until ready
+        ...
+    # leaving the block (or bot.close()) disconnects
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Protocol
+
+import aiohttp
+import discord
+from discord import app_commands
+
+from sidecar.discord.bot_sink import NEEDED_PERMISSIONS, BotSink
+from sidecar.discord.commands import (
+    SORRY,
+    ImmichForCommands,
+    ImmichGroup,
+    StatusInfo,
+    StatusProvider,
+    reply,
+)
+from sidecar.discord.thumbnails import ThumbnailSource
+from sidecar.metrics import Metrics
+from sidecar.settings import ChannelTarget, Secret, Settings
+
+__all__ = ["DiscordStartupError", "SidecarBot", "StatusInfo"]
+
+log = logging.getLogger(__name__)
+
+
+def _not_about_voice(record: logging.LogRecord) -> bool:
+    # The sidecar never joins voice channels; discord.py's warning about voice libraries
+    # would only puzzle people at every start.
+    return "voice will NOT be supported" not in record.getMessage()
+
+
+logging.getLogger("discord.client").addFilter(_not_about_voice)
+
+# discord.py retries these itself; the trace hook counts them for discord_retries_total.
+_RETRIED_STATUSES = frozenset({429, 500, 502, 504, 524})
+
+
+class DiscordStartupError(Exception):
+    """The bot cannot start; the message is one line that says what to fix."""
+
+
+class ImmichForBot(ImmichForCommands, ThumbnailSource, Protocol):
+    """What the bot needs from the Immich client: the commands' calls and thumbnails."""
+
+
+def _retry_counter(metrics: Metrics) -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+
+    async def on_request_end(
+        session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestEndParams
+    ) -> None:
+        if params.response.status in _RETRIED_STATUSES:
+            metrics.discord_retries.inc()
+
+    trace.on_request_end.append(on_request_end)
+    return trace
+
+
+class SidecarBot(discord.Client):
+    def __init__(
+        self,
+        settings: Settings,
+        immich: ImmichForBot,
+        metrics: Metrics,
+        status_provider: StatusProvider,
+        *,
+        guild_ready_timeout: float = 2.0,
+        max_ratelimit_timeout: float = 30.0,
+    ) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # channels, roles and our own permissions; nothing privileged
+        super().__init__(
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),
+            guild_ready_timeout=guild_ready_timeout,
+            max_ratelimit_timeout=max_ratelimit_timeout,
+            http_trace=_retry_counter(metrics),
+        )
+        self.settings = settings
+        self.immich = immich
+        self.metrics = metrics
+        self.status_provider = status_provider
+        self.tree = app_commands.CommandTree(self)
+        self.tree.on_error = self._on_command_error  # type: ignore[method-assign]
+        self.startup_problems: list[str] = []
+        self._synced_guilds: set[int] = set()
+        self._runner: asyncio.Task[None] | None = None
+        self._checked = asyncio.Event()  # set once on_ready has synced commands and checked
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def setup_hook(self) -> None:
+        self.tree.add_command(ImmichGroup(lambda: self.settings, self.immich, self.status_provider))
+
+    async def launch(self, token: Secret, *, ready_timeout: float = 60.0) -> list[str]:
+        """Log in, connect in the background, wait until ready, check the channel targets.
+
+        Returns the problems found (also logged); raises DiscordStartupError with a one-line
+        message when the bot cannot start at all.
+        """
+        try:
+            await self.login(token.reveal())
+        except discord.LoginFailure:
+            raise DiscordStartupError(
+                "Discord rejected the bot token: check discord.token (reset it in the Discord "
+                "Developer Portal, Bot page, if it leaked or changed)") from None
+        except discord.HTTPException as error:
+            raise DiscordStartupError(f"could not log in to Discord ({error.status})") from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            raise DiscordStartupError(
+                f"could not reach Discord to log in ({type(error).__name__})") from None
+        self._runner = asyncio.create_task(self.connect(reconnect=True), name="discord-gateway")
+        ready = asyncio.create_task(self._checked.wait())
+        done, _ = await asyncio.wait(
+            {self._runner, ready}, timeout=ready_timeout, return_when=asyncio.FIRST_COMPLETED)
+        if ready not in done:
+            ready.cancel()
+            failure = self._runner.exception() if self._runner in done else None
+            reason = f" ({type(failure).__name__})" if failure else ""
+            raise DiscordStartupError(f"could not connect to the Discord gateway{reason}")
+        return self.startup_problems
+
+    async def close(self) -> None:
+        await super().close()
+        if self._runner is not None and not self._runner.done():
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._runner
+        self.metrics.discord_connected.set(0)
+
+    def update_settings(self, settings: Settings) -> None:
+        """Hot reload: commands read the settings at each call."""
+        self.settings = settings
+
+    def sink_for(self, target: ChannelTarget) -> BotSink:
+        return BotSink(self, target, self.immich, self.settings.immich.external_url)
+
+    # ------------------------------------------------------------------ events
+
+    async def on_ready(self) -> None:
+        self.metrics.discord_connected.set(1)
+        log.info("connected to Discord as %s in %d server(s)", self.user, len(self.guilds))
+        try:
+            problems = await self._sync_commands()
+            problems += await self.check_targets()
+            self.startup_problems = problems
+        finally:
+            self._checked.set()
+
+    async def on_resumed(self) -> None:
+        self.metrics.discord_connected.set(1)
+
+    async def on_disconnect(self) -> None:
+        self.metrics.discord_connected.set(0)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self._sync_commands()
+
+    async def _sync_commands(self) -> list[str]:
+        problems = []
+        for guild in self.guilds:
+            if guild.id in self._synced_guilds:
+                continue
+            self.tree.copy_global_to(guild=guild)
+            try:
+                await self.tree.sync(guild=guild)
+            except discord.HTTPException as error:
+                problem = (f"could not register the /immich commands in server {guild.name!r} "
+                           f"({error.status}): re-invite the bot with the applications.commands "
+                           "scope")
+                log.warning("%s", problem)
+                problems.append(problem)
+            else:
+                self._synced_guilds.add(guild.id)
+        return problems
+
+    async def check_targets(self) -> list[str]:
+        """Every bot channel target must exist and let the bot post pictures."""
+        problems = []
+        for target in self.settings.targets.values():
+            if isinstance(target, ChannelTarget):
+                problem = await self._check_target(target)
+                if problem:
+                    log.warning("%s", problem)
+                    problems.append(problem)
+        return problems
+
+    async def _check_target(self, target: ChannelTarget) -> str | None:
+        prefix = f"target {target.name!r} (channel {target.channel_id})"
+        channel: Any = self.get_channel(target.channel_id)
+        if channel is None:
+            try:
+                channel = await self.fetch_channel(target.channel_id)
+            except discord.NotFound:
+                return (f"{prefix}: the channel does not exist or the bot is not in its server; "
+                        "check channel_id and invite the bot")
+            except discord.Forbidden:
+                return f"{prefix}: the bot cannot see this channel; give it View Channel"
+            except discord.HTTPException as error:
+                return f"{prefix}: could not check the channel ({error.status})"
+        if not isinstance(channel, discord.abc.GuildChannel) or not isinstance(
+            channel, discord.abc.Messageable
+        ):
+            return f"{prefix}: not a text channel of a server"
+        me: discord.Member | None = channel.guild.me
+        if me is None:
+            return f"{prefix}: could not check the bot's permissions there"
+        permissions = channel.permissions_for(me)
+        missing = [label for flag, label in (
+            ("view_channel", "View Channel"), ("send_messages", "Send Messages"),
+            ("embed_links", "Embed Links"), ("attach_files", "Attach Files"),
+        ) if not getattr(permissions, flag)]
+        if missing:
+            return (f"{prefix}: the bot lacks {', '.join(missing)} in #{channel.name}; "
+                    f"it needs {NEEDED_PERMISSIONS}")
+        return None
+
+    async def _on_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        log.error("slash command failed: %s", error, exc_info=error)
+        with contextlib.suppress(Exception):
+            await reply(interaction, SORRY, ephemeral=True)

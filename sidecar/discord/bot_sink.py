@@ -1,0 +1,132 @@
+"""Send batches to a Discord channel through the bot."""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any
+
+import aiohttp
+import discord
+
+from sidecar.delivery import (
+    Batch,
+    DeliveryError,
+    PermanentDeliveryError,
+    TemporaryDeliveryError,
+)
+from sidecar.discord.thumbnails import ThumbnailSource, fetch_thumbnails
+from sidecar.render import RenderedMessage, assets_to_picture, render_batch
+from sidecar.settings import ChannelTarget
+
+log = logging.getLogger(__name__)
+
+NEEDED_PERMISSIONS = "View Channel, Send Messages, Embed Links and Attach Files"
+
+
+def discord_allowed_mentions(allowed: dict[str, Any]) -> discord.AllowedMentions:
+    """The rendered ``allowed_mentions`` dict as discord.py's object (same meaning)."""
+    roles = [discord.Object(int(r)) for r in allowed.get("roles", [])]
+    return discord.AllowedMentions(
+        everyone=False, users=False, roles=roles or False, replied_user=False
+    )
+
+
+class BotSink:
+    """One bot channel target."""
+
+    def __init__(
+        self,
+        client: discord.Client,
+        target: ChannelTarget,
+        thumbnails: ThumbnailSource,
+        external_url: str,
+    ) -> None:
+        self._client = client
+        self._target = target
+        self._thumbnails = thumbnails
+        self._external_url = external_url
+
+    @property
+    def name(self) -> str:
+        return self._target.name
+
+    async def send(self, batch: Batch) -> None:
+        # notifications_sent / notification_failures are counted by the dispatcher; the bot's
+        # retries are counted by SidecarBot's HTTP trace hook
+        try:
+            channel = await self._channel()
+            pictures = await fetch_thumbnails(self._thumbnails, assets_to_picture(batch))
+            for message in render_batch(batch, self._external_url, pictures):
+                await self._send_one(channel, message)
+        except DeliveryError as error:
+            log.warning("channel target %s: %s", self.name, error)
+            raise
+
+    async def close(self) -> None:
+        """Nothing to release: the bot owns the connection."""
+
+    async def _channel(self) -> discord.abc.Messageable:
+        if not self._client.is_ready():
+            raise TemporaryDeliveryError("discord_not_ready", "the bot is not connected yet")
+        channel_id = self._target.channel_id
+        channel: Any = self._client.get_channel(channel_id)
+        if channel is None:
+            try:
+                channel = await self._client.fetch_channel(channel_id)
+            except discord.HTTPException as error:
+                raise self._error_for(error) from error
+            except (TimeoutError, aiohttp.ClientError, OSError) as error:
+                raise TemporaryDeliveryError(
+                    "connection", f"lost the connection to Discord ({type(error).__name__})"
+                ) from error
+        if not isinstance(channel, discord.abc.Messageable):
+            raise PermanentDeliveryError(
+                "not_a_text_channel",
+                f"channel {channel_id} of target {self.name!r} is not a text channel",
+            )
+        return channel
+
+    async def _send_one(self, channel: discord.abc.Messageable, message: RenderedMessage) -> None:
+        files = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in message.files]
+        try:
+            await channel.send(
+                content=message.content or None,
+                embeds=[discord.Embed.from_dict(e) for e in message.embeds],
+                files=files,
+                allowed_mentions=discord_allowed_mentions(message.allowed_mentions),
+                # the same deliveries give the same nonce, so a resend after a crash is
+                # answered with the earlier message instead of a second post
+                nonce=message.nonce,
+            )
+        except discord.RateLimited as error:
+            raise TemporaryDeliveryError(
+                "rate_limited", "Discord asks to wait", retry_after=error.retry_after
+            ) from error
+        except discord.HTTPException as error:
+            raise self._error_for(error) from error
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            raise TemporaryDeliveryError(
+                "connection", f"lost the connection to Discord ({type(error).__name__})"
+            ) from error
+
+    def _error_for(self, error: discord.HTTPException) -> DeliveryError:
+        where = f"channel {self._target.channel_id} of target {self.name!r}"
+        if isinstance(error, discord.Forbidden):
+            return PermanentDeliveryError(
+                "missing_permission",
+                f"the bot may not post in {where}: give it {NEEDED_PERMISSIONS} there "
+                f"(Discord said: {error.text or error.status})",
+            )
+        if isinstance(error, discord.NotFound):
+            return PermanentDeliveryError(
+                "unknown_channel",
+                f"{where} does not exist or the bot is not in its server: check channel_id",
+            )
+        if error.status >= 500 or error.status == 429:
+            return TemporaryDeliveryError(
+                "discord_server_error", f"Discord answered {error.status} for {where}"
+            )
+        return PermanentDeliveryError(
+            "rejected", f"Discord rejected the message for {where} ({error.status}: {error.text})"
+        )

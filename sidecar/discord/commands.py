@@ -1,0 +1,303 @@
+"""The `/immich` slash commands: upload, person, status.
+
+Every reply that repeats user or Immich text is sent with no allowed mentions, and no
+traceback reaches the user: failures are logged and answered with one polite line.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import aiohttp
+import discord
+from discord import app_commands
+
+from sidecar.discord.upload_checks import (
+    Named,
+    sanitise_filename,
+    size_refusal,
+    sniff_media_type,
+    upload_refusal,
+)
+from sidecar.immich.models import Person, UploadResult
+from sidecar.render import safe_text
+from sidecar.settings import Settings
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+MAX_CHOICES = 25  # Discord's limit for autocomplete
+SORRY = "Sorry, something went wrong on our side; the details are in the sidecar's log."
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    immich_reachable: bool
+    immich_version: str | None
+    last_successful_poll: datetime | None
+    outbox_pending: int
+    config_loaded_at: datetime
+    outbox_failed: int = 0  # dead letters
+
+
+class ImmichForCommands(Protocol):
+    """The Immich client calls the commands make (sidecar.immich.client.ImmichClient)."""
+
+    async def search_person(self, name: str) -> list[Person]: ...
+
+    async def person_thumbnail(self, person_id: str) -> bytes | None: ...
+
+    async def person_statistics(self, person_id: str) -> int: ...
+
+    async def upload_asset(
+        self,
+        filename: str,
+        data: bytes,
+        *,
+        file_created_at: datetime,
+        file_modified_at: datetime,
+        content_type: str,
+    ) -> UploadResult: ...
+
+    async def set_description(self, asset_id: str, text: str) -> object: ...
+
+    async def add_to_album(self, album_id: str, asset_ids: Sequence[str]) -> object: ...
+
+
+StatusProvider = Callable[[], Awaitable[StatusInfo]]
+
+
+def _immich_reason(error: Exception) -> str:
+    status = getattr(error, "status", None)
+    return f"Immich answered {status}" if isinstance(status, int) else "Immich could not be reached"
+
+
+def _timestamp(moment: datetime, style: str) -> str:
+    return f"<t:{int(moment.timestamp())}:{style}>"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+async def reply(interaction: discord.Interaction, text: str, *, ephemeral: bool = False) -> None:
+    """Answer whether or not the interaction was already answered or deferred."""
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS)
+    else:
+        await interaction.response.send_message(
+            text, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS)
+
+
+def pick_person(people: Sequence[Person], name: str) -> Person | None:
+    """The exact (case-insensitive) match if there is one, else the first visible person."""
+    wanted = name.strip().casefold()
+    visible = [p for p in people if not p.is_hidden] or list(people)
+    for person in visible:
+        if person.name.casefold() == wanted:
+            return person
+    return visible[0] if visible else None
+
+
+class ImmichGroup(app_commands.Group):
+    def __init__(
+        self,
+        settings: Callable[[], Settings],
+        immich: ImmichForCommands,
+        status: StatusProvider,
+    ) -> None:
+        super().__init__(name="immich", description="Your Immich photo library")
+        self._settings = settings
+        self._immich = immich
+        self._status = status
+
+    @property
+    def _external_url(self) -> str:
+        return self._settings().immich.external_url.rstrip("/")
+
+    # ------------------------------------------------------------------ upload
+
+    @app_commands.command(name="upload", description="Upload photos or videos into Immich")
+    @app_commands.describe(description="A description for every uploaded file")
+    async def upload(
+        self,
+        interaction: discord.Interaction,
+        file1: discord.Attachment,
+        file2: discord.Attachment | None = None,
+        file3: discord.Attachment | None = None,
+        file4: discord.Attachment | None = None,
+        file5: discord.Attachment | None = None,
+        file6: discord.Attachment | None = None,
+        file7: discord.Attachment | None = None,
+        file8: discord.Attachment | None = None,
+        file9: discord.Attachment | None = None,
+        file10: discord.Attachment | None = None,
+        description: str | None = None,
+    ) -> None:
+        files = [f for f in (file1, file2, file3, file4, file5, file6, file7, file8, file9,
+                             file10) if f is not None]
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            lines = await self._upload(interaction, files, description)
+            await reply(interaction, "\n".join(lines)[:2000], ephemeral=True)
+        except Exception:
+            log.exception("/immich upload failed")
+            await _apologise(interaction)
+
+    async def _upload(
+        self,
+        interaction: discord.Interaction,
+        files: Sequence[discord.Attachment],
+        description: str | None,
+    ) -> list[str]:
+        config = self._settings().discord.upload
+        if not config.enabled:
+            return ["Uploads to Immich are turned off."]
+        member_roles = getattr(interaction.user, "roles", [])
+        channel = interaction.channel
+        channel_name = getattr(channel, "name", None) or ""
+        refusal = upload_refusal(
+            config.allowed_roles,
+            config.allowed_channels,
+            [Named(r.id, r.name) for r in member_roles],
+            Named(channel.id, channel_name) if channel is not None else None,
+        )
+        if refusal is not None:
+            return [f"Refused: {refusal}."]
+        lines: list[str] = []
+        album_ids: list[str] = []
+        for attachment in files:
+            line, asset_id = await self._upload_one(attachment, config.max_mb, description)
+            lines.append(line)
+            if asset_id is not None:
+                album_ids.append(asset_id)
+        if config.album and album_ids:
+            try:
+                await self._immich.add_to_album(config.album, album_ids)
+            except Exception as error:
+                log.warning("adding uploads to album failed: %s", type(error).__name__)
+                lines.append(f"Could not add them to the album ({_immich_reason(error)}).")
+        return lines
+
+    async def _upload_one(
+        self, attachment: discord.Attachment, max_mb: int, description: str | None
+    ) -> tuple[str, str | None]:
+        shown = safe_text(sanitise_filename(attachment.filename))
+        too_big = size_refusal(attachment.size, max_mb)
+        if too_big:
+            return f"`{shown}`: refused, {too_big}.", None
+        try:
+            data = await attachment.read()
+        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as error:
+            log.warning("could not download attachment: %s", type(error).__name__)
+            return f"`{shown}`: failed, could not download it from Discord.", None
+        too_big = size_refusal(len(data), max_mb)
+        if too_big:
+            return f"`{shown}`: refused, {too_big}.", None
+        media_type = sniff_media_type(data)
+        if media_type is None:
+            return f"`{shown}`: refused, not a photo or video Immich can take.", None
+        filename = sanitise_filename(attachment.filename, media_type)
+        shown = safe_text(filename)
+        sent_at = discord.utils.snowflake_time(attachment.id)
+        try:
+            result = await self._immich.upload_asset(
+                filename, data, file_created_at=sent_at, file_modified_at=sent_at,
+                content_type=media_type)
+        except Exception as error:
+            log.warning("upload of %s failed: %s", filename, type(error).__name__)
+            return f"`{shown}`: failed, {_immich_reason(error)}.", None
+        link = f"<{self._external_url}/photos/{result.id}>"
+        if result.duplicate:
+            return f"`{shown}`: already in Immich, {link}", result.id
+        if description:
+            try:
+                await self._immich.set_description(result.id, description)
+            except Exception as error:
+                log.warning("setting a description failed: %s", type(error).__name__)
+                return f"`{shown}`: uploaded (description not set), {link}", result.id
+        return f"`{shown}`: uploaded, {link}", result.id
+
+    # ------------------------------------------------------------------ person
+
+    @app_commands.command(name="person", description="Look someone up in Immich")
+    @app_commands.describe(name="The person's name in Immich")
+    async def person(self, interaction: discord.Interaction, name: str) -> None:
+        try:
+            if not self._settings().discord.person.enabled:
+                await reply(interaction, "The person command is turned off.", ephemeral=True)
+                return
+            await interaction.response.defer(thinking=True)
+            people = await self._immich.search_person(name)
+            found = pick_person(people, name)
+            if found is None:
+                await reply(interaction, f"No one called {safe_text(name)} in Immich.")
+                return
+            count = await self._immich.person_statistics(found.id)
+            face = await self._immich.person_thumbnail(found.id)
+            embed = discord.Embed(
+                title=safe_text(found.name or "Someone without a name")[:256],
+                url=f"{self._external_url}/people/{found.id}",
+                description=f"{_plural(count, 'photo')} in Immich",
+            )
+            files = []
+            if face:
+                files.append(discord.File(io.BytesIO(face), filename="face.jpg"))
+                embed.set_thumbnail(url="attachment://face.jpg")
+            await interaction.followup.send(embed=embed, files=files, allowed_mentions=NO_MENTIONS)
+        except Exception:
+            log.exception("/immich person failed")
+            await _apologise(interaction)
+
+    @person.autocomplete("name")
+    async def person_names(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        if not current.strip() or not self._settings().discord.person.enabled:
+            return []
+        try:
+            people = await self._immich.search_person(current.strip())
+        except Exception as error:
+            log.warning("person autocomplete failed: %s", type(error).__name__)
+            return []
+        names = list(dict.fromkeys(p.name[:100] for p in people if p.name and not p.is_hidden))
+        return [app_commands.Choice(name=n, value=n) for n in names[:MAX_CHOICES]]
+
+    # ------------------------------------------------------------------ status
+
+    @app_commands.command(name="status", description="How the Immich sidecar is doing")
+    async def status(self, interaction: discord.Interaction) -> None:
+        try:
+            info = await self._status()
+            immich = (
+                f"reachable (version {safe_text(info.immich_version or 'unknown')})"
+                if info.immich_reachable else "NOT reachable"
+            )
+            poll = (_timestamp(info.last_successful_poll, "R")
+                    if info.last_successful_poll else "never")
+            latency = interaction.client.latency
+            lines = [
+                f"Immich: {immich}",
+                f"Last successful poll: {poll}",
+                f"Notifications waiting: {info.outbox_pending}",
+                f"Notifications that failed for good: {info.outbox_failed}",
+                f"Config loaded: {_timestamp(info.config_loaded_at, 'f')}",
+            ]
+            if latency == latency and latency != float("inf"):  # NaN before the first heartbeat
+                lines.append(f"Discord latency: {latency * 1000:.0f} ms")
+            await reply(interaction, "\n".join(lines), ephemeral=True)
+        except Exception:
+            log.exception("/immich status failed")
+            await _apologise(interaction)
+
+
+async def _apologise(interaction: discord.Interaction) -> None:
+    try:
+        await reply(interaction, SORRY, ephemeral=True)
+    except Exception:
+        log.exception("could not even apologise to the user")

@@ -1,0 +1,184 @@
+"""Send batches to a Discord channel webhook (no bot needed).
+
+The webhook URL contains its token and is a secret: it is never logged, put into an
+exception or a metric label; the target's name stands in for it everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+
+import httpx
+
+from sidecar.delivery import Batch, PermanentDeliveryError, TemporaryDeliveryError
+from sidecar.discord.thumbnails import ThumbnailSource, fetch_thumbnails
+from sidecar.metrics import Metrics
+from sidecar.render import RenderedMessage, assets_to_picture, render_batch
+from sidecar.settings import WebhookTarget
+
+log = logging.getLogger(__name__)
+
+_WEBHOOK_TOKEN = re.compile(r"(/webhooks/\d+/)[^/?\s\"']+")
+
+
+class _RedactWebhookTokens(logging.Filter):
+    """httpx logs every request URL at INFO; a webhook URL carries its token, so cut it out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(
+                _WEBHOOK_TOKEN.sub(r"\1***", str(a)) if "webhooks" in str(a) else a for a in args
+            )
+        if isinstance(record.msg, str) and "webhooks" in record.msg:
+            record.msg = _WEBHOOK_TOKEN.sub(r"\1***", record.msg)
+        return True
+
+
+_REDACTOR = _RedactWebhookTokens()
+
+
+def install_log_redaction() -> None:
+    """Idempotent: attach the token redactor to the loggers that print request URLs."""
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if _REDACTOR not in logger.filters:
+            logger.addFilter(_REDACTOR)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("retry_after"), int | float):
+        return float(body["retry_after"])
+    for header in ("Retry-After", "X-RateLimit-Reset-After"):
+        value = response.headers.get(header)
+        if value is not None:
+            try:
+                return float(value)
+            except ValueError:
+                continue
+    return None
+
+
+def _discord_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])[:200]
+    return ""
+
+
+class WebhookSink:
+    """One webhook target. Rate limits are waited out here (bounded); anything else becomes a
+    Temporary or Permanent delivery error for the dispatcher to act on."""
+
+    def __init__(
+        self,
+        target: WebhookTarget,
+        thumbnails: ThumbnailSource,
+        external_url: str,
+        metrics: Metrics,
+        *,
+        client: httpx.AsyncClient | None = None,
+        max_attempts: int = 4,
+        max_wait: float = 30.0,
+        timeout: float = 30.0,
+    ) -> None:
+        install_log_redaction()
+        self._target = target
+        self._thumbnails = thumbnails
+        self._external_url = external_url
+        self._metrics = metrics
+        self._own_client = client is None
+        self._client = client if client is not None else httpx.AsyncClient(timeout=timeout)
+        self._max_attempts = max(1, max_attempts)
+        self._max_wait = max_wait
+
+    @property
+    def name(self) -> str:
+        return self._target.name
+
+    async def send(self, batch: Batch) -> None:
+        # notifications_sent / notification_failures are counted by the dispatcher
+        try:
+            pictures = await fetch_thumbnails(self._thumbnails, assets_to_picture(batch))
+            for message in render_batch(batch, self._external_url, pictures):
+                await self._post(message)
+        except (TemporaryDeliveryError, PermanentDeliveryError) as error:
+            log.warning("webhook target %s: %s", self.name, error)
+            raise
+
+    async def close(self) -> None:
+        if self._own_client:
+            await self._client.aclose()
+
+    async def _post(self, message: RenderedMessage) -> None:
+        url = self._target.url.reveal()
+        payload = message.payload()
+        files: list[tuple[str, tuple[str, bytes, str]]] = [
+            (f"files[{index}]", (f.filename, f.data, f.content_type))
+            for index, f in enumerate(message.files)
+        ]
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                if files:
+                    response = await self._client.post(
+                        url,
+                        params={"wait": "true"},
+                        data={"payload_json": json.dumps(payload)},
+                        files=files,
+                    )
+                else:  # Discord takes a plain JSON body only when there is nothing to attach
+                    response = await self._client.post(
+                        url, params={"wait": "true"}, json=payload
+                    )
+            except httpx.TimeoutException as error:
+                raise TemporaryDeliveryError("timeout", "Discord did not answer in time") from error
+            except httpx.TransportError as error:
+                raise TemporaryDeliveryError(
+                    "connection", f"could not reach Discord ({type(error).__name__})"
+                ) from error
+            if response.is_success:
+                return
+            if response.status_code == 429:
+                wait = _retry_after(response)
+                wait = 1.0 if wait is None else max(0.0, wait)
+                if wait > self._max_wait or attempt == self._max_attempts:
+                    raise TemporaryDeliveryError(
+                        "rate_limited", f"Discord asks to wait {wait:.1f}s", retry_after=wait
+                    )
+                self._metrics.discord_retries.inc()
+                log.info("webhook target %s rate limited; retrying in %.2fs", self.name, wait)
+                await asyncio.sleep(wait)
+                continue
+            raise self._error_for(response)
+        raise TemporaryDeliveryError("rate_limited", "still rate limited after retries")
+
+    def _error_for(self, response: httpx.Response) -> Exception:
+        status = response.status_code
+        said = _discord_message(response)
+        if status in (401, 403, 404):
+            return PermanentDeliveryError(
+                "webhook_invalid",
+                f"Discord answered {status} for webhook target {self.name!r}: the webhook was "
+                "deleted or its URL is wrong; create a new webhook in the channel settings and "
+                "update the target's url",
+            )
+        if status == 413:
+            return PermanentDeliveryError(
+                "too_large", f"Discord refused the message as too large ({status})"
+            )
+        if status >= 500:
+            return TemporaryDeliveryError("discord_server_error", f"Discord answered {status}")
+        suffix = f": {said}" if said else ""
+        return PermanentDeliveryError(
+            "rejected", f"Discord rejected the message ({status}){suffix}"
+        )

@@ -1,0 +1,626 @@
+"""The Immich API client: one httpx.AsyncClient, one private request method as the only I/O edge.
+
+Works with Immich 2.x and 3.x. Authenticates with the ``x-api-key`` header only (a key in a
+URL leaks into proxy and access logs). Every request is counted in the Prometheus metrics
+under a templated endpoint label (``GET /api/people/{id}/thumbnail``, never a real id).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+import stamina
+
+from sidecar import __version__
+from sidecar.immich.errors import (
+    ImmichError,
+    ImmichResponseError,
+    ImmichUnavailableError,
+    error_for_status,
+    shorten,
+)
+from sidecar.immich.models import (
+    Asset,
+    AssetFace,
+    Person,
+    SearchPage,
+    ServerVersion,
+    UploadResult,
+)
+from sidecar.immich.retry import (
+    RETRYABLE_STATUSES,
+    RetryableResponse,
+    RetryPolicy,
+    decide_retry,
+    retry_after_seconds,
+)
+from sidecar.metrics import Metrics
+from sidecar.settings import Secret
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+USER_AGENT = f"immich-discord-sidecar/{__version__}"
+
+# Permission names from the specs' Permission enum (each operation's x-immich-permission).
+POLL_PERMISSIONS = (
+    "asset.read",  # POST /search/metadata
+    "asset.view",  # GET /assets/{id}/thumbnail
+    "person.read",  # GET /people, /search/person, /people/{id}/thumbnail
+)
+UPLOAD_PERMISSIONS = (
+    "asset.upload",  # POST /assets
+    "asset.update",  # PUT /assets/{id} (description)
+    "albumAsset.create",  # PUT /albums/{id}/assets
+)
+REQUIRED_PERMISSIONS = POLL_PERMISSIONS + UPLOAD_PERMISSIONS
+OPTIONAL_PERMISSIONS = (
+    "person.statistics",  # GET /people/{id}/statistics
+    "face.read",  # GET /faces
+)
+
+THUMBNAIL_SIZES = frozenset({"thumbnail", "preview", "fullsize", "original"})
+MAX_SEARCH_PAGES = 10_000  # hard stop for a server that keeps answering "next page"
+MAX_PEOPLE_PAGES = 1_000
+MAX_ERROR_BODY = 64 * 1024  # bytes of an error body read for its message
+MAX_BODY = 256 * 1024 * 1024  # bytes of a successful body (an original video can be large)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    content_type: str
+    body: bytes
+
+
+class _ShapeError(Exception):
+    """A response body that does not have the promised shape."""
+
+
+def _isoformat(moment: datetime) -> str:
+    """UTC with milliseconds and a ``Z``, the form both spec versions accept; naive is UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    text = moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def _describe_shape_error(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}" if exc.args else "missing field"
+    return shorten(f"{type(exc).__name__}: {exc}", 120)
+
+
+def _require_list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _ShapeError(f"{what} is not a list")
+    return value
+
+
+def _require_dict(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _ShapeError(f"{what} is not an object")
+    return value
+
+
+def _require_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _ShapeError(f"{what} is not an integer")
+    return value
+
+
+def _error_message(answer: _Answer) -> str:
+    """Immich's JSON ``message`` (a list for validation errors), else a short hint."""
+    if "json" in answer.content_type:
+        try:
+            data = json.loads(answer.body)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            message = data.get("message")
+            if isinstance(message, list):
+                return "; ".join(str(m) for m in message)
+            if message:
+                return str(message)
+            if data.get("error"):
+                return str(data["error"])
+    if "html" in answer.content_type:
+        return "an HTML page instead of an API answer"
+    return ""
+
+
+class ImmichClient:
+    """Async client for the parts of the Immich API the sidecar uses."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: Secret,
+        metrics: Metrics,
+        *,
+        timeout: float = 30.0,
+        max_attempts: int = 5,
+        max_retry_seconds: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        wait_initial: float = 0.5,
+        wait_max: float = 10.0,
+    ) -> None:
+        root = base_url.strip().rstrip("/")
+        if root.endswith("/api"):  # a common paste; the client adds /api itself
+            root = root[: -len("/api")]
+        parts = urlsplit(root)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("the Immich URL must look like http://host:port")
+        if parts.query or parts.fragment:
+            raise ValueError("the Immich URL must not have a query or fragment")
+        self._api_key = api_key
+        self._metrics = metrics
+        self._policy = RetryPolicy(
+            max_attempts=max_attempts,
+            max_seconds=max_retry_seconds,
+            wait_initial=wait_initial,
+            wait_max=wait_max,
+            wait_jitter=wait_initial,
+        )
+        self._http = httpx.AsyncClient(
+            base_url=root + "/api",
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT},
+        )
+        self._server_version: ServerVersion | None = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def server_version(self) -> ServerVersion | None:
+        """The version learnt by the last ``version()`` call, if any."""
+        return self._server_version
+
+    # -- server ---------------------------------------------------------------------------
+
+    async def ping(self) -> bool:
+        """True when Immich answers its ping; one attempt, never raises for Immich errors."""
+        try:
+            return await self._call_json(
+                "GET", "/server/ping", lambda d: _require_dict(d, "body").get("res") == "pong",
+                authenticated=False, retry=False,
+            )
+        except ImmichError:
+            return False
+
+    async def version(self) -> ServerVersion:
+        """The server version (remembered: 2.x and 3.x differ in upload fields)."""
+
+        def parse(data: Any) -> ServerVersion:
+            body = _require_dict(data, "body")
+            return ServerVersion(
+                major=_require_int(body["major"], "major"),
+                minor=_require_int(body["minor"], "minor"),
+                patch=_require_int(body["patch"], "patch"),
+            )
+
+        self._server_version = await self._call_json(
+            "GET", "/server/version", parse, authenticated=False)
+        return self._server_version
+
+    async def missing_permissions(self, required: Iterable[str]) -> list[str]:
+        """The permissions in ``required`` that the API key lacks (``all`` grants every one)."""
+
+        def parse(data: Any) -> set[str]:
+            perms = _require_list(_require_dict(data, "body")["permissions"], "permissions")
+            return {str(p) for p in perms}
+
+        granted = await self._call_json("GET", "/api-keys/me", parse)
+        if "all" in granted:
+            return []
+        return list(dict.fromkeys(p for p in required if p not in granted))
+
+    # -- search ---------------------------------------------------------------------------
+
+    async def search_metadata(
+        self,
+        *,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        person_ids: Sequence[str] = (),
+        asset_type: str | None = None,
+        page: str | None = None,
+        size: int = 1000,
+        with_people: bool = True,
+        with_exif: bool = True,
+    ) -> SearchPage:
+        """One page of timeline assets (flat 2.x/3.x form). ``person_ids`` means ALL of them."""
+        _check_size(size)
+        body: dict[str, Any] = {
+            "visibility": "timeline",
+            "withPeople": with_people,
+            "withExif": with_exif,
+            "size": size,
+        }
+        if created_after is not None:
+            body["createdAfter"] = _isoformat(created_after)
+        if created_before is not None:
+            body["createdBefore"] = _isoformat(created_before)
+        if person_ids:
+            body["personIds"] = list(person_ids)
+        if asset_type is not None:
+            body["type"] = asset_type
+        if page is not None:
+            if not page.isdigit():
+                raise ValueError(f"search page must be a page number, not {page[:40]!r}")
+            body["page"] = int(page)
+        return await self._call_json(
+            "POST", "/search/metadata", lambda d: _search_page(d, cursor_form=False),
+            json_body=body)
+
+    async def search_metadata_filter(
+        self,
+        *,
+        filter: Mapping[str, Any],
+        cursor: str | None = None,
+        size: int = 1000,
+        with_people: bool = True,
+        with_exif: bool = True,
+    ) -> SearchPage:
+        """One page in the Immich 3.2+ form (``filter`` + ``cursor``); ``next_page`` is the
+        next cursor. Only for servers where ``ServerVersion.has_search_filter``: older ones
+        do not know ``filter``."""
+        _check_size(size)
+        body: dict[str, Any] = {
+            "filter": dict(filter),
+            "size": size,
+            "withPeople": with_people,
+            "withExif": with_exif,
+        }
+        if cursor is not None:
+            body["cursor"] = cursor
+        return await self._call_json(
+            "POST", "/search/metadata", lambda d: _search_page(d, cursor_form=True),
+            json_body=body)
+
+    async def iter_search(
+        self,
+        *,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        person_ids: Sequence[str] = (),
+        asset_type: str | None = None,
+        page: str | None = None,
+        size: int = 1000,
+        with_people: bool = True,
+        with_exif: bool = True,
+    ) -> AsyncIterator[SearchPage]:
+        """Every page of a flat search, following ``nextPage`` until null (bounded)."""
+        for _ in range(MAX_SEARCH_PAGES):
+            result = await self.search_metadata(
+                created_after=created_after, created_before=created_before,
+                person_ids=person_ids, asset_type=asset_type, page=page, size=size,
+                with_people=with_people, with_exif=with_exif)
+            yield result
+            if result.next_page is None:
+                return
+            page = result.next_page
+        log.warning("Immich search stopped after %d pages; the rest is skipped", MAX_SEARCH_PAGES)
+
+    # -- people ---------------------------------------------------------------------------
+
+    async def people(self, page: int = 1, size: int = 500) -> tuple[list[Person], bool]:
+        """One page of visible named and unnamed people, and whether another page follows."""
+
+        def parse(data: Any) -> tuple[list[Person], bool]:
+            body = _require_dict(data, "body")
+            people = [Person.from_dict(p) for p in _require_list(body["people"], "people")]
+            return people, bool(body.get("hasNextPage", False))
+
+        params = {"withHidden": "false", "page": str(page), "size": str(size)}
+        return await self._call_json("GET", "/people", parse, params=params)
+
+    async def all_people(self) -> list[Person]:
+        everyone: list[Person] = []
+        for page in range(1, MAX_PEOPLE_PAGES + 1):
+            people, has_next = await self.people(page=page)
+            everyone.extend(people)
+            if not has_next:
+                break
+        return everyone
+
+    async def search_person(self, name: str) -> list[Person]:
+        """People whose name contains ``name`` (case-insensitive), also those without faces."""
+
+        def parse(data: Any) -> list[Person]:
+            return [Person.from_dict(p) for p in _require_list(data, "body")]
+
+        return await self._call_json("GET", "/search/person", parse, params={"name": name})
+
+    async def person_thumbnail(self, person_id: str) -> bytes | None:
+        """The person's face picture, or None where Immich has none yet."""
+        answer = await self._request(
+            "GET", "/people/{id}/thumbnail", path={"id": person_id}, accept="image/*",
+            allow={404})
+        return None if answer.status == 404 else answer.body
+
+    async def person_statistics(self, person_id: str) -> int:
+        """How many assets show this person."""
+        return await self._call_json(
+            "GET", "/people/{id}/statistics",
+            lambda d: _require_int(_require_dict(d, "body")["assets"], "assets"),
+            path={"id": person_id})
+
+    # -- assets ---------------------------------------------------------------------------
+
+    async def asset_thumbnail(self, asset_id: str, size: str = "preview") -> tuple[bytes, str]:
+        """The picture of an asset and its content type (``preview`` is a JPEG)."""
+        if size not in THUMBNAIL_SIZES:
+            raise ValueError(f"thumbnail size must be one of {sorted(THUMBNAIL_SIZES)}")
+        answer = await self._request(
+            "GET", "/assets/{id}/thumbnail", path={"id": asset_id}, params={"size": size},
+            accept="image/*")
+        return answer.body, answer.content_type or "application/octet-stream"
+
+    async def asset_faces(self, asset_id: str) -> list[AssetFace]:
+        """Faces detected on an asset (empty when none; an unknown id is a 400)."""
+
+        def parse(data: Any) -> list[AssetFace]:
+            return [AssetFace.from_dict(f) for f in _require_list(data, "body")]
+
+        return await self._call_json("GET", "/faces", parse, params={"id": asset_id})
+
+    async def upload_asset(
+        self,
+        filename: str,
+        data: bytes,
+        *,
+        file_created_at: datetime,
+        file_modified_at: datetime,
+        content_type: str = "application/octet-stream",
+        device_id: str = "immich-discord-sidecar",
+    ) -> UploadResult:
+        """Upload one file; ``duplicate`` when Immich already had it (same checksum)."""
+        if self._server_version is None:
+            await self.version()
+        fields = {
+            "fileCreatedAt": _isoformat(file_created_at),
+            "fileModifiedAt": _isoformat(file_modified_at),
+        }
+        if self._server_version is not None and self._server_version.major < 3:
+            # 2.x requires them; 3.x dropped both.
+            fields["deviceAssetId"] = f"{device_id}-{filename}-{len(data)}"
+            fields["deviceId"] = device_id
+
+        def parse(body: Any) -> UploadResult:
+            answer = _require_dict(body, "body")
+            status = answer["status"]
+            if status not in ("created", "duplicate", "replaced"):
+                raise _ShapeError(f"unknown upload status {shorten(str(status), 40)!r}")
+            return UploadResult(id=str(answer["id"]), duplicate=status == "duplicate")
+
+        return await self._call_json(
+            "POST", "/assets", parse, form=fields,
+            files={"assetData": (filename, data, content_type)})
+
+    async def set_description(self, asset_id: str, text: str) -> None:
+        """Set an asset's description (upload itself takes none in either version)."""
+        await self._request(
+            "PUT", "/assets/{id}", path={"id": asset_id}, json_body={"description": text})
+
+    async def add_to_album(self, album_id: str, asset_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Add assets to an album; one ``{id, success, error?}`` per asset id."""
+
+        def parse(data: Any) -> list[dict[str, Any]]:
+            results = [_require_dict(r, "result") for r in _require_list(data, "body")]
+            for result in results:
+                if "id" not in result or not isinstance(result.get("success"), bool):
+                    raise _ShapeError("a result lacks id or success")
+            return results
+
+        return await self._call_json(
+            "PUT", "/albums/{id}/assets", parse, path={"id": album_id},
+            json_body={"ids": list(asset_ids)})
+
+    # -- the I/O edge ---------------------------------------------------------------------
+
+    async def _call_json(
+        self,
+        method: str,
+        template: str,
+        parse: Callable[[Any], T],
+        **kwargs: Any,
+    ) -> T:
+        answer = await self._request(method, template, **kwargs)
+        endpoint = f"{method} /api{template}"
+        try:
+            if "json" not in answer.content_type:
+                kind = answer.content_type or "no content type"
+                raise _ShapeError(f"expected JSON but got {shorten(kind, 60)}"
+                                  " (is a login page or proxy in front of Immich?)")
+            try:
+                data = json.loads(answer.body)
+            except ValueError:
+                raise _ShapeError("invalid JSON (truncated?)") from None
+            return parse(data)
+        except (_ShapeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            self._metrics.immich_request_failures.labels(endpoint, "bad_response").inc()
+            error = ImmichResponseError(
+                f"unexpected response: {_describe_shape_error(exc)}",
+                endpoint=endpoint, status=answer.status)
+            log.warning("%s", error)
+            raise error from None
+
+    async def _request(
+        self,
+        method: str,
+        template: str,
+        *,
+        path: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        json_body: object = None,
+        form: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        accept: str = "application/json",
+        allow: Iterable[int] = (),
+        authenticated: bool = True,
+        retry: bool = True,
+    ) -> _Answer:
+        """Send one logical request with retries; the only place that talks to Immich."""
+        endpoint = f"{method} /api{template}"
+        url = template.format_map({k: quote(v, safe="") for k, v in (path or {}).items()})
+        headers = {"Accept": accept}
+        if authenticated:
+            headers["x-api-key"] = self._api_key.reveal()
+        allowed = frozenset(allow)
+        policy = self._policy
+        attempts = policy.max_attempts if retry else 1
+        deadline = time.monotonic() + policy.max_seconds
+        last_wait: list[float | None] = [None]
+
+        def on_error(exc: Exception) -> bool | float:
+            decision = decide_retry(exc, deadline - time.monotonic())
+            last_wait[0] = None if isinstance(decision, bool) else decision
+            return decision
+
+        try:
+            async for attempt in stamina.retry_context(
+                on=on_error, attempts=attempts, timeout=policy.max_seconds,
+                wait_initial=policy.wait_initial, wait_max=policy.wait_max,
+                wait_jitter=policy.wait_jitter,
+            ):
+                with attempt:
+                    if attempt.num > 1:
+                        self._metrics.immich_request_retries.labels(endpoint).inc()
+                        waited = (f"Retry-After {last_wait[0]:.1f}s" if last_wait[0] is not None
+                                  else "backoff")
+                        log.info("Immich %s: retry %d of %d (%s)",
+                                 endpoint, attempt.num - 1, attempts - 1, waited)
+                    request = self._http.build_request(
+                        method, url, params=params, json=json_body, data=form, files=files,
+                        headers=headers)
+                    return await self._send_once(request, endpoint, allowed)
+        except RetryableResponse as exc:
+            final: ImmichError = error_for_status(
+                exc.status, exc.message, endpoint=endpoint, correlation_id=exc.correlation_id)
+            reason = "rate_limited" if exc.status == 429 else "http_5xx"
+        except httpx.TimeoutException:
+            final = ImmichUnavailableError(
+                f"timed out ({attempts} attempt{'s' if attempts > 1 else ''})", endpoint=endpoint)
+            reason = "timeout"
+        except httpx.ConnectError as exc:
+            final = ImmichUnavailableError(
+                f"cannot connect ({self._redact(str(exc)) or 'connection failed'})",
+                endpoint=endpoint)
+            reason = "connect"
+        except httpx.TransportError as exc:
+            final = ImmichUnavailableError(
+                f"connection broken ({type(exc).__name__})", endpoint=endpoint)
+            reason = "network"
+        except ImmichError as exc:
+            final = exc
+            if isinstance(exc, ImmichResponseError):
+                reason = "bad_response"
+            elif exc.status is not None and exc.status >= 500:
+                reason = "http_5xx"
+            else:
+                reason = "http_4xx"
+        self._metrics.immich_request_failures.labels(endpoint, reason).inc()
+        log.debug("%s", final)
+        raise final from None
+
+    async def _send_once(
+        self, request: httpx.Request, endpoint: str, allowed: frozenset[int]
+    ) -> _Answer:
+        started = time.perf_counter()
+        try:
+            response = await self._http.send(request, stream=True)
+            try:
+                status = response.status_code
+                ok = 200 <= status < 300 or status in allowed
+                body = await _read_capped(response, MAX_BODY if ok else MAX_ERROR_BODY,
+                                          truncate=not ok)
+            finally:
+                await response.aclose()
+        finally:
+            self._metrics.immich_request_duration.labels(endpoint).observe(
+                time.perf_counter() - started)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        self._metrics.immich_requests.labels(endpoint, str(status)).inc()
+        log.debug("Immich %s -> %d in %.0f ms", endpoint, status, elapsed_ms)
+        if body is None:
+            raise ImmichResponseError(
+                f"response larger than {MAX_BODY // (1024 * 1024)} MiB", endpoint=endpoint,
+                status=status)
+        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        answer = _Answer(status=status, content_type=content_type, body=body)
+        if ok:
+            return answer
+        correlation_id = response.headers.get("x-correlation-id")
+        message = self._redact(_error_message(answer))
+        if status in RETRYABLE_STATUSES:
+            wait = retry_after_seconds(response.headers.get("retry-after"), datetime.now(UTC))
+            raise RetryableResponse(status, message, correlation_id, wait)
+        if 300 <= status < 400:
+            raise ImmichResponseError(
+                "unexpected redirect (is a login proxy in front of Immich?)",
+                endpoint=endpoint, status=status, correlation_id=correlation_id)
+        raise error_for_status(
+            status, message or response.reason_phrase, endpoint=endpoint,
+            correlation_id=correlation_id)
+
+    def _redact(self, text: str) -> str:
+        key = self._api_key.reveal()
+        return text.replace(key, "********") if key else text
+
+
+async def _read_capped(response: httpx.Response, limit: int, *, truncate: bool) -> bytes | None:
+    """The body, at most ``limit`` bytes: cut there when ``truncate``, else None if larger."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            if truncate:
+                return b"".join(chunks)[:limit]
+            return None
+    return b"".join(chunks)
+
+
+def _check_size(size: int) -> None:
+    if not 1 <= size <= 1000:
+        raise ValueError("search page size must be between 1 and 1000")
+
+
+def _search_page(data: Any, *, cursor_form: bool) -> SearchPage:
+    assets = _require_dict(_require_dict(data, "body")["assets"], "assets")
+    items = _require_list(assets["items"], "assets.items")
+    following = assets.get("nextCursor") if cursor_form else assets["nextPage"]
+    if following is not None and not isinstance(following, str):
+        raise _ShapeError("the next page token is not a string")
+    if following is not None and not cursor_form and not following.isdigit():
+        raise _ShapeError("assets.nextPage is not a page number")
+    return SearchPage(
+        assets=tuple(Asset.from_dict(_require_dict(a, "asset")) for a in items),
+        next_page=following,
+    )

@@ -1,0 +1,173 @@
+"""Runs the real ``immich-sidecar run`` process for end-to-end tests and reads what it prints."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+WAIT_LIMIT = 20.0  # seconds any single wait may take before the test fails
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(
+    path: Path, *, immich_url: str, state: Path, rules: str, targets: str | None = None,
+    interval: str = "1s", settle: str = "1s", lookback: str = "1h", backfill: str = "0s",
+    metrics_port: int | None = None, extra: str = "",
+) -> None:
+    """Write a config file atomically (as an editor does: a new file renamed over the old)."""
+    targets = targets or "stdout: {console: true}"
+    text = "\n".join([
+        "immich:",
+        f"  url: {immich_url}",
+        "  api_key: ${IMMICH_API_KEY}",
+        "  external_url: https://photos.example.test",
+        "poll:",
+        f"  interval: {interval}",
+        f"  lookback: {lookback}",
+        f"  settle: {settle}",
+        f"  backfill: {backfill}",
+        "state:",
+        f"  path: {state}",
+        "metrics:",
+        f"  listen: 127.0.0.1:{metrics_port or free_port()}",
+        "targets:",
+        textwrap.indent(targets.strip("\n"), "  "),
+        "rules:",
+        textwrap.indent(rules.strip("\n"), "  "),
+        "",
+    ]) + extra
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class SidecarProcess:
+    """The sidecar as a child process; stdout lines (JSON notifications) and stderr lines (logs)
+    are collected as they arrive."""
+
+    def __init__(self, config: Path, env: dict[str, str], metrics_port: int) -> None:
+        self.config = config
+        self.env = env
+        self.metrics_port = metrics_port
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self._proc: asyncio.subprocess.Process | None = None
+        self._readers: list[asyncio.Task[None]] = []
+
+    async def start(self, wait_started: bool = True) -> None:
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sidecar", "run", "-c", str(self.config),
+            cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        assert self._proc.stdout and self._proc.stderr
+        self._readers = [
+            asyncio.create_task(self._pump(self._proc.stdout, self.stdout)),
+            asyncio.create_task(self._pump(self._proc.stderr, self.stderr)),
+        ]
+        if wait_started:
+            await self.wait_for_log("started")
+
+    @staticmethod
+    async def _pump(stream: asyncio.StreamReader, into: list[str]) -> None:
+        while line := await stream.readline():
+            into.append(line.decode(errors="replace").rstrip("\n"))
+
+    def notifications(self) -> list[dict[str, Any]]:
+        found = []
+        for line in self.stdout:
+            with contextlib.suppress(json.JSONDecodeError):
+                found.append(json.loads(line))
+        return found
+
+    def delivered(self, asset_id: str) -> list[dict[str, Any]]:
+        return [n for n in self.notifications() if n.get("asset_id") == asset_id]
+
+    async def wait_until(self, condition: Callable[[], bool], what: str,
+                         limit: float = WAIT_LIMIT) -> float:
+        """Wait for ``condition``; returns the seconds it took. Fails with the logs if it never
+        holds, or if the process died."""
+        started = time.monotonic()
+        while not condition():
+            if self._proc is not None and self._proc.returncode is not None:
+                raise AssertionError(f"sidecar exited ({self._proc.returncode}) waiting for "
+                                     f"{what}:\n" + "\n".join(self.stderr[-30:]))
+            if time.monotonic() - started > limit:
+                raise AssertionError(f"timed out waiting for {what}; sidecar log:\n"
+                                     + "\n".join(self.stderr[-30:]))
+            await asyncio.sleep(0.02)
+        return time.monotonic() - started
+
+    async def wait_for_log(self, text: str, after: int = 0) -> float:
+        return await self.wait_until(lambda: any(text in line for line in self.stderr[after:]),
+                                     f"log line {text!r}")
+
+    async def wait_for_delivery(self, asset_id: str) -> float:
+        return await self.wait_until(lambda: bool(self.delivered(asset_id)),
+                                     f"delivery of {asset_id}")
+
+    async def metric(self, name: str, labels: str = "") -> float:
+        """A sample from the sidecar's own /metrics endpoint (0 when absent)."""
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"http://127.0.0.1:{self.metrics_port}/metrics")).text
+        wanted = f"{name}{{{labels}}}" if labels else name
+        for line in text.splitlines():
+            if line.startswith(wanted + " "):
+                return float(line.split()[-1])
+        return 0.0
+
+    async def wait_for_polls(self, count: int) -> None:
+        """Wait until ``count`` more polls have succeeded."""
+        target = await self.successful_polls() + count
+        started = time.monotonic()
+        while await self.successful_polls() < target:
+            if time.monotonic() - started > WAIT_LIMIT:
+                raise AssertionError("polls did not succeed; log:\n" + "\n".join(self.stderr[-30:]))
+            await asyncio.sleep(0.05)
+
+    async def successful_polls(self) -> float:
+        return await self.metric("immich_sidecar_poll_runs_total", 'result="success"')
+
+    async def kill(self) -> None:
+        assert self._proc
+        self._proc.kill()
+        await self._finish()
+
+    async def stop(self) -> int:
+        """SIGTERM, then wait for a clean exit; returns the exit code."""
+        assert self._proc
+        if self._proc.returncode is None:
+            self._proc.send_signal(signal.SIGTERM)
+        return await self._finish()
+
+    async def exited(self) -> int:
+        """Wait for the process to end by itself; returns the exit code."""
+        return await self._finish()
+
+    async def _finish(self) -> int:
+        assert self._proc
+        try:
+            code = await asyncio.wait_for(self._proc.wait(), WAIT_LIMIT)
+        except TimeoutError:
+            self._proc.kill()
+            code = await self._proc.wait()
+        await asyncio.gather(*self._readers)
+        return code

@@ -1,0 +1,443 @@
+"""A fake Discord (REST under /api/v10 + gateway websocket) on 127.0.0.1, for the real
+discord.py client.
+
+It serves one guild with a few channels and roles, records every request (JSON bodies,
+multipart ``payload_json`` and ``files[n]`` bytes), can be told to fail requests
+(429 with ``Via`` so discord.py retries, 403, 404, 5xx), de-duplicates messages on
+``enforce_nonce`` like Discord, and can push INTERACTION_CREATE events to drive slash
+commands. Use ``patched()`` to point discord.py at it (restored afterwards).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import discord.gateway
+import discord.http
+import yarl
+from aiohttp import WSMsgType, web
+
+TOKEN = "fake-bot-token"
+APP_ID = 900000000000000001
+BOT_ID = 900000000000000002
+GUILD_ID = 900000000000000010
+EVERYONE_ROLE = GUILD_ID
+UPLOADER_ROLE = 900000000000000021
+MEMBER_ROLE = 900000000000000022
+PHOTOS_CHANNEL = 900000000000000031  # the bot may post and attach here
+READ_ONLY_CHANNEL = 900000000000000032  # the bot may see but not send here
+UPLOADS_CHANNEL = 900000000000000033
+USER_ID = 900000000000000041
+
+VIEW_CHANNEL = 1 << 10
+SEND_MESSAGES = 1 << 11
+EMBED_LINKS = 1 << 14
+ATTACH_FILES = 1 << 15
+READ_HISTORY = 1 << 16
+USE_COMMANDS = 1 << 31
+EVERYONE_PERMS = (VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_HISTORY
+                  | USE_COMMANDS)
+
+JSON = "application/json"  # discord.py parses a body only with exactly this content type
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str  # below /api/v10, e.g. /channels/1/messages
+    query: dict[str, str]
+    json: Any
+    files: dict[str, tuple[str, bytes]]  # field name -> (file name, bytes)
+    authorization: str | None
+
+
+@dataclass
+class Failure:
+    method: str
+    path: re.Pattern[str]
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+    times: int
+
+
+@dataclass
+class RecordedMessage:
+    channel_id: int
+    payload: dict[str, Any]
+    files: dict[str, tuple[str, bytes]]
+    id: int
+
+
+@dataclass
+class FakeDiscord:
+    token: str = TOKEN
+    requests: list[RecordedRequest] = field(default_factory=list)
+    messages: list[RecordedMessage] = field(default_factory=list)
+    interaction_responses: list[dict[str, Any]] = field(default_factory=list)
+    interaction_messages: list[RecordedMessage] = field(default_factory=list)
+    synced_commands: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    identifies: int = 0
+    resumes: int = 0
+    gateway_open: bool = True  # False: refuse gateway connections (Discord unreachable)
+
+    def __post_init__(self) -> None:
+        self._ids = itertools.count(910000000000000000)
+        self._failures: list[Failure] = []
+        self._attachments: dict[int, tuple[str, bytes, str]] = {}
+        self._sockets: list[web.WebSocketResponse] = []
+        self._seq = 0
+        self._runner: web.AppRunner | None = None
+        self._nonces: dict[tuple[int, str], dict[str, Any]] = {}
+        self.base_url = ""
+        self.channels: dict[int, dict[str, Any]] = {
+            PHOTOS_CHANNEL: self._channel(PHOTOS_CHANNEL, "photos"),
+            READ_ONLY_CHANNEL: self._channel(
+                READ_ONLY_CHANNEL, "announcements",
+                deny=SEND_MESSAGES | ATTACH_FILES),
+            UPLOADS_CHANNEL: self._channel(UPLOADS_CHANNEL, "uploads"),
+        }
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> str:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/attachments/{id}/{name}", self._attachment)
+        app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @contextlib.contextmanager
+    def patched(self) -> Iterator[None]:
+        """Point discord.py's REST base and default gateway at this fake."""
+        old_base = discord.http.Route.BASE
+        old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+        discord.http.Route.BASE = f"{self.base_url}/api/v10"
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(
+            self.base_url.replace("http://", "ws://") + "/gateway")
+        try:
+            yield
+        finally:
+            discord.http.Route.BASE = old_base
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
+
+    # ---------------------------------------------------------------- test controls
+
+    def fail(self, method: str, path: str, status: int, *, body: dict[str, Any] | None = None,
+             headers: dict[str, str] | None = None, times: int = 1) -> None:
+        """Answer the next ``times`` requests matching ``method`` and ``path`` (a regex on the
+        path below /api/v10) with ``status``."""
+        self._failures.append(Failure(method, re.compile(path), status, body or {},
+                                      headers or {}, times))
+
+    def rate_limit(self, method: str, path: str, retry_after: float = 0.05,
+                   times: int = 1) -> None:
+        self.fail(method, path, 429, times=times,
+                  body={"message": "You are being rate limited.", "retry_after": retry_after,
+                        "global": False},
+                  headers={"Via": "1.1 google", "Retry-After": str(retry_after)})
+
+    def add_attachment(self, filename: str, data: bytes,
+                       content_type: str = "application/octet-stream",
+                       size: int | None = None) -> dict[str, Any]:
+        """An attachment as Discord puts it into an interaction, readable from the fake."""
+        attachment_id = next(self._ids)
+        self._attachments[attachment_id] = (filename, data, content_type)
+        url = f"{self.base_url}/attachments/{attachment_id}/{quote(filename, safe='')}"
+        return {"id": str(attachment_id), "filename": filename,
+                "size": len(data) if size is None else size,
+                "url": url, "proxy_url": url, "content_type": content_type}
+
+    def member(self, roles: tuple[int, ...] = (), permissions: int = EVERYONE_PERMS
+               ) -> dict[str, Any]:
+        return {"user": self._user(USER_ID, "carol"), "roles": [str(r) for r in roles],
+                "joined_at": _now(), "deaf": False, "mute": False, "flags": 0,
+                "permissions": str(permissions), "nick": None, "avatar": None}
+
+    async def interact(self, options: list[dict[str, Any]], *, command: str = "immich",
+                       channel_id: int = UPLOADS_CHANNEL, roles: tuple[int, ...] = (),
+                       permissions: int = EVERYONE_PERMS, autocomplete: bool = False,
+                       attachments: list[dict[str, Any]] | None = None) -> str:
+        """Push an INTERACTION_CREATE for ``/command <options>``; returns its token."""
+        token = f"interaction-token-{next(self._ids)}"
+        data: dict[str, Any] = {
+            "id": str(next(self._ids)), "name": command, "type": 1,
+            "options": options, "guild_id": str(GUILD_ID),
+        }
+        if attachments:
+            data["resolved"] = {"attachments": {a["id"]: a for a in attachments}}
+        payload = {
+            "id": str(next(self._ids)), "application_id": str(APP_ID),
+            "type": 4 if autocomplete else 2, "data": data, "guild_id": str(GUILD_ID),
+            "channel_id": str(channel_id), "channel": self.channels[channel_id],
+            "member": self.member(roles, permissions), "token": token, "version": 1,
+            "app_permissions": str(EVERYONE_PERMS), "locale": "en-US", "guild_locale": "en-US",
+            "entitlements": [], "authorizing_integration_owners": {"0": str(GUILD_ID)},
+            "context": 0, "attachment_size_limit": 25 * 1024 * 1024,
+        }
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return token
+
+    async def wait_for(self, predicate: Any, timeout: float = 5.0) -> None:
+        """Wait (bounded) until ``predicate()`` is true."""
+        for _ in range(int(timeout / 0.01)):
+            if predicate():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the fake Discord did not see the expected request in time")
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        for ws in list(self._sockets):
+            await self._send_event(ws, event, data)
+
+    async def drop_gateway(self, *, refuse_reconnect: bool = False) -> None:
+        self.gateway_open = not refuse_reconnect
+        for ws in list(self._sockets):
+            await ws.close(code=4000)
+
+    def messages_in(self, channel_id: int) -> list[RecordedMessage]:
+        return [m for m in self.messages if m.channel_id == channel_id]
+
+    def responses_for(self, token: str) -> list[dict[str, Any]]:
+        """Every payload the bot sent for one interaction: callback, edits and followups."""
+        return [r for r in self.interaction_responses if r["token"] == token]
+
+    # ---------------------------------------------------------------- payloads
+
+    def _user(self, user_id: int, name: str, bot: bool = False) -> dict[str, Any]:
+        return {"id": str(user_id), "username": name, "discriminator": "0",
+                "global_name": name, "avatar": None, "bot": bot, "flags": 0}
+
+    def _channel(self, channel_id: int, name: str, deny: int = 0) -> dict[str, Any]:
+        overwrites = ([{"id": str(EVERYONE_ROLE), "type": 0, "allow": "0", "deny": str(deny)}]
+                      if deny else [])
+        return {"id": str(channel_id), "type": 0, "guild_id": str(GUILD_ID), "name": name,
+                "position": 0, "permission_overwrites": overwrites, "nsfw": False,
+                "parent_id": None, "topic": None, "rate_limit_per_user": 0,
+                "last_message_id": None, "flags": 0}
+
+    def _role(self, role_id: int, name: str, permissions: int, position: int) -> dict[str, Any]:
+        return {"id": str(role_id), "name": name, "color": 0, "hoist": False,
+                "position": position, "permissions": str(permissions), "managed": False,
+                "mentionable": False, "flags": 0, "icon": None, "unicode_emoji": None}
+
+    def _guild(self) -> dict[str, Any]:
+        bot_member = {"user": self._user(BOT_ID, "sidecar", bot=True), "roles": [],
+                      "joined_at": _now(), "deaf": False, "mute": False, "flags": 0}
+        return {
+            "id": str(GUILD_ID), "name": "Home", "icon": None, "owner_id": str(USER_ID),
+            "roles": [self._role(EVERYONE_ROLE, "@everyone", EVERYONE_PERMS, 0),
+                      self._role(UPLOADER_ROLE, "uploaders", 0, 1),
+                      self._role(MEMBER_ROLE, "family", 0, 2)],
+            "channels": list(self.channels.values()), "members": [bot_member],
+            "member_count": 2, "features": [], "emojis": [], "stickers": [], "threads": [],
+            "stage_instances": [], "guild_scheduled_events": [], "voice_states": [],
+            "presences": [], "large": False, "unavailable": False, "joined_at": _now(),
+            "premium_tier": 0, "afk_timeout": 300, "verification_level": 0,
+            "default_message_notifications": 0, "explicit_content_filter": 0, "mfa_level": 0,
+            "system_channel_flags": 0, "preferred_locale": "en-US", "nsfw_level": 0,
+        }
+
+    def _message(self, channel_id: int, payload: dict[str, Any],
+                 files: dict[str, tuple[str, bytes]], flags: int = 0) -> dict[str, Any]:
+        message_id = next(self._ids)
+        attachments = []
+        for index, (name, data) in enumerate(files.values()):
+            url = f"{self.base_url}/attachments/{message_id}{index}/{name}"
+            attachments.append({"id": str(message_id + index), "filename": name,
+                                "size": len(data), "url": url, "proxy_url": url})
+        return {
+            "id": str(message_id), "channel_id": str(channel_id), "guild_id": str(GUILD_ID),
+            "author": self._user(BOT_ID, "sidecar", bot=True),
+            "content": payload.get("content") or "", "timestamp": _now(),
+            "edited_timestamp": None, "tts": False, "mention_everyone": False,
+            "mentions": [], "mention_roles": [], "attachments": attachments,
+            "embeds": payload.get("embeds") or [], "pinned": False, "type": 0,
+            "flags": flags | int(payload.get("flags") or 0), "nonce": payload.get("nonce"),
+            "components": [],
+        }
+
+    # ---------------------------------------------------------------- HTTP handlers
+
+    async def _attachment(self, request: web.Request) -> web.Response:
+        entry = self._attachments.get(int(request.match_info["id"]))
+        if entry is None:
+            return web.Response(status=404)
+        _, data, content_type = entry
+        return web.Response(body=data, content_type=content_type)
+
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        path = "/" + request.match_info["tail"]
+        body, files = await _read_body(request)
+        self.requests.append(RecordedRequest(request.method, path, dict(request.query), body,
+                                             files, request.headers.get("Authorization")))
+        for failure in self._failures:
+            if failure.times > 0 and failure.method == request.method \
+                    and failure.path.fullmatch(path):
+                failure.times -= 1
+                return _json(failure.body, failure.status, failure.headers)
+        if not path.startswith(("/webhooks/", "/interactions/")) \
+                and request.headers.get("Authorization") != f"Bot {self.token}":
+            return _json({"message": "401: Unauthorized", "code": 0}, 401)
+        return await self._route(request.method, path, body, files, request)
+
+    async def _route(self, method: str, path: str, body: Any,
+                     files: dict[str, tuple[str, bytes]],
+                     request: web.Request) -> web.StreamResponse:
+        if method == "GET" and path == "/users/@me":
+            return _json(self._user(BOT_ID, "sidecar", bot=True))
+        if method == "GET" and path == "/oauth2/applications/@me":
+            return _json({"id": str(APP_ID), "name": "sidecar", "description": "",
+                          "icon": None, "bot_public": False, "bot_require_code_grant": False,
+                          "owner": self._user(USER_ID, "carol"), "verify_key": "00",
+                          "flags": 0, "interactions_endpoint_url": None})
+        if m := re.fullmatch(r"/channels/(\d+)", path):
+            channel = self.channels.get(int(m[1]))
+            if channel is None:
+                return _json({"message": "Unknown Channel", "code": 10003}, 404)
+            return _json(channel)
+        if method == "POST" and (m := re.fullmatch(r"/channels/(\d+)/messages", path)):
+            return self._create_message(int(m[1]), body, files)
+        if method in ("PUT", "GET") and (m := re.fullmatch(
+                r"/applications/\d+(?:/guilds/(\d+))?/commands", path)):
+            scope = m[1] or "global"
+            if method == "PUT":
+                self.synced_commands[scope] = [
+                    {**c, "id": str(next(self._ids)), "application_id": str(APP_ID),
+                     "version": "1", "guild_id": m[1], "default_member_permissions": None,
+                     "nsfw": False} for c in body]
+            return _json(self.synced_commands.get(scope, []))
+        if method == "POST" and (m := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", path)):
+            return self._interaction_callback(m[1], m[2], body, files)
+        if m := re.fullmatch(r"/webhooks/(\d+)/([^/]+)(/messages/@original)?", path):
+            token = m[2]
+            self.interaction_responses.append({"token": token, "kind": method, "payload": body,
+                                               "files": files})
+            message = self._message(UPLOADS_CHANNEL, body or {}, files)
+            self.interaction_messages.append(RecordedMessage(UPLOADS_CHANNEL, body or {}, files,
+                                                             int(message["id"])))
+            return _json(message)
+        return _json({"message": f"fake Discord has no route {method} {path}", "code": 0}, 404)
+
+    def _create_message(self, channel_id: int, body: Any,
+                        files: dict[str, tuple[str, bytes]]) -> web.Response:
+        if channel_id not in self.channels:
+            return _json({"message": "Unknown Channel", "code": 10003}, 404)
+        payload = body or {}
+        nonce = payload.get("nonce")
+        if payload.get("enforce_nonce") and nonce and (channel_id, nonce) in self._nonces:
+            return _json(self._nonces[(channel_id, nonce)])  # Discord answers the earlier one
+        message = self._message(channel_id, payload, files)
+        if nonce:
+            self._nonces[(channel_id, nonce)] = message
+        self.messages.append(RecordedMessage(channel_id, payload, files, int(message["id"])))
+        return _json(message)
+
+    def _interaction_callback(self, interaction_id: str, token: str, body: Any,
+                              files: dict[str, tuple[str, bytes]]) -> web.Response:
+        body = body or {}
+        self.interaction_responses.append({"token": token, "kind": "callback",
+                                           "payload": body, "files": files})
+        kind = int(body.get("type", 0))
+        data = body.get("data") or {}
+        answer: dict[str, Any] = {"interaction": {
+            "id": interaction_id, "type": 2,
+            "response_message_loading": kind == 5,
+            "response_message_ephemeral": bool(int(data.get("flags") or 0) & 64)}}
+        if kind in (4, 5):
+            message = self._message(UPLOADS_CHANNEL, data, files)
+            answer["interaction"]["response_message_id"] = message["id"]
+            answer["resource"] = {"type": kind, "message": message}
+        else:
+            answer["resource"] = {"type": kind}
+        return _json(answer)
+
+    # ---------------------------------------------------------------- gateway
+
+    async def _gateway(self, request: web.Request) -> web.StreamResponse:
+        if not self.gateway_open:
+            return web.Response(status=503)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        try:
+            await ws.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}}))
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                frame = json.loads(msg.data)
+                op = frame.get("op")
+                if op == 1:
+                    await ws.send_str(json.dumps({"op": 11}))
+                elif op == 2:
+                    self.identifies += 1
+                    await self._send_event(ws, "READY", {
+                        "v": 10, "user": self._user(BOT_ID, "sidecar", bot=True),
+                        "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
+                        "session_id": "fake-session",
+                        "resume_gateway_url": self.base_url.replace("http://", "ws://")
+                        + "/gateway",
+                        "application": {"id": str(APP_ID), "flags": 0},
+                        "private_channels": [], "relationships": [],
+                    })
+                    await self._send_event(ws, "GUILD_CREATE", self._guild())
+                elif op == 6:
+                    self.resumes += 1
+                    await self._send_event(ws, "RESUMED", {})
+        finally:
+            self._sockets.remove(ws)
+        return ws
+
+    async def _send_event(self, ws: web.WebSocketResponse, event: str,
+                          data: dict[str, Any]) -> None:
+        self._seq += 1
+        await ws.send_str(json.dumps({"op": 0, "t": event, "s": self._seq, "d": data}))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=json.dumps(data).encode(), status=status,
+                        headers={"Content-Type": JSON, **(headers or {})})
+
+
+async def _read_body(request: web.Request) -> tuple[Any, dict[str, tuple[str, bytes]]]:
+    if not request.can_read_body:
+        return None, {}
+    content_type = request.headers.get("Content-Type", "")
+    if content_type.startswith("multipart/"):
+        body: Any = None
+        files: dict[str, tuple[str, bytes]] = {}
+        reader = await request.multipart()
+        async for part in reader:
+            data = await part.read()  # type: ignore[union-attr]
+            if part.name == "payload_json":
+                body = json.loads(data)
+            elif part.name:
+                files[part.name] = (part.filename or "", bytes(data))  # type: ignore[union-attr]
+        return body, files
+    raw = await request.read()
+    return (json.loads(raw) if raw else None), {}

@@ -1,0 +1,1403 @@
+"""A stateful fake Immich server: real HTTP on 127.0.0.1, shaped like Immich 2.x or 3.x.
+
+Tests drive it directly (``add_person``, ``add_asset``, ``recognise`` ...); a fake in another
+process is driven through the unauthenticated control API under ``/_fake/``. Every API call
+is recorded (``requests``) so tests can count what a poll costs, and ``faults`` injects
+failures for the fault suite.
+
+Choices where Immich leaves room (documented so tests can rely on them):
+
+- ``search/metadata`` orders by ``fileCreatedAt`` (when the photo was taken), newest first,
+  ties broken by id, as Immich does; ``order: "asc"`` reverses it.
+- Without a ``visibility`` the search returns timeline and archived assets (Immich's default);
+  hidden and locked assets only appear when asked for by name. Trashed assets need
+  ``withDeleted``.
+- ``total`` and ``count`` are both the number of items on the page, as Immich answers.
+- Search fields the fake does not implement answer 400 instead of being silently ignored, and
+  so do fields Immich does not know (its DTO validation forbids them): ``filter`` and
+  ``cursor`` before 3.2.
+- Unknown ids answer 400 ``Not found or no <permission> access`` (Immich's access check),
+  except an asset thumbnail, which answers 404.
+
+Run it on its own: ``python -m tests.fakes.fake_immich --port 0 --version 2.7.5`` prints its
+URL on the first line of stdout and serves until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import functools
+import hashlib
+import hmac
+import json
+import random
+import re
+import signal
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from tests.fakes import images
+
+Json = Any
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+FAULT_KINDS = ("500", "503", "429", "timeout", "drop")
+VISIBILITIES = ("archive", "timeline", "hidden", "locked")
+ASSET_TYPES = ("IMAGE", "VIDEO", "AUDIO", "OTHER")
+DEFAULT_SEARCH_VISIBILITY = ("timeline", "archive")
+UUID_V4 = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$"
+)
+VIDEO_EXTENSIONS = frozenset({"mp4", "mov", "m4v", "webm", "mkv", "avi", "3gp", "mts"})
+IMAGE_EXTENSIONS = frozenset(
+    {"jpg", "jpeg", "png", "webp", "heic", "heif", "gif", "tif", "tiff", "dng", "avif", "bmp"}
+)
+THUMBNAIL_SIZES = {  # size -> (encoder, content type, width, height)
+    "thumbnail": (images.webp, "image/webp", 16, 16),
+    "preview": (images.jpeg, "image/jpeg", 32, 24),
+    "fullsize": (images.jpeg, "image/jpeg", 64, 48),
+    "original": (images.jpeg, "image/jpeg", 64, 48),
+}
+_SEARCH_FIELDS_COMMON = frozenset(
+    {
+        "checksum", "city", "country", "createdAfter", "createdBefore", "description", "id",
+        "isFavorite", "order", "originalFileName", "page", "personIds", "size", "takenAfter",
+        "takenBefore", "type", "updatedAfter", "updatedBefore", "visibility", "withDeleted",
+        "withExif", "withPeople", "withStacked",
+    }
+)  # fmt: skip
+# Valid Immich search fields the fake does not implement: answered with a clear 400.
+_SEARCH_FIELDS_UNIMPLEMENTED = frozenset(
+    {
+        "albumIds", "encodedVideoPath", "isEncoded", "isMotion", "isNotInAlbum", "isOffline",
+        "lensModel", "libraryId", "make", "model", "ocr", "originalPath", "previewPath",
+        "rating", "state", "tagIds", "thumbnailPath", "trashedAfter", "trashedBefore",
+    }
+)  # fmt: skip
+_UPDATE_ASSET_FIELDS = frozenset(
+    {
+        "dateTimeOriginal", "description", "isFavorite", "latitude", "livePhotoVideoId",
+        "longitude", "rating", "visibility",
+    }
+)  # fmt: skip
+_FILTER_OPERATORS = {
+    "personIds": frozenset({"any", "all", "none"}),
+    "createdAt": frozenset({"gte", "gt", "lte", "lt"}),
+    "visibility": frozenset({"eq", "in"}),
+    "type": frozenset({"eq"}),
+    "hasPeople": frozenset({"eq"}),
+}
+# (method, route) -> the permission Immich requires ("x-immich-permission" in the specs);
+# None: any valid key will do. Routes not listed here need no key at all.
+_PERMISSIONS: dict[tuple[str, str], str | None] = {
+    ("GET", "/api/api-keys/me"): None,
+    ("POST", "/api/search/metadata"): "asset.read",
+    ("GET", "/api/people"): "person.read",
+    ("GET", "/api/search/person"): "person.read",
+    ("GET", "/api/people/{id}"): "person.read",
+    ("GET", "/api/people/{id}/thumbnail"): "person.read",
+    ("GET", "/api/people/{id}/statistics"): "person.statistics",
+    ("GET", "/api/assets/{id}/thumbnail"): "asset.view",
+    ("GET", "/api/assets/{id}"): "asset.read",
+    ("GET", "/api/faces"): "face.read",
+    ("POST", "/api/assets"): "asset.upload",
+    ("PUT", "/api/assets/{id}"): "asset.update",
+    ("PUT", "/api/albums/{id}/assets"): "albumAsset.create",
+    ("GET", "/api/albums/{id}"): "album.read",
+}
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+}
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One API request as the fake saw it; ``status`` is 0 when no answer was sent."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    json: Json | None
+    status: int
+    response_bytes: int
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Inject a failure into a share (``rate``) of the API requests under ``paths``.
+
+    The kind of each fault is drawn from ``kinds`` by a generator seeded with ``seed``, so a
+    given sequence of requests always meets the same faults. ``timeout`` holds the request
+    for ``timeout_delay`` seconds and then drops the connection; ``drop`` drops it at once;
+    ``429`` sends ``Retry-After: retry_after``; ``503`` answers like a reverse proxy (HTML).
+    """
+
+    rate: float
+    kinds: tuple[str, ...] = FAULT_KINDS
+    seed: int = 0
+    paths: str = "/api/"
+    timeout_delay: float = 30.0
+    retry_after: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.rate <= 1.0:
+            raise ValueError(f"fault rate must be between 0 and 1, not {self.rate}")
+        unknown = set(self.kinds) - set(FAULT_KINDS)
+        if unknown or not self.kinds:
+            raise ValueError(f"fault kinds must be among {FAULT_KINDS}, not {self.kinds}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Json]) -> Faults:
+        values = dict(data)
+        if "kinds" in values:
+            values["kinds"] = tuple(values["kinds"])
+        return cls(**values)
+
+
+@dataclass
+class _Face:
+    id: str
+    person_id: str | None
+    box: tuple[int, int, int, int]  # x1, y1, x2, y2 on a 1000x750 image
+
+
+@dataclass
+class _Asset:
+    id: str
+    type: str
+    created_at: datetime
+    updated_at: datetime
+    taken_at: datetime
+    file_name: str
+    visibility: str
+    trashed: bool
+    checksum: str
+    faces: list[_Face] = field(default_factory=list)
+    city: str | None = None
+    country: str | None = None
+    description: str | None = None
+    is_favorite: bool = False
+    device_asset_id: str = ""
+    device_id: str = "fake-immich"
+
+    def person_ids(self) -> set[str]:
+        return {f.person_id for f in self.faces if f.person_id is not None}
+
+    def sort_key(self) -> tuple[datetime, str]:
+        return self.taken_at, self.id
+
+
+@dataclass
+class _Person:
+    id: str
+    name: str
+    has_thumbnail: bool
+    is_hidden: bool
+    updated_at: datetime
+
+
+@dataclass
+class _Album:
+    id: str
+    name: str
+    asset_ids: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class _ApiError(Exception):
+    """An error answered as Immich's JSON error body."""
+
+    def __init__(self, status: int, message: str | list[str]) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _now() -> datetime:
+    return _to_ms(datetime.now(UTC))
+
+
+def _to_ms(moment: datetime) -> datetime:
+    """Immich keeps timestamps to the millisecond (they pass through JavaScript dates)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _parse_time(value: Json, name: str) -> datetime:
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return _to_ms(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    raise _ApiError(400, [f"{name} must be a valid ISO 8601 date string"])
+
+
+def _require_uuid(value: Json, name: str) -> str:
+    if not isinstance(value, str) or not UUID_V4.match(value):
+        raise _ApiError(400, [f"{name} must be a UUID"])
+    return value
+
+
+def _parse_bool(value: str | None, name: str) -> bool | None:
+    if value is None:
+        return None
+    if value in ("true", "false"):
+        return value == "true"
+    raise _ApiError(400, [f"{name} must be a boolean value"])
+
+
+def _parse_int(value: Json, name: str, *, default: int, low: int, high: int) -> int:
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise _ApiError(400, [f"{name} must be an integer number"]) from None
+    if isinstance(value, float) and value != number:
+        raise _ApiError(400, [f"{name} must be an integer number"])
+    if number < low:
+        raise _ApiError(400, [f"{name} must not be less than {low}"])
+    if number > high:
+        raise _ApiError(400, [f"{name} must not be greater than {high}"])
+    return number
+
+
+@functools.lru_cache(maxsize=4096)
+def _picture(key: str, size: str) -> tuple[bytes, str]:
+    encode, content_type, width, height = THUMBNAIL_SIZES[size]
+    return encode(images.colour_for(key), width, height), content_type
+
+
+def asset_picture(asset_id: str, size: str = "preview") -> bytes:
+    """The bytes the fake serves as ``size`` picture of an asset (for test assertions)."""
+    return _picture(asset_id, size)[0]
+
+
+def person_picture(person_id: str) -> bytes:
+    """The bytes the fake serves as a person's face thumbnail."""
+    return images.jpeg(images.colour_for(person_id), 16, 16)
+
+
+# --- search: which assets match a request, and in which order ---------------------------
+
+
+@dataclass(frozen=True)
+class _Query:
+    """A validated search/metadata body."""
+
+    predicates: tuple[Callable[[_Asset], bool], ...]
+    descending: bool
+    size: int
+    page: int
+    cursor: tuple[datetime, str] | None
+    with_people: bool
+    with_exif: bool
+
+
+def _time_predicate(
+    attribute: str, value: Json, name: str, compare: Callable[[datetime, datetime], bool]
+) -> Callable[[_Asset], bool]:
+    bound = _parse_time(value, name)
+    return lambda a: compare(getattr(a, attribute), bound)
+
+
+def _flat_predicates(body: Mapping[str, Json]) -> list[Callable[[_Asset], bool]]:
+    checks: list[Callable[[_Asset], bool]] = []
+    bounds = {
+        "createdAfter": ("created_at", lambda x, y: x >= y),
+        "createdBefore": ("created_at", lambda x, y: x <= y),
+        "updatedAfter": ("updated_at", lambda x, y: x >= y),
+        "updatedBefore": ("updated_at", lambda x, y: x <= y),
+        "takenAfter": ("taken_at", lambda x, y: x >= y),
+        "takenBefore": ("taken_at", lambda x, y: x <= y),
+    }
+    for name, (attribute, compare) in bounds.items():
+        if body.get(name) is not None:
+            checks.append(_time_predicate(attribute, body[name], name, compare))
+    if body.get("personIds") is not None:
+        wanted = body["personIds"]
+        if not isinstance(wanted, list):
+            raise _ApiError(400, ["personIds must be an array"])
+        people = {_require_uuid(p, "each value in personIds") for p in wanted}
+        checks.append(lambda a: people <= a.person_ids())
+    if body.get("type") is not None:
+        kind = body["type"]
+        if kind not in ASSET_TYPES:
+            raise _ApiError(400, [f"type must be one of the following values: {ASSET_TYPES}"])
+        checks.append(lambda a: a.type == kind)
+    if body.get("visibility") is not None:
+        visibility = body["visibility"]
+        if visibility not in VISIBILITIES:
+            raise _ApiError(400, [f"visibility must be one of: {', '.join(VISIBILITIES)}"])
+        checks.append(lambda a: a.visibility == visibility)
+    for name in ("id", "checksum"):
+        if body.get(name) is not None:
+            checks.append(_equals(name, body[name]))
+    for name in ("city", "country"):  # null is a value here: "no city known"
+        if name in body:
+            checks.append(_equals(name, body[name]))
+    for name, attribute in (("originalFileName", "file_name"), ("description", "description")):
+        if body.get(name) is not None:
+            checks.append(_contains(attribute, str(body[name])))
+    if body.get("isFavorite") is not None:
+        favourite = bool(body["isFavorite"])
+        checks.append(lambda a: a.is_favorite == favourite)
+    return checks
+
+
+def _equals(attribute: str, expected: Json) -> Callable[[_Asset], bool]:
+    return lambda asset: bool(getattr(asset, attribute) == expected)
+
+
+def _contains(attribute: str, needle: str) -> Callable[[_Asset], bool]:
+    lowered = needle.lower()
+    return lambda asset: lowered in (getattr(asset, attribute) or "").lower()
+
+
+def _filter_predicate(spec: Json, where: str) -> Callable[[_Asset], bool]:
+    """The 3.2 ``filter`` object: every condition holds, and one ``or`` branch if any."""
+    if not isinstance(spec, dict):
+        raise _ApiError(400, [f"{where} must be an object"])
+    checks: list[Callable[[_Asset], bool]] = []
+    branches: list[Callable[[_Asset], bool]] = []
+    for key, condition in spec.items():
+        if key == "or":
+            if not isinstance(condition, list) or not condition:
+                raise _ApiError(400, [f"{where}.or must be a non-empty array"])
+            branches = [_filter_predicate(b, f"{where}.or.{i}") for i, b in enumerate(condition)]
+            continue
+        operators = _FILTER_OPERATORS.get(key)
+        if operators is None:
+            raise _ApiError(400, [f"property {where}.{key} should not exist"])
+        if not isinstance(condition, dict) or not condition:
+            raise _ApiError(400, [f"{where}.{key} must be a non-empty object"])
+        for operator, value in condition.items():
+            if operator not in operators:
+                raise _ApiError(400, [f"property {where}.{key}.{operator} should not exist"])
+            checks.append(_filter_condition(key, operator, value, f"{where}.{key}.{operator}"))
+
+    def matches(asset: _Asset) -> bool:
+        if not all(check(asset) for check in checks):
+            return False
+        return not branches or any(branch(asset) for branch in branches)
+
+    return matches
+
+
+def _filter_condition(key: str, operator: str, value: Json, name: str) -> Callable[[_Asset], bool]:
+    if key == "personIds":
+        if not isinstance(value, list):
+            raise _ApiError(400, [f"{name} must be an array"])
+        people = {_require_uuid(p, f"each value in {name}") for p in value}
+        if operator == "any":
+            return lambda a: bool(people & a.person_ids())
+        if operator == "all":
+            return lambda a: people <= a.person_ids()
+        return lambda a: not people & a.person_ids()
+    if key == "createdAt":
+        compare: dict[str, Callable[[datetime, datetime], bool]] = {
+            "gte": lambda x, y: x >= y,
+            "gt": lambda x, y: x > y,
+            "lte": lambda x, y: x <= y,
+            "lt": lambda x, y: x < y,
+        }
+        return _time_predicate("created_at", value, name, compare[operator])
+    if key == "visibility":
+        allowed = value if operator == "in" else [value]
+        if not isinstance(allowed, list) or not set(allowed) <= set(VISIBILITIES):
+            raise _ApiError(400, [f"{name} must be one of: {', '.join(VISIBILITIES)}"])
+        return lambda a: a.visibility in allowed
+    if key == "type":
+        if value not in ASSET_TYPES:
+            raise _ApiError(400, [f"{name} must be one of: {', '.join(ASSET_TYPES)}"])
+        return lambda a: a.type == value
+    if not isinstance(value, bool):
+        raise _ApiError(400, [f"{name} must be a boolean value"])
+    return lambda a: bool(a.person_ids()) == value
+
+
+def _mentions_visibility(spec: Json) -> bool:
+    if not isinstance(spec, dict):
+        return False
+    return "visibility" in spec or any(_mentions_visibility(b) for b in spec.get("or") or ())
+
+
+def _encode_cursor(asset: _Asset) -> str:
+    raw = json.dumps([_iso(asset.taken_at), asset.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: Json) -> tuple[datetime, str]:
+    try:
+        padded = str(cursor) + "=" * (-len(str(cursor)) % 4)
+        taken, asset_id = json.loads(base64.urlsafe_b64decode(padded))
+        return _parse_time(taken, "cursor"), str(asset_id)
+    except (ValueError, TypeError, _ApiError):
+        raise _ApiError(400, ["cursor is invalid"]) from None
+
+
+# --- the server ----------------------------------------------------------------------------
+
+
+class FakeImmich:
+    """An Immich server in the test's event loop; ``async with FakeImmich() as immich``."""
+
+    def __init__(
+        self,
+        *,
+        version: tuple[int, int, int] = (2, 7, 5),
+        api_key: str = "test-api-key",
+        permissions: Sequence[str] = ("all",),
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.version = version
+        self.api_key = api_key
+        self.permissions = list(permissions)
+        self.requests: list[RecordedRequest] = []
+        self._host = host
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+        self._faults: Faults | None = None
+        self._fault_random = random.Random(0)
+        self._assets: dict[str, _Asset] = {}
+        self._ordered: list[_Asset] | None = None  # ascending by sort key; None when stale
+        self._by_checksum: dict[str, str] = {}
+        self._people: dict[str, _Person] = {}
+        self._albums: dict[str, _Album] = {}
+        self._owner_id = str(uuid.uuid4())
+        self._key_id = str(uuid.uuid4())
+        self._started_at = _now()
+        self._counter = 0
+
+    # -- lifecycle
+
+    @property
+    def url(self) -> str:
+        """Base URL without ``/api``, e.g. ``http://127.0.0.1:43121``."""
+        if self._url is None:
+            raise RuntimeError("the fake Immich is not running; use 'async with' or start()")
+        return self._url
+
+    @property
+    def is_v3(self) -> bool:
+        return self.version >= (3, 0, 0)
+
+    @property
+    def has_search_filter(self) -> bool:
+        return self.version >= (3, 2, 0)
+
+    async def start(self) -> None:
+        app = web.Application(middlewares=[self._middleware], client_max_size=512 * 1024**2)
+        self._add_routes(app)
+        self._runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        self._url = f"http://{host}:{port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self._runner = None
+        self._url = None
+
+    async def __aenter__(self) -> FakeImmich:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- faults and recording
+
+    @property
+    def faults(self) -> Faults | None:
+        return self._faults
+
+    @faults.setter
+    def faults(self, faults: Faults | None) -> None:
+        self._faults = faults
+        self._fault_random = random.Random(faults.seed if faults else 0)
+
+    def reset_requests(self) -> None:
+        self.requests.clear()
+
+    def api_requests(
+        self, method: str | None = None, path: str | None = None
+    ) -> list[RecordedRequest]:
+        """Recorded requests, optionally only those with this method and path."""
+        return [
+            r
+            for r in self.requests
+            if (method is None or r.method == method) and (path is None or r.path == path)
+        ]
+
+    # -- state helpers (synchronous, for tests)
+
+    def add_person(self, name: str, *, with_thumbnail: bool = True, hidden: bool = False) -> str:
+        person = _Person(str(uuid.uuid4()), name, with_thumbnail, hidden, _now())
+        self._people[person.id] = person
+        return person.id
+
+    def add_asset(
+        self,
+        *,
+        type: str = "IMAGE",
+        created_at: datetime | None = None,
+        taken_at: datetime | None = None,
+        people: Sequence[str] = (),
+        visibility: str = "timeline",
+        trashed: bool = False,
+        city: str | None = None,
+        country: str | None = None,
+        file_name: str | None = None,
+        description: str | None = None,
+        unrecognised_faces: int = 0,
+    ) -> str:
+        """Add an asset; ``people`` are person ids (from ``add_person``) recognised on it.
+
+        ``unrecognised_faces`` adds detected faces with no person yet, which ``recognise``
+        assigns first.
+        """
+        return self.add_assets_bulk(
+            1,
+            type=type,
+            created_at=created_at,
+            taken_at=taken_at,
+            people=people,
+            visibility=visibility,
+            trashed=trashed,
+            city=city,
+            country=country,
+            file_name=file_name,
+            description=description,
+            unrecognised_faces=unrecognised_faces,
+        )[0]
+
+    def add_assets_bulk(
+        self,
+        n: int,
+        *,
+        type: str = "IMAGE",
+        created_at: datetime | None = None,
+        taken_at: datetime | None = None,
+        people: Sequence[str] = (),
+        visibility: str = "timeline",
+        trashed: bool = False,
+        city: str | None = None,
+        country: str | None = None,
+        file_name: str | None = None,
+        description: str | None = None,
+        unrecognised_faces: int = 0,
+    ) -> list[str]:
+        """Add ``n`` assets alike but for their ids (a library import landing at once)."""
+        if type not in ASSET_TYPES:
+            raise ValueError(f"asset type must be one of {ASSET_TYPES}, not {type!r}")
+        if visibility not in VISIBILITIES:
+            raise ValueError(f"visibility must be one of {VISIBILITIES}, not {visibility!r}")
+        unknown = [p for p in people if p not in self._people]
+        if unknown:
+            raise ValueError(f"unknown person ids {unknown}; add them with add_person first")
+        created = _to_ms(created_at) if created_at else _now()
+        taken = _to_ms(taken_at) if taken_at else created
+        extension = "mp4" if type == "VIDEO" else "jpg"
+        ids = []
+        for _ in range(n):
+            self._counter += 1
+            asset_id = str(uuid.uuid4())
+            checksum = base64.b64encode(hashlib.sha1(asset_id.encode()).digest()).decode()
+            asset = _Asset(
+                id=asset_id,
+                type=type,
+                created_at=created,
+                updated_at=created,
+                taken_at=taken,
+                file_name=file_name or f"IMG_{self._counter:05d}.{extension}",
+                visibility=visibility,
+                trashed=trashed,
+                checksum=checksum,
+                city=city,
+                country=country,
+                description=description,
+                device_asset_id=f"fake-{self._counter}",
+            )
+            for person_id in people:
+                asset.faces.append(self._new_face(asset, person_id))
+            for _ in range(unrecognised_faces):
+                asset.faces.append(self._new_face(asset, None))
+            self._assets[asset_id] = asset
+            self._by_checksum[checksum] = asset_id
+            ids.append(asset_id)
+        self._ordered = None
+        return ids
+
+    def add_album(self, name: str, asset_ids: Sequence[str] = ()) -> str:
+        album = _Album(str(uuid.uuid4()), name, list(asset_ids), _now(), _now())
+        self._albums[album.id] = album
+        return album.id
+
+    def album_asset_ids(self, album_id: str) -> list[str]:
+        return list(self._albums[album_id].asset_ids)
+
+    def recognise(self, asset_id: str, person_id: str) -> None:
+        """Assign a face to a person after the fact; like Immich, ``updatedAt`` stays put."""
+        asset = self._asset(asset_id)
+        if person_id not in self._people:
+            raise ValueError(f"unknown person id {person_id}")
+        for face in asset.faces:
+            if face.person_id is None:
+                face.person_id = person_id
+                return
+        asset.faces.append(self._new_face(asset, person_id))
+
+    def set_visibility(self, asset_id: str, visibility: str) -> None:
+        if visibility not in VISIBILITIES:
+            raise ValueError(f"visibility must be one of {VISIBILITIES}, not {visibility!r}")
+        asset = self._asset(asset_id)
+        asset.visibility = visibility
+        asset.updated_at = _now()
+
+    def trash(self, asset_id: str) -> None:
+        asset = self._asset(asset_id)
+        asset.trashed = True
+        asset.updated_at = _now()
+
+    def asset_json(self, asset_id: str) -> dict[str, Json]:
+        """The asset as GET /api/assets/{id} would answer."""
+        return self._asset_json(self._asset(asset_id), with_people=True, with_exif=True)
+
+    def asset_description(self, asset_id: str) -> str | None:
+        return self._asset(asset_id).description
+
+    def _asset(self, asset_id: str) -> _Asset:
+        try:
+            return self._assets[asset_id]
+        except KeyError:
+            raise ValueError(f"unknown asset id {asset_id}") from None
+
+    def _new_face(self, asset: _Asset, person_id: str | None) -> _Face:
+        offset = 120 * len(asset.faces)
+        return _Face(str(uuid.uuid4()), person_id, (100 + offset, 100, 200 + offset, 220))
+
+    def _ordered_assets(self) -> list[_Asset]:
+        if self._ordered is None:
+            self._ordered = sorted(self._assets.values(), key=_Asset.sort_key)
+        return self._ordered
+
+    # -- JSON shapes
+
+    def _person_json(self, person: _Person) -> dict[str, Json]:
+        return {
+            "id": person.id,
+            "name": person.name,
+            "birthDate": None,
+            "thumbnailPath": f"/data/thumbs/{person.id}.jpeg" if person.has_thumbnail else "",
+            "isHidden": person.is_hidden,
+            "isFavorite": False,
+            "updatedAt": _iso(person.updated_at),
+        }
+
+    def _face_json(self, face: _Face) -> dict[str, Json]:
+        x1, y1, x2, y2 = face.box
+        return {
+            "id": face.id,
+            "boundingBoxX1": x1,
+            "boundingBoxY1": y1,
+            "boundingBoxX2": x2,
+            "boundingBoxY2": y2,
+            "imageWidth": 1000,
+            "imageHeight": 750,
+            "sourceType": "machine-learning",
+        }
+
+    def _asset_json(self, asset: _Asset, *, with_people: bool, with_exif: bool) -> dict[str, Json]:
+        data: dict[str, Json] = {
+            "id": asset.id,
+            "type": asset.type,
+            "checksum": asset.checksum,
+            "createdAt": _iso(asset.created_at),
+            "updatedAt": _iso(asset.updated_at),
+            "fileCreatedAt": _iso(asset.taken_at),
+            "fileModifiedAt": _iso(asset.taken_at),
+            "localDateTime": _iso(asset.taken_at),
+            "originalFileName": asset.file_name,
+            "originalPath": f"/data/library/admin/{asset.file_name}",
+            "originalMimeType": "video/mp4" if asset.type == "VIDEO" else "image/jpeg",
+            "ownerId": self._owner_id,
+            "thumbhash": "k0oGLQaSVsN0BVhn2oq2Z5SQUQcZ",
+            "hasMetadata": True,
+            "isArchived": asset.visibility == "archive",
+            "isEdited": False,
+            "isFavorite": asset.is_favorite,
+            "isOffline": False,
+            "isTrashed": asset.trashed,
+            "visibility": asset.visibility,
+            "width": 1000,
+            "height": 750,
+            "libraryId": None,
+            "livePhotoVideoId": None,
+            "duplicateId": None,
+        }
+        video = asset.type == "VIDEO"
+        if self.is_v3:
+            data["duration"] = 12_000 if video else None
+        else:
+            data["duration"] = "0:00:12.000000" if video else "0:00:00.00000"
+            data["deviceAssetId"] = asset.device_asset_id
+            data["deviceId"] = asset.device_id
+        if with_exif:
+            data["exifInfo"] = {
+                "city": asset.city,
+                "country": asset.country,
+                "state": None,
+                "description": asset.description or "",
+                "dateTimeOriginal": _iso(asset.taken_at),
+                "exifImageWidth": 1000,
+                "exifImageHeight": 750,
+                "fileSizeInByte": 123_456,
+                "make": None,
+                "model": None,
+                "latitude": None,
+                "longitude": None,
+                "timeZone": "UTC",
+            }
+        if with_people:
+            data["people"] = self._asset_people_json(asset)
+            if not self.is_v3:
+                data["unassignedFaces"] = [
+                    self._face_json(f) for f in asset.faces if f.person_id is None
+                ]
+        return data
+
+    def _asset_people_json(self, asset: _Asset) -> list[dict[str, Json]]:
+        people = []
+        for person_id in dict.fromkeys(f.person_id for f in asset.faces if f.person_id):
+            person = self._person_json(self._people[person_id])
+            if not self.is_v3:  # 2.x lists each person's faces on the asset
+                person["faces"] = [
+                    self._face_json(f) for f in asset.faces if f.person_id == person_id
+                ]
+            people.append(person)
+        return people
+
+    def _album_json(self, album: _Album, *, with_assets: bool) -> dict[str, Json]:
+        data: dict[str, Json] = {
+            "id": album.id,
+            "albumName": album.name,
+            "description": "",
+            "albumThumbnailAssetId": album.asset_ids[0] if album.asset_ids else None,
+            "albumUsers": [],
+            "assetCount": len(album.asset_ids),
+            "createdAt": _iso(album.created_at),
+            "updatedAt": _iso(album.updated_at),
+            "hasSharedLink": False,
+            "isActivityEnabled": True,
+            "shared": False,
+            "order": "desc",
+        }
+        owner = {
+            "id": self._owner_id,
+            "email": "admin@example.com",
+            "name": "Admin",
+            "avatarColor": "primary",
+            "profileChangedAt": _iso(self._started_at),
+            "profileImagePath": "",
+        }
+        if self.is_v3:  # 3.x lists the owner first among the album's users
+            data["albumUsers"] = [{"user": owner, "role": "owner"}]
+        else:
+            data["ownerId"] = self._owner_id
+            data["owner"] = owner
+            assets = [self._assets[i] for i in album.asset_ids] if with_assets else []
+            data["assets"] = [
+                self._asset_json(a, with_people=False, with_exif=False) for a in assets
+            ]
+        return data
+
+    # -- HTTP plumbing
+
+    def _add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/api/server/ping", self._ping)
+        app.router.add_get("/api/server/version", self._server_version)
+        app.router.add_get("/api/api-keys/me", self._api_key_me)
+        app.router.add_post("/api/search/metadata", self._search_metadata)
+        app.router.add_get("/api/people", self._people_list)
+        app.router.add_get("/api/search/person", self._search_person)
+        app.router.add_get("/api/people/{id}", self._person)
+        app.router.add_get("/api/people/{id}/thumbnail", self._person_thumbnail)
+        app.router.add_get("/api/people/{id}/statistics", self._person_statistics)
+        app.router.add_get("/api/assets/{id}/thumbnail", self._asset_thumbnail)
+        app.router.add_get("/api/assets/{id}", self._asset_get)
+        app.router.add_put("/api/assets/{id}", self._asset_update)
+        app.router.add_post("/api/assets", self._asset_upload)
+        app.router.add_get("/api/faces", self._faces)
+        app.router.add_get("/api/albums/{id}", self._album_get)
+        app.router.add_put("/api/albums/{id}/assets", self._album_add_assets)
+        control = ControlApi(self)
+        app.router.add_post("/_fake/people", control.add_person)
+        app.router.add_post("/_fake/assets", control.add_asset)
+        app.router.add_post("/_fake/assets/bulk", control.add_assets_bulk)
+        app.router.add_post("/_fake/albums", control.add_album)
+        app.router.add_post("/_fake/recognise", control.recognise)
+        app.router.add_post("/_fake/visibility", control.set_visibility)
+        app.router.add_post("/_fake/trash", control.trash)
+        app.router.add_get("/_fake/requests", control.requests)
+        app.router.add_post("/_fake/reset-requests", control.reset_requests)
+        app.router.add_post("/_fake/faults", control.set_faults)
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/_fake/"):
+            return await handler(request)
+        correlation_id = str(uuid.uuid4())
+        body = await _json_body(request)
+        fault = self._draw_fault(request.path)
+        if fault is not None:
+            return await self._inject(fault, request, body, correlation_id)
+        try:
+            response = await self._authorised(request, handler)
+        except _ApiError as error:
+            response = self._error(error.status, error.message, correlation_id)
+        if self.is_v3:
+            response.headers["X-Correlation-ID"] = correlation_id
+        self._record(request, body, response.status, _body_size(response))
+        return response
+
+    async def _authorised(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.match_info.http_exception is not None:
+            status = request.match_info.http_exception.status
+            raise _ApiError(status, f"Cannot {request.method} {request.path}")
+        resource = request.match_info.route.resource
+        route = (request.method, resource.canonical if resource else request.path)
+        if route in _PERMISSIONS:
+            given = request.headers.get("x-api-key")
+            if not given:
+                raise _ApiError(401, "Authentication required")
+            if not hmac.compare_digest(given.encode(), self.api_key.encode()):
+                raise _ApiError(401, "Invalid API key")
+            needed = _PERMISSIONS[route]
+            if needed and "all" not in self.permissions and needed not in self.permissions:
+                raise _ApiError(403, f"Missing required permission: {needed}")
+        return await handler(request)
+
+    def _error(self, status: int, message: str | list[str], correlation_id: str) -> web.Response:
+        body = {
+            "message": message,
+            "error": _REASONS.get(status, "Error"),
+            "statusCode": status,
+            "correlationId": correlation_id,
+        }
+        return web.json_response(body, status=status)
+
+    def _record(self, request: web.Request, body: Json | None, status: int, size: int) -> None:
+        self.requests.append(
+            RecordedRequest(request.method, request.path, dict(request.query), body, status, size)
+        )
+
+    def _draw_fault(self, path: str) -> str | None:
+        faults = self._faults
+        if faults is None or not path.startswith(faults.paths):
+            return None
+        if self._fault_random.random() >= faults.rate:
+            return None
+        return self._fault_random.choice(faults.kinds)
+
+    async def _inject(
+        self, kind: str, request: web.Request, body: Json | None, correlation_id: str
+    ) -> web.StreamResponse:
+        assert self._faults is not None
+        if kind in ("timeout", "drop"):
+            self._record(request, body, 0, 0)
+            if kind == "timeout":
+                await asyncio.sleep(self._faults.timeout_delay)
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError  # nothing more to send on an aborted connection
+        if kind == "503":
+            response = web.Response(
+                status=503,
+                text="<html><body><h1>503 Service Unavailable</h1></body></html>",
+                content_type="text/html",
+            )
+        elif kind == "429":
+            response = self._error(429, "Too Many Requests", correlation_id)
+            response.headers["Retry-After"] = str(self._faults.retry_after)
+        else:
+            response = self._error(500, "Internal server error", correlation_id)
+        self._record(request, body, response.status, _body_size(response))
+        return response
+
+    # -- endpoints
+
+    async def _ping(self, request: web.Request) -> web.Response:
+        return web.json_response({"res": "pong"})
+
+    async def _server_version(self, request: web.Request) -> web.Response:
+        major, minor, patch = self.version
+        data: dict[str, Json] = {"major": major, "minor": minor, "patch": patch}
+        if self.is_v3:
+            data["prerelease"] = None
+        return web.json_response(data)
+
+    async def _api_key_me(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "id": self._key_id,
+                "name": "sidecar",
+                "permissions": self.permissions,
+                "createdAt": _iso(self._started_at),
+                "updatedAt": _iso(self._started_at),
+            }
+        )
+
+    def _parse_search(self, body: Json) -> _Query:
+        if not isinstance(body, dict):
+            raise _ApiError(400, ["body must be a JSON object"])
+        allowed = set(_SEARCH_FIELDS_COMMON | _SEARCH_FIELDS_UNIMPLEMENTED)
+        if not self.is_v3:
+            allowed |= {"deviceAssetId", "deviceId"}
+        if self.has_search_filter:
+            allowed |= {"filter", "cursor"}
+        unknown = [f"property {k} should not exist" for k in body if k not in allowed]
+        if unknown:
+            raise _ApiError(400, unknown)
+        unimplemented = sorted(k for k in body if k in _SEARCH_FIELDS_UNIMPLEMENTED)
+        if unimplemented:
+            raise _ApiError(400, f"fake Immich does not implement search by {unimplemented}")
+        predicates = _flat_predicates(body)
+        if body.get("deviceAssetId") is not None:
+            device_asset_id = body["deviceAssetId"]
+            predicates.append(lambda a: a.device_asset_id == device_asset_id)
+        if body.get("filter") is not None:
+            predicates.append(_filter_predicate(body["filter"], "filter"))
+        if body.get("visibility") is None and not _mentions_visibility(body.get("filter")):
+            predicates.append(lambda a: a.visibility in DEFAULT_SEARCH_VISIBILITY)
+        if not body.get("withDeleted"):
+            predicates.append(lambda a: not a.trashed)
+        order = body.get("order") or "desc"
+        if order not in ("asc", "desc"):
+            raise _ApiError(400, ["order must be one of the following values: asc, desc"])
+        cursor = _decode_cursor(body["cursor"]) if body.get("cursor") is not None else None
+        if cursor is not None and body.get("page") is not None:
+            raise _ApiError(400, ["page and cursor cannot be used together"])
+        return _Query(
+            predicates=tuple(predicates),
+            descending=order == "desc",
+            size=_parse_int(body.get("size"), "size", default=250, low=1, high=1000),
+            page=_parse_int(body.get("page"), "page", default=1, low=1, high=2**53),
+            cursor=cursor,
+            with_people=bool(body.get("withPeople")),
+            with_exif=bool(body.get("withExif")),
+        )
+
+    def _search(self, query: _Query) -> tuple[list[_Asset], bool]:
+        """One page of matches, and whether more follow."""
+        ordered = self._ordered_assets()
+        candidates: Iterable[_Asset] = reversed(ordered) if query.descending else ordered
+        if query.cursor is not None:
+            after = query.cursor
+            candidates = (
+                a
+                for a in candidates
+                if (a.sort_key() < after if query.descending else a.sort_key() > after)
+            )
+            skip = 0
+        else:
+            skip = (query.page - 1) * query.size
+        found: list[_Asset] = []
+        for asset in candidates:
+            if all(check(asset) for check in query.predicates):
+                if skip:
+                    skip -= 1
+                    continue
+                found.append(asset)
+                if len(found) > query.size:
+                    break
+        return found[: query.size], len(found) > query.size
+
+    async def _search_metadata(self, request: web.Request) -> web.Response:
+        query = self._parse_search(await _json_body(request))
+        found, more = self._search(query)
+        items = [
+            self._asset_json(a, with_people=query.with_people, with_exif=query.with_exif)
+            for a in found
+        ]
+        next_page = str(query.page + 1) if more else None
+        assets: dict[str, Json] = {
+            "total": len(items),
+            "count": len(items),
+            "items": items,
+            "facets": [],
+            "nextPage": next_page,
+        }
+        if self.has_search_filter:
+            next_cursor = _encode_cursor(found[-1]) if more else None
+            assets["nextCursor"] = next_cursor
+            if query.cursor is not None:
+                assets["nextPage"] = next_cursor
+        albums = {"total": 0, "count": 0, "items": [], "facets": []}
+        return web.json_response({"albums": albums, "assets": assets})
+
+    def _face_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for asset in self._assets.values():
+            if asset.trashed or asset.visibility not in DEFAULT_SEARCH_VISIBILITY:
+                continue
+            for person_id in asset.person_ids():
+                counts[person_id] = counts.get(person_id, 0) + 1
+        return counts
+
+    async def _people_list(self, request: web.Request) -> web.Response:
+        with_hidden = _parse_bool(request.query.get("withHidden"), "withHidden") or False
+        page = _parse_int(request.query.get("page"), "page", default=1, low=1, high=2**53)
+        size = _parse_int(request.query.get("size"), "size", default=500, low=1, high=1000)
+        counts = self._face_counts()
+        visible = [p for p in self._people.values() if counts.get(p.id) and p.has_thumbnail]
+        listed = [p for p in visible if with_hidden or not p.is_hidden]
+        listed.sort(key=lambda p: (p.is_hidden, p.name == "", p.name.lower(), -counts[p.id]))
+        start = (page - 1) * size
+        return web.json_response(
+            {
+                "people": [self._person_json(p) for p in listed[start : start + size]],
+                "total": len(listed),
+                "hidden": sum(1 for p in visible if p.is_hidden),
+                "hasNextPage": start + size < len(listed),
+            }
+        )
+
+    async def _search_person(self, request: web.Request) -> web.Response:
+        name = request.query.get("name")
+        if name is None:
+            raise _ApiError(400, ["name must be a string"])
+        with_hidden = _parse_bool(request.query.get("withHidden"), "withHidden") or False
+        needle = name.lower()
+        found = [
+            self._person_json(p)
+            for p in self._people.values()
+            if needle in p.name.lower() and (with_hidden or not p.is_hidden)
+        ]
+        return web.json_response(found)
+
+    def _find_person(self, request: web.Request) -> _Person:
+        person_id = _require_uuid(request.match_info["id"], "id")
+        person = self._people.get(person_id)
+        if person is None:
+            raise _ApiError(400, "Not found or no person.read access")
+        return person
+
+    async def _person(self, request: web.Request) -> web.Response:
+        return web.json_response(self._person_json(self._find_person(request)))
+
+    async def _person_thumbnail(self, request: web.Request) -> web.Response:
+        person = self._find_person(request)
+        if not person.has_thumbnail:
+            raise _ApiError(404, "Person thumbnail not found")
+        return web.Response(body=person_picture(person.id), content_type="image/jpeg")
+
+    async def _person_statistics(self, request: web.Request) -> web.Response:
+        person = self._find_person(request)
+        return web.json_response({"assets": self._face_counts().get(person.id, 0)})
+
+    def _find_asset(self, asset_id: str, permission: str, *, status: int = 400) -> _Asset:
+        asset = self._assets.get(_require_uuid(asset_id, "id"))
+        if asset is None:
+            raise _ApiError(status, f"Not found or no {permission} access")
+        return asset
+
+    async def _asset_thumbnail(self, request: web.Request) -> web.Response:
+        asset = self._find_asset(request.match_info["id"], "asset.view", status=404)
+        size = request.query.get("size", "thumbnail")
+        if size not in THUMBNAIL_SIZES:
+            raise _ApiError(400, [f"size must be one of: {', '.join(THUMBNAIL_SIZES)}"])
+        body, content_type = _picture(asset.id, size)
+        return web.Response(body=body, content_type=content_type)
+
+    async def _asset_get(self, request: web.Request) -> web.Response:
+        asset = self._find_asset(request.match_info["id"], "asset.read")
+        return web.json_response(self._asset_json(asset, with_people=True, with_exif=True))
+
+    async def _asset_update(self, request: web.Request) -> web.Response:
+        asset = self._find_asset(request.match_info["id"], "asset.update")
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            raise _ApiError(400, ["body must be a JSON object"])
+        unknown = [f"property {k} should not exist" for k in body if k not in _UPDATE_ASSET_FIELDS]
+        if unknown:
+            raise _ApiError(400, unknown)
+        if "visibility" in body and body["visibility"] not in VISIBILITIES:
+            raise _ApiError(400, [f"visibility must be one of: {', '.join(VISIBILITIES)}"])
+        if "description" in body:
+            asset.description = str(body["description"])
+        if "isFavorite" in body:
+            asset.is_favorite = bool(body["isFavorite"])
+        if "visibility" in body:
+            asset.visibility = body["visibility"]
+        if "dateTimeOriginal" in body:
+            asset.taken_at = _parse_time(body["dateTimeOriginal"], "dateTimeOriginal")
+            self._ordered = None
+        asset.updated_at = _now()
+        return web.json_response(self._asset_json(asset, with_people=True, with_exif=True))
+
+    async def _asset_upload(self, request: web.Request) -> web.Response:
+        if not request.content_type.startswith("multipart/"):
+            raise _ApiError(400, "Expected a multipart/form-data body")
+        fields: dict[str, str] = {}
+        data: bytes | None = None
+        part_name = None
+        reader = await request.multipart()
+        async for part in reader:
+            if not isinstance(part, BodyPartReader) or part.name is None:
+                continue
+            if part.name == "assetData":
+                data = await part.read()
+                part_name = part.filename
+            else:
+                fields[part.name] = await part.text()
+        required = ["fileCreatedAt", "fileModifiedAt"]
+        if not self.is_v3:
+            required += ["deviceAssetId", "deviceId"]
+        problems = [f"{name} must be a string" for name in required if name not in fields]
+        if data is None:
+            problems.append("assetData is required")
+        if problems:
+            raise _ApiError(400, problems)
+        assert data is not None
+        taken = _parse_time(fields["fileCreatedAt"], "fileCreatedAt")
+        _parse_time(fields["fileModifiedAt"], "fileModifiedAt")
+        file_name = fields.get("filename") or part_name or "upload"
+        extension = file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
+        if extension in VIDEO_EXTENSIONS:
+            kind = "VIDEO"
+        elif extension in IMAGE_EXTENSIONS:
+            kind = "IMAGE"
+        else:
+            raise _ApiError(400, f"Unsupported file type {file_name}")
+        checksum = base64.b64encode(hashlib.sha1(data).digest()).decode()
+        existing = self._by_checksum.get(checksum)
+        if existing is not None:
+            return web.json_response({"id": existing, "status": "duplicate"}, status=200)
+        visibility = fields.get("visibility", "timeline")
+        if visibility not in VISIBILITIES:
+            raise _ApiError(400, [f"visibility must be one of: {', '.join(VISIBILITIES)}"])
+        asset_id = self.add_asset(
+            type=kind,
+            taken_at=taken,
+            visibility=visibility,
+            file_name=file_name,
+            description=fields.get("description"),
+        )
+        asset = self._assets[asset_id]
+        del self._by_checksum[asset.checksum]
+        asset.checksum = checksum
+        asset.is_favorite = fields.get("isFavorite") == "true"
+        asset.device_asset_id = fields.get("deviceAssetId", asset.device_asset_id)
+        asset.device_id = fields.get("deviceId", asset.device_id)
+        self._by_checksum[checksum] = asset_id
+        return web.json_response({"id": asset_id, "status": "created"}, status=201)
+
+    async def _faces(self, request: web.Request) -> web.Response:
+        asset = self._find_asset(request.query.get("id", ""), "face.read")
+        faces = []
+        for face in asset.faces:
+            data = self._face_json(face)
+            person = self._people.get(face.person_id) if face.person_id else None
+            data["person"] = self._person_json(person) if person else None
+            faces.append(data)
+        return web.json_response(faces)
+
+    def _find_album(self, request: web.Request, permission: str) -> _Album:
+        album = self._albums.get(_require_uuid(request.match_info["id"], "id"))
+        if album is None:
+            raise _ApiError(400, f"Not found or no {permission} access")
+        return album
+
+    async def _album_get(self, request: web.Request) -> web.Response:
+        album = self._find_album(request, "album.read")
+        without = _parse_bool(request.query.get("withoutAssets"), "withoutAssets") or False
+        return web.json_response(self._album_json(album, with_assets=not without))
+
+    async def _album_add_assets(self, request: web.Request) -> web.Response:
+        album = self._find_album(request, "albumAsset.create")
+        body = await _json_body(request)
+        ids = body.get("ids") if isinstance(body, dict) else None
+        if not isinstance(ids, list):
+            raise _ApiError(400, ["ids must be an array"])
+        for asset_id in ids:
+            _require_uuid(asset_id, "each value in ids")
+        results: list[dict[str, Json]] = []
+        for asset_id in ids:
+            if asset_id in album.asset_ids:
+                results.append({"id": asset_id, "success": False, "error": "duplicate"})
+            elif asset_id not in self._assets:
+                results.append({"id": asset_id, "success": False, "error": "no_permission"})
+            else:
+                album.asset_ids.append(asset_id)
+                results.append({"id": asset_id, "success": True})
+        if any(r["success"] for r in results):
+            album.updated_at = _now()
+        return web.json_response(results)
+
+
+def _body_size(response: web.StreamResponse) -> int:
+    body = response.body if isinstance(response, web.Response) else None
+    return len(body) if isinstance(body, bytes | bytearray) else 0
+
+
+async def _json_body(request: web.Request) -> Json | None:
+    if request.content_type != "application/json" or not request.body_exists:
+        return None
+    try:
+        return await request.json()
+    except ValueError:
+        raise _ApiError(400, "Unexpected token in JSON body") from None
+
+
+class ControlApi:
+    """``/_fake/...``: drive a fake that runs in another process (no auth)."""
+
+    def __init__(self, fake: FakeImmich) -> None:
+        self._fake = fake
+
+    @staticmethod
+    async def _body(request: web.Request) -> dict[str, Json]:
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except ValueError:
+            raise web.HTTPBadRequest(text="body must be JSON") from None
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="body must be a JSON object")
+        return body
+
+    @staticmethod
+    def _asset_kwargs(body: Mapping[str, Json]) -> dict[str, Json]:
+        kwargs = dict(body)
+        for name in ("created_at", "taken_at"):
+            if kwargs.get(name) is not None:
+                kwargs[name] = datetime.fromisoformat(str(kwargs[name]).replace("Z", "+00:00"))
+        return kwargs
+
+    async def _call(self, action: Callable[[], Json]) -> web.Response:
+        try:
+            return web.json_response(action())
+        except (TypeError, ValueError, KeyError) as error:
+            return web.json_response({"message": str(error)}, status=400)
+
+    async def add_person(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        return await self._call(lambda: {"id": self._fake.add_person(**body)})
+
+    async def add_asset(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        return await self._call(lambda: {"id": self._fake.add_asset(**self._asset_kwargs(body))})
+
+    async def add_assets_bulk(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        return await self._call(
+            lambda: {"ids": self._fake.add_assets_bulk(**self._asset_kwargs(body))}
+        )
+
+    async def add_album(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        return await self._call(lambda: {"id": self._fake.add_album(**body)})
+
+    async def recognise(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        return await self._call(lambda: self._fake.recognise(**body))
+
+    async def set_visibility(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        return await self._call(lambda: self._fake.set_visibility(**body))
+
+    async def trash(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        return await self._call(lambda: self._fake.trash(**body))
+
+    async def requests(self, request: web.Request) -> web.Response:
+        return web.json_response([asdict(r) for r in self._fake.requests])
+
+    async def reset_requests(self, request: web.Request) -> web.Response:
+        self._fake.reset_requests()
+        return web.json_response(None)
+
+    async def set_faults(self, request: web.Request) -> web.Response:
+        body = await self._body(request) if request.can_read_body else {}
+        if not body:  # an empty body or {} switches faults off
+            self._fake.faults = None
+            return web.json_response(None)
+
+        def install() -> Json:
+            self._fake.faults = Faults.from_dict(body)
+            return asdict(self._fake.faults)
+
+        return await self._call(install)
+
+
+def _parse_version(text: str) -> tuple[int, int, int]:
+    parts = text.lstrip("v").split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"version must look like 2.7.5, not {text!r}")
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    fake = FakeImmich(version=args.version, api_key=args.api_key, host=args.host, port=args.port)
+    await fake.start()
+    print(fake.url, flush=True)
+    print(
+        f"fake Immich {'.'.join(map(str, args.version))} on {fake.url}; Ctrl-C to stop",
+        file=sys.stderr,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await fake.stop()
+
+
+def main(argv: Iterator[str] | Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fakes.fake_immich", description="Run a fake Immich server."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--version", type=_parse_version, default=(2, 7, 5))
+    parser.add_argument("--api-key", default="test-api-key")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    try:
+        asyncio.run(_serve(args))
+    except OSError as error:
+        print(f"fake Immich could not start: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,216 @@
+"""The immich-sidecar command line: check-config, schema, and how run/dry-run reach the app."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sidecar.cli import main
+from sidecar.settings import ConfigError, Problem
+from tests.config_helpers import ENV, REPO_ROOT, SECRETS, VALID, write_config
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SIDECAR_CONFIG", raising=False)
+    monkeypatch.delenv("SIDECAR_LOG_LEVEL", raising=False)
+
+
+def test_check_config_of_the_example_passes(
+    env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(REPO_ROOT)
+
+    assert main(["check-config", "config/config.example.yaml"]) == 0
+
+    out, err = capsys.readouterr()
+    assert out == (
+        "config/config.example.yaml: OK: 2 rules, 3 targets "
+        "(1 bot channel, 1 webhook, 1 console), poll every 2m\n"
+    )
+    assert not any(secret in out + err for secret in SECRETS)
+
+
+def test_check_config_takes_c_option_and_counts_plurals(
+    env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = VALID.replace(
+        "  stdout: {console: true}", "  stdout: {console: true}\n  b: {console: true}"
+    )
+    path = write_config(tmp_path, text)
+
+    assert main(["check-config", "-c", str(path)]) == 0
+
+    assert capsys.readouterr().out == (
+        f"{path}: OK: 2 rules, 4 targets (1 bot channel, 1 webhook, 2 console), poll every 1h30m\n"
+    )
+
+
+def test_check_config_defaults_to_sidecar_config_env(
+    env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path, VALID, name="elsewhere.yaml")
+    monkeypatch.setenv("SIDECAR_CONFIG", str(path))
+
+    assert main(["check-config"]) == 0
+    assert capsys.readouterr().out.startswith(f"{path}: OK: ")
+
+
+def test_check_config_default_path_is_config_yaml(
+    env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["check-config"]) == 2
+    assert capsys.readouterr().err == "config/config.yaml: cannot read: No such file or directory\n"
+
+
+def test_check_config_refuses_two_different_paths(
+    env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check-config", "a.yaml", "-c", "b.yaml"]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_schema_prints_the_shipped_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    out = capsys.readouterr().out
+    assert out == (REPO_ROOT / "sidecar" / "config.schema.json").read_text(encoding="utf-8")
+    assert json.loads(out)["required"] == ["immich", "targets", "rules"]
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sidecar", "check-config", "does-not-exist.yaml"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == "does-not-exist.yaml: cannot read: No such file or directory\n"
+
+
+class RecordingApp(types.ModuleType):
+    """Stands in for sidecar.app: records what the CLI hands over, returns a chosen result."""
+
+    def __init__(self, result: Any = None, error: BaseException | None = None) -> None:
+        super().__init__("sidecar.app")
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.result = result
+        self.error = error
+
+    def _call(self, name: str, *args: Any) -> Any:
+        self.calls.append((name, args))
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    def run_forever(self, path: Path) -> Any:
+        return self._call("run_forever", path)
+
+    def dry_run(self, path: Path, since: float | None) -> Any:
+        return self._call("dry_run", path, since)
+
+
+def _install(monkeypatch: pytest.MonkeyPatch, app: RecordingApp) -> RecordingApp:
+    monkeypatch.setitem(sys.modules, "sidecar.app", app)
+    return app
+
+
+def test_run_hands_the_config_path_to_the_app(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = _install(monkeypatch, RecordingApp(result=None))
+    monkeypatch.setenv("SIDECAR_CONFIG", "/etc/sidecar.yaml")
+
+    assert main(["run"]) == 0
+    assert main(["run", "-c", "mine.yaml"]) == 0
+
+    assert app.calls == [
+        ("run_forever", (Path("/etc/sidecar.yaml"),)),
+        ("run_forever", (Path("mine.yaml"),)),
+    ]
+
+
+def test_dry_run_parses_since_or_uses_the_lookback(
+    env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = _install(monkeypatch, RecordingApp(result=3))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config").mkdir()
+    write_config(tmp_path / "config", VALID.replace("1h30m", "1h30m\n  lookback: 6h"))
+
+    assert main(["dry-run", "-c", "c.yaml", "--since", "1h30m"]) == 3
+    assert main(["dry-run"]) == 3
+
+    assert app.calls == [
+        ("dry_run", (Path("c.yaml"), 5400.0)),
+        ("dry_run", (Path("config/config.yaml"), 6 * 3600.0)),
+    ]
+
+
+def test_dry_run_without_since_reports_config_problems(
+    env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = _install(monkeypatch, RecordingApp())
+    path = write_config(tmp_path, VALID.replace("1h30m", "never"))
+
+    assert main(["dry-run", "-c", str(path)]) == 2
+
+    assert capsys.readouterr().err.startswith(f"{path}:7: poll.interval: expected a duration")
+    assert app.calls == []
+
+
+def test_dry_run_refuses_a_bad_since(env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dry-run", "--since", "soon"]) == 2
+    assert "expected a duration like 30s, 2m or 48h" in capsys.readouterr().err
+
+
+def test_config_error_from_the_app_prints_problem_lines(
+    env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    error = ConfigError("c.yaml", [Problem(4, "poll.interval", "must be longer than 0s")])
+    _install(monkeypatch, RecordingApp(error=error))
+
+    assert main(["run", "-c", "c.yaml"]) == 2
+    assert capsys.readouterr().err == "c.yaml:4: poll.interval: must be longer than 0s\n"
+
+
+def test_unexpected_errors_are_one_line(
+    env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _install(monkeypatch, RecordingApp(error=RuntimeError("port 9187 is in use")))
+
+    assert main(["run"]) == 1
+    assert capsys.readouterr().err == "immich-sidecar: error: RuntimeError: port 9187 is in use\n"
+
+
+def test_interrupt_exits_quietly(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    _install(monkeypatch, RecordingApp(error=KeyboardInterrupt()))
+    assert main(["run"]) == 130
+
+
+def test_log_level_option_and_env(
+    env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--log-level", "nonsense", "schema"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+    monkeypatch.setenv("SIDECAR_LOG_LEVEL", "chatty")
+    assert main(["schema"]) == 2
+    assert "--log-level must be one of DEBUG" in capsys.readouterr().err
+
+    monkeypatch.setenv("SIDECAR_LOG_LEVEL", "debug")
+    assert main(["schema"]) == 0
+
+
+def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "usage: immich-sidecar" in capsys.readouterr().err

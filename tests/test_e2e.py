@@ -1,0 +1,172 @@
+"""The real ``immich-sidecar run`` process against the fake Immich on 127.0.0.1, with a console
+target: what a household would see, including restarts and config edits."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from sidecar.store import Store
+from tests.e2e_harness import SidecarProcess, free_port, write_config
+from tests.fakes.fake_immich import FakeImmich
+
+pytestmark = pytest.mark.e2e
+
+RULES = textwrap.dedent("""\
+    - name: kids
+      people: {any: [Alice, Bob]}
+      targets: [stdout]
+    - name: videos-without-carol
+      people: {none: [Carol]}
+      asset_types: [VIDEO]
+      targets: [stdout]
+    """)
+
+
+class World:
+    def __init__(self, immich: FakeImmich, tmp: Path) -> None:
+        self.immich = immich
+        self.tmp = tmp
+        self.config = tmp / "config" / "config.yaml"
+        self.config.parent.mkdir()
+        self.state = tmp / "data" / "state.db"
+        self.port = free_port()
+        self.alice = immich.add_person("Alice")
+        self.bob = immich.add_person("Bob")
+        self.carol = immich.add_person("Carol")
+
+    def write(self, rules: str = RULES, **kw) -> None:
+        write_config(self.config, immich_url=self.immich.url, state=self.state, rules=rules,
+                     metrics_port=self.port, **kw)
+
+    def sidecar(self) -> SidecarProcess:
+        return SidecarProcess(self.config, {"IMMICH_API_KEY": self.immich.api_key}, self.port)
+
+    def upload(self, *people: str, **kw) -> str:
+        return self.immich.add_asset(created_at=datetime.now(UTC), people=people, **kw)
+
+
+@pytest.fixture(params=[(2, 7, 5), (3, 2, 0)], ids=["immich-2.7", "immich-3.2"])
+async def world(request, tmp_path):
+    async with FakeImmich(version=request.param) as immich:
+        world = World(immich, tmp_path)
+        world.write()
+        yield world
+
+
+@pytest.fixture
+async def sidecar(world):
+    process = world.sidecar()
+    await process.start()
+    yield process
+    await process.stop()
+
+
+async def test_matching_asset_is_delivered_once_and_others_are_not(world, sidecar):
+    match = world.upload(world.alice)
+    other = world.upload(world.carol)
+    excluded = world.upload(world.carol, type="VIDEO")
+    video = world.upload(type="VIDEO")
+    await sidecar.wait_for_delivery(match)
+    await sidecar.wait_for_delivery(video)
+    await sidecar.wait_for_polls(3)
+    [line] = sidecar.delivered(match)
+    assert line["rule"] == "kids" and line["people"] == ["Alice"]
+    assert line["link"] == f"https://photos.example.test/photos/{match}"
+    assert [n["rule"] for n in sidecar.delivered(video)] == ["videos-without-carol"]
+    assert sidecar.delivered(other) == [] and sidecar.delivered(excluded) == []
+
+
+async def test_person_recognised_after_the_first_polls_is_delivered(world, sidecar):
+    asset = world.upload()
+    await sidecar.wait_for_polls(3)
+    assert sidecar.delivered(asset) == []
+    world.immich.recognise(asset, world.bob)
+    await sidecar.wait_for_delivery(asset)
+    await sidecar.wait_for_polls(2)
+    assert len(sidecar.delivered(asset)) == 1
+
+
+async def test_sigterm_stops_cleanly(world):
+    process = world.sidecar()
+    await process.start()
+    await process.wait_for_polls(1)
+    assert await process.stop() == 0
+    assert any("sidecar stopped" in line for line in process.stderr)
+
+
+async def test_sigkill_between_enqueue_and_send_neither_loses_nor_duplicates(world):
+    # A webhook target that is down keeps the deliveries queued (enqueued, not sent).
+    world.write(rules=RULES.replace("targets: [stdout]", "targets: [stdout, hook]", 1),
+                targets="stdout: {console: true}\n"
+                        "hook: {webhook_url: 'http://127.0.0.1:9/api/webhooks/1/x'}")
+    first = world.sidecar()
+    await first.start()
+    assets = [world.upload(world.alice) for _ in range(3)]
+    for asset in assets:
+        await first.wait_for_delivery(asset)
+    await first.kill()
+    store = Store.open(world.state)
+    pending = {r.asset_id for r in store.rows() if r.state == "pending"}
+    store.close()
+    assert pending == set(assets)  # queued for the hook, never sent: the port is closed
+    later = world.upload(world.bob)
+
+    second = world.sidecar()
+    await second.start()
+    await second.wait_for_delivery(later)
+    await second.wait_for_polls(2)
+    await second.stop()
+    delivered = first.notifications() + second.notifications()
+    for asset in [*assets, later]:
+        assert [n["asset_id"] for n in delivered].count(asset) == 1
+    store = Store.open(world.state)
+    rows = store.rows()
+    store.close()
+    assert {r.asset_id for r in rows if r.target == "hook"} == {*assets, later}
+
+
+async def test_config_edits_reload_without_restart(world, sidecar):
+    # An invalid edit keeps the running rules...
+    text = world.config.read_text()
+    world.config.write_text(text.replace("targets: [stdout]", "targets: [stdot]"))
+    await sidecar.wait_for_log("config reload rejected")
+    assert any("is not a defined target" in line and "stdot" in line for line in sidecar.stderr)
+    assert await sidecar.metric("immich_sidecar_config_last_reload_successful") == 0
+    kept = world.upload(world.alice)
+    await sidecar.wait_for_delivery(kept)
+
+    # ...and a valid one takes effect without a restart.
+    mark = len(sidecar.stderr)
+    world.write(rules=RULES.replace("any: [Alice, Bob]", "any: [Carol]"))
+    took = await sidecar.wait_for_log("config reloaded", after=mark)
+    print(f"config reload took effect {took:.2f}s after the write")
+    assert await sidecar.metric("immich_sidecar_config_last_reload_successful") == 1
+    carol = world.upload(world.carol)
+    alice = world.upload(world.alice)
+    await sidecar.wait_for_delivery(carol)
+    await sidecar.wait_for_polls(2)
+    assert sidecar.delivered(alice) == []
+
+
+async def test_first_start_does_not_announce_the_existing_library(world):
+    old = world.immich.add_asset(created_at=datetime.now(UTC) - timedelta(hours=3),
+                                 people=[world.alice])
+    process = world.sidecar()
+    await process.start()
+    new = world.upload(world.alice)
+    await process.wait_for_delivery(new)
+    await process.stop()
+    assert process.delivered(old) == []
+
+
+async def test_invalid_config_at_start_exits_2_with_the_problem(world):
+    world.config.write_text(world.config.read_text().replace("interval: 1s", "interval: soon"))
+    process = world.sidecar()
+    await process.start(wait_started=False)
+    assert await process.exited() == 2
+    assert any("config.yaml:" in line and "poll.interval" in line for line in process.stderr)
+    assert not any("Traceback" in line for line in process.stderr)

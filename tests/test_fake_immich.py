@@ -1,0 +1,562 @@
+"""The fake Immich: its answers match the published specs, and its state behaves like Immich."""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import subprocess
+import sys
+import zlib
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fakes import images
+from tests.fakes.fake_immich import FakeImmich, Faults, asset_picture, person_picture
+from tests.openapi import require_spec, validate_request, validate_response
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+API_KEY = "test-api-key"
+SPEC_FOR = {(2, 7, 5): "2.7.3", (3, 0, 3): "3.0.3", (3, 2, 0): "3.0.3"}
+T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def client_for(immich: FakeImmich, *, key: str | None = API_KEY) -> httpx.AsyncClient:
+    headers = {"x-api-key": key} if key is not None else {}
+    return httpx.AsyncClient(base_url=f"{immich.url}/api", headers=headers, timeout=10)
+
+
+@pytest.fixture
+async def immich() -> AsyncIterator[FakeImmich]:
+    async with FakeImmich() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def api(immich: FakeImmich) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(immich) as client:
+        yield client
+
+
+async def search(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
+    response = await api.post("/search/metadata", json=body)
+    assert response.status_code == 200, response.text
+    assets: dict[str, Any] = response.json()["assets"]
+    return assets
+
+
+def ids(page: dict[str, Any]) -> list[str]:
+    return [item["id"] for item in page["items"]]
+
+
+# --- contract: every shape the fake returns validates against the matching spec ----------
+
+
+@pytest.mark.parametrize("version", list(SPEC_FOR), ids=lambda v: ".".join(map(str, v)))
+async def test_every_response_matches_the_spec_of_its_version(version: tuple[int, int, int]):
+    spec = require_spec(SPEC_FOR[version])
+    async with FakeImmich(version=version) as immich, client_for(immich) as api:
+        alice = immich.add_person("Alice")
+        unnamed = immich.add_person("")
+        photo = immich.add_asset(
+            people=[alice, unnamed], city="Oslo", country="Norway", unrecognised_faces=1
+        )
+        video = immich.add_asset(type="VIDEO", description="a walk")
+        album = immich.add_album("Family", [photo])
+        checked: list[str] = []
+
+        async def check(method: str, path: str, **kwargs: Any) -> httpx.Response:
+            response = await api.request(method, path, **kwargs)
+            assert response.status_code < 300, response.text
+            if response.headers["content-type"].startswith("application/json"):
+                body: object = response.json()
+            else:
+                body = response.content
+            validate_response(spec, method, f"/api{path}", response.status_code, body)
+            checked.append(f"{method} {path}")
+            return response
+
+        await check("GET", "/server/ping")
+        await check("GET", "/server/version")
+        await check("GET", "/api-keys/me")
+        for body in (
+            {"withPeople": True, "withExif": True},
+            {"withPeople": False, "size": 1, "page": 1, "type": "IMAGE"},
+            {"personIds": [alice], "createdAfter": iso(T0), "visibility": "timeline"},
+        ):
+            validate_request(spec, "POST", "/api/search/metadata", {}, body, None)
+            found = (await check("POST", "/search/metadata", json=body)).json()
+            assert found["assets"]["items"], body
+        await check("GET", "/people", params={"withHidden": "false", "page": 1, "size": 10})
+        await check("GET", "/search/person", params={"name": "ali"})
+        await check("GET", f"/people/{alice}")
+        await check("GET", f"/people/{alice}/statistics")
+        thumb = await check("GET", f"/people/{alice}/thumbnail")
+        assert thumb.content == person_picture(alice)
+        for size in ("thumbnail", "preview", "fullsize"):
+            picture = await check("GET", f"/assets/{photo}/thumbnail", params={"size": size})
+            assert picture.content == asset_picture(photo, size)
+        await check("GET", f"/assets/{photo}")
+        await check("GET", f"/assets/{video}")
+        await check("GET", "/faces", params={"id": photo})
+        await check("PUT", f"/assets/{video}", json={"description": "a longer walk"})
+        await check("GET", f"/albums/{album}")
+        await check("PUT", f"/albums/{album}/assets", json={"ids": [video, photo]})
+        fields = {"fileCreatedAt": iso(T0), "fileModifiedAt": iso(T0)}
+        if version < (3, 0, 0):
+            fields |= {"deviceAssetId": "a-1", "deviceId": "sidecar"}
+        upload = await check(
+            "POST", "/assets", data=fields, files={"assetData": ("x.jpg", b"\xff\xd8 photo")}
+        )
+        assert upload.status_code == 201
+    assert len(checked) == 21
+
+
+async def test_assets_take_the_shape_of_their_major_version():
+    for version, has_faces in (((2, 7, 5), True), ((3, 0, 3), False)):
+        async with FakeImmich(version=version) as immich, client_for(immich) as api:
+            alice = immich.add_person("Alice")
+            photo = immich.add_asset(people=[alice])
+            asset = (await api.get(f"/assets/{photo}")).json()
+            assert ("faces" in asset["people"][0]) is has_faces
+            assert ("deviceAssetId" in asset) is has_faces
+            assert ("deviceId" in asset) is has_faces
+            assert ("x-correlation-id" in (await api.get("/server/ping")).headers) is not has_faces
+
+
+# --- search semantics --------------------------------------------------------------------
+
+
+async def test_search_pages_through_every_match_newest_taken_first(immich, api):
+    taken = [T0 + timedelta(minutes=i) for i in range(5)]
+    added = [immich.add_asset(taken_at=t) for t in taken]
+    seen: list[str] = []
+    pages = []
+    page: str | None = "1"
+    while page is not None:
+        assert len(pages) < 10, "nextPage never became null"
+        result = await search(api, size=2, page=int(page))
+        seen += ids(result)
+        pages.append(result["nextPage"])
+        page = result["nextPage"]
+    assert pages == ["2", "3", None]
+    assert seen == list(reversed(added))
+    assert ids(await search(api, order="asc")) == added
+
+
+async def test_person_ids_means_all_of_them(immich, api):
+    alice, bob = immich.add_person("Alice"), immich.add_person("Bob")
+    only_alice = immich.add_asset(people=[alice])
+    both = immich.add_asset(people=[alice, bob])
+    immich.add_asset(people=[bob])
+    assert ids(await search(api, personIds=[alice, bob])) == [both]
+    assert set(ids(await search(api, personIds=[alice]))) == {only_alice, both}
+
+
+async def test_created_after_and_before_include_their_bounds(immich, api):
+    early, middle, late = (
+        immich.add_asset(created_at=T0 + timedelta(seconds=s)) for s in (0, 1, 2)
+    )
+    bound = iso(T0 + timedelta(seconds=1))
+    assert set(ids(await search(api, createdAfter=bound))) == {middle, late}
+    assert set(ids(await search(api, createdBefore=bound))) == {early, middle}
+    assert ids(await search(api, createdAfter=bound, createdBefore=bound)) == [middle]
+
+
+async def test_a_face_recognised_later_shows_in_the_next_search_without_touching_updated_at(
+    immich, api
+):
+    alice = immich.add_person("Alice")
+    photo = immich.add_asset(created_at=T0, unrecognised_faces=1)
+    assert ids(await search(api, personIds=[alice])) == []
+    before = (await api.get(f"/assets/{photo}")).json()
+    assert before["people"] == [] and len(before["unassignedFaces"]) == 1
+
+    immich.recognise(photo, alice)
+
+    found = await search(api, personIds=[alice], withPeople=True)
+    assert ids(found) == [photo]
+    assert [p["name"] for p in found["items"][0]["people"]] == ["Alice"]
+    assert found["items"][0]["updatedAt"] == before["updatedAt"]
+    assert ids(await search(api, updatedAfter=iso(T0 + timedelta(seconds=1)))) == []
+
+
+async def test_default_search_skips_hidden_locked_and_trashed(immich, api):
+    timeline = immich.add_asset()
+    archived = immich.add_asset(visibility="archive")
+    immich.add_asset(visibility="hidden")
+    locked = immich.add_asset(visibility="locked")
+    trashed = immich.add_asset(trashed=True)
+    assert set(ids(await search(api))) == {timeline, archived}
+    assert ids(await search(api, visibility="locked")) == [locked]
+    assert trashed in ids(await search(api, withDeleted=True))
+    immich.set_visibility(timeline, "archive")
+    immich.trash(archived)
+    assert ids(await search(api, visibility="timeline")) == []
+
+
+async def test_people_and_exif_only_when_asked(immich, api):
+    alice = immich.add_person("Alice")
+    immich.add_asset(people=[alice], city="Oslo")
+    plain = (await search(api))["items"][0]
+    assert "people" not in plain and "exifInfo" not in plain
+    rich = (await search(api, withPeople=True, withExif=True))["items"][0]
+    assert rich["people"][0]["id"] == alice
+    assert rich["exifInfo"]["city"] == "Oslo"
+
+
+async def test_search_rejects_what_immich_rejects(immich, api):
+    too_big = await api.post("/search/metadata", json={"size": 1001})
+    assert too_big.status_code == 400
+    assert too_big.json()["message"] == ["size must not be greater than 1000"]
+    unknown = await api.post("/search/metadata", json={"personId": "x"})
+    assert unknown.json()["message"] == ["property personId should not exist"]
+    bad_uuid = await api.post("/search/metadata", json={"personIds": ["alice"]})
+    assert bad_uuid.status_code == 400
+    bad_date = await api.post("/search/metadata", json={"createdAfter": "yesterday"})
+    assert bad_date.json()["message"] == ["createdAfter must be a valid ISO 8601 date string"]
+
+
+async def test_filter_is_a_400_before_3_2(immich, api):
+    response = await api.post("/search/metadata", json={"filter": {"type": {"eq": "IMAGE"}}})
+    assert response.status_code == 400
+    assert response.json()["message"] == ["property filter should not exist"]
+    assert response.json()["statusCode"] == 400
+
+
+async def test_3_2_filter_any_none_or_and_cursor():
+    async with FakeImmich(version=(3, 2, 0)) as immich, client_for(immich) as api:
+        alice, bob, carol = (immich.add_person(n) for n in ("Alice", "Bob", "Carol"))
+        with_alice = immich.add_asset(people=[alice], taken_at=T0)
+        with_bob = immich.add_asset(people=[bob], taken_at=T0 + timedelta(minutes=1))
+        with_carol = immich.add_asset(people=[carol], taken_at=T0 + timedelta(minutes=2))
+        video = immich.add_asset(type="VIDEO", taken_at=T0 + timedelta(minutes=3))
+        alice_and_carol = immich.add_asset(
+            people=[alice, carol], taken_at=T0 + timedelta(minutes=4)
+        )
+
+        any_of = await search(api, filter={"personIds": {"any": [alice, bob]}})
+        assert set(ids(any_of)) == {with_alice, with_bob, alice_and_carol}
+        none_of = await search(api, filter={"personIds": {"none": [carol]}})
+        assert set(ids(none_of)) == {with_alice, with_bob, video}
+        either = await search(
+            api,
+            filter={
+                "or": [
+                    {"personIds": {"any": [alice]}},
+                    {"type": {"eq": "VIDEO"}, "hasPeople": {"eq": False}},
+                ]
+            },
+        )
+        assert set(ids(either)) == {with_alice, video, alice_and_carol}
+        window = await search(
+            api, filter={"createdAt": {"gte": iso(T0 - timedelta(days=1))}}, size=1000
+        )
+        assert len(window["items"]) == 5
+
+        seen: list[str] = []
+        body: dict[str, Any] = {"filter": {"hasPeople": {"eq": True}}, "size": 2}
+        for _ in range(10):
+            page = await search(api, **body)
+            seen += ids(page)
+            if page["nextCursor"] is None:
+                break
+            assert page["nextPage"] == page["nextCursor"] or "cursor" not in body
+            body["cursor"] = page["nextCursor"]
+        assert seen == [alice_and_carol, with_carol, with_bob, with_alice]
+
+        bad = await api.post("/search/metadata", json={"filter": {"people": {"any": []}}})
+        assert bad.json()["message"] == ["property filter.people should not exist"]
+        bad_cursor = await api.post("/search/metadata", json={"cursor": "garbage"})
+        assert bad_cursor.status_code == 400
+
+
+# --- people, faces, albums, uploads ------------------------------------------------------
+
+
+async def test_people_lists_only_people_with_visible_faces(immich, api):
+    alice = immich.add_person("alice")
+    bob = immich.add_person("Bob")
+    faceless = immich.add_person("Alicia")
+    no_thumb = immich.add_person("Zed", with_thumbnail=False)
+    hidden = immich.add_person("Hidden", hidden=True)
+    immich.add_asset(people=[alice, bob, no_thumb, hidden])
+    immich.add_asset(people=[faceless], trashed=True)
+
+    listed = (await api.get("/people", params={"withHidden": "false", "size": 1})).json()
+    assert [p["name"] for p in listed["people"]] == ["alice"]
+    assert (listed["total"], listed["hidden"], listed["hasNextPage"]) == (2, 1, True)
+    second = (await api.get("/people", params={"page": 2, "size": 1})).json()
+    assert [p["id"] for p in second["people"]] == [bob] and second["hasNextPage"] is False
+    with_hidden = (await api.get("/people", params={"withHidden": "true"})).json()
+    assert with_hidden["total"] == 3
+
+    found = (await api.get("/search/person", params={"name": "ALI"})).json()
+    assert {p["id"] for p in found} == {alice, faceless}
+    stats = (await api.get(f"/people/{faceless}/statistics")).json()
+    assert stats == {"assets": 0}
+    missing = await api.get(f"/people/{no_thumb}/thumbnail")
+    assert missing.status_code == 404 and missing.json()["statusCode"] == 404
+
+
+async def test_unknown_ids(immich, api):
+    unknown = "6f1c7c2e-8a3b-4c5d-9e6f-7a8b9c0d1e2f"
+    assert (await api.get("/faces", params={"id": unknown})).status_code == 400
+    assert (await api.get("/faces", params={"id": "not-a-uuid"})).status_code == 400
+    assert (await api.get(f"/assets/{unknown}/thumbnail")).status_code == 404
+    assert (await api.get(f"/assets/{unknown}")).status_code == 400
+    assert (await api.get(f"/people/{unknown}")).status_code == 400
+    photo = immich.add_asset()
+    assert (await api.get("/faces", params={"id": photo})).json() == []
+
+
+async def test_faces_carry_their_person(immich, api):
+    alice = immich.add_person("Alice")
+    photo = immich.add_asset(people=[alice], unrecognised_faces=1)
+    faces = (await api.get("/faces", params={"id": photo})).json()
+    assert sorted((f["person"] or {}).get("name", "?") for f in faces) == ["?", "Alice"]
+
+
+async def test_album_adds_each_id_once(immich, api):
+    photo, other = immich.add_asset(), immich.add_asset()
+    album = immich.add_album("Discord", [photo])
+    unknown = "6f1c7c2e-8a3b-4c5d-9e6f-7a8b9c0d1e2f"
+    results = await api.put(f"/albums/{album}/assets", json={"ids": [photo, other, unknown]})
+    assert results.json() == [
+        {"id": photo, "success": False, "error": "duplicate"},
+        {"id": other, "success": True},
+        {"id": unknown, "success": False, "error": "no_permission"},
+    ]
+    assert immich.album_asset_ids(album) == [photo, other]
+    assert (await api.get(f"/albums/{album}")).json()["assetCount"] == 2
+
+
+async def test_upload_creates_once_then_reports_the_duplicate(immich, api):
+    fields = {
+        "fileCreatedAt": iso(T0),
+        "fileModifiedAt": iso(T0),
+        "deviceAssetId": "discord-1",
+        "deviceId": "immich-discord-sidecar",
+        "description": "from Discord",
+    }
+    files = {"assetData": ("clip.mp4", b"not really a video")}
+    first = await api.post("/assets", data=fields, files=files)
+    assert first.status_code == 201 and first.json()["status"] == "created"
+    again = await api.post("/assets", data=fields, files=files)
+    assert again.status_code == 200
+    assert again.json() == {"id": first.json()["id"], "status": "duplicate"}
+    asset = (await api.get(f"/assets/{first.json()['id']}")).json()
+    assert (asset["type"], asset["originalFileName"]) == ("VIDEO", "clip.mp4")
+    assert asset["fileCreatedAt"] == "2025-06-01T12:00:00.000Z"
+    assert immich.asset_description(asset["id"]) == "from Discord"
+
+    without_device = {k: v for k, v in fields.items() if not k.startswith("device")}
+    refused = await api.post("/assets", data=without_device, files=files)
+    assert refused.status_code == 400
+    assert "deviceAssetId must be a string" in refused.json()["message"]
+
+
+async def test_upload_on_3x_needs_no_device_fields():
+    async with FakeImmich(version=(3, 0, 3)) as immich, client_for(immich) as api:
+        fields = {"fileCreatedAt": iso(T0), "fileModifiedAt": iso(T0)}
+        response = await api.post("/assets", data=fields, files={"assetData": ("a.png", b"png")})
+        assert response.status_code == 201
+
+
+async def test_update_sets_the_description(immich, api):
+    photo = immich.add_asset()
+    response = await api.put(f"/assets/{photo}", json={"description": "Beach day"})
+    assert response.json()["exifInfo"]["description"] == "Beach day"
+    assert (await api.put(f"/assets/{photo}", json={"title": "x"})).status_code == 400
+
+
+# --- auth, recording, faults -------------------------------------------------------------
+
+
+async def test_auth_is_required_except_for_ping_and_version(immich):
+    async with client_for(immich, key=None) as anonymous, client_for(immich, key="wrong") as bad:
+        assert (await anonymous.get("/server/ping")).json() == {"res": "pong"}
+        assert (await anonymous.get("/server/version")).json() == {
+            "major": 2,
+            "minor": 7,
+            "patch": 5,
+        }
+        assert (await anonymous.get("/people")).status_code == 401
+        refused = await bad.post("/search/metadata", json={})
+    assert refused.status_code == 401
+    body = refused.json()
+    assert body["message"] == "Invalid API key" and body["error"] == "Unauthorized"
+    assert body["statusCode"] == 401 and body["correlationId"]
+    assert "wrong" not in refused.text
+
+
+async def test_missing_permission_is_a_403_naming_it():
+    async with (
+        FakeImmich(permissions=["asset.read", "asset.view"]) as immich,
+        client_for(immich) as api,
+    ):
+        assert (await api.post("/search/metadata", json={})).status_code == 200
+        denied = await api.get("/people")
+        assert denied.status_code == 403
+        assert denied.json()["message"] == "Missing required permission: person.read"
+        me = (await api.get("/api-keys/me")).json()
+        assert me["permissions"] == ["asset.read", "asset.view"]
+
+
+async def test_every_api_request_is_recorded(immich, api):
+    await api.get("/people", params={"size": 5})
+    response = await api.post("/search/metadata", json={"withPeople": True})
+    await api.get("/nowhere")
+    assert [(r.method, r.path, r.status) for r in immich.requests] == [
+        ("GET", "/api/people", 200),
+        ("POST", "/api/search/metadata", 200),
+        ("GET", "/api/nowhere", 404),
+    ]
+    assert immich.requests[0].query == {"size": "5"}
+    assert immich.requests[1].json == {"withPeople": True}
+    assert immich.requests[1].response_bytes == len(response.content)
+    assert len(immich.api_requests("POST", "/api/search/metadata")) == 1
+    immich.reset_requests()
+    assert immich.requests == []
+
+
+async def fault_statuses(seed: int, rate: float, n: int = 200) -> list[int]:
+    async with FakeImmich() as immich, client_for(immich) as api:
+        immich.faults = Faults(rate=rate, kinds=("500", "503", "429"), seed=seed)
+        for _ in range(n):
+            await api.get("/server/ping")
+        return [r.status for r in immich.requests]
+
+
+async def test_faults_hit_the_configured_share_deterministically():
+    first = await fault_statuses(seed=7, rate=0.3)
+    assert first == await fault_statuses(seed=7, rate=0.3)
+    assert first != await fault_statuses(seed=8, rate=0.3)
+    counts = Counter(first)
+    faulted = len(first) - counts[200]
+    assert 0.2 * len(first) <= faulted <= 0.4 * len(first)
+    assert {500, 503, 429} <= set(counts)
+
+
+async def test_each_fault_kind_behaves_as_described(immich, api):
+    immich.faults = Faults(rate=1.0, kinds=("429",), retry_after=3)
+    limited = await api.get("/server/ping")
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "3"
+    immich.faults = Faults(rate=1.0, kinds=("503",))
+    unavailable = await api.get("/server/ping")
+    assert unavailable.status_code == 503 and unavailable.headers["content-type"].startswith(
+        "text/html"
+    )
+    immich.faults = Faults(rate=1.0, kinds=("drop",))
+    with pytest.raises(httpx.RemoteProtocolError):
+        await api.get("/server/ping")
+    immich.faults = Faults(rate=1.0, kinds=("timeout",), timeout_delay=5)
+    with pytest.raises(httpx.ReadTimeout):
+        await api.get("/server/ping", timeout=0.2)
+    immich.faults = Faults(rate=1.0, kinds=("500",), paths="/api/people")
+    assert (await api.get("/server/ping")).status_code == 200
+    assert (await api.get("/people")).status_code == 500
+    immich.faults = None
+    assert [r.status for r in immich.requests] == [429, 503, 0, 0, 200, 500]
+    with pytest.raises(ValueError, match="fault kinds"):
+        Faults(rate=0.5, kinds=("boom",))
+
+
+async def test_a_large_library_is_quick_to_build_and_cheap_to_page(immich, api):
+    immich.add_assets_bulk(10_000, created_at=T0)
+    pages = 0
+    page: str | None = "1"
+    total = 0
+    while page is not None and pages < 20:
+        result = await search(api, size=1000, page=int(page))
+        total += result["count"]
+        page = result["nextPage"]
+        pages += 1
+    assert (total, pages, len(immich.requests)) == (10_000, 10, 10)
+
+
+# --- control API and CLI -----------------------------------------------------------------
+
+
+async def test_control_api_drives_the_fake_from_outside(immich, api):
+    async with httpx.AsyncClient(base_url=f"{immich.url}/_fake") as control:
+        alice = (await control.post("/people", json={"name": "Alice"})).json()["id"]
+        photo = (
+            await control.post("/assets", json={"created_at": iso(T0), "file_name": "a.jpg"})
+        ).json()["id"]
+        bulk = (await control.post("/assets/bulk", json={"n": 3, "type": "VIDEO"})).json()
+        assert len(bulk["ids"]) == 3
+        assert (
+            await control.post("/recognise", json={"asset_id": photo, "person_id": alice})
+        ).status_code == 200
+        bad = await control.post("/recognise", json={"asset_id": photo, "person_id": "nobody"})
+        assert bad.status_code == 400 and "unknown person" in bad.json()["message"]
+
+        assert ids(await search(api, personIds=[alice])) == [photo]
+        assert len(ids(await search(api, type="VIDEO"))) == 3
+        recorded = (await control.get("/requests")).json()
+        assert [r["path"] for r in recorded] == ["/api/search/metadata"] * 2
+        assert recorded[0]["json"] == {"personIds": [alice]}
+        await control.post("/reset-requests")
+        assert (await control.get("/requests")).json() == []
+
+        await control.post("/faults", json={"rate": 1.0, "kinds": ["500"], "seed": 1})
+        assert (await api.get("/server/ping")).status_code == 500
+        await control.post("/faults", json={})
+        assert (await api.get("/server/ping")).status_code == 200
+
+
+def test_cli_prints_its_url_and_stops_on_sigterm():
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.fake_immich", "--port", "0", "--version", "3.2.0"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        version = httpx.get(f"{url}/api/server/version", timeout=5).json()
+        assert (version["major"], version["minor"]) == (3, 2)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+# --- images ------------------------------------------------------------------------------
+
+
+def test_images_are_valid_and_differ_by_colour():
+    red, blue = (255, 0, 0), (0, 0, 255)
+    png = images.png(red, 2, 2)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", png[16:24])
+    idat_length = struct.unpack(">I", png[33:37])[0]
+    pixels = zlib.decompress(png[41 : 41 + idat_length])
+    assert (width, height, pixels) == (2, 2, b"\x00" + bytes(red) * 2 + b"\x00" + bytes(red) * 2)
+
+    jpeg = images.jpeg(red)
+    assert jpeg.startswith(b"\xff\xd8\xff\xe0") and jpeg.endswith(b"\xff\xd9")
+    assert images.jpeg(red) != images.jpeg(blue)
+    webp = images.webp(red)
+    assert webp[:4] == b"RIFF" and webp[8:16] == b"WEBPVP8L"
+    assert struct.unpack("<I", webp[4:8])[0] == len(webp) - 8
+    assert images.webp(red) != images.webp(blue)
+    assert images.colour_for("a") == images.colour_for("a") != images.colour_for("b")
