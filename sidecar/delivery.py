@@ -20,6 +20,7 @@ class Delivery:
     target: str
     asset: Asset  # the asset as it was when the delivery was queued (people inline)
     attempts: int = 0  # earlier failed attempts
+    batch_key: str | None = None  # set once the delivery was put in a batch and sent
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Batch:
     rule: str
     target: str
     deliveries: tuple[Delivery, ...]
+    key: str = ""  # stable identity of this batch across retries and restarts
     mention_roles: tuple[int, ...] = ()
     batching: Batching = field(default_factory=Batching)
 

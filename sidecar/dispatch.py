@@ -54,14 +54,17 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> float:
 def group_batches(
     deliveries: list[Delivery], options: Callable[[str], RuleOptions],
 ) -> list[Batch]:
-    """One batch per (target, rule), in the order the deliveries were queued."""
-    groups: dict[tuple[str, str], list[Delivery]] = {}
+    """Batches in the order the deliveries were queued: a batch formed before (it has a key)
+    comes back with the same members; new deliveries form one batch per (target, rule), keyed
+    by its first delivery id (unique, since a delivery belongs to one batch)."""
+    groups: dict[tuple[str, str, str | None], list[Delivery]] = {}
     for delivery in deliveries:
-        groups.setdefault((delivery.target, delivery.rule), []).append(delivery)
+        groups.setdefault((delivery.target, delivery.rule, delivery.batch_key), []).append(delivery)
     batches = []
-    for (target, rule), members in groups.items():
+    for (target, rule, key), members in groups.items():
         opts = options(rule)
         batches.append(Batch(rule=rule, target=target, deliveries=tuple(members),
+                             key=key or str(members[0].id),
                              mention_roles=opts.mention_roles, batching=opts.batching))
     return batches
 
@@ -124,6 +127,8 @@ class Dispatcher:
 
     async def _send(self, batch: Batch) -> int:
         ids = [d.id for d in batch.deliveries]
+        if any(d.batch_key is None for d in batch.deliveries):
+            self._store.assign_batch(ids, batch.key)
         sink = self._sinks.get(batch.target)
         if sink is None:
             self._dead_letter(batch, PermanentDeliveryError(

@@ -22,6 +22,8 @@ from typing import Any
 from sidecar.delivery import Delivery
 from sidecar.immich.models import Asset, PersonRef
 
+_DELIVERY_COLUMNS = "id, rule, target, asset_json, attempts, batch_key"
+
 # Each entry migrates the schema from version N to N+1 (PRAGMA user_version).
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -51,6 +53,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
     CREATE INDEX outbox_age ON outbox (state, asset_created_at);
+    """,
+    # A batch's membership is fixed before its first send, so a resend after a crash renders
+    # the same messages (with the same nonces) instead of regrouping.
+    """
+    ALTER TABLE outbox ADD COLUMN batch_key TEXT;
+    CREATE INDEX outbox_batch ON outbox (batch_key);
     """,
 )
 
@@ -167,17 +175,32 @@ class Store:
             return db.total_changes - before
 
     def due(self, now: datetime, limit: int = 1000) -> list[Delivery]:
-        """Pending deliveries whose next attempt is due, oldest first."""
+        """Pending deliveries whose next attempt is due, oldest first; a batch formed earlier
+        comes whole, even past ``limit``."""
         rows = self._db.execute(
-            "SELECT id, rule, target, asset_json, attempts FROM outbox "
+            f"SELECT {_DELIVERY_COLUMNS} FROM outbox "  # noqa: S608 - a constant
             "WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
             (now.timestamp(), limit),
         ).fetchall()
+        keys = sorted({row[5] for row in rows if row[5] is not None})
+        if keys and len(rows) == limit:
+            marks = ",".join("?" * len(keys))
+            seen = {row[0] for row in rows}
+            rows += [
+                row for row in self._db.execute(
+                    f"SELECT {_DELIVERY_COLUMNS} FROM outbox "  # noqa: S608 - placeholders
+                    f"WHERE state = 'pending' AND batch_key IN ({marks}) ORDER BY id", keys)
+                if row[0] not in seen
+            ]
         return [
             Delivery(id=row_id, rule=rule, target=target, asset=_asset_from_json(blob),
-                     attempts=attempts)
-            for row_id, rule, target, blob, attempts in rows
+                     attempts=attempts, batch_key=key)
+            for row_id, rule, target, blob, attempts, key in rows
         ]
+
+    def assign_batch(self, ids: Sequence[int], key: str) -> None:
+        """Fix the membership of a batch before it is first sent."""
+        self._update(ids, "batch_key = ?", (key,))
 
     def next_due_at(self) -> datetime | None:
         row = self._db.execute(

@@ -149,3 +149,27 @@ def test_retry_delay_grows_is_capped_and_honours_retry_after():
     assert retry_delay(50) <= 15 * 60 * 1.2
     assert retry_delay(0, retry_after=2.5) == 2.5
     assert retry_delay(0, retry_after=10_000) == 15 * 60
+
+
+async def test_a_retried_batch_keeps_its_members_when_new_deliveries_arrive(env):
+    store, _, clock, dispatcher = env
+    sink = FlakySink([TemporaryDeliveryError("discord_unavailable", retry_after=5)])
+    store.enqueue([("kids", "a", make_asset()) for _ in range(3)], T0)
+    dispatcher.configure({"a": sink}, lambda r: RuleOptions())
+    await dispatcher.drain()  # fails: the batch of three is now fixed
+    store.enqueue([("kids", "a", make_asset())], T0)
+    clock.now += timedelta(seconds=5)
+    await dispatcher.drain()
+    first, second = sink.accepted
+    assert len(first.deliveries) == 3 and len(second.deliveries) == 1
+    assert first.key != second.key
+    # The same key as at the failed attempt, hence the same messages and nonces.
+    assert first.key == str(min(d.id for d in first.deliveries))
+
+
+def test_due_returns_a_formed_batch_whole_even_past_the_limit(env):
+    store, _, _, _ = env
+    store.enqueue([("kids", "a", make_asset()) for _ in range(5)], T0)
+    ids = [d.id for d in store.due(T0)]
+    store.assign_batch(ids, "b1")
+    assert [d.id for d in store.due(T0, limit=2)] == ids
