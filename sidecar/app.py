@@ -130,6 +130,7 @@ class Sidecar:
         self._http: MetricsServer | None = None
         self._bot: SidecarBot | None = None
         self._resources = contextlib.AsyncExitStack()
+        self._retired: set[asyncio.Task[None]] = set()  # sinks of removed targets, closing
         self._sinks: Mapping[str, Sink] = {}
         self._watch: Watch | None = None
         self._use_filter = False
@@ -238,6 +239,7 @@ class Sidecar:
             pass
         for sink in self._sinks.values():
             await sink.close()
+        await asyncio.gather(*self._retired, return_exceptions=True)
         if self._http is not None:
             await self._http.stop()
         await self._resources.aclose()  # the bot, the Immich client, the store
@@ -259,6 +261,11 @@ class Sidecar:
             except ImmichError as err:
                 log.warning("poll failed: %s", err)
                 return
+            except RuleResolutionError as err:  # Immich answered only now, and a name is wrong
+                for problem in err.lines():
+                    log.error("cannot watch: %s", problem)
+                self.metrics.poll_runs.labels(result="failure").inc()
+                return
             except Exception:
                 log.exception("poll failed unexpectedly")
                 return
@@ -268,7 +275,7 @@ class Sidecar:
     def readiness(self) -> list[str]:
         """Why the sidecar is not ready (empty when it is)."""
         limit = 3 * self.settings.poll.interval
-        since = self._last_success if self._last_success is not None else None
+        since = self._last_success
         if since is None and time.monotonic() - self._started > limit:
             return [f"no successful poll since start ({limit:g}s ago or more)"]
         if since is not None and time.monotonic() - since > limit:
@@ -292,10 +299,15 @@ class Sidecar:
 
     # -- sinks ---------------------------------------------------------------------------------
 
-    def _build_sinks(self, settings: Settings) -> dict[str, Sink]:
+    def _build_sinks(self, settings: Settings, keep: Mapping[str, Sink] | None = None,
+                     ) -> dict[str, Sink]:
+        """A sink per target; ``keep`` are sinks of unchanged targets to reuse (a send may be
+        in flight on them)."""
         sinks: dict[str, Sink] = {}
         for name, target in settings.targets.items():
-            if isinstance(target, ConsoleTarget):
+            if keep and name in keep:
+                sinks[name] = keep[name]
+            elif isinstance(target, ConsoleTarget):
                 sinks[name] = ConsoleSink(settings.immich.external_url, self._stdout)
             elif isinstance(target, WebhookTarget):
                 sinks[name] = WebhookSink(
@@ -359,12 +371,13 @@ class Sidecar:
             if dropped:
                 log.warning("config: %d queued deliveries dropped for removed targets %s",
                             dropped, ", ".join(sorted(removed)))
-        old_sinks = self._sinks
-        self._sinks = self._build_sinks(new)
+        unchanged = {name: sink for name, sink in self._sinks.items()
+                     if old.targets.get(name) == new.targets.get(name)}
+        retired = [sink for name, sink in self._sinks.items() if name not in unchanged]
+        self._sinks = self._build_sinks(new, keep=unchanged)
         self.dispatcher.configure(self._sinks, rule_options(new))
-        for name, sink in old_sinks.items():
-            if self._sinks.get(name) is not sink:
-                asyncio.create_task(sink.close())  # noqa: RUF006 - best effort
+        for sink in retired:
+            self._retired.add(asyncio.create_task(sink.close()))
         if old.poll.interval != new.poll.interval and self._scheduler is not None:
             self._scheduler.reschedule_job(POLL_JOB_ID, trigger="interval",
                                            seconds=new.poll.interval)
