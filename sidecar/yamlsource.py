@@ -94,7 +94,7 @@ def parse(text: str, environ: Mapping[str, str]) -> Document:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        return Document(None, LineMap(), [_yaml_problem(exc)])
+        return Document(None, LineMap(), [_yaml_problem(exc, text)])
     except RecursionError:
         return Document(None, LineMap(), [Problem(None, "", f"nested more than {MAX_DEPTH} deep")])
     builder = _Builder(environ)
@@ -125,12 +125,15 @@ def _check_structure(text: str) -> Problem | None:
                 if aliases > MAX_ALIASES:
                     return Problem(line, "structure", f"more than {MAX_ALIASES} YAML aliases (*)")
     except yaml.YAMLError as exc:
-        return _yaml_problem(exc)
+        return _yaml_problem(exc, text)
     return None
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> Problem:
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> Problem:
     # Only PyYAML's short texts: str(exc) would quote the offending line, maybe a secret.
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow; no mark
+        where = text.count("\n", 0, exc.position) + 1
+        return Problem(where, "invalid YAML", f"character {exc.character!r} is not allowed in YAML")
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = mark.line + 1 if mark is not None else None
     problem = getattr(exc, "problem", None) or "cannot parse"
@@ -225,6 +228,10 @@ class _Builder:
     def _scalar(self, node: yaml.ScalarNode, path: KeyPath) -> Any:
         try:
             value = self._constructor.construct_object(node, deep=True)
+        except ValueError:  # e.g. an integer longer than Python converts
+            self.problems.append(Problem(node.start_mark.line + 1, _where(path),
+                                         "this value is too large to read"))
+            return None
         except yaml.YAMLError as exc:
             reason = getattr(exc, "problem", None) or "cannot read this value"
             if "constructor for the tag" in reason:

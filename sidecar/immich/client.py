@@ -98,6 +98,8 @@ def _isoformat(moment: datetime) -> str:
 def _describe_shape_error(exc: Exception) -> str:
     if isinstance(exc, KeyError):
         return f"missing field {exc.args[0]!r}" if exc.args else "missing field"
+    if isinstance(exc, _ShapeError):
+        return shorten(str(exc), 120)
     return shorten(f"{type(exc).__name__}: {exc}", 120)
 
 
@@ -464,11 +466,10 @@ class ImmichClient:
             return parse(data)
         except (_ShapeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             self._metrics.immich_request_failures.labels(endpoint, "bad_response").inc()
-            error = ImmichResponseError(
+            # Not logged here: the caller says once what failed (a poll, a command).
+            raise ImmichResponseError(
                 f"unexpected response: {_describe_shape_error(exc)}",
-                endpoint=endpoint, status=answer.status)
-            log.warning("%s", error)
-            raise error from None
+                endpoint=endpoint, status=answer.status) from None
 
     async def _request(
         self,

@@ -51,6 +51,16 @@ Json = Any
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 FAULT_KINDS = ("500", "503", "429", "timeout", "drop")
+HOSTILE_KINDS = (
+    "truncated_json", "wrong_types", "missing_fields", "huge_error_body", "html_login_page"
+)
+HUGE_ERROR_BYTES = 10 * 1024 * 1024
+MISSING_FIELDS = frozenset({"id", "items", "major", "people", "permissions", "res"})
+LOGIN_PAGE = (
+    "<!DOCTYPE html><html><head><title>Sign in</title></head><body>"
+    "<form method=post action=/oauth2/sign_in><input name=username><input name=password "
+    "type=password><button>Sign in</button></form></body></html>"
+)
 VISIBILITIES = ("archive", "timeline", "hidden", "locked")
 ASSET_TYPES = ("IMAGE", "VIDEO", "AUDIO", "OTHER")
 DEFAULT_SEARCH_VISIBILITY = ("timeline", "archive")
@@ -456,6 +466,68 @@ def _decode_cursor(cursor: Json) -> tuple[datetime, str]:
         raise _ApiError(400, ["cursor is invalid"]) from None
 
 
+@dataclass(frozen=True)
+class Hostile:
+    """Spoil the answers to API requests under ``paths`` (prefixes), ``times`` of them (None:
+    all), the way a broken server or a reverse proxy in front of Immich does.
+
+    ``truncated_json`` cuts the real JSON answer in half; ``wrong_types`` swaps every value for
+    one of another type; ``missing_fields`` drops ``MISSING_FIELDS`` from every object;
+    ``huge_error_body`` answers 500 with a 10 MB JSON message; ``html_login_page`` answers 200
+    ``text/html`` with a login form (an SSO proxy whose session expired).
+    """
+
+    kind: str
+    paths: tuple[str, ...] = ("/api/",)
+    times: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in HOSTILE_KINDS:
+            raise ValueError(f"hostile kind must be one of {HOSTILE_KINDS}, not {self.kind!r}")
+
+
+def _wrong_types(value: Json) -> Json:
+    if isinstance(value, dict):
+        return {key: _wrong_types(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return {"not": "a list"}
+    if isinstance(value, bool):
+        return "yes"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return 12345
+    return value
+
+
+def _missing_fields(value: Json) -> Json:
+    if isinstance(value, dict):
+        return {k: _missing_fields(v) for k, v in value.items() if k not in MISSING_FIELDS}
+    if isinstance(value, list):
+        return [_missing_fields(item) for item in value]
+    return value
+
+
+def _spoil(kind: str, response: web.StreamResponse | None) -> web.StreamResponse:
+    """The hostile version of ``response`` (None for kinds that never ask the real handler)."""
+    if kind == "html_login_page":
+        return web.Response(status=200, text=LOGIN_PAGE, content_type="text/html")
+    if kind == "huge_error_body":
+        message = "x" * HUGE_ERROR_BYTES
+        return web.json_response({"message": message, "statusCode": 500}, status=500)
+    if response is None:
+        return web.Response(status=500)
+    body = response.body if isinstance(response, web.Response) else None
+    if not isinstance(body, bytes) or "json" not in response.content_type:
+        return response
+    if kind == "truncated_json":
+        return web.Response(status=response.status, body=body[: max(1, len(body) // 2)],
+                            content_type="application/json")
+    data = json.loads(body)
+    spoiled = _wrong_types(data) if kind == "wrong_types" else _missing_fields(data)
+    return web.json_response(spoiled, status=response.status)
+
+
 # --- the server ----------------------------------------------------------------------------
 
 
@@ -481,6 +553,8 @@ class FakeImmich:
         self._url: str | None = None
         self._faults: Faults | None = None
         self._fault_random = random.Random(0)
+        self.hostile: Hostile | None = None
+        self.hostile_answers = 0  # how many answers were spoiled so far
         self._assets: dict[str, _Asset] = {}
         self._ordered: list[_Asset] | None = None  # ascending by sort key; None when stale
         self._by_checksum: dict[str, str] = {}
@@ -879,10 +953,17 @@ class FakeImmich:
         fault = self._draw_fault(request.path)
         if fault is not None:
             return await self._inject(fault, request, body, correlation_id)
+        hostile = self._draw_hostile(request.path)
+        if hostile in ("html_login_page", "huge_error_body"):  # the proxy answers, not Immich
+            response = _spoil(hostile, None)
+            self._record(request, body, response.status, _body_size(response))
+            return response
         try:
             response = await self._authorised(request, handler)
         except _ApiError as error:
             response = self._error(error.status, error.message, correlation_id)
+        if hostile is not None:
+            response = _spoil(hostile, response)
         if self.is_v3:
             response.headers["X-Correlation-ID"] = correlation_id
         self._record(request, body, response.status, _body_size(response))
@@ -918,6 +999,15 @@ class FakeImmich:
         self.requests.append(
             RecordedRequest(request.method, request.path, dict(request.query), body, status, size)
         )
+
+    def _draw_hostile(self, path: str) -> str | None:
+        hostile = self.hostile
+        if hostile is None or not path.startswith(hostile.paths):
+            return None
+        if hostile.times is not None and self.hostile_answers >= hostile.times:
+            return None
+        self.hostile_answers += 1
+        return hostile.kind
 
     def _draw_fault(self, path: str) -> str | None:
         faults = self._faults
