@@ -413,7 +413,7 @@ async def _run(config_path: Path) -> int:
         return 2
     except DiscordStartupError as err:
         print(f"discord: {err}", file=sys.stderr)
-        return 2
+        return 1 if err.passing else 2  # 2: fix the config; 1: try again later
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, sidecar.request_stop)

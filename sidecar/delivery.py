@@ -42,6 +42,9 @@ class DeliveryError(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+        # Deliveries of the batch that were accepted before the failure (a batch can take
+        # several messages): they are marked sent, only the rest is retried.
+        self.sent_ids: tuple[int, ...] = ()
 
 
 class TemporaryDeliveryError(DeliveryError):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sidecar.clock import utc_now
@@ -136,18 +136,27 @@ class Dispatcher:
             return 0
         try:
             await sink.send(batch)
-        except PermanentDeliveryError as err:
-            self._dead_letter(batch, err)
-            return 0
-        except TemporaryDeliveryError as err:
-            self._retry_later(batch, err, err.retry_after)
-            return 0
+        except DeliveryError as err:
+            sent = self._mark_sent(batch, err.sent_ids)
+            rest = replace(batch, deliveries=tuple(
+                d for d in batch.deliveries if d.id not in set(err.sent_ids)))
+            if isinstance(err, PermanentDeliveryError):
+                self._dead_letter(rest, err)
+            else:
+                retry_after = err.retry_after if isinstance(err, TemporaryDeliveryError) else None
+                self._retry_later(rest, err, retry_after)
+            return sent
         except Exception as err:  # a sink bug must not lose the delivery: retry it
             log.exception("target %s: sending failed unexpectedly", batch.target)
             self._retry_later(batch, DeliveryError("error", type(err).__name__), None)
             return 0
-        self._store.mark_sent(ids, self._clock())
-        self._metrics.notifications_sent.labels(rule=batch.rule, target=batch.target).inc(len(ids))
+        return self._mark_sent(batch, ids)
+
+    def _mark_sent(self, batch: Batch, ids: Sequence[int]) -> int:
+        if ids:
+            self._store.mark_sent(ids, self._clock())
+            self._metrics.notifications_sent.labels(
+                rule=batch.rule, target=batch.target).inc(len(ids))
         return len(ids)
 
     def _retry_later(

@@ -173,3 +173,29 @@ def test_due_returns_a_formed_batch_whole_even_past_the_limit(env):
     ids = [d.id for d in store.due(T0)]
     store.assign_batch(ids, "b1")
     assert [d.id for d in store.due(T0, limit=2)] == ids
+
+
+async def test_messages_accepted_before_a_failure_are_not_sent_again(env):
+    store, metrics, clock, dispatcher = env
+
+    class SecondMessageFails(FlakySink):
+        async def send(self, batch):
+            if not self.accepted and len(batch.deliveries) > 2:
+                error = TemporaryDeliveryError("connection", retry_after=1)
+                error.sent_ids = tuple(d.id for d in batch.deliveries[:2])  # message 1 went out
+                self.accepted.append(batch)
+                raise error
+            self.accepted.append(batch)
+
+    sink = SecondMessageFails()
+    store.enqueue([("kids", "a", make_asset()) for _ in range(5)], T0)
+    dispatcher.configure({"a": sink}, lambda r: RuleOptions())
+    assert await dispatcher.drain() == 2
+    clock.now += timedelta(seconds=1)
+    assert await dispatcher.drain() == 3
+    first, retry = sink.accepted
+    assert [d.id for d in retry.deliveries] == [d.id for d in first.deliveries[2:]]
+    assert retry.key == first.key  # still the same batch
+    assert store.counts().sent == 5
+    assert sample(metrics, "immich_sidecar_notifications_sent_total",
+                  rule="kids", target="a") == 5

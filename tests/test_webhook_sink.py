@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from email.parser import BytesParser
 from email.policy import HTTP
 
@@ -188,3 +189,32 @@ async def test_webhook_token_never_logged(metrics, caplog):
     assert caplog.records
     assert TOKEN not in caplog.text
     assert "garden-hook" in caplog.text
+
+
+@respx.mock
+async def test_a_failure_after_the_first_message_reports_what_was_sent(metrics):
+    respx.post(URL).mock(side_effect=[httpx.Response(200, json={"id": "1"}),
+                                      httpx.Response(404, json={"message": "Unknown Webhook"})])
+    batch = make_batch([make_asset(i) for i in range(12)])
+    with pytest.raises(PermanentDeliveryError) as caught:
+        await sink(metrics).send(batch)
+    assert caught.value.sent_ids == tuple(d.id for d in batch.deliveries[:10])
+
+
+class ImmichDown(FakeThumbnails):
+    async def asset_thumbnail(self, asset_id: str, size: str = "preview") -> tuple[bytes, str]:
+        raise httpx.ConnectError("down")
+
+
+@respx.mock
+async def test_immich_down_holds_the_batch_at_first_then_sends_without_pictures(metrics):
+    route = respx.post(URL).mock(return_value=httpx.Response(200, json={"id": "1"}))
+    asset = make_asset(1)
+    with pytest.raises(TemporaryDeliveryError, match="immich_unavailable"):
+        await sink(metrics, thumbs=ImmichDown()).send(make_batch([asset]))
+    assert route.call_count == 0
+    tired = make_batch([asset])
+    tired = replace(tired, deliveries=tuple(replace(d, attempts=3) for d in tired.deliveries))
+    await sink(metrics, thumbs=ImmichDown()).send(tired)
+    assert route.call_count == 1
+    assert "image" not in json.loads(route.calls[0].request.content)["embeds"][0]

@@ -50,7 +50,12 @@ _RETRIED_STATUSES = frozenset({429, 500, 502, 504, 524})
 
 
 class DiscordStartupError(Exception):
-    """The bot cannot start; the message is one line that says what to fix."""
+    """The bot cannot start; the message is one line that says what to fix. ``passing`` is
+    True for a fault that may go away by itself (Discord unreachable), False for a bad token."""
+
+    def __init__(self, message: str, *, passing: bool = True) -> None:
+        super().__init__(message)
+        self.passing = passing
 
 
 class ImmichForBot(ImmichForCommands, ThumbnailSource, Protocol):
@@ -117,7 +122,7 @@ class SidecarBot(discord.Client):
         except discord.LoginFailure:
             raise DiscordStartupError(
                 "Discord rejected the bot token: check discord.token (reset it in the Discord "
-                "Developer Portal, Bot page, if it leaked or changed)") from None
+                "Developer Portal, Bot page, if it leaked or changed)", passing=False) from None
         except discord.HTTPException as error:
             raise DiscordStartupError(f"could not log in to Discord ({error.status})") from None
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
@@ -184,6 +189,10 @@ class SidecarBot(discord.Client):
                            "scope")
                 log.warning("%s", problem)
                 problems.append(problem)
+            except (TimeoutError, aiohttp.ClientError, OSError) as error:
+                # A passing network fault: the next READY (reconnect) tries the sync again.
+                log.warning("could not register the /immich commands in server %r yet (%s)",
+                            guild.name, type(error).__name__)
             else:
                 self._synced_guilds.add(guild.id)
         return problems
@@ -212,6 +221,8 @@ class SidecarBot(discord.Client):
                 return f"{prefix}: the bot cannot see this channel; give it View Channel"
             except discord.HTTPException as error:
                 return f"{prefix}: could not check the channel ({error.status})"
+            except (TimeoutError, aiohttp.ClientError, OSError) as error:
+                return f"{prefix}: could not check the channel yet ({type(error).__name__})"
         if not isinstance(channel, discord.abc.GuildChannel) or not isinstance(
             channel, discord.abc.Messageable
         ):

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 from typing import Protocol
 
-from sidecar.delivery import TemporaryDeliveryError
+from sidecar.delivery import Batch, TemporaryDeliveryError
 from sidecar.immich.models import Asset
 from sidecar.render import Thumbnail
 
@@ -14,6 +14,9 @@ log = logging.getLogger(__name__)
 
 # Statuses meaning "this asset has no picture (any more)": send the message without one.
 _NO_PICTURE_STATUSES = frozenset({400, 404})
+# After this many failed attempts of a batch, a picture Immich cannot give is left out: a
+# message with a link is better than none, and one flaky fetch must not hold up a large batch.
+PICTURES_REQUIRED_ATTEMPTS = 3
 
 
 class ThumbnailSource(Protocol):
@@ -28,10 +31,11 @@ def _status_of(error: Exception) -> int | None:
 
 
 async def fetch_thumbnails(
-    source: ThumbnailSource, assets: Iterable[Asset]
+    source: ThumbnailSource, assets: Iterable[Asset], *, attempts: int = 0,
 ) -> dict[str, Thumbnail]:
-    """Preview pictures by asset id. An asset Immich no longer has is left out; Immich being
-    unreachable is a temporary failure of the whole batch (better late than without pictures)."""
+    """Preview pictures by asset id. An asset Immich no longer has is left out. Immich being
+    unreachable is a temporary failure of the whole batch (better late than without pictures)
+    for the first ``PICTURES_REQUIRED_ATTEMPTS`` attempts, then that picture is left out."""
     pictures: dict[str, Thumbnail] = {}
     for asset in assets:
         try:
@@ -40,9 +44,18 @@ async def fetch_thumbnails(
             if _status_of(error) in _NO_PICTURE_STATUSES:
                 log.info("asset %s has no preview in Immich; sending without a picture", asset.id)
                 continue
+            if attempts >= PICTURES_REQUIRED_ATTEMPTS:
+                log.warning("asset %s: no preview from Immich (%s); sending without a picture",
+                            asset.id, type(error).__name__)
+                continue
             raise TemporaryDeliveryError(
                 "immich_unavailable",
                 f"could not fetch a preview from Immich ({type(error).__name__})",
             ) from error
         pictures[asset.id] = Thumbnail(data, content_type)
     return pictures
+
+
+def batch_attempts(batch: Batch) -> int:
+    """How many times this batch already failed."""
+    return max((d.attempts for d in batch.deliveries), default=0)

@@ -14,7 +14,7 @@ import re
 import httpx
 
 from sidecar.delivery import Batch, PermanentDeliveryError, TemporaryDeliveryError
-from sidecar.discord.thumbnails import ThumbnailSource, fetch_thumbnails
+from sidecar.discord.thumbnails import ThumbnailSource, batch_attempts, fetch_thumbnails
 from sidecar.metrics import Metrics
 from sidecar.render import RenderedMessage, assets_to_picture, render_batch
 from sidecar.settings import WebhookTarget
@@ -108,12 +108,16 @@ class WebhookSink:
 
     async def send(self, batch: Batch) -> None:
         # notifications_sent / notification_failures are counted by the dispatcher
+        sent: list[int] = []
         try:
-            pictures = await fetch_thumbnails(self._thumbnails, assets_to_picture(batch))
+            pictures = await fetch_thumbnails(self._thumbnails, assets_to_picture(batch),
+                                              attempts=batch_attempts(batch))
             for message in render_batch(batch, self._external_url, pictures):
                 await self._post(message)
+                sent.extend(message.delivery_ids)
         except (TemporaryDeliveryError, PermanentDeliveryError) as error:
             log.warning("webhook target %s: %s", self.name, error)
+            error.sent_ids = tuple(sent)
             raise
 
     async def close(self) -> None:

@@ -3,9 +3,10 @@ discord.py client.
 
 It serves one guild with a few channels and roles, records every request (JSON bodies,
 multipart ``payload_json`` and ``files[n]`` bytes), can be told to fail requests
-(429 with ``Via`` so discord.py retries, 403, 404, 5xx), de-duplicates messages on
-``enforce_nonce`` like Discord, and can push INTERACTION_CREATE events to drive slash
-commands. Use ``patched()`` to point discord.py at it (restored afterwards).
+(429 with ``Via`` so discord.py retries, 403, 404, 5xx), or fail a random share of them
+(``set_faults``), de-duplicates messages on ``enforce_nonce`` like Discord, and can push
+INTERACTION_CREATE events to drive slash commands. Use ``patched()`` to point discord.py at it
+(restored afterwards).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import asyncio
 import contextlib
 import itertools
 import json
+import random
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,6 +51,7 @@ EVERYONE_PERMS = (VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | RE
                   | USE_COMMANDS)
 
 JSON = "application/json"  # discord.py parses a body only with exactly this content type
+FAULT_KINDS = ("500", "503", "429", "timeout", "drop")
 
 
 @dataclass
@@ -68,6 +72,31 @@ class Failure:
     body: dict[str, Any]
     headers: dict[str, str]
     times: int
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Fail a share (``rate``) of the REST requests whose path (below /api/v10) matches ``paths``.
+
+    Each fault's kind is drawn from ``kinds`` by a generator seeded with ``seed``. ``drop``
+    closes the connection before the request is handled; ``timeout`` handles it (a message is
+    posted) and then holds the answer for ``timeout_delay`` seconds and drops the connection,
+    so the client never learns that it succeeded; ``429`` answers like Discord's edge
+    (``retry_after``, ``Retry-After`` and ``Via``); ``503`` like a proxy (HTML).
+    """
+
+    rate: float
+    kinds: tuple[str, ...] = FAULT_KINDS
+    seed: int = 0
+    paths: str = r"/.*"
+    timeout_delay: float = 2.0
+    retry_after: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.rate <= 1.0:
+            raise ValueError(f"fault rate must be between 0 and 1, not {self.rate}")
+        if not self.kinds or set(self.kinds) - set(FAULT_KINDS):
+            raise ValueError(f"fault kinds must be among {FAULT_KINDS}, not {self.kinds}")
 
 
 @dataclass
@@ -98,6 +127,10 @@ class FakeDiscord:
         self._seq = 0
         self._runner: web.AppRunner | None = None
         self._nonces: dict[tuple[int, str], dict[str, Any]] = {}
+        self._faults: Faults | None = None
+        self._fault_random = random.Random(0)
+        self.injected: Counter[str] = Counter()  # random faults injected, by kind
+        self.answers_held = 0  # requests handled whose answer a "timeout" fault holds back now
         self.base_url = ""
         self.channels: dict[int, dict[str, Any]] = {
             PHOTOS_CHANNEL: self._channel(PHOTOS_CHANNEL, "photos"),
@@ -150,6 +183,11 @@ class FakeDiscord:
         path below /api/v10) with ``status``."""
         self._failures.append(Failure(method, re.compile(path), status, body or {},
                                       headers or {}, times))
+
+    def set_faults(self, faults: Faults | None) -> None:
+        """Fail a random share of the requests from now on (None: stop)."""
+        self._faults = faults
+        self._fault_random = random.Random(faults.seed if faults else 0)
 
     def rate_limit(self, method: str, path: str, retry_after: float = 0.05,
                    times: int = 1) -> None:
@@ -297,10 +335,50 @@ class FakeDiscord:
                     and failure.path.fullmatch(path):
                 failure.times -= 1
                 return _json(failure.body, failure.status, failure.headers)
+        fault = self._draw_fault(path)
+        if fault is not None:
+            self.injected[fault] += 1
+            return await self._inject(fault, request, path, body, files)
+        return await self._handle(request, path, body, files)
+
+    async def _handle(self, request: web.Request, path: str, body: Any,
+                      files: dict[str, tuple[str, bytes]]) -> web.StreamResponse:
         if not path.startswith(("/webhooks/", "/interactions/")) \
                 and request.headers.get("Authorization") != f"Bot {self.token}":
             return _json({"message": "401: Unauthorized", "code": 0}, 401)
         return await self._route(request.method, path, body, files, request)
+
+    def _draw_fault(self, path: str) -> str | None:
+        faults = self._faults
+        if faults is None or not re.fullmatch(faults.paths, path):
+            return None
+        if self._fault_random.random() >= faults.rate:
+            return None
+        return self._fault_random.choice(faults.kinds)
+
+    async def _inject(self, kind: str, request: web.Request, path: str, body: Any,
+                      files: dict[str, tuple[str, bytes]]) -> web.StreamResponse:
+        assert self._faults is not None
+        if kind in ("timeout", "drop"):
+            if kind == "timeout":
+                await self._handle(request, path, body, files)  # done, but the answer is lost
+                self.answers_held += 1
+                try:
+                    await asyncio.sleep(self._faults.timeout_delay)
+                finally:
+                    self.answers_held -= 1
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError  # nothing more to send on an aborted connection
+        if kind == "503":
+            return web.Response(status=503, content_type="text/html",
+                                text="<html><body><h1>503 Service Unavailable</h1></body></html>")
+        if kind == "429":
+            retry_after = self._faults.retry_after
+            return _json({"message": "You are being rate limited.", "retry_after": retry_after,
+                          "global": False}, 429,
+                         {"Via": "1.1 google", "Retry-After": f"{retry_after:g}"})
+        return _json({"message": "500: Internal Server Error", "code": 0}, 500)
 
     async def _route(self, method: str, path: str, body: Any,
                      files: dict[str, tuple[str, bytes]],

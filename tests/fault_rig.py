@@ -1,0 +1,149 @@
+"""The fault-injection rig: the real sidecar process (through ``tests.fakes.run_sidecar``)
+against a failing fake Immich and a failing fake Discord, killed and restarted at random, while
+photos keep arriving and faces are recognised late. ``tests/test_faults.py`` drives it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tests.e2e_harness import REPO, SidecarProcess
+from tests.fakes import fake_discord as fd
+from tests.fakes.fake_immich import FakeImmich
+
+ASSET_LINK = re.compile(r"/photos/([0-9a-fA-F-]{36})")
+
+
+class WrappedSidecar(SidecarProcess):
+    """``immich-sidecar run`` started through the wrapper that points discord.py at the fake."""
+
+    async def start(self, wait_started: bool = True) -> None:
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.fakes.run_sidecar", "run", "-c", str(self.config),
+            cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        assert self._proc.stdout and self._proc.stderr
+        self._readers = [
+            asyncio.create_task(self._pump(self._proc.stdout, self.stdout)),
+            asyncio.create_task(self._pump(self._proc.stderr, self.stderr)),
+        ]
+        if wait_started:
+            await self.wait_for_log("started")
+
+    async def run_for(self, seconds: float, until: Callable[[], bool] = lambda: False
+                      ) -> int | None:
+        """Let it run ``seconds`` or until ``until()`` holds; its exit code if it ended by
+        itself before, else None."""
+        assert self._proc
+        deadline = time.monotonic() + seconds
+        while self._proc.returncode is None and time.monotonic() < deadline and not until():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._proc.wait()), 0.01)
+        if self._proc.returncode is None:
+            return None
+        return await self._finish()
+
+
+@dataclass
+class Workload:
+    """Photos arriving in Immich: some with a watched person at once, some recognised a few
+    polls later, some that must never be announced."""
+
+    immich: FakeImmich
+    rng: random.Random
+    watched: tuple[str, ...]  # person ids the rule watches
+    other: str  # a person id the rule does not watch
+    expected: list[str] = field(default_factory=list)  # assets that must reach every target
+    unwanted: list[str] = field(default_factory=list)  # assets that must reach none
+    late: list[tuple[float, str, str]] = field(default_factory=list)  # (due, asset, person)
+    late_count: int = 0
+
+    def upload_one(self) -> None:
+        now = datetime.now(UTC)
+        roll = self.rng.random()
+        if roll < 0.45:
+            person = self.rng.choice(self.watched)
+            self.expected.append(self.immich.add_asset(created_at=now, people=[person]))
+        elif roll < 0.75:  # faces recognised 1.5-6 s (a few polls) after the upload
+            asset = self.immich.add_asset(created_at=now, people=[])
+            due = time.monotonic() + self.rng.uniform(1.5, 6.0)
+            self.late.append((due, asset, self.rng.choice(self.watched)))
+            self.expected.append(asset)
+            self.late_count += 1
+        elif roll < 0.9:
+            self.unwanted.append(self.immich.add_asset(created_at=now, people=[self.other]))
+        else:
+            self.unwanted.append(self.immich.add_asset(created_at=now, people=[]))
+
+    def recognise_due(self, everything: bool = False) -> None:
+        now = time.monotonic()
+        waiting = []
+        for due, asset, person in self.late:
+            if everything or due <= now:
+                self.immich.recognise(asset, person)
+            else:
+                waiting.append((due, asset, person))
+        self.late = waiting
+
+    async def run(self, stop: asyncio.Event, every: float = 0.5) -> None:
+        while not stop.is_set():
+            self.upload_one()
+            self.recognise_due()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+
+
+def assets_in(payload: Any) -> set[str]:
+    """Asset ids a message links to (each embed links to its photo in Immich)."""
+    embeds = (payload or {}).get("embeds") or []
+    return set(ASSET_LINK.findall(json.dumps(embeds)))
+
+
+def count_assets(payloads: Iterable[Any]) -> Counter[str]:
+    """How many messages show each asset."""
+    counts: Counter[str] = Counter()
+    for payload in payloads:
+        counts.update(assets_in(payload))
+    return counts
+
+
+def bot_posts(discord: fd.FakeDiscord, channel_id: int) -> Counter[str]:
+    return count_assets(m.payload for m in discord.messages_in(channel_id))
+
+
+def webhook_posts(discord: fd.FakeDiscord, token: str) -> Counter[str]:
+    return count_assets(r["payload"] for r in discord.interaction_responses
+                        if r["token"] == token and r["kind"] == "POST")
+
+
+def immich_faults(immich: FakeImmich) -> Counter[str]:
+    """Faults the fake Immich injected, by kind; it answers 429/500/503 or nothing (status 0)
+    only when told to fail."""
+    names = {0: "timeout/drop", 429: "429", 500: "500", 503: "503"}
+    return Counter(names[r.status] for r in immich.requests if r.status in names)
+
+
+def lost_and_duplicated(posts: Counter[str], expected: Iterable[str]) -> tuple[list[str], int]:
+    """Expected assets never posted, and the number of extra posts."""
+    expected = list(expected)
+    lost = [a for a in expected if posts[a] == 0]
+    return lost, sum(max(posts[a] - 1, 0) for a in expected)
+
+
+def describe(faults: Counter[str], requests: int) -> str:
+    """E.g. "86 of 357 requests (24%: 429 21, 500 19, ...)"."""
+    total = sum(faults.values())
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(faults.items()))
+    return f"{total} of {requests} requests ({total / max(requests, 1):.0%}: {kinds})"
