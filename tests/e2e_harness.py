@@ -63,6 +63,8 @@ class SidecarProcess:
     """The sidecar as a child process; stdout lines (JSON notifications) and stderr lines (logs)
     are collected as they arrive."""
 
+    MODULE = "sidecar"  # run as ``python -m MODULE run -c CONFIG``
+
     def __init__(self, config: Path, env: dict[str, str], metrics_port: int) -> None:
         self.config = config
         self.env = env
@@ -75,7 +77,7 @@ class SidecarProcess:
     async def start(self, wait_started: bool = True) -> None:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sidecar", "run", "-c", str(self.config),
+            sys.executable, "-m", self.MODULE, "run", "-c", str(self.config),
             cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
         assert self._proc.stdout and self._proc.stderr

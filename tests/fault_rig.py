@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import random
 import re
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -18,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.e2e_harness import REPO, SidecarProcess
+from tests.e2e_harness import SidecarProcess
 from tests.fakes import fake_discord as fd
 from tests.fakes.fake_immich import FakeImmich
 
@@ -28,19 +26,7 @@ ASSET_LINK = re.compile(r"/photos/([0-9a-fA-F-]{36})")
 class WrappedSidecar(SidecarProcess):
     """``immich-sidecar run`` started through the wrapper that points discord.py at the fake."""
 
-    async def start(self, wait_started: bool = True) -> None:
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
-        self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.fakes.run_sidecar", "run", "-c", str(self.config),
-            cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
-        assert self._proc.stdout and self._proc.stderr
-        self._readers = [
-            asyncio.create_task(self._pump(self._proc.stdout, self.stdout)),
-            asyncio.create_task(self._pump(self._proc.stderr, self.stderr)),
-        ]
-        if wait_started:
-            await self.wait_for_log("started")
+    MODULE = "tests.fakes.run_sidecar"
 
     async def run_for(self, seconds: float, until: Callable[[], bool] = lambda: False
                       ) -> int | None:

@@ -93,15 +93,6 @@ async def fixed_status() -> StatusInfo:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[fd.FakeDiscord]:
-    server = fd.FakeDiscord()
-    await server.start()
-    with server.patched():
-        yield server
-    await server.stop()
-
-
-@pytest.fixture
 def immich() -> FakeImmich:
     return FakeImmich()
 

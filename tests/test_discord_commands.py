@@ -27,15 +27,6 @@ UPLOAD = UploadCommand(allowed_roles=("uploaders",), album="album-1", max_mb=1)
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[fd.FakeDiscord]:
-    server = fd.FakeDiscord()
-    await server.start()
-    with server.patched():
-        yield server
-    await server.stop()
-
-
-@pytest.fixture
 def immich() -> FakeImmich:
     return FakeImmich()
 

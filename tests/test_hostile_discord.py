@@ -15,7 +15,6 @@ from tests.test_discord_commands import (  # noqa: F401  (fixtures)
     assert_no_mentions,
     bot,
     command,
-    fake,
     immich,
     text_of,
     upload,

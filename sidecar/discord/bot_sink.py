@@ -15,8 +15,8 @@ from sidecar.delivery import (
     PermanentDeliveryError,
     TemporaryDeliveryError,
 )
-from sidecar.discord.thumbnails import ThumbnailSource, batch_attempts, fetch_thumbnails
-from sidecar.render import RenderedMessage, assets_to_picture, render_batch
+from sidecar.discord.thumbnails import ThumbnailSource, send_rendered
+from sidecar.render import RenderedMessage
 from sidecar.settings import ChannelTarget
 
 log = logging.getLogger(__name__)
@@ -54,17 +54,12 @@ class BotSink:
     async def send(self, batch: Batch) -> None:
         # notifications_sent / notification_failures are counted by the dispatcher; the bot's
         # retries are counted by SidecarBot's HTTP trace hook
-        sent: list[int] = []
         try:
             channel = await self._channel()
-            pictures = await fetch_thumbnails(self._thumbnails, assets_to_picture(batch),
-                                              attempts=batch_attempts(batch))
-            for message in render_batch(batch, self._external_url, pictures):
-                await self._send_one(channel, message)
-                sent.extend(message.delivery_ids)
+            await send_rendered(batch, self._thumbnails, self._external_url,
+                                lambda message: self._send_one(channel, message))
         except DeliveryError as error:
             log.warning("channel target %s: %s", self.name, error)
-            error.sent_ids = tuple(sent)
             raise
 
     async def close(self) -> None:

@@ -1,14 +1,15 @@
-"""Fetch the pictures a rendered batch shows, from Immich (the one Immich call of the sinks)."""
+"""What both Discord sinks do with a batch: fetch its pictures from Immich (the sinks' one
+Immich call), render its messages, send them one by one."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
-from sidecar.delivery import Batch, TemporaryDeliveryError
+from sidecar.delivery import Batch, DeliveryError, TemporaryDeliveryError
 from sidecar.immich.models import Asset
-from sidecar.render import Thumbnail
+from sidecar.render import RenderedMessage, Thumbnail, assets_to_picture, render_batch
 
 log = logging.getLogger(__name__)
 
@@ -59,3 +60,21 @@ async def fetch_thumbnails(
 def batch_attempts(batch: Batch) -> int:
     """How many times this batch already failed."""
     return max((d.attempts for d in batch.deliveries), default=0)
+
+
+async def send_rendered(
+    batch: Batch, source: ThumbnailSource, external_url: str,
+    send: Callable[[RenderedMessage], Awaitable[None]],
+) -> None:
+    """Fetch the batch's pictures, render its messages and ``send`` each in turn. A failure
+    carries the ids of the deliveries whose messages were already accepted."""
+    sent: list[int] = []
+    try:
+        pictures = await fetch_thumbnails(source, assets_to_picture(batch),
+                                          attempts=batch_attempts(batch))
+        for message in render_batch(batch, external_url, pictures):
+            await send(message)
+            sent.extend(message.delivery_ids)
+    except DeliveryError as error:
+        error.sent_ids = tuple(sent)
+        raise

@@ -13,10 +13,15 @@ import re
 
 import httpx
 
-from sidecar.delivery import Batch, PermanentDeliveryError, TemporaryDeliveryError
-from sidecar.discord.thumbnails import ThumbnailSource, batch_attempts, fetch_thumbnails
+from sidecar.delivery import (
+    Batch,
+    DeliveryError,
+    PermanentDeliveryError,
+    TemporaryDeliveryError,
+)
+from sidecar.discord.thumbnails import ThumbnailSource, send_rendered
 from sidecar.metrics import Metrics
-from sidecar.render import RenderedMessage, assets_to_picture, render_batch
+from sidecar.render import RenderedMessage
 from sidecar.settings import WebhookTarget
 
 log = logging.getLogger(__name__)
@@ -108,16 +113,10 @@ class WebhookSink:
 
     async def send(self, batch: Batch) -> None:
         # notifications_sent / notification_failures are counted by the dispatcher
-        sent: list[int] = []
         try:
-            pictures = await fetch_thumbnails(self._thumbnails, assets_to_picture(batch),
-                                              attempts=batch_attempts(batch))
-            for message in render_batch(batch, self._external_url, pictures):
-                await self._post(message)
-                sent.extend(message.delivery_ids)
-        except (TemporaryDeliveryError, PermanentDeliveryError) as error:
+            await send_rendered(batch, self._thumbnails, self._external_url, self._post)
+        except DeliveryError as error:
             log.warning("webhook target %s: %s", self.name, error)
-            error.sent_ids = tuple(sent)
             raise
 
     async def close(self) -> None:
