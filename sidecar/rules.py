@@ -6,20 +6,17 @@ fetched, and matching looks only at the asset as Immich returned it (people inli
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sidecar.immich.models import Asset, Person
+from sidecar.immich.models import Asset, Person, is_immich_id
 from sidecar.settings import Rule
-
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 def is_person_id(reference: str) -> bool:
     """A people entry in the config is an Immich person id when it is a UUID, else a name."""
-    return bool(_UUID.match(reference))
+    return is_immich_id(reference)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import pytest
 
 from sidecar.delivery import PermanentDeliveryError, TemporaryDeliveryError
 from sidecar.discord.bot import DiscordStartupError, SidecarBot, StatusInfo
-from sidecar.immich.models import Person, UploadResult
+from sidecar.immich.models import Album, Person, UploadResult
 from sidecar.metrics import Metrics
 from sidecar.settings import (
     ChannelTarget,
@@ -71,6 +71,9 @@ class FakeImmich:
 
     async def add_to_album(self, album_id: str, asset_ids: list[str]) -> None:
         self.albums.setdefault(album_id, []).extend(asset_ids)
+
+    async def list_albums(self) -> list[Album]:
+        return [Album("8c0e5c8e-1d7a-4c43-9f43-7d1c2a9b0e11", "From Discord")]
 
 
 def make_settings(targets=None, upload: UploadCommand | None = None) -> Settings:

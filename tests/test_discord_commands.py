@@ -17,13 +17,15 @@ from sidecar.discord.upload_checks import (
     sniff_media_type,
     upload_refusal,
 )
+from sidecar.metrics import Metrics
 from sidecar.settings import UploadCommand
 from tests.fakes import fake_discord as fd
 from tests.test_discord_bot import JPEG, FakeImmich, make_settings, start_bot
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64
-UPLOAD = UploadCommand(allowed_roles=("uploaders",), album="album-1", max_mb=1)
+ALBUM_ID = "0b6a4f7e-5d2c-4e8a-9a51-3f2d8c1b7e40"
+UPLOAD = UploadCommand(allowed_roles=("uploaders",), album=ALBUM_ID, max_mb=1)
 
 
 @pytest.fixture
@@ -33,8 +35,6 @@ def immich() -> FakeImmich:
 
 @pytest.fixture
 async def bot(fake, immich) -> AsyncIterator[SidecarBot]:
-    from sidecar.metrics import Metrics
-
     bot, _ = await start_bot(fake, immich, Metrics(), make_settings(upload=UPLOAD))
     yield bot
     await bot.close()
@@ -85,6 +85,21 @@ async def upload(fake, files, roles=(fd.UPLOADER_ROLE,), description=None,
 # ---------------------------------------------------------------------------- upload
 
 
+@pytest.mark.parametrize(("album", "added"), [
+    ("from discord", {"8c0e5c8e-1d7a-4c43-9f43-7d1c2a9b0e11": ["new-1"]}),  # by name, any case
+    ("Holidays", {}),
+])
+async def test_upload_album_may_be_named(fake, immich, album, added):
+    settings = make_settings(upload=UploadCommand(allowed_roles=("uploaders",), album=album))
+    bot, _ = await start_bot(fake, immich, Metrics(), settings)
+    try:
+        text = text_of(await upload(fake, [("beach.jpg", JPEG, None)]))
+    finally:
+        await bot.close()
+    assert immich.albums == added
+    assert ("Immich has no album called 'Holidays'" in text) == (not added)
+
+
 async def test_upload_allowed_creates_describes_and_adds_to_album(fake, bot, immich):
     answer = await upload(fake, [("beach.jpg", JPEG, None), ("../../etc/clip\x07", MP4, None)],
                           description="Summer @everyone")
@@ -93,7 +108,7 @@ async def test_upload_allowed_creates_describes_and_adds_to_album(fake, bot, imm
     assert immich.uploads[0][1] == JPEG  # the bytes Discord served, unchanged
     assert [u[2] for u in immich.uploads] == ["image/jpeg", "video/mp4"]
     assert immich.descriptions == {"new-1": "Summer @everyone", "new-2": "Summer @everyone"}
-    assert immich.albums == {"album-1": ["new-1", "new-2"]}
+    assert immich.albums == {ALBUM_ID: ["new-1", "new-2"]}
     assert "`beach.jpg`: uploaded, <https://photos.example.org/photos/new-1>" in text
     assert "`clip.mp4`: uploaded" in text
     assert answer["payload"]["flags"] & 64  # only the uploader sees the result

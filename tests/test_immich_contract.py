@@ -18,6 +18,7 @@ import respx
 from sidecar.immich.client import OPTIONAL_PERMISSIONS, REQUIRED_PERMISSIONS, ImmichClient
 from sidecar.metrics import Metrics
 from sidecar.settings import Secret
+from tests.fakes.fake_immich import FakeImmich
 from tests.openapi import (
     SPEC_VERSIONS,
     ContractError,
@@ -69,6 +70,7 @@ def canned(version: str) -> dict[tuple[str, str], tuple[int, object]]:
         ("GET", "/faces"): (200, [face_json(person_json()), face_json(None)]),
         ("POST", "/assets"): (201, {"id": ASSET_ID, "status": "created"}),
         ("PUT", "/assets/{id}"): (200, asset_json(version)),
+        ("GET", "/albums"): (200, [album_json(version)]),
         ("PUT", "/albums/{id}/assets"): (200, [
             {"id": ASSET_ID, "success": True},
             {"id": ASSET_ID_2, "success": False, "error": "duplicate"}]),
@@ -99,7 +101,14 @@ CALLS: dict[str, Call] = {
         content_type="image/jpeg"),
     "set_description": lambda c: c.set_description(ASSET_ID, "Posted from Discord"),
     "add_to_album": lambda c: c.add_to_album(ALBUM_ID, [ASSET_ID, ASSET_ID_2]),
+    "list_albums": lambda c: c.list_albums(),
 }
+
+
+def album_json(version: str) -> dict[str, Any]:
+    """An album exactly as the fake Immich of that version lists it."""
+    fake = FakeImmich(version=tuple(int(p) for p in version.split(".")))  # type: ignore[arg-type]
+    return fake.album_json(fake.add_album("From Discord"))
 
 
 async def _drain(pages: Any) -> list[object]:

@@ -24,7 +24,7 @@ from sidecar.discord.upload_checks import (
     sniff_media_type,
     upload_refusal,
 )
-from sidecar.immich.models import Person, UploadResult
+from sidecar.immich.models import Album, Person, UploadResult, is_immich_id
 from sidecar.render import safe_text
 from sidecar.settings import Settings
 
@@ -67,6 +67,8 @@ class ImmichForCommands(Protocol):
     async def set_description(self, asset_id: str, text: str) -> object: ...
 
     async def add_to_album(self, album_id: str, asset_ids: Sequence[str]) -> object: ...
+
+    async def list_albums(self) -> list[Album]: ...
 
 
 StatusProvider = Callable[[], Awaitable[StatusInfo]]
@@ -178,11 +180,24 @@ class ImmichGroup(app_commands.Group):
                 album_ids.append(asset_id)
         if config.album and album_ids:
             try:
-                await self._immich.add_to_album(config.album, album_ids)
+                album_id = await self._album_id(config.album)
+                if album_id is None:
+                    lines.append(f"Could not add them to the album: Immich has no album called "
+                                 f"{safe_text(config.album)!r}.")
+                else:
+                    await self._immich.add_to_album(album_id, album_ids)
             except Exception as error:
                 log.warning("adding uploads to album failed: %s", type(error).__name__)
                 lines.append(f"Could not add them to the album ({_immich_reason(error)}).")
         return lines
+
+    async def _album_id(self, album: str) -> str | None:
+        """The configured upload album is an Immich album id, or the name of one."""
+        if is_immich_id(album):
+            return album
+        wanted = album.casefold()
+        return next((a.id for a in await self._immich.list_albums()
+                     if a.name.casefold() == wanted), None)
 
     async def _upload_one(
         self, attachment: discord.Attachment, max_mb: int, description: str | None

@@ -29,6 +29,7 @@ from sidecar.immich.errors import (
     shorten,
 )
 from sidecar.immich.models import (
+    Album,
     Asset,
     AssetFace,
     Person,
@@ -65,6 +66,7 @@ UPLOAD_PERMISSIONS = (
 )
 REQUIRED_PERMISSIONS = POLL_PERMISSIONS + UPLOAD_PERMISSIONS
 OPTIONAL_PERMISSIONS = (
+    "album.read",  # GET /albums, for an upload album given by name
     "person.statistics",  # GET /people/{id}/statistics
     "face.read",  # GET /faces
 )
@@ -428,6 +430,15 @@ class ImmichClient:
         """Set an asset's description (upload itself takes none in either version)."""
         await self._request(
             "PUT", "/assets/{id}", path={"id": asset_id}, json_body={"description": text})
+
+    async def list_albums(self) -> list[Album]:
+        """The albums the key's user owns or that are shared with them (without assets)."""
+
+        def parse(data: Any) -> list[Album]:
+            return [Album.from_dict(_require_dict(a, "album"))
+                    for a in _require_list(data, "body")]
+
+        return await self._call_json("GET", "/albums", parse)
 
     async def add_to_album(self, album_id: str, asset_ids: Sequence[str]) -> list[dict[str, Any]]:
         """Add assets to an album; one ``{id, success, error?}`` per asset id."""

@@ -6,9 +6,17 @@ Only the fields the sidecar uses are kept; both the 2.x and the 3.x shapes parse
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
+
+
+def is_immich_id(text: str) -> bool:
+    """Immich ids (assets, people, albums) are UUIDs; anything else is a name."""
+    return bool(_UUID.match(text))
 
 
 def parse_time(value: str) -> datetime:
@@ -86,6 +94,16 @@ class Person:
             name=str(data.get("name") or ""),
             is_hidden=bool(data.get("isHidden", False)),
         )
+
+
+@dataclass(frozen=True)
+class Album:
+    id: str
+    name: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Album:
+        return cls(id=str(data["id"]), name=str(data.get("albumName") or ""))
 
 
 @dataclass(frozen=True)

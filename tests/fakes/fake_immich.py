@@ -123,6 +123,7 @@ _PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("PUT", "/api/assets/{id}"): "asset.update",
     ("PUT", "/api/albums/{id}/assets"): "albumAsset.create",
     ("GET", "/api/albums/{id}"): "album.read",
+    ("GET", "/api/albums"): "album.read",
 }
 _REASONS = {
     400: "Bad Request",
@@ -765,6 +766,10 @@ class FakeImmich:
         """The asset as GET /api/assets/{id} would answer."""
         return self._asset_json(self._asset(asset_id), with_people=True, with_exif=True)
 
+    def album_json(self, album_id: str) -> dict[str, Json]:
+        """An album as ``GET /api/albums`` lists it (for canned answers in tests)."""
+        return self._album_json(self._albums[album_id], with_assets=False)
+
     def asset_description(self, asset_id: str) -> str | None:
         return self._asset(asset_id).description
 
@@ -930,6 +935,7 @@ class FakeImmich:
         app.router.add_put("/api/assets/{id}", self._asset_update)
         app.router.add_post("/api/assets", self._asset_upload)
         app.router.add_get("/api/faces", self._faces)
+        app.router.add_get("/api/albums", self._album_list)
         app.router.add_get("/api/albums/{id}", self._album_get)
         app.router.add_put("/api/albums/{id}/assets", self._album_add_assets)
         control = ControlApi(self)
@@ -1325,6 +1331,10 @@ class FakeImmich:
         if album is None:
             raise _ApiError(400, f"Not found or no {permission} access")
         return album
+
+    async def _album_list(self, request: web.Request) -> web.Response:
+        return web.json_response([self._album_json(a, with_assets=False)
+                                  for a in self._albums.values()])
 
     async def _album_get(self, request: web.Request) -> web.Response:
         album = self._find_album(request, "album.read")
