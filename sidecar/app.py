@@ -35,7 +35,7 @@ from sidecar.immich.client import POLL_PERMISSIONS, UPLOAD_PERMISSIONS, ImmichCl
 from sidecar.immich.errors import ImmichError
 from sidecar.immich.models import Person
 from sidecar.metrics import Metrics
-from sidecar.poller import Poller, Watch, Window, collect_matches
+from sidecar.poller import LAST_POLL_KEY, Poller, Watch, Window, collect_matches
 from sidecar.rules import (
     CompiledRule,
     Match,
@@ -287,7 +287,7 @@ class Sidecar:
 
     def status(self) -> StatusInfo:
         counts = self.store.counts()
-        last = self.store.get_time("last_successful_poll_started")
+        last = self.store.get_time(LAST_POLL_KEY)
         return StatusInfo(
             immich_reachable=self._watch is not None and not self.readiness(),
             immich_version=self._version,

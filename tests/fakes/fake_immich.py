@@ -639,40 +639,11 @@ class FakeImmich:
         self._people[person.id] = person
         return person.id
 
-    def add_asset(
-        self,
-        *,
-        type: str = "IMAGE",
-        created_at: datetime | None = None,
-        taken_at: datetime | None = None,
-        people: Sequence[str] = (),
-        visibility: str = "timeline",
-        trashed: bool = False,
-        city: str | None = None,
-        country: str | None = None,
-        file_name: str | None = None,
-        description: str | None = None,
-        unrecognised_faces: int = 0,
-    ) -> str:
-        """Add an asset; ``people`` are person ids (from ``add_person``) recognised on it.
-
-        ``unrecognised_faces`` adds detected faces with no person yet, which ``recognise``
-        assigns first.
-        """
-        return self.add_assets_bulk(
-            1,
-            type=type,
-            created_at=created_at,
-            taken_at=taken_at,
-            people=people,
-            visibility=visibility,
-            trashed=trashed,
-            city=city,
-            country=country,
-            file_name=file_name,
-            description=description,
-            unrecognised_faces=unrecognised_faces,
-        )[0]
+    def add_asset(self, **fields: Any) -> str:
+        """Add one asset; the keywords are those of ``add_assets_bulk`` (``people`` are person
+        ids recognised on it; ``unrecognised_faces`` are detected faces that ``recognise``
+        assigns first)."""
+        return self.add_assets_bulk(1, **fields)[0]
 
     def add_assets_bulk(
         self,
