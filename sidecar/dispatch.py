@@ -138,8 +138,9 @@ class Dispatcher:
             await sink.send(batch)
         except DeliveryError as err:
             sent = self._mark_sent(batch, err.sent_ids)
+            accepted = set(err.sent_ids)
             rest = replace(batch, deliveries=tuple(
-                d for d in batch.deliveries if d.id not in set(err.sent_ids)))
+                d for d in batch.deliveries if d.id not in accepted))
             if isinstance(err, PermanentDeliveryError):
                 self._dead_letter(rest, err)
             else:

@@ -32,6 +32,11 @@ def discord_allowed_mentions(allowed: dict[str, Any]) -> discord.AllowedMentions
     )
 
 
+# Every way a Discord call can fail that _error_for turns into a delivery error.
+_SEND_ERRORS = (discord.RateLimited, discord.HTTPException, TimeoutError, aiohttp.ClientError,
+                OSError)
+
+
 class BotSink:
     """One bot channel target."""
 
@@ -73,12 +78,8 @@ class BotSink:
         if channel is None:
             try:
                 channel = await self._client.fetch_channel(channel_id)
-            except discord.HTTPException as error:
+            except _SEND_ERRORS as error:
                 raise self._error_for(error) from error
-            except (TimeoutError, aiohttp.ClientError, OSError) as error:
-                raise TemporaryDeliveryError(
-                    "connection", f"lost the connection to Discord ({type(error).__name__})"
-                ) from error
         if not isinstance(channel, discord.abc.Messageable):
             raise PermanentDeliveryError(
                 "not_a_text_channel",
@@ -98,18 +99,17 @@ class BotSink:
                 # answered with the earlier message instead of a second post
                 nonce=message.nonce,
             )
-        except discord.RateLimited as error:
-            raise TemporaryDeliveryError(
-                "rate_limited", "Discord asks to wait", retry_after=error.retry_after
-            ) from error
-        except discord.HTTPException as error:
+        except _SEND_ERRORS as error:
             raise self._error_for(error) from error
-        except (TimeoutError, aiohttp.ClientError, OSError) as error:
-            raise TemporaryDeliveryError(
-                "connection", f"lost the connection to Discord ({type(error).__name__})"
-            ) from error
 
-    def _error_for(self, error: discord.HTTPException) -> DeliveryError:
+    def _error_for(self, error: Exception) -> DeliveryError:
+        """What a failed Discord call means for the deliveries: wait, or fix something."""
+        if isinstance(error, discord.RateLimited):
+            return TemporaryDeliveryError(
+                "rate_limited", "Discord asks to wait", retry_after=error.retry_after)
+        if not isinstance(error, discord.HTTPException):
+            return TemporaryDeliveryError(
+                "connection", f"lost the connection to Discord ({type(error).__name__})")
         where = f"channel {self._target.channel_id} of target {self.name!r}"
         if isinstance(error, discord.Forbidden):
             return PermanentDeliveryError(
