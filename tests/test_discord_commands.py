@@ -3,11 +3,14 @@ plus the pure upload checks."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from sidecar.config_loader import schema_text
 from sidecar.discord.bot import SidecarBot
 from sidecar.discord.commands import SORRY
 from sidecar.discord.upload_checks import (
@@ -126,7 +129,7 @@ async def test_upload_refused_without_an_allowed_role(fake, bot, immich):
 async def test_upload_refused_for_everyone_when_no_role_is_configured(fake, bot, immich):
     bot.update_settings(make_settings(upload=UploadCommand(allowed_roles=())))
     answer = await upload(fake, [("beach.jpg", JPEG, None)])
-    assert "discord.upload.allowed_roles" in text_of(answer)
+    assert "discord.commands.upload.allowed_roles" in text_of(answer)
     assert immich.uploads == []
 
 
@@ -258,6 +261,25 @@ def test_sanitised_filename_is_bounded():
 def test_size_refusal():
     assert size_refusal(1024 * 1024, 1) is None
     assert size_refusal(1024 * 1024 + 1, 1) == "too big (1.0 MB; the limit is 1 MB)"
+
+
+def schema_key_exists(dotted: str) -> bool:
+    node: Any = json.loads(schema_text())
+    for part in dotted.split("."):
+        node = node.get("properties", {}).get(part)
+        if node is None:
+            return False
+    return True
+
+
+def test_the_no_role_refusal_names_a_key_that_exists_in_the_config():
+    refusal = upload_refusal((), (), [Named(2, "Uploaders")], Named(10, "uploads"))
+    assert refusal is not None
+    keys = re.findall(r"\b[a-z_]+(?:\.[a-z_]+)+\b", refusal)
+    assert keys, refusal
+    assert all(schema_key_exists(key) for key in keys), keys
+    assert schema_key_exists("discord.commands.upload.allowed_roles")
+    assert not schema_key_exists("discord.upload.allowed_roles")
 
 
 def test_upload_refusal_rules():
