@@ -53,6 +53,7 @@ from sidecar.settings import (
     load_settings,
 )
 from sidecar.store import Store
+from sidecar.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +187,9 @@ class Sidecar:
             asyncio.create_task(self.dispatcher.run(self._stop), name="dispatcher"),
             asyncio.create_task(self._watch_config(), name="config-watcher"),
         ]
-        log.info("sidecar %s started: %d rules, %d targets, polling every %gs",
-                 __version__, len(settings.rules), len(settings.targets), settings.poll.interval)
+        log.info("sidecar %s started: %s, %s, polling every %gs", __version__,
+                 count(len(settings.rules), "rule"), count(len(settings.targets), "target"),
+                 settings.poll.interval)
 
     async def _connect_immich(self) -> None:
         """Learn the server version and resolve the rules' people. Immich being down is not
@@ -348,7 +350,8 @@ class Sidecar:
         async with self._poll_lock:
             self._apply(new, rules)
         self._mark_reload(success=True)
-        log.info("config reloaded: %d rules, %d targets", len(new.rules), len(new.targets))
+        log.info("config reloaded: %s, %s",
+                 count(len(new.rules), "rule"), count(len(new.targets), "target"))
         return True
 
     def _apply(self, new: Settings, rules: tuple[CompiledRule, ...]) -> None:
@@ -369,8 +372,9 @@ class Sidecar:
             dropped = self.store.fail_pending_for_targets(
                 removed, "target removed from the config", self._clock())
             if dropped:
-                log.warning("config: %d queued deliveries dropped for removed targets %s",
-                            dropped, ", ".join(sorted(removed)))
+                log.warning("config: %s dropped, their targets were removed (%s)",
+                            count(dropped, "queued delivery", "queued deliveries"),
+                            ", ".join(sorted(removed)))
         unchanged = {name: sink for name, sink in self._sinks.items()
                      if old.targets.get(name) == new.targets.get(name)}
         retired = [sink for name, sink in self._sinks.items() if name not in unchanged]
@@ -466,6 +470,6 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
         print(f"{hit.rule.name} -> {', '.join(targets)}: {asset.original_file_name or asset.id} "
               f"({asset.type}{taken}) because {hit.explain()}", file=out)
         print(f"    {asset_link(settings.immich.external_url, asset.id)}", file=out)
-    print(f"{seen} assets examined, {len(found)} matches, {deliveries} deliveries would be sent",
-          file=out)
+    print(f"{count(seen, 'asset')} examined, {count(len(found), 'match', 'matches')}, "
+          f"{count(deliveries, 'delivery', 'deliveries')} would be sent", file=out)
     return 0

@@ -21,6 +21,7 @@ from sidecar.settings import (
     WebhookTarget,
     load_settings,
 )
+from sidecar.wording import count as _count
 
 DEFAULT_CONFIG = "config/config.yaml"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -169,7 +170,3 @@ def describe(settings: Settings) -> str:
         f"{_count(len(settings.rules), 'rule')}, {_count(len(targets), 'target')} ({breakdown}), "
         f"poll every {format_duration(settings.poll.interval)}"
     )
-
-
-def _count(number: int, noun: str, plural: str | None = None) -> str:
-    return f"{number} {noun if number == 1 else (plural or noun + 's')}"

@@ -26,6 +26,7 @@ from sidecar.delivery import (
 from sidecar.metrics import Metrics
 from sidecar.settings import Batching
 from sidecar.store import Store
+from sidecar.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +171,8 @@ class Dispatcher:
                 "gave_up", f"{attempts + 1} attempts failed, the last with {err}"))
             return
         delay = retry_delay(attempts, retry_after)
-        log.warning("target %s: %d deliveries not sent (%s); retrying in %.0fs",
-                    batch.target, len(batch.deliveries), err, delay)
+        log.warning("target %s: %s not sent (%s); retrying in %.0fs", batch.target,
+                    count(len(batch.deliveries), "delivery", "deliveries"), err, delay)
         self._store.mark_retry([d.id for d in batch.deliveries], str(err),
                                self._clock() + timedelta(seconds=delay))
 

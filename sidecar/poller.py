@@ -25,6 +25,7 @@ from sidecar.immich.models import Asset, SearchPage
 from sidecar.metrics import Metrics
 from sidecar.rules import CompiledRule, Match, matches_for
 from sidecar.store import Store
+from sidecar.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -247,8 +248,8 @@ class Poller:
         # Sent rows older than any window a poll can reach are no longer needed for de-duplication.
         store.forget_sent_before(window.people_since - watch.lookback)
         if totals["queued"]:
-            log.info("poll: %d assets examined, %d new deliveries queued",
-                     seen, totals["queued"])
+            log.info("poll: %s examined, %s queued", count(seen, "asset"),
+                     count(totals["queued"], "new delivery", "new deliveries"))
         else:
-            log.debug("poll: %d assets examined, nothing new", seen)
+            log.debug("poll: %s examined, nothing new", count(seen, "asset"))
         return PollResult(assets_seen=seen, matches=totals["matches"], queued=totals["queued"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 import subprocess
 import sys
@@ -83,6 +84,24 @@ async def test_reload_with_an_unknown_person_keeps_the_running_rules(immich, tmp
         await sidecar.stop()
 
 
+async def test_start_and_reload_lines_count_one_rule_and_one_target_in_the_singular(
+    immich, tmp_path, caplog
+):
+    caplog.set_level(logging.INFO, logger="sidecar.app")
+    one = RULES.replace("[stdout, hook]", "[stdout]")
+    path = config(immich, tmp_path, targets="stdout: {console: true}", rules=one)
+    sidecar = Sidecar(path, stdout=io.StringIO())
+    await sidecar.start()
+    try:
+        config(immich, tmp_path, targets="stdout: {console: true}", rules=one, interval="5s")
+        assert await sidecar.reload()
+    finally:
+        await sidecar.stop()
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("started: 1 rule, 1 target, polling" in line for line in lines), lines
+    assert "config reloaded: 1 rule, 1 target" in lines
+
+
 async def test_dry_run_prints_what_would_be_sent_and_stores_nothing(immich, tmp_path):
     path = config(immich, tmp_path)
     hit = immich.add_asset(created_at=datetime.now(UTC) - timedelta(hours=2),
@@ -96,7 +115,7 @@ async def test_dry_run_prints_what_would_be_sent_and_stores_nothing(immich, tmp_
     assert "because Alice recognised" in text
     assert f"https://photos.example.test/photos/{hit}" in text
     assert "other.jpg" not in text
-    assert text.rstrip().endswith("1 matches, 2 deliveries would be sent")
+    assert text.rstrip().endswith(" examined, 1 match, 2 deliveries would be sent")
     assert not (tmp_path / "state.db").exists()
 
 

@@ -6,6 +6,7 @@ they are asserted exactly here (benchmarks report the wall time).
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -107,6 +108,15 @@ async def test_one_new_matching_asset_costs_no_extra_request(rig):
     assert rig.queued() == {("kids", asset)}
     assert result.queued == 1
     assert len(rig.immich.requests) == idle_budget(rig)
+
+
+async def test_the_poll_line_counts_one_delivery_in_the_singular(rig, caplog):
+    caplog.set_level(logging.INFO, logger="sidecar.poller")
+    rig.photo(rig.alice)
+    await rig.poll([Rule("kids", ("family",), PeopleFilter(any=("Alice",)))])
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("poll:")]
+    assert line.endswith(" examined, 1 new delivery queued"), line
+    assert "1 assets" not in line
 
 
 async def test_bulk_import_of_non_matching_assets_costs_what_an_idle_poll_costs(rig):
