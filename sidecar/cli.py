@@ -40,8 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse has printed usage or help already
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_CONFIG
     if args.log_level not in LOG_LEVELS:  # a bad $SIDECAR_LOG_LEVEL skips argparse's check
+        value = os.environ.get("SIDECAR_LOG_LEVEL", "")
         print(
-            f"immich-sidecar: --log-level must be one of {', '.join(LOG_LEVELS)}", file=sys.stderr
+            f"immich-sidecar: the environment variable SIDECAR_LOG_LEVEL is {value[:40]!r}, "
+            f"which is not a log level: set it to one of {', '.join(LOG_LEVELS)}, or unset it "
+            "for INFO",
+            file=sys.stderr,
         )
         return EXIT_BAD_CONFIG
     logging.basicConfig(

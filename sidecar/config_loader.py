@@ -144,7 +144,10 @@ def _translate(error: ValidationError, lines: LineMap) -> Iterator[Problem]:
         wanted = [expected] if isinstance(expected, str) else list(expected)
         names = " or ".join(_JSON_TYPES.get(name, name) for name in wanted)
         hint = " (put it in quotes)" if isinstance(value, bool) and "string" in wanted else ""
-        yield at(path, f"expected {names}, got {_kind(value)}{hint}")
+        if _is_duration(schema) and type(value) is int:
+            hint = f": add a unit, e.g. {value}s (seconds) or {value}m (minutes)"
+        # A custom message says what the value means ("a duration like 30s"), not only its type.
+        yield at(path, f"{custom or 'expected ' + names}, got {_kind(value)}{hint}")
     elif kind == "enum":
         choices = ", ".join(str(choice) for choice in expected)
         yield at(path, f"expected one of {choices}{_shown(value, path)}")
@@ -179,6 +182,10 @@ def _translate(error: ValidationError, lines: LineMap) -> Iterator[Problem]:
     else:
         # Fallback without jsonschema's message, which would echo the value (maybe a secret).
         yield at(path, f"is not valid here (fails the schema's '{kind}' check)")
+
+
+def _is_duration(schema: dict[str, Any]) -> bool:
+    return schema == _validator().schema["$defs"]["duration"]
 
 
 def _suggest(word: str, choices: list[str]) -> str:

@@ -205,7 +205,10 @@ def test_log_level_option_and_env(
 
     monkeypatch.setenv("SIDECAR_LOG_LEVEL", "chatty")
     assert main(["schema"]) == 2
-    assert "--log-level must be one of DEBUG" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "SIDECAR_LOG_LEVEL is 'chatty', which is not a log level" in err
+    assert "one of DEBUG, INFO, WARNING, ERROR, CRITICAL" in err
+    assert "--log-level" not in err  # the user never typed it
 
     monkeypatch.setenv("SIDECAR_LOG_LEVEL", "debug")
     assert main(["schema"]) == 0

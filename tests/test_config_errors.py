@@ -33,7 +33,19 @@ CASES = [
         "8: invalid YAML",
         "expected ',' or ']', but got ':' (while parsing a flow sequence started on line 7)",
     ),
-    ("wrong-type", _replace("1h30m", "{a: 1}"), "7: poll.interval", "expected text, got a mapping"),
+    (
+        "wrong-type",
+        _replace("1h30m", "{a: 1}"),
+        "7: poll.interval",
+        "expected a duration like 30s, 2m or 48h, got a mapping",
+    ),
+    (
+        "duration-without-unit",
+        _replace("1h30m", "5"),
+        "7: poll.interval",
+        "expected a duration like 30s, 2m or 48h, got a number: add a unit, e.g. 5s (seconds) "
+        "or 5m (minutes)",
+    ),
     (
         "unknown-key",
         _replace("  interval: 1h30m", "  intervall: 2m"),
