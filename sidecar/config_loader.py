@@ -185,7 +185,8 @@ def _translate(error: ValidationError, lines: LineMap) -> Iterator[Problem]:
 
 
 def _is_duration(schema: dict[str, Any]) -> bool:
-    return schema == _validator().schema["$defs"]["duration"]
+    duration: dict[str, Any] = _validator().schema["$defs"]["duration"]
+    return schema == duration
 
 
 def _suggest(word: str, choices: list[str]) -> str:

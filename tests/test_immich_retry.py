@@ -8,6 +8,7 @@ retry log line rather than by timing.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -116,7 +117,8 @@ async def test_429_with_retry_after_is_retried_with_the_asked_wait(
         people, _ = await client.people()
     assert [p.name for p in people] == ["Alice"]
     assert route.call_count == 2
-    assert "retry 1 of 4 (Retry-After 3.0s)" in caplog.text
+    assert ("Immich GET /api/people on 127.0.0.1:2283 failed (HTTP 429 Too Many Requests); "
+            "retry 1 of 4 after waiting 3.0s, as its Retry-After asked") in caplog.text
     assert KEY not in caplog.text  # neither our lines nor stamina's retry log
     assert sample(metrics, "immich_request_retries_total", endpoint=ENDPOINT) == 1
     assert sample(metrics, "immich_requests_total", endpoint=ENDPOINT, status="429") == 1
@@ -157,6 +159,33 @@ async def test_transient_failures_are_retried_then_succeed(
     assert sample(metrics, "immich_request_retries_total", endpoint=ENDPOINT) == 2
     assert sample(metrics, "immich_request_failures_total", endpoint=ENDPOINT,
                   reason="http_5xx") == 0
+
+
+@pytest.mark.parametrize(("failure", "why"), [
+    (httpx.Response(503, text="Service Unavailable"), "HTTP 503 Service Unavailable"),
+    (httpx.Response(502, text="<html>Bad Gateway</html>", headers={"content-type": "text/html"}),
+     "HTTP 502 Bad Gateway"),
+    (httpx.ConnectError("[Errno 111] Connection refused"), "connection refused"),
+    (httpx.ConnectError("[Errno -2] Name or service not known"),
+     "cannot connect ([Errno -2] Name or service not known)"),
+    (httpx.ConnectTimeout("timed out"), "timed out connecting"),
+    (httpx.ReadTimeout("timed out"), "timed out waiting for the answer"),
+    (httpx.RemoteProtocolError("Server disconnected"), "connection broken (RemoteProtocolError)"),
+], ids=["503", "502", "refused", "dns", "connect-timeout", "read-timeout", "disconnect"])
+async def test_each_retry_line_says_which_endpoint_and_host_why_and_the_wait(
+    mock: respx.Router, metrics: Metrics, caplog: pytest.LogCaptureFixture,
+    failure: httpx.Response | Exception, why: str,
+) -> None:
+    caplog.set_level(logging.INFO, logger="sidecar.immich.client")
+    mock.get(f"/people/{KEY_ID_LIKE}/thumbnail").side_effect = [failure, failure, ok()]
+    async with make_client(metrics, max_attempts=3) as client:
+        await client.person_thumbnail(KEY_ID_LIKE)
+    lines = [r.getMessage() for r in caplog.records if r.name == "sidecar.immich.client"]
+    prefix = f"Immich GET /api/people/{{id}}/thumbnail on 127.0.0.1:2283 failed ({why}); retry"
+    assert [line.split(" after waiting ")[0] for line in lines] == [
+        f"{prefix} 1 of 2", f"{prefix} 2 of 2"], lines
+    assert all(re.search(r" after waiting \d+\.\ds$", line) for line in lines), lines
+    assert all(KEY_ID_LIKE not in line and KEY not in line for line in lines)
 
 
 @pytest.mark.parametrize(("failure", "error", "reason", "text"), [

@@ -109,12 +109,19 @@ async def test_rate_limit_is_waited_out_and_counted(metrics):
 
 
 @respx.mock
-async def test_rate_limit_attempts_are_bounded(metrics):
+async def test_rate_limit_attempts_are_bounded(metrics, caplog):
+    caplog.set_level(logging.INFO, logger="sidecar.discord.webhook_sink")
     route = respx.post(URL).mock(return_value=httpx.Response(429, json={"retry_after": 0.01}))
     with pytest.raises(TemporaryDeliveryError) as caught:
         await sink(metrics, max_attempts=3).send(make_batch([make_asset(1)]))
     assert route.call_count == 3
     assert caught.value.reason == "rate_limited"
+    # the third answer was not retried: only the two retries count
+    assert sample(metrics, "immich_sidecar_discord_retries_total") == 2
+    lines = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    assert [line.split(" in ")[0] for line in lines] == [
+        f"webhook target garden-hook: Discord answered HTTP 429 (rate limited); retry {n} of 2"
+        for n in (1, 2)], lines
 
 
 @respx.mock

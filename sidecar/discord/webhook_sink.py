@@ -159,7 +159,9 @@ class WebhookSink:
                         "rate_limited", f"Discord asks to wait {wait:.1f}s", retry_after=wait
                     )
                 self._metrics.discord_retries.inc()
-                log.info("webhook target %s rate limited; retrying in %.2fs", self.name, wait)
+                log.info("webhook target %s: Discord answered HTTP 429 (rate limited); "
+                         "retry %d of %d in %.2fs", self.name, attempt, self._max_attempts - 1,
+                         wait)
                 await asyncio.sleep(wait)
                 continue
             raise self._error_for(response)

@@ -43,6 +43,7 @@ from sidecar.immich.retry import (
     RetryPolicy,
     decide_retry,
     retry_after_seconds,
+    retry_reason,
 )
 from sidecar.metrics import Metrics
 from sidecar.settings import Secret
@@ -508,10 +509,12 @@ class ImmichClient:
         attempts = policy.max_attempts if retry else 1
         deadline = time.monotonic() + policy.max_seconds
         last_wait: list[float | None] = [None]
+        last_failure: list[tuple[str, float]] = [("", 0.0)]  # why the last attempt failed, when
 
         def on_error(exc: Exception) -> bool | float:
             decision = decide_retry(exc, deadline - time.monotonic())
             last_wait[0] = None if isinstance(decision, bool) else decision
+            last_failure[0] = (retry_reason(exc), time.monotonic())
             return decision
 
         try:
@@ -523,10 +526,14 @@ class ImmichClient:
                 with attempt:
                     if attempt.num > 1:
                         self._metrics.immich_request_retries.labels(endpoint).inc()
-                        waited = (f"Retry-After {last_wait[0]:.1f}s" if last_wait[0] is not None
-                                  else "backoff")
-                        log.info("Immich %s: retry %d of %d (%s)",
-                                 endpoint, attempt.num - 1, attempts - 1, waited)
+                        why, failed_at = last_failure[0]
+                        waited = (f"{last_wait[0]:.1f}s, as its Retry-After asked"
+                                  if last_wait[0] is not None
+                                  else f"{time.monotonic() - failed_at:.1f}s")
+                        # The templated endpoint and the host only: a real URL may carry ids.
+                        log.info("Immich %s on %s failed (%s); retry %d of %d after waiting %s",
+                                 endpoint, self._http.base_url.netloc.decode("ascii"),
+                                 self._redact(why), attempt.num - 1, attempts - 1, waited)
                     request = self._http.build_request(
                         method, url, params=params, json=json_body, data=form, files=files,
                         headers=headers)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 
 import httpx
 
@@ -93,3 +94,25 @@ def decide_retry(exc: Exception, remaining_seconds: float) -> bool | float:
             return False
         return float(exc.retry_after)
     return isinstance(exc, RETRYABLE_TRANSPORT_ERRORS)
+
+
+def retry_reason(exc: BaseException) -> str:
+    """Why an attempt failed, in a few words for the retry log line: "HTTP 503 Service
+    Unavailable", "connection refused", "timed out waiting for the answer". The caller masks
+    the API key in it (a connect error's text is the operating system's, never a URL)."""
+    if isinstance(exc, RetryableResponse):
+        try:
+            phrase = HTTPStatus(exc.status).phrase
+        except ValueError:
+            phrase = ""
+        return f"HTTP {exc.status} {phrase}".rstrip()
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "timed out connecting"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out waiting for the answer"
+    if isinstance(exc, httpx.ConnectError):
+        detail = " ".join(str(exc).split())[:120]
+        if "refused" in detail.lower():
+            return "connection refused"
+        return f"cannot connect ({detail or type(exc).__name__})"
+    return f"connection broken ({type(exc).__name__})"
