@@ -32,6 +32,14 @@ EXIT_INTERRUPTED = 130
 
 log = logging.getLogger("sidecar.cli")
 
+# check-config reads only the file: an OK must not read as "Immich and Discord agree".
+OFFLINE_NOTE = (
+    "This was an offline check of the file: Immich and Discord were not contacted, so the API "
+    "key, the person and album names and the Discord channels are not checked. Run "
+    "`immich-sidecar doctor` to check them against the live services, or `immich-sidecar "
+    "dry-run` to see what would be posted."
+)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
@@ -129,6 +137,7 @@ def _check_config(args: argparse.Namespace) -> int:
     path = Path(args.path or args.config or args.default_config)
     settings = load_settings(path)
     print(f"{path}: OK: {describe(settings)}")
+    print(OFFLINE_NOTE)
     return EXIT_OK
 
 

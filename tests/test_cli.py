@@ -32,9 +32,9 @@ def test_check_config_of_the_example_passes(
     assert main(["check-config", "config/config.example.yaml"]) == 0
 
     out, err = capsys.readouterr()
-    assert out == (
+    assert out.splitlines()[0] == (
         "config/config.example.yaml: OK: 2 rules, 3 targets "
-        "(1 bot channel, 1 webhook, 1 console), poll every 2m\n"
+        "(1 bot channel, 1 webhook, 1 console), poll every 2m"
     )
     assert not any(secret in out + err for secret in SECRETS)
 
@@ -49,9 +49,25 @@ def test_check_config_takes_c_option_and_counts_plurals(
 
     assert main(["check-config", "-c", str(path)]) == 0
 
-    assert capsys.readouterr().out == (
-        f"{path}: OK: 2 rules, 4 targets (1 bot channel, 1 webhook, 2 console), poll every 1h30m\n"
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"{path}: OK: 2 rules, 4 targets (1 bot channel, 1 webhook, 2 console), poll every 1h30m"
     )
+
+
+def test_check_config_says_it_is_offline_and_names_the_online_checks(
+    env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A wrong API key and an unknown person pass this check: the output must say so.
+    path = write_config(tmp_path, VALID.replace("[Alice, Bob]", "[Nobody Known]"))
+
+    assert main(["check-config", str(path)]) == 0
+
+    out = capsys.readouterr().out
+    assert out.startswith(f"{path}: OK: ")
+    note = " ".join(out.splitlines()[1:])
+    assert "offline check" in note
+    assert "Immich and Discord were not contacted" in note
+    assert "`immich-sidecar doctor`" in note and "`immich-sidecar dry-run`" in note
 
 
 def test_check_config_defaults_to_sidecar_config_env(
