@@ -64,10 +64,20 @@ class Metrics:
         self.config_reloads = Counter(
             PREFIX + "config_reloads", "Config reloads, by result (success, failure, unchanged).",
             ["result"], registry=r)
+        # Not registered until track_discord_connection(): without a bot the series is absent,
+        # so the disconnected alert (== 0) cannot fire for webhook- or console-only installs.
         self.discord_connected = Gauge(
             PREFIX + "discord_connected",
             "1 while the Discord bot is connected to the gateway, else 0 (absent without a bot).",
-            registry=r)
+            registry=None)
+        self._discord_tracked = False
         self.build_info = Gauge(
             PREFIX + "build_info", "Build information; the value is always 1.",
             ["version"], registry=r)
+
+    def track_discord_connection(self) -> None:
+        """Export ``discord_connected`` (0 until the bot connects). Called once a bot exists;
+        calling it again does nothing."""
+        if not self._discord_tracked:
+            self.registry.register(self.discord_connected)
+            self._discord_tracked = True

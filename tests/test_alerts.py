@@ -85,6 +85,46 @@ def test_promtool_unit_tests_pass() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def healthy_series_without_a_bot() -> list[dict[str, str]]:
+    """promtool input series: every sample a freshly started sidecar without a bot exports, as
+    its own registry renders it, held for 30 minutes; the poll timestamp advances each minute."""
+    metrics = Metrics()
+    metrics.build_info.labels(version="0.1.0").set(1)  # what Sidecar.start sets
+    metrics.config_last_reload_successful.set(1)
+    metrics.config_last_reload_success_timestamp.set(0)
+    metrics.last_successful_poll.set(0)
+    series = []
+    for family in metrics.registry.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_created"):
+                continue
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            advancing = sample.name == "immich_sidecar_last_successful_poll_timestamp_seconds"
+            series.append({"series": f"{sample.name}{{{labels}}}",
+                           "values": "0+60x30" if advancing else f"{sample.value:g}x30"})
+    return series
+
+
+def test_a_healthy_sidecar_without_a_bot_raises_no_alert(tmp_path: Path) -> None:
+    promtool = require_tool("promtool")
+    series = healthy_series_without_a_bot()
+    assert not any("discord_connected" in s["series"] for s in series)
+    checks = [{"eval_time": "30m", "alertname": r["alert"], "exp_alerts": []}
+              for r in prometheus_rules()]
+    case = {"rule_files": [str(ALERTS)], "evaluation_interval": "1m",
+            "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": checks}]}
+    test_file = tmp_path / "no-bot.test.yaml"
+    test_file.write_text(yaml.safe_dump(case))
+    result = subprocess.run([promtool, "test", "rules", test_file.name], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_grafana_treats_a_missing_discord_series_as_ok() -> None:
+    [rule] = [r for r in grafana_rules() if r["title"] == "ImmichSidecarDiscordDisconnected"]
+    assert rule["noDataState"] == "OK"  # absent without a bot
+
+
 EXPECTED_ALERTS = {
     "ImmichSidecarImmichRequestsFailing": "immich_sidecar_immich_request_failures_total",
     "ImmichSidecarImmichRetriesClimbing": "immich_sidecar_immich_request_retries_total",

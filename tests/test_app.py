@@ -12,6 +12,7 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sidecar.app import Sidecar, dry_run
@@ -100,6 +101,21 @@ async def test_start_and_reload_lines_count_one_rule_and_one_target_in_the_singu
     lines = [r.getMessage() for r in caplog.records]
     assert any("started: 1 rule, 1 target, polling" in line for line in lines), lines
     assert "config reloaded: 1 rule, 1 target" in lines
+
+
+async def test_a_sidecar_without_a_bot_exports_no_discord_connected_series(immich, tmp_path):
+    # Exported at 0, it would fire ImmichSidecarDiscordDisconnected for every webhook- or
+    # console-only install.
+    sidecar = Sidecar(config(immich, tmp_path), stdout=io.StringIO())
+    await sidecar.start()
+    try:
+        assert sidecar._http is not None
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(f"http://127.0.0.1:{sidecar._http.port}/metrics")).text
+    finally:
+        await sidecar.stop()
+    assert "immich_sidecar_build_info{" in text
+    assert "immich_sidecar_discord_connected" not in text
 
 
 async def test_dry_run_prints_what_would_be_sent_and_stores_nothing(immich, tmp_path):

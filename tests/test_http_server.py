@@ -123,13 +123,26 @@ async def test_readyz_turns_a_crashing_check_into_not_ready(metrics: Metrics) ->
     assert "secret-token" not in response.text
 
 
-async def test_metrics_exposes_every_interface_name(client: httpx.AsyncClient) -> None:
+async def test_metrics_exposes_every_interface_name(
+    client: httpx.AsyncClient, metrics: Metrics
+) -> None:
+    metrics.track_discord_connection()  # as a sidecar with a bot does
     response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     names = exposed_names(response.text)
     missing = [PREFIX + n for n in INTERFACE_NAMES if PREFIX + n not in names]
     assert missing == []
+
+
+async def test_discord_connected_is_absent_without_a_bot_and_0_until_it_connects(
+    client: httpx.AsyncClient, metrics: Metrics
+) -> None:
+    assert PREFIX + "discord_connected" not in exposed_names((await client.get("/metrics")).text)
+    metrics.track_discord_connection()
+    metrics.track_discord_connection()  # a second bot (a test, a restart) is no error
+    text = (await client.get("/metrics")).text
+    assert f"{PREFIX}discord_connected 0.0" in text.splitlines()
 
 
 def test_design_md_names_are_in_the_interface_list() -> None:

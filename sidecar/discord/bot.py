@@ -98,6 +98,7 @@ class SidecarBot(discord.Client):
         self.settings = settings
         self.immich = immich
         self.metrics = metrics
+        metrics.track_discord_connection()
         self.status_provider = status_provider
         self.tree = app_commands.CommandTree(self)
         self.tree.on_error = self._on_command_error  # type: ignore[method-assign]
