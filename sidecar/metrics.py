@@ -49,8 +49,9 @@ class Metrics:
             "Failed delivery attempts, by target name and reason.",
             ["target", "reason"], registry=r)
         self.discord_retries = Counter(
-            PREFIX + "discord_retries", "Discord requests retried (rate limits, server errors).",
-            registry=r)
+            PREFIX + "discord_retries",
+            "Discord requests sent again after a rate limit or server error (an answer that is "
+            "not retried does not count).", registry=r)
         self.outbox_pending = Gauge(
             PREFIX + "outbox_pending", "Deliveries waiting in the outbox.", registry=r)
         self.outbox_dead = Gauge(

@@ -188,6 +188,27 @@ async def test_rate_limit_is_retried_by_discord_py_and_counted(fake, bot, metric
     assert sample(metrics, "immich_sidecar_discord_retries_total") == 1
 
 
+async def test_only_requests_sent_again_count_as_discord_retries(fake, bot, metrics):
+    messages = rf"/channels/{fd.PHOTOS_CHANNEL}/messages"
+    # discord.py tries five times, then gives up: four retries, the fifth 429 is final
+    fake.rate_limit("POST", messages, retry_after=0.01, times=5)
+    with pytest.raises(TemporaryDeliveryError):
+        await photos_sink(bot).send(make_batch([make_asset(1)]))
+    assert sample(metrics, "immich_sidecar_discord_retries_total") == 4
+    # a wait longer than max_ratelimit_timeout is handed back at once: no retry
+    fake.rate_limit("POST", messages, retry_after=600)
+    with pytest.raises(TemporaryDeliveryError):
+        await photos_sink(bot).send(make_batch([make_asset(2)]))
+    # a 429 without Discord's Via header (Cloudflare) is not retried either
+    fake.fail("POST", messages, 429, body={"message": "banned", "retry_after": 0.01})
+    with pytest.raises(TemporaryDeliveryError):
+        await photos_sink(bot).send(make_batch([make_asset(3)]))
+    posts = [r for r in fake.requests if r.method == "POST" and r.path.endswith("/messages")]
+    assert len(posts) == 7
+    assert sample(metrics, "immich_sidecar_discord_retries_total") == 4
+    assert fake.messages_in(fd.PHOTOS_CHANNEL) == []
+
+
 async def test_missing_permission_is_permanent_and_other_target_still_works(fake, bot, metrics):
     fake.fail("POST", rf"/channels/{fd.READ_ONLY_CHANNEL}/messages", 403,
               body={"message": "Missing Permissions", "code": 50013})

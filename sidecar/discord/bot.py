@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 import aiohttp
@@ -45,8 +46,11 @@ def _not_about_voice(record: logging.LogRecord) -> bool:
 
 logging.getLogger("discord.client").addFilter(_not_about_voice)
 
-# discord.py retries these itself; the trace hook counts them for discord_retries_total.
-_RETRIED_STATUSES = frozenset({429, 500, 502, 504, 524})
+# Attempts so far of the discord.py REST call under way in this task (None outside one). A
+# response cannot tell whether discord.py will send the request again (it gives up after five
+# tries, on a long rate limit or on a Cloudflare 429), so the trace hook counts retries when
+# they start: the second and later requests of one call.
+_rest_attempts: ContextVar[list[int] | None] = ContextVar("discord_rest_attempts", default=None)
 
 
 class DiscordStartupError(Exception):
@@ -65,14 +69,32 @@ class ImmichForBot(ImmichForCommands, ThumbnailSource, Protocol):
 def _retry_counter(metrics: Metrics) -> aiohttp.TraceConfig:
     trace = aiohttp.TraceConfig()
 
-    async def on_request_end(
-        session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestEndParams
+    async def on_request_start(
+        session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestStartParams
     ) -> None:
-        if params.response.status in _RETRIED_STATUSES:
+        attempts = _rest_attempts.get()
+        if attempts is None:  # the gateway or the CDN, not a REST call
+            return
+        attempts[0] += 1
+        if attempts[0] > 1:
             metrics.discord_retries.inc()
 
-    trace.on_request_end.append(on_request_end)
+    trace.on_request_start.append(on_request_start)
     return trace
+
+
+def _count_attempts(http: discord.http.HTTPClient) -> None:
+    """Mark each REST call, so that the trace hook knows a retry from a first attempt."""
+    request = http.request
+
+    async def counted(route: discord.http.Route, **kwargs: Any) -> Any:
+        token = _rest_attempts.set([0])
+        try:
+            return await request(route, **kwargs)
+        finally:
+            _rest_attempts.reset(token)
+
+    http.request = counted  # type: ignore[method-assign]
 
 
 class SidecarBot(discord.Client):
@@ -95,6 +117,7 @@ class SidecarBot(discord.Client):
             max_ratelimit_timeout=max_ratelimit_timeout,
             http_trace=_retry_counter(metrics),
         )
+        _count_attempts(self.http)
         self.settings = settings
         self.immich = immich
         self.metrics = metrics
