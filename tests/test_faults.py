@@ -1,7 +1,7 @@
 """Proof under faults: the real sidecar process against a fake Immich and a fake Discord that
-both fail a quarter of their requests (500, 503, 429 with Retry-After, held-then-dropped and
-dropped connections), killed with SIGKILL at random points and restarted, while photos keep
-arriving and faces are recognised late.
+both fail a share of their requests (FAULT_RATE and DISCORD_FAULT_RATE below: 500, 503, 429
+with Retry-After, held-then-dropped and dropped connections), killed with SIGKILL at random
+points and restarted, while photos keep arriving and faces are recognised late.
 
 What must hold at the end: nothing lost on either path; on the bot path nothing posted twice
 (the per-message nonce makes a resend answer with the earlier message); on the webhook path

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 import respx
 
 from sidecar.immich.client import OPTIONAL_PERMISSIONS, REQUIRED_PERMISSIONS, ImmichClient
+from sidecar.immich.models import UploadResult
 from sidecar.metrics import Metrics
 from sidecar.settings import Secret
 from tests.fakes.fake_immich import FakeImmich
@@ -123,7 +125,15 @@ def spec(request: pytest.FixtureRequest) -> Spec:
 @pytest.fixture
 def immich(spec: Spec) -> Iterator[respx.Router]:
     """A respx Immich of the spec's version that answers every route from ``canned``."""
-    answers = canned(spec.version)
+    with respx_immich(spec, canned(spec.version)) as router:
+        yield router
+
+
+@contextmanager
+def respx_immich(
+    spec: Spec, answers: dict[tuple[str, str], tuple[int, object]]
+) -> Iterator[respx.Router]:
+    """A respx Immich of the spec's version answering each (method, spec path) from ``answers``."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         template, _, _ = spec.find(request.method, request.url.path)
@@ -152,8 +162,20 @@ async def test_requests_and_canned_answers_match_the_spec(
         validate_response(spec, request.method, request.url.path, response.status_code, body)
 
 
-async def test_duplicate_upload_answer_matches_the_spec(spec: Spec) -> None:
-    validate_response(spec, "POST", "/api/assets", 200, {"id": ASSET_ID, "status": "duplicate"})
+async def test_a_duplicate_upload_is_reported_with_the_existing_id(spec: Spec) -> None:
+    """Immich answers a file it already has (same checksum) with 200 and status "duplicate":
+    the client's upload and that answer both match the spec, and the client says so."""
+    answers = canned(spec.version)
+    answers[("POST", "/assets")] = (200, {"id": ASSET_ID_2, "status": "duplicate"})
+    with respx_immich(spec, answers) as router:
+        async with ImmichClient(BASE, Secret(KEY), Metrics()) as client:
+            result = await CALLS["upload_asset"](client)
+        upload = router.calls.last
+    assert result == UploadResult(id=ASSET_ID_2, duplicate=True)
+    assert upload.request.url.path == "/api/assets"
+    validate_httpx_request(spec, upload.request)
+    validate_response(spec, "POST", "/api/assets", upload.response.status_code,
+                      json.loads(upload.response.content))
 
 
 def test_the_validator_catches_what_the_client_must_not_send(spec: Spec) -> None:
