@@ -22,6 +22,7 @@ from sidecar.settings import (
     WebhookTarget,
     load_settings,
 )
+from sidecar.store import StoreError
 
 DEFAULT_CONFIG = "config/config.yaml"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -59,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except ConfigError as exc:
         _print_problems(exc)
+        return EXIT_BAD_CONFIG
+    except StoreError as exc:  # state.path unusable: a config problem, said in one line
+        print(f"immich-sidecar: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
