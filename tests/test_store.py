@@ -153,4 +153,5 @@ def test_run_with_an_unusable_state_path_exits_2_with_that_line(
     assert main(["run", "-c", str(config)]) == 2
     err = capsys.readouterr().err
     assert err == (f"immich-sidecar: state.path {tmp_path / 'a-file' / 's.db'}: cannot create "
-                   f"{tmp_path / 'a-file'} (a file of that name is in the way); set state.path to a writable file\n")
+                   f"{tmp_path / 'a-file'} (a file of that name is in the way); "
+                   "set state.path to a writable file\n")
