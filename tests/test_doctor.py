@@ -184,3 +184,28 @@ async def test_the_command_line_runs_doctor_and_log_level_may_follow(setup: Setu
     assert proc.returncode == 0, (out + err).decode()
     assert out.decode().startswith(f"checking {config}\n✓ Immich answers at")
     assert b"INFO" not in err  # --log-level after the command took effect
+
+
+async def test_immich_that_does_not_answer_names_the_url_tried(setup: Setup) -> None:
+    url = setup.immich.url
+    settings = load_settings(setup.write(), setup.env)
+    await setup.immich.stop()
+    out = io.StringIO()
+    code = await diagnose(settings, out)
+    output = out.getvalue()
+    assert code == 1
+    first = crosses(output)[0]
+    assert first.startswith(f"✗ Immich does not answer at {url} (")
+    assert "-> check immich.url" in first and "http://localhost:2283" in first
+
+
+def test_version_and_state_checks() -> None:
+    from sidecar.doctor import state_check, version_check
+    from sidecar.immich.models import ServerVersion
+
+    assert version_check(ServerVersion(3, 2, 0)).ok
+    assert not version_check(ServerVersion(1, 132, 3)).ok
+    assert version_check(ServerVersion(4, 0, 0)).fix == "upgrade immich-discord-sidecar"
+    blocked = Path("/proc/version/data/state.db")  # under a file: nothing can be made there
+    assert not state_check(blocked).ok
+    assert state_check(blocked).line.startswith(f"state.path {blocked}: cannot create it in")
