@@ -31,9 +31,10 @@ from sidecar.discord.commands import StatusInfo
 from sidecar.discord.webhook_sink import WebhookSink
 from sidecar.dispatch import Dispatcher, RuleOptions
 from sidecar.http_server import MetricsServer
-from sidecar.immich.client import POLL_PERMISSIONS, UPLOAD_PERMISSIONS, ImmichClient
+from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichError
 from sidecar.immich.models import Person
+from sidecar.immich.permissions import WATCHING, features_in_use, gaps
 from sidecar.metrics import Metrics
 from sidecar.poller import LAST_POLL_KEY, Poller, Watch, Window, collect_matches
 from sidecar.rules import (
@@ -198,15 +199,10 @@ class Sidecar:
             version = await self.client.version()
             self._version = str(version)
             self._use_filter = version.has_search_filter
-            missing = await self.client.missing_permissions(POLL_PERMISSIONS)
-            if missing:
-                log.error("the Immich API key lacks %s: polls will fail until it has them",
-                          ", ".join(missing))
-            if self._bot is not None and self.settings.discord.upload.enabled:
-                missing = await self.client.missing_permissions(UPLOAD_PERMISSIONS)
-                if missing:
-                    log.warning("the Immich API key lacks %s: /immich upload will fail",
-                                ", ".join(missing))
+            features = features_in_use(self.settings, bot=self._bot is not None)
+            for feature, missing in gaps(features, await self.client.key_permissions()).items():
+                log.log(logging.ERROR if feature is WATCHING else logging.WARNING, "%s",
+                        feature.off_sentence(missing))
             rules = await resolve_rules(self.client, self.settings)
         except ImmichError as err:
             log.error("Immich is not usable yet (%s); will try again at the next poll", err)

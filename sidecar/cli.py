@@ -1,4 +1,4 @@
-"""The ``immich-sidecar`` command: run, dry-run, check-config and schema."""
+"""The ``immich-sidecar`` command: run, dry-run, check-config, doctor and schema."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from sidecar import __version__
 from sidecar.config_loader import schema_text
@@ -21,10 +22,12 @@ from sidecar.settings import (
     WebhookTarget,
     load_settings,
 )
+from sidecar.store import StoreError
 from sidecar.wording import count as _count
 
 DEFAULT_CONFIG = "config/config.yaml"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVEL_HELP = "log level (default: $SIDECAR_LOG_LEVEL or INFO)"
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_CONFIG = 2
@@ -71,12 +74,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         _print_problems(exc)
         return EXIT_BAD_CONFIG
+    except StoreError as exc:  # state.path unusable: a config problem, said in one line
+        print(f"immich-sidecar: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except Exception as exc:  # the last line of defence: one line, the traceback only on DEBUG
         log.debug("unexpected error", exc_info=True)
         print(f"immich-sidecar: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """A command's parser: it takes --log-level after the command too (`run --log-level DEBUG`).
+    SUPPRESS keeps the value given before the command, or the default, when not repeated."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS,
+                          default=argparse.SUPPRESS, help=LOG_LEVEL_HELP)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -90,9 +106,10 @@ def _parser() -> argparse.ArgumentParser:
         type=str.upper,
         choices=LOG_LEVELS,
         default=os.environ.get("SIDECAR_LOG_LEVEL", "INFO").upper(),
-        help="log level (default: $SIDECAR_LOG_LEVEL or INFO)",
+        help=LOG_LEVEL_HELP,
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser)
     default_config = os.environ.get("SIDECAR_CONFIG") or DEFAULT_CONFIG
     config_help = f"config file (default: $SIDECAR_CONFIG or {DEFAULT_CONFIG})"
 
@@ -117,6 +134,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", default=None, metavar="PATH", help=config_help)
     check.add_argument("-c", "--config", default=None, help="same as PATH")
     check.set_defaults(handler=_check_config, default_config=default_config)
+
+    doctor = commands.add_parser(
+        "doctor", help="check the setup against the live Immich and Discord, one line per check")
+    doctor.add_argument("-c", "--config", default=default_config, help=config_help)
+    doctor.add_argument("--send-test", metavar="TARGET", default=None,
+                        help="also post one clearly labelled test message to this target")
+    doctor.set_defaults(handler=_doctor)
 
     schema = commands.add_parser("schema", help="print the config file's JSON Schema")
     schema.set_defaults(handler=_schema)
@@ -156,6 +180,11 @@ def _dry_run(args: argparse.Namespace) -> int:
     since = args.since if args.since is not None else load_settings(path).poll.lookback
     app = importlib.import_module("sidecar.app")
     return _exit_code(app.dry_run(path, since))
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    doctor = importlib.import_module("sidecar.doctor")
+    return _exit_code(doctor.run(Path(args.config), send_test_to=args.send_test))
 
 
 def _exit_code(result: object) -> int:

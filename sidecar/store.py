@@ -83,8 +83,12 @@ class OutboxCounts:
     failed: int
 
 
+WRITABLE_HINT = "set state.path to a writable file"
+
+
 class StoreError(Exception):
-    """The state file cannot be opened or is from a newer version of the sidecar."""
+    """The state file cannot be opened or is from a newer version of the sidecar; the message
+    is one line that names state.path and what to do."""
 
 
 class Store:
@@ -96,7 +100,15 @@ class Store:
     def open(cls, path: Path) -> Store:
         """Open (creating if needed) the state file and bring its schema up to date."""
         if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                folder = err.filename or path.parent
+                why = ("a file of that name is in the way" if isinstance(err, FileExistsError)
+                       else (err.strerror or type(err).__name__).lower())
+                raise StoreError(
+                    f"state.path {path}: cannot create {folder} ({why}); {WRITABLE_HINT}"
+                ) from None
         try:
             db = sqlite3.connect(path, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
@@ -104,7 +116,9 @@ class Store:
             db.execute("PRAGMA busy_timeout=5000")
             _migrate(db)
         except sqlite3.Error as err:
-            raise StoreError(f"{path}: cannot open the state database: {err}") from None
+            raise StoreError(
+                f"state.path {path}: cannot open the state database ({err}); {WRITABLE_HINT}"
+            ) from None
         return cls(db, path)
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sidecar.cli import main
+from sidecar.cli import _parser, main
 from sidecar.settings import ConfigError, Problem
 from tests.config_helpers import ENV, REPO_ROOT, SECRETS, VALID, write_config
 
@@ -233,3 +233,14 @@ def test_log_level_option_and_env(
 def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "usage: immich-sidecar" in capsys.readouterr().err
+
+
+def test_log_level_may_follow_the_command(env: None) -> None:
+    parser = _parser()
+    assert parser.parse_args(["run", "--log-level", "debug"]).log_level == "DEBUG"
+    assert parser.parse_args(["--log-level", "error", "run"]).log_level == "ERROR"
+    assert parser.parse_args(["--log-level", "error", "check-config", "--log-level",
+                              "debug"]).log_level == "DEBUG"
+    assert parser.parse_args(["dry-run"]).log_level == "INFO"
+    for command in ("run", "dry-run", "check-config", "doctor", "schema"):
+        assert parser.parse_args([command, "--log-level", "warning"]).log_level == "WARNING"

@@ -75,6 +75,9 @@ class FakeImmich:
     async def list_albums(self) -> list[Album]:
         return [Album("8c0e5c8e-1d7a-4c43-9f43-7d1c2a9b0e11", "From Discord")]
 
+    async def key_permissions(self) -> frozenset[str]:
+        return frozenset({"all"})
+
 
 def make_settings(targets=None, upload: UploadCommand | None = None) -> Settings:
     if targets is None:

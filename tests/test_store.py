@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +116,42 @@ def test_newer_schema_is_refused_with_a_clear_error(tmp_path):
     db.close()
     with pytest.raises(StoreError, match="newer than this sidecar"):
         Store.open(path)
+
+
+def test_an_unusable_state_path_is_one_line_naming_state_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    path = blocker / "data" / "state.db"
+    with pytest.raises(StoreError) as caught:
+        Store.open(path)
+    assert str(caught.value) == (f"state.path {path}: cannot create {blocker / 'data'} "
+                                 "(not a directory); set state.path to a writable file")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into any folder")
+def test_a_state_folder_without_write_permission_says_permission_denied(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    path = locked / "data" / "state.db"
+    with pytest.raises(StoreError) as caught:
+        Store.open(path)
+    assert str(caught.value) == (f"state.path {path}: cannot create {locked / 'data'} "
+                                 "(permission denied); set state.path to a writable file")
+
+
+def test_run_with_an_unusable_state_path_exits_2_with_that_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sidecar.cli import main
+    from tests.e2e_harness import write_config
+
+    (tmp_path / "a-file").write_text("")
+    config = tmp_path / "config.yaml"
+    write_config(config, immich_url="http://127.0.0.1:9", state=tmp_path / "a-file" / "s.db",
+                 rules="- {name: all, targets: [stdout]}")
+    monkeypatch.setenv("IMMICH_API_KEY", "k")
+    assert main(["run", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"immich-sidecar: state.path {tmp_path / 'a-file' / 's.db'}: cannot create "
+                   f"{tmp_path / 'a-file'} (a file of that name is in the way); "
+                   "set state.path to a writable file\n")

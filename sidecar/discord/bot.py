@@ -233,36 +233,7 @@ class SidecarBot(discord.Client):
         return problems
 
     async def _check_target(self, target: ChannelTarget) -> str | None:
-        prefix = f"target {target.name!r} (channel {target.channel_id})"
-        channel: Any = self.get_channel(target.channel_id)
-        if channel is None:
-            try:
-                channel = await self.fetch_channel(target.channel_id)
-            except discord.NotFound:
-                return (f"{prefix}: the channel does not exist or the bot is not in its server; "
-                        "check channel_id and invite the bot")
-            except discord.Forbidden:
-                return f"{prefix}: the bot cannot see this channel; give it View Channel"
-            except discord.HTTPException as error:
-                return f"{prefix}: could not check the channel ({error.status})"
-            except (TimeoutError, aiohttp.ClientError, OSError) as error:
-                return f"{prefix}: could not check the channel yet ({type(error).__name__})"
-        if not isinstance(channel, discord.abc.GuildChannel) or not isinstance(
-            channel, discord.abc.Messageable
-        ):
-            return f"{prefix}: not a text channel of a server"
-        me: discord.Member | None = channel.guild.me
-        if me is None:
-            return f"{prefix}: could not check the bot's permissions there"
-        permissions = channel.permissions_for(me)
-        missing = [label for flag, label in (
-            ("view_channel", "View Channel"), ("send_messages", "Send Messages"),
-            ("embed_links", "Embed Links"), ("attach_files", "Attach Files"),
-        ) if not getattr(permissions, flag)]
-        if missing:
-            return (f"{prefix}: the bot lacks {', '.join(missing)} in #{channel.name}; "
-                    f"it needs {NEEDED_PERMISSIONS}")
-        return None
+        return await channel_problem(self, target)
 
     async def _on_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -270,3 +241,39 @@ class SidecarBot(discord.Client):
         log.error("slash command failed: %s", error, exc_info=error)
         with contextlib.suppress(Exception):
             await reply(interaction, SORRY, ephemeral=True)
+
+
+async def channel_problem(client: discord.Client, target: ChannelTarget) -> str | None:
+    """What stops ``client`` from posting pictures to a channel target, or None when it can.
+    Used at start and by ``immich-sidecar doctor``."""
+    prefix = f"target {target.name!r} (channel {target.channel_id})"
+    channel: Any = client.get_channel(target.channel_id)
+    if channel is None:
+        try:
+            channel = await client.fetch_channel(target.channel_id)
+        except discord.NotFound:
+            return (f"{prefix}: the channel does not exist or the bot is not in its server; "
+                    "check channel_id and invite the bot")
+        except discord.Forbidden:
+            return f"{prefix}: the bot cannot see this channel; give it View Channel"
+        except discord.HTTPException as error:
+            return f"{prefix}: could not check the channel ({error.status})"
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            return f"{prefix}: could not check the channel yet ({type(error).__name__})"
+    if not isinstance(channel, discord.abc.GuildChannel) or not isinstance(
+        channel, discord.abc.Messageable
+    ):
+        return f"{prefix}: not a text channel of a server"
+    me: discord.Member | None = channel.guild.me
+    if me is None:
+        return f"{prefix}: could not check the bot's permissions there"
+    permissions = channel.permissions_for(me)
+    missing = [label for flag, label in (
+        ("view_channel", "View Channel"), ("send_messages", "Send Messages"),
+        ("embed_links", "Embed Links"), ("attach_files", "Attach Files"),
+    ) if not getattr(permissions, flag)]
+    if missing:
+        return (f"{prefix}: the bot lacks {', '.join(missing)} in #{channel.name}; "
+                f"it needs {NEEDED_PERMISSIONS} (Discord: the channel's settings > "
+                "Permissions, allow them for the bot or its role)")
+    return None

@@ -24,7 +24,9 @@ from sidecar.discord.upload_checks import (
     sniff_media_type,
     upload_refusal,
 )
+from sidecar.immich.errors import ImmichPermissionError
 from sidecar.immich.models import Album, Person, UploadResult, is_immich_id
+from sidecar.immich.permissions import PERSON, UPLOAD, Feature, album_feature
 from sidecar.render import safe_text
 from sidecar.settings import Settings
 
@@ -69,6 +71,8 @@ class ImmichForCommands(Protocol):
     async def add_to_album(self, album_id: str, asset_ids: Sequence[str]) -> object: ...
 
     async def list_albums(self) -> list[Album]: ...
+
+    async def key_permissions(self) -> frozenset[str]: ...
 
 
 StatusProvider = Callable[[], Awaitable[StatusInfo]]
@@ -121,6 +125,17 @@ class ImmichGroup(app_commands.Group):
     @property
     def _external_url(self) -> str:
         return self._settings().immich.external_url.rstrip("/")
+
+    async def _off_sentence(self, feature: Feature) -> str:
+        """What to tell a user when Immich refused a call for lack of a key permission: the
+        sentence the start-up check logged, naming what the key lacks now."""
+        try:
+            missing = feature.missing(await self._immich.key_permissions())
+        except Exception as error:
+            log.warning("could not read the API key's permissions: %s", type(error).__name__)
+            missing = ()
+        log.warning("%s", feature.off_sentence(missing))
+        return feature.off_sentence(missing)
 
     # ------------------------------------------------------------------ upload
 
@@ -186,6 +201,11 @@ class ImmichGroup(app_commands.Group):
                                  f"{safe_text(config.album)!r}.")
                 else:
                     await self._immich.add_to_album(album_id, album_ids)
+            except ImmichPermissionError:
+                feature = album_feature(config.album)
+                assert feature is not None  # config.album is set
+                sentence = await self._off_sentence(feature)
+                lines.append(f"Could not add them to the album: {sentence}.")
             except Exception as error:
                 log.warning("adding uploads to album failed: %s", type(error).__name__)
                 lines.append(f"Could not add them to the album ({_immich_reason(error)}).")
@@ -224,6 +244,8 @@ class ImmichGroup(app_commands.Group):
             result = await self._immich.upload_asset(
                 filename, data, file_created_at=sent_at, file_modified_at=sent_at,
                 content_type=media_type)
+        except ImmichPermissionError:
+            return f"`{shown}`: failed, {await self._off_sentence(UPLOAD)}.", None
         except Exception as error:
             log.warning("upload of %s failed: %s", filename, type(error).__name__)
             return f"`{shown}`: failed, {_immich_reason(error)}.", None
@@ -233,6 +255,9 @@ class ImmichGroup(app_commands.Group):
         if description:
             try:
                 await self._immich.set_description(result.id, description)
+            except ImmichPermissionError:
+                return (f"`{shown}`: uploaded, {link} (description not set: "
+                        f"{await self._off_sentence(UPLOAD)})", result.id)
             except Exception as error:
                 log.warning("setting a description failed: %s", type(error).__name__)
                 return f"`{shown}`: uploaded (description not set), {link}", result.id
@@ -265,6 +290,8 @@ class ImmichGroup(app_commands.Group):
                 files.append(discord.File(io.BytesIO(face), filename="face.jpg"))
                 embed.set_thumbnail(url="attachment://face.jpg")
             await interaction.followup.send(embed=embed, files=files, allowed_mentions=NO_MENTIONS)
+        except ImmichPermissionError:
+            await reply(interaction, f"Sorry, {await self._off_sentence(PERSON)}.")
         except Exception:
             log.exception("/immich person failed")
             await _apologise(interaction)

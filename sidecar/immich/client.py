@@ -37,6 +37,7 @@ from sidecar.immich.models import (
     ServerVersion,
     UploadResult,
 )
+from sidecar.immich.permissions import FEATURES, UPLOAD, UPLOAD_ALBUM, WATCHING, permissions_for
 from sidecar.immich.retry import (
     RETRYABLE_STATUSES,
     RetryableResponse,
@@ -54,23 +55,12 @@ T = TypeVar("T")
 
 USER_AGENT = f"immich-discord-sidecar/{__version__}"
 
-# Permission names from the specs' Permission enum (each operation's x-immich-permission).
-POLL_PERMISSIONS = (
-    "asset.read",  # POST /search/metadata
-    "asset.view",  # GET /assets/{id}/thumbnail
-    "person.read",  # GET /people, /search/person, /people/{id}/thumbnail
-)
-UPLOAD_PERMISSIONS = (
-    "asset.upload",  # POST /assets
-    "asset.update",  # PUT /assets/{id} (description)
-    "albumAsset.create",  # PUT /albums/{id}/assets
-)
-REQUIRED_PERMISSIONS = POLL_PERMISSIONS + UPLOAD_PERMISSIONS
-OPTIONAL_PERMISSIONS = (
-    "album.read",  # GET /albums, for an upload album given by name
-    "person.statistics",  # GET /people/{id}/statistics
-    "face.read",  # GET /faces
-)
+# What each feature needs is said once, in sidecar.immich.permissions; these names remain for
+# callers and the contract test (every name must exist in the specs' Permission enum).
+POLL_PERMISSIONS = WATCHING.permissions
+UPLOAD_PERMISSIONS = UPLOAD.permissions + UPLOAD_ALBUM.permissions
+REQUIRED_PERMISSIONS = permissions_for(FEATURES)
+OPTIONAL_PERMISSIONS = ("face.read",)  # GET /faces, not used by any feature yet
 
 THUMBNAIL_SIZES = frozenset({"thumbnail", "preview", "fullsize", "original"})
 MAX_SEARCH_PAGES = 10_000  # hard stop for a server that keeps answering "next page"
@@ -232,14 +222,18 @@ class ImmichClient:
             "GET", "/server/version", parse, authenticated=False)
         return self._server_version
 
+    async def key_permissions(self) -> frozenset[str]:
+        """The permissions of the API key (``all`` grants every one); a 401 for a bad key."""
+
+        def parse(data: Any) -> frozenset[str]:
+            perms = _require_list(_require_dict(data, "body")["permissions"], "permissions")
+            return frozenset(str(p) for p in perms)
+
+        return await self._call_json("GET", "/api-keys/me", parse)
+
     async def missing_permissions(self, required: Iterable[str]) -> list[str]:
         """The permissions in ``required`` that the API key lacks (``all`` grants every one)."""
-
-        def parse(data: Any) -> set[str]:
-            perms = _require_list(_require_dict(data, "body")["permissions"], "permissions")
-            return {str(p) for p in perms}
-
-        granted = await self._call_json("GET", "/api-keys/me", parse)
+        granted = await self.key_permissions()
         if "all" in granted:
             return []
         return list(dict.fromkeys(p for p in required if p not in granted))

@@ -132,6 +132,8 @@ class FakeDiscord:
         self.injected: Counter[str] = Counter()  # random faults injected, by kind
         self.answers_held = 0  # requests handled whose answer a "timeout" fault holds back now
         self.base_url = ""
+        self.webhooks: dict[int, dict[str, Any]] = {}  # channel webhooks made by add_webhook
+        self.deleted_webhooks: set[int] = set()
         self.channels: dict[int, dict[str, Any]] = {
             PHOTOS_CHANNEL: self._channel(PHOTOS_CHANNEL, "photos"),
             READ_ONLY_CHANNEL: self._channel(
@@ -195,6 +197,30 @@ class FakeDiscord:
                   body={"message": "You are being rate limited.", "retry_after": retry_after,
                         "global": False},
                   headers={"Via": "1.1 google", "Retry-After": str(retry_after)})
+
+    def add_channel(self, name: str, *, deny: int = 0) -> int:
+        """A text channel where @everyone (and so the bot) is denied ``deny`` permissions.
+        Add channels before the bot connects: the guild's channels arrive with GUILD_CREATE."""
+        channel_id = next(self._ids)
+        self.channels[channel_id] = self._channel(channel_id, name, deny=deny)
+        return channel_id
+
+    def add_webhook(self, channel_id: int, name: str = "Photos") -> str:
+        """A channel webhook, as "Copy Webhook URL" gives it (below this fake's /api/v10)."""
+        webhook_id = next(self._ids)
+        token = f"webhook-token-{webhook_id}"
+        self.webhooks[webhook_id] = {
+            "id": str(webhook_id), "type": 1, "guild_id": str(GUILD_ID),
+            "channel_id": str(channel_id), "name": name, "avatar": None,
+            "application_id": None, "token": token,
+        }
+        return f"{self.base_url}/api/v10/webhooks/{webhook_id}/{token}"
+
+    def delete_webhook(self, url: str) -> None:
+        """As deleting it in the channel's settings: its URL answers 404 Unknown Webhook."""
+        webhook_id = int(url.rstrip("/").split("/")[-2])
+        del self.webhooks[webhook_id]
+        self.deleted_webhooks.add(webhook_id)
 
     def add_attachment(self, filename: str, data: bytes,
                        content_type: str = "application/octet-stream",
@@ -409,6 +435,13 @@ class FakeDiscord:
         if method == "POST" and (m := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", path)):
             return self._interaction_callback(m[1], m[2], body, files)
         if m := re.fullmatch(r"/webhooks/(\d+)/([^/]+)(/messages/@original)?", path):
+            if refusal := self._webhook_refusal(int(m[1]), m[2], method, bool(m[3])):
+                return refusal
+            hook = self.webhooks.get(int(m[1]))
+            if hook is not None and not m[3]:  # a channel webhook: GET describes it, POST posts
+                if method == "GET":
+                    return _json(hook)
+                return self._create_message(int(hook["channel_id"]), body, files)
             token = m[2]
             self.interaction_responses.append({"token": token, "kind": method, "payload": body,
                                                "files": files})
@@ -417,6 +450,21 @@ class FakeDiscord:
                                                              int(message["id"])))
             return _json(message)
         return _json({"message": f"fake Discord has no route {method} {path}", "code": 0}, 404)
+
+    def _webhook_refusal(self, webhook_id: int, token: str, method: str,
+                         original: bool) -> web.Response | None:
+        """Discord's answers for a deleted webhook, a wrong token, or a GET of an unknown one.
+        Executing an id this fake never made stays allowed: interaction followups and the
+        webhook tests post to ids of their own."""
+        unknown = _json({"message": "Unknown Webhook", "code": 10015}, 404)
+        if webhook_id in self.deleted_webhooks:
+            return unknown
+        hook = self.webhooks.get(webhook_id)
+        if hook is not None and hook["token"] != token:
+            return _json({"message": "Invalid Webhook Token", "code": 50027}, 401)
+        if hook is None and method == "GET" and not original:
+            return unknown
+        return None
 
     def _create_message(self, channel_id: int, body: Any,
                         files: dict[str, tuple[str, bytes]]) -> web.Response:

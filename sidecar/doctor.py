@@ -1,0 +1,393 @@
+"""``immich-sidecar doctor``: check a whole setup against the live Immich and Discord.
+
+Each check gives one ``Check`` value (passed or not, one line, what to do); the runner prints
+one line per check and the exit code says whether everything the config's features need is in
+place. Nothing here prints a secret: targets are named by their config name, never by their
+webhook URL, and the key and token are only ever sent, never shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import aiohttp
+import discord
+import httpx
+import stamina
+
+from sidecar.discord.bot import channel_problem
+from sidecar.discord.bot_sink import NEEDED_PERMISSIONS
+from sidecar.immich.client import ImmichClient
+from sidecar.immich.errors import ImmichAuthError, ImmichError
+from sidecar.immich.models import Person, ServerVersion, is_immich_id
+from sidecar.immich.permissions import (
+    KEY_SETTINGS_HINT,
+    WATCHING,
+    Feature,
+    album_feature,
+    features_in_use,
+)
+from sidecar.metrics import Metrics
+from sidecar.settings import (
+    ChannelTarget,
+    ConsoleTarget,
+    Secret,
+    Settings,
+    WebhookTarget,
+    load_settings,
+)
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_MAJORS = (2, 3)
+# View Channel, Send Messages, Embed Links, Attach Files: what the invite link asks for.
+INVITE_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15)
+DISCORD_READY_TIMEOUT = 30.0
+TEST_MESSAGE = ("Test message from immich-sidecar doctor: target {name!r} works. "
+                "This is not a photo notification.")
+NEW_WEBHOOK = ("create a webhook (Discord: the channel's settings > Integrations > Webhooks > "
+               "New Webhook > Copy Webhook URL) and put its URL in the target's webhook_url")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's outcome: ``ok`` False means a configured feature cannot work."""
+
+    ok: bool
+    line: str
+    fix: str = ""
+
+    def render(self) -> str:
+        mark = "✓" if self.ok else "✗"
+        return f"{mark} {self.line}" + (f" -> {self.fix}" if self.fix else "")
+
+
+def passed(line: str) -> Check:
+    return Check(True, line)
+
+
+def failed(line: str, fix: str) -> Check:
+    return Check(False, line, fix)
+
+
+# ---------------------------------------------------------------------------- pure checks
+
+
+def version_check(version: ServerVersion) -> Check:
+    if version.major in SUPPORTED_MAJORS:
+        return passed(f"Immich {version} is a supported version (2.x, 3.x)")
+    if version.major < SUPPORTED_MAJORS[0]:
+        return failed(f"Immich {version} is too old for this sidecar",
+                      "upgrade Immich to 2.x or later")
+    return failed(f"Immich {version} is newer than this sidecar knows (2.x, 3.x)",
+                  "upgrade immich-discord-sidecar")
+
+
+def feature_check(feature: Feature, granted: frozenset[str]) -> Check:
+    missing = feature.missing(granted)
+    if not missing:
+        return passed(f"the API key allows {feature.label} ({', '.join(feature.permissions)})")
+    return failed(f"the API key lacks {', '.join(missing)}, needed for {feature.label}",
+                  f"tick {', '.join(missing)} on the key ({KEY_SETTINGS_HINT}), "
+                  "or create a new key with them and set immich.api_key")
+
+
+def person_check(name: str, candidates: Sequence[Person]) -> Check:
+    """A person name of the rules must match exactly one Immich person, ignoring case."""
+    exact = [p for p in candidates if p.name.casefold() == name.casefold()]
+    if len(exact) == 1:
+        return passed(f"person {name!r} is Immich person {exact[0].id}")
+    if exact:
+        return failed(f"{len(exact)} people in Immich are called {name!r}",
+                      "name them apart in Immich (People), or use the person id in the rule")
+    similar = sorted({p.name for p in candidates if p.name})[:8]
+    hint = f" (similar: {', '.join(repr(n) for n in similar)})" if similar else ""
+    return failed(f"no person called {name!r} in Immich{hint}",
+                  "name the person in Immich (People > the face > add a name), "
+                  "or correct the name in the rule")
+
+
+def state_check(path: Path) -> Check:
+    """The state file can be created or written (it is made at the first start)."""
+    target = path if path.exists() else path.parent
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    fix = "set state.path to a file in a folder this user may write"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return failed(f"state.path {path}: the file is not writable", fix)
+    if not os.access(target, os.W_OK | os.X_OK):
+        return failed(f"state.path {path}: cannot create it in {target} (permission denied)", fix)
+    return passed(f"state.path {path} is writable")
+
+
+def channel_check(target: ChannelTarget, problem: str | None, channel_name: str | None) -> Check:
+    if problem is None:
+        where = f"#{channel_name}" if channel_name else f"channel {target.channel_id}"
+        return passed(f"target {target.name!r}: the bot can post pictures in {where} "
+                      f"({NEEDED_PERMISSIONS})")
+    text, _, fix = problem.partition("; ")
+    return failed(text, fix or "see the Discord setup section of the README")
+
+
+def webhook_check(target: WebhookTarget, status: int | None, body: Any) -> Check:
+    """What GET on the webhook URL said (Discord answers it without posting anything)."""
+    name = f"target {target.name!r}"
+    if status == 200 and isinstance(body, dict) and body.get("channel_id"):
+        return passed(f"{name}: webhook {str(body.get('name') or '')!r} posts to channel "
+                      f"{body['channel_id']}")
+    if status in (401, 404):
+        said = body.get("message") if isinstance(body, dict) else None
+        return failed(f"{name}: Discord does not know this webhook ({status}"
+                      f"{f' {said}' if said else ''}): it was deleted or its URL is wrong",
+                      NEW_WEBHOOK)
+    if status is None:
+        return failed(f"{name}: could not reach Discord to check the webhook ({body})",
+                      "check the network, then run doctor again")
+    return failed(f"{name}: Discord answered {status} for the webhook URL",
+                  "check that webhook_url is a Discord webhook URL; " + NEW_WEBHOOK)
+
+
+def invite_url(application_id: int) -> str:
+    return (f"https://discord.com/oauth2/authorize?client_id={application_id}"
+            f"&scope=bot+applications.commands&permissions={INVITE_PERMISSIONS}")
+
+
+# ---------------------------------------------------------------------------- Immich
+
+
+async def immich_checks(settings: Settings, client: ImmichClient, *, bot: bool) -> list[Check]:
+    url = settings.immich.url
+    try:
+        version = await client.version()
+    except ImmichError as err:
+        return [failed(f"Immich does not answer at {url} ({err})",
+                       "check immich.url: is Immich running, and is this the address from "
+                       "where the sidecar runs? (laptop: http://localhost:2283; beside Immich's "
+                       "docker compose: http://immich-server:2283)")]
+    checks = [passed(f"Immich answers at {url}"), version_check(version)]
+    try:
+        granted = await client.key_permissions()
+    except ImmichAuthError:
+        return [*checks, failed(f"Immich rejected the API key ({url} answered 401)",
+                                f"check immich.api_key; create a key in {KEY_SETTINGS_HINT}")]
+    except ImmichError as err:
+        return [*checks, failed(f"could not read the API key's permissions ({err})",
+                                "check immich.api_key")]
+    checks.append(passed("Immich accepts the API key"))
+    checks += [feature_check(f, granted) for f in features_in_use(settings, bot=bot)]
+    if not WATCHING.missing(granted):
+        checks += await _people_checks(settings, client)
+    checks += await _album_checks(settings, client, granted, bot=bot)
+    return checks
+
+
+async def _people_checks(settings: Settings, client: ImmichClient) -> list[Check]:
+    names = sorted({ref for rule in settings.rules
+                    for ref in (*rule.people.any, *rule.people.all, *rule.people.none)
+                    if not is_immich_id(ref)}, key=str.casefold)
+    checks = []
+    for name in names:
+        try:
+            checks.append(person_check(name, await client.search_person(name)))
+        except ImmichError as err:
+            checks.append(failed(f"could not look {name!r} up in Immich ({err})",
+                                 "run doctor again when Immich answers"))
+    return checks
+
+
+async def _album_checks(settings: Settings, client: ImmichClient, granted: frozenset[str],
+                        *, bot: bool) -> list[Check]:
+    upload = settings.discord.upload
+    feature = album_feature(upload.album)
+    if not bot or not upload.enabled or upload.album is None or feature is None \
+            or is_immich_id(upload.album) or feature.missing(granted):
+        return []
+    try:
+        albums = await client.list_albums()
+    except ImmichError as err:
+        return [failed(f"could not list Immich's albums ({err})", "check immich.api_key")]
+    if any(a.name.casefold() == upload.album.casefold() for a in albums):
+        return [passed(f"upload album {upload.album!r} exists in Immich")]
+    return [failed(f"no album called {upload.album!r} in Immich (uploads would not be added "
+                   "to an album)", "create the album in Immich, or correct "
+                   "discord.commands.upload.album")]
+
+
+# ---------------------------------------------------------------------------- Discord
+
+
+class _Probe(discord.Client):
+    """A bot session that only logs in, learns its servers and channels, and leaves."""
+
+    def __init__(self) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(intents=intents, allowed_mentions=discord.AllowedMentions.none(),
+                         guild_ready_timeout=1.0)
+        self.ready = asyncio.Event()
+
+    async def on_ready(self) -> None:
+        self.ready.set()
+
+
+async def _connect(probe: _Probe, token: Secret) -> Check | None:
+    """Log in and wait until the gateway is ready; a failed Check when that cannot happen."""
+    fix = ("reset the token (Discord Developer Portal > your application > Bot > Reset "
+           "Token) and set discord.token")
+    try:
+        await probe.login(token.reveal())
+    except discord.LoginFailure:
+        return failed("Discord rejected the bot token", fix)
+    except discord.HTTPException as err:
+        return failed(f"could not log in to Discord ({err.status})", "try again later")
+    except (TimeoutError, aiohttp.ClientError, OSError) as err:
+        return failed(f"could not reach Discord ({type(err).__name__})",
+                      "check the network, then run doctor again")
+    runner = asyncio.create_task(probe.connect(reconnect=False))
+    ready = asyncio.create_task(probe.ready.wait())
+    done, _ = await asyncio.wait({runner, ready}, timeout=DISCORD_READY_TIMEOUT,
+                                 return_when=asyncio.FIRST_COMPLETED)
+    if ready in done:
+        return None
+    ready.cancel()
+    reason = ""
+    if runner in done and runner.exception() is not None:
+        reason = f" ({type(runner.exception()).__name__})"
+    return failed(f"the bot logged in but could not connect to the Discord gateway{reason}",
+                  "try again later")
+
+
+async def discord_checks(settings: Settings, probe: _Probe | None) -> list[Check]:
+    checks: list[Check] = []
+    token = settings.discord.token
+    if probe is not None and token is not None:
+        problem = await _connect(probe, token)
+        if problem is not None:
+            checks.append(problem)
+        else:
+            checks.append(passed(f"the Discord bot logs in as {probe.user} "
+                                 f"(in {len(probe.guilds)} server(s))"))
+            if not probe.guilds and probe.application_id is not None:
+                checks.append(failed("the bot is in no Discord server",
+                                     f"invite it: {invite_url(probe.application_id)}"))
+            for target in settings.targets.values():
+                if isinstance(target, ChannelTarget):
+                    problem_text = await channel_problem(probe, target)
+                    channel = probe.get_channel(target.channel_id)
+                    checks.append(channel_check(target, problem_text,
+                                                getattr(channel, "name", None)))
+    async with httpx.AsyncClient(timeout=15.0, follow_redirects=False) as http:
+        for target in settings.targets.values():
+            if isinstance(target, WebhookTarget):
+                checks.append(await _webhook(http, target))
+    return checks
+
+
+async def _webhook(http: httpx.AsyncClient, target: WebhookTarget) -> Check:
+    try:
+        response = await http.get(target.url.reveal())
+    except httpx.HTTPError as err:
+        return webhook_check(target, None, type(err).__name__)
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    return webhook_check(target, response.status_code, body)
+
+
+# ---------------------------------------------------------------------------- test message
+
+
+async def send_test(settings: Settings, name: str, probe: _Probe | None,
+                    out: TextIO) -> Check:
+    target = settings.targets.get(name)
+    if target is None:
+        return failed(f"no target called {name!r}",
+                      f"pick one of: {', '.join(settings.targets) or '(none)'}")
+    text = TEST_MESSAGE.format(name=name)
+    if isinstance(target, ConsoleTarget):
+        print(json.dumps({"test": True, "target": name, "message": text}), file=out)
+        return passed(f"test message printed for target {name!r}")
+    if isinstance(target, WebhookTarget):
+        async with httpx.AsyncClient(timeout=15.0) as http:
+            try:
+                response = await http.post(target.url.reveal(), params={"wait": "true"},
+                                           json={"content": text,
+                                                 "allowed_mentions": {"parse": []}})
+            except httpx.HTTPError as err:
+                return failed(f"could not post the test message to {name!r} "
+                              f"({type(err).__name__})", "check the network")
+        if response.is_success:
+            return passed(f"test message posted to target {name!r}")
+        return failed(f"Discord refused the test message for {name!r} "
+                      f"({response.status_code})", NEW_WEBHOOK)
+    channel = probe.get_channel(target.channel_id) if probe is not None else None
+    if not isinstance(channel, discord.abc.Messageable):
+        return failed(f"cannot post the test message to {name!r}: the bot cannot see the "
+                      "channel", "fix the target's check above first")
+    try:
+        await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+    except discord.HTTPException as err:
+        return failed(f"Discord refused the test message for {name!r} ({err.status})",
+                      "fix the target's check above first")
+    return passed(f"test message posted to target {name!r}")
+
+
+# ---------------------------------------------------------------------------- runner
+
+
+async def diagnose(settings: Settings, out: TextIO, *, send_test_to: str | None = None,
+                   client: ImmichClient | None = None) -> int:
+    """Run every check, print one line each, return the exit code (0: all passed)."""
+    checks: list[Check] = []
+
+    def emit(new: Sequence[Check]) -> None:
+        for check in new:
+            checks.append(check)
+            print(check.render(), file=out, flush=True)
+
+    bot = settings.discord.token is not None
+    own_client = client is None
+    immich = client or ImmichClient(settings.immich.url, settings.immich.api_key, Metrics(),
+                                    timeout=10.0, max_attempts=2, max_retry_seconds=10.0)
+    try:
+        emit(await immich_checks(settings, immich, bot=bot))
+    finally:
+        if own_client:
+            await immich.aclose()
+    emit([state_check(settings.state.path)])
+    emit([passed(f"target {t.name!r} prints notifications on stdout")
+          for t in settings.targets.values() if isinstance(t, ConsoleTarget)])
+    probe = _Probe() if bot else None
+    try:
+        emit(await discord_checks(settings, probe))
+        if send_test_to is not None:
+            emit([await send_test(settings, send_test_to, probe, out)])
+    finally:
+        if probe is not None:
+            with contextlib.suppress(Exception):
+                await probe.close()
+    bad = sum(not c.ok for c in checks)
+    if bad:
+        print(f"{bad} of {len(checks)} checks failed", file=out)
+        return 1
+    print(f"all {len(checks)} checks passed", file=out)
+    return 0
+
+
+def run(config_path: Path, *, send_test_to: str | None = None, out: TextIO | None = None) -> int:
+    """``immich-sidecar doctor``."""
+    settings = load_settings(config_path)
+    stamina.instrumentation.set_on_retry_hooks([])  # the Immich client logs its own retries
+    stream = out or sys.stdout
+    print(f"checking {config_path}", file=stream)
+    return asyncio.run(diagnose(settings, stream, send_test_to=send_test_to))

@@ -1,0 +1,97 @@
+"""Which Immich API key permissions each feature of the sidecar needs: the one place that says so.
+
+The start-up check, the slash commands, ``immich-sidecar doctor`` and the README's list of
+permissions all read these facts. Permission names are those of the Immich specs'
+``Permission`` enum (each operation's ``x-immich-permission``). Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+from sidecar.immich.models import is_immich_id
+from sidecar.settings import Settings
+
+KEY_SETTINGS_HINT = "Immich: Account settings > API keys"
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A feature the config can turn on, and the permissions its Immich calls need."""
+
+    key: str
+    label: str  # how a user names it, e.g. "/immich person"
+    permissions: tuple[str, ...]
+    calls: str  # the Immich calls behind the permissions, for the README and reviewers
+
+    def missing(self, granted: Collection[str]) -> tuple[str, ...]:
+        """The permissions of this feature that ``granted`` lacks (``all`` grants every one)."""
+        if "all" in granted:
+            return ()
+        return tuple(p for p in self.permissions if p not in granted)
+
+    def off_sentence(self, missing: Iterable[str]) -> str:
+        """The one sentence said at start and answered by a command that cannot work."""
+        names = ", ".join(missing) or ", ".join(self.permissions)
+        return (f"{self.label} is off: the Immich API key lacks {names}; add "
+                f"{'it' if ',' not in names else 'them'} to the key ({KEY_SETTINGS_HINT})")
+
+
+WATCHING = Feature(
+    "watching", "watching for new photos",
+    ("asset.read", "asset.view", "person.read"),
+    "POST /search/metadata, GET /assets/{id}/thumbnail, GET /search/person and /people",
+)
+UPLOAD = Feature(
+    "upload", "/immich upload",
+    ("asset.upload", "asset.update"),
+    "POST /assets, PUT /assets/{id} (the description)",
+)
+UPLOAD_ALBUM = Feature(
+    "upload_album", "adding uploads to the album",
+    ("albumAsset.create",),
+    "PUT /albums/{id}/assets",
+)
+UPLOAD_ALBUM_BY_NAME = Feature(
+    "upload_album_by_name", "adding uploads to an album given by name",
+    ("albumAsset.create", "album.read"),
+    "GET /albums (to find the album by name), PUT /albums/{id}/assets",
+)
+PERSON = Feature(
+    "person", "/immich person",
+    ("person.read", "person.statistics"),
+    "GET /search/person, GET /people/{id}/statistics, GET /people/{id}/thumbnail",
+)
+FEATURES: tuple[Feature, ...] = (WATCHING, UPLOAD, UPLOAD_ALBUM, UPLOAD_ALBUM_BY_NAME, PERSON)
+
+
+def album_feature(album: str | None) -> Feature | None:
+    """The album feature that the configured upload album needs (a name must be looked up)."""
+    if not album:
+        return None
+    return UPLOAD_ALBUM if is_immich_id(album) else UPLOAD_ALBUM_BY_NAME
+
+
+def features_in_use(settings: Settings, *, bot: bool) -> tuple[Feature, ...]:
+    """The features this config turns on. Slash commands exist only with a bot (``bot``)."""
+    used = [WATCHING]
+    commands = settings.discord
+    if bot and commands.upload.enabled:
+        used.append(UPLOAD)
+        album = album_feature(commands.upload.album)
+        if album is not None:
+            used.append(album)
+    if bot and commands.person.enabled:
+        used.append(PERSON)
+    return tuple(used)
+
+
+def permissions_for(features: Iterable[Feature]) -> tuple[str, ...]:
+    """Every permission the features need, each once, in a stable order."""
+    return tuple(dict.fromkeys(p for feature in features for p in feature.permissions))
+
+
+def gaps(features: Iterable[Feature], granted: Collection[str]) -> dict[Feature, tuple[str, ...]]:
+    """The features that cannot work with the ``granted`` permissions, and what each lacks."""
+    return {f: missing for f in features if (missing := f.missing(granted))}

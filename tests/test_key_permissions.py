@@ -1,0 +1,158 @@
+"""Which key permissions each feature needs (sidecar.immich.permissions): the start-up check, the
+slash commands' answers when a permission is missing, and the README's list, all from one place.
+
+The Immich side is the real client against the fake Immich (which answers 403 like Immich for a
+call whose ``x-immich-permission`` the key lacks); the Discord side is the real discord.py bot
+against the fake Discord.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import textwrap
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from sidecar.app import Sidecar
+from sidecar.immich.client import ImmichClient
+from sidecar.immich.permissions import (
+    FEATURES,
+    PERSON,
+    UPLOAD_ALBUM_BY_NAME,
+    WATCHING,
+    features_in_use,
+    gaps,
+)
+from sidecar.metrics import Metrics
+from sidecar.settings import PersonCommand, Secret, UploadCommand
+from tests.e2e_harness import REPO, free_port, write_config
+from tests.fakes import fake_discord as fd
+from tests.fakes.fake_immich import FakeImmich
+from tests.test_discord_bot import make_settings, start_bot
+from tests.test_discord_commands import JPEG, SORRY, command, text_of, upload
+
+EVERYTHING_BUT = {
+    "person.statistics": ("asset.read", "asset.view", "person.read", "asset.upload",
+                          "asset.update", "albumAsset.create", "album.read"),
+    "album.read": ("asset.read", "asset.view", "person.read", "person.statistics",
+                   "asset.upload", "asset.update", "albumAsset.create"),
+}
+
+
+# ---------------------------------------------------------------------------- pure facts
+
+
+def test_features_in_use_follow_the_config() -> None:
+    with_bot = make_settings(upload=UploadCommand(album="From Discord"))
+    assert [f.key for f in features_in_use(with_bot, bot=True)] == [
+        "watching", "upload", "upload_album_by_name", "person"]
+    assert [f.key for f in features_in_use(with_bot, bot=False)] == ["watching"]
+    by_id = make_settings(upload=UploadCommand(album="0b6a4f7e-5d2c-4e8a-9a51-3f2d8c1b7e40"))
+    assert "upload_album" in [f.key for f in features_in_use(by_id, bot=True)]
+    off = make_settings(upload=UploadCommand(enabled=False))
+    off = replace(off, discord=replace(off.discord, person=PersonCommand(enabled=False)))
+    assert [f.key for f in features_in_use(off, bot=True)] == ["watching"]
+
+
+def test_gaps_name_what_each_feature_lacks_and_all_grants_everything() -> None:
+    granted = {"asset.read", "asset.view", "person.read"}
+    found = gaps(FEATURES, granted)
+    assert WATCHING not in found
+    assert found[PERSON] == ("person.statistics",)
+    assert found[UPLOAD_ALBUM_BY_NAME] == ("albumAsset.create", "album.read")
+    assert gaps(FEATURES, {"all"}) == {}
+    assert PERSON.off_sentence(["person.statistics"]) == (
+        "/immich person is off: the Immich API key lacks person.statistics; add it to the key "
+        "(Immich: Account settings > API keys)")
+
+
+def test_readme_lists_exactly_the_permissions_of_each_feature() -> None:
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("| feature | key permissions |"):]
+    table = table[:table.index("\n\n")]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = re.findall(r"`([A-Za-z.]+)`", cells[1])
+    assert rows == {feature.label: list(feature.permissions) for feature in FEATURES}
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+@pytest.fixture
+async def immich_client(request) -> AsyncIterator[tuple[FakeImmich, ImmichClient]]:
+    lacking = request.param
+    async with FakeImmich(permissions=EVERYTHING_BUT[lacking]) as server:
+        server.add_person("Alice")
+        server.add_album("From Discord")
+        async with ImmichClient(server.url, Secret(server.api_key), Metrics(),
+                                max_attempts=1) as client:
+            yield server, client
+
+
+@pytest.mark.parametrize("immich_client", ["person.statistics"], indirect=True)
+async def test_person_without_statistics_permission_says_so_not_sorry(fake, immich_client):
+    _, client = immich_client
+    bot, _ = await start_bot(fake, client, Metrics(), make_settings())
+    try:
+        answer = await command(fake, "person", [{"type": 3, "name": "name", "value": "Alice"}])
+    finally:
+        await bot.close()
+    text = text_of(answer)
+    assert text != SORRY
+    assert text == ("Sorry, /immich person is off: the Immich API key lacks person.statistics; "
+                    "add it to the key (Immich: Account settings > API keys).")
+
+
+@pytest.mark.parametrize("immich_client", ["album.read"], indirect=True)
+async def test_upload_to_named_album_without_album_read_says_which_permission(
+        fake, immich_client):
+    _, client = immich_client
+    settings = make_settings(upload=UploadCommand(allowed_roles=("uploaders",),
+                                                  album="From Discord"))
+    bot, _ = await start_bot(fake, client, Metrics(), settings)
+    try:
+        answer = await upload(fake, [("a.jpg", JPEG, None)])
+    finally:
+        await bot.close()
+    text = text_of(answer)
+    assert "`a.jpg`: uploaded" in text
+    assert ("Could not add them to the album: adding uploads to an album given by name is off: "
+            "the Immich API key lacks album.read; add it to the key") in text
+    assert "403" not in text
+
+
+# ---------------------------------------------------------------------------- start-up
+
+
+async def test_start_says_once_which_features_are_off(fake, tmp_path, monkeypatch, caplog):
+    async with FakeImmich(permissions=EVERYTHING_BUT["person.statistics"]) as server:
+        server.add_person("Alice")
+        monkeypatch.setenv("IMMICH_API_KEY", server.api_key)
+        monkeypatch.setenv("DISCORD_TOKEN", fd.TOKEN)
+        path = tmp_path / "config.yaml"
+        write_config(path, immich_url=server.url, state=tmp_path / "state.db",
+                     metrics_port=free_port(), rules=textwrap.dedent("""\
+                         - name: kids
+                           people: {any: [Alice]}
+                           targets: [stdout]
+                         """), extra="discord:\n  token: ${DISCORD_TOKEN}\n")
+        sidecar = Sidecar(Path(path), stdout=io.StringIO())
+        caplog.set_level(logging.INFO, logger="sidecar")
+        await sidecar.start()
+        try:
+            for _ in range(3):
+                await sidecar._poll_job()
+        finally:
+            await sidecar.stop()
+    said = [r for r in caplog.records if "is off" in r.getMessage()]
+    assert [(r.levelname, r.getMessage()) for r in said] == [(
+        "WARNING",
+        "/immich person is off: the Immich API key lacks person.statistics; add it to the key "
+        "(Immich: Account settings > API keys)")]
