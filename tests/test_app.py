@@ -130,6 +130,17 @@ async def test_dry_run_lists_an_asset_once_per_rule_whatever_the_version(
     assert lines[-1] == "3 assets examined, 5 matches, 5 deliveries would be sent"
 
 
+async def test_a_hidden_person_can_be_named_in_a_rule(immich, tmp_path, capsys):
+    """Immich's person search leaves hidden people out unless asked for them."""
+    immich.add_person("Dave", hidden=True)
+    path = config(immich, tmp_path, rules=RULES.replace("[Alice]", "[Dave]"))
+    out = io.StringIO()
+    assert await asyncio.to_thread(dry_run, path, 3600.0, out) == 0, capsys.readouterr().err
+    assert out.getvalue().rstrip().endswith("0 matches, 0 deliveries would be sent")
+    [lookup] = immich.api_requests("GET", "/api/search/person")
+    assert lookup.query == {"name": "Dave", "withHidden": "true"}
+
+
 @pytest.mark.e2e
 def test_demo_shows_notifications_on_a_fresh_machine():
     """`make demo` runs `python -m tests.demo`: it must work without Immich or Discord."""

@@ -352,13 +352,18 @@ class ImmichClient:
                 break
         return everyone
 
-    async def search_person(self, name: str) -> list[Person]:
-        """People whose name contains ``name`` (case-insensitive), also those without faces."""
+    async def search_person(self, name: str, *, with_hidden: bool = False) -> list[Person]:
+        """People whose name is like ``name``, also those without faces. Immich's search is
+        fuzzy (accent-insensitive trigram similarity, at most 100 answers): pick exact
+        matches from the answer. Hidden people only ``with_hidden``."""
 
         def parse(data: Any) -> list[Person]:
             return [Person.from_dict(p) for p in _require_list(data, "body")]
 
-        return await self._call_json("GET", "/search/person", parse, params={"name": name})
+        params = {"name": name}
+        if with_hidden:
+            params["withHidden"] = "true"
+        return await self._call_json("GET", "/search/person", parse, params=params)
 
     async def person_thumbnail(self, person_id: str) -> bytes | None:
         """The person's face picture, or None where Immich has none yet."""
