@@ -309,6 +309,33 @@ async def test_people_lists_only_people_with_visible_faces(immich, api):
     assert missing.status_code == 404 and missing.json()["statusCode"] == 404
 
 
+async def test_person_search_is_fuzzy_like_immichs(immich, api):
+    """Immich: f_unaccent(name) %> f_unaccent(query) (pg_trgm word similarity >= 0.5),
+    hidden people only with withHidden, at most 100 answers, best first."""
+    alice, carol = immich.add_person("Alice"), immich.add_person("Carol")
+    zoe = immich.add_person("Zoë")
+    dave = immich.add_person("Dave", hidden=True)
+
+    async def names(name: str, **params: str) -> list[str]:
+        response = await api.get("/search/person", params={"name": name, **params})
+        assert response.status_code == 200, response.text
+        return [p["id"] for p in response.json()]
+
+    assert await names("lice") == [alice]
+    assert await names("Caroll") == [carol]
+    assert await names("ar") == []
+    assert await names("ZOE") == [zoe]
+    assert await names("Dave") == []
+    assert await names("Dave", withHidden="true") == [dave]
+    empty = await api.get("/search/person", params={"name": ""})
+    assert empty.status_code == 400
+
+    many = [immich.add_person(f"Anna {n}") for n in range(120)]
+    anna = immich.add_person("Anna")
+    found = await names("anna")
+    assert len(found) == 100 and found[0] == anna and set(found[1:]) <= set(many)
+
+
 async def test_unknown_ids(immich, api):
     unknown = "6f1c7c2e-8a3b-4c5d-9e6f-7a8b9c0d1e2f"
     assert (await api.get("/faces", params={"id": unknown})).status_code == 400

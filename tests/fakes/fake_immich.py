@@ -37,6 +37,7 @@ import random
 import re
 import signal
 import sys
+import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -307,6 +308,49 @@ def asset_picture(asset_id: str, size: str = "preview") -> bytes:
 def person_picture(person_id: str) -> bytes:
     """The bytes the fake serves as a person's face thumbnail."""
     return images.jpeg(images.colour_for(person_id), 16, 16)
+
+
+# --- person search: Postgres pg_trgm word similarity, as Immich asks for it -----------------
+
+PERSON_SEARCH_LIMIT = 100
+PERSON_SEARCH_THRESHOLD = 0.5  # Immich sets pg_trgm.word_similarity_threshold to 0.5
+_WORD = re.compile(r"[^\W_]+")  # pg_trgm splits on anything that is not a letter or digit
+
+
+def _unaccent(text: str) -> str:
+    """Postgres' ``unaccent`` (near enough): drop the accents, keep the letters."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _word_trigrams(text: str) -> list[list[str]]:
+    """Per word, its trigrams in order: lower case, two blanks before and one after."""
+    words = _WORD.findall(_unaccent(text).lower())
+    return [[f"  {w} "[i : i + 3] for i in range(len(w) + 1)] for w in words]
+
+
+def _calc_similarity(common: int, query: int, extent: int) -> float:
+    return common / (query + extent - common) if query + extent - common else 0.0
+
+
+def word_similarity(query: str, name: str, *, strict: bool = False) -> float:
+    """pg_trgm's ``word_similarity(query, name)``: the best similarity between the query's
+    trigrams and any run of the name's trigrams (``strict``: runs of whole words only)."""
+    wanted = {t for word in _word_trigrams(query) for t in word}
+    words = _word_trigrams(name)
+    if not wanted or not words:
+        return 0.0
+    if strict:
+        runs = [[t for w in words[i:j] for t in w]
+                for i in range(len(words)) for j in range(i + 1, len(words) + 1)]
+    else:
+        flat = [t for w in words for t in w]
+        runs = [flat[i:j] for i in range(len(flat)) for j in range(i + 1, len(flat) + 1)]
+    best = 0.0
+    for run in runs:
+        extent = set(run)
+        best = max(best, _calc_similarity(len(extent & wanted), len(wanted), len(extent)))
+    return best
 
 
 # --- search: which assets match a request, and in which order ---------------------------
@@ -1161,14 +1205,21 @@ class FakeImmich:
         name = request.query.get("name")
         if name is None:
             raise _ApiError(400, ["name must be a string"])
+        if not name and not self.is_v3:
+            raise _ApiError(400, ["name should not be empty"])
         with_hidden = _parse_bool(request.query.get("withHidden"), "withHidden") or False
-        needle = name.lower()
-        found = [
-            self._person_json(p)
+        # Immich: f_unaccent(name) %> f_unaccent(query), ordered by strict word similarity
+        # distance, LIMIT 100. Fuzzy: "Caroll" finds Carol, "lice" finds Alice, "ar" nothing.
+        scored = [
+            (word_similarity(name, p.name, strict=True), p.name, p)
             for p in self._people.values()
-            if needle in p.name.lower() and (with_hidden or not p.is_hidden)
+            if (with_hidden or not p.is_hidden)
+            and word_similarity(name, p.name) >= PERSON_SEARCH_THRESHOLD
         ]
-        return web.json_response(found)
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        return web.json_response(
+            [self._person_json(p) for _, _, p in scored[:PERSON_SEARCH_LIMIT]]
+        )
 
     def _find_person(self, request: web.Request) -> _Person:
         person_id = _require_uuid(request.match_info["id"], "id")
