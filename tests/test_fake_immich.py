@@ -499,6 +499,45 @@ async def test_each_fault_kind_behaves_as_described(immich, api):
         Faults(rate=0.5, kinds=("boom",))
 
 
+@pytest.mark.parametrize("version", [(2, 7, 5), (3, 0, 3)], ids=["2.7.5", "3.0.3"])
+async def test_ties_in_taken_time_make_offset_paging_lose_assets_before_3(version):
+    """Immich 2.x orders search results by fileCreatedAt alone: assets taken at the same moment
+    come back in a different order on each request, so an offset pager repeats some and never
+    sees others. 3.x breaks the tie by id."""
+    async with FakeImmich(version=version) as immich, client_for(immich) as api:
+        added = immich.add_assets_bulk(1_100, created_at=T0, taken_at=T0 - timedelta(days=3))
+        first = await search(api, size=1000, page=1)
+        second = await search(api, size=1000, page=2)
+        assert (len(first["items"]), first["nextPage"], second["nextPage"]) == (1000, "2", None)
+        seen = ids(first) + ids(second)
+        assert len(seen) == 1_100
+        if version < (3, 0, 0):
+            assert len(set(seen)) < 1_000 + 50, "2.x returned the ties in the same order twice"
+            assert ids(await search(api, size=5)) != ids(await search(api, size=5))
+        else:
+            assert set(seen) == set(added)
+            assert ids(await search(api, size=5)) == ids(await search(api, size=5))
+
+
+async def test_bulk_uploads_never_share_a_moment(immich, api):
+    first, second, third = immich.add_assets_bulk(3, created_at=T0)
+    items = (await search(api, withPeople=False, order="asc"))["items"]
+    assert [(i["id"], i["createdAt"], i["fileCreatedAt"]) for i in items] == [
+        (first, "2025-06-01T11:59:59.998Z", "2025-06-01T11:59:59.998Z"),
+        (second, "2025-06-01T11:59:59.999Z", "2025-06-01T11:59:59.999Z"),
+        (third, "2025-06-01T12:00:00.000Z", "2025-06-01T12:00:00.000Z"),
+    ]
+    close = immich.add_assets_bulk(3, created_at=T0 + timedelta(hours=1),
+                                   upload_gap=timedelta(microseconds=400))
+    late = iso(T0 + timedelta(hours=1) - timedelta(milliseconds=1))
+    shown = {i["id"]: i["createdAt"] for i in (await search(api, createdAfter=late))["items"]}
+    # Immich keeps microseconds and shows milliseconds: 0.9992 and 0.9996 s both show .999
+    assert [shown[a] for a in close] == [
+        "2025-06-01T12:59:59.999Z", "2025-06-01T12:59:59.999Z", "2025-06-01T13:00:00.000Z"]
+    exactly = await search(api, createdAfter=late, createdBefore=late)
+    assert ids(exactly) == []  # nothing was uploaded at .999000 itself
+
+
 async def test_a_large_library_is_quick_to_build_and_cheap_to_page(immich, api):
     immich.add_assets_bulk(10_000, created_at=T0)
     pages = 0

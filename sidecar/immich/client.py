@@ -37,6 +37,7 @@ from sidecar.immich.models import (
     ServerVersion,
     UploadResult,
 )
+from sidecar.immich.paging import Bounds, lossless_pages
 from sidecar.immich.retry import (
     RETRYABLE_STATUSES,
     RetryableResponse,
@@ -256,8 +257,11 @@ class ImmichClient:
         size: int = 1000,
         with_people: bool = True,
         with_exif: bool = True,
+        taken_after: datetime | None = None,
+        taken_before: datetime | None = None,
     ) -> SearchPage:
-        """One page of timeline assets (flat 2.x/3.x form). ``person_ids`` means ALL of them."""
+        """One page of timeline assets (flat 2.x/3.x form). ``person_ids`` means ALL of them.
+        Every bound includes its own moment."""
         _check_size(size)
         body: dict[str, Any] = {
             "visibility": "timeline",
@@ -269,6 +273,10 @@ class ImmichClient:
             body["createdAfter"] = _isoformat(created_after)
         if created_before is not None:
             body["createdBefore"] = _isoformat(created_before)
+        if taken_after is not None:
+            body["takenAfter"] = _isoformat(taken_after)
+        if taken_before is not None:
+            body["takenBefore"] = _isoformat(taken_before)
         if person_ids:
             body["personIds"] = list(person_ids)
         if asset_type is not None:
@@ -313,22 +321,24 @@ class ImmichClient:
         created_before: datetime | None = None,
         person_ids: Sequence[str] = (),
         asset_type: str | None = None,
-        page: str | None = None,
         size: int = 1000,
         with_people: bool = True,
         with_exif: bool = True,
     ) -> AsyncIterator[SearchPage]:
-        """Every page of a flat search, following ``nextPage`` until null (bounded)."""
-        for _ in range(MAX_SEARCH_PAGES):
-            result = await self.search_metadata(
-                created_after=created_after, created_before=created_before,
-                person_ids=person_ids, asset_type=asset_type, page=page, size=size,
+        """Every asset of a flat search once, a page at a time (bounded). Not by offset: before
+        3.1 Immich breaks no ties in its order, and offsets would skip some (see ``paging``)."""
+
+        async def fetch(bounds: Bounds, page: int | None) -> SearchPage:
+            return await self.search_metadata(
+                created_after=bounds.created_after, created_before=bounds.created_before,
+                taken_after=bounds.taken_after, taken_before=bounds.taken_before,
+                person_ids=person_ids, asset_type=asset_type,
+                page=None if page is None else str(page), size=size,
                 with_people=with_people, with_exif=with_exif)
-            yield result
-            if result.next_page is None:
-                return
-            page = result.next_page
-        log.warning("Immich search stopped after %d pages; the rest is skipped", MAX_SEARCH_PAGES)
+
+        window = Bounds(created_after=created_after, created_before=created_before)
+        async for assets in lossless_pages(fetch, window, max_requests=MAX_SEARCH_PAGES):
+            yield SearchPage(assets=assets, next_page=None)
 
     # -- people ---------------------------------------------------------------------------
 

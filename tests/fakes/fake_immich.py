@@ -41,7 +41,7 @@ import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -598,6 +598,7 @@ class FakeImmich:
         self._url: str | None = None
         self._faults: Faults | None = None
         self._fault_random = random.Random(0)
+        self._tie_random = random.Random(0)
         self.hostile: Hostile | None = None
         self.hostile_answers = 0  # how many answers were spoiled so far
         self._assets: dict[str, _Asset] = {}
@@ -622,6 +623,12 @@ class FakeImmich:
     @property
     def is_v3(self) -> bool:
         return self.version >= (3, 0, 0)
+
+    @property
+    def breaks_ties(self) -> bool:
+        """3.x sorts search results taken at the same moment by id; 2.x leaves them as they
+        come (3.1.0 and 2.7.5 checked; 3.0 assumed to be like 3.1)."""
+        return self.is_v3
 
     @property
     def has_search_filter(self) -> bool:
@@ -704,8 +711,13 @@ class FakeImmich:
         file_name: str | None = None,
         description: str | None = None,
         unrecognised_faces: int = 0,
+        upload_gap: timedelta = timedelta(milliseconds=1),
     ) -> list[str]:
-        """Add ``n`` assets alike but for their ids (a library import landing at once)."""
+        """Add ``n`` assets alike but for their ids and upload times (a library import landing
+        at once). Like Immich's ``createdAt``, no two uploads share a moment: the last is
+        created at ``created_at``, each other ``upload_gap`` before the next (Immich keeps
+        microseconds and shows milliseconds). Unless ``taken_at`` is given, each was taken
+        when it was uploaded."""
         if type not in ASSET_TYPES:
             raise ValueError(f"asset type must be one of {ASSET_TYPES}, not {type!r}")
         if visibility not in VISIBILITIES:
@@ -713,11 +725,12 @@ class FakeImmich:
         unknown = [p for p in people if p not in self._people]
         if unknown:
             raise ValueError(f"unknown person ids {unknown}; add them with add_person first")
-        created = _to_ms(created_at) if created_at else _now()
-        taken = _to_ms(taken_at) if taken_at else created
+        last = _to_ms(created_at) if created_at else _now()
         extension = "mp4" if type == "VIDEO" else "jpg"
         ids = []
-        for _ in range(n):
+        for index in range(n):
+            created = last - upload_gap * (n - 1 - index)
+            taken = _to_ms(taken_at) if taken_at else _to_ms(created)
             self._counter += 1
             asset_id = str(uuid.uuid4())
             checksum = base64.b64encode(hashlib.sha1(asset_id.encode()).digest()).decode()
@@ -1140,16 +1153,33 @@ class FakeImmich:
             skip = 0
         else:
             skip = (query.page - 1) * query.size
+        shuffle = query.cursor is None and not self.breaks_ties
         found: list[_Asset] = []
         for asset in candidates:
             if all(check(asset) for check in query.predicates):
-                if skip:
-                    skip -= 1
-                    continue
-                found.append(asset)
-                if len(found) > query.size:
+                # Ties in the order are only settled once the whole run of them is known.
+                if len(found) > skip + query.size and not (
+                    shuffle and asset.taken_at == found[-1].taken_at
+                ):
                     break
+                found.append(asset)
+        if shuffle:
+            found = self._shuffle_ties(found)
+        found = found[skip:]
         return found[: query.size], len(found) > query.size
+
+    def _shuffle_ties(self, ordered: list[_Asset]) -> list[_Asset]:
+        """2.x orders by fileCreatedAt alone: Postgres returns a run of ties in whatever order
+        its plan gives, which may change from one request to the next; here it always does."""
+        result: list[_Asset] = []
+        start = 0
+        for end in range(1, len(ordered) + 1):
+            if end == len(ordered) or ordered[end].taken_at != ordered[start].taken_at:
+                run = ordered[start:end]
+                self._tie_random.shuffle(run)
+                result.extend(run)
+                start = end
+        return result
 
     async def _search_metadata(self, request: web.Request) -> web.Response:
         query = self._parse_search(await _json_body(request))
