@@ -382,6 +382,28 @@ async def test_http_errors_carry_immich_message_and_correlation_id(
     assert failures_sample(metrics, "GET /api/people", "http_4xx") == 1
 
 
+async def test_the_32_filter_is_never_sent_to_an_older_server() -> None:
+    """An older Immich ignores ``filter`` and answers its whole library, unfiltered."""
+    async with FakeImmich(version=(3, 1, 0)) as immich, ImmichClient(
+            immich.url, Secret(immich.api_key), Metrics(), max_attempts=1) as client:
+        immich.add_asset(type="VIDEO")
+        await client.version()
+        with pytest.raises(ValueError, match=r"3\.2 added"):
+            await client.search_metadata_filter(filter={"type": {"eq": "IMAGE"}})
+        assert immich.api_requests("POST", "/api/search/metadata") == []
+
+
+async def test_a_3x_validation_error_names_each_problem_not_just_validation_failed() -> None:
+    """3.x answers {"message": "Validation failed", "errors": [...]}: the problems are what a
+    user needs to read."""
+    async with FakeImmich(version=(3, 1, 0)) as immich, ImmichClient(
+            immich.url, Secret(immich.api_key), Metrics(), max_attempts=1) as client:
+        with pytest.raises(ImmichBadRequestError) as caught:
+            await client.search_metadata(person_ids=["Alice"])
+    assert "Validation failed: personIds: must be a UUID" in str(caught.value)
+    assert "X-Correlation-ID" not in str(caught.value) and "correlation id" in str(caught.value)
+
+
 @pytest.mark.parametrize(("content", "content_type", "expected"), [
     (b"<html><body>Sign in</body></html>", "text/html", "expected JSON but got text/html"),
     (b'{"assets": {"items": [', "application/json", "invalid JSON"),

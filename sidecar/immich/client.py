@@ -125,7 +125,8 @@ def _require_int(value: Any, what: str) -> int:
 
 
 def _error_message(answer: _Answer) -> str:
-    """Immich's JSON ``message`` (a list for validation errors), else a short hint."""
+    """Immich's JSON ``message`` (2.x: a list for validation errors; 3.x: "Validation failed"
+    and the problems in ``errors``), else a short hint."""
     if "json" in answer.content_type:
         try:
             data = json.loads(answer.body)
@@ -135,6 +136,10 @@ def _error_message(answer: _Answer) -> str:
             message = data.get("message")
             if isinstance(message, list):
                 return "; ".join(str(m) for m in message)
+            problems = data.get("errors")
+            if isinstance(problems, list) and problems:
+                listed = "; ".join(_describe_problem(p) for p in problems)
+                return f"{message or 'invalid request'}: {listed}"
             if message:
                 return str(message)
             if data.get("error"):
@@ -142,6 +147,16 @@ def _error_message(answer: _Answer) -> str:
     if "html" in answer.content_type:
         return "an HTML page instead of an API answer"
     return ""
+
+
+def _describe_problem(problem: Any) -> str:
+    """One validation issue of Immich 3.x (``{path: [...], message}``) as ``path: message``."""
+    if not isinstance(problem, dict):
+        return str(problem)
+    path = problem.get("path")
+    where = ".".join(str(p) for p in path) if isinstance(path, list) else ""
+    text = str(problem.get("message") or problem.get("code") or "invalid")
+    return f"{where}: {text}" if where else text
 
 
 class ImmichClient:
@@ -300,7 +315,10 @@ class ImmichClient:
     ) -> SearchPage:
         """One page in the Immich 3.2+ form (``filter`` + ``cursor``); ``next_page`` is the
         next cursor. Only for servers where ``ServerVersion.has_search_filter``: older ones
-        do not know ``filter``."""
+        do not know ``filter``: they ignore it and answer every asset, unfiltered."""
+        version = self._server_version
+        if version is not None and not version.has_search_filter:
+            raise ValueError(f"Immich {version} has no search filter (3.2 added it)")
         _check_size(size)
         body: dict[str, Any] = {
             "filter": dict(filter),

@@ -5,19 +5,29 @@ process is driven through the unauthenticated control API under ``/_fake/``. Eve
 is recorded (``requests``) so tests can count what a poll costs, and ``faults`` injects
 failures for the fault suite.
 
-Choices where Immich leaves room (documented so tests can rely on them):
+Where Immich leaves room, or where 2.7.5 and 3.1.0 (both checked against real servers) differ:
 
-- ``search/metadata`` orders by ``fileCreatedAt`` (when the photo was taken), newest first,
-  ties broken by id, as Immich does; ``order: "asc"`` reverses it.
-- Without a ``visibility`` the search returns timeline and archived assets (Immich's default);
-  hidden and locked assets only appear when asked for by name. Trashed assets need
-  ``withDeleted``.
+- ``search/metadata`` orders by ``fileCreatedAt`` (when the photo was taken), newest first;
+  ``order: "asc"`` reverses it. 3.x breaks ties by id; 2.x leaves them to Postgres' plan, and
+  the fake's 2.x shape returns them in a new order on each request (offset paging over ties
+  then repeats some assets and skips others, as a real 2.7.5 did).
+- Without a ``visibility`` the search returns timeline assets on 2.x, timeline and archived
+  ones on 3.x; hidden and locked assets only appear when asked for by name. Trashed assets
+  need ``withDeleted``.
 - ``total`` and ``count`` are both the number of items on the page, as Immich answers.
-- Search fields the fake does not implement answer 400 instead of being silently ignored, and
-  so do fields Immich does not know (its DTO validation forbids them): ``filter`` and
-  ``cursor`` before 3.2.
-- Unknown ids answer 400 ``Not found or no <permission> access`` (Immich's access check),
-  except an asset thumbnail, which answers 404.
+- Fields Immich does not know are stripped and ignored (200), as its validation does: a 3.2
+  ``filter`` sent to an older server comes back unfiltered. Search fields the fake does not
+  implement answer 400 instead of being silently ignored.
+- 3.x validates strictly: a page number sent as a string, or a date without a time zone, is a
+  400. Its errors are ``{"message": ...}``, and validation errors ``{"message": "Validation
+  failed", "errors": [{path, message, ...}]}``; 2.x adds ``error``, ``statusCode`` and
+  ``correlationId`` and lists validation problems in ``message``.
+- Unknown ids answer 400 ``Not found or no <permission> access`` (Immich's access check), an
+  asset thumbnail too; a person thumbnail answers 404 on 3.x (also for an unknown id).
+- ``search/person`` is fuzzy (pg_trgm word similarity >= 0.5 on unaccented names, at most 100
+  answers, best first); hidden people only with ``withHidden``; an empty name is 400 on 2.x.
+- Video ``duration`` is ``"00:00:12.000"`` on 2.x, milliseconds on 3.x (null for images).
+- Bulk uploads never share a ``createdAt``: Immich keeps microseconds and shows milliseconds.
 
 Run it on its own: ``python -m tests.fakes.fake_immich --port 0 --version 2.7.5`` prints its
 URL on the first line of stdout and serves until SIGTERM or SIGINT.
@@ -64,7 +74,14 @@ LOGIN_PAGE = (
 )
 VISIBILITIES = ("archive", "timeline", "hidden", "locked")
 ASSET_TYPES = ("IMAGE", "VIDEO", "AUDIO", "OTHER")
-DEFAULT_SEARCH_VISIBILITY = ("timeline", "archive")
+DEFAULT_SEARCH_VISIBILITY = ("timeline", "archive")  # 3.x; 2.x: timeline only
+_DATE_FIELDS = frozenset(
+    {
+        "createdAfter", "createdBefore", "updatedAfter", "updatedBefore", "takenAfter",
+        "takenBefore", "trashedAfter", "trashedBefore",
+    }
+)  # fmt: skip
+_ZONED = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
 UUID_V4 = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$"
 )
@@ -442,13 +459,13 @@ def _filter_predicate(spec: Json, where: str) -> Callable[[_Asset], bool]:
             branches = [_filter_predicate(b, f"{where}.or.{i}") for i, b in enumerate(condition)]
             continue
         operators = _FILTER_OPERATORS.get(key)
-        if operators is None:
-            raise _ApiError(400, [f"property {where}.{key} should not exist"])
+        if operators is None:  # Immich strips what it does not know
+            continue
         if not isinstance(condition, dict) or not condition:
             raise _ApiError(400, [f"{where}.{key} must be a non-empty object"])
         for operator, value in condition.items():
             if operator not in operators:
-                raise _ApiError(400, [f"property {where}.{key}.{operator} should not exist"])
+                continue
             checks.append(_filter_condition(key, operator, value, f"{where}.{key}.{operator}"))
 
     def matches(asset: _Asset) -> bool:
@@ -874,7 +891,7 @@ class FakeImmich:
         if self.is_v3:
             data["duration"] = 12_000 if video else None
         else:
-            data["duration"] = "0:00:12.000000" if video else "0:00:00.00000"
+            data["duration"] = "00:00:12.000" if video else "0:00:00.00000"
             data["deviceAssetId"] = asset.device_asset_id
             data["deviceId"] = asset.device_id
         if with_exif:
@@ -1021,12 +1038,18 @@ class FakeImmich:
         return await handler(request)
 
     def _error(self, status: int, message: str | list[str], correlation_id: str) -> web.Response:
-        body = {
-            "message": message,
-            "error": _REASONS.get(status, "Error"),
-            "statusCode": status,
-            "correlationId": correlation_id,
-        }
+        body: dict[str, Json]
+        if not self.is_v3:
+            body = {
+                "message": message,
+                "error": _REASONS.get(status, "Error"),
+                "statusCode": status,
+                "correlationId": correlation_id,
+            }
+        elif isinstance(message, list):  # 3.x validates with zod: one issue per problem
+            body = {"message": "Validation failed", "errors": [_issue(m) for m in message]}
+        else:
+            body = {"message": message}
         return web.json_response(body, status=status)
 
     def _record(self, request: web.Request, body: Json | None, status: int, size: int) -> None:
@@ -1107,9 +1130,11 @@ class FakeImmich:
             allowed |= {"deviceAssetId", "deviceId"}
         if self.has_search_filter:
             allowed |= {"filter", "cursor"}
-        unknown = [f"property {k} should not exist" for k in body if k not in allowed]
-        if unknown:
-            raise _ApiError(400, unknown)
+        # Immich strips fields it does not know and answers 200: a 3.2 filter sent to an older
+        # server is ignored, and the search comes back unfiltered.
+        body = {k: v for k, v in body.items() if k in allowed}
+        if self.is_v3:
+            self._check_strict_types(body)
         unimplemented = sorted(k for k in body if k in _SEARCH_FIELDS_UNIMPLEMENTED)
         if unimplemented:
             raise _ApiError(400, f"fake Immich does not implement search by {unimplemented}")
@@ -1120,7 +1145,8 @@ class FakeImmich:
         if body.get("filter") is not None:
             predicates.append(_filter_predicate(body["filter"], "filter"))
         if body.get("visibility") is None and not _mentions_visibility(body.get("filter")):
-            predicates.append(lambda a: a.visibility in DEFAULT_SEARCH_VISIBILITY)
+            default = DEFAULT_SEARCH_VISIBILITY if self.is_v3 else ("timeline",)
+            predicates.append(lambda a: a.visibility in default)
         if not body.get("withDeleted"):
             predicates.append(lambda a: not a.trashed)
         order = body.get("order") or "desc"
@@ -1138,6 +1164,21 @@ class FakeImmich:
             with_people=bool(body.get("withPeople")),
             with_exif=bool(body.get("withExif")),
         )
+
+    @staticmethod
+    def _check_strict_types(body: Mapping[str, Json]) -> None:
+        """3.x validates with zod: no number sent as a string, no date without a time zone."""
+        problems = [
+            f"{name} must be a number" for name in ("page", "size")
+            if body.get(name) is not None
+            and (isinstance(body[name], bool) or not isinstance(body[name], int | float))
+        ]
+        problems += [
+            f"{name} must be a date-time with a time zone" for name in sorted(_DATE_FIELDS)
+            if isinstance(body.get(name), str) and not _ZONED.search(body[name])
+        ]
+        if problems:
+            raise _ApiError(400, problems)
 
     def _search(self, query: _Query) -> tuple[list[_Asset], bool]:
         """One page of matches, and whether more follow."""
@@ -1262,7 +1303,12 @@ class FakeImmich:
         return web.json_response(self._person_json(self._find_person(request)))
 
     async def _person_thumbnail(self, request: web.Request) -> web.Response:
-        person = self._find_person(request)
+        if self.is_v3:  # 3.x: 404 for an unknown person too; 2.x: the access check's 400
+            person = self._people.get(_require_uuid(request.match_info["id"], "id"))
+            if person is None:
+                raise _ApiError(404, "Person thumbnail not found")
+        else:
+            person = self._find_person(request)
         if not person.has_thumbnail:
             raise _ApiError(404, "Person thumbnail not found")
         return web.Response(body=person_picture(person.id), content_type="image/jpeg")
@@ -1271,14 +1317,14 @@ class FakeImmich:
         person = self._find_person(request)
         return web.json_response({"assets": self._face_counts().get(person.id, 0)})
 
-    def _find_asset(self, asset_id: str, permission: str, *, status: int = 400) -> _Asset:
+    def _find_asset(self, asset_id: str, permission: str) -> _Asset:
         asset = self._assets.get(_require_uuid(asset_id, "id"))
         if asset is None:
-            raise _ApiError(status, f"Not found or no {permission} access")
+            raise _ApiError(400, f"Not found or no {permission} access")
         return asset
 
     async def _asset_thumbnail(self, request: web.Request) -> web.Response:
-        asset = self._find_asset(request.match_info["id"], "asset.view", status=404)
+        asset = self._find_asset(request.match_info["id"], "asset.view")
         size = request.query.get("size", "thumbnail")
         if size not in THUMBNAIL_SIZES:
             raise _ApiError(400, [f"size must be one of: {', '.join(THUMBNAIL_SIZES)}"])
@@ -1294,9 +1340,7 @@ class FakeImmich:
         body = await _json_body(request)
         if not isinstance(body, dict):
             raise _ApiError(400, ["body must be a JSON object"])
-        unknown = [f"property {k} should not exist" for k in body if k not in _UPDATE_ASSET_FIELDS]
-        if unknown:
-            raise _ApiError(400, unknown)
+        body = {k: v for k, v in body.items() if k in _UPDATE_ASSET_FIELDS}  # the rest: ignored
         if "visibility" in body and body["visibility"] not in VISIBILITIES:
             raise _ApiError(400, [f"visibility must be one of: {', '.join(VISIBILITIES)}"])
         if "description" in body:
@@ -1413,6 +1457,13 @@ class FakeImmich:
         if any(r["success"] for r in results):
             album.updated_at = _now()
         return web.json_response(results)
+
+
+def _issue(problem: str) -> dict[str, Json]:
+    """A validation problem as a zod issue: ``size must ...`` -> path ``["size"]``."""
+    field, _, rest = problem.removeprefix("each value in ").partition(" ")
+    path: list[Json] = [int(p) if p.isdigit() else p for p in field.split(".")]
+    return {"code": "custom", "path": path, "message": rest or problem}
 
 
 def _body_size(response: web.StreamResponse) -> int:
