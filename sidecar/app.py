@@ -71,7 +71,8 @@ async def resolve_rules(client: ImmichClient, settings: Settings) -> tuple[Compi
     }
     found: dict[str, list[Person]] = {}
     for name in sorted(names):
-        found[name] = await client.search_person(name)
+        # A person hidden in Immich's people view is still someone a rule may watch.
+        found[name] = await client.search_person(name, with_hidden=True)
     return compile_rules(settings.rules, lambda name: found.get(name, []),
                          source=settings.source.name)
 

@@ -101,10 +101,15 @@ async def search_people_assets(
         async for page in _cursor_pages(client, query):
             yield page
         return
-    # Before 3.2, personIds means ALL listed people: one search per watched person.
+    # Before 3.2, personIds means ALL listed people: one search per watched person. An asset
+    # showing two watched people comes back from both searches; it is handed on once.
+    seen: set[str] = set()
     for person_id in ids:
         async for result in client.iter_search(created_after=since, person_ids=(person_id,)):
-            yield result.assets
+            fresh = tuple(a for a in result.assets if a.id not in seen)
+            seen.update(a.id for a in fresh)
+            if fresh:
+                yield fresh
 
 
 async def search_new_assets(

@@ -116,8 +116,11 @@ def asset_link(external_url: str, asset_id: str) -> str:
 
 
 def describe_people(asset: Asset) -> str:
-    """"Alice and Bob", "Alice and 1 other person", "someone", or "nobody recognised"."""
-    names = [safe_text(p.name) for p in asset.people if p.name.strip()]
+    """"Alice and Bob", "Alice and 1 other person", "someone", or "nobody recognised".
+    Names are sorted: Immich lists people in the order their faces were found, which would
+    make the same group read differently from one photo to the next."""
+    named = sorted((p.name for p in asset.people if p.name.strip()), key=str.casefold)
+    names = [safe_text(name) for name in named]
     unnamed = len(asset.people) - len(names)
     if not asset.people:
         return "nobody recognised"

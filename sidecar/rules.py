@@ -6,6 +6,7 @@ fetched, and matching looks only at the asset as Immich returned it (people inli
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,8 +78,8 @@ def compile_rules(
 ) -> tuple[CompiledRule, ...]:
     """Resolve every person name in the rules to one Immich person id.
 
-    ``candidates_for(name)`` returns the people Immich finds for a name (its person search is a
-    case-insensitive substring match); a name must match exactly one of them, ignoring case.
+    ``candidates_for(name)`` returns the people Immich finds for a name (its person search is
+    fuzzy); a name must match exactly one of them, ignoring case (and accents if need be).
     All problems are collected and raised together.
     """
     problems: list[str] = []
@@ -108,7 +109,11 @@ def _resolve(
     if is_person_id(reference):
         return reference.lower()
     candidates = candidates_for(reference)
+    # Immich's search is fuzzy ("Caroll" finds Carol): only an exact name counts, ignoring case,
+    # and then accents ("Zoe" is Zoë) when no name is the same but for case.
     exact = [p for p in candidates if p.name.casefold() == reference.casefold()]
+    if not exact:
+        exact = [p for p in candidates if _fold(p.name) == _fold(reference)]
     if len(exact) == 1:
         return exact[0].id
     if len(exact) > 1:
@@ -122,6 +127,12 @@ def _resolve(
     hint = f" (similar names: {', '.join(repr(n) for n in names[:8])})" if names else ""
     problems.append(f"{where}: no person called {reference!r} in Immich{hint}")
     return None
+
+
+def _fold(name: str) -> str:
+    """A name without case or accents, as Immich compares names (``f_unaccent``)."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def match(rule: CompiledRule, asset: Asset) -> Match | None:

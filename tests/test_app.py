@@ -135,6 +135,47 @@ async def test_dry_run_prints_what_would_be_sent_and_stores_nothing(immich, tmp_
     assert not (tmp_path / "state.db").exists()
 
 
+@pytest.mark.parametrize("version", [(2, 7, 5), (3, 2, 0)], ids=["immich-2.7", "immich-3.2"])
+async def test_dry_run_lists_an_asset_once_per_rule_whatever_the_version(
+    version, tmp_path, monkeypatch
+):
+    """Before 3.2 a poll searches once per watched person: an asset showing two of them comes
+    back twice, and the dry run must still list it once per rule."""
+    async with FakeImmich(version=version) as immich:
+        monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
+        alice, bob = immich.add_person("Alice"), immich.add_person("Bob")
+        when = datetime.now(UTC) - timedelta(hours=1)
+        for name, people in (("alice.jpg", [alice]), ("bob.jpg", [bob]),
+                             ("both.jpg", [alice, bob]), ("nobody.jpg", [])):
+            immich.add_asset(created_at=when, people=people, file_name=name)
+        rules = textwrap.dedent("""\
+            - name: kids
+              people: {any: [Alice, Bob]}
+              targets: [stdout]
+            - name: bob
+              people: {any: [Bob]}
+              targets: [stdout]
+            """)
+        path = config(immich, tmp_path, rules=rules, targets="stdout: {console: true}")
+        out = io.StringIO()
+        assert await asyncio.to_thread(dry_run, path, 24 * 3600.0, out) == 0
+    lines = out.getvalue().splitlines()
+    assert sum("kids -> stdout: both.jpg" in line for line in lines) == 1
+    assert sum("bob -> stdout: both.jpg" in line for line in lines) == 1
+    assert lines[-1] == "3 assets examined, 5 matches, 5 deliveries would be sent"
+
+
+async def test_a_hidden_person_can_be_named_in_a_rule(immich, tmp_path, capsys):
+    """Immich's person search leaves hidden people out unless asked for them."""
+    immich.add_person("Dave", hidden=True)
+    path = config(immich, tmp_path, rules=RULES.replace("[Alice]", "[Dave]"))
+    out = io.StringIO()
+    assert await asyncio.to_thread(dry_run, path, 3600.0, out) == 0, capsys.readouterr().err
+    assert out.getvalue().rstrip().endswith("0 matches, 0 deliveries would be sent")
+    [lookup] = immich.api_requests("GET", "/api/search/person")
+    assert lookup.query == {"name": "Dave", "withHidden": "true"}
+
+
 @pytest.mark.e2e
 def test_demo_shows_notifications_on_a_fresh_machine():
     """`make demo` runs `python -m tests.demo`: it must work without Immich or Discord."""

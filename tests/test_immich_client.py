@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -26,6 +26,7 @@ from sidecar.immich.errors import (
 from sidecar.immich.models import AssetFace, Person, PersonRef, ServerVersion
 from sidecar.metrics import Metrics
 from sidecar.settings import Secret
+from tests.fakes.fake_immich import FakeImmich
 from tests.openapi import multipart_parts
 
 BASE = "http://127.0.0.1:2283"
@@ -222,17 +223,25 @@ async def test_search_metadata_filter_sends_the_32_form(client: ImmichClient,
     assert page.next_page == "opaque-cursor"
 
 
-async def test_iter_search_follows_next_page_until_null(client: ImmichClient,
-                                                        mock: respx.Router) -> None:
+async def test_iter_search_goes_on_from_the_oldest_moment_not_the_next_offset(
+    client: ImmichClient, mock: respx.Router,
+) -> None:
+    def taken(asset_id: str, when: str) -> dict[str, Any]:
+        return asset_json(asset_id=asset_id) | {"fileCreatedAt": when}
+
+    newest = taken(ASSET_ID, "2025-05-31T09:00:00.000Z")
+    oldest = taken(ASSET_ID_2, "2025-05-31T08:00:00.000Z")
+    older = taken(PERSON_ID, "2025-05-30T08:00:00.000Z")
     route = mock.post("/search/metadata")
     route.side_effect = [
-        httpx.Response(200, json=search_json([asset_json(asset_id=ASSET_ID)], next_page="2")),
-        httpx.Response(200, json=search_json([asset_json(asset_id=ASSET_ID_2)])),
+        httpx.Response(200, json=search_json([newest, oldest], next_page="2")),
+        httpx.Response(200, json=search_json([oldest, older])),  # the oldest comes again
     ]
-    pages = [p async for p in client.iter_search(size=1)]
-    assert [a.id for p in pages for a in p.assets] == [ASSET_ID, ASSET_ID_2]
-    sent = [json.loads(c.request.content).get("page") for c in route.calls]
-    assert sent == [None, 2]
+    pages = [p async for p in client.iter_search(size=2)]
+    assert [a.id for p in pages for a in p.assets] == [ASSET_ID, ASSET_ID_2, PERSON_ID]
+    sent = [json.loads(c.request.content) for c in route.calls]
+    assert [(b.get("page"), b.get("takenBefore")) for b in sent] == [
+        (None, None), (None, "2025-05-31T08:00:00.000Z")]
 
 
 async def test_search_rejects_a_size_the_server_would_refuse(client: ImmichClient) -> None:
@@ -373,6 +382,28 @@ async def test_http_errors_carry_immich_message_and_correlation_id(
     assert failures_sample(metrics, "GET /api/people", "http_4xx") == 1
 
 
+async def test_the_32_filter_is_never_sent_to_an_older_server() -> None:
+    """An older Immich ignores ``filter`` and answers its whole library, unfiltered."""
+    async with FakeImmich(version=(3, 1, 0)) as immich, ImmichClient(
+            immich.url, Secret(immich.api_key), Metrics(), max_attempts=1) as client:
+        immich.add_asset(type="VIDEO")
+        await client.version()
+        with pytest.raises(ValueError, match=r"3\.2 added"):
+            await client.search_metadata_filter(filter={"type": {"eq": "IMAGE"}})
+        assert immich.api_requests("POST", "/api/search/metadata") == []
+
+
+async def test_a_3x_validation_error_names_each_problem_not_just_validation_failed() -> None:
+    """3.x answers {"message": "Validation failed", "errors": [...]}: the problems are what a
+    user needs to read."""
+    async with FakeImmich(version=(3, 1, 0)) as immich, ImmichClient(
+            immich.url, Secret(immich.api_key), Metrics(), max_attempts=1) as client:
+        with pytest.raises(ImmichBadRequestError) as caught:
+            await client.search_metadata(person_ids=["Alice"])
+    assert "Validation failed: personIds: must be a UUID" in str(caught.value)
+    assert "X-Correlation-ID" not in str(caught.value) and "correlation id" in str(caught.value)
+
+
 @pytest.mark.parametrize(("content", "content_type", "expected"), [
     (b"<html><body>Sign in</body></html>", "text/html", "expected JSON but got text/html"),
     (b'{"assets": {"items": [', "application/json", "invalid JSON"),
@@ -435,3 +466,54 @@ async def test_unauthenticated_calls_send_no_key(client: ImmichClient, mock: res
     route = mock.get("/server/ping").respond(json={"res": "pong"})
     await client.ping()
     assert "x-api-key" not in route.calls.last.request.headers
+
+
+# -- paging against the fake Immich: nothing skipped, nothing twice ------------------------
+
+@pytest.mark.parametrize("size", [1000, 50])
+@pytest.mark.parametrize("version", [(2, 7, 5), (3, 1, 0)], ids=["2.7.5", "3.1.0"])
+async def test_iter_search_hands_on_every_asset_once_though_ties_change_order(
+    version: tuple[int, int, int], size: int,
+) -> None:
+    """Before 3.x, Immich returns assets taken at the same moment in a different order on each
+    request (the fake always does): offset paging would skip some of them."""
+    start = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+    async with FakeImmich(version=version) as immich:
+        added: list[str] = []
+        for hours, count, taken in ((1, 30, start + timedelta(days=1)),
+                                    (2, 1_100, start),
+                                    (3, 70, start - timedelta(days=1)),
+                                    (4, 200, None)):  # taken when uploaded: no ties
+            added += immich.add_assets_bulk(
+                count, created_at=start + timedelta(hours=hours), taken_at=taken,
+                upload_gap=timedelta(microseconds=300))
+        immich.add_asset(created_at=start - timedelta(seconds=1))  # outside the window
+        async with ImmichClient(immich.url, Secret(immich.api_key), Metrics(),
+                                max_attempts=1) as client:
+            pages = [p async for p in client.iter_search(created_after=start, size=size)]
+        handed = [a.id for page in pages for a in page.assets]
+        searches = immich.api_requests("POST", "/api/search/metadata")
+    assert len(handed) == len(set(handed)) == len(added)
+    assert set(handed) == set(added)
+    assert all("page" not in (r.json or {}) for r in searches)
+    print(f"{version} size {size}: {len(added)} assets in {len(searches)} requests")
+
+
+async def test_iter_search_falls_back_to_offsets_only_for_uploads_it_cannot_tell_apart(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Over a page of assets uploaded within 3 ms and taken at one moment: no time bound splits
+    them, so offsets it is, with a warning (exact on 3.x, which breaks ties by id)."""
+    start = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+    async with FakeImmich(version=(3, 1, 0)) as immich:
+        added = immich.add_assets_bulk(120, created_at=start, taken_at=start,
+                                       upload_gap=timedelta(microseconds=10))
+        added += immich.add_assets_bulk(30, created_at=start + timedelta(seconds=1))
+        async with ImmichClient(immich.url, Secret(immich.api_key), Metrics(),
+                                max_attempts=1) as client:
+            handed = [a.id async for p in client.iter_search(size=50) for a in p.assets]
+        offsets = [r.json.get("page") for r in immich.api_requests("POST", "/api/search/metadata")
+                   if r.json and r.json.get("page")]
+    assert sorted(handed) == sorted(added)
+    assert offsets == [2, 3]
+    assert "uploaded within 3 ms and taken at the same moment" in caplog.text

@@ -88,6 +88,15 @@ def test_people_descriptions():
     )
 
 
+def test_people_are_listed_by_name_not_in_immichs_face_order():
+    carol = PersonRef("c", "Carol")
+    unnamed = PersonRef("x", "")
+    asset = make_asset(1, people=(carol, unnamed, BOB, PersonRef("d", "dave"), ALICE))
+    assert describe_people(asset) == "Alice, Bob, Carol, dave and 1 other person"
+    [message] = render_batch(make_batch([asset]), EXTERNAL, {})
+    assert message.embeds[0]["title"] == "New photo of Alice, Bob, Carol, dave and 1 other person"
+
+
 def test_asset_without_picture_has_no_image_and_no_file():
     asset = make_asset(1)
     [message] = render_batch(make_batch([asset]), EXTERNAL, {})

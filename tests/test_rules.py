@@ -46,6 +46,26 @@ def test_unknown_name_lists_similar_people():
         "(similar names: 'Alice')",)
 
 
+def test_only_an_exact_name_is_taken_from_immichs_fuzzy_answer():
+    zoe = Person(new_id(), "Zoë")
+    fuzzy = [CAROL, zoe, Person(new_id(), "Caroline")]  # what a fuzzy search may answer
+    [c] = compile_rules([rule(any=("zoe", "CAROL"))], lambda n: fuzzy)
+    assert c.any == {zoe.id, CAROL.id}
+    with pytest.raises(RuleResolutionError) as err:
+        compile_rules([rule(any=("Caroll",))], lambda n: fuzzy)
+    assert err.value.problems == (
+        "config: rules[0].people.any[0]: no person called 'Caroll' in Immich "
+        "(similar names: 'Carol', 'Caroline', 'Zoë')",)
+
+
+def test_a_name_the_same_but_for_accents_is_taken_only_without_a_closer_one():
+    zoe, plain = Person(new_id(), "Zoë"), Person(new_id(), "Zoe")
+    [c] = compile_rules([rule(any=("zoë",))], lambda n: [plain, zoe])
+    assert c.any == {zoe.id}
+    with pytest.raises(RuleResolutionError, match="2 people in Immich are called 'Zoé'"):
+        compile_rules([rule(any=("Zoé",))], lambda n: [plain, zoe])
+
+
 def test_ambiguous_name_lists_the_candidate_ids():
     twin = Person(new_id(), "alice")
     with pytest.raises(RuleResolutionError, match="2 people in Immich are called 'Alice'") as err:

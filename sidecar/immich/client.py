@@ -37,6 +37,7 @@ from sidecar.immich.models import (
     ServerVersion,
     UploadResult,
 )
+from sidecar.immich.paging import Bounds, lossless_pages
 from sidecar.immich.permissions import FEATURES, UPLOAD, UPLOAD_ALBUM, WATCHING, permissions_for
 from sidecar.immich.retry import (
     RETRYABLE_STATUSES,
@@ -115,7 +116,8 @@ def _require_int(value: Any, what: str) -> int:
 
 
 def _error_message(answer: _Answer) -> str:
-    """Immich's JSON ``message`` (a list for validation errors), else a short hint."""
+    """Immich's JSON ``message`` (2.x: a list for validation errors; 3.x: "Validation failed"
+    and the problems in ``errors``), else a short hint."""
     if "json" in answer.content_type:
         try:
             data = json.loads(answer.body)
@@ -125,6 +127,10 @@ def _error_message(answer: _Answer) -> str:
             message = data.get("message")
             if isinstance(message, list):
                 return "; ".join(str(m) for m in message)
+            problems = data.get("errors")
+            if isinstance(problems, list) and problems:
+                listed = "; ".join(_describe_problem(p) for p in problems)
+                return f"{message or 'invalid request'}: {listed}"
             if message:
                 return str(message)
             if data.get("error"):
@@ -132,6 +138,16 @@ def _error_message(answer: _Answer) -> str:
     if "html" in answer.content_type:
         return "an HTML page instead of an API answer"
     return ""
+
+
+def _describe_problem(problem: Any) -> str:
+    """One validation issue of Immich 3.x (``{path: [...], message}``) as ``path: message``."""
+    if not isinstance(problem, dict):
+        return str(problem)
+    path = problem.get("path")
+    where = ".".join(str(p) for p in path) if isinstance(path, list) else ""
+    text = str(problem.get("message") or problem.get("code") or "invalid")
+    return f"{where}: {text}" if where else text
 
 
 class ImmichClient:
@@ -251,8 +267,11 @@ class ImmichClient:
         size: int = 1000,
         with_people: bool = True,
         with_exif: bool = True,
+        taken_after: datetime | None = None,
+        taken_before: datetime | None = None,
     ) -> SearchPage:
-        """One page of timeline assets (flat 2.x/3.x form). ``person_ids`` means ALL of them."""
+        """One page of timeline assets (flat 2.x/3.x form). ``person_ids`` means ALL of them.
+        Every bound includes its own moment."""
         _check_size(size)
         body: dict[str, Any] = {
             "visibility": "timeline",
@@ -264,6 +283,10 @@ class ImmichClient:
             body["createdAfter"] = _isoformat(created_after)
         if created_before is not None:
             body["createdBefore"] = _isoformat(created_before)
+        if taken_after is not None:
+            body["takenAfter"] = _isoformat(taken_after)
+        if taken_before is not None:
+            body["takenBefore"] = _isoformat(taken_before)
         if person_ids:
             body["personIds"] = list(person_ids)
         if asset_type is not None:
@@ -287,7 +310,10 @@ class ImmichClient:
     ) -> SearchPage:
         """One page in the Immich 3.2+ form (``filter`` + ``cursor``); ``next_page`` is the
         next cursor. Only for servers where ``ServerVersion.has_search_filter``: older ones
-        do not know ``filter``."""
+        do not know ``filter``: they ignore it and answer every asset, unfiltered."""
+        version = self._server_version
+        if version is not None and not version.has_search_filter:
+            raise ValueError(f"Immich {version} has no search filter (3.2 added it)")
         _check_size(size)
         body: dict[str, Any] = {
             "filter": dict(filter),
@@ -308,22 +334,24 @@ class ImmichClient:
         created_before: datetime | None = None,
         person_ids: Sequence[str] = (),
         asset_type: str | None = None,
-        page: str | None = None,
         size: int = 1000,
         with_people: bool = True,
         with_exif: bool = True,
     ) -> AsyncIterator[SearchPage]:
-        """Every page of a flat search, following ``nextPage`` until null (bounded)."""
-        for _ in range(MAX_SEARCH_PAGES):
-            result = await self.search_metadata(
-                created_after=created_after, created_before=created_before,
-                person_ids=person_ids, asset_type=asset_type, page=page, size=size,
+        """Every asset of a flat search once, a page at a time (bounded). Not by offset: before
+        3.1 Immich breaks no ties in its order, and offsets would skip some (see ``paging``)."""
+
+        async def fetch(bounds: Bounds, page: int | None) -> SearchPage:
+            return await self.search_metadata(
+                created_after=bounds.created_after, created_before=bounds.created_before,
+                taken_after=bounds.taken_after, taken_before=bounds.taken_before,
+                person_ids=person_ids, asset_type=asset_type,
+                page=None if page is None else str(page), size=size,
                 with_people=with_people, with_exif=with_exif)
-            yield result
-            if result.next_page is None:
-                return
-            page = result.next_page
-        log.warning("Immich search stopped after %d pages; the rest is skipped", MAX_SEARCH_PAGES)
+
+        window = Bounds(created_after=created_after, created_before=created_before)
+        async for assets in lossless_pages(fetch, window, max_requests=MAX_SEARCH_PAGES):
+            yield SearchPage(assets=assets, next_page=None)
 
     # -- people ---------------------------------------------------------------------------
 
@@ -347,13 +375,18 @@ class ImmichClient:
                 break
         return everyone
 
-    async def search_person(self, name: str) -> list[Person]:
-        """People whose name contains ``name`` (case-insensitive), also those without faces."""
+    async def search_person(self, name: str, *, with_hidden: bool = False) -> list[Person]:
+        """People whose name is like ``name``, also those without faces. Immich's search is
+        fuzzy (accent-insensitive trigram similarity, at most 100 answers): pick exact
+        matches from the answer. Hidden people only ``with_hidden``."""
 
         def parse(data: Any) -> list[Person]:
             return [Person.from_dict(p) for p in _require_list(data, "body")]
 
-        return await self._call_json("GET", "/search/person", parse, params={"name": name})
+        params = {"name": name}
+        if with_hidden:
+            params["withHidden"] = "true"
+        return await self._call_json("GET", "/search/person", parse, params=params)
 
     async def person_thumbnail(self, person_id: str) -> bytes | None:
         """The person's face picture, or None where Immich has none yet."""

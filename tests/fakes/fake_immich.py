@@ -5,19 +5,29 @@ process is driven through the unauthenticated control API under ``/_fake/``. Eve
 is recorded (``requests``) so tests can count what a poll costs, and ``faults`` injects
 failures for the fault suite.
 
-Choices where Immich leaves room (documented so tests can rely on them):
+Where Immich leaves room, or where 2.7.5 and 3.1.0 (both checked against real servers) differ:
 
-- ``search/metadata`` orders by ``fileCreatedAt`` (when the photo was taken), newest first,
-  ties broken by id, as Immich does; ``order: "asc"`` reverses it.
-- Without a ``visibility`` the search returns timeline and archived assets (Immich's default);
-  hidden and locked assets only appear when asked for by name. Trashed assets need
-  ``withDeleted``.
+- ``search/metadata`` orders by ``fileCreatedAt`` (when the photo was taken), newest first;
+  ``order: "asc"`` reverses it. 3.x breaks ties by id; 2.x leaves them to Postgres' plan, and
+  the fake's 2.x shape returns them in a new order on each request (offset paging over ties
+  then repeats some assets and skips others, as a real 2.7.5 did).
+- Without a ``visibility`` the search returns timeline assets on 2.x, timeline and archived
+  ones on 3.x; hidden and locked assets only appear when asked for by name. Trashed assets
+  need ``withDeleted``.
 - ``total`` and ``count`` are both the number of items on the page, as Immich answers.
-- Search fields the fake does not implement answer 400 instead of being silently ignored, and
-  so do fields Immich does not know (its DTO validation forbids them): ``filter`` and
-  ``cursor`` before 3.2.
-- Unknown ids answer 400 ``Not found or no <permission> access`` (Immich's access check),
-  except an asset thumbnail, which answers 404.
+- Fields Immich does not know are stripped and ignored (200), as its validation does: a 3.2
+  ``filter`` sent to an older server comes back unfiltered. Search fields the fake does not
+  implement answer 400 instead of being silently ignored.
+- 3.x validates strictly: a page number sent as a string, or a date without a time zone, is a
+  400. Its errors are ``{"message": ...}``, and validation errors ``{"message": "Validation
+  failed", "errors": [{path, message, ...}]}``; 2.x adds ``error``, ``statusCode`` and
+  ``correlationId`` and lists validation problems in ``message``.
+- Unknown ids answer 400 ``Not found or no <permission> access`` (Immich's access check), an
+  asset thumbnail too; a person thumbnail answers 404 on 3.x (also for an unknown id).
+- ``search/person`` is fuzzy (pg_trgm word similarity >= 0.5 on unaccented names, at most 100
+  answers, best first); hidden people only with ``withHidden``; an empty name is 400 on 2.x.
+- Video ``duration`` is ``"00:00:12.000"`` on 2.x, milliseconds on 3.x (null for images).
+- Bulk uploads never share a ``createdAt``: Immich keeps microseconds and shows milliseconds.
 
 Run it on its own: ``python -m tests.fakes.fake_immich --port 0 --version 2.7.5`` prints its
 URL on the first line of stdout and serves until SIGTERM or SIGINT.
@@ -37,10 +47,11 @@ import random
 import re
 import signal
 import sys
+import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -63,7 +74,14 @@ LOGIN_PAGE = (
 )
 VISIBILITIES = ("archive", "timeline", "hidden", "locked")
 ASSET_TYPES = ("IMAGE", "VIDEO", "AUDIO", "OTHER")
-DEFAULT_SEARCH_VISIBILITY = ("timeline", "archive")
+DEFAULT_SEARCH_VISIBILITY = ("timeline", "archive")  # 3.x; 2.x: timeline only
+_DATE_FIELDS = frozenset(
+    {
+        "createdAfter", "createdBefore", "updatedAfter", "updatedBefore", "takenAfter",
+        "takenBefore", "trashedAfter", "trashedBefore",
+    }
+)  # fmt: skip
+_ZONED = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
 UUID_V4 = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$"
 )
@@ -309,6 +327,49 @@ def person_picture(person_id: str) -> bytes:
     return images.jpeg(images.colour_for(person_id), 16, 16)
 
 
+# --- person search: Postgres pg_trgm word similarity, as Immich asks for it -----------------
+
+PERSON_SEARCH_LIMIT = 100
+PERSON_SEARCH_THRESHOLD = 0.5  # Immich sets pg_trgm.word_similarity_threshold to 0.5
+_WORD = re.compile(r"[^\W_]+")  # pg_trgm splits on anything that is not a letter or digit
+
+
+def _unaccent(text: str) -> str:
+    """Postgres' ``unaccent`` (near enough): drop the accents, keep the letters."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _word_trigrams(text: str) -> list[list[str]]:
+    """Per word, its trigrams in order: lower case, two blanks before and one after."""
+    words = _WORD.findall(_unaccent(text).lower())
+    return [[f"  {w} "[i : i + 3] for i in range(len(w) + 1)] for w in words]
+
+
+def _calc_similarity(common: int, query: int, extent: int) -> float:
+    return common / (query + extent - common) if query + extent - common else 0.0
+
+
+def word_similarity(query: str, name: str, *, strict: bool = False) -> float:
+    """pg_trgm's ``word_similarity(query, name)``: the best similarity between the query's
+    trigrams and any run of the name's trigrams (``strict``: runs of whole words only)."""
+    wanted = {t for word in _word_trigrams(query) for t in word}
+    words = _word_trigrams(name)
+    if not wanted or not words:
+        return 0.0
+    if strict:
+        runs = [[t for w in words[i:j] for t in w]
+                for i in range(len(words)) for j in range(i + 1, len(words) + 1)]
+    else:
+        flat = [t for w in words for t in w]
+        runs = [flat[i:j] for i in range(len(flat)) for j in range(i + 1, len(flat) + 1)]
+    best = 0.0
+    for run in runs:
+        extent = set(run)
+        best = max(best, _calc_similarity(len(extent & wanted), len(wanted), len(extent)))
+    return best
+
+
 # --- search: which assets match a request, and in which order ---------------------------
 
 
@@ -398,13 +459,13 @@ def _filter_predicate(spec: Json, where: str) -> Callable[[_Asset], bool]:
             branches = [_filter_predicate(b, f"{where}.or.{i}") for i, b in enumerate(condition)]
             continue
         operators = _FILTER_OPERATORS.get(key)
-        if operators is None:
-            raise _ApiError(400, [f"property {where}.{key} should not exist"])
+        if operators is None:  # Immich strips what it does not know
+            continue
         if not isinstance(condition, dict) or not condition:
             raise _ApiError(400, [f"{where}.{key} must be a non-empty object"])
         for operator, value in condition.items():
             if operator not in operators:
-                raise _ApiError(400, [f"property {where}.{key}.{operator} should not exist"])
+                continue
             checks.append(_filter_condition(key, operator, value, f"{where}.{key}.{operator}"))
 
     def matches(asset: _Asset) -> bool:
@@ -554,6 +615,7 @@ class FakeImmich:
         self._url: str | None = None
         self._faults: Faults | None = None
         self._fault_random = random.Random(0)
+        self._tie_random = random.Random(0)
         self.hostile: Hostile | None = None
         self.hostile_answers = 0  # how many answers were spoiled so far
         self._assets: dict[str, _Asset] = {}
@@ -578,6 +640,12 @@ class FakeImmich:
     @property
     def is_v3(self) -> bool:
         return self.version >= (3, 0, 0)
+
+    @property
+    def breaks_ties(self) -> bool:
+        """3.x sorts search results taken at the same moment by id; 2.x leaves them as they
+        come (3.1.0 and 2.7.5 checked; 3.0 assumed to be like 3.1)."""
+        return self.is_v3
 
     @property
     def has_search_filter(self) -> bool:
@@ -660,8 +728,13 @@ class FakeImmich:
         file_name: str | None = None,
         description: str | None = None,
         unrecognised_faces: int = 0,
+        upload_gap: timedelta = timedelta(milliseconds=1),
     ) -> list[str]:
-        """Add ``n`` assets alike but for their ids (a library import landing at once)."""
+        """Add ``n`` assets alike but for their ids and upload times (a library import landing
+        at once). Like Immich's ``createdAt``, no two uploads share a moment: the last is
+        created at ``created_at``, each other ``upload_gap`` before the next (Immich keeps
+        microseconds and shows milliseconds). Unless ``taken_at`` is given, each was taken
+        when it was uploaded."""
         if type not in ASSET_TYPES:
             raise ValueError(f"asset type must be one of {ASSET_TYPES}, not {type!r}")
         if visibility not in VISIBILITIES:
@@ -669,11 +742,12 @@ class FakeImmich:
         unknown = [p for p in people if p not in self._people]
         if unknown:
             raise ValueError(f"unknown person ids {unknown}; add them with add_person first")
-        created = _to_ms(created_at) if created_at else _now()
-        taken = _to_ms(taken_at) if taken_at else created
+        last = _to_ms(created_at) if created_at else _now()
         extension = "mp4" if type == "VIDEO" else "jpg"
         ids = []
-        for _ in range(n):
+        for index in range(n):
+            created = last - upload_gap * (n - 1 - index)
+            taken = _to_ms(taken_at) if taken_at else _to_ms(created)
             self._counter += 1
             asset_id = str(uuid.uuid4())
             checksum = base64.b64encode(hashlib.sha1(asset_id.encode()).digest()).decode()
@@ -817,7 +891,7 @@ class FakeImmich:
         if self.is_v3:
             data["duration"] = 12_000 if video else None
         else:
-            data["duration"] = "0:00:12.000000" if video else "0:00:00.00000"
+            data["duration"] = "00:00:12.000" if video else "0:00:00.00000"
             data["deviceAssetId"] = asset.device_asset_id
             data["deviceId"] = asset.device_id
         if with_exif:
@@ -964,12 +1038,18 @@ class FakeImmich:
         return await handler(request)
 
     def _error(self, status: int, message: str | list[str], correlation_id: str) -> web.Response:
-        body = {
-            "message": message,
-            "error": _REASONS.get(status, "Error"),
-            "statusCode": status,
-            "correlationId": correlation_id,
-        }
+        body: dict[str, Json]
+        if not self.is_v3:
+            body = {
+                "message": message,
+                "error": _REASONS.get(status, "Error"),
+                "statusCode": status,
+                "correlationId": correlation_id,
+            }
+        elif isinstance(message, list):  # 3.x validates with zod: one issue per problem
+            body = {"message": "Validation failed", "errors": [_issue(m) for m in message]}
+        else:
+            body = {"message": message}
         return web.json_response(body, status=status)
 
     def _record(self, request: web.Request, body: Json | None, status: int, size: int) -> None:
@@ -1050,9 +1130,11 @@ class FakeImmich:
             allowed |= {"deviceAssetId", "deviceId"}
         if self.has_search_filter:
             allowed |= {"filter", "cursor"}
-        unknown = [f"property {k} should not exist" for k in body if k not in allowed]
-        if unknown:
-            raise _ApiError(400, unknown)
+        # Immich strips fields it does not know and answers 200: a 3.2 filter sent to an older
+        # server is ignored, and the search comes back unfiltered.
+        body = {k: v for k, v in body.items() if k in allowed}
+        if self.is_v3:
+            self._check_strict_types(body)
         unimplemented = sorted(k for k in body if k in _SEARCH_FIELDS_UNIMPLEMENTED)
         if unimplemented:
             raise _ApiError(400, f"fake Immich does not implement search by {unimplemented}")
@@ -1063,7 +1145,8 @@ class FakeImmich:
         if body.get("filter") is not None:
             predicates.append(_filter_predicate(body["filter"], "filter"))
         if body.get("visibility") is None and not _mentions_visibility(body.get("filter")):
-            predicates.append(lambda a: a.visibility in DEFAULT_SEARCH_VISIBILITY)
+            default = DEFAULT_SEARCH_VISIBILITY if self.is_v3 else ("timeline",)
+            predicates.append(lambda a: a.visibility in default)
         if not body.get("withDeleted"):
             predicates.append(lambda a: not a.trashed)
         order = body.get("order") or "desc"
@@ -1082,6 +1165,21 @@ class FakeImmich:
             with_exif=bool(body.get("withExif")),
         )
 
+    @staticmethod
+    def _check_strict_types(body: Mapping[str, Json]) -> None:
+        """3.x validates with zod: no number sent as a string, no date without a time zone."""
+        problems = [
+            f"{name} must be a number" for name in ("page", "size")
+            if body.get(name) is not None
+            and (isinstance(body[name], bool) or not isinstance(body[name], int | float))
+        ]
+        problems += [
+            f"{name} must be a date-time with a time zone" for name in sorted(_DATE_FIELDS)
+            if isinstance(body.get(name), str) and not _ZONED.search(body[name])
+        ]
+        if problems:
+            raise _ApiError(400, problems)
+
     def _search(self, query: _Query) -> tuple[list[_Asset], bool]:
         """One page of matches, and whether more follow."""
         ordered = self._ordered_assets()
@@ -1096,16 +1194,33 @@ class FakeImmich:
             skip = 0
         else:
             skip = (query.page - 1) * query.size
+        shuffle = query.cursor is None and not self.breaks_ties
         found: list[_Asset] = []
         for asset in candidates:
             if all(check(asset) for check in query.predicates):
-                if skip:
-                    skip -= 1
-                    continue
-                found.append(asset)
-                if len(found) > query.size:
+                # Ties in the order are only settled once the whole run of them is known.
+                if len(found) > skip + query.size and not (
+                    shuffle and asset.taken_at == found[-1].taken_at
+                ):
                     break
+                found.append(asset)
+        if shuffle:
+            found = self._shuffle_ties(found)
+        found = found[skip:]
         return found[: query.size], len(found) > query.size
+
+    def _shuffle_ties(self, ordered: list[_Asset]) -> list[_Asset]:
+        """2.x orders by fileCreatedAt alone: Postgres returns a run of ties in whatever order
+        its plan gives, which may change from one request to the next; here it always does."""
+        result: list[_Asset] = []
+        start = 0
+        for end in range(1, len(ordered) + 1):
+            if end == len(ordered) or ordered[end].taken_at != ordered[start].taken_at:
+                run = ordered[start:end]
+                self._tie_random.shuffle(run)
+                result.extend(run)
+                start = end
+        return result
 
     async def _search_metadata(self, request: web.Request) -> web.Response:
         query = self._parse_search(await _json_body(request))
@@ -1161,14 +1276,21 @@ class FakeImmich:
         name = request.query.get("name")
         if name is None:
             raise _ApiError(400, ["name must be a string"])
+        if not name and not self.is_v3:
+            raise _ApiError(400, ["name should not be empty"])
         with_hidden = _parse_bool(request.query.get("withHidden"), "withHidden") or False
-        needle = name.lower()
-        found = [
-            self._person_json(p)
+        # Immich: f_unaccent(name) %> f_unaccent(query), ordered by strict word similarity
+        # distance, LIMIT 100. Fuzzy: "Caroll" finds Carol, "lice" finds Alice, "ar" nothing.
+        scored = [
+            (word_similarity(name, p.name, strict=True), p.name, p)
             for p in self._people.values()
-            if needle in p.name.lower() and (with_hidden or not p.is_hidden)
+            if (with_hidden or not p.is_hidden)
+            and word_similarity(name, p.name) >= PERSON_SEARCH_THRESHOLD
         ]
-        return web.json_response(found)
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        return web.json_response(
+            [self._person_json(p) for _, _, p in scored[:PERSON_SEARCH_LIMIT]]
+        )
 
     def _find_person(self, request: web.Request) -> _Person:
         person_id = _require_uuid(request.match_info["id"], "id")
@@ -1181,7 +1303,12 @@ class FakeImmich:
         return web.json_response(self._person_json(self._find_person(request)))
 
     async def _person_thumbnail(self, request: web.Request) -> web.Response:
-        person = self._find_person(request)
+        if self.is_v3:  # 3.x: 404 for an unknown person too; 2.x: the access check's 400
+            person = self._people.get(_require_uuid(request.match_info["id"], "id"))
+            if person is None:
+                raise _ApiError(404, "Person thumbnail not found")
+        else:
+            person = self._find_person(request)
         if not person.has_thumbnail:
             raise _ApiError(404, "Person thumbnail not found")
         return web.Response(body=person_picture(person.id), content_type="image/jpeg")
@@ -1190,14 +1317,14 @@ class FakeImmich:
         person = self._find_person(request)
         return web.json_response({"assets": self._face_counts().get(person.id, 0)})
 
-    def _find_asset(self, asset_id: str, permission: str, *, status: int = 400) -> _Asset:
+    def _find_asset(self, asset_id: str, permission: str) -> _Asset:
         asset = self._assets.get(_require_uuid(asset_id, "id"))
         if asset is None:
-            raise _ApiError(status, f"Not found or no {permission} access")
+            raise _ApiError(400, f"Not found or no {permission} access")
         return asset
 
     async def _asset_thumbnail(self, request: web.Request) -> web.Response:
-        asset = self._find_asset(request.match_info["id"], "asset.view", status=404)
+        asset = self._find_asset(request.match_info["id"], "asset.view")
         size = request.query.get("size", "thumbnail")
         if size not in THUMBNAIL_SIZES:
             raise _ApiError(400, [f"size must be one of: {', '.join(THUMBNAIL_SIZES)}"])
@@ -1213,9 +1340,7 @@ class FakeImmich:
         body = await _json_body(request)
         if not isinstance(body, dict):
             raise _ApiError(400, ["body must be a JSON object"])
-        unknown = [f"property {k} should not exist" for k in body if k not in _UPDATE_ASSET_FIELDS]
-        if unknown:
-            raise _ApiError(400, unknown)
+        body = {k: v for k, v in body.items() if k in _UPDATE_ASSET_FIELDS}  # the rest: ignored
         if "visibility" in body and body["visibility"] not in VISIBILITIES:
             raise _ApiError(400, [f"visibility must be one of: {', '.join(VISIBILITIES)}"])
         if "description" in body:
@@ -1332,6 +1457,13 @@ class FakeImmich:
         if any(r["success"] for r in results):
             album.updated_at = _now()
         return web.json_response(results)
+
+
+def _issue(problem: str) -> dict[str, Json]:
+    """A validation problem as a zod issue: ``size must ...`` -> path ``["size"]``."""
+    field, _, rest = problem.removeprefix("each value in ").partition(" ")
+    path: list[Json] = [int(p) if p.isdigit() else p for p in field.split(".")]
+    return {"code": "custom", "path": path, "message": rest or problem}
 
 
 def _body_size(response: web.StreamResponse) -> int:
