@@ -23,6 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from watchfiles import Change, awatch
 
 from sidecar import __version__
+from sidecar.albums import AlbumWatcher, check_album_permissions, resolve_albums
 from sidecar.clock import utc_now
 from sidecar.console_sink import ConsoleSink, asset_link
 from sidecar.delivery import Sink
@@ -70,8 +71,12 @@ async def resolve_rules(client: ImmichClient, settings: Settings) -> tuple[Compi
     found: dict[str, list[Person]] = {}
     for name in sorted(names):
         found[name] = await client.search_person(name)
-    return compile_rules(settings.rules, lambda name: found.get(name, []),
-                         source=settings.source.name)
+    try:
+        rules = compile_rules(settings.rules, lambda name: found.get(name, []),
+                              source=settings.source.name)
+    except RuleResolutionError as err:  # the albums' problems are reported with the people's
+        return await resolve_albums(client, settings, (), err.problems)
+    return await resolve_albums(client, settings, rules)
 
 
 def build_watch(settings: Settings, rules: tuple[CompiledRule, ...], use_filter: bool) -> Watch:
@@ -142,6 +147,7 @@ class Sidecar:
         self.store: Store
         self.client: ImmichClient
         self.poller: Poller
+        self.albums: AlbumWatcher
         self.dispatcher: Dispatcher
 
     # -- start and stop ------------------------------------------------------------------------
@@ -163,7 +169,8 @@ class Sidecar:
         self._resources.callback(self.store.close)
         self.client = await self._resources.enter_async_context(
             ImmichClient(settings.immich.url, settings.immich.api_key, self.metrics))
-        self.poller = Poller(self.client, self.store, self.metrics, self._clock)
+        self.albums = AlbumWatcher(self.client, self.store, self.metrics)
+        self.poller = Poller(self.client, self.store, self.metrics, self._clock, self.albums)
         self.dispatcher = Dispatcher(self.store, self.metrics, self._clock)
         self.poller.start_baseline((r.name for r in settings.rules),
                                    timedelta(seconds=settings.poll.backfill))
@@ -205,6 +212,7 @@ class Sidecar:
                 if missing:
                     log.warning("the Immich API key lacks %s: /immich upload will fail",
                                 ", ".join(missing))
+            await check_album_permissions(self.client, self.settings)
             rules = await resolve_rules(self.client, self.settings)
         except ImmichError as err:
             log.error("Immich is not usable yet (%s); will try again at the next poll", err)
