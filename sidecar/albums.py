@@ -135,17 +135,16 @@ def resolve_album_refs(
 
 
 async def resolve_albums(
-    client: AlbumClient, settings: Settings, rules: tuple[CompiledRule, ...],
+    client: AlbumClient, config: Sequence[Rule], source: str, rules: tuple[CompiledRule, ...],
     earlier: Sequence[str] = (),
 ) -> tuple[CompiledRule, ...]:
-    """``rules`` with their album names resolved to ids; raises RuleResolutionError with
-    ``earlier`` problems (the people's) and the albums' together. Lists albums only when a
-    rule names one."""
+    """``rules`` (compiled from ``config``) with their album names resolved to ids; raises
+    RuleResolutionError with ``earlier`` problems (the people's) and the albums' together.
+    Lists albums only when a rule names one."""
     problems = list(earlier)
-    if any(rule.albums.any for rule in settings.rules):
+    if any(rule.albums.any for rule in config):
         albums = await list_albums(client, all_listings(client))
-        resolved, album_problems = resolve_album_refs(
-            settings.rules, albums.values(), settings.source.name)
+        resolved, album_problems = resolve_album_refs(config, albums.values(), source)
         problems += album_problems
         rules = tuple(replace(rule, albums=resolved.get(rule.name, frozenset()))
                       for rule in rules)

@@ -75,8 +75,9 @@ async def resolve_rules(client: ImmichClient, settings: Settings) -> tuple[Compi
         rules = compile_rules(settings.rules, lambda name: found.get(name, []),
                               source=settings.source.name)
     except RuleResolutionError as err:  # the albums' problems are reported with the people's
-        return await resolve_albums(client, settings, (), err.problems)
-    return await resolve_albums(client, settings, rules)
+        return await resolve_albums(client, settings.rules, settings.source.name, (),
+                                    err.problems)
+    return await resolve_albums(client, settings.rules, settings.source.name, rules)
 
 
 def build_watch(settings: Settings, rules: tuple[CompiledRule, ...], use_filter: bool) -> Watch:

@@ -1,0 +1,330 @@
+"""Album rules: the pure diffing, the album state, and the detection against the fake Immich
+over real HTTP, with the requests and bytes it costs (deterministic, so asserted exactly)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from sidecar.albums import (
+    AlbumWatcher,
+    detail_ranges,
+    grown_buckets,
+    listings_for,
+    resolve_album_refs,
+    resolve_albums,
+)
+from sidecar.delivery import AlbumRef, Batch, Delivery
+from sidecar.immich.client import ImmichClient
+from sidecar.immich.models import AlbumSummary, Asset, BucketAsset, Person, PersonRef
+from sidecar.metrics import Metrics
+from sidecar.poller import Poller, Watch
+from sidecar.render import render_batch
+from sidecar.rules import RuleResolutionError, compile_rules
+from sidecar.settings import AlbumFilter, PeopleFilter, Rule, Secret
+from sidecar.store import AlbumState, Store
+from tests.fakes.fake_immich import FakeImmich
+
+V2 = (2, 7, 5)
+V3 = (3, 1, 0)
+OLD = datetime(2019, 7, 14, 10, 0, tzinfo=UTC)  # an old photo, uploaded long ago
+KIB = 1024
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def summary(album_id: str, name: str, *, shared: bool = False) -> AlbumSummary:
+    return AlbumSummary(album_id, name, 1, "2026-01-01T00:00:00.000Z", None, shared)
+
+
+# -- pure parts ---------------------------------------------------------------------------------
+
+
+def test_album_names_resolve_ignoring_case_and_problems_name_file_and_line():
+    holiday = summary("0d1a7c2e-0000-4000-8000-000000000001", "Holiday 2026")
+    twin_a = summary("0d1a7c2e-0000-4000-8000-000000000002", "Trip")
+    twin_b = summary("0d1a7c2e-0000-4000-8000-000000000003", "trip")
+    rules = [
+        Rule("holiday", ("stdout",), albums=AlbumFilter(("holiday 2026", holiday.id.upper()),
+                                                         (14, 14))),
+        Rule("bad", ("stdout",), albums=AlbumFilter(("Holiday", "Trip",
+                                                     "0d1a7c2e-0000-4000-8000-00000000dead"),
+                                                    (20, 21, 22))),
+    ]
+    resolved, problems = resolve_album_refs(rules, [holiday, twin_a, twin_b], "config.yaml")
+    assert resolved["holiday"] == {holiday.id}
+    assert problems == [
+        "config.yaml:20: rules[1].albums.any[0]: no album called 'Holiday' in Immich "
+        "(albums: 'Holiday 2026')",
+        "config.yaml:21: rules[1].albums.any[1]: 2 albums are called 'Trip' "
+        f"({twin_a.id}, {twin_b.id}); rename one in Immich or use its id",
+        "config.yaml:22: rules[1].albums.any[2]: no album with id "
+        "0d1a7c2e-0000-4000-8000-00000000dead is visible to the API key (owned or shared "
+        "with its user)",
+    ]
+
+
+def test_only_months_that_grew_are_fetched():
+    old = {"2026-07-01": 10, "2019-07-01": 3, "2018-01-01": 2}
+    new = {"2026-07-01": 10, "2019-07-01": 4, "2018-01-01": 1, "2015-05-01": 1}
+    assert grown_buckets(old, new) == ["2019-07-01", "2015-05-01"]
+
+
+def test_2x_lists_owned_and_shared_albums_apart_3x_in_one_call():
+    def state(shared: bool) -> AlbumState:
+        return AlbumState("a", "A", 1, "t", None, shared, {})
+
+    owned, shared = {"o": state(False)}, {"s": state(True)}
+    assert listings_for(False, ["o", "s"], owned | shared) == (None,)
+    assert listings_for(True, ["o"], owned) == (None,)
+    assert listings_for(True, ["s"], shared) == (True,)
+    assert listings_for(True, ["o", "s"], owned | shared) == (None, True)
+    assert listings_for(True, ["new"], {}) == (None, True)  # not seen yet: look everywhere
+
+
+def test_new_members_taken_close_together_share_one_detail_search():
+    def item(minutes: int) -> BucketAsset:
+        return BucketAsset(str(minutes), "u", OLD + timedelta(minutes=minutes), True,
+                           "timeline", False)
+
+    ranges = detail_ranges([item(0), item(50), item(30), item(200), item(24 * 60)])
+    assert ranges == [(OLD, OLD + timedelta(minutes=50)),
+                      (OLD + timedelta(minutes=200), OLD + timedelta(minutes=200)),
+                      (OLD + timedelta(days=1), OLD + timedelta(days=1))]
+
+
+def test_store_keeps_album_state_and_every_member_ever_seen(tmp_path):
+    with_path = tmp_path / "state.db"
+    store = Store.open(with_path)
+    state = AlbumState("album-1", "Holiday", 2, "t1", None, True, {"2019-07-01": 2})
+    store.save_album(state, ["a", "b"])
+    store.close()
+    store = Store.open(with_path)  # survives a restart
+    assert store.album_states() == {"album-1": state}
+    assert store.known_album_members("album-1", ["a", "c"]) == {"a"}
+    store.save_album(replace(state, asset_count=1, buckets={"2019-07-01": 1}), [])
+    assert store.known_album_members("album-1", ["a", "b"]) == {"a", "b"}  # removal forgets none
+    assert store.forget_albums_except(["other"]) == 1
+    assert store.album_states() == {} and store.known_album_members("album-1", ["a"]) == set()
+    store.close()
+
+
+def test_album_message_says_which_album_and_who_appears_and_links_into_it():
+    album = AlbumRef("0d1a7c2e-0000-4000-8000-000000000001", "Holiday 2026")
+
+    def asset(asset_id: str, *names: str) -> Asset:
+        return Asset(asset_id, "IMAGE", OLD, OLD, f"{asset_id}.jpg", "timeline", False,
+                     tuple(PersonRef(f"p-{n}", n) for n in names))
+
+    deliveries = tuple(
+        Delivery(i, "holiday", "family", a, album=album)
+        for i, a in enumerate([asset("a1", "Alice"), asset("a2", "Bob", "Alice"), asset("a3")]))
+    [message] = render_batch(Batch("holiday", "family", deliveries), "https://photos.test", {})
+    assert message.content == "3 new photos in **Holiday 2026** — Alice, Bob"
+    first = message.embeds[0]
+    assert first["url"] == f"https://photos.test/albums/{album.id}/photos/a1"
+    assert {"name": "Album", "value": f"[Holiday 2026](https://photos.test/albums/{album.id})",
+            "inline": True} in first["fields"]
+
+
+# -- against the fake Immich ----------------------------------------------------------------
+
+
+class Rig:
+    """The poller with album rules, wired to a fake Immich over HTTP."""
+
+    def __init__(self, immich: FakeImmich, store: Store, clock: Clock) -> None:
+        self.immich, self.store, self.clock = immich, store, clock
+        self.metrics = Metrics()
+        self.client = ImmichClient(immich.url, Secret(immich.api_key), self.metrics,
+                                   max_attempts=1)
+        self.watcher = AlbumWatcher(self.client, store, self.metrics)
+        self.poller = Poller(self.client, store, self.metrics, clock, self.watcher)
+        self.alice = immich.add_person("Alice")
+        self.bob = immich.add_person("Bob")
+        self.grandpa = immich.add_user("Grandpa")
+
+    async def watch(self, rules: list[Rule]) -> Watch:
+        people = {"Alice": self.alice, "Bob": self.bob}
+        compiled = compile_rules(
+            rules, lambda n: [Person(people[n], n)] if n in people else [], source="config.yaml")
+        compiled = await resolve_albums(self.client, rules, "config.yaml", compiled)
+        targets = {r.name: r.targets for r in rules}
+        return Watch(compiled, lambda n: targets[n], timedelta(hours=48), timedelta(minutes=2),
+                     use_search_filter=False)
+
+    async def poll(self, rules: list[Rule]) -> int:
+        """One poll; returns how many deliveries it queued. Counts only the poll's requests."""
+        watch = await self.watch(rules)
+        self.immich.reset_requests()
+        result = await self.poller.poll(watch)
+        self.clock.now += timedelta(minutes=2)
+        return result.queued
+
+    def cost(self) -> tuple[int, int]:
+        return len(self.immich.requests), sum(r.response_bytes for r in self.immich.requests)
+
+    def album_rows(self) -> list[tuple[str, str, str | None]]:
+        return [(d.rule, d.asset.id, d.album.name if d.album else None)
+                for d in self.store.due(self.clock.now + timedelta(days=1))]
+
+    def old_photo(self, *people: str, **kw: object) -> str:
+        return self.immich.add_asset(created_at=OLD, taken_at=OLD, people=people, **kw)
+
+
+@pytest.fixture(params=[V2, V3], ids=["immich-2.7", "immich-3.1"])
+async def rig(request, tmp_path):
+    store = Store.open(tmp_path / "state.db")
+    async with FakeImmich(version=request.param) as immich:
+        rig = Rig(immich, store, Clock())
+        await rig.client.version()
+        rig.poller.start_baseline([], backfill=timedelta(0))
+        yield rig
+        await rig.client.aclose()
+    store.close()
+
+
+def holiday_rule(**kw: object) -> Rule:
+    return Rule("holiday", ("family",), albums=AlbumFilter(("holiday 2026",)), **kw)  # type: ignore[arg-type]
+
+
+async def test_existing_members_are_the_baseline_then_an_old_photo_added_is_announced_once(rig):
+    before = [rig.old_photo(rig.alice) for _ in range(3)]
+    album = rig.immich.add_album("Holiday 2026", before)
+    assert await rig.poll([holiday_rule()]) == 0  # the baseline
+    assert await rig.poll([holiday_rule()]) == 0
+    added = rig.old_photo(rig.bob)
+    rig.immich.add_to_album(album, [added])
+    assert await rig.poll([holiday_rule()]) == 1
+    assert rig.album_rows() == [("holiday", added, "Holiday 2026")]
+    assert await rig.poll([holiday_rule()]) == 0
+    assert rig.album_rows() == [("holiday", added, "Holiday 2026")]
+    # removed and added again: it was already delivered, nothing more
+    rig.immich.remove_from_album(album, [added])
+    assert await rig.poll([holiday_rule()]) == 0
+    rig.immich.add_to_album(album, [added])
+    assert await rig.poll([holiday_rule()]) == 0
+    assert len(rig.album_rows()) == 1
+
+
+async def test_another_users_asset_added_to_a_shared_album_is_announced_with_its_people(rig):
+    album = rig.immich.add_album("Holiday 2026", owner=rig.grandpa,
+                                 shared_with=[rig.immich.key_user_id])
+    await rig.poll([holiday_rule()])
+    theirs = rig.immich.add_asset(created_at=OLD, taken_at=OLD, people=[rig.alice],
+                                  owner=rig.grandpa)
+    rig.immich.add_to_album(album, [theirs])
+    assert await rig.poll([holiday_rule()]) == 1
+    [delivery] = rig.store.due(rig.clock.now)
+    assert delivery.asset.id == theirs and [p.name for p in delivery.asset.people] == ["Alice"]
+    assert delivery.album == AlbumRef(album, "Holiday 2026")
+
+
+async def test_an_asset_added_to_another_album_announces_nothing(rig):
+    rig.immich.add_album("Holiday 2026")
+    other = rig.immich.add_album("Work")
+    await rig.poll([holiday_rule()])
+    rig.immich.add_to_album(other, [rig.old_photo(rig.alice)])
+    assert await rig.poll([holiday_rule()]) == 0
+    assert rig.album_rows() == []
+
+
+async def test_people_and_asset_types_still_filter_an_album_rule(rig):
+    album = rig.immich.add_album("Holiday 2026")
+    rule = holiday_rule(people=PeopleFilter(any=("Alice",)))
+    await rig.poll([rule])
+    alice, bob = rig.old_photo(rig.alice), rig.old_photo(rig.bob)
+    video = rig.old_photo(rig.alice, type="VIDEO")
+    rig.immich.add_to_album(album, [alice, bob, video])
+    videos = replace(rule, name="videos", asset_types=frozenset({"VIDEO"}))
+    assert await rig.poll([rule, videos]) == 3
+    assert sorted(rig.album_rows()) == sorted([
+        ("holiday", alice, "Holiday 2026"), ("holiday", video, "Holiday 2026"),
+        ("videos", video, "Holiday 2026")])
+
+
+async def test_an_album_rule_does_not_fire_on_uploads(rig):
+    rig.immich.add_album("Holiday 2026")
+    await rig.poll([holiday_rule(people=PeopleFilter(any=("Alice",)))])
+    rig.immich.add_asset(created_at=rig.clock.now, people=[rig.alice])
+    assert await rig.poll([holiday_rule(people=PeopleFilter(any=("Alice",)))]) == 0
+
+
+async def test_unknown_album_name_is_refused_with_candidates(rig):
+    rig.immich.add_album("Holiday 2026")
+    rule = Rule("x", ("family",), albums=AlbumFilter(("Holiday 2025",), (7,)))
+    with pytest.raises(RuleResolutionError) as err:
+        await rig.watch([rule])
+    assert err.value.lines() == [
+        "config.yaml:7: rules[0].albums.any[0]: no album called 'Holiday 2025' in Immich "
+        "(albums: 'Holiday 2026')"]
+
+
+# -- what detection costs (the issue's budget) ----------------------------------------------
+
+ALBUMS = 50
+BIG = 20_000
+MONTHS = 240  # twenty years of photos, about 83 a month
+
+
+def build_library(immich: FakeImmich, grandpa: str) -> tuple[str, list[str]]:
+    """49 small albums (some shared with the key's user by another user) and one of 20,000
+    photos spread over twenty years; returns the big album's id and all album ids."""
+    big: list[str] = []
+    for month in range(MONTHS):
+        taken = datetime(2006 + month // 12, month % 12 + 1, 10, 12, tzinfo=UTC)
+        big += immich.add_assets_bulk(BIG // MONTHS + (1 if month < BIG % MONTHS else 0),
+                                      created_at=taken, taken_at=taken)
+    big_album = immich.add_album("Everything", big)
+    ids = [big_album]
+    for n in range(ALBUMS - 1):
+        members = immich.add_assets_bulk(5, created_at=OLD, taken_at=OLD)
+        if n % 2:
+            ids.append(immich.add_album(f"Shared {n}", members, owner=grandpa,
+                                        shared_with=[immich.key_user_id]))
+        else:
+            ids.append(immich.add_album(f"Album {n}", members))
+    return big_album, ids
+
+
+async def test_an_idle_poll_costs_one_listing_more_than_without_album_rules(rig):
+    build_library(rig.immich, rig.grandpa)
+    people = Rule("kids", ("family",), PeopleFilter(any=("Alice",)))
+    await rig.poll([people])
+    plain = rig.cost()
+    albums = [people, Rule("all", ("family",), albums=AlbumFilter(("Everything",)))]
+    await rig.poll(albums)  # the baseline: every month of the big album, once
+    await rig.poll(albums)
+    requests, size = rig.cost()
+    assert requests == plain[0] + 1
+    assert size - plain[1] <= 150 * KIB
+    # 2.x lists albums shared with the key's user apart from its own
+    mixed = [*albums, Rule("shared", ("family",), albums=AlbumFilter(("Shared 1",)))]
+    await rig.poll(mixed)
+    await rig.poll(mixed)
+    requests, size = rig.cost()
+    assert requests == plain[0] + (2 if rig.immich.version < (3, 0, 0) else 1)
+    assert size - plain[1] <= 150 * KIB
+
+
+async def test_three_photos_added_to_a_20000_photo_album_cost_five_requests_at_most(rig):
+    big, _ = build_library(rig.immich, rig.grandpa)
+    rules = [Rule("all", ("family",), albums=AlbumFilter(("Everything",)))]
+    await rig.poll(rules)
+    await rig.poll(rules)
+    taken = datetime(2013, 5, 3, 15, 0, tzinfo=UTC)
+    added = [rig.immich.add_asset(created_at=taken, taken_at=taken + timedelta(minutes=m),
+                                  people=[rig.alice]) for m in (0, 7, 12)]
+    rig.immich.add_to_album(big, added)
+    assert await rig.poll(rules) == 3
+    requests, size = rig.cost()
+    assert requests <= 5 and size <= 100 * KIB, (requests, size)
+    assert {row[1] for row in rig.album_rows()} == set(added)
