@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from sidecar.albums import (
@@ -26,6 +27,7 @@ from sidecar.rules import RuleResolutionError, compile_rules
 from sidecar.settings import AlbumFilter, PeopleFilter, Rule, Secret
 from sidecar.store import AlbumState, Store
 from tests.fakes.fake_immich import FakeImmich
+from tests.openapi import require_spec, validate_request, validate_response
 
 V2 = (2, 7, 5)
 V3 = (3, 1, 0)
@@ -328,3 +330,103 @@ async def test_three_photos_added_to_a_20000_photo_album_cost_five_requests_at_m
     requests, size = rig.cost()
     assert requests <= 5 and size <= 100 * KIB, (requests, size)
     assert {row[1] for row in rig.album_rows()} == set(added)
+
+
+# -- the fake's album endpoints and the client's album requests, against both specs ---------
+
+SPEC_FOR = {V2: "2.7.3", V3: "3.0.3"}
+
+
+@pytest.mark.parametrize("version", list(SPEC_FOR), ids=lambda v: ".".join(map(str, v)))
+async def test_album_requests_and_answers_match_the_spec_of_their_version(version, tmp_path):
+    spec = require_spec(SPEC_FOR[version])
+    store = Store.open(tmp_path / "state.db")
+    async with FakeImmich(version=version) as immich:
+        rig = Rig(immich, store, Clock())
+        await rig.client.version()
+        album = immich.add_album("Holiday 2026", [rig.old_photo(rig.alice)], owner=rig.grandpa,
+                                 shared_with=[immich.key_user_id])
+        immich.add_album("Mine", [rig.old_photo()])
+        rules = [holiday_rule(), Rule("mine", ("family",), albums=AlbumFilter(("Mine",)))]
+        await rig.poll(rules)
+        theirs = immich.add_asset(created_at=OLD, taken_at=OLD, people=[rig.bob],
+                                  owner=rig.grandpa, type="VIDEO")
+        immich.add_to_album(album, [theirs, rig.old_photo(rig.alice)])
+        immich.reset_requests()
+        assert (await rig.poller.poll(await rig.watch(rules))).queued == 2
+        await rig.client.album_bucket(album, "2019-07-01")
+        await rig.client.aclose()
+        seen = set()
+        for request in immich.requests:
+            path = request.path
+            validate_request(spec, request.method, path, request.query, request.json, None)
+            seen.add((request.method, spec.find(request.method, path)[0]))
+        # the answers, fetched again as the client asked for them
+        async with httpx.AsyncClient(base_url=immich.url,
+                                     headers={"x-api-key": immich.api_key}) as http:
+            for request in list(immich.requests):
+                response = await http.request(request.method, request.path,
+                                              params=request.query, json=request.json)
+                assert response.status_code == 200, response.text
+                validate_response(spec, request.method, request.path, 200, response.json())
+            response = await http.get(f"/api/albums/{album}")
+            validate_response(spec, "GET", f"/api/albums/{album}", 200, response.json())
+            # 2.x lists every member of an album (with its owner); 3.x lists none
+            members = response.json().get("assets")
+            assert (members is None) == (version >= (3, 0, 0))
+            if members is not None:
+                assert {a["ownerId"] for a in members} == {immich.key_user_id, rig.grandpa}
+    store.close()
+    expected = {("GET", "/albums"), ("GET", "/timeline/buckets"), ("GET", "/timeline/bucket"),
+                ("POST", "/search/metadata")}
+    if version < (3, 0, 0):  # 2.x: another user's asset is not found by the album search
+        expected.add(("GET", "/assets/{id}"))
+    assert seen == expected
+
+
+async def test_the_fake_lists_and_searches_albums_as_each_version_does():
+    for version in (V2, V3):
+        async with FakeImmich(version=version) as immich:
+            grandpa = immich.add_user("Grandpa")
+            mine = immich.add_album("Mine")
+            shared_by_me = immich.add_album("Ours", shared_with=[grandpa])
+            theirs_asset = immich.add_asset(created_at=OLD, taken_at=OLD, owner=grandpa)
+            own_asset = immich.add_asset(created_at=OLD, taken_at=OLD)
+            shared_with_me = immich.add_album("Theirs", [theirs_asset, own_asset], owner=grandpa,
+                                              shared_with=[immich.key_user_id])
+            immich.add_album("Private", [immich.add_asset(owner=grandpa)], owner=grandpa)
+            async with httpx.AsyncClient(base_url=f"{immich.url}/api",
+                                         headers={"x-api-key": immich.api_key}) as api:
+                async def listed(**params: str) -> set[str]:
+                    return {a["id"] for a in (await api.get("/albums", params=params)).json()}
+
+                async def searched(album: str) -> set[str]:
+                    body = {"albumIds": [album]}
+                    answer = (await api.post("/search/metadata", json=body)).json()
+                    return {a["id"] for a in answer["assets"]["items"]}
+
+                before = (await api.get("/albums", params={"shared": "true"})).json()
+                if version < (3, 0, 0):
+                    assert await listed() == {mine, shared_by_me}
+                    assert await listed(shared="true") == {shared_by_me, shared_with_me}
+                    assert await searched(shared_with_me) == {own_asset}  # the key owner's only
+                else:
+                    everything = {mine, shared_by_me, shared_with_me}
+                    assert await listed() == everything
+                    assert await listed(shared="true") == everything  # ignored on 3.x
+                    assert await listed(isShared="true") == {shared_by_me, shared_with_me}
+                    assert await listed(isOwned="false") == {shared_with_me}
+                    assert await searched(shared_with_me) == {theirs_asset, own_asset}
+                # adding an untouched old photo moves updatedAt, not lastModifiedAssetTimestamp
+                immich.add_to_album(shared_with_me, [immich.add_asset(created_at=OLD,
+                                                                      taken_at=OLD)])
+                after = (await api.get("/albums", params={"shared": "true"})).json()
+                [old] = [a for a in before if a["id"] == shared_with_me]
+                [new] = [a for a in after if a["id"] == shared_with_me]
+                assert new["assetCount"] == old["assetCount"] + 1
+                assert new["updatedAt"] > old["updatedAt"]
+                assert new["lastModifiedAssetTimestamp"] == old["lastModifiedAssetTimestamp"]
+                # another user's asset is readable through the shared album only
+                assert (await api.get(f"/assets/{theirs_asset}")).status_code == 200
+                private = immich.add_asset(owner=grandpa)
+                assert (await api.get(f"/assets/{private}")).status_code == 400

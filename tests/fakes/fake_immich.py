@@ -1511,7 +1511,8 @@ class FakeImmich:
             "thumbhash": ["k0oGLQaSVsN0BVhn2oq2Z5SQUQcZ" for _ in members],
             "fileCreatedAt": [_iso(a.taken_at) for a in members],
             "localOffsetHours": [0 for _ in members],
-            "duration": [("0:00:12.000000" if a.type == "VIDEO" else None) for a in members],
+            "duration": [(12_000 if self.is_v3 else "0:00:12.000000") if a.type == "VIDEO"
+                         else None for a in members],
             "projectionType": [None for _ in members],
             "livePhotoVideoId": [None for _ in members],
             "city": [a.city for a in members],
