@@ -29,6 +29,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 from sidecar.delivery import AlbumRef
@@ -36,7 +37,7 @@ from sidecar.immich.client import ALBUM_RULE_PERMISSIONS
 from sidecar.immich.errors import ImmichError
 from sidecar.immich.models import AlbumSummary, Asset, BucketAsset, ServerVersion, is_immich_id
 from sidecar.metrics import Metrics
-from sidecar.rules import CompiledRule, RuleResolutionError, match
+from sidecar.rules import CompiledRule, Match, RuleResolutionError, match
 from sidecar.settings import Rule, Settings
 from sidecar.store import AlbumState, Store
 
@@ -216,6 +217,18 @@ class AlbumPollResult:
     queued: int
 
 
+@dataclass(frozen=True)
+class AlbumPreview:
+    """One watched album in a dry run. ``kind``: ``baseline`` (not watched yet: ``count`` is
+    its size, nothing would be announced), ``unchanged``, ``changed`` (``count`` assets not
+    seen before, ``matches`` what the rules would send) or ``missing`` (not visible)."""
+
+    album: str
+    kind: str
+    count: int
+    matches: tuple[tuple[AlbumRef, Match], ...]
+
+
 class AlbumWatcher:
     """Finds additions to the albums that album rules watch and queues the matching ones."""
 
@@ -266,6 +279,32 @@ class AlbumWatcher:
             log.info("albums: %d of %d watched changed, %d assets added, %d deliveries queued",
                      changed, len(watched), added, queued)
         return AlbumPollResult(len(watched), changed, added, matches, queued)
+
+    async def preview(self, rules: Sequence[CompiledRule]) -> list[AlbumPreview]:
+        """What the next poll would find in each watched album, writing nothing (dry-run).
+        Immich keeps no time of addition: "new" means not in the sidecar's state file."""
+        watched = sorted(frozenset().union(*(r.albums for r in rules)))
+        if not watched:
+            return []
+        states = self._store.album_states()
+        listed = await self._list(watched, states)
+        previews = []
+        for album_id in watched:
+            album = listed.get(album_id)
+            state = states.get(album_id)
+            if album is None:
+                previews.append(AlbumPreview(state.name if state else album_id, "missing", 0, ()))
+            elif state is None:
+                previews.append(AlbumPreview(album.name, "baseline", album.asset_count, ()))
+            elif not album_changed(state, album):
+                previews.append(AlbumPreview(album.name, "unchanged", album.asset_count, ()))
+            else:
+                found, _state, _fresh = await self._additions(album, state)
+                hits = tuple((found.album, m) for rule in rules if album_id in rule.albums
+                             for m in (match(rule, asset) for asset in found.assets)
+                             if m is not None)
+                previews.append(AlbumPreview(album.name, "changed", len(found.assets), hits))
+        return previews
 
     async def _list(
         self, watched: Sequence[str], states: Mapping[str, AlbumState],
@@ -351,3 +390,35 @@ async def check_album_permissions(client: AlbumPermissionCheck, settings: Settin
         log.error("the Immich API key lacks %s: album rules cannot see their albums",
                   ", ".join(missing))
     return missing
+
+
+async def preview_albums(
+    client: AlbumClient, state_path: Path, rules: Sequence[CompiledRule],
+) -> list[tuple[str, tuple[tuple[AlbumRef, Match], ...]]]:
+    """The dry run's album part: one line per watched album (what is known and what is not),
+    with the matches of additions the sidecar has not seen yet. Reads the state file, never
+    writes it."""
+    if not rules:
+        return []
+    store = Store.open_for_reading(state_path)
+    try:
+        previews = await AlbumWatcher(client, store, Metrics()).preview(rules)
+    finally:
+        store.close()
+    lines: list[tuple[str, tuple[tuple[AlbumRef, Match], ...]]] = [(
+        "albums: Immich does not record when an asset was added to an album, so --since does "
+        "not apply to album rules: shown are the additions the sidecar has not seen yet "
+        f"(compared with its state file {state_path})", ())]
+    for preview in previews:
+        if preview.kind == "baseline":
+            text = (f"album {preview.album!r}: not watched yet; at the first poll its "
+                    f"{preview.count} assets become the baseline and nothing is announced")
+        elif preview.kind == "unchanged":
+            text = f"album {preview.album!r}: unchanged since the sidecar last looked"
+        elif preview.kind == "missing":
+            text = f"album {preview.album!r}: not visible to the API key (deleted or unshared?)"
+        else:
+            text = (f"album {preview.album!r}: {preview.count} assets added since the sidecar "
+                    f"last looked, {len(preview.matches)} matching")
+        lines.append((text, preview.matches))
+    return lines

@@ -23,7 +23,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from watchfiles import Change, awatch
 
 from sidecar import __version__
-from sidecar.albums import AlbumWatcher, check_album_permissions, resolve_albums
+from sidecar.albums import (
+    AlbumWatcher,
+    check_album_permissions,
+    preview_albums,
+    resolve_albums,
+)
 from sidecar.clock import utc_now
 from sidecar.console_sink import ConsoleSink, asset_link
 from sidecar.delivery import Sink
@@ -37,6 +42,7 @@ from sidecar.immich.errors import ImmichError
 from sidecar.immich.models import Person
 from sidecar.metrics import Metrics
 from sidecar.poller import LAST_POLL_KEY, Poller, Watch, Window, collect_matches
+from sidecar.render import album_asset_link
 from sidecar.rules import (
     CompiledRule,
     Match,
@@ -304,6 +310,7 @@ class Sidecar:
             outbox_pending=counts.pending,
             outbox_failed=counts.failed,
             config_loaded_at=self.loaded_at,
+            albums=tuple(self.albums.watched_albums()),
         )
 
     # -- sinks ---------------------------------------------------------------------------------
@@ -459,6 +466,7 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
             print(f"dry run against Immich {version}: assets created since "
                   f"{start:%Y-%m-%d %H:%M} UTC; nothing is stored or sent", file=out)
             seen = await collect_matches(client, watch, window, {}, found.extend)
+            albums = await preview_albums(client, settings.state.path, watch.album_rules)
         except RuleResolutionError as err:
             for problem in err.lines():
                 print(problem, file=sys.stderr)
@@ -475,6 +483,17 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
         print(f"{hit.rule.name} -> {', '.join(targets)}: {asset.original_file_name or asset.id} "
               f"({asset.type}{taken}) because {hit.explain()}", file=out)
         print(f"    {asset_link(settings.immich.external_url, asset.id)}", file=out)
+    for line, album_matches in albums:
+        print(line, file=out)
+        for album, hit in album_matches:
+            targets = watch.targets_of(hit.rule.name)
+            deliveries += len(targets)
+            found.append(hit)
+            print(f"{hit.rule.name} -> {', '.join(targets)}: "
+                  f"{hit.asset.original_file_name or hit.asset.id} ({hit.asset.type}) added to "
+                  f"{album.name} because {hit.explain()}", file=out)
+            print(f"    {album_asset_link(settings.immich.external_url, album.id, hit.asset.id)}",
+                  file=out)
     print(f"{seen} assets examined, {len(found)} matches, {deliveries} deliveries would be sent",
           file=out)
     return 0

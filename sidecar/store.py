@@ -141,6 +141,21 @@ class Store:
             raise StoreError(f"{path}: cannot open the state database: {err}") from None
         return cls(db, path)
 
+    @classmethod
+    def open_for_reading(cls, path: Path) -> Store:
+        """The state file opened read-only (dry-run); an in-memory empty one when the file does
+        not exist or predates album state. Nothing is ever written to the file."""
+        if str(path) != ":memory:" and path.is_file():
+            try:
+                db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True,
+                                     isolation_level=None)
+                if db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
+                    return cls(db, path)
+                db.close()
+            except sqlite3.Error as err:
+                raise StoreError(f"{path}: cannot read the state database: {err}") from None
+        return cls.open(Path(":memory:"))
+
     def close(self) -> None:
         self._db.close()
 

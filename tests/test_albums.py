@@ -3,6 +3,9 @@ over real HTTP, with the requests and bytes it costs (deterministic, so asserted
 
 from __future__ import annotations
 
+import asyncio
+import io
+import textwrap
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +20,9 @@ from sidecar.albums import (
     resolve_album_refs,
     resolve_albums,
 )
+from sidecar.app import Sidecar, dry_run
 from sidecar.delivery import AlbumRef, Batch, Delivery
+from sidecar.discord.commands import watched_albums_line
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import AlbumSummary, Asset, BucketAsset, Person, PersonRef
 from sidecar.metrics import Metrics
@@ -26,6 +31,7 @@ from sidecar.render import render_batch
 from sidecar.rules import RuleResolutionError, compile_rules
 from sidecar.settings import AlbumFilter, PeopleFilter, Rule, Secret
 from sidecar.store import AlbumState, Store
+from tests.e2e_harness import free_port, write_config
 from tests.fakes.fake_immich import FakeImmich
 from tests.openapi import require_spec, validate_request, validate_response
 
@@ -430,3 +436,59 @@ async def test_the_fake_lists_and_searches_albums_as_each_version_does():
                 assert (await api.get(f"/assets/{theirs_asset}")).status_code == 200
                 private = immich.add_asset(owner=grandpa)
                 assert (await api.get(f"/assets/{private}")).status_code == 400
+
+
+# -- dry-run and /immich status ---------------------------------------------------------------
+
+
+async def test_dry_run_shows_additions_the_sidecar_has_not_seen_and_writes_nothing(
+        tmp_path, monkeypatch):
+    async with FakeImmich(version=V3) as immich:
+        monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
+        alice = immich.add_person("Alice")
+        album = immich.add_album("Holiday 2026", [
+            immich.add_asset(created_at=OLD, taken_at=OLD, people=[alice])])
+        path = tmp_path / "config.yaml"
+        write_config(path, immich_url=immich.url, state=tmp_path / "state.db",
+                     metrics_port=free_port(), rules=textwrap.dedent("""\
+                         - name: holiday
+                           albums: {any: [Holiday 2026]}
+                           targets: [stdout]
+                         """))
+        out = io.StringIO()
+        assert await asyncio.to_thread(dry_run, path, 3600.0, out) == 0
+        assert ("album 'Holiday 2026': not watched yet; at the first poll its 1 assets become "
+                "the baseline and nothing is announced") in out.getvalue()
+        assert "--since does not apply to album rules" in out.getvalue()
+        assert not (tmp_path / "state.db").exists()
+
+        sidecar = Sidecar(path, stdout=io.StringIO())
+        await sidecar.start()
+        try:
+            for _ in range(200):  # bounded: the first poll takes the baseline
+                if sidecar.store.album_states():
+                    break
+                await asyncio.sleep(0.02)
+            assert sidecar.status().albums == (("Holiday 2026", 1),)
+        finally:
+            await sidecar.stop()
+        added = immich.add_asset(created_at=OLD, taken_at=OLD, people=[alice],
+                                 file_name="grandma.jpg")
+        immich.add_to_album(album, [added])
+        before = (tmp_path / "state.db").read_bytes()
+        out = io.StringIO()
+        assert await asyncio.to_thread(dry_run, path, 3600.0, out) == 0
+        text = out.getvalue()
+        assert ("album 'Holiday 2026': 1 assets added since the sidecar last looked, 1 matching"
+                in text)
+        assert "holiday -> stdout: grandma.jpg (IMAGE) added to Holiday 2026 because" in text
+        assert f"https://photos.example.test/albums/{album}/photos/{added}" in text
+        assert text.rstrip().endswith("1 matches, 1 deliveries would be sent")
+        assert (tmp_path / "state.db").read_bytes() == before
+
+
+def test_status_lists_watched_albums_with_their_sizes():
+    assert watched_albums_line([("Holiday 2026", 1204), ("Family", 1)]) == (
+        "Watched albums: Holiday 2026 (1,204 assets), Family (1 asset)")
+    many = [(f"A{n}", n) for n in range(12)]
+    assert watched_albums_line(many).endswith("A9 (9 assets), and 2 more")
