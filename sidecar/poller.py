@@ -249,15 +249,15 @@ class Poller:
             totals["queued"] += store.enqueue(rows, now)
 
         seen = await collect_matches(self._client, watch, window, baselines, enqueue)
-        if self._albums is not None:
-            added = await self._albums.poll(watch.album_rules, watch.targets_of, now)
-            seen += added.added
-            totals["matches"] += added.matches
-            totals["queued"] += added.queued
         store.set_time(STREAM_CURSOR_KEY, window.stream_before)
         store.set_time(LAST_POLL_KEY, now)
         # Sent rows older than any window a poll can reach are no longer needed for de-duplication.
         store.forget_sent_before(window.people_since - watch.lookback)
+        if self._albums is not None:  # last: an album that fails does not hold up the uploads
+            added = await self._albums.poll(watch.album_rules, watch.targets_of, now)
+            seen += added.added
+            totals["matches"] += added.matches
+            totals["queued"] += added.queued
         if totals["queued"]:
             log.info("poll: %d assets examined, %d new deliveries queued",
                      seen, totals["queued"])

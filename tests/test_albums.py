@@ -31,6 +31,7 @@ from sidecar.render import render_batch
 from sidecar.rules import RuleResolutionError, compile_rules
 from sidecar.settings import AlbumFilter, PeopleFilter, Rule, Secret
 from sidecar.store import AlbumState, Store
+from tests.bench.album_cost import build_library
 from tests.e2e_harness import free_port, write_config
 from tests.fakes.fake_immich import FakeImmich
 from tests.openapi import require_spec, validate_request, validate_response
@@ -278,33 +279,8 @@ async def test_unknown_album_name_is_refused_with_candidates(rig):
 
 # -- what detection costs (the issue's budget) ----------------------------------------------
 
-ALBUMS = 50
-BIG = 20_000
-MONTHS = 240  # twenty years of photos, about 83 a month
-
-
-def build_library(immich: FakeImmich, grandpa: str) -> tuple[str, list[str]]:
-    """49 small albums (some shared with the key's user by another user) and one of 20,000
-    photos spread over twenty years; returns the big album's id and all album ids."""
-    big: list[str] = []
-    for month in range(MONTHS):
-        taken = datetime(2006 + month // 12, month % 12 + 1, 10, 12, tzinfo=UTC)
-        big += immich.add_assets_bulk(BIG // MONTHS + (1 if month < BIG % MONTHS else 0),
-                                      created_at=taken, taken_at=taken)
-    big_album = immich.add_album("Everything", big)
-    ids = [big_album]
-    for n in range(ALBUMS - 1):
-        members = immich.add_assets_bulk(5, created_at=OLD, taken_at=OLD)
-        if n % 2:
-            ids.append(immich.add_album(f"Shared {n}", members, owner=grandpa,
-                                        shared_with=[immich.key_user_id]))
-        else:
-            ids.append(immich.add_album(f"Album {n}", members))
-    return big_album, ids
-
-
 async def test_an_idle_poll_costs_one_listing_more_than_without_album_rules(rig):
-    build_library(rig.immich, rig.grandpa)
+    build_library(rig.immich, rig.grandpa)  # 50 albums, one of 20,000 photos
     people = Rule("kids", ("family",), PeopleFilter(any=("Alice",)))
     await rig.poll([people])
     plain = rig.cost()
@@ -324,7 +300,7 @@ async def test_an_idle_poll_costs_one_listing_more_than_without_album_rules(rig)
 
 
 async def test_three_photos_added_to_a_20000_photo_album_cost_five_requests_at_most(rig):
-    big, _ = build_library(rig.immich, rig.grandpa)
+    big = build_library(rig.immich, rig.grandpa)
     rules = [Rule("all", ("family",), albums=AlbumFilter(("Everything",)))]
     await rig.poll(rules)
     await rig.poll(rules)
@@ -492,3 +468,19 @@ def test_status_lists_watched_albums_with_their_sizes():
         "Watched albums: Holiday 2026 (1,204 assets), Family (1 asset)")
     many = [(f"A{n}", n) for n in range(12)]
     assert watched_albums_line(many).endswith("A9 (9 assets), and 2 more")
+
+
+async def test_a_key_without_album_read_is_named_at_start(tmp_path, monkeypatch, caplog):
+    permissions = ["asset.read", "asset.view", "person.read"]
+    async with FakeImmich(version=V2, permissions=permissions) as immich:
+        monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
+        immich.add_album("Holiday 2026")
+        path = tmp_path / "config.yaml"
+        rules = "- name: holiday\n  albums: {any: [Holiday 2026]}\n  targets: [stdout]\n"
+        write_config(path, immich_url=immich.url, state=tmp_path / "state.db",
+                     metrics_port=free_port(), rules=rules)
+        sidecar = Sidecar(path, stdout=io.StringIO())
+        await sidecar.start()
+        await sidecar.stop()
+    assert "the Immich API key lacks album.read: album rules cannot see their albums" in (
+        caplog.messages)
