@@ -484,3 +484,28 @@ async def test_a_key_without_album_read_is_named_at_start(tmp_path, monkeypatch,
         await sidecar.stop()
     assert "the Immich API key lacks album.read: album rules cannot see their albums" in (
         caplog.messages)
+
+
+def test_albums_in_the_config_keep_their_lines_and_bad_ones_are_schema_errors(tmp_path):
+    from sidecar.settings import ConfigError, load_settings
+
+    text = textwrap.dedent("""\
+        immich: {url: "http://immich:2283", api_key: k}
+        targets: {stdout: {console: true}}
+        rules:
+          - name: holiday
+            albums:
+              any:
+                - Holiday 2026
+                - 0d1a7c2e-0000-4000-8000-000000000001
+            targets: [stdout]
+        """)
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    [rule] = load_settings(path, environ={}).rules
+    assert rule.albums == AlbumFilter(("Holiday 2026", "0d1a7c2e-0000-4000-8000-000000000001"))
+    assert rule.albums.lines == (7, 8)
+    path.write_text(text.replace("      any:", "      all:"))
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ={})
+    assert any(line.startswith(f"{path}:6: rules[0].albums") for line in err.value.lines())
