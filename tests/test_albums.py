@@ -23,6 +23,7 @@ from sidecar.albums import (
 from sidecar.app import Sidecar, dry_run
 from sidecar.delivery import AlbumRef, Batch, Delivery
 from sidecar.discord.commands import watched_albums_line
+from sidecar.dispatch import RuleOptions, group_batches
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import AlbumSummary, Asset, BucketAsset, Person, PersonRef
 from sidecar.metrics import Metrics
@@ -509,3 +510,26 @@ def test_albums_in_the_config_keep_their_lines_and_bad_ones_are_schema_errors(tm
     with pytest.raises(ConfigError) as err:
         load_settings(path, environ={})
     assert any(line.startswith(f"{path}:6: rules[0].albums") for line in err.value.lines())
+
+
+async def test_an_album_named_by_a_rule_added_later_starts_from_a_baseline(rig):
+    holiday = rig.immich.add_album("Holiday 2026")
+    rig.immich.add_album("Family", [rig.old_photo(rig.alice), rig.old_photo(rig.bob)])
+    await rig.poll([holiday_rule()])
+    family = Rule("family", ("family",), albums=AlbumFilter(("Family",)))
+    assert await rig.poll([holiday_rule(), family]) == 0  # Family's photos: the baseline
+    added = rig.old_photo()
+    rig.immich.add_to_album(holiday, [added])
+    assert await rig.poll([holiday_rule(), family]) == 1
+    assert sorted(rig.watcher.watched_albums()) == [("Family", 2), ("Holiday 2026", 1)]
+
+
+def test_one_message_never_mixes_two_albums():
+    def delivery(row: int, album: AlbumRef) -> Delivery:
+        asset = Asset(f"a{row}", "IMAGE", OLD, OLD, "x.jpg", "timeline", False, ())
+        return Delivery(row, "holiday", "family", asset, album=album)
+
+    one, two = AlbumRef("1", "One"), AlbumRef("2", "Two")
+    batches = group_batches([delivery(1, one), delivery(2, two), delivery(3, one)],
+                            lambda _rule: RuleOptions())
+    assert [[d.id for d in b.deliveries] for b in batches] == [[1, 3], [2]]
