@@ -23,6 +23,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from watchfiles import Change, awatch
 
 from sidecar import __version__
+from sidecar.albums import (
+    AlbumWatcher,
+    preview_albums,
+    resolve_albums,
+)
 from sidecar.clock import utc_now
 from sidecar.console_sink import ConsoleSink, asset_link
 from sidecar.delivery import Sink
@@ -37,6 +42,7 @@ from sidecar.immich.models import Person
 from sidecar.immich.permissions import WATCHING, features_in_use, gaps
 from sidecar.metrics import Metrics
 from sidecar.poller import LAST_POLL_KEY, Poller, Watch, Window, collect_matches
+from sidecar.render import album_asset_link
 from sidecar.rules import (
     CompiledRule,
     Match,
@@ -73,8 +79,13 @@ async def resolve_rules(client: ImmichClient, settings: Settings) -> tuple[Compi
     for name in sorted(names):
         # A person hidden in Immich's people view is still someone a rule may watch.
         found[name] = await client.search_person(name, with_hidden=True)
-    return compile_rules(settings.rules, lambda name: found.get(name, []),
-                         source=settings.source.name)
+    try:
+        rules = compile_rules(settings.rules, lambda name: found.get(name, []),
+                              source=settings.source.name)
+    except RuleResolutionError as err:  # the albums' problems are reported with the people's
+        return await resolve_albums(client, settings.rules, settings.source.name, (),
+                                    err.problems)
+    return await resolve_albums(client, settings.rules, settings.source.name, rules)
 
 
 def build_watch(settings: Settings, rules: tuple[CompiledRule, ...], use_filter: bool) -> Watch:
@@ -145,6 +156,7 @@ class Sidecar:
         self.store: Store
         self.client: ImmichClient
         self.poller: Poller
+        self.albums: AlbumWatcher
         self.dispatcher: Dispatcher
 
     # -- start and stop ------------------------------------------------------------------------
@@ -166,7 +178,8 @@ class Sidecar:
         self._resources.callback(self.store.close)
         self.client = await self._resources.enter_async_context(
             ImmichClient(settings.immich.url, settings.immich.api_key, self.metrics))
-        self.poller = Poller(self.client, self.store, self.metrics, self._clock)
+        self.albums = AlbumWatcher(self.client, self.store, self.metrics)
+        self.poller = Poller(self.client, self.store, self.metrics, self._clock, self.albums)
         self.dispatcher = Dispatcher(self.store, self.metrics, self._clock)
         self.poller.start_baseline((r.name for r in settings.rules),
                                    timedelta(seconds=settings.poll.backfill))
@@ -294,6 +307,7 @@ class Sidecar:
             outbox_pending=counts.pending,
             outbox_failed=counts.failed,
             config_loaded_at=self.loaded_at,
+            albums=tuple(self.albums.watched_albums()),
         )
 
     # -- sinks ---------------------------------------------------------------------------------
@@ -451,6 +465,7 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
             print(f"dry run against Immich {version}: assets created since "
                   f"{start:%Y-%m-%d %H:%M} UTC; nothing is stored or sent", file=out)
             seen = await collect_matches(client, watch, window, {}, found.extend)
+            albums = await preview_albums(client, settings.state.path, watch.album_rules)
         except RuleResolutionError as err:
             for problem in err.lines():
                 print(problem, file=sys.stderr)
@@ -467,6 +482,17 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
         print(f"{hit.rule.name} -> {', '.join(targets)}: {asset.original_file_name or asset.id} "
               f"({asset.type}{taken}) because {hit.explain()}", file=out)
         print(f"    {asset_link(settings.immich.external_url, asset.id)}", file=out)
+    for line, album_matches in albums:
+        print(line, file=out)
+        for album, hit in album_matches:
+            targets = watch.targets_of(hit.rule.name)
+            deliveries += len(targets)
+            found.append(hit)
+            print(f"{hit.rule.name} -> {', '.join(targets)}: "
+                  f"{hit.asset.original_file_name or hit.asset.id} ({hit.asset.type}) added to "
+                  f"{album.name} because {hit.explain()}", file=out)
+            print(f"    {album_asset_link(settings.immich.external_url, album.id, hit.asset.id)}",
+                  file=out)
     print(f"{count(seen, 'asset')} examined, {count(len(found), 'match', 'matches')}, "
           f"{count(deliveries, 'delivery', 'deliveries')} would be sent", file=out)
     return 0

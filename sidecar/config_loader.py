@@ -26,6 +26,7 @@ from jsonschema import (  # type: ignore[import-untyped,unused-ignore]
 from sidecar.durations import parse_duration
 from sidecar.settings import (
     ASSET_TYPES,
+    AlbumFilter,
     Batching,
     ChannelTarget,
     ConfigError,
@@ -107,7 +108,7 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     problems += secrets.problems
     if problems:
         raise ConfigError(source, problems)
-    return _build(data, secrets.values, path, hashlib.sha256(raw).hexdigest())
+    return _build(data, secrets.values, path, hashlib.sha256(raw).hexdigest(), lines)
 
 
 # --- schema errors, in words a person can act on -------------------------------------------
@@ -336,7 +337,8 @@ def normalise_base_url(url: str) -> str:
 
 
 def _build(
-    data: dict[str, Any], secrets: Mapping[KeyPath, Secret], path: Path, digest: str
+    data: dict[str, Any], secrets: Mapping[KeyPath, Secret], path: Path, digest: str,
+    lines: LineMap | None = None,
 ) -> Settings:
     immich = data["immich"]
     url = normalise_base_url(immich["url"])
@@ -381,7 +383,7 @@ def _build(
         targets=MappingProxyType(
             {name: _target(name, spec, secrets) for name, spec in data["targets"].items()}
         ),
-        rules=tuple(_rule(rule) for rule in data["rules"]),
+        rules=tuple(_rule(rule, index, lines) for index, rule in enumerate(data["rules"])),
     )
 
 
@@ -397,8 +399,9 @@ def _target(name: str, spec: Mapping[str, Any], secrets: Mapping[KeyPath, Secret
     return WebhookTarget(name=name, url=secrets[("targets", name, "webhook_url")])
 
 
-def _rule(spec: Mapping[str, Any]) -> Rule:
+def _rule(spec: Mapping[str, Any], index: int = 0, lines: LineMap | None = None) -> Rule:
     people = spec.get("people", {})
+    albums = tuple(spec.get("albums", {}).get("any", ()))
     batching = spec.get("batching", {})
     default_batching = Batching()
     return Rule(
@@ -414,5 +417,10 @@ def _rule(spec: Mapping[str, Any]) -> Rule:
         batching=Batching(
             max_per_message=int(batching.get("max_per_message", default_batching.max_per_message)),
             summary_over=int(batching.get("summary_over", default_batching.summary_over)),
+        ),
+        albums=AlbumFilter(
+            any=albums,
+            lines=tuple(lines.line_of(("rules", index, "albums", "any", position))
+                        if lines is not None else None for position in range(len(albums))),
         ),
     )

@@ -10,6 +10,7 @@ import sys
 from typing import TextIO
 
 from sidecar.delivery import Batch, Delivery, TemporaryDeliveryError
+from sidecar.render import album_asset_link, album_link
 
 
 def asset_link(external_url: str, asset_id: str) -> str:
@@ -18,6 +19,13 @@ def asset_link(external_url: str, asset_id: str) -> str:
 
 def console_line(delivery: Delivery, external_url: str) -> str:
     asset = delivery.asset
+    album = delivery.album
+    extra = {} if album is None else {
+        "album": album.name,
+        "album_id": album.id,
+        "link": album_asset_link(external_url, album.id, asset.id),
+        "album_link": album_link(external_url, album.id),
+    }
     return json.dumps({
         "rule": delivery.rule,
         "target": delivery.target,
@@ -29,6 +37,7 @@ def console_line(delivery: Delivery, external_url: str) -> str:
         "country": asset.country,
         "file_name": asset.original_file_name,
         "link": asset_link(external_url, asset.id),
+        **extra,
     }, ensure_ascii=False)
 
 

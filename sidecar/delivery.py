@@ -14,6 +14,14 @@ from sidecar.settings import Batching
 
 
 @dataclass(frozen=True)
+class AlbumRef:
+    """The album an album rule's delivery was added to (for the message and its links)."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
 class Delivery:
     id: int  # outbox row id, unique and stable across restarts
     rule: str
@@ -21,6 +29,7 @@ class Delivery:
     asset: Asset  # the asset as it was when the delivery was queued (people inline)
     attempts: int = 0  # earlier failed attempts
     batch_key: str | None = None  # set once the delivery was put in a batch and sent
+    album: AlbumRef | None = None  # album rules: the album the asset was added to
 
 
 @dataclass(frozen=True)

@@ -58,11 +58,13 @@ def group_batches(
     """Batches in the order the deliveries were queued: a batch formed before (it has a key)
     comes back with the same members; new deliveries form one batch per (target, rule), keyed
     by its first delivery id (unique, since a delivery belongs to one batch)."""
-    groups: dict[tuple[str, str, str | None], list[Delivery]] = {}
+    groups: dict[tuple[str, str, str | None, str | None], list[Delivery]] = {}
     for delivery in deliveries:
-        groups.setdefault((delivery.target, delivery.rule, delivery.batch_key), []).append(delivery)
+        album = delivery.album.id if delivery.album is not None else None  # one album a message
+        groups.setdefault((delivery.target, delivery.rule, delivery.batch_key, album),
+                          []).append(delivery)
     batches = []
-    for (target, rule, key), members in groups.items():
+    for (target, rule, key, _album), members in groups.items():
         opts = options(rule)
         batches.append(Batch(rule=rule, target=target, deliveries=tuple(members),
                              key=key or str(members[0].id),

@@ -72,6 +72,15 @@ class Metrics:
             "1 while the Discord bot is connected to the gateway, else 0 (absent without a bot).",
             registry=None)
         self._discord_tracked = False
+        self.albums_watched = Gauge(
+            PREFIX + "albums_watched", "Albums that album rules watch for additions.",
+            registry=r)
+        self.album_changes = Counter(
+            PREFIX + "album_changes",
+            "Watched albums found changed by a poll (then examined for additions).", registry=r)
+        self.album_assets_added = Counter(
+            PREFIX + "album_assets_added",
+            "Assets found added to watched albums (before the rules filter them).", registry=r)
         self.build_info = Gauge(
             PREFIX + "build_info", "Build information; the value is always 1.",
             ["version"], registry=r)

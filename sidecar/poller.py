@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from sidecar.albums import AlbumWatcher
 from sidecar.clock import utc_now
 from sidecar.immich.models import Asset, SearchPage
 from sidecar.metrics import Metrics
@@ -63,11 +64,16 @@ class Watch:
 
     @property
     def person_rules(self) -> tuple[CompiledRule, ...]:
-        return tuple(r for r in self.rules if r.requires_person)
+        return tuple(r for r in self.rules if r.requires_person and not r.watches_albums)
 
     @property
     def stream_rules(self) -> tuple[CompiledRule, ...]:
-        return tuple(r for r in self.rules if not r.requires_person)
+        return tuple(r for r in self.rules if not r.requires_person and not r.watches_albums)
+
+    @property
+    def album_rules(self) -> tuple[CompiledRule, ...]:
+        """Rules that fire on additions to albums (sidecar/albums.py polls them)."""
+        return tuple(r for r in self.rules if r.watches_albums)
 
 
 @dataclass(frozen=True)
@@ -201,12 +207,13 @@ class Poller:
 
     def __init__(
         self, client: AssetSearch, store: Store, metrics: Metrics,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Callable[[], datetime] = utc_now, albums: AlbumWatcher | None = None,
     ) -> None:
         self._client = client
         self._store = store
         self._metrics = metrics
         self._clock = clock
+        self._albums = albums
 
     def start_baseline(self, rule_names: Iterable[str], backfill: timedelta) -> datetime:
         """On the very first start, remember where history ends so an existing library does not
@@ -252,6 +259,11 @@ class Poller:
         store.set_time(LAST_POLL_KEY, now)
         # Sent rows older than any window a poll can reach are no longer needed for de-duplication.
         store.forget_sent_before(window.people_since - watch.lookback)
+        if self._albums is not None:  # last: an album that fails does not hold up the uploads
+            added = await self._albums.poll(watch.album_rules, watch.targets_of, now)
+            seen += added.added
+            totals["matches"] += added.matches
+            totals["queued"] += added.queued
         if totals["queued"]:
             log.info("poll: %s examined, %s queued", count(seen, "asset"),
                      count(totals["queued"], "new delivery", "new deliveries"))

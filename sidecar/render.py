@@ -16,7 +16,7 @@ from typing import Any
 
 from discord.utils import escape_markdown, escape_mentions
 
-from sidecar.delivery import Batch
+from sidecar.delivery import AlbumRef, Batch
 from sidecar.immich.models import Asset
 
 DISCORD_MAX_EMBEDS = 10
@@ -115,6 +115,15 @@ def asset_link(external_url: str, asset_id: str) -> str:
     return f"{external_url.rstrip('/')}/photos/{asset_id}"
 
 
+def album_asset_link(external_url: str, album_id: str, asset_id: str) -> str:
+    """Opens the asset inside the album."""
+    return f"{external_url.rstrip('/')}/albums/{album_id}/photos/{asset_id}"
+
+
+def album_link(external_url: str, album_id: str) -> str:
+    return f"{external_url.rstrip('/')}/albums/{album_id}"
+
+
 def describe_people(asset: Asset) -> str:
     """"Alice and Bob", "Alice and 1 other person", "someone", or "nobody recognised".
     Names are sorted: Immich lists people in the order their faces were found, which would
@@ -146,7 +155,8 @@ def _truncate(text: str, limit: int) -> str:
 
 
 def asset_embed(
-    asset: Asset, rule: str, external_url: str, thumbnail: Thumbnail | None
+    asset: Asset, rule: str, external_url: str, thumbnail: Thumbnail | None,
+    album: AlbumRef | None = None,
 ) -> tuple[dict[str, Any], MessageFile | None]:
     people = describe_people(asset)
     title = f"New {_kind(asset)}"
@@ -164,10 +174,17 @@ def asset_embed(
         fields.append(
             {"name": "Where", "value": _truncate(where, EMBED_FIELD_LIMIT), "inline": True}
         )
+    if album is not None:
+        name = _truncate(safe_text(album.name or "album"), 200)
+        fields.append({"name": "Album",
+                        "value": f"[{name}]({album_link(external_url, album.id)})",
+                        "inline": True})
     fields.append({"name": "Rule", "value": _truncate(safe_text(rule), EMBED_FIELD_LIMIT)})
+    url = (asset_link(external_url, asset.id) if album is None
+           else album_asset_link(external_url, album.id, asset.id))
     embed: dict[str, Any] = {
         "title": _truncate(title, EMBED_TITLE_LIMIT),
-        "url": asset_link(external_url, asset.id),
+        "url": url,
         "fields": fields,
     }
     if asset.type == "VIDEO":
@@ -206,6 +223,20 @@ def summary_text(rule: str, assets: Sequence[Asset]) -> str:
     return f"{count} {verb} rule **{safe_text(rule)}**"
 
 
+def album_summary_text(album: AlbumRef, assets: Sequence[Asset]) -> str:
+    """"3 new photos in Holiday 2026 — Alice, Bob": which album, and who appears."""
+    names = sorted({p.name for a in assets for p in a.people if p.name.strip()})
+    text = f"{_count_phrase(assets)} in **{safe_text(album.name or 'an album')}**"
+    if names:
+        text += " — " + ", ".join(safe_text(n) for n in names)
+    return text
+
+
+def _batch_album(batch: Batch) -> AlbumRef | None:
+    """The album of an album rule's batch (the dispatcher groups one album per batch)."""
+    return batch.deliveries[0].album if batch.deliveries else None
+
+
 def render_batch(
     batch: Batch, external_url: str, thumbnails: Mapping[str, Thumbnail]
 ) -> list[RenderedMessage]:
@@ -229,13 +260,17 @@ def render_batch(
         files: list[MessageFile] = []
         for delivery in chunk:
             embed, file = asset_embed(
-                delivery.asset, batch.rule, external_url, thumbnails.get(delivery.asset.id)
+                delivery.asset, batch.rule, external_url, thumbnails.get(delivery.asset.id),
+                delivery.album,
             )
             embeds.append(embed)
             if file is not None and file.filename not in {f.filename for f in files}:
                 files.append(file)
         ids = tuple(d.id for d in chunk)
-        content = prefix + summary_text(batch.rule, [d.asset for d in chunk])
+        album = _batch_album(batch)
+        assets = [d.asset for d in chunk]
+        content = prefix + (summary_text(batch.rule, assets) if album is None
+                            else album_summary_text(album, assets))
         messages.append(
             RenderedMessage(
                 content=_truncate(content, CONTENT_LIMIT),
@@ -257,14 +292,17 @@ def _summary_message(
     mentions: dict[str, Any],
 ) -> RenderedMessage:
     assets = [d.asset for d in batch.deliveries]
-    text = summary_text(batch.rule, assets)
-    link = f"{external_url.rstrip('/')}/photos"
+    album = _batch_album(batch)
+    text = summary_text(batch.rule, assets) if album is None else album_summary_text(album, assets)
+    link = (f"{external_url.rstrip('/')}/photos" if album is None
+            else album_link(external_url, album.id))
+    where = "Immich" if album is None else "the album"
     # Embeds that share a url are shown by Discord as one gallery of up to 4 pictures.
     embeds: list[dict[str, Any]] = [
         {
             "title": _truncate(text.replace("**", ""), EMBED_TITLE_LIMIT),
             "url": link,
-            "description": f"Rule **{safe_text(batch.rule)}**. Open Immich to see them all.",
+            "description": f"Rule **{safe_text(batch.rule)}**. Open {where} to see them all.",
         }
     ]
     files: list[MessageFile] = []

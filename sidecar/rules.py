@@ -28,10 +28,16 @@ class CompiledRule:
     any: frozenset[str] = frozenset()
     all: frozenset[str] = frozenset()
     none: frozenset[str] = frozenset()
+    albums: frozenset[str] = frozenset()  # album ids: the rule fires on additions to them
 
     @property
     def name(self) -> str:
         return self.rule.name
+
+    @property
+    def watches_albums(self) -> bool:
+        """An album rule fires when an asset is added to an album, not when it is uploaded."""
+        return bool(self.rule.albums.any)
 
     @property
     def requires_person(self) -> bool:

@@ -170,6 +170,20 @@ class PeopleFilter:
 
 
 @dataclass(frozen=True)
+class AlbumFilter:
+    """Album names or Immich album ids, as written in the config (resolved later).
+
+    ``lines`` holds the config line of each entry, so that an unknown name found only when
+    Immich is asked can still be reported as ``file:line``."""
+
+    any: tuple[str, ...] = ()
+    lines: tuple[int | None, ...] = field(default=(), compare=False)
+
+    def line_of(self, position: int) -> int | None:
+        return self.lines[position] if position < len(self.lines) else None
+
+
+@dataclass(frozen=True)
 class Batching:
     """How a burst of deliveries for one target is grouped (Discord issue)."""
 
@@ -185,6 +199,7 @@ class Rule:
     asset_types: frozenset[str] = frozenset(ASSET_TYPES)
     mention_roles: tuple[int, ...] = ()
     batching: Batching = field(default_factory=Batching)
+    albums: AlbumFilter = field(default_factory=AlbumFilter)  # empty: fires on new uploads
 
 
 @dataclass(frozen=True)

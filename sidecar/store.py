@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sidecar.delivery import Delivery
+from sidecar.delivery import AlbumRef, Delivery
 from sidecar.immich.models import Asset, PersonRef
 
-_DELIVERY_COLUMNS = "id, rule, target, asset_json, attempts, batch_key"
+_DELIVERY_COLUMNS = "id, rule, target, asset_json, attempts, batch_key, album_id, album_name"
 
 # Each entry migrates the schema from version N to N+1 (PRAGMA user_version).
 MIGRATIONS: tuple[str, ...] = (
@@ -60,6 +60,27 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN batch_key TEXT;
     CREATE INDEX outbox_batch ON outbox (batch_key);
     """,
+    # Album rules: what each watched album looked like at the last poll, and every asset ever
+    # seen in it (kept when the asset is removed, so adding it back announces nothing). A
+    # delivery of an album rule names its album.
+    """
+    CREATE TABLE album_state (
+        album_id      TEXT PRIMARY KEY,
+        name          TEXT NOT NULL,
+        asset_count   INTEGER NOT NULL,
+        updated_at    TEXT NOT NULL,
+        last_modified TEXT,
+        shared        INTEGER NOT NULL,
+        buckets_json  TEXT NOT NULL
+    );
+    CREATE TABLE album_member (
+        album_id TEXT NOT NULL,
+        asset_id TEXT NOT NULL,
+        PRIMARY KEY (album_id, asset_id)
+    ) WITHOUT ROWID;
+    ALTER TABLE outbox ADD COLUMN album_id TEXT;
+    ALTER TABLE outbox ADD COLUMN album_name TEXT;
+    """,
 )
 
 
@@ -74,6 +95,19 @@ class OutboxRow:
     state: str
     attempts: int
     last_error: str | None
+
+
+@dataclass(frozen=True)
+class AlbumState:
+    """A watched album at the last poll: its counters and members per month."""
+
+    album_id: str
+    name: str
+    asset_count: int
+    updated_at: str
+    last_modified: str | None
+    shared: bool
+    buckets: dict[str, int]  # timeBucket -> count
 
 
 @dataclass(frozen=True)
@@ -120,6 +154,21 @@ class Store:
                 f"state.path {path}: cannot open the state database ({err}); {WRITABLE_HINT}"
             ) from None
         return cls(db, path)
+
+    @classmethod
+    def open_for_reading(cls, path: Path) -> Store:
+        """The state file opened read-only (dry-run); an in-memory empty one when the file does
+        not exist or predates album state. Nothing is ever written to the file."""
+        if str(path) != ":memory:" and path.is_file():
+            try:
+                db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True,
+                                     isolation_level=None)
+                if db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
+                    return cls(db, path)
+                db.close()
+            except sqlite3.Error as err:
+                raise StoreError(f"{path}: cannot read the state database: {err}") from None
+        return cls.open(Path(":memory:"))
 
     def close(self) -> None:
         self._db.close()
@@ -169,12 +218,18 @@ class Store:
 
     # -- outbox --------------------------------------------------------------------------------
 
-    def enqueue(self, deliveries: Iterable[tuple[str, str, Asset]], now: datetime) -> int:
+    def enqueue(self, deliveries: Iterable[tuple[str, str, Asset]], now: datetime,
+                album: AlbumRef | None = None) -> int:
         """Queue (rule, target, asset) deliveries; ones already queued or sent are ignored.
-        Returns how many rows were new."""
+        ``album``: the album the assets were added to (album rules). Returns how many rows
+        were new."""
         stamp = now.timestamp()
+        album_id, album_name = (album.id, album.name) if album is not None else (None, None)
         rows = [
-            (rule, target, asset.id, asset.created_at.timestamp(), _asset_json(asset), stamp, stamp)
+            # An album delivery is kept like an upload of now: the asset itself may be old.
+            (rule, target, asset.id,
+             stamp if album is not None else asset.created_at.timestamp(),
+             _asset_json(asset), stamp, stamp, album_id, album_name)
             for rule, target, asset in deliveries
         ]
         if not rows:
@@ -183,7 +238,8 @@ class Store:
             before = db.total_changes
             db.executemany(
                 "INSERT OR IGNORE INTO outbox (rule, target, asset_id, asset_created_at, "
-                "asset_json, next_attempt_at, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "asset_json, next_attempt_at, queued_at, album_id, album_name) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             return db.total_changes - before
@@ -208,8 +264,9 @@ class Store:
             ]
         return [
             Delivery(id=row_id, rule=rule, target=target, asset=_asset_from_json(blob),
-                     attempts=attempts, batch_key=key)
-            for row_id, rule, target, blob, attempts, key in rows
+                     attempts=attempts, batch_key=key,
+                     album=AlbumRef(album_id, album_name or "") if album_id else None)
+            for row_id, rule, target, blob, attempts, key, album_id, album_name in rows
         ]
 
     def assign_batch(self, ids: Sequence[int], key: str) -> None:
@@ -277,6 +334,65 @@ class Store:
         )
         return cursor.rowcount
 
+    # -- albums --------------------------------------------------------------------------------
+
+    def album_states(self) -> dict[str, AlbumState]:
+        """What every watched album looked like at the last poll that saw it."""
+        return {
+            row[0]: AlbumState(album_id=row[0], name=row[1], asset_count=row[2],
+                               updated_at=row[3], last_modified=row[4], shared=bool(row[5]),
+                               buckets=json.loads(row[6]))
+            for row in self._db.execute(
+                "SELECT album_id, name, asset_count, updated_at, last_modified, shared, "
+                "buckets_json FROM album_state")
+        }
+
+    def save_album(self, state: AlbumState, new_members: Iterable[str] = ()) -> None:
+        """Record an album's counters and the members seen in it, in one transaction (so a
+        crash between the two cannot lose or repeat an addition)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO album_state (album_id, name, asset_count, updated_at, "
+                "last_modified, shared, buckets_json) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (album_id) DO UPDATE SET name = excluded.name, "
+                "asset_count = excluded.asset_count, updated_at = excluded.updated_at, "
+                "last_modified = excluded.last_modified, shared = excluded.shared, "
+                "buckets_json = excluded.buckets_json",
+                (state.album_id, state.name, state.asset_count, state.updated_at,
+                 state.last_modified, int(state.shared),
+                 json.dumps(state.buckets, separators=(",", ":"), sort_keys=True)),
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO album_member (album_id, asset_id) VALUES (?, ?)",
+                [(state.album_id, asset_id) for asset_id in new_members],
+            )
+
+    def known_album_members(self, album_id: str, asset_ids: Iterable[str]) -> set[str]:
+        """Which of ``asset_ids`` were seen in the album before."""
+        wanted = list(asset_ids)
+        known: set[str] = set()
+        for start in range(0, len(wanted), 500):  # SQLite's variable limit
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            known.update(asset_id for (asset_id,) in self._db.execute(
+                f"SELECT asset_id FROM album_member WHERE album_id = ? "  # noqa: S608
+                f"AND asset_id IN ({marks})", (album_id, *chunk)))
+        return known
+
+    def forget_albums_except(self, album_ids: Iterable[str]) -> int:
+        """Drop the state of albums no rule watches any more: watching one again later starts
+        from a new baseline. Returns how many albums were forgotten."""
+        keep = list(album_ids)
+        marks = ",".join("?" * len(keep)) or "NULL"
+        with self._transaction() as db:
+            gone = [album_id for (album_id,) in db.execute(
+                f"SELECT album_id FROM album_state WHERE album_id NOT IN ({marks})",  # noqa: S608
+                keep)]
+            for album_id in gone:
+                db.execute("DELETE FROM album_member WHERE album_id = ?", (album_id,))
+                db.execute("DELETE FROM album_state WHERE album_id = ?", (album_id,))
+        return len(gone)
+
     def _update(self, ids: Sequence[int], assignments: str, values: tuple[Any, ...]) -> None:
         if not ids:
             return
@@ -326,4 +442,4 @@ def _asset_from_json(blob: str) -> Asset:
     return Asset.from_dict(json.loads(blob))
 
 
-__all__ = ["OutboxCounts", "OutboxRow", "PersonRef", "Store", "StoreError"]
+__all__ = ["AlbumState", "OutboxCounts", "OutboxRow", "PersonRef", "Store", "StoreError"]

@@ -45,6 +45,7 @@ class StatusInfo:
     outbox_pending: int
     config_loaded_at: datetime
     outbox_failed: int = 0  # dead letters
+    albums: tuple[tuple[str, int], ...] = ()  # (name, asset count) of each watched album
 
 
 class ImmichForCommands(Protocol):
@@ -330,12 +331,23 @@ class ImmichGroup(app_commands.Group):
                 f"Notifications that failed for good: {info.outbox_failed}",
                 f"Config loaded: {_timestamp(info.config_loaded_at, 'f')}",
             ]
+            if info.albums:
+                lines.append(watched_albums_line(info.albums))
             if latency == latency and latency != float("inf"):  # NaN before the first heartbeat
                 lines.append(f"Discord latency: {latency * 1000:.0f} ms")
             await reply(interaction, "\n".join(lines), ephemeral=True)
         except Exception:
             log.exception("/immich status failed")
             await _apologise(interaction)
+
+
+def watched_albums_line(albums: Sequence[tuple[str, int]], shown: int = 10) -> str:
+    """"Watched albums: Holiday 2026 (1,204 assets), Family (87 assets)"."""
+    parts = [f"{safe_text(name or 'unnamed album')} ({count:,} asset{'s' if count != 1 else ''})"
+             for name, count in albums[:shown]]
+    if len(albums) > shown:
+        parts.append(f"and {len(albums) - shown} more")
+    return "Watched albums: " + ", ".join(parts)
 
 
 async def _apologise(interaction: discord.Interaction) -> None:

@@ -156,3 +156,50 @@ class AssetFace:
             image_width=int(data["imageWidth"]),
             image_height=int(data["imageHeight"]),
         )
+
+
+@dataclass(frozen=True)
+class AlbumSummary:
+    """An album as ``GET /api/albums`` lists it: what tells whether its members changed.
+
+    ``updated_at`` moves when assets are added or removed (and on a rename);
+    ``last_modified_asset`` is the newest ``updatedAt`` among its assets, which adding an
+    untouched old photo does not move: it is compared, never relied on alone."""
+
+    id: str
+    name: str
+    asset_count: int
+    updated_at: str
+    last_modified_asset: str | None
+    shared: bool
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AlbumSummary:
+        count = data["assetCount"]
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise TypeError("assetCount is not an integer")
+        last = data.get("lastModifiedAssetTimestamp")
+        return cls(
+            id=str(data["id"]),
+            name=str(data.get("albumName") or ""),
+            asset_count=count,
+            updated_at=str(data["updatedAt"]),
+            last_modified_asset=str(last) if last else None,
+            shared=bool(data.get("shared", False)),
+        )
+
+
+@dataclass(frozen=True)
+class BucketAsset:
+    """One asset of a ``GET /api/timeline/bucket`` answer (a row of its columns)."""
+
+    id: str
+    owner_id: str
+    taken_at: datetime  # fileCreatedAt
+    is_image: bool
+    visibility: str
+    is_trashed: bool
+
+    @property
+    def on_timeline(self) -> bool:
+        return self.visibility == "timeline" and not self.is_trashed

@@ -63,7 +63,14 @@ PERSON = Feature(
     ("person.read", "person.statistics"),
     "GET /search/person, GET /people/{id}/statistics, GET /people/{id}/thumbnail",
 )
-FEATURES: tuple[Feature, ...] = (WATCHING, UPLOAD, UPLOAD_ALBUM, UPLOAD_ALBUM_BY_NAME, PERSON)
+ALBUM_WATCHING = Feature(
+    "album_watching", "album rules",
+    ("album.read", "asset.read"),
+    "GET /albums, GET /timeline/buckets and /timeline/bucket, GET /assets/{id}, "
+    "POST /search/metadata (albumIds)",
+)
+FEATURES: tuple[Feature, ...] = (
+    WATCHING, UPLOAD, UPLOAD_ALBUM, UPLOAD_ALBUM_BY_NAME, PERSON, ALBUM_WATCHING)
 
 
 def album_feature(album: str | None) -> Feature | None:
@@ -76,6 +83,8 @@ def album_feature(album: str | None) -> Feature | None:
 def features_in_use(settings: Settings, *, bot: bool) -> tuple[Feature, ...]:
     """The features this config turns on. Slash commands exist only with a bot (``bot``)."""
     used = [WATCHING]
+    if any(rule.albums.any for rule in settings.rules):
+        used.append(ALBUM_WATCHING)
     commands = settings.discord
     if bot and commands.upload.enabled:
         used.append(UPLOAD)

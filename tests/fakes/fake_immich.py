@@ -97,16 +97,16 @@ THUMBNAIL_SIZES = {  # size -> (encoder, content type, width, height)
 }
 _SEARCH_FIELDS_COMMON = frozenset(
     {
-        "checksum", "city", "country", "createdAfter", "createdBefore", "description", "id",
-        "isFavorite", "order", "originalFileName", "page", "personIds", "size", "takenAfter",
-        "takenBefore", "type", "updatedAfter", "updatedBefore", "visibility", "withDeleted",
-        "withExif", "withPeople", "withStacked",
+        "albumIds", "checksum", "city", "country", "createdAfter", "createdBefore",
+        "description", "id", "isFavorite", "order", "originalFileName", "page", "personIds",
+        "size", "takenAfter", "takenBefore", "type", "updatedAfter", "updatedBefore",
+        "visibility", "withDeleted", "withExif", "withPeople", "withStacked",
     }
 )  # fmt: skip
 # Valid Immich search fields the fake does not implement: answered with a clear 400.
 _SEARCH_FIELDS_UNIMPLEMENTED = frozenset(
     {
-        "albumIds", "encodedVideoPath", "isEncoded", "isMotion", "isNotInAlbum", "isOffline",
+        "encodedVideoPath", "isEncoded", "isMotion", "isNotInAlbum", "isOffline",
         "lensModel", "libraryId", "make", "model", "ocr", "originalPath", "previewPath",
         "rating", "state", "tagIds", "thumbnailPath", "trashedAfter", "trashedBefore",
     }
@@ -142,6 +142,8 @@ _PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("PUT", "/api/albums/{id}/assets"): "albumAsset.create",
     ("GET", "/api/albums/{id}"): "album.read",
     ("GET", "/api/albums"): "album.read",
+    ("GET", "/api/timeline/buckets"): "asset.read",
+    ("GET", "/api/timeline/bucket"): "asset.read",
 }
 _REASONS = {
     400: "Bad Request",
@@ -223,6 +225,7 @@ class _Asset:
     is_favorite: bool = False
     device_asset_id: str = ""
     device_id: str = "fake-immich"
+    owner_id: str = ""  # "": the API key's user
 
     def person_ids(self) -> set[str]:
         return {f.person_id for f in self.faces if f.person_id is not None}
@@ -247,6 +250,15 @@ class _Album:
     asset_ids: list[str]
     created_at: datetime
     updated_at: datetime
+    owner_id: str = ""  # "": the API key's user
+    shared_with: list[str] = field(default_factory=list)  # user ids (editors)
+
+
+@dataclass
+class _User:
+    id: str
+    name: str
+    email: str
 
 
 class _ApiError(Exception):
@@ -623,6 +635,7 @@ class FakeImmich:
         self._by_checksum: dict[str, str] = {}
         self._people: dict[str, _Person] = {}
         self._albums: dict[str, _Album] = {}
+        self._users: dict[str, _User] = {}
         self._owner_id = str(uuid.uuid4())
         self._key_id = str(uuid.uuid4())
         self._started_at = _now()
@@ -729,12 +742,16 @@ class FakeImmich:
         description: str | None = None,
         unrecognised_faces: int = 0,
         upload_gap: timedelta = timedelta(milliseconds=1),
+        owner: str | None = None,
     ) -> list[str]:
         """Add ``n`` assets alike but for their ids and upload times (a library import landing
         at once). Like Immich's ``createdAt``, no two uploads share a moment: the last is
         created at ``created_at``, each other ``upload_gap`` before the next (Immich keeps
         microseconds and shows milliseconds). Unless ``taken_at`` is given, each was taken
-        when it was uploaded."""
+        when it was uploaded. ``owner``: a user id from ``add_user`` (default: the API key's
+        user)."""
+        if owner is not None and owner not in self._users:
+            raise ValueError(f"unknown user id {owner}; add it with add_user first")
         if type not in ASSET_TYPES:
             raise ValueError(f"asset type must be one of {ASSET_TYPES}, not {type!r}")
         if visibility not in VISIBILITIES:
@@ -765,6 +782,7 @@ class FakeImmich:
                 country=country,
                 description=description,
                 device_asset_id=f"fake-{self._counter}",
+                owner_id=owner or "",
             )
             for person_id in people:
                 asset.faces.append(self._new_face(asset, person_id))
@@ -776,8 +794,18 @@ class FakeImmich:
         self._ordered = None
         return ids
 
-    def add_album(self, name: str, asset_ids: Sequence[str] = ()) -> str:
-        album = _Album(str(uuid.uuid4()), name, list(asset_ids), _now(), _now())
+    def add_album(
+        self, name: str, asset_ids: Sequence[str] = (), *, owner: str | None = None,
+        shared_with: Sequence[str] = (),
+    ) -> str:
+        """An album of the API key's user (or of ``owner``), shared with ``shared_with`` (user
+        ids; the key's user is ``key_user_id``)."""
+        for user in (owner, *shared_with):
+            if user is not None and user != self._owner_id and user not in self._users:
+                raise ValueError(f"unknown user id {user}; add it with add_user first")
+        album = _Album(str(uuid.uuid4()), name, list(asset_ids), _now(), _now(),
+                       owner_id="" if owner in (None, self._owner_id) else str(owner),
+                       shared_with=list(shared_with))
         self._albums[album.id] = album
         return album.id
 
@@ -872,7 +900,7 @@ class FakeImmich:
             "originalFileName": asset.file_name,
             "originalPath": f"/data/library/admin/{asset.file_name}",
             "originalMimeType": "video/mp4" if asset.type == "VIDEO" else "image/jpeg",
-            "ownerId": self._owner_id,
+            "ownerId": asset.owner_id or self._owner_id,
             "thumbhash": "k0oGLQaSVsN0BVhn2oq2Z5SQUQcZ",
             "hasMetadata": True,
             "isArchived": asset.visibility == "archive",
@@ -930,6 +958,7 @@ class FakeImmich:
         return people
 
     def _album_json(self, album: _Album, *, with_assets: bool) -> dict[str, Json]:
+        members = [self._assets[i] for i in album.asset_ids]
         data: dict[str, Json] = {
             "id": album.id,
             "albumName": album.name,
@@ -941,23 +970,22 @@ class FakeImmich:
             "updatedAt": _iso(album.updated_at),
             "hasSharedLink": False,
             "isActivityEnabled": True,
-            "shared": False,
+            "shared": bool(album.shared_with),
             "order": "desc",
         }
-        owner = {
-            "id": self._owner_id,
-            "email": "admin@example.com",
-            "name": "Admin",
-            "avatarColor": "primary",
-            "profileChangedAt": _iso(self._started_at),
-            "profileImagePath": "",
-        }
+        if members:  # the newest updatedAt among the members: adding an old photo keeps it
+            data["lastModifiedAssetTimestamp"] = _iso(max(a.updated_at for a in members))
+            data["startDate"] = _iso(min(a.taken_at for a in members))
+            data["endDate"] = _iso(max(a.taken_at for a in members))
+        owner = self._user_json(album.owner_id or self._owner_id)
+        shared = [{"user": self._user_json(u), "role": "editor"} for u in album.shared_with]
         if self.is_v3:  # 3.x lists the owner first among the album's users
-            data["albumUsers"] = [{"user": owner, "role": "owner"}]
+            data["albumUsers"] = [{"user": owner, "role": "owner"}, *shared]
         else:
-            data["ownerId"] = self._owner_id
+            data["albumUsers"] = shared
+            data["ownerId"] = album.owner_id or self._owner_id
             data["owner"] = owner
-            assets = [self._assets[i] for i in album.asset_ids] if with_assets else []
+            assets = members if with_assets else []
             data["assets"] = [
                 self._asset_json(a, with_people=False, with_exif=False) for a in assets
             ]
@@ -983,6 +1011,8 @@ class FakeImmich:
         app.router.add_get("/api/albums", self._album_list)
         app.router.add_get("/api/albums/{id}", self._album_get)
         app.router.add_put("/api/albums/{id}/assets", self._album_add_assets)
+        app.router.add_get("/api/timeline/buckets", self._timeline_buckets)
+        app.router.add_get("/api/timeline/bucket", self._timeline_bucket)
         control = ControlApi(self)
         app.router.add_post("/_fake/people", control.add_person)
         app.router.add_post("/_fake/assets", control.add_asset)
@@ -1142,6 +1172,10 @@ class FakeImmich:
         if body.get("deviceAssetId") is not None:
             device_asset_id = body["deviceAssetId"]
             predicates.append(lambda a: a.device_asset_id == device_asset_id)
+        if body.get("albumIds") is not None:
+            predicates.append(self._album_predicate(body["albumIds"]))
+        if body.get("albumIds") is None or not self.is_v3:
+            predicates.append(lambda a: not a.owner_id)  # 2.x: the key's user's assets only
         if body.get("filter") is not None:
             predicates.append(_filter_predicate(body["filter"], "filter"))
         if body.get("visibility") is None and not _mentions_visibility(body.get("filter")):
@@ -1319,7 +1353,7 @@ class FakeImmich:
 
     def _find_asset(self, asset_id: str, permission: str) -> _Asset:
         asset = self._assets.get(_require_uuid(asset_id, "id"))
-        if asset is None:
+        if asset is None or not self._can_see_asset(asset):
             raise _ApiError(400, f"Not found or no {permission} access")
         return asset
 
@@ -1424,13 +1458,13 @@ class FakeImmich:
 
     def _find_album(self, request: web.Request, permission: str) -> _Album:
         album = self._albums.get(_require_uuid(request.match_info["id"], "id"))
-        if album is None:
+        if album is None or not self._can_see_album(album):
             raise _ApiError(400, f"Not found or no {permission} access")
         return album
 
     async def _album_list(self, request: web.Request) -> web.Response:
         return web.json_response([self._album_json(a, with_assets=False)
-                                  for a in self._albums.values()])
+                                  for a in self._listed_albums(request.query)])
 
     async def _album_get(self, request: web.Request) -> web.Response:
         album = self._find_album(request, "album.read")
@@ -1457,6 +1491,166 @@ class FakeImmich:
         if any(r["success"] for r in results):
             album.updated_at = _now()
         return web.json_response(results)
+
+
+    # -- users, shared albums and album timelines (album rules)
+
+    @property
+    def key_user_id(self) -> str:
+        """The id of the user the API key belongs to."""
+        return self._owner_id
+
+    def add_user(self, name: str) -> str:
+        """Another Immich user (to own assets and share albums with the key's user)."""
+        user = _User(str(uuid.uuid4()), name, f"{name.lower() or 'user'}@example.com")
+        self._users[user.id] = user
+        return user.id
+
+    def add_to_album(self, album_id: str, asset_ids: Sequence[str]) -> None:
+        """Add assets as a user in Immich's web app does: the album's ``updatedAt`` moves, the
+        assets' own ``updatedAt`` (so ``lastModifiedAssetTimestamp``) does not."""
+        album = self._albums[album_id]
+        for asset_id in asset_ids:
+            self._asset(asset_id)
+            if asset_id not in album.asset_ids:
+                album.asset_ids.append(asset_id)
+        album.updated_at = _now()
+
+    def remove_from_album(self, album_id: str, asset_ids: Sequence[str]) -> None:
+        album = self._albums[album_id]
+        album.asset_ids = [a for a in album.asset_ids if a not in set(asset_ids)]
+        album.updated_at = _now()
+
+    def share_album(self, album_id: str, user_ids: Sequence[str]) -> None:
+        album = self._albums[album_id]
+        album.shared_with = list(dict.fromkeys([*album.shared_with, *user_ids]))
+        album.updated_at = _now()
+
+    def _user_json(self, user_id: str) -> dict[str, Json]:
+        user = self._users.get(user_id) or _User(user_id, "Admin", "admin@example.com")
+        return {
+            "id": user.id,
+            "email": user.email,
+            "name": user.name,
+            "avatarColor": "primary",
+            "profileChangedAt": _iso(self._started_at),
+            "profileImagePath": "",
+        }
+
+    def _can_see_album(self, album: _Album) -> bool:
+        return not album.owner_id or self._owner_id in album.shared_with
+
+    def _can_see_asset(self, asset: _Asset) -> bool:
+        """Own assets, and other users' assets through an album the key's user can see."""
+        return not asset.owner_id or any(
+            asset.id in album.asset_ids for album in self._albums.values()
+            if self._can_see_album(album))
+
+    def _listed_albums(self, query: Mapping[str, str]) -> list[_Album]:
+        """``GET /api/albums``: 2.x without a parameter lists the albums the key's user owns,
+        ``shared=true`` the shared ones (owned and shared, or shared with them). 3.x lists
+        every album they belong to, filtered by ``isOwned``/``isShared`` (``shared`` is
+        ignored: it is not in 3.x's API)."""
+        visible = [a for a in self._albums.values() if self._can_see_album(a)]
+        if not self.is_v3:
+            unknown = sorted(set(query) - {"shared", "assetId"})
+            if unknown:
+                raise _ApiError(400, [f"property {k} should not exist" for k in unknown])
+            if query.get("assetId"):
+                raise _ApiError(400, "fake Immich does not implement albums by assetId")
+            shared = _parse_bool(query.get("shared"), "shared")
+            if shared is None:
+                return [a for a in visible if not a.owner_id]
+            return [a for a in visible if bool(a.shared_with) == shared]
+        if query.get("assetId") or query.get("id") or query.get("name"):
+            raise _ApiError(400, "fake Immich does not implement albums by assetId, id or name")
+        owned = _parse_bool(query.get("isOwned"), "isOwned")
+        is_shared = _parse_bool(query.get("isShared"), "isShared")
+        return [a for a in visible
+                if (owned is None or (not a.owner_id) == owned)
+                and (is_shared is None or bool(a.shared_with) == is_shared)]
+
+    def _album_predicate(self, album_ids: Json) -> Callable[[_Asset], bool]:
+        if not isinstance(album_ids, list):
+            raise _ApiError(400, ["albumIds must be an array"])
+        members: list[set[str]] = []
+        for album_id in album_ids:
+            album = self._albums.get(_require_uuid(album_id, "each value in albumIds"))
+            if album is None or not self._can_see_album(album):
+                raise _ApiError(400, "Not found or no album.read access")
+            members.append(set(album.asset_ids))
+        return lambda a: all(a.id in m for m in members)
+
+    def _timeline_album(self, request: web.Request) -> _Album:
+        allowed = {"albumId", "timeBucket", "visibility", "isTrashed", "order", "withStacked"}
+        unknown = sorted(set(request.query) - allowed)
+        if unknown:
+            raise _ApiError(400, f"fake Immich does not implement the timeline by {unknown}")
+        album_id = request.query.get("albumId")
+        if not album_id:
+            raise _ApiError(400, "fake Immich implements album timelines only (albumId)")
+        album = self._albums.get(_require_uuid(album_id, "albumId"))
+        if album is None or not self._can_see_album(album):
+            raise _ApiError(400, "Not found or no album.read access")
+        return album
+
+    def _timeline_members(self, album: _Album, month: tuple[int, int] | None = None,
+                          ) -> list[_Asset]:
+        """An album's timeline (or one ``(year, month)`` of it): every member whoever owns it,
+        newest taken first; trashed, hidden and locked ones are left out (an album shows
+        archived ones)."""
+        members = [self._assets[i] for i in album.asset_ids]
+        if month is not None:
+            year, number = month
+            members = [a for a in members
+                       if a.taken_at.month == number and a.taken_at.year == year]
+        members = [a for a in members if not a.trashed and a.visibility in ("timeline", "archive")]
+        return sorted(members, key=_Asset.sort_key, reverse=True)
+
+    async def _timeline_buckets(self, request: web.Request) -> web.Response:
+        album = self._timeline_album(request)
+        counts: dict[str, int] = {}
+        for asset in self._timeline_members(album):
+            bucket = _time_bucket(asset.taken_at)
+            counts[bucket] = counts.get(bucket, 0) + 1
+        return web.json_response([{"timeBucket": b, "count": c} for b, c in counts.items()])
+
+    async def _timeline_bucket(self, request: web.Request) -> web.Response:
+        album = self._timeline_album(request)
+        wanted = request.query.get("timeBucket")
+        if not wanted:
+            raise _ApiError(400, ["timeBucket should not be empty"])
+        try:
+            month = datetime.strptime(wanted[:10], "%Y-%m-%d")
+        except ValueError:
+            raise _ApiError(400, ["timeBucket must be a date like 2024-05-01"]) from None
+        members = self._timeline_members(album, (month.year, month.month))
+        columns: dict[str, list[Json]] = {
+            "id": [a.id for a in members],
+            "ownerId": [a.owner_id or self._owner_id for a in members],
+            "ratio": [1000 / 750 for _ in members],
+            "isFavorite": [a.is_favorite for a in members],
+            "visibility": [a.visibility for a in members],
+            "isTrashed": [a.trashed for a in members],
+            "isImage": [a.type == "IMAGE" for a in members],
+            "thumbhash": ["k0oGLQaSVsN0BVhn2oq2Z5SQUQcZ" for _ in members],
+            "fileCreatedAt": [_iso(a.taken_at) for a in members],
+            "localOffsetHours": [0 for _ in members],
+            "duration": [(12_000 if self.is_v3 else "0:00:12.000000") if a.type == "VIDEO"
+                         else None for a in members],
+            "projectionType": [None for _ in members],
+            "livePhotoVideoId": [None for _ in members],
+            "city": [a.city for a in members],
+            "country": [a.country for a in members],
+        }
+        if self.is_v3:
+            columns["createdAt"] = [_iso(a.created_at) for a in members]
+        return web.json_response(columns)
+
+
+def _time_bucket(taken: datetime) -> str:
+    """The month an asset is shown under on a timeline, as Immich names it."""
+    return f"{taken.year:04d}-{taken.month:02d}-01"
 
 
 def _issue(problem: str) -> dict[str, Json]:
