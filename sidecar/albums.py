@@ -66,10 +66,6 @@ class AlbumClient(Protocol):
     ) -> list[Asset]: ...
 
 
-class AlbumPermissionCheck(Protocol):
-    async def missing_permissions(self, required: Iterable[str]) -> list[str]: ...
-
-
 # -- resolution ---------------------------------------------------------------------------------
 
 
