@@ -106,6 +106,7 @@ class Sidecar:
         self._stop = asyncio.Event()
         self._poll_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._watcher: asyncio.Task[None] | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._http: MetricsServer | None = None
         self._bot: SidecarBot | None = None
@@ -170,10 +171,8 @@ class Sidecar:
             max_instances=1, coalesce=True, next_run_time=utc_now(),
         )
         self._scheduler.start()
-        self._tasks = [
-            asyncio.create_task(self.dispatcher.run(self._stop), name="dispatcher"),
-            asyncio.create_task(self._reloader.watch(self._stop), name="config-watcher"),
-        ]
+        self._tasks = [asyncio.create_task(self.dispatcher.run(self._stop), name="dispatcher")]
+        self._watcher = asyncio.create_task(self._reloader.watch(self._stop), name="config-watcher")
         log.info("sidecar %s started: %d rules, %d targets, polling every %gs",
                  __version__, len(settings.rules), len(settings.targets), settings.poll.interval)
 
@@ -233,7 +232,15 @@ class Sidecar:
         """Finish the delivery in flight, stop everything, close the store."""
         self._stop.set()
         if self._scheduler is not None:
+            # Shutting down cancels the polls it started; one that has not taken its first step
+            # yet would end in a traceback, so let it take it (it returns at once, see _poll_job).
+            self._scheduler.pause()
+            await asyncio.sleep(0)
             self._scheduler.shutdown(wait=False)
+        if self._watcher is not None:
+            self._watcher.cancel()  # a reload waiting for Immich would hold the stop up
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -250,6 +257,8 @@ class Sidecar:
     # -- the poll ------------------------------------------------------------------------------
 
     async def _poll_job(self) -> None:
+        if self._stop.is_set():
+            return
         try:
             await self._reloader.check()  # an edit the watcher missed, or one waiting for Immich
             async with self._poll_lock:

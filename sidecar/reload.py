@@ -97,15 +97,18 @@ class ConfigReloader:
         # awatch starts watching in its first step; from then on no change goes unreported, so
         # one comparison after that step catches an edit made before it.
         change = asyncio.ensure_future(anext(changes))
-        await asyncio.sleep(0)
-        await self.check()
-        while True:
-            try:
-                await change
-            except StopAsyncIteration:
-                return
+        try:
+            await asyncio.sleep(0)
             await self.check()
-            change = asyncio.ensure_future(anext(changes))
+            while True:
+                try:
+                    await change
+                except StopAsyncIteration:
+                    return
+                await self.check()
+                change = asyncio.ensure_future(anext(changes))
+        finally:
+            change.cancel()  # when cancelled during a check
 
     async def check(self) -> bool:
         """Compare the file with the running config and reload it if it differs.

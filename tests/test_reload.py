@@ -225,3 +225,22 @@ async def test_an_unknown_person_in_a_reload_is_reported_with_its_line(env, side
     assert not await sidecar.reload()
     [problem] = logged(caplog, "no person called 'Alicia'")
     assert f"{env.path}:{line}: rules[0].people.any[0]: no person called 'Alicia'" in problem
+
+
+async def test_stopping_while_a_reload_waits_for_immich_does_not_wait_for_it(env, caplog):
+    sidecar = Sidecar(env.write(), stdout=io.StringIO())
+    await sidecar.start()
+    try:
+        # 503 is retried up to 5 times with backoff; the watcher's reload waits on it
+        env.immich.faults = Faults(rate=1.0, kinds=("503",), paths="/api/search/person")
+        env.write(RULES.replace("Alice", "Bob"))
+        for _ in range(500):  # bounded: until the reload has met its first 503
+            if env.immich.api_requests(path="/api/search/person"):
+                break
+            await asyncio.sleep(0.01)
+        assert env.immich.api_requests(path="/api/search/person")
+    finally:
+        await sidecar.stop()
+    assert len(env.immich.api_requests(path="/api/search/person")) < 5  # it did not wait
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
