@@ -222,9 +222,9 @@ async def run_under_faults(tmp: Path, rng: random.Random, immich: FakeImmich,
     assert workload.late_count and workload.unwanted
     # An edit is followed by the next only once a sidecar has polled with it, and the last one
     # by the final sidecar (its guest's photo, checked below with the other deliveries): so
-    # every edit took effect, some while a sidecar was running, and none was refused.
+    # every edit took effect (at a start or by a reload: the kills decide, the figures above
+    # say), and none was refused.
     assert edits.count >= 3
-    assert "config reloaded" in everything
     assert "config reload rejected" not in everything
     assert bot_lost == [] and hook_lost == []
     assert bot_duplicates == 0, {a: n for a, n in bot.items() if n > 1}
