@@ -259,3 +259,13 @@ async def test_a_debug_log_written_into_the_config_folder_does_not_feed_itself(w
     assert any("DEBUG" in line for line in process.stderr)
     assert [line for line in process.stderr if "watchfiles" in line] == []
     assert not any("config reload" in line for line in process.stderr)
+
+
+async def test_sigterm_during_a_poll_that_retries_stops_without_a_traceback(world, sidecar):
+    await sidecar.wait_for_polls(1)
+    world.immich.faults = Faults(rate=1.0, kinds=("503",))  # retried with backoff
+    await sidecar.wait_for_log("retry 1 of 4")
+    assert await sidecar.stop() == 0
+    assert not any("Traceback" in line or "raised an exception" in line
+                   for line in sidecar.stderr)
+    assert any("sidecar stopped" in line for line in sidecar.stderr)
