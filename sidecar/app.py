@@ -1,14 +1,13 @@
 """Lifecycle: build the components from the settings, run them, reload the config, stop.
 
-Everything the poll job reads from the config is in one ``Watch`` value that a reload replaces
-under the poll lock, so a poll always sees one config from start to end.
+A reload (``sidecar.reload``) swaps the settings and their resolved rules under the poll lock,
+and each poll builds its ``Watch`` from them once, so a poll sees one config from start to end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import signal
 import sys
@@ -20,7 +19,6 @@ from typing import TextIO
 
 import stamina
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from watchfiles import Change, awatch
 
 from sidecar import __version__
 from sidecar.albums import (
@@ -37,11 +35,12 @@ from sidecar.discord.webhook_sink import WebhookSink
 from sidecar.dispatch import Dispatcher, RuleOptions
 from sidecar.http_server import MetricsServer
 from sidecar.immich.client import ImmichClient
-from sidecar.immich.errors import ImmichError
+from sidecar.immich.errors import ImmichClientError, ImmichError
 from sidecar.immich.models import Person
 from sidecar.immich.permissions import WATCHING, features_in_use, gaps
 from sidecar.metrics import Metrics
 from sidecar.poller import LAST_POLL_KEY, Poller, Watch, Window, collect_matches
+from sidecar.reload import ConfigReloader
 from sidecar.render import album_asset_link
 from sidecar.rules import (
     CompiledRule,
@@ -65,7 +64,6 @@ from sidecar.wording import count
 log = logging.getLogger(__name__)
 
 POLL_JOB_ID = "poll"
-RELOAD_DEBOUNCE_MS = 100  # watchfiles' default (1.6 s) would miss the one-second reload promise
 
 
 async def resolve_rules(client: ImmichClient, settings: Settings) -> tuple[CompiledRule, ...]:
@@ -79,13 +77,13 @@ async def resolve_rules(client: ImmichClient, settings: Settings) -> tuple[Compi
     for name in sorted(names):
         # A person hidden in Immich's people view is still someone a rule may watch.
         found[name] = await client.search_person(name, with_hidden=True)
+    source = str(settings.source)
     try:
         rules = compile_rules(settings.rules, lambda name: found.get(name, []),
-                              source=settings.source.name)
+                              source=source, line_of=settings.line_of)
     except RuleResolutionError as err:  # the albums' problems are reported with the people's
-        return await resolve_albums(client, settings.rules, settings.source.name, (),
-                                    err.problems)
-    return await resolve_albums(client, settings.rules, settings.source.name, rules)
+        return await resolve_albums(client, settings.rules, source, (), err.problems)
+    return await resolve_albums(client, settings.rules, source, rules)
 
 
 def build_watch(settings: Settings, rules: tuple[CompiledRule, ...], use_filter: bool) -> Watch:
@@ -107,24 +105,6 @@ def rule_options(settings: Settings) -> Callable[[str], RuleOptions]:
     return lambda name: options.get(name, RuleOptions())
 
 
-def file_hash(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
-
-
-def config_change_filter(file_name: str) -> Callable[[Change, str], bool]:
-    """Changes that may have replaced the config: the file itself, or Kubernetes' ``..data``
-    symlink and timestamped folders. Other files (a state database beside it) are ignored."""
-
-    def relevant(_change: Change, path: str) -> bool:
-        name = Path(path).name
-        return name == file_name or name.startswith("..")
-
-    return relevant
-
-
 class Sidecar:
     """One running sidecar. ``start()`` raises ConfigError or RuleResolutionError when the
     config cannot run at all; everything after start keeps running through errors."""
@@ -140,17 +120,24 @@ class Sidecar:
         self._stop = asyncio.Event()
         self._poll_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._watcher: asyncio.Task[None] | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._http: MetricsServer | None = None
         self._bot: SidecarBot | None = None
         self._resources = contextlib.AsyncExitStack()
         self._retired: set[asyncio.Task[None]] = set()  # sinks of removed targets, closing
         self._sinks: Mapping[str, Sink] = {}
-        self._watch: Watch | None = None
+        self._rules: tuple[CompiledRule, ...] | None = None  # the running config's, resolved
+        # Connected: the version and the key's permissions were checked against the Immich
+        # that answers now. A reload never makes it so, an Immich outage undoes it.
+        self._connected = False
+        self._immich_problem: tuple[object, ...] | None = None  # the last one logged
+        self._poll_error: str | None = None  # why the last poll attempt failed
         self._use_filter = False
         self._version: str | None = None
         self._started = time.monotonic()
         self._last_success: float | None = None
+        self._reloader: ConfigReloader
         self.settings: Settings
         self.loaded_at: datetime
         self.store: Store
@@ -172,7 +159,9 @@ class Sidecar:
         self.metrics.build_info.labels(version=__version__).set(1)
         self.settings = load_settings(self.config_path)
         self.loaded_at = self._clock()
-        self._mark_reload(success=True, result=None)
+        self._reloader = ConfigReloader(self.config_path, self.settings,
+                                        lambda new: resolve_rules(self.client, new),
+                                        self._apply_reload, self.metrics)
         settings = self.settings
         self.store = Store.open(settings.state.path)
         self._resources.callback(self.store.close)
@@ -198,17 +187,16 @@ class Sidecar:
             max_instances=1, coalesce=True, next_run_time=utc_now(),
         )
         self._scheduler.start()
-        self._tasks = [
-            asyncio.create_task(self.dispatcher.run(self._stop), name="dispatcher"),
-            asyncio.create_task(self._watch_config(), name="config-watcher"),
-        ]
+        self._tasks = [asyncio.create_task(self.dispatcher.run(self._stop), name="dispatcher")]
+        self._watcher = asyncio.create_task(self._reloader.watch(self._stop), name="config-watcher")
         log.info("sidecar %s started: %s, %s, polling every %gs", __version__,
                  count(len(settings.rules), "rule"), count(len(settings.targets), "target"),
                  settings.poll.interval)
 
-    async def _connect_immich(self) -> None:
-        """Learn the server version and resolve the rules' people. Immich being down is not
-        fatal (the poll job tries again); an unknown person name is (RuleResolutionError)."""
+    async def _connect_immich(self) -> bool:
+        """Learn the server version, check the key and resolve the rules' people. Immich being
+        down is not fatal (the poll job tries again); an unknown person name is
+        (RuleResolutionError)."""
         try:
             version = await self.client.version()
             self._version = str(version)
@@ -217,12 +205,25 @@ class Sidecar:
             for feature, missing in gaps(features, await self.client.key_permissions()).items():
                 log.log(logging.ERROR if feature is WATCHING else logging.WARNING, "%s",
                         feature.off_sentence(missing))
-            rules = await resolve_rules(self.client, self.settings)
+            if self._rules is None:
+                self._rules = await resolve_rules(self.client, self.settings)
         except ImmichError as err:
-            log.error("Immich is not usable yet (%s); will try again at the next poll", err)
-            return
-        self._watch = build_watch(self.settings, rules, self._use_filter)
+            self._immich_unusable(err)
+            return False
+        self._connected = True
+        self._immich_problem = None
         log.info("connected to Immich %s", self._version)
+        return True
+
+    def _immich_unusable(self, err: ImmichError) -> None:
+        self._connected = False
+        self._poll_error = f"Immich is not usable: {err}"
+        problem = (type(err), err.endpoint, err.status, err.message)  # not the correlation id
+        if problem == self._immich_problem:  # said once per outage, not at every poll
+            log.debug("Immich is still not usable (%s)", err)
+            return
+        self._immich_problem = problem
+        log.error("Immich is not usable yet (%s); will try again at the next poll", err)
 
     async def _start_bot(self, token: Secret) -> None:
         """Log the bot in; raises DiscordStartupError when it cannot (bad token, no Discord).
@@ -243,7 +244,15 @@ class Sidecar:
         """Finish the delivery in flight, stop everything, close the store."""
         self._stop.set()
         if self._scheduler is not None:
+            # Shutting down cancels the polls it started; one that has not taken its first step
+            # yet would end in a traceback, so let it take it (it returns at once, see _poll_job).
+            self._scheduler.pause()
+            await asyncio.sleep(0)
             self._scheduler.shutdown(wait=False)
+        if self._watcher is not None:
+            self._watcher.cancel()  # a reload waiting for Immich would hold the stop up
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -260,39 +269,69 @@ class Sidecar:
     # -- the poll ------------------------------------------------------------------------------
 
     async def _poll_job(self) -> None:
-        async with self._poll_lock:
-            if self._stop.is_set():
-                return
-            try:
-                if self._watch is None:
-                    await self._connect_immich()
-                    if self._watch is None:
-                        self.metrics.poll_runs.labels(result="failure").inc()
-                        return
-                await self.poller.poll(self._watch)
-            except ImmichError as err:
-                log.warning("poll failed: %s", err)
-                return
-            except RuleResolutionError as err:  # Immich answered only now, and a name is wrong
-                for problem in err.lines():
-                    log.error("cannot watch: %s", problem)
+        if self._stop.is_set():
+            return
+        try:
+            await self._reloader.check()  # an edit the watcher missed, or one waiting for Immich
+            async with self._poll_lock:
+                if self._stop.is_set():
+                    return
+                polled = await self._poll()
+        except asyncio.CancelledError:
+            if not self._stop.is_set():
+                raise
+            # The scheduler cancels a poll in flight at stop (one retrying a failing Immich may
+            # take a minute); the next start polls again.
+            log.info("poll interrupted: stopping")
+            return
+        if polled:
+            self.dispatcher.wake()
+
+    async def _poll(self) -> bool:
+        try:
+            if not self._connected and not await self._connect_immich():
                 self.metrics.poll_runs.labels(result="failure").inc()
-                return
-            except Exception:
-                log.exception("poll failed unexpectedly")
-                return
-            self._last_success = time.monotonic()
-        self.dispatcher.wake()
+                return False
+            assert self._rules is not None  # resolved on connecting, or by a reload
+            await self.poller.poll(build_watch(self.settings, self._rules, self._use_filter))
+        except ImmichError as err:
+            log.warning("poll failed: %s", err)
+            self._poll_error = f"the last poll failed: {err}"
+            if not isinstance(err, ImmichClientError):
+                self._connected = False  # down or restarting: maybe another version comes back
+            return False
+        except RuleResolutionError as err:  # Immich answered only now, and a name is wrong
+            for problem in err.lines():
+                log.error("cannot watch: %s", problem)
+            self._poll_error = "a rule names a person Immich does not know (see the log)"
+            self.metrics.poll_runs.labels(result="failure").inc()
+            return False
+        except Exception:
+            log.exception("poll failed unexpectedly")
+            self._poll_error = "the last poll failed unexpectedly (see the log)"
+            return False
+        self._poll_error = None
+        self._last_success = time.monotonic()
+        return True
 
     def readiness(self) -> list[str]:
-        """Why the sidecar is not ready (empty when it is)."""
+        """Why the sidecar is not ready (empty when it is): Immich did not answer at the last
+        attempt, the last poll failed or is older than three intervals, or the config file holds
+        a change that does not run (rejected, or waiting for Immich)."""
+        reasons = []
+        if self._poll_error is not None:
+            reasons.append(self._poll_error)
+        elif not self._connected:
+            reasons.append("not connected to Immich yet")
         limit = 3 * self.settings.poll.interval
         since = self._last_success
         if since is None and time.monotonic() - self._started > limit:
-            return [f"no successful poll since start ({limit:g}s ago or more)"]
+            reasons.append(f"no successful poll since start ({limit:g}s ago or more)")
         if since is not None and time.monotonic() - since > limit:
-            return [f"last successful poll more than {limit:g}s ago"]
-        return []
+            reasons.append(f"last successful poll more than {limit:g}s ago")
+        if problem := self._reloader.problem():
+            reasons.append(problem)
+        return reasons
 
     async def _status_async(self) -> StatusInfo:
         return self.status()
@@ -301,7 +340,7 @@ class Sidecar:
         counts = self.store.counts()
         last = self.store.get_time(LAST_POLL_KEY)
         return StatusInfo(
-            immich_reachable=self._watch is not None and not self.readiness(),
+            immich_reachable=self._connected and self._poll_error is None,
             immich_version=self._version,
             last_successful_poll=last,
             outbox_pending=counts.pending,
@@ -331,39 +370,14 @@ class Sidecar:
 
     # -- reload --------------------------------------------------------------------------------
 
-    async def _watch_config(self) -> None:
-        # The directory, not the file: Kubernetes swaps a ConfigMap by renaming a symlink, and
-        # editors save by writing a new file and renaming it over the old one.
-        directory = self.config_path.absolute().parent
-        async for _changes in awatch(directory, stop_event=self._stop, debounce=RELOAD_DEBOUNCE_MS,
-                                     step=20, recursive=False,
-                                     watch_filter=config_change_filter(self.config_path.name)):
-            await self.reload()
-
     async def reload(self) -> bool:
-        """Load the config again; swap it in if valid, else keep the running one.
-        Returns True when a new config took effect."""
-        digest = file_hash(self.config_path)
-        if digest is not None and digest == self.settings.content_hash:
-            return False
-        try:
-            new = load_settings(self.config_path)
-            rules = await resolve_rules(self.client, new)
-        except (ConfigError, RuleResolutionError) as err:
-            for problem in err.lines():
-                log.error("config reload rejected, keeping the running config: %s", problem)
-            self._mark_reload(success=False)
-            return False
-        except ImmichError as err:
-            log.error("config reload postponed: cannot look people up in Immich (%s)", err)
-            self._mark_reload(success=False)
-            return False
+        """Compare the config file with the running config and reload it if it differs; swap
+        it in if valid, else keep the running one. Returns True when a new config took effect."""
+        return await self._reloader.check()
+
+    async def _apply_reload(self, new: Settings, rules: tuple[CompiledRule, ...]) -> None:
         async with self._poll_lock:
             self._apply(new, rules)
-        self._mark_reload(success=True)
-        log.info("config reloaded: %s, %s",
-                 count(len(new.rules), "rule"), count(len(new.targets), "target"))
-        return True
 
     def _apply(self, new: Settings, rules: tuple[CompiledRule, ...]) -> None:
         old = self.settings
@@ -377,7 +391,7 @@ class Sidecar:
             self._bot.update_settings(new)
         self.settings = new
         self.loaded_at = self._clock()
-        self._watch = build_watch(new, rules, self._use_filter)
+        self._rules = rules
         removed = set(old.targets) - set(new.targets)
         if removed:
             dropped = self.store.fail_pending_for_targets(
@@ -396,14 +410,6 @@ class Sidecar:
         if old.poll.interval != new.poll.interval and self._scheduler is not None:
             self._scheduler.reschedule_job(POLL_JOB_ID, trigger="interval",
                                            seconds=new.poll.interval)
-
-    def _mark_reload(self, *, success: bool, result: str | None = "") -> None:
-        self.metrics.config_last_reload_successful.set(1 if success else 0)
-        if success:
-            self.metrics.config_last_reload_success_timestamp.set(time.time())
-        if result is not None:
-            self.metrics.config_reloads.labels(
-                result=result or ("success" if success else "failure")).inc()
 
 
 def quiet_library_retry_hooks() -> None:

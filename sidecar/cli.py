@@ -65,8 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # These libraries log every request and every job at INFO; the sidecar logs what matters
-    # itself (and httpx would print webhook URLs, which are secrets).
-    for noisy in ("httpx", "httpcore", "apscheduler", "discord.gateway"):
+    # itself (and httpx would print webhook URLs, which are secrets). watchfiles logs every change
+    # in the config folder at DEBUG: a log file kept there would feed itself.
+    for noisy in ("httpx", "httpcore", "apscheduler", "discord.gateway", "watchfiles"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:

@@ -14,6 +14,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -108,7 +109,8 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     problems += secrets.problems
     if problems:
         raise ConfigError(source, problems)
-    return _build(data, secrets.values, path, hashlib.sha256(raw).hexdigest(), lines)
+    settings = _build(data, secrets.values, path, hashlib.sha256(raw).hexdigest(), lines)
+    return replace(settings, lines=MappingProxyType({**lines.value_lines, **lines.key_lines}))
 
 
 # --- schema errors, in words a person can act on -------------------------------------------

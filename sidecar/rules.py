@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sidecar.immich.models import Asset, Person, is_immich_id
-from sidecar.settings import Rule
+from sidecar.settings import KeyPath, Rule, format_key_path
 
 
 def is_person_id(reference: str) -> bool:
@@ -81,12 +81,14 @@ def compile_rules(
     rules: Iterable[Rule],
     candidates_for: Callable[[str], Sequence[Person]],
     source: str = "config",
+    line_of: Callable[[KeyPath], int | None] = lambda _path: None,
 ) -> tuple[CompiledRule, ...]:
     """Resolve every person name in the rules to one Immich person id.
 
     ``candidates_for(name)`` returns the people Immich finds for a name (its person search is
     fuzzy); a name must match exactly one of them, ignoring case (and accents if need be).
-    All problems are collected and raised together.
+    All problems are collected and raised together, each as ``source:line: key: problem``
+    (``source: key: problem`` when ``line_of`` does not know the line).
     """
     problems: list[str] = []
     compiled = []
@@ -95,7 +97,10 @@ def compile_rules(
         for field in ("any", "all", "none"):
             ids = set()
             for position, reference in enumerate(getattr(rule.people, field)):
-                where = f"{source}: rules[{index}].people.{field}[{position}]"
+                path: KeyPath = ("rules", index, "people", field, position)
+                line = line_of(path)
+                location = source if line is None else f"{source}:{line}"
+                where = f"{location}: {format_key_path(path)}"
                 person_id = _resolve(reference, candidates_for, where, problems)
                 if person_id is not None:
                     ids.add(person_id)

@@ -213,6 +213,17 @@ class Settings:
     metrics: MetricsSettings
     targets: Mapping[str, Target]
     rules: tuple[Rule, ...]
+    # Where each key path was written, for problems found after loading (a person name that
+    # Immich does not know).
+    lines: Mapping[KeyPath, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def line_of(self, path: KeyPath) -> int | None:
+        """The line of the key path, else of the nearest enclosing one that has a line."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(path)
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:

@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,16 +61,53 @@ def write_config(
     os.replace(tmp, path)
 
 
+class ConfigMapVolume:
+    """A folder laid out as kubelet mounts a ConfigMap, and updated the way kubelet updates it
+    (its AtomicWriter): the files go into a new timestamped folder, a ``..data_tmp`` symlink to
+    that folder is renamed over ``..data``, then the previous folder is removed. ``config.yaml``
+    is a symlink to ``..data/config.yaml`` and never changes itself."""
+
+    def __init__(self, folder: Path, name: str = "config.yaml") -> None:
+        self.folder = folder
+        self.path = folder / name
+        self._name = name
+        self._updates = 0
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def write(self, text: str) -> None:
+        self._updates += 1
+        stamp = datetime.now(UTC).strftime("..%Y_%m_%d_%H_%M_%S.") + f"{self._updates:09d}"
+        (self.folder / stamp).mkdir()
+        (self.folder / stamp / self._name).write_text(text)
+        data = self.folder / "..data"
+        previous = os.readlink(data) if data.is_symlink() else None
+        os.symlink(stamp, self.folder / "..data_tmp")
+        os.replace(self.folder / "..data_tmp", data)
+        if not self.path.is_symlink():
+            os.symlink(f"..data/{self._name}", self.path)
+        if previous is not None:
+            shutil.rmtree(self.folder / previous)
+
+    def timestamped_folders(self) -> list[str]:
+        return sorted(p.name for p in self.folder.iterdir()
+                      if p.name.startswith("..2") and not p.is_symlink())
+
+
 class SidecarProcess:
     """The sidecar as a child process; stdout lines (JSON notifications) and stderr lines (logs)
-    are collected as they arrive."""
+    are collected as they arrive. ``options`` go before the command (``--log-level DEBUG``);
+    with ``log_file`` the log is written into that file (and read back from it) instead of a
+    pipe."""
 
     MODULE = "sidecar"  # run as ``python -m MODULE run -c CONFIG``
 
-    def __init__(self, config: Path, env: dict[str, str], metrics_port: int) -> None:
+    def __init__(self, config: Path, env: dict[str, str], metrics_port: int, *,
+                 options: Sequence[str] = (), log_file: Path | None = None) -> None:
         self.config = config
         self.env = env
         self.metrics_port = metrics_port
+        self.options = tuple(options)
+        self.log_file = log_file
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self._proc: asyncio.subprocess.Process | None = None
@@ -76,15 +115,22 @@ class SidecarProcess:
 
     async def start(self, wait_started: bool = True) -> None:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
-        self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", self.MODULE, "run", "-c", str(self.config),
-            cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
-        assert self._proc.stdout and self._proc.stderr
-        self._readers = [
-            asyncio.create_task(self._pump(self._proc.stdout, self.stdout)),
-            asyncio.create_task(self._pump(self._proc.stderr, self.stderr)),
-        ]
+        log = self.log_file.open("ab") if self.log_file else None
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", self.MODULE, *self.options, "run", "-c", str(self.config),
+                cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE,
+                stderr=log or asyncio.subprocess.PIPE,
+            )
+        finally:
+            if log is not None:
+                log.close()  # the child has its own copy
+        assert self._proc.stdout
+        self._readers = [asyncio.create_task(self._pump(self._proc.stdout, self.stdout))]
+        if self._proc.stderr is not None:
+            self._readers.append(asyncio.create_task(self._pump(self._proc.stderr, self.stderr)))
+        elif self.log_file is not None:
+            self._readers.append(asyncio.create_task(self._tail(self.log_file, self.stderr)))
         if wait_started:
             await self.wait_for_log("started")
 
@@ -92,6 +138,22 @@ class SidecarProcess:
     async def _pump(stream: asyncio.StreamReader, into: list[str]) -> None:
         while line := await stream.readline():
             into.append(line.decode(errors="replace").rstrip("\n"))
+
+    async def _tail(self, path: Path, into: list[str]) -> None:
+        assert self._proc
+        with path.open("rb") as log:
+            partial = b""
+            while True:
+                partial += log.readline()
+                if partial.endswith(b"\n"):
+                    into.append(partial.decode(errors="replace").rstrip("\n"))
+                    partial = b""
+                elif self._proc.returncode is not None:
+                    if rest := partial + log.read():
+                        into.extend(rest.decode(errors="replace").splitlines())
+                    return
+                else:
+                    await asyncio.sleep(0.02)
 
     def notifications(self) -> list[dict[str, Any]]:
         found = []
@@ -135,6 +197,18 @@ class SidecarProcess:
             if line.startswith(wanted + " "):
                 return float(line.split()[-1])
         return 0.0
+
+    async def readyz(self) -> httpx.Response:
+        async with httpx.AsyncClient() as http:
+            return await http.get(f"http://127.0.0.1:{self.metrics_port}/readyz")
+
+    async def wait_for_metric(self, name: str, labels: str, at_least: float) -> None:
+        started = time.monotonic()
+        while await self.metric(name, labels) < at_least:
+            if time.monotonic() - started > WAIT_LIMIT:
+                raise AssertionError(f"{name}{{{labels}}} stayed below {at_least}; log:\n"
+                                     + "\n".join(self.stderr[-30:]))
+            await asyncio.sleep(0.05)
 
     async def wait_for_polls(self, count: int) -> None:
         """Wait until ``count`` more polls have succeeded."""

@@ -21,6 +21,7 @@ from tests.fakes import fake_discord as fd
 from tests.fakes.fake_immich import FakeImmich
 
 ASSET_LINK = re.compile(r"/photos/([0-9a-fA-F-]{36})")
+PERSON_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class WrappedSidecar(SidecarProcess):
@@ -89,6 +90,49 @@ class Workload:
             self.recognise_due()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
+
+
+@dataclass
+class ConfigEdits:
+    """Config edits arriving during the faults. Edit n adds "Guest n" to the people the rule
+    watches, and a photo of that guest is uploaded with it. The next edit waits until a sidecar
+    has asked Immich for that guest's photos, which only the config of edit n (of those written
+    so far) can make it do: so every edit took effect. Each guest's photo joins the deliveries
+    that must arrive exactly once."""
+
+    immich: FakeImmich
+    workload: Workload
+    rng: random.Random
+    watch_guests: Callable[[list[str]], None]  # rewrites the config to watch these guests too
+    count: int = 0
+    unproven: int = 0  # edits the faults ended before a sidecar polled with them
+    _searched: set[str] = field(default_factory=set)  # person ids polls asked for
+    _requests_read: int = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        guests: list[str] = []
+        while not stop.is_set():
+            self.count += 1
+            guests.append(f"Guest {self.count}")
+            person = self.immich.add_person(guests[-1])
+            self.watch_guests(guests)
+            self.workload.expected.append(
+                self.immich.add_asset(created_at=datetime.now(UTC), people=[person]))
+            while not self._polled_for(person) and not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.2)
+            self.unproven += not self._polled_for(person)
+            with contextlib.suppress(TimeoutError):
+                # soon, while the sidecar that just polled likely still runs: it reloads
+                await asyncio.wait_for(stop.wait(), self.rng.uniform(0.0, 0.5))
+
+    def _polled_for(self, person_id: str) -> bool:
+        new = self.immich.requests[self._requests_read:]
+        self._requests_read += len(new)
+        for request in new:
+            if request.path == "/api/search/metadata":
+                self._searched.update(PERSON_ID.findall(json.dumps(request.json)))
+        return person_id in self._searched
 
 
 def assets_in(payload: Any) -> set[str]:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from sidecar.store import Store
-from tests.e2e_harness import SidecarProcess, free_port, write_config
-from tests.fakes.fake_immich import FakeImmich
+from tests.e2e_harness import ConfigMapVolume, SidecarProcess, free_port, write_config
+from tests.fakes.fake_immich import FakeImmich, Faults
 
 pytestmark = pytest.mark.e2e
 
@@ -42,8 +42,9 @@ class World:
         write_config(self.config, immich_url=self.immich.url, state=self.state, rules=rules,
                      metrics_port=self.port, **kw)
 
-    def sidecar(self) -> SidecarProcess:
-        return SidecarProcess(self.config, {"IMMICH_API_KEY": self.immich.api_key}, self.port)
+    def sidecar(self, config: Path | None = None, **kw) -> SidecarProcess:
+        return SidecarProcess(config or self.config, {"IMMICH_API_KEY": self.immich.api_key},
+                              self.port, **kw)
 
     def upload(self, *people: str, **kw) -> str:
         return self.immich.add_asset(created_at=datetime.now(UTC), people=people, **kw)
@@ -170,3 +171,101 @@ async def test_invalid_config_at_start_exits_2_with_the_problem(world):
     assert await process.exited() == 2
     assert any("config.yaml:" in line and "poll.interval" in line for line in process.stderr)
     assert not any("Traceback" in line for line in process.stderr)
+
+
+CAROL_ONLY = RULES.replace("any: [Alice, Bob]", "any: [Carol]")
+
+
+async def only_carol_is_delivered(world: World, sidecar: SidecarProcess) -> None:
+    carol = world.upload(world.carol)
+    alice = world.upload(world.alice)
+    await sidecar.wait_for_delivery(carol)
+    await sidecar.wait_for_polls(2)
+    assert sidecar.delivered(alice) == []
+
+
+async def test_an_edit_while_the_sidecar_starts_is_not_lost(world):
+    # Immich holds back its answer to the first version request: the edit lands after the
+    # config was read and before the file watcher is armed.
+    world.immich.faults = Faults(rate=1.0, kinds=("timeout",), paths="/api/server/version",
+                                 timeout_delay=1.0)
+    process = world.sidecar()
+    await process.start(wait_started=False)
+    try:
+        await process.wait_until(lambda: bool(world.immich.api_requests()), "the version request")
+        world.write(rules=CAROL_ONLY)
+        world.immich.faults = None
+        await process.wait_for_log("started")
+        await only_carol_is_delivered(world, process)
+    finally:
+        await process.stop()
+
+
+async def test_a_configmap_update_made_as_kubelet_makes_it_is_reloaded(world):
+    volume = ConfigMapVolume(world.tmp / "configmap")
+    volume.write(world.config.read_text())
+    original = world.config.read_text()
+    process = world.sidecar(volume.path)
+    await process.start()
+    try:
+        mark = len(process.stderr)
+        world.write(rules=CAROL_ONLY)  # the staging copy
+        volume.write(world.config.read_text())
+        took = await process.wait_for_log("config reloaded", after=mark)
+        print(f"ConfigMap update took effect {took:.2f}s after the swap")
+        await only_carol_is_delivered(world, process)
+        mark = len(process.stderr)
+        volume.write(original)  # a second swap: the first update's folder is gone by now
+        await process.wait_for_log("config reloaded", after=mark)
+        alice = world.upload(world.alice)
+        await process.wait_for_delivery(alice)
+    finally:
+        await process.stop()
+    assert len(volume.timestamped_folders()) == 1
+    assert not any("rejected" in line or "Traceback" in line for line in process.stderr)
+
+
+async def test_an_edit_during_an_immich_outage_applies_when_immich_is_back(world, sidecar):
+    await sidecar.wait_for_polls(1)
+    assert (await sidecar.readyz()).status_code == 200
+    failures = await sidecar.metric("immich_sidecar_poll_runs_total", 'result="failure"')
+    world.immich.faults = Faults(rate=1.0, kinds=("500",))
+    mark = len(sidecar.stderr)
+    world.write(rules=CAROL_ONLY)
+    await sidecar.wait_for_log("config reload postponed", after=mark)
+    await sidecar.wait_for_metric("immich_sidecar_poll_runs_total", 'result="failure"',
+                                  failures + 2)
+    ready = await sidecar.readyz()
+    assert ready.status_code == 503, ready.text
+    assert "HTTP 500" in ready.text and "waits for Immich" in ready.text
+    assert await sidecar.metric("immich_sidecar_config_last_reload_successful") == 0
+
+    world.immich.faults = None
+    await sidecar.wait_for_log("config reloaded", after=mark)
+    assert await sidecar.metric("immich_sidecar_config_last_reload_successful") == 1
+    await only_carol_is_delivered(world, sidecar)
+    assert (await sidecar.readyz()).status_code == 200
+    assert sum("config reload postponed" in line for line in sidecar.stderr) == 1
+
+
+async def test_a_debug_log_written_into_the_config_folder_does_not_feed_itself(world):
+    process = world.sidecar(options=("--log-level", "DEBUG"),
+                            log_file=world.config.parent / "sidecar.log")
+    await process.start()
+    try:
+        await process.wait_for_polls(3)
+    finally:
+        await process.stop()
+    assert any("DEBUG" in line for line in process.stderr)
+    assert [line for line in process.stderr if "watchfiles" in line] == []
+    assert not any("config reload" in line for line in process.stderr)
+
+
+async def test_sigterm_during_a_poll_that_retries_stops_without_a_traceback(world, sidecar):
+    await sidecar.wait_for_polls(1)
+    world.immich.faults = Faults(rate=1.0, kinds=("503",))  # retried with backoff
+    await sidecar.wait_for_log("retry 1 of 4")
+    assert await sidecar.stop() == 0
+    assert not any("Traceback" in line or "raised an exception" in line
+                   for line in sidecar.stderr)
+    assert any("sidecar stopped" in line for line in sidecar.stderr)

@@ -1,7 +1,8 @@
 """Proof under faults: the real sidecar process against a fake Immich and a fake Discord that
 both fail a share of their requests (FAULT_RATE and DISCORD_FAULT_RATE below: 500, 503, 429
 with Retry-After, held-then-dropped and dropped connections), killed with SIGKILL at random
-points and restarted, while photos keep arriving and faces are recognised late.
+points and restarted, while photos keep arriving, faces are recognised late and the config is
+edited.
 
 What must hold at the end: nothing lost on either path; on the bot path nothing posted twice
 (the per-message nonce makes a resend answer with the earlier message); on the webhook path
@@ -27,6 +28,7 @@ from tests.fakes import fake_discord as fd
 from tests.fakes.fake_immich import FakeImmich
 from tests.fakes.fake_immich import Faults as ImmichFaults
 from tests.fault_rig import (
+    ConfigEdits,
     Workload,
     WrappedSidecar,
     assets_in,
@@ -111,9 +113,13 @@ async def run_under_faults(tmp: Path, rng: random.Random, immich: FakeImmich,
     config = tmp / "config.yaml"
     state = tmp / "state.db"
     port = free_port()
-    write_config(config, immich_url=immich.url, state=state, rules=RULES, targets=TARGETS,
-                 backfill="1h", metrics_port=port,
-                 extra="discord:\n  token: ${DISCORD_TOKEN}\n")
+
+    def write(rules: str) -> None:
+        write_config(config, immich_url=immich.url, state=state, rules=rules, targets=TARGETS,
+                     backfill="1h", metrics_port=port,
+                     extra="discord:\n  token: ${DISCORD_TOKEN}\n")
+
+    write(RULES)
     env = {
         "IMMICH_API_KEY": immich.api_key,
         "DISCORD_TOKEN": fd.TOKEN,
@@ -129,10 +135,16 @@ async def run_under_faults(tmp: Path, rng: random.Random, immich: FakeImmich,
         processes.append(WrappedSidecar(config, env, port))
         return processes[-1]
 
-    # -- chaos: faults on both sides, uploads and late faces, SIGKILL at random points
+    edits = ConfigEdits(
+        immich, workload, random.Random(rng.random()),
+        watch_guests=lambda guests: write(
+            RULES.replace("[Alice, Bob]", f"[{', '.join(['Alice', 'Bob', *guests])}]")))
+
+    # -- chaos: faults on both sides, uploads, late faces and config edits, SIGKILL at random
     stop_uploads = asyncio.Event()
     storms = asyncio.create_task(fault_storms(immich, discord, stop_uploads))
     uploads = asyncio.create_task(workload.run(stop_uploads))
+    editing = asyncio.create_task(edits.run(stop_uploads))
     kills = kills_in_window = 0
     early_exits: list[int] = []
     while kills < KILLS:
@@ -153,6 +165,7 @@ async def run_under_faults(tmp: Path, rng: random.Random, immich: FakeImmich,
     stop_uploads.set()
     await uploads
     await storms
+    await editing
     chaos_seconds = time.monotonic() - started
     during_faults = (sum(bot_posts(discord, fd.PHOTOS_CHANNEL).values())
                      + sum(webhook_posts(discord, WEBHOOK_TOKEN).values()))
@@ -193,7 +206,11 @@ async def run_under_faults(tmp: Path, rng: random.Random, immich: FakeImmich,
           f"Immich {describe(immich_injected, immich_calls)}, "
           f"Discord {describe(discord_injected, discord_calls)}; "
           f"{len(workload.expected)} matching assets ({workload.late_count} recognised late), "
-          f"{len(workload.unwanted)} not matching; {2 * len(workload.expected)} deliveries "
+          f"{len(workload.unwanted)} not matching; {edits.count} config edits "
+          f"({edits.unproven} still unproven when the faults ended, "
+          f"{everything.count('config reloaded')} applied by a running sidecar, "
+          f"{everything.count('config reload postponed')} postponed while Immich failed); "
+          f"{2 * len(workload.expected)} deliveries "
           f"({during_faults} posted during the faults); "
           f"lost bot/webhook {len(bot_lost)}/{len(hook_lost)}; "
           f"duplicates bot/webhook {bot_duplicates}/{hook_duplicates}")
@@ -204,6 +221,12 @@ async def run_under_faults(tmp: Path, rng: random.Random, immich: FakeImmich,
         assert sum(immich_injected.values()) >= 0.2 * immich_calls
         assert sum(discord_injected.values()) >= 0.2 * discord_calls
     assert workload.late_count and workload.unwanted
+    # An edit is followed by the next only once a sidecar has polled with it, and the last one
+    # by the final sidecar (its guest's photo, checked below with the other deliveries): so
+    # every edit took effect (at a start or by a reload: the kills decide, the figures above
+    # say), and none was refused.
+    assert edits.count >= 3
+    assert "config reload rejected" not in everything
     assert bot_lost == [] and hook_lost == []
     assert bot_duplicates == 0, {a: n for a, n in bot.items() if n > 1}
     assert not set(workload.unwanted) & (set(bot) | set(hook))
