@@ -12,7 +12,7 @@ RUN python -m venv /opt/venv
 COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
     && pip install --constraint constraints.txt --requirement requirements.txt
-COPY README.md ./
+COPY README.md LICENSE ./
 COPY sidecar ./sidecar
 # Byte-code is compiled here, at build time, because the running container cannot write it.
 # pip and setuptools are only needed to build: leaving them out of the venv saves 25 MB.

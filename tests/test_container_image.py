@@ -148,7 +148,12 @@ async def test_the_image_runs_as_a_user_runs_it(
     health = details.get("Healthcheck") or {}
     assert health.get("Test") == ["CMD", "immich-sidecar", "healthcheck"], health
     assert details["Config"]["User"] == "10001:10001"
-    say(f"{image}: {details['Size'] / 1e6:.0f} MB, HEALTHCHECK kept, user 10001")
+    licence = ("import importlib.metadata as m; print(next(f for f in "
+               "m.files('immich-discord-sidecar') if f.name == 'LICENSE').read_text())")
+    code, out, err = await podman("run", "--rm", "--read-only", "--entrypoint", "python", image,
+                                  "-c", licence)
+    assert code == 0 and out.startswith("MIT License"), out + err
+    say(f"{image}: {details['Size'] / 1e6:.0f} MB, HEALTHCHECK kept, user 10001, MIT LICENSE")
 
     async with FakeImmich() as immich:
         alice = immich.add_person("Alice")

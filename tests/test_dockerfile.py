@@ -134,7 +134,7 @@ def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
     for private in ("config/config.yaml", ".venv/bin/python", ".git/config", "data/state.db",
                     ".tools/bin/helm", "tests/test_dockerfile.py", "sidecar/__pycache__/x.pyc"):
         assert dockerignore_excludes(patterns, private), f"{private} would reach the build"
-    for needed in ("pyproject.toml", "constraints.txt", "README.md", "sidecar/cli.py",
+    for needed in ("pyproject.toml", "constraints.txt", "README.md", "LICENSE", "sidecar/cli.py",
                    "sidecar/config.schema.json", "sidecar/immich/models.py"):
         assert not dockerignore_excludes(patterns, needed), f"{needed} is needed by the build"
 
