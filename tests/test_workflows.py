@@ -20,8 +20,9 @@ CHART = ROOT / "helm" / "immich-discord-sidecar"
 
 def actionlint(*paths: Path) -> subprocess.CompletedProcess[str]:
     tool = require_tool("actionlint")
-    return subprocess.run([tool, "-oneline", *map(str, paths)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, check=False)
+    shellcheck = require_tool("shellcheck")  # actionlint checks run: scripts with it
+    return subprocess.run([tool, "-oneline", f"-shellcheck={shellcheck}", *map(str, paths)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
 
 
 def load(name: str) -> dict[Any, Any]:
