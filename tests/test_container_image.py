@@ -60,9 +60,12 @@ def image() -> str:
 def say(capsys: pytest.CaptureFixture[str]) -> Callable[[str], None]:
     """Prints a passed check to the terminal even under output capture: CI's log shows them."""
 
+    said: list[str] = []
+
     def say(line: str) -> None:
         with capsys.disabled():
-            print(f"\n  image check: {line}", end="", flush=True)
+            print(f"{'' if said else chr(10)}  image check: {line}", flush=True)
+        said.append(line)
 
     return say
 
