@@ -1,17 +1,13 @@
 """The container image, built from the Dockerfile by `.ci/build-image` and run with podman as a
 user runs it: read-only root filesystem, a tmpfs on /tmp, uid 10001, the config folder mounted
 read-only, the state on a named volume, against the fake Immich on the host network.
-
-Locally, without podman or without the image, the test is skipped with the reason; in CI
-(CI=true) it fails, because CI must run it (.ci/run builds the image first)."""
+Skipped with the reason without podman or the image; failed in CI (tests/podman.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-import os
-import shutil
 import subprocess
 import textwrap
 import time
@@ -26,11 +22,10 @@ import pytest
 
 from tests.e2e_harness import free_port, write_config
 from tests.fakes.fake_immich import FakeImmich
+from tests.podman import WAIT_LIMIT, podman, require_image
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
-IMAGE = os.environ.get("SIDECAR_TEST_IMAGE", "localhost/immich-discord-sidecar:ci")
-WAIT_LIMIT = 60.0  # seconds any single wait may take before the test fails
 STOP_GRACE = 20  # seconds `podman stop` waits before it kills: a kill would exit 137, not 0
 RULES = textwrap.dedent("""\
     - name: kids
@@ -39,27 +34,14 @@ RULES = textwrap.dedent("""\
     """)
 
 
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI requires the image: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def image() -> str:
-    how = "`bash .ci/build-image` (root, Debian) installs podman and builds it"
-    if shutil.which("podman") is None:
-        unavailable(f"podman is not installed; {how}")
-    found = subprocess.run(["podman", "image", "exists", IMAGE], capture_output=True, check=False)
-    if found.returncode != 0:
-        unavailable(f"no image {IMAGE}; {how}")
-    return IMAGE
+    return require_image()
 
 
 @pytest.fixture
 def say(capsys: pytest.CaptureFixture[str]) -> Callable[[str], None]:
     """Prints a passed check to the terminal even under output capture: CI's log shows them."""
-
     said: list[str] = []
 
     def say(line: str) -> None:
@@ -68,20 +50,6 @@ def say(capsys: pytest.CaptureFixture[str]) -> Callable[[str], None]:
         said.append(line)
 
     return say
-
-
-async def podman(*args: str, timeout: float = WAIT_LIMIT) -> tuple[int, str, str]:
-    """Runs podman without blocking the event loop, in which the fake Immich answers."""
-    proc = await asyncio.create_subprocess_exec(
-        "podman", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise AssertionError(f"podman {' '.join(args)} took more than {timeout} s") from None
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
 class Container:

@@ -1,12 +1,18 @@
 """deploy/docker-compose.yml, the service to add to Immich's own compose project: valid against
 the Compose Specification schema (the copy check-jsonschema ships), referring only to files that
-exist, and set up as the image needs (read-only, uid 10001, state volume, health check)."""
+exist, and set up as the image needs (read-only, uid 10001, state volume, health check); and run
+with podman-compose beside a stand-in of Immich's compose project."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
+import shutil
 import subprocess
+import time
 import tomllib
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +20,7 @@ import pytest
 import yaml
 
 from sidecar.settings import load_settings
+from tests.podman import WAIT_LIMIT, podman, require_image, run
 from tests.toolcheck import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,3 +116,82 @@ def test_the_shipped_config_passes_with_the_variables_secrets_env_names(tmp_path
     settings = load_settings(config, {name: "placeholder" for name in names})
     assert settings.immich.url.startswith("http://immich-server:2283")
     assert str(settings.state.path) == "/data/state.db"
+
+
+# Immich's own compose project, its server played by the fake Immich (run from the sidecar's
+# image, which has Python and aiohttp; the fake's code is mounted from this repository).
+IMMICH_STAND_IN = """\
+services:
+  immich-server:
+    image: {image}
+    entrypoint: [python, -m, tests.fakes.fake_immich, --host, 0.0.0.0, --port, "2283",
+                 --api-key, {key}]
+    working_dir: /repo
+    volumes:
+      - {tests}:/repo/tests:ro
+    tmpfs:
+      - /data
+"""
+UPLOAD = """\
+import urllib.request
+request = urllib.request.Request("http://127.0.0.1:2283/_fake/assets", data=b"{}",
+                                 headers={"Content-Type": "application/json"})
+print(urllib.request.urlopen(request, timeout=10).read().decode())
+"""
+
+
+@pytest.mark.container
+@pytest.mark.slow
+async def test_the_service_runs_in_immichs_compose_project(tmp_path: Path) -> None:
+    image = require_image("podman-compose")
+    key = "compose-test-key"
+    immich_app = tmp_path / "immich-app"
+    immich_app.mkdir()
+    # README step 1: the two files beside Immich's docker-compose.yml.
+    shutil.copy(COMPOSE, immich_app / "immich-discord-sidecar.yml")
+    shutil.copytree(DEPLOY / "immich-discord-sidecar", immich_app / "immich-discord-sidecar")
+    (immich_app / "docker-compose.yml").write_text(
+        IMMICH_STAND_IN.format(image=image, key=key, tests=ROOT / "tests"))
+    # Steps 2 and 3: the key in secrets.env, the image named in Immich's .env; a short poll
+    # interval only to keep the test short.
+    (immich_app / ".env").write_text(f"SIDECAR_IMAGE={image}\n")
+    secrets = immich_app / "immich-discord-sidecar" / "secrets.env"
+    secrets.write_text(secrets.read_text().replace("IMMICH_API_KEY=\n", f"IMMICH_API_KEY={key}\n"))
+    config = immich_app / "immich-discord-sidecar" / "config" / "config.yaml"
+    config.write_text(config.read_text() + "poll: {interval: 1s, settle: 1s}\n")
+    config.parent.chmod(0o755)
+    config.chmod(0o644)
+
+    project = f"immich-sidecar-test-{uuid.uuid4().hex[:8]}"
+    compose = ["podman-compose", "-p", project,
+               "-f", "docker-compose.yml", "-f", "immich-discord-sidecar.yml"]
+    sidecar = "immich_discord_sidecar"  # container_name in deploy/docker-compose.yml
+    try:
+        code, out, err = await run(*compose, "up", "-d", cwd=str(immich_app), timeout=120)
+        assert code == 0, out[-3000:] + err[-3000:]
+        await wait_for_log(sidecar, "started")
+        code, out, err = await podman("exec", f"{project}_immich-server_1", "python", "-c", UPLOAD)
+        assert code == 0, out + err
+        asset_id = json.loads(out)["id"]
+        # The asset reached the sidecar through http://immich-server:2283 on the project's network.
+        await wait_for_log(sidecar, f'"asset_id": "{asset_id}"', stream=1)
+        code, out, err = await podman("healthcheck", "run", sidecar)
+        assert code == 0, out + err
+        _, settings, _ = await podman("inspect", "--format",
+                                      "{{.HostConfig.ReadonlyRootfs}} {{.Config.User}}", sidecar)
+        assert settings.split() == ["true", "10001:10001"]
+    finally:
+        await run(*compose, "down", "-v", cwd=str(immich_app), timeout=120)
+        await podman("network", "rm", "--force", f"{project}_default")
+
+
+async def wait_for_log(container: str, text: str, stream: int = 2) -> None:
+    """Until ``text`` is in the container's stdout (1) or stderr (2)."""
+    started = time.monotonic()
+    while True:
+        _, out, err = await podman("logs", container)
+        if text in (out if stream == 1 else err):
+            return
+        if time.monotonic() - started > WAIT_LIMIT:
+            raise AssertionError(f"{container}: no {text!r} in its log:\n{err[-3000:]}")
+        await asyncio.sleep(0.25)
