@@ -1,4 +1,4 @@
-"""The ``immich-sidecar`` command: run, dry-run, check-config, doctor and schema."""
+"""The ``immich-sidecar`` command: run, dry-run, check-config, doctor, schema and healthcheck."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 from sidecar import __version__
 from sidecar.config_loader import schema_text
 from sidecar.durations import format_duration, parse_duration
+from sidecar.healthcheck import healthz_url, probe
 from sidecar.settings import (
     ChannelTarget,
     ConfigError,
@@ -145,6 +146,12 @@ def _parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser("schema", help="print the config file's JSON Schema")
     schema.set_defaults(handler=_schema)
+
+    health = commands.add_parser(
+        "healthcheck", help="exit 0 if the running sidecar answers /healthz on metrics.listen"
+    )
+    health.add_argument("-c", "--config", default=default_config, help=config_help)
+    health.set_defaults(handler=_healthcheck)
     return parser
 
 
@@ -168,6 +175,21 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def _schema(args: argparse.Namespace) -> int:
     sys.stdout.write(schema_text())
+    return EXIT_OK
+
+
+def _healthcheck(args: argparse.Namespace) -> int:
+    # Exit 1, never 2: container engines read any other non-zero code as "reserved".
+    try:
+        metrics = load_settings(Path(args.config)).metrics
+    except ConfigError as exc:
+        print(f"unhealthy: {exc.lines()[0]}", file=sys.stderr)
+        return EXIT_FAILED
+    problem = probe(metrics)
+    if problem is not None:
+        print(f"unhealthy: {problem}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"healthy: {healthz_url(metrics)}")
     return EXIT_OK
 
 
