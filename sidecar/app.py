@@ -42,6 +42,7 @@ from sidecar.immich.models import Person
 from sidecar.immich.permissions import WATCHING, features_in_use, gaps
 from sidecar.metrics import Metrics
 from sidecar.poller import LAST_POLL_KEY, Poller, Watch, Window, collect_matches
+from sidecar.post_runner import PostScheduler
 from sidecar.render import album_asset_link
 from sidecar.rules import (
     CompiledRule,
@@ -158,6 +159,7 @@ class Sidecar:
         self.poller: Poller
         self.albums: AlbumWatcher
         self.dispatcher: Dispatcher
+        self.posts: PostScheduler
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -198,6 +200,12 @@ class Sidecar:
             max_instances=1, coalesce=True, next_run_time=utc_now(),
         )
         self._scheduler.start()
+        self.posts = PostScheduler(self._scheduler, self.client, self.store, self.metrics,
+                                   self._clock, self.dispatcher.wake)
+        self.posts.apply(settings)
+        if settings.posts:  # a run missed while the sidecar was down, made up once
+            self._scheduler.add_job(self.posts.catch_up, "date", run_date=utc_now(),
+                                    id="posts-catch-up")
         self._tasks = [
             asyncio.create_task(self.dispatcher.run(self._stop), name="dispatcher"),
             asyncio.create_task(self._watch_config(), name="config-watcher"),
@@ -244,6 +252,7 @@ class Sidecar:
         self._stop.set()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
+            await self.posts.close()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -393,6 +402,7 @@ class Sidecar:
         self.dispatcher.configure(self._sinks, rule_options(new))
         for sink in retired:
             self._retired.add(asyncio.create_task(sink.close()))
+        self.posts.apply(new)
         if old.poll.interval != new.poll.interval and self._scheduler is not None:
             self._scheduler.reschedule_job(POLL_JOB_ID, trigger="interval",
                                            seconds=new.poll.interval)

@@ -58,13 +58,15 @@ def group_batches(
     """Batches in the order the deliveries were queued: a batch formed before (it has a key)
     comes back with the same members; new deliveries form one batch per (target, rule), keyed
     by its first delivery id (unique, since a delivery belongs to one batch)."""
-    groups: dict[tuple[str, str, str | None, str | None], list[Delivery]] = {}
+    groups: dict[tuple[str, str, str | None, str | None, str | None], list[Delivery]] = {}
     for delivery in deliveries:
         album = delivery.album.id if delivery.album is not None else None  # one album a message
-        groups.setdefault((delivery.target, delivery.rule, delivery.batch_key, album),
+        post = (f"{delivery.post.occasion}/{delivery.post.group}"  # one post message a batch
+                if delivery.post is not None else None)
+        groups.setdefault((delivery.target, delivery.rule, delivery.batch_key, album, post),
                           []).append(delivery)
     batches = []
-    for (target, rule, key, _album), members in groups.items():
+    for (target, rule, key, _album, _post), members in groups.items():
         opts = options(rule)
         batches.append(Batch(rule=rule, target=target, deliveries=tuple(members),
                              key=key or str(members[0].id),

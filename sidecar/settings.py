@@ -202,6 +202,25 @@ class Rule:
     albums: AlbumFilter = field(default_factory=AlbumFilter)  # empty: fires on new uploads
 
 
+POST_KINDS = ("memories", "birthdays", "digest")
+
+
+@dataclass(frozen=True)
+class Post:
+    """A scheduled post: what to say (``kind``), when (``cron``, five fields, in the config's
+    time zone) and where (``targets``)."""
+
+    name: str
+    kind: str  # one of POST_KINDS
+    cron: str
+    targets: tuple[str, ...]
+    people: tuple[str, ...] = ()  # names or ids: memories showing / birthdays of these only
+    max_pictures: int = 4  # per message
+    max_per_day: int = 5  # memories: messages (years) per day at most
+    rules: tuple[str, ...] = ()  # digest: the rules summarised
+    line: int | None = field(default=None, compare=False)  # where the post starts in the file
+
+
 @dataclass(frozen=True)
 class Settings:
     source: Path  # the file these settings were loaded from
@@ -213,6 +232,8 @@ class Settings:
     metrics: MetricsSettings
     targets: Mapping[str, Target]
     rules: tuple[Rule, ...]
+    timezone: str = "UTC"  # IANA name: cron schedules and "today" are read in it
+    posts: tuple[Post, ...] = ()
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
