@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from sidecar.clock import utc_now
 from sidecar.config_loader import post_trigger, zone_of
 from sidecar.delivery import PostRef
 from sidecar.immich.client import ImmichClient
@@ -37,8 +41,9 @@ from sidecar.posts import (
     plan_memories,
 )
 from sidecar.rules import RuleResolutionError, _resolve, is_person_id
-from sidecar.settings import Post, Settings
+from sidecar.settings import ConfigError, Post, Settings, load_settings
 from sidecar.store import Store
+from sidecar.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -280,10 +285,43 @@ class PostScheduler:
                 pass
 
 
-def describe_next_runs(runs: Mapping[str, datetime | None], zone: ZoneInfo) -> list[str]:
-    """``check-config`` lines: each post and when it runs next, in the config's time zone."""
-    return [
-        f"post {name}: next run {when.astimezone(zone):%Y-%m-%d %H:%M %Z}" if when is not None
-        else f"post {name}: never runs again"
-        for name, when in runs.items()
-    ]
+def dry_run_posts(config_path: Path, out: TextIO | None = None) -> int:
+    """``immich-sidecar dry-run --posts``: what each post would send if it ran now. Reads the
+    state file without writing it; sends nothing."""
+    return asyncio.run(_dry_run_posts(config_path, out or sys.stdout))
+
+
+async def _dry_run_posts(config_path: Path, out: TextIO) -> int:
+    try:
+        settings = load_settings(config_path)
+    except ConfigError as err:
+        for problem in err.lines():
+            print(problem, file=sys.stderr)
+        return 2
+    if not settings.posts:
+        print("no posts in the config", file=out)
+        return 0
+    zone = zone_of(settings.timezone) or ZoneInfo("UTC")
+    now = utc_now()
+    store = Store.open_for_reading(settings.state.path)
+    try:
+        async with ImmichClient(settings.immich.url, settings.immich.api_key,
+                                Metrics()) as client:
+            planner = PostPlanner(client, store, settings.immich.external_url)
+            print(f"dry run of {count(len(settings.posts), 'post')} for "
+                  f"{now.astimezone(zone):%Y-%m-%d} ({settings.timezone}); nothing is stored "
+                  "or sent", file=out)
+            for post in settings.posts:
+                try:
+                    plan = await planner.plan(post, now, zone, store.last_post_run(post.name))
+                except (ImmichError, RuleResolutionError) as err:
+                    print(f"{post.name}: cannot plan: {err}", file=out)
+                    continue
+                print(f"{post.name} ({post.kind}) -> {', '.join(post.targets)}: {plan.note}",
+                      file=out)
+                for message in plan.messages:
+                    print(f"    {message.text} [{count(len(message.assets), 'picture')}]"
+                          f"{' ' + message.link if message.link else ''}", file=out)
+    finally:
+        store.close()
+    return 0

@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
+from sidecar.config_loader import post_trigger, zone_of
 from sidecar.immich.models import Asset, Memory, Person
+from sidecar.settings import Settings
 from sidecar.wording import count
 
 FALLBACK_YEARS = 30  # how far back the "on this day" fallback looks when Immich has no memory
@@ -56,6 +58,18 @@ def last_fire(trigger: CronTrigger, now: datetime, zone: ZoneInfo) -> datetime |
             return found
         found = previous = fire
         probe = fire + timedelta(microseconds=1)
+
+
+def next_run_lines(settings: Settings, now: datetime) -> list[str]:
+    """``check-config`` lines: each post and when it runs next, in the config's time zone."""
+    zone = zone_of(settings.timezone) or ZoneInfo("UTC")
+    found = []
+    for post in settings.posts:
+        when = post_trigger(post.cron, zone).get_next_fire_time(None, now)
+        found.append(f"post {post.name} ({post.kind}, \"{post.cron}\"): " + (
+            f"next run {when.astimezone(zone):%a %Y-%m-%d %H:%M} {settings.timezone}"
+            if when is not None else "never runs"))
+    return found
 
 
 def years_ago(year: int, today: date) -> str:

@@ -399,3 +399,34 @@ def test_the_timezone_is_validated_and_defaults_to_tz_then_utc(tmp_path):
     assert load_settings(path, {}).posts[0].line == 10
     assert any("the TZ environment variable ('Nowhere') is not an IANA time zone" in line
                for line in problems(tmp_path, BASE + MEMORIES, {"TZ": "Nowhere"}))
+
+
+# -- check-config and dry-run --posts ---------------------------------------------------------
+
+
+def test_check_config_prints_each_posts_next_run(tmp_path, capsys):
+    from sidecar.cli import main
+
+    path = tmp_path / "c.yaml"
+    path.write_text(BASE + "timezone: Europe/Paris\n" + MEMORIES + BIRTHDAYS)
+    assert main(["check-config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert 'post memories (memories, "0 9 * * *"): next run ' in out
+    assert "09:00 Europe/Paris" in out and "08:00 Europe/Paris" in out
+
+
+async def test_dry_run_posts_shows_what_each_post_would_send_and_stores_nothing(
+        immich, tmp_path):
+    from sidecar.post_runner import _dry_run_posts
+
+    today = datetime.now(UTC).date()
+    past_photos(immich, today.year - 2, day=today)
+    immich.run_memory_job(today)
+    path = config(immich, tmp_path, posts=MEMORIES + BIRTHDAYS)
+    out = io.StringIO()
+    assert await _dry_run_posts(path, out) == 0
+    text = out.getvalue()
+    assert "memories (memories) -> stdout: 1 memory from Immich" in text
+    assert f"📅 2 years ago today ({today.year - 2}): 1 photo [1 picture]" in text
+    assert "birthdays (birthdays) -> stdout:" in text
+    assert not (tmp_path / "state.db").exists()

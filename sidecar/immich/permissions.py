@@ -71,9 +71,8 @@ ALBUM_WATCHING = Feature(
 )
 MEMORY_POSTS = Feature(
     "memory_posts", "memories posts",
-    ("memory.read", "asset.read", "asset.view", "person.read"),
-    "GET /memories, POST /search/metadata (the fallback), GET /assets/{id}/thumbnail, "
-    "GET /search/person (a people filter)",
+    ("memory.read", "asset.read", "asset.view"),
+    "GET /memories, POST /search/metadata (the fallback), GET /assets/{id}/thumbnail",
 )
 BIRTHDAY_POSTS = Feature(
     "birthday_posts", "birthday posts",
