@@ -42,7 +42,8 @@ from sidecar.immich.models import Person
 from sidecar.immich.permissions import WATCHING, features_in_use, gaps
 from sidecar.metrics import Metrics
 from sidecar.poller import LAST_POLL_KEY, Poller, Watch, Window, collect_matches
-from sidecar.post_runner import PostScheduler
+from sidecar.post_runner import PostScheduler, memories_today
+from sidecar.posts import Plan
 from sidecar.render import album_asset_link
 from sidecar.rules import (
     CompiledRule,
@@ -236,7 +237,8 @@ class Sidecar:
         """Log the bot in; raises DiscordStartupError when it cannot (bad token, no Discord).
         Problems with the channel targets are logged now, not at the first photo."""
         self._bot = await self._resources.enter_async_context(
-            SidecarBot(self.settings, self.client, self.metrics, self._status_async))
+            SidecarBot(self.settings, self.client, self.metrics, self._status_async,
+                       memories_provider=self._memories_today))
         problems = await self._bot.launch(token)
         for problem in problems:
             log.error("discord: %s", problem)
@@ -302,6 +304,9 @@ class Sidecar:
         if since is not None and time.monotonic() - since > limit:
             return [f"last successful poll more than {limit:g}s ago"]
         return []
+
+    async def _memories_today(self) -> Plan:
+        return await memories_today(self.client, self.store, self.settings, self._clock())
 
     async def _status_async(self) -> StatusInfo:
         return self.status()

@@ -36,6 +36,7 @@ from sidecar.settings import (
     DiscordSettings,
     ImmichSettings,
     KeyPath,
+    MemoriesCommand,
     MetricsSettings,
     PeopleFilter,
     PersonCommand,
@@ -467,6 +468,13 @@ def _build(
                 max_mb=int(upload.get("max_mb", 100)),
             ),
             person=PersonCommand(enabled=commands.get("person", {}).get("enabled", True)),
+            memories=MemoriesCommand(
+                enabled=commands.get("memories", {}).get("enabled", True),
+                allowed_roles=tuple(
+                    str(role) for role in commands.get("memories", {}).get("allowed_roles", [])),
+                allowed_channels=tuple(
+                    str(c) for c in commands.get("memories", {}).get("allowed_channels", [])),
+            ),
         ),
         poll=PollSettings(
             interval=_seconds(poll, "interval", defaults.interval),

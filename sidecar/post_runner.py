@@ -146,6 +146,18 @@ class PostPlanner:
                            max_pictures=post.max_pictures)
 
 
+COMMAND_POST = Post(name="command", kind="memories", cron="* * * * *", targets=(),
+                    max_pictures=4, max_per_day=10)
+
+
+async def memories_today(client: ImmichClient, store: Store | None, settings: Settings,
+                         now: datetime) -> Plan:
+    """What ``/immich memories`` shows: today's memories (or the fallback), as a post would."""
+    zone = zone_of(settings.timezone) or ZoneInfo("UTC")
+    return await PostPlanner(client, store, settings.immich.external_url).plan(
+        COMMAND_POST, now, zone)
+
+
 class PostScheduler:
     """The posts' cron jobs on the sidecar's scheduler, and their runs."""
 

@@ -108,10 +108,18 @@ class PersonCommand:
 
 
 @dataclass(frozen=True)
+class MemoriesCommand:
+    enabled: bool = True
+    allowed_roles: tuple[str, ...] = ()  # empty: everyone (the command only reads)
+    allowed_channels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DiscordSettings:
     token: Secret | None = None
     upload: UploadCommand = field(default_factory=UploadCommand)
     person: PersonCommand = field(default_factory=PersonCommand)
+    memories: MemoriesCommand = field(default_factory=MemoriesCommand)
 
 
 @dataclass(frozen=True)
