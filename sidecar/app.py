@@ -44,6 +44,7 @@ from sidecar.metrics import Metrics
 from sidecar.poller import LAST_POLL_KEY, Poller, Watch, Window, collect_matches
 from sidecar.post_runner import PostScheduler, memories_today
 from sidecar.posts import Plan
+from sidecar.quiet import quiet_policy
 from sidecar.render import album_asset_link
 from sidecar.rules import (
     CompiledRule,
@@ -190,7 +191,7 @@ class Sidecar:
             await self._start_bot(settings.discord.token)
         await self._connect_immich()
         self._sinks = self._build_sinks(settings)
-        self.dispatcher.configure(self._sinks, rule_options(settings))
+        self.dispatcher.configure(self._sinks, rule_options(settings), quiet_policy(settings))
 
         self._http = MetricsServer(self.metrics, self.readiness,
                                    settings.metrics.host, settings.metrics.port)
@@ -404,7 +405,7 @@ class Sidecar:
                      if old.targets.get(name) == new.targets.get(name)}
         retired = [sink for name, sink in self._sinks.items() if name not in unchanged]
         self._sinks = self._build_sinks(new, keep=unchanged)
-        self.dispatcher.configure(self._sinks, rule_options(new))
+        self.dispatcher.configure(self._sinks, rule_options(new), quiet_policy(new))
         for sink in retired:
             self._retired.add(asyncio.create_task(sink.close()))
         self.posts.apply(new)

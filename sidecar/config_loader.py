@@ -14,6 +14,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator, Mapping
+from datetime import time
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -43,6 +44,7 @@ from sidecar.settings import (
     PollSettings,
     Post,
     Problem,
+    QuietHours,
     Rule,
     Secret,
     Settings,
@@ -513,12 +515,21 @@ def _seconds(section: Mapping[str, Any], key: str, default: float) -> float:
     return parse_duration(section[key]) if key in section else default
 
 
+def _quiet(spec: Mapping[str, Any] | None) -> QuietHours | None:
+    if spec is None:
+        return None
+    start, end = (time.fromisoformat(spec[key]) for key in ("from", "to"))
+    return None if start == end else QuietHours(start=start, end=end)
+
+
 def _target(name: str, spec: Mapping[str, Any], secrets: Mapping[KeyPath, Secret]) -> Target:
+    quiet = _quiet(spec.get("quiet_hours"))
     if "channel_id" in spec:
-        return ChannelTarget(name=name, channel_id=int(spec["channel_id"]))
+        return ChannelTarget(name=name, channel_id=int(spec["channel_id"]), quiet_hours=quiet)
     if "console" in spec:
-        return ConsoleTarget(name=name)
-    return WebhookTarget(name=name, url=secrets[("targets", name, "webhook_url")])
+        return ConsoleTarget(name=name, quiet_hours=quiet)
+    return WebhookTarget(name=name, url=secrets[("targets", name, "webhook_url")],
+                         quiet_hours=quiet)
 
 
 def _rule(spec: Mapping[str, Any], index: int = 0, lines: LineMap | None = None) -> Rule:
@@ -540,6 +551,7 @@ def _rule(spec: Mapping[str, Any], index: int = 0, lines: LineMap | None = None)
             max_per_message=int(batching.get("max_per_message", default_batching.max_per_message)),
             summary_over=int(batching.get("summary_over", default_batching.summary_over)),
         ),
+        quiet_hours=_quiet(spec.get("quiet_hours")),
         albums=AlbumFilter(
             any=albums,
             lines=tuple(lines.line_of(("rules", index, "albums", "any", position))

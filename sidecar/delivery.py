@@ -44,6 +44,7 @@ class Delivery:
     batch_key: str | None = None  # set once the delivery was put in a batch and sent
     album: AlbumRef | None = None  # album rules: the album the asset was added to
     post: PostRef | None = None  # scheduled posts: the message this picture belongs to
+    held: bool = False  # waited for the end of quiet hours: goes out in one summary
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 
 KeyPath = tuple[str | int, ...]
@@ -142,20 +143,32 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class QuietHours:
+    """A daily window (local time, in the config's time zone) in which deliveries wait; they
+    go out at its end, one summary per rule. ``start`` after ``end`` spans midnight."""
+
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
 class ChannelTarget:
     name: str
     channel_id: int
+    quiet_hours: QuietHours | None = None
 
 
 @dataclass(frozen=True)
 class WebhookTarget:
     name: str
     url: Secret
+    quiet_hours: QuietHours | None = None
 
 
 @dataclass(frozen=True)
 class ConsoleTarget:
     name: str
+    quiet_hours: QuietHours | None = None
 
 
 Target = ChannelTarget | WebhookTarget | ConsoleTarget
@@ -208,6 +221,7 @@ class Rule:
     mention_roles: tuple[int, ...] = ()
     batching: Batching = field(default_factory=Batching)
     albums: AlbumFilter = field(default_factory=AlbumFilter)  # empty: fires on new uploads
+    quiet_hours: QuietHours | None = None
 
 
 POST_KINDS = ("memories", "birthdays", "digest")

@@ -23,7 +23,7 @@ from sidecar.delivery import AlbumRef, Delivery, PostRef
 from sidecar.immich.models import Asset, PersonRef
 
 _DELIVERY_COLUMNS = ("id, rule, target, asset_json, attempts, batch_key, album_id, album_name, "
-                     "post_json")
+                     "post_json, held")
 
 # Each entry migrates the schema from version N to N+1 (PRAGMA user_version).
 MIGRATIONS: tuple[str, ...] = (
@@ -86,6 +86,7 @@ MIGRATIONS: tuple[str, ...] = (
     # as its deliveries, so a restart, a reload or a second fire never posts twice. A post's
     # delivery carries its message (post_json). Rule matches are logged for digests (the
     # outbox forgets sent rows after the look-back window, a weekly digest needs longer).
+    # A delivery held by quiet hours waits in its row (held) until the window's end.
     """
     CREATE TABLE post_run (
         post     TEXT NOT NULL,
@@ -104,6 +105,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX match_log_time ON match_log (matched_at);
     ALTER TABLE outbox ADD COLUMN post_json TEXT;
+    ALTER TABLE outbox ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
     """,
 )
 
@@ -357,13 +359,18 @@ class Store:
             Delivery(id=row_id, rule=rule, target=target, asset=_asset_from_json(blob),
                      attempts=attempts, batch_key=key,
                      album=AlbumRef(album_id, album_name or "") if album_id else None,
-                     post=_post_from_json(post_blob) if post_blob else None)
-            for row_id, rule, target, blob, attempts, key, album_id, album_name, post_blob in rows
+                     post=_post_from_json(post_blob) if post_blob else None, held=bool(held))
+            for (row_id, rule, target, blob, attempts, key, album_id, album_name, post_blob,
+                 held) in rows
         ]
 
     def assign_batch(self, ids: Sequence[int], key: str) -> None:
         """Fix the membership of a batch before it is first sent."""
         self._update(ids, "batch_key = ?", (key,))
+
+    def hold(self, ids: Sequence[int], until: datetime) -> None:
+        """Quiet hours: these deliveries wait until ``until`` (kept across a restart)."""
+        self._update(ids, "held = 1, next_attempt_at = ?", (until.timestamp(),))
 
     def next_due_at(self) -> datetime | None:
         row = self._db.execute(

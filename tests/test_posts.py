@@ -430,3 +430,86 @@ async def test_dry_run_posts_shows_what_each_post_would_send_and_stores_nothing(
     assert f"📅 2 years ago today ({today.year - 2}): 1 photo [1 picture]" in text
     assert "birthdays (birthdays) -> stdout:" in text
     assert not (tmp_path / "state.db").exists()
+
+
+# -- quiet hours ------------------------------------------------------------------------------
+
+
+def test_quiet_windows_across_midnight_and_within_a_day():
+    from datetime import time
+    from zoneinfo import ZoneInfo
+
+    from sidecar.quiet import window_end
+    from sidecar.settings import QuietHours
+
+    paris = ZoneInfo("Europe/Paris")
+    night = QuietHours(time(22), time(7))
+    at = lambda h, m=0, d=1: datetime(2026, 12, d, h, m, tzinfo=paris)  # noqa: E731
+    assert window_end(night, at(23), paris) == at(7, d=2)
+    assert window_end(night, at(6, 59), paris) == at(7)
+    assert window_end(night, at(7), paris) is None
+    assert window_end(night, at(12), paris) is None
+    work = QuietHours(time(9), time(17, 30))
+    assert window_end(work, at(10), paris) == at(17, 30)
+    assert window_end(work, at(18), paris) is None
+
+
+def test_deliveries_released_from_quiet_hours_form_one_summary_per_rule():
+    from sidecar.delivery import Delivery
+    from sidecar.dispatch import RuleOptions, group_batches
+    from sidecar.render import render_batch
+
+    def delivery(n: int, rule: str, held: bool = True) -> Delivery:
+        asset = Asset(f"a{n}", "IMAGE", NINE, None, "", "timeline", False,
+                      (PersonRef("p1", "Alice"),))
+        return Delivery(id=n, rule=rule, target="family", asset=asset, held=held)
+
+    batches = group_batches([delivery(n, "kids") for n in range(1, 6)] + [delivery(9, "grandma")],
+                            lambda _rule: RuleOptions())
+    kids = next(b for b in batches if b.rule == "kids")
+    (message,) = render_batch(kids, "https://p", {})
+    assert message.content == "Alice appears in 5 new photos"
+    assert message.delivery_ids == (1, 2, 3, 4, 5)
+    (alone,) = [b for b in batches if b.rule == "grandma"]
+    assert len(render_batch(alone, "https://p", {})) == 1
+    # Not held: five separate embeds in one message, as before.
+    (plain,) = render_batch(group_batches([delivery(n, "kids", held=False) for n in range(1, 6)],
+                                          lambda _rule: RuleOptions())[0], "https://p", {})
+    assert len(plain.embeds) == 5
+
+
+async def test_quiet_hours_hold_deliveries_across_a_restart_and_release_them_at_the_end(
+        immich, tmp_path):
+    path = tmp_path / "config.yaml"
+    write_config(path, immich_url=immich.url, state=tmp_path / "state.db",
+                 metrics_port=free_port(), interval="1h",
+                 targets="stdout: {console: true, quiet_hours: {from: '22:00', to: '07:00'}}",
+                 rules="- name: kids\n  people: {any: [Alice]}\n  targets: [stdout]",
+                 extra="timezone: Europe/Paris\n")
+    night = datetime(2026, 12, 1, 22, 30, tzinfo=UTC)  # 23:30 in Paris
+    clock = Clock(night)
+    out = io.StringIO()
+    sidecar = await started(path, clock, out)
+    alice = PersonRef(immich.alice, "Alice")
+    try:
+        for n in range(3):
+            asset = Asset(f"0000000{n}-0000-4000-8000-000000000000", "IMAGE", night, night,
+                          f"IMG_{n}.jpg", "timeline", False, (alice,))
+            sidecar.store.enqueue([("kids", "stdout", asset)], night)
+        assert await sidecar.dispatcher.drain() == 0
+        assert sidecar.store.next_due_at() == datetime(2026, 12, 2, 6, tzinfo=UTC)  # 07:00
+    finally:
+        await sidecar.stop()
+    clock.now = night + timedelta(hours=2)  # restarted inside the window: still waiting
+    sidecar = await started(path, clock, out)
+    try:
+        assert await sidecar.dispatcher.drain() == 0
+        assert out.getvalue() == ""
+        clock.now = datetime(2026, 12, 2, 6, 0, 1, tzinfo=UTC)
+        await sidecar.dispatcher.drain()  # (or the dispatcher's own round, whichever is first)
+        await wait_for(lambda: len(lines(out)) == 3, "the held deliveries")
+        await sidecar.dispatcher.drain()
+        assert len(lines(out)) == 3  # each exactly once
+        assert {r.state for r in sidecar.store.rows()} == {"sent"}
+    finally:
+        await sidecar.stop()
