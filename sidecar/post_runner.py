@@ -10,6 +10,7 @@ up, once, a run missed while the sidecar was down, when it is still the same occ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -192,7 +193,8 @@ class PostScheduler:
         for name in set(old) - set(self._posts):
             if self._scheduler.get_job(JOB_PREFIX + name) is not None:
                 self._scheduler.remove_job(JOB_PREFIX + name)
-            self._metrics.post_next_run.remove(name)
+            with contextlib.suppress(KeyError):  # never set when it had no next run
+                self._metrics.post_next_run.remove(name)
             log.info("post %s removed", name)
         for name, post in self._posts.items():
             job = self._scheduler.get_job(JOB_PREFIX + name)
@@ -285,7 +287,7 @@ class PostScheduler:
         return RunResult("sent", messages=len(plan.messages), note=plan.note)
 
     def _retry_later(self, name: str) -> None:
-        when = self._clock() + timedelta(seconds=RETRY_SECONDS)
+        when = utc_now() + timedelta(seconds=RETRY_SECONDS)  # the scheduler's own time
         self._scheduler.add_job(self._fire, "date", run_date=when, args=[name],
                                 id=f"{JOB_PREFIX}{name}:retry", replace_existing=True)
 

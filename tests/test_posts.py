@@ -513,3 +513,20 @@ async def test_quiet_hours_hold_deliveries_across_a_restart_and_release_them_at_
         assert {r.state for r in sidecar.store.rows()} == {"sent"}
     finally:
         await sidecar.stop()
+
+
+async def test_a_failed_run_is_counted_retried_later_and_posts_nothing(tmp_path, monkeypatch,
+                                                                         caplog):
+    async with FakeImmich(permissions=("asset.read", "asset.view", "person.read")) as immich:
+        monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
+        immich.add_person("Alice")
+        sidecar = await started(config(immich, tmp_path), Clock(NINE), io.StringIO())
+        try:
+            await wait_for(lambda: sidecar.metrics.post_runs.labels(
+                post="memories", result="failure")._value.get() == 1, "the failed make-up run")
+            assert sidecar._scheduler.get_job("post:memories:retry") is not None
+            assert not sidecar.store.post_ran("memories", "2026-12-01")  # so the retry runs
+            assert any("post memories failed for 2026-12-01" in r.getMessage()
+                       for r in caplog.records)
+        finally:
+            await sidecar.stop()

@@ -26,7 +26,7 @@ from sidecar.discord.upload_checks import (
 )
 from sidecar.immich.errors import ImmichPermissionError
 from sidecar.immich.models import Album, Person, UploadResult, is_immich_id
-from sidecar.immich.permissions import MEMORY_POSTS, PERSON, UPLOAD, Feature, album_feature
+from sidecar.immich.permissions import MEMORIES_COMMAND, PERSON, UPLOAD, Feature, album_feature
 from sidecar.posts import Plan
 from sidecar.render import attachment_name, safe_text
 from sidecar.settings import Settings
@@ -397,7 +397,7 @@ class ImmichGroup(app_commands.Group):
             await interaction.followup.send(content="On this day", embeds=embeds, files=files,
                                             allowed_mentions=NO_MENTIONS)
         except ImmichPermissionError:
-            await reply(interaction, f"Sorry, {await self._off_sentence(MEMORY_POSTS)}.")
+            await reply(interaction, f"Sorry, {await self._off_sentence(MEMORIES_COMMAND)}.")
         except Exception:
             log.exception("/immich memories failed")
             await _apologise(interaction)

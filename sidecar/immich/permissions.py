@@ -79,9 +79,14 @@ BIRTHDAY_POSTS = Feature(
     ("person.read", "asset.read", "asset.view"),
     "GET /people (birthDate), POST /search/random (their photos), GET /assets/{id}/thumbnail",
 )
+MEMORIES_COMMAND = Feature(
+    "memories_command", "/immich memories",
+    ("memory.read", "asset.read", "asset.view"),
+    "GET /memories, POST /search/metadata (the fallback), GET /assets/{id}/thumbnail",
+)
 FEATURES: tuple[Feature, ...] = (
     WATCHING, UPLOAD, UPLOAD_ALBUM, UPLOAD_ALBUM_BY_NAME, PERSON, ALBUM_WATCHING,
-    MEMORY_POSTS, BIRTHDAY_POSTS)
+    MEMORY_POSTS, BIRTHDAY_POSTS, MEMORIES_COMMAND)
 
 
 def album_feature(album: str | None) -> Feature | None:
@@ -109,6 +114,8 @@ def features_in_use(settings: Settings, *, bot: bool) -> tuple[Feature, ...]:
             used.append(album)
     if bot and commands.person.enabled:
         used.append(PERSON)
+    if bot and commands.memories.enabled:
+        used.append(MEMORIES_COMMAND)
     return tuple(used)
 
 
