@@ -530,3 +530,31 @@ async def test_a_failed_run_is_counted_retried_later_and_posts_nothing(tmp_path,
                        for r in caplog.records)
         finally:
             await sidecar.stop()
+
+
+# -- the fake Immich's memory oddities, pinned -------------------------------------------------
+
+
+@pytest.mark.parametrize("version", [(2, 7, 5), (3, 1, 0)], ids=["2.7.5", "3.1.0"])
+async def test_fake_memories_random_and_birth_dates_answer_like_immich(version):
+    import httpx
+
+    async with FakeImmich(version=version) as fake:
+        alice = fake.add_person("Alice", birth_date="2019-12-01")
+        fake.add_person("Faceless", birth_date="2019-12-01")  # no photo: not in GET /people
+        past_photos(fake, 2023, people=[alice])
+        assert fake.run_memory_job(TODAY) == 1
+        late = past_photos(fake, 2021)[0]  # uploaded after the nightly job ran
+        assert fake.run_memory_job(TODAY) == 0  # the job covers each day once
+        headers = {"x-api-key": fake.api_key}
+        async with httpx.AsyncClient(base_url=fake.url + "/api", headers=headers) as http:
+            by_date = (await http.get("/memories", params={"for": "2026-12-01",
+                                                           "type": "on_this_day"})).json()
+            assert [m["data"]["year"] for m in by_date] == [2023]
+            assert late not in {a["id"] for m in by_date for a in m["assets"]}
+            as_time = await http.get("/memories", params={"for": "2026-12-01T00:00:00.000Z"})
+            assert as_time.status_code == (400 if fake.is_v3 else 200)  # 3.x: a date only
+            random = (await http.post("/search/random", json={"size": 5})).json()
+            assert isinstance(random, list) and len(random) == 2  # a bare array
+            people = (await http.get("/people")).json()["people"]
+            assert [(p["name"], p["birthDate"]) for p in people] == [("Alice", "2019-12-01")]

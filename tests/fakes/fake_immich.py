@@ -28,6 +28,11 @@ Where Immich leaves room, or where 2.7.5 and 3.1.0 (both checked against real se
   answers, best first); hidden people only with ``withHidden``; an empty name is 400 on 2.x.
 - Video ``duration`` is ``"00:00:12.000"`` on 2.x, milliseconds on 3.x (null for images).
 - Bulk uploads never share a ``createdAt``: Immich keeps microseconds and shows milliseconds.
+- ``on_this_day`` memories exist only once the nightly ``memory-create`` job ran
+  (``run_memory_job`` or ``POST /api/jobs``): one per past year, for today ±3 days, each day
+  covered once (photos added later are in no memory). ``GET /memories?for=`` takes a date on
+  3.x (a date-time is a 400) and a date or date-time on 2.x. ``search/random`` answers a bare
+  array; people carry ``birthDate`` (``YYYY-MM-DD`` or null).
 
 Run it on its own: ``python -m tests.fakes.fake_immich --port 0 --version 2.7.5`` prints its
 URL on the first line of stdout and serves until SIGTERM or SIGINT.
