@@ -43,7 +43,7 @@ from sidecar.posts import (
 )
 from sidecar.rules import RuleResolutionError, _resolve, is_person_id
 from sidecar.settings import ConfigError, Post, Settings, load_settings
-from sidecar.store import Store
+from sidecar.store import MATCH_LOG_DAYS, Store
 from sidecar.wording import count
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,6 @@ MISFIRE_GRACE_SECONDS = 3600  # a fire delayed by a busy loop still runs (then c
 RETRY_SECONDS = 300.0  # a run that failed (Immich down) is tried again this much later
 BIRTHDAY_CANDIDATES = 50  # random photos of a person to pick from
 FALLBACK_PER_YEAR = 100  # photos looked at per past year in the "on this day" fallback
-MATCH_LOG_DAYS = 62  # digests look back at most this far
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +142,8 @@ class OutboxCounts:
     sent: int
     failed: int
 
+
+MATCH_LOG_DAYS = 62  # how far back a digest can look
 
 WRITABLE_HINT = "set state.path to a writable file"
 
@@ -431,6 +433,8 @@ class Store:
             "DELETE FROM outbox WHERE state = 'sent' AND asset_created_at < ?",
             (asset_created_before.timestamp(),),
         )
+        # The digests' log of matches is kept longer (a monthly digest), not for ever.
+        self.forget_matches_before(asset_created_before - timedelta(days=MATCH_LOG_DAYS))
         return cursor.rowcount
 
     # -- albums --------------------------------------------------------------------------------

@@ -558,3 +558,17 @@ async def test_fake_memories_random_and_birth_dates_answer_like_immich(version):
             assert isinstance(random, list) and len(random) == 2  # a bare array
             people = (await http.get("/people")).json()["people"]
             assert [(p["name"], p["birthDate"]) for p in people] == [("Alice", "2019-12-01")]
+
+
+def test_the_digests_match_log_is_kept_two_months_then_forgotten(tmp_path):
+    from sidecar.store import Store
+
+    store = Store.open(tmp_path / "state.db")
+    asset = Asset("a1", "IMAGE", NINE, None, "", "timeline", False, ())
+    store.enqueue([("kids", "stdout", asset)], NINE)
+    later = NINE + timedelta(days=30)
+    store.forget_sent_before(later)
+    assert [a.id for a in store.matches_between(["kids"], NINE, later)["kids"]] == ["a1"]
+    store.forget_sent_before(NINE + timedelta(days=63))
+    assert store.matches_between(["kids"], NINE, later)["kids"] == []
+    store.close()
