@@ -40,6 +40,9 @@ from sidecar.immich.models import Person
 from sidecar.immich.permissions import WATCHING, features_in_use, gaps
 from sidecar.metrics import Metrics
 from sidecar.poller import LAST_POLL_KEY, Poller, Watch, Window, collect_matches
+from sidecar.post_runner import PostScheduler, memories_today
+from sidecar.posts import Plan
+from sidecar.quiet import quiet_policy
 from sidecar.reload import ConfigReloader
 from sidecar.render import album_asset_link
 from sidecar.rules import (
@@ -145,6 +148,7 @@ class Sidecar:
         self.poller: Poller
         self.albums: AlbumWatcher
         self.dispatcher: Dispatcher
+        self.posts: PostScheduler
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -176,7 +180,7 @@ class Sidecar:
             await self._start_bot(settings.discord.token)
         await self._connect_immich()
         self._sinks = self._build_sinks(settings)
-        self.dispatcher.configure(self._sinks, rule_options(settings))
+        self.dispatcher.configure(self._sinks, rule_options(settings), quiet_policy(settings))
 
         self._http = MetricsServer(self.metrics, self.readiness,
                                    settings.metrics.host, settings.metrics.port)
@@ -187,6 +191,12 @@ class Sidecar:
             max_instances=1, coalesce=True, next_run_time=utc_now(),
         )
         self._scheduler.start()
+        self.posts = PostScheduler(self._scheduler, self.client, self.store, self.metrics,
+                                   self._clock, self.dispatcher.wake)
+        self.posts.apply(settings)
+        if settings.posts:  # a run missed while the sidecar was down, made up once
+            self._scheduler.add_job(self.posts.catch_up, "date", run_date=utc_now(),
+                                    id="posts-catch-up")
         self._tasks = [asyncio.create_task(self.dispatcher.run(self._stop), name="dispatcher")]
         self._watcher = asyncio.create_task(self._reloader.watch(self._stop), name="config-watcher")
         log.info("sidecar %s started: %s, %s, polling every %gs", __version__,
@@ -229,7 +239,8 @@ class Sidecar:
         """Log the bot in; raises DiscordStartupError when it cannot (bad token, no Discord).
         Problems with the channel targets are logged now, not at the first photo."""
         self._bot = await self._resources.enter_async_context(
-            SidecarBot(self.settings, self.client, self.metrics, self._status_async))
+            SidecarBot(self.settings, self.client, self.metrics, self._status_async,
+                       memories_provider=self._memories_today))
         problems = await self._bot.launch(token)
         for problem in problems:
             log.error("discord: %s", problem)
@@ -249,6 +260,7 @@ class Sidecar:
             self._scheduler.pause()
             await asyncio.sleep(0)
             self._scheduler.shutdown(wait=False)
+            await self.posts.close()
         if self._watcher is not None:
             self._watcher.cancel()  # a reload waiting for Immich would hold the stop up
             with contextlib.suppress(asyncio.CancelledError):
@@ -333,6 +345,9 @@ class Sidecar:
             reasons.append(problem)
         return reasons
 
+    async def _memories_today(self) -> Plan:
+        return await memories_today(self.client, self.store, self.settings, self._clock())
+
     async def _status_async(self) -> StatusInfo:
         return self.status()
 
@@ -404,9 +419,10 @@ class Sidecar:
                      if old.targets.get(name) == new.targets.get(name)}
         retired = [sink for name, sink in self._sinks.items() if name not in unchanged]
         self._sinks = self._build_sinks(new, keep=unchanged)
-        self.dispatcher.configure(self._sinks, rule_options(new))
+        self.dispatcher.configure(self._sinks, rule_options(new), quiet_policy(new))
         for sink in retired:
             self._retired.add(asyncio.create_task(sink.close()))
+        self.posts.apply(new)
         if old.poll.interval != new.poll.interval and self._scheduler is not None:
             self._scheduler.reschedule_job(POLL_JOB_ID, trigger="interval",
                                            seconds=new.poll.interval)

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="look this far back, e.g. 2h (default: poll.lookback)",
     )
+    dry_run.add_argument(
+        "--posts", action="store_true",
+        help="show what each scheduled post would send today instead (nothing is stored)")
     dry_run.set_defaults(handler=_dry_run)
 
     check = commands.add_parser("check-config", help="validate a config file and summarise it")
@@ -169,6 +173,9 @@ def _check_config(args: argparse.Namespace) -> int:
     path = Path(args.path or args.config or args.default_config)
     settings = load_settings(path)
     print(f"{path}: OK: {describe(settings)}")
+    posts = importlib.import_module("sidecar.posts")
+    for line in posts.next_run_lines(settings, datetime.now(UTC)):
+        print(line)
     print(OFFLINE_NOTE)
     return EXIT_OK
 
@@ -200,6 +207,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _dry_run(args: argparse.Namespace) -> int:
     path = Path(args.config)
+    if args.posts:
+        return _exit_code(importlib.import_module("sidecar.post_runner").dry_run_posts(path))
     since = args.since if args.since is not None else load_settings(path).poll.lookback
     app = importlib.import_module("sidecar.app")
     return _exit_code(app.dry_run(path, since))

@@ -15,10 +15,13 @@ import re
 import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
+from datetime import time
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.cron import CronTrigger
 from jsonschema import (  # type: ignore[import-untyped,unused-ignore]
     Draft202012Validator,
     ValidationError,
@@ -35,11 +38,14 @@ from sidecar.settings import (
     DiscordSettings,
     ImmichSettings,
     KeyPath,
+    MemoriesCommand,
     MetricsSettings,
     PeopleFilter,
     PersonCommand,
     PollSettings,
+    Post,
     Problem,
+    QuietHours,
     Rule,
     Secret,
     Settings,
@@ -105,11 +111,13 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
         if problem.where not in already_reported
     ]
     problems += _cross_field_problems(data, lines)
+    problems += _post_problems(data, lines, environ)
     secrets = _SecretResolver(data, lines, path.parent)
     problems += secrets.problems
     if problems:
         raise ConfigError(source, problems)
-    settings = _build(data, secrets.values, path, hashlib.sha256(raw).hexdigest(), lines)
+    settings = _build(data, secrets.values, path, hashlib.sha256(raw).hexdigest(), lines,
+                      _timezone_name(data, environ))
     return replace(settings, lines=MappingProxyType({**lines.value_lines, **lines.key_lines}))
 
 
@@ -271,6 +279,97 @@ def _cross_field_problems(data: dict[str, Any], lines: LineMap) -> list[Problem]
     return problems
 
 
+def _timezone_name(data: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """The config's ``timezone``, else the TZ environment variable (a leading ':' dropped),
+    else UTC."""
+    configured = data.get("timezone")
+    if isinstance(configured, str):
+        return configured
+    return environ.get("TZ", "").lstrip(":") or "UTC"
+
+
+def zone_of(name: str) -> ZoneInfo | None:
+    """The IANA time zone of that name, or None when there is none."""
+    if not name or name.startswith(("/", ".")) or ".." in name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ValueError, OSError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        return None
+
+
+def post_trigger(cron: str, zone: ZoneInfo) -> CronTrigger:
+    """APScheduler's own reading of a five-field cron; ValueError says what is wrong."""
+    fields = cron.split()
+    # APScheduler reads a weekday number as 0 = Monday, cron as 0 = Sunday: a number would
+    # silently post on the wrong day, so only names are accepted there.
+    if len(fields) == 5 and re.search(r"\d", fields[4]):
+        raise ValueError(f"write the weekday ('{fields[4]}') with names like mon-fri or sun: "
+                         "cron and the scheduler disagree on what 0 means")
+    return CronTrigger.from_crontab(cron, timezone=zone)
+
+
+def _post_problems(data: dict[str, Any], lines: LineMap, environ: Mapping[str, str],
+                   ) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def add(path: KeyPath, message: str) -> None:
+        problems.append(Problem(lines.line_of(path), format_key_path(path), message))
+
+    posts = data.get("posts")
+    posts = posts if isinstance(posts, list) else []
+    name = _timezone_name(data, environ)
+    zone = zone_of(name)
+    if zone is None:
+        if isinstance(data.get("timezone"), str):
+            add(("timezone",), f"'{name}' is not an IANA time zone (e.g. Europe/Paris or UTC)")
+        elif posts:
+            add(("timezone",), f"the TZ environment variable ('{name}') is not an IANA time "
+                "zone; set timezone: in the config (e.g. Europe/Paris or UTC)")
+        zone = ZoneInfo("UTC")
+    targets = data.get("targets")
+    target_names = list(targets) if isinstance(targets, dict) else []
+    rules = data.get("rules")
+    rule_names = [r.get("name") for r in rules if isinstance(r, dict)] if isinstance(
+        rules, list) else []
+    first_use: dict[str, int] = {}
+    for index, post in enumerate(posts):
+        if not isinstance(post, dict):
+            continue
+        post_name = post.get("name")
+        if isinstance(post_name, str):
+            if post_name in first_use:
+                add(("posts", index, "name"),
+                    f"post name '{post_name}' is already used by posts[{first_use[post_name]}]")
+            first_use.setdefault(post_name, index)
+        cron = post.get("cron")
+        if isinstance(cron, str) and cron:
+            try:
+                post_trigger(cron, zone)
+            except ValueError as err:
+                add(("posts", index, "cron"),
+                    f"{err} (expected a five-field cron like \"0 9 * * *\")")
+        wanted = post.get("targets")
+        for position, target in enumerate(wanted if isinstance(wanted, list) else []):
+            if isinstance(target, str) and isinstance(targets, dict) and target not in targets:
+                add(("posts", index, "targets", position),
+                    f"'{target}' is not a defined target{_suggest(target, target_names)}")
+        kind = post.get("kind")
+        summarised = post.get("rules")
+        if kind == "digest" and summarised is None:
+            add(("posts", index), "a digest needs rules: the rules it summarises")
+        if kind != "digest" and summarised is not None:
+            add(("posts", index, "rules"), "only a digest summarises rules")
+        for position, rule in enumerate(summarised if isinstance(summarised, list) else []):
+            if isinstance(rule, str) and rule not in rule_names:
+                add(("posts", index, "rules", position),
+                    f"'{rule}' is not a defined rule"
+                    f"{_suggest(rule, [r for r in rule_names if isinstance(r, str)])}")
+        if kind == "digest" and "people" in post:
+            add(("posts", index, "people"), "a digest has no people filter (its rules do)")
+    return problems
+
+
 class _SecretResolver:
     """Secrets from the config or from the files it names, as Secret values by key path."""
 
@@ -340,7 +439,7 @@ def normalise_base_url(url: str) -> str:
 
 def _build(
     data: dict[str, Any], secrets: Mapping[KeyPath, Secret], path: Path, digest: str,
-    lines: LineMap | None = None,
+    lines: LineMap | None = None, timezone: str = "UTC",
 ) -> Settings:
     immich = data["immich"]
     url = normalise_base_url(immich["url"])
@@ -373,6 +472,13 @@ def _build(
                 max_mb=int(upload.get("max_mb", 100)),
             ),
             person=PersonCommand(enabled=commands.get("person", {}).get("enabled", True)),
+            memories=MemoriesCommand(
+                enabled=commands.get("memories", {}).get("enabled", True),
+                allowed_roles=tuple(
+                    str(role) for role in commands.get("memories", {}).get("allowed_roles", [])),
+                allowed_channels=tuple(
+                    str(c) for c in commands.get("memories", {}).get("allowed_channels", [])),
+            ),
         ),
         poll=PollSettings(
             interval=_seconds(poll, "interval", defaults.interval),
@@ -386,6 +492,24 @@ def _build(
             {name: _target(name, spec, secrets) for name, spec in data["targets"].items()}
         ),
         rules=tuple(_rule(rule, index, lines) for index, rule in enumerate(data["rules"])),
+        timezone=timezone,
+        posts=tuple(_post(post, lines.line_of(("posts", index)) if lines is not None else None)
+                    for index, post in enumerate(data.get("posts", []))),
+    )
+
+
+def _post(spec: Mapping[str, Any], line: int | None) -> Post:
+    defaults = Post(name="", kind="", cron="", targets=())
+    return Post(
+        name=spec["name"],
+        kind=spec["kind"],
+        cron=" ".join(spec["cron"].split()),
+        targets=tuple(spec["targets"]),
+        people=tuple(spec.get("people", {}).get("any", ())),
+        max_pictures=int(spec.get("max_pictures", defaults.max_pictures)),
+        max_per_day=int(spec.get("max_per_day", defaults.max_per_day)),
+        rules=tuple(spec.get("rules", ())),
+        line=line,
     )
 
 
@@ -393,12 +517,21 @@ def _seconds(section: Mapping[str, Any], key: str, default: float) -> float:
     return parse_duration(section[key]) if key in section else default
 
 
+def _quiet(spec: Mapping[str, Any] | None) -> QuietHours | None:
+    if spec is None:
+        return None
+    start, end = (time.fromisoformat(spec[key]) for key in ("from", "to"))
+    return None if start == end else QuietHours(start=start, end=end)
+
+
 def _target(name: str, spec: Mapping[str, Any], secrets: Mapping[KeyPath, Secret]) -> Target:
+    quiet = _quiet(spec.get("quiet_hours"))
     if "channel_id" in spec:
-        return ChannelTarget(name=name, channel_id=int(spec["channel_id"]))
+        return ChannelTarget(name=name, channel_id=int(spec["channel_id"]), quiet_hours=quiet)
     if "console" in spec:
-        return ConsoleTarget(name=name)
-    return WebhookTarget(name=name, url=secrets[("targets", name, "webhook_url")])
+        return ConsoleTarget(name=name, quiet_hours=quiet)
+    return WebhookTarget(name=name, url=secrets[("targets", name, "webhook_url")],
+                         quiet_hours=quiet)
 
 
 def _rule(spec: Mapping[str, Any], index: int = 0, lines: LineMap | None = None) -> Rule:
@@ -420,6 +553,7 @@ def _rule(spec: Mapping[str, Any], index: int = 0, lines: LineMap | None = None)
             max_per_message=int(batching.get("max_per_message", default_batching.max_per_message)),
             summary_over=int(batching.get("summary_over", default_batching.summary_over)),
         ),
+        quiet_hours=_quiet(spec.get("quiet_hours")),
         albums=AlbumFilter(
             any=albums,
             lines=tuple(lines.line_of(("rules", index, "albums", "any", position))

@@ -20,7 +20,8 @@ def asset_link(external_url: str, asset_id: str) -> str:
 def console_line(delivery: Delivery, external_url: str) -> str:
     asset = delivery.asset
     album = delivery.album
-    extra = {} if album is None else {
+    post = delivery.post
+    extra: dict[str, object] = {} if album is None else {
         "album": album.name,
         "album_id": album.id,
         "link": album_asset_link(external_url, album.id, asset.id),
@@ -38,6 +39,9 @@ def console_line(delivery: Delivery, external_url: str) -> str:
         "file_name": asset.original_file_name,
         "link": asset_link(external_url, asset.id),
         **extra,
+        **({} if post is None else {"post": post.post, "kind": post.kind,
+                                    "occasion": post.occasion, "text": post.text,
+                                    "post_link": post.link}),
     }, ensure_ascii=False)
 
 

@@ -22,6 +22,19 @@ class AlbumRef:
 
 
 @dataclass(frozen=True)
+class PostRef:
+    """What a scheduled post's delivery says around its picture: the message it belongs to
+    (``group``: one message per group, e.g. a memory's year) and that message's words."""
+
+    post: str  # the post's name
+    kind: str  # memories, birthdays, digest
+    occasion: str  # e.g. 2026-12-01: a post runs once per occasion
+    group: str  # e.g. "2023" or a person's id
+    text: str  # the headline, plain text (rendered escaped)
+    link: str | None = None  # where "open in Immich" goes
+
+
+@dataclass(frozen=True)
 class Delivery:
     id: int  # outbox row id, unique and stable across restarts
     rule: str
@@ -30,6 +43,8 @@ class Delivery:
     attempts: int = 0  # earlier failed attempts
     batch_key: str | None = None  # set once the delivery was put in a batch and sent
     album: AlbumRef | None = None  # album rules: the album the asset was added to
+    post: PostRef | None = None  # scheduled posts: the message this picture belongs to
+    held: bool = False  # waited for the end of quiet hours: goes out in one summary
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from sidecar.delivery import (
     TemporaryDeliveryError,
 )
 from sidecar.metrics import Metrics
+from sidecar.quiet import QuietUntil, never_quiet
 from sidecar.settings import Batching
 from sidecar.store import Store
 from sidecar.wording import count
@@ -58,17 +59,22 @@ def group_batches(
     """Batches in the order the deliveries were queued: a batch formed before (it has a key)
     comes back with the same members; new deliveries form one batch per (target, rule), keyed
     by its first delivery id (unique, since a delivery belongs to one batch)."""
-    groups: dict[tuple[str, str, str | None, str | None], list[Delivery]] = {}
+    groups: dict[tuple[str, str, str | None, str | None, str | None], list[Delivery]] = {}
     for delivery in deliveries:
         album = delivery.album.id if delivery.album is not None else None  # one album a message
-        groups.setdefault((delivery.target, delivery.rule, delivery.batch_key, album),
+        post = (f"{delivery.post.occasion}/{delivery.post.group}"  # one post message a batch
+                if delivery.post is not None else None)
+        groups.setdefault((delivery.target, delivery.rule, delivery.batch_key, album, post),
                           []).append(delivery)
     batches = []
-    for (target, rule, key, _album), members in groups.items():
+    for (target, rule, key, _album, _post), members in groups.items():
         opts = options(rule)
+        batching = opts.batching
+        if any(d.held for d in members):  # released from quiet hours: a summary, not a burst
+            batching = replace(batching, summary_over=1)
         batches.append(Batch(rule=rule, target=target, deliveries=tuple(members),
                              key=key or str(members[0].id),
-                             mention_roles=opts.mention_roles, batching=opts.batching))
+                             mention_roles=opts.mention_roles, batching=batching))
     return batches
 
 
@@ -83,11 +89,14 @@ class Dispatcher:
         self._options: Callable[[str], RuleOptions] = lambda _rule: RuleOptions()
         self._wake = asyncio.Event()
         self._logged_permanent: set[tuple[str, str]] = set()
+        self._quiet: QuietUntil = never_quiet
 
-    def configure(self, sinks: Mapping[str, Sink], options: Callable[[str], RuleOptions]) -> None:
-        """Swap in the sinks and rule options of a new config (between sends)."""
+    def configure(self, sinks: Mapping[str, Sink], options: Callable[[str], RuleOptions],
+                  quiet: QuietUntil = never_quiet) -> None:
+        """Swap in the sinks, rule options and quiet hours of a new config (between sends)."""
         self._sinks = sinks
         self._options = options
+        self._quiet = quiet
         self.wake()
 
     def wake(self) -> None:
@@ -122,6 +131,14 @@ class Dispatcher:
             if not due:
                 break
             for batch in group_batches(due, self._options):
+                until = self._quiet(batch.target, batch.rule, self._clock())
+                if until is not None:
+                    self._store.hold([d.id for d in batch.deliveries], until)
+                    log.info("target %s, rule %s: %s held by quiet hours until %s",
+                             batch.target, batch.rule,
+                             count(len(batch.deliveries), "delivery", "deliveries"),
+                             until.strftime("%H:%M"))
+                    continue
                 sent += await self._send(batch)
             if len(due) < BATCH_LIMIT:
                 break

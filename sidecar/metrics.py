@@ -81,6 +81,14 @@ class Metrics:
         self.album_assets_added = Counter(
             PREFIX + "album_assets_added",
             "Assets found added to watched albums (before the rules filter them).", registry=r)
+        self.post_runs = Counter(
+            PREFIX + "post_runs",
+            "Scheduled post runs by post name (from the config) and result: sent, nothing "
+            "(no occasion today), skipped (already posted for this occasion), failure.",
+            ["post", "result"], registry=r)
+        self.post_next_run = Gauge(
+            PREFIX + "post_next_run_timestamp_seconds",
+            "When each scheduled post runs next (Unix time).", ["post"], registry=r)
         self.build_info = Gauge(
             PREFIX + "build_info", "Build information; the value is always 1.",
             ["version"], registry=r)

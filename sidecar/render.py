@@ -16,7 +16,7 @@ from typing import Any
 
 from discord.utils import escape_markdown, escape_mentions
 
-from sidecar.delivery import AlbumRef, Batch
+from sidecar.delivery import AlbumRef, Batch, PostRef
 from sidecar.immich.models import Asset
 
 DISCORD_MAX_EMBEDS = 10
@@ -102,6 +102,8 @@ def is_summary(batch: Batch) -> bool:
 def assets_to_picture(batch: Batch) -> list[Asset]:
     """The assets whose thumbnails the rendered messages will show (fetch these first)."""
     assets = [d.asset for d in batch.deliveries]
+    if _batch_post(batch) is not None:
+        return assets[:DISCORD_MAX_EMBEDS]
     return assets[:SUMMARY_PREVIEWS] if is_summary(batch) else assets
 
 
@@ -247,6 +249,9 @@ def render_batch(
     """
     if not batch.deliveries:
         return []
+    post = _batch_post(batch)
+    if post is not None:
+        return [post_message(batch, post, external_url, thumbnails)]
     mentions = allowed_mentions(batch.mention_roles)
     prefix = _mention_prefix(batch.mention_roles)
     if is_summary(batch):
@@ -282,6 +287,43 @@ def render_batch(
             )
         )
     return messages
+
+
+def _batch_post(batch: Batch) -> PostRef | None:
+    """The message of a scheduled post's batch (the dispatcher groups one message a batch)."""
+    return batch.deliveries[0].post if batch.deliveries else None
+
+
+def post_message(batch: Batch, post: PostRef, external_url: str,
+                 thumbnails: Mapping[str, Thumbnail]) -> RenderedMessage:
+    """One scheduled post message: its headline, and its pictures as one gallery (embeds that
+    share a url). Mentions are off: a post never pings anyone."""
+    link = post.link or f"{external_url.rstrip('/')}/photos"
+    text = safe_text(post.text)
+    embeds: list[dict[str, Any]] = [{"title": _truncate(post.text, EMBED_TITLE_LIMIT),
+                                     "url": link}]
+    files: list[MessageFile] = []
+    for delivery in batch.deliveries[:DISCORD_MAX_EMBEDS]:
+        thumbnail = thumbnails.get(delivery.asset.id)
+        if thumbnail is None:
+            continue
+        name = attachment_name(delivery.asset.id, thumbnail.content_type)
+        if name in {f.filename for f in files}:
+            continue
+        files.append(MessageFile(name, thumbnail.data, thumbnail.content_type))
+        if "image" not in embeds[0]:
+            embeds[0]["image"] = {"url": f"attachment://{name}"}
+        else:
+            embeds.append({"url": link, "image": {"url": f"attachment://{name}"}})
+    ids = tuple(d.id for d in batch.deliveries)
+    return RenderedMessage(
+        content=_truncate(text, CONTENT_LIMIT),
+        embeds=tuple(embeds),
+        files=tuple(files),
+        allowed_mentions=NO_MENTIONS,
+        delivery_ids=ids,
+        nonce=message_nonce(batch.rule, batch.target, ids),
+    )
 
 
 def _summary_message(

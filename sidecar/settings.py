@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 
 KeyPath = tuple[str | int, ...]
@@ -108,10 +109,18 @@ class PersonCommand:
 
 
 @dataclass(frozen=True)
+class MemoriesCommand:
+    enabled: bool = True
+    allowed_roles: tuple[str, ...] = ()  # empty: everyone (the command only reads)
+    allowed_channels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DiscordSettings:
     token: Secret | None = None
     upload: UploadCommand = field(default_factory=UploadCommand)
     person: PersonCommand = field(default_factory=PersonCommand)
+    memories: MemoriesCommand = field(default_factory=MemoriesCommand)
 
 
 @dataclass(frozen=True)
@@ -134,20 +143,32 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class QuietHours:
+    """A daily window (local time, in the config's time zone) in which deliveries wait; they
+    go out at its end, one summary per rule. ``start`` after ``end`` spans midnight."""
+
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
 class ChannelTarget:
     name: str
     channel_id: int
+    quiet_hours: QuietHours | None = None
 
 
 @dataclass(frozen=True)
 class WebhookTarget:
     name: str
     url: Secret
+    quiet_hours: QuietHours | None = None
 
 
 @dataclass(frozen=True)
 class ConsoleTarget:
     name: str
+    quiet_hours: QuietHours | None = None
 
 
 Target = ChannelTarget | WebhookTarget | ConsoleTarget
@@ -200,6 +221,26 @@ class Rule:
     mention_roles: tuple[int, ...] = ()
     batching: Batching = field(default_factory=Batching)
     albums: AlbumFilter = field(default_factory=AlbumFilter)  # empty: fires on new uploads
+    quiet_hours: QuietHours | None = None
+
+
+POST_KINDS = ("memories", "birthdays", "digest")
+
+
+@dataclass(frozen=True)
+class Post:
+    """A scheduled post: what to say (``kind``), when (``cron``, five fields, in the config's
+    time zone) and where (``targets``)."""
+
+    name: str
+    kind: str  # one of POST_KINDS
+    cron: str
+    targets: tuple[str, ...]
+    people: tuple[str, ...] = ()  # names or ids: memories showing / birthdays of these only
+    max_pictures: int = 4  # per message
+    max_per_day: int = 5  # memories: messages (years) per day at most
+    rules: tuple[str, ...] = ()  # digest: the rules summarised
+    line: int | None = field(default=None, compare=False)  # where the post starts in the file
 
 
 @dataclass(frozen=True)
@@ -213,6 +254,8 @@ class Settings:
     metrics: MetricsSettings
     targets: Mapping[str, Target]
     rules: tuple[Rule, ...]
+    timezone: str = "UTC"  # IANA name: cron schedules and "today" are read in it
+    posts: tuple[Post, ...] = ()
     # Where each key path was written, for problems found after loading (a person name that
     # Immich does not know).
     lines: Mapping[KeyPath, int] = field(default_factory=dict, compare=False, repr=False)

@@ -15,14 +15,15 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sidecar.delivery import AlbumRef, Delivery
+from sidecar.delivery import AlbumRef, Delivery, PostRef
 from sidecar.immich.models import Asset, PersonRef
 
-_DELIVERY_COLUMNS = "id, rule, target, asset_json, attempts, batch_key, album_id, album_name"
+_DELIVERY_COLUMNS = ("id, rule, target, asset_json, attempts, batch_key, album_id, album_name, "
+                     "post_json, held")
 
 # Each entry migrates the schema from version N to N+1 (PRAGMA user_version).
 MIGRATIONS: tuple[str, ...] = (
@@ -81,6 +82,31 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN album_id TEXT;
     ALTER TABLE outbox ADD COLUMN album_name TEXT;
     """,
+    # Scheduled posts: each run is keyed by (post, occasion), written in the same transaction
+    # as its deliveries, so a restart, a reload or a second fire never posts twice. A post's
+    # delivery carries its message (post_json). Rule matches are logged for digests (the
+    # outbox forgets sent rows after the look-back window, a weekly digest needs longer).
+    # A delivery held by quiet hours waits in its row (held) until the window's end.
+    """
+    CREATE TABLE post_run (
+        post     TEXT NOT NULL,
+        occasion TEXT NOT NULL,
+        ran_at   REAL NOT NULL,
+        sent     INTEGER NOT NULL,
+        pictures TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (post, occasion)
+    );
+    CREATE TABLE match_log (
+        rule       TEXT NOT NULL,
+        asset_id   TEXT NOT NULL,
+        matched_at REAL NOT NULL,
+        asset_json TEXT NOT NULL,
+        PRIMARY KEY (rule, asset_id)
+    );
+    CREATE INDEX match_log_time ON match_log (matched_at);
+    ALTER TABLE outbox ADD COLUMN post_json TEXT;
+    ALTER TABLE outbox ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 
@@ -116,6 +142,8 @@ class OutboxCounts:
     sent: int
     failed: int
 
+
+MATCH_LOG_DAYS = 62  # how far back a digest can look
 
 WRITABLE_HINT = "set state.path to a writable file"
 
@@ -242,7 +270,74 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            return db.total_changes - before
+            new = db.total_changes - before
+            # Once per (rule, asset), whatever the targets: what a digest summarises.
+            db.executemany(
+                "INSERT OR IGNORE INTO match_log (rule, asset_id, matched_at, asset_json) "
+                "VALUES (?, ?, ?, ?)",
+                [(row[0], row[2], stamp, row[4]) for row in rows])
+            return new
+
+    # -- scheduled posts ------------------------------------------------------------------------
+
+    def post_ran(self, post: str, occasion: str) -> bool:
+        """Whether this post already ran for this occasion."""
+        return self._db.execute("SELECT 1 FROM post_run WHERE post = ? AND occasion = ?",
+                                (post, occasion)).fetchone() is not None
+
+    def last_post_run(self, post: str) -> datetime | None:
+        row = self._db.execute("SELECT MAX(ran_at) FROM post_run WHERE post = ?",
+                               (post,)).fetchone()
+        return None if row[0] is None else datetime.fromtimestamp(row[0], UTC)
+
+    def record_post(self, post: str, occasion: str,
+                    deliveries: Sequence[tuple[str, Asset, PostRef]], now: datetime) -> bool:
+        """Queue a post run's (target, asset, message) deliveries and key the run, in one
+        transaction. False (and nothing queued) when the run was recorded before."""
+        stamp = now.timestamp()
+        with self._transaction() as db:
+            pictures = sorted({f"{ref.group}/{asset.id}" for _, asset, ref in deliveries})
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO post_run (post, occasion, ran_at, sent, pictures) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (post, occasion, stamp, len(pictures), json.dumps(pictures)))
+            if cursor.rowcount == 0:
+                return False
+            db.executemany(
+                "INSERT OR IGNORE INTO outbox (rule, target, asset_id, asset_created_at, "
+                "asset_json, next_attempt_at, queued_at, post_json) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(post, target, f"{ref.occasion}/{ref.group}/{asset.id}", stamp,
+                  _asset_json(asset), stamp, stamp, _post_json(ref))
+                 for target, asset, ref in deliveries])
+        return True
+
+    def posted_pictures(self, post: str, since: datetime) -> set[str]:
+        """``group/asset id`` of the pictures this post showed since ``since`` (so that a
+        birthday does not show the same photo as last year)."""
+        rows = self._db.execute(
+            "SELECT pictures FROM post_run WHERE post = ? AND ran_at >= ?",
+            (post, since.timestamp()))
+        return {str(p) for (blob,) in rows for p in json.loads(blob)}
+
+    def matches_between(self, rules: Iterable[str], start: datetime, end: datetime,
+                        ) -> dict[str, list[Asset]]:
+        """What each rule matched in [start, end), oldest first (for digests)."""
+        names = list(rules)
+        found: dict[str, list[Asset]] = {name: [] for name in names}
+        if not names:
+            return found
+        marks = ",".join("?" * len(names))
+        for rule, blob in self._db.execute(
+                f"SELECT rule, asset_json FROM match_log WHERE rule IN ({marks}) "  # noqa: S608
+                "AND matched_at >= ? AND matched_at < ? ORDER BY matched_at, asset_id",
+                (*names, start.timestamp(), end.timestamp())):
+            found[rule].append(_asset_from_json(blob))
+        return found
+
+    def forget_matches_before(self, moment: datetime) -> int:
+        return self._db.execute("DELETE FROM match_log WHERE matched_at < ?",
+                                (moment.timestamp(),)).rowcount
 
     def due(self, now: datetime, limit: int = 1000) -> list[Delivery]:
         """Pending deliveries whose next attempt is due, oldest first; a batch formed earlier
@@ -265,13 +360,19 @@ class Store:
         return [
             Delivery(id=row_id, rule=rule, target=target, asset=_asset_from_json(blob),
                      attempts=attempts, batch_key=key,
-                     album=AlbumRef(album_id, album_name or "") if album_id else None)
-            for row_id, rule, target, blob, attempts, key, album_id, album_name in rows
+                     album=AlbumRef(album_id, album_name or "") if album_id else None,
+                     post=_post_from_json(post_blob) if post_blob else None, held=bool(held))
+            for (row_id, rule, target, blob, attempts, key, album_id, album_name, post_blob,
+                 held) in rows
         ]
 
     def assign_batch(self, ids: Sequence[int], key: str) -> None:
         """Fix the membership of a batch before it is first sent."""
         self._update(ids, "batch_key = ?", (key,))
+
+    def hold(self, ids: Sequence[int], until: datetime) -> None:
+        """Quiet hours: these deliveries wait until ``until`` (kept across a restart)."""
+        self._update(ids, "held = 1, next_attempt_at = ?", (until.timestamp(),))
 
     def next_due_at(self) -> datetime | None:
         row = self._db.execute(
@@ -332,6 +433,8 @@ class Store:
             "DELETE FROM outbox WHERE state = 'sent' AND asset_created_at < ?",
             (asset_created_before.timestamp(),),
         )
+        # The digests' log of matches is kept longer (a monthly digest), not for ever.
+        self.forget_matches_before(asset_created_before - timedelta(days=MATCH_LOG_DAYS))
         return cursor.rowcount
 
     # -- albums --------------------------------------------------------------------------------
@@ -436,6 +539,19 @@ def _asset_json(asset: Asset) -> str:
         "exifInfo": {"city": asset.city, "country": asset.country,
                      "description": asset.description},
     }, separators=(",", ":"))
+
+
+def _post_json(ref: PostRef) -> str:
+    return json.dumps({"post": ref.post, "kind": ref.kind, "occasion": ref.occasion,
+                       "group": ref.group, "text": ref.text, "link": ref.link},
+                      separators=(",", ":"), ensure_ascii=False)
+
+
+def _post_from_json(blob: str) -> PostRef:
+    data = json.loads(blob)
+    return PostRef(post=str(data["post"]), kind=str(data["kind"]),
+                   occasion=str(data["occasion"]), group=str(data["group"]),
+                   text=str(data["text"]), link=data.get("link"))
 
 
 def _asset_from_json(blob: str) -> Asset:

@@ -133,6 +133,7 @@ EXPECTED_ALERTS = {
     "ImmichSidecarOutboxGrowing": "immich_sidecar_outbox_pending",
     "ImmichSidecarConfigReloadFailed": "immich_sidecar_config_last_reload_successful",
     "ImmichSidecarDiscordDisconnected": "immich_sidecar_discord_connected",
+    "ImmichSidecarPostFailed": "immich_sidecar_post_runs_total",
 }
 
 

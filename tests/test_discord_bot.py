@@ -260,7 +260,7 @@ async def test_startup_reports_channel_problems(fake, immich, metrics):
 async def test_commands_are_synced_to_the_guild(fake, bot):
     [group] = fake.synced_commands[str(fd.GUILD_ID)]
     assert group["name"] == "immich"
-    assert {o["name"] for o in group["options"]} == {"upload", "person", "status"}
+    assert {o["name"] for o in group["options"]} == {"upload", "person", "status", "memories"}
 
 
 async def test_bad_token_is_one_clear_line(fake, immich, metrics, caplog):

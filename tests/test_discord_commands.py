@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,10 +22,12 @@ from sidecar.discord.upload_checks import (
     sniff_media_type,
     upload_refusal,
 )
+from sidecar.immich.models import Asset
 from sidecar.metrics import Metrics
-from sidecar.settings import UploadCommand
+from sidecar.posts import Plan, PlannedMessage
+from sidecar.settings import MemoriesCommand, Secret, UploadCommand
 from tests.fakes import fake_discord as fd
-from tests.test_discord_bot import JPEG, FakeImmich, make_settings, start_bot
+from tests.test_discord_bot import JPEG, FakeImmich, fixed_status, make_settings, start_bot
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64
@@ -291,3 +295,65 @@ def test_upload_refusal_rules():
     assert upload_refusal(("2",), (), [uploaders], uploads) is None
     assert upload_refusal(("@Uploaders",), ("#uploads",), [uploaders], uploads) is None
     assert upload_refusal(("uploaders",), ("11",), [uploaders], uploads) is not None
+
+
+# ---------------------------------------------------------------------------- memories
+
+
+def memories_plan(*messages: PlannedMessage) -> Callable[[], Awaitable[Plan]]:
+    async def provide() -> Plan:
+        return Plan(messages, "")
+
+    return provide
+
+
+async def start_memories_bot(fake, immich, provider, settings=None) -> SidecarBot:
+    bot = SidecarBot(settings or make_settings(), immich, Metrics(), fixed_status,
+                     memories_provider=provider, guild_ready_timeout=0.05)
+    await bot.__aenter__()
+    try:
+        await bot.launch(Secret(fd.TOKEN), ready_timeout=10)
+    except BaseException:
+        await bot.close()
+        raise
+    return bot
+
+
+async def test_memories_replies_with_todays_memories_one_embed_per_year(fake, immich):
+    photo = Asset("a-2023", "IMAGE", datetime(2023, 12, 1, tzinfo=UTC), None, "", "timeline",
+                  False, ())
+    provider = memories_plan(
+        PlannedMessage("2023", "📅 3 years ago today (2023): 1 photo @everyone",
+                       "https://photos.example.org/memory?id=m1", (photo,)),
+        PlannedMessage("2020", "📅 6 years ago today (2020): 1 photo",
+                       "https://photos.example.org/memory?id=m2", (photo,)))
+    bot = await start_memories_bot(fake, immich, provider)
+    try:
+        answer = await command(fake, "memories", [])
+        first, second = answer["payload"]["embeds"]
+        assert first["title"].startswith("📅 3 years ago today (2023)")
+        assert first["url"] == "https://photos.example.org/memory?id=m1"
+        assert first["image"]["url"] == "attachment://a-2023.jpg"
+        assert second["url"] == "https://photos.example.org/memory?id=m2"
+        assert_no_mentions(answer)
+    finally:
+        await bot.close()
+    empty = await start_memories_bot(fake, immich, memories_plan())
+    try:
+        answer = await command(fake, "memories", [])
+        assert text_of(answer) == "No memories for today in Immich."
+    finally:
+        await empty.close()
+
+
+async def test_memories_respects_its_allow_list(fake, immich):
+    settings = make_settings()
+    settings = replace(settings, discord=replace(
+        settings.discord, memories=MemoriesCommand(allowed_channels=("photos",))))
+    bot = await start_memories_bot(fake, immich, memories_plan(), settings)
+    try:
+        answer = await command(fake, "memories", [], channel_id=fd.UPLOADS_CHANNEL)
+        assert text_of(answer) == "Refused: memories are not shown in this channel."
+        assert_no_mentions(answer)
+    finally:
+        await bot.close()

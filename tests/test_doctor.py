@@ -21,7 +21,7 @@ from tests.fakes import fake_discord as fd
 from tests.fakes.fake_immich import FakeImmich
 
 ALL_BUT_PERSON_READ = ("asset.read", "asset.view", "person.statistics", "asset.upload",
-                       "asset.update", "albumAsset.create", "album.read")
+                       "asset.update", "albumAsset.create", "album.read", "memory.read")
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -64,7 +64,9 @@ def canned(version: str) -> dict[tuple[str, str], tuple[int, object]]:
         ("GET", "/api-keys/me"): (200, api_key_json(["asset.read", "person.read"])),
         ("POST", "/search/metadata"): (200, search_json(
             [asset_json(version), asset_json(version, ASSET_ID_2, people=())], next_page=None)),
-        ("GET", "/people"): (200, people_json([person_json()], has_next=False)),
+        ("GET", "/people"): (200, people_json([born_person_json()], has_next=False)),
+        ("GET", "/memories"): (200, memories_json(version)),
+        ("POST", "/search/random"): (200, [asset_json(version), asset_json(version, ASSET_ID_2)]),
         ("GET", "/search/person"): (200, [person_json()]),
         ("GET", "/people/{id}/thumbnail"): (200, JPEG),
         ("GET", "/people/{id}/statistics"): (200, {"assets": 12}),
@@ -104,7 +106,25 @@ CALLS: dict[str, Call] = {
     "set_description": lambda c: c.set_description(ASSET_ID, "Posted from Discord"),
     "add_to_album": lambda c: c.add_to_album(ALBUM_ID, [ASSET_ID, ASSET_ID_2]),
     "list_albums": lambda c: c.list_albums(),
+    "memories_on": lambda c: c.memories_on(date(2026, 12, 1)),
+    "random_assets": lambda c: c.random_assets(
+        person_ids=[PERSON_ID], size=50, taken_after=WHEN, taken_before=WHEN + timedelta(days=1)),
 }
+
+
+def born_person_json() -> dict[str, Any]:
+    person = person_json()
+    person["birthDate"] = "2019-12-01"
+    return person
+
+
+def memories_json(version: str) -> list[dict[str, Any]]:
+    """"On this day" memories exactly as the fake Immich of that version answers them."""
+    fake = FakeImmich(version=tuple(int(p) for p in version.split(".")))  # type: ignore[arg-type]
+    alice = fake.add_person("Alice")
+    fake.add_asset(taken_at=datetime(2023, 12, 1, 10, tzinfo=UTC), people=[alice])
+    fake.run_memory_job(date(2026, 12, 1))
+    return fake.memories_json()
 
 
 def album_json(version: str) -> dict[str, Any]:

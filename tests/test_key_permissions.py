@@ -29,7 +29,7 @@ from sidecar.immich.permissions import (
     gaps,
 )
 from sidecar.metrics import Metrics
-from sidecar.settings import PersonCommand, Secret, UploadCommand
+from sidecar.settings import MemoriesCommand, PersonCommand, Post, Secret, UploadCommand
 from tests.e2e_harness import REPO, free_port, write_config
 from tests.fakes import fake_discord as fd
 from tests.fakes.fake_immich import FakeImmich
@@ -38,7 +38,7 @@ from tests.test_discord_commands import JPEG, SORRY, command, text_of, upload
 
 EVERYTHING_BUT = {
     "person.statistics": ("asset.read", "asset.view", "person.read", "asset.upload",
-                          "asset.update", "albumAsset.create", "album.read"),
+                          "asset.update", "albumAsset.create", "album.read", "memory.read"),
     "album.read": ("asset.read", "asset.view", "person.read", "person.statistics",
                    "asset.upload", "asset.update", "albumAsset.create"),
 }
@@ -50,13 +50,18 @@ EVERYTHING_BUT = {
 def test_features_in_use_follow_the_config() -> None:
     with_bot = make_settings(upload=UploadCommand(album="From Discord"))
     assert [f.key for f in features_in_use(with_bot, bot=True)] == [
-        "watching", "upload", "upload_album_by_name", "person"]
+        "watching", "upload", "upload_album_by_name", "person", "memories_command"]
     assert [f.key for f in features_in_use(with_bot, bot=False)] == ["watching"]
     by_id = make_settings(upload=UploadCommand(album="0b6a4f7e-5d2c-4e8a-9a51-3f2d8c1b7e40"))
     assert "upload_album" in [f.key for f in features_in_use(by_id, bot=True)]
     off = make_settings(upload=UploadCommand(enabled=False))
-    off = replace(off, discord=replace(off.discord, person=PersonCommand(enabled=False)))
+    off = replace(off, discord=replace(off.discord, person=PersonCommand(enabled=False),
+                                       memories=MemoriesCommand(enabled=False)))
     assert [f.key for f in features_in_use(off, bot=True)] == ["watching"]
+    posts = replace(off, posts=(Post("m", "memories", "0 9 * * *", ("photos",)),
+                                Post("b", "birthdays", "0 8 * * *", ("photos",))))
+    assert [f.key for f in features_in_use(posts, bot=False)] == [
+        "watching", "memory_posts", "birthday_posts"]
 
 
 def test_gaps_name_what_each_feature_lacks_and_all_grants_everything() -> None:

@@ -25,6 +25,7 @@ from sidecar.discord.commands import (
     SORRY,
     ImmichForCommands,
     ImmichGroup,
+    MemoriesProvider,
     StatusInfo,
     StatusProvider,
     reply,
@@ -105,6 +106,7 @@ class SidecarBot(discord.Client):
         metrics: Metrics,
         status_provider: StatusProvider,
         *,
+        memories_provider: MemoriesProvider | None = None,
         guild_ready_timeout: float = 2.0,
         max_ratelimit_timeout: float = 30.0,
     ) -> None:
@@ -123,6 +125,7 @@ class SidecarBot(discord.Client):
         self.metrics = metrics
         metrics.track_discord_connection()
         self.status_provider = status_provider
+        self.memories_provider = memories_provider
         self.tree = app_commands.CommandTree(self)
         self.tree.on_error = self._on_command_error  # type: ignore[method-assign]
         self.startup_problems: list[str] = []
@@ -133,7 +136,8 @@ class SidecarBot(discord.Client):
     # ------------------------------------------------------------------ lifecycle
 
     async def setup_hook(self) -> None:
-        self.tree.add_command(ImmichGroup(lambda: self.settings, self.immich, self.status_provider))
+        self.tree.add_command(ImmichGroup(lambda: self.settings, self.immich, self.status_provider,
+                                          self.memories_provider))
 
     async def launch(self, token: Secret, *, ready_timeout: float = 60.0) -> list[str]:
         """Log in, connect in the background, wait until ready, check the channel targets.

@@ -1,4 +1,4 @@
-"""The `/immich` slash commands: upload, person, status.
+"""The `/immich` slash commands: upload, person, status, memories.
 
 Every reply that repeats user or Immich text is sent with no allowed mentions, and no
 traceback reaches the user: failures are logged and answered with one polite line.
@@ -26,8 +26,9 @@ from sidecar.discord.upload_checks import (
 )
 from sidecar.immich.errors import ImmichPermissionError
 from sidecar.immich.models import Album, Person, UploadResult, is_immich_id
-from sidecar.immich.permissions import PERSON, UPLOAD, Feature, album_feature
-from sidecar.render import safe_text
+from sidecar.immich.permissions import MEMORIES_COMMAND, PERSON, UPLOAD, Feature, album_feature
+from sidecar.posts import Plan
+from sidecar.render import attachment_name, safe_text
 from sidecar.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,25 @@ class ImmichForCommands(Protocol):
 
     async def key_permissions(self) -> frozenset[str]: ...
 
+    async def asset_thumbnail(self, asset_id: str, size: str = "preview") -> tuple[bytes, str]: ...
+
 
 StatusProvider = Callable[[], Awaitable[StatusInfo]]
+MemoriesProvider = Callable[[], Awaitable[Plan]]  # today's memories, as a post would say them
+MAX_EMBEDS = 10
+
+
+def memories_refusal(allowed_roles: Sequence[str], allowed_channels: Sequence[str],
+                     caller_roles: Sequence[Named], channel: Named | None) -> str | None:
+    """Why this caller may not ask for memories here, or None. Empty lists allow everyone
+    and every channel: the command only reads."""
+    roles = [r for r in allowed_roles if r.strip()]
+    channels = [c for c in allowed_channels if c.strip()]
+    if roles and not any(role.matches(wanted) for role in caller_roles for wanted in roles):
+        return "you do not have a role that may ask for memories"
+    if channels and (channel is None or not any(channel.matches(c) for c in channels)):
+        return "memories are not shown in this channel"
+    return None
 
 
 def _immich_reason(error: Exception) -> str:
@@ -117,11 +135,13 @@ class ImmichGroup(app_commands.Group):
         settings: Callable[[], Settings],
         immich: ImmichForCommands,
         status: StatusProvider,
+        memories: MemoriesProvider | None = None,
     ) -> None:
         super().__init__(name="immich", description="Your Immich photo library")
         self._settings = settings
         self._immich = immich
         self._status = status
+        self._memories = memories
 
     @property
     def _external_url(self) -> str:
@@ -338,6 +358,48 @@ class ImmichGroup(app_commands.Group):
             await reply(interaction, "\n".join(lines), ephemeral=True)
         except Exception:
             log.exception("/immich status failed")
+            await _apologise(interaction)
+
+
+    # ------------------------------------------------------------------ memories
+
+    @app_commands.command(name="memories", description="Today's on this day memories from Immich")
+    async def memories(self, interaction: discord.Interaction) -> None:
+        try:
+            config = self._settings().discord.memories
+            if not config.enabled or self._memories is None:
+                await reply(interaction, "The memories command is turned off.", ephemeral=True)
+                return
+            channel = interaction.channel
+            refusal = memories_refusal(
+                config.allowed_roles, config.allowed_channels,
+                [Named(r.id, r.name) for r in getattr(interaction.user, "roles", [])],
+                Named(channel.id, getattr(channel, "name", None) or "")
+                if channel is not None else None)
+            if refusal is not None:
+                await reply(interaction, f"Refused: {refusal}.", ephemeral=True)
+                return
+            await interaction.response.defer(thinking=True)
+            plan = await self._memories()
+            if not plan.messages:
+                await reply(interaction, "No memories for today in Immich.")
+                return
+            embeds, files = [], []
+            for message in plan.messages[:MAX_EMBEDS]:
+                embed = discord.Embed(title=message.text[:256], url=message.link,
+                                      description=_plural(len(message.assets), "picture"))
+                if message.assets:
+                    data, content_type = await self._immich.asset_thumbnail(message.assets[0].id)
+                    name = attachment_name(message.assets[0].id, content_type)
+                    files.append(discord.File(io.BytesIO(data), filename=name))
+                    embed.set_image(url=f"attachment://{name}")
+                embeds.append(embed)
+            await interaction.followup.send(content="On this day", embeds=embeds, files=files,
+                                            allowed_mentions=NO_MENTIONS)
+        except ImmichPermissionError:
+            await reply(interaction, f"Sorry, {await self._off_sentence(MEMORIES_COMMAND)}.")
+        except Exception:
+            log.exception("/immich memories failed")
             await _apologise(interaction)
 
 

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote, urlsplit
@@ -34,6 +34,7 @@ from sidecar.immich.models import (
     Asset,
     AssetFace,
     BucketAsset,
+    Memory,
     Person,
     SearchPage,
     ServerVersion,
@@ -404,6 +405,40 @@ class ImmichClient:
             "GET", "/people/{id}/statistics",
             lambda d: _require_int(_require_dict(d, "body")["assets"], "assets"),
             path={"id": person_id})
+
+    # -- scheduled posts ------------------------------------------------------------------
+
+    async def memories_on(self, day: date) -> list[Memory]:
+        """Immich's "on this day" memories shown on ``day``. 3.x takes a plain date, 2.x a
+        date-time (the start of that day, UTC)."""
+
+        def parse(data: Any) -> list[Memory]:
+            return [Memory.from_dict(m) for m in _require_list(data, "body")]
+
+        version = self._server_version or await self.version()
+        when = (day.isoformat() if version.major >= 3 else f"{day.isoformat()}T00:00:00.000Z")
+        return await self._call_json("GET", "/memories", parse,
+                                     params={"for": when, "type": "on_this_day"})
+
+    async def random_assets(self, *, person_ids: Sequence[str] = (), size: int = 10,
+                            taken_after: datetime | None = None,
+                            taken_before: datetime | None = None) -> list[Asset]:
+        """A random pick of timeline assets (``person_ids``: ALL of them on each). Unlike
+        ``search/metadata``, Immich answers a bare array here."""
+
+        def parse(data: Any) -> list[Asset]:
+            return [Asset.from_dict(a) for a in _require_list(data, "body")]
+
+        _check_size(size)
+        body: dict[str, Any] = {"size": size, "withPeople": True, "withExif": True,
+                                "visibility": "timeline", "type": "IMAGE"}
+        if person_ids:
+            body["personIds"] = list(person_ids)
+        if taken_after is not None:
+            body["takenAfter"] = _isoformat(taken_after)
+        if taken_before is not None:
+            body["takenBefore"] = _isoformat(taken_before)
+        return await self._call_json("POST", "/search/random", parse, json_body=body)
 
     # -- assets ---------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
@@ -86,13 +86,35 @@ class Person:
     id: str
     name: str
     is_hidden: bool = False
+    birth_date: date | None = None  # ``birthDate``, YYYY-MM-DD or null
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Person:
+        born = data.get("birthDate")
         return cls(
             id=str(data["id"]),
             name=str(data.get("name") or ""),
             is_hidden=bool(data.get("isHidden", False)),
+            birth_date=date.fromisoformat(str(born)[:10]) if born else None,
+        )
+
+
+@dataclass(frozen=True)
+class Memory:
+    """One "on this day" memory: the photos of one past year around today."""
+
+    id: str
+    year: int
+    memory_at: datetime
+    assets: tuple[Asset, ...]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Memory:
+        return cls(
+            id=str(data["id"]),
+            year=int(data["data"]["year"]),
+            memory_at=parse_time(str(data["memoryAt"])),
+            assets=tuple(Asset.from_dict(a) for a in data.get("assets") or ()),
         )
 
 

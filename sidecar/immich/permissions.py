@@ -69,8 +69,24 @@ ALBUM_WATCHING = Feature(
     "GET /albums, GET /timeline/buckets and /timeline/bucket, GET /assets/{id}, "
     "POST /search/metadata (albumIds)",
 )
+MEMORY_POSTS = Feature(
+    "memory_posts", "memories posts",
+    ("memory.read", "asset.read", "asset.view"),
+    "GET /memories, POST /search/metadata (the fallback), GET /assets/{id}/thumbnail",
+)
+BIRTHDAY_POSTS = Feature(
+    "birthday_posts", "birthday posts",
+    ("person.read", "asset.read", "asset.view"),
+    "GET /people (birthDate), POST /search/random (their photos), GET /assets/{id}/thumbnail",
+)
+MEMORIES_COMMAND = Feature(
+    "memories_command", "/immich memories",
+    ("memory.read", "asset.read", "asset.view"),
+    "GET /memories, POST /search/metadata (the fallback), GET /assets/{id}/thumbnail",
+)
 FEATURES: tuple[Feature, ...] = (
-    WATCHING, UPLOAD, UPLOAD_ALBUM, UPLOAD_ALBUM_BY_NAME, PERSON, ALBUM_WATCHING)
+    WATCHING, UPLOAD, UPLOAD_ALBUM, UPLOAD_ALBUM_BY_NAME, PERSON, ALBUM_WATCHING,
+    MEMORY_POSTS, BIRTHDAY_POSTS, MEMORIES_COMMAND)
 
 
 def album_feature(album: str | None) -> Feature | None:
@@ -85,6 +101,11 @@ def features_in_use(settings: Settings, *, bot: bool) -> tuple[Feature, ...]:
     used = [WATCHING]
     if any(rule.albums.any for rule in settings.rules):
         used.append(ALBUM_WATCHING)
+    kinds = {post.kind for post in settings.posts}
+    if "memories" in kinds:
+        used.append(MEMORY_POSTS)
+    if "birthdays" in kinds:
+        used.append(BIRTHDAY_POSTS)
     commands = settings.discord
     if bot and commands.upload.enabled:
         used.append(UPLOAD)
@@ -93,6 +114,8 @@ def features_in_use(settings: Settings, *, bot: bool) -> tuple[Feature, ...]:
             used.append(album)
     if bot and commands.person.enabled:
         used.append(PERSON)
+    if bot and commands.memories.enabled:
+        used.append(MEMORIES_COMMAND)
     return tuple(used)
 
 

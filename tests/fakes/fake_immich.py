@@ -28,6 +28,11 @@ Where Immich leaves room, or where 2.7.5 and 3.1.0 (both checked against real se
   answers, best first); hidden people only with ``withHidden``; an empty name is 400 on 2.x.
 - Video ``duration`` is ``"00:00:12.000"`` on 2.x, milliseconds on 3.x (null for images).
 - Bulk uploads never share a ``createdAt``: Immich keeps microseconds and shows milliseconds.
+- ``on_this_day`` memories exist only once the nightly ``memory-create`` job ran
+  (``run_memory_job`` or ``POST /api/jobs``): one per past year, for today ±3 days, each day
+  covered once (photos added later are in no memory). ``GET /memories?for=`` takes a date on
+  3.x (a date-time is a 400) and a date or date-time on 2.x. ``search/random`` answers a bare
+  array; people carry ``birthDate`` (``YYYY-MM-DD`` or null).
 
 Run it on its own: ``python -m tests.fakes.fake_immich --port 0 --version 2.7.5`` prints its
 URL on the first line of stdout and serves until SIGTERM or SIGINT.
@@ -51,7 +56,7 @@ import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -144,7 +149,12 @@ _PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/api/albums"): "album.read",
     ("GET", "/api/timeline/buckets"): "asset.read",
     ("GET", "/api/timeline/bucket"): "asset.read",
+    ("GET", "/api/memories"): "memory.read",
+    ("POST", "/api/search/random"): "asset.read",
+    ("POST", "/api/jobs"): "job.create",
 }
+MEMORY_DAYS_AROUND = 3  # the nightly memory job covers today and 3 days either side
+_PLAIN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _REASONS = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -241,6 +251,17 @@ class _Person:
     has_thumbnail: bool
     is_hidden: bool
     updated_at: datetime
+    birth_date: date | None = None
+
+
+@dataclass
+class _Memory:
+    id: str
+    year: int
+    memory_at: datetime  # the day of that past year
+    show_at: datetime
+    hide_at: datetime
+    asset_ids: list[str]
 
 
 @dataclass
@@ -636,6 +657,8 @@ class FakeImmich:
         self._people: dict[str, _Person] = {}
         self._albums: dict[str, _Album] = {}
         self._users: dict[str, _User] = {}
+        self._memories: list[_Memory] = []
+        self._memories_covered: date | None = None  # the last day the memory job covered
         self._owner_id = str(uuid.uuid4())
         self._key_id = str(uuid.uuid4())
         self._started_at = _now()
@@ -715,10 +738,44 @@ class FakeImmich:
 
     # -- state helpers (synchronous, for tests)
 
-    def add_person(self, name: str, *, with_thumbnail: bool = True, hidden: bool = False) -> str:
-        person = _Person(str(uuid.uuid4()), name, with_thumbnail, hidden, _now())
+    def add_person(self, name: str, *, with_thumbnail: bool = True, hidden: bool = False,
+                   birth_date: date | str | None = None) -> str:
+        born = date.fromisoformat(birth_date) if isinstance(birth_date, str) else birth_date
+        person = _Person(str(uuid.uuid4()), name, with_thumbnail, hidden, _now(), born)
         self._people[person.id] = person
         return person.id
+
+    def run_memory_job(self, today: date | None = None) -> int:
+        """Immich's nightly ``memory-create``: one ``on_this_day`` memory per past year with
+        timeline photos taken on that month-day, for today and 3 days either side; like
+        Immich, it remembers the last day it covered and never covers a day twice (photos
+        added later miss today's memories). Returns how many memories it created."""
+        today = today or _now().date()
+        first = today - timedelta(days=MEMORY_DAYS_AROUND)
+        if self._memories_covered is not None:
+            first = max(first, self._memories_covered + timedelta(days=1))
+        last = today + timedelta(days=MEMORY_DAYS_AROUND)
+        created = 0
+        day = first
+        while day <= last:
+            by_year: dict[int, list[_Asset]] = {}
+            for asset in self._ordered_assets():
+                taken = asset.taken_at
+                if (taken.month, taken.day) == (day.month, day.day) and taken.year < day.year \
+                        and asset.visibility == "timeline" and not asset.trashed \
+                        and not asset.owner_id:
+                    by_year.setdefault(taken.year, []).append(asset)
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            for year, assets in sorted(by_year.items()):
+                self._memories.append(_Memory(
+                    id=str(uuid.uuid4()), year=year,
+                    memory_at=start.replace(year=year),
+                    show_at=start, hide_at=start + timedelta(days=1) - timedelta(milliseconds=1),
+                    asset_ids=[a.id for a in assets]))
+                created += 1
+            day += timedelta(days=1)
+        self._memories_covered = max(last, self._memories_covered or last)
+        return created
 
     def add_asset(self, **fields: Any) -> str:
         """Add one asset; the keywords are those of ``add_assets_bulk`` (``people`` are person
@@ -839,6 +896,13 @@ class FakeImmich:
         """The asset as GET /api/assets/{id} would answer."""
         return self._asset_json(self._asset(asset_id), with_people=True, with_exif=True)
 
+    def memories_json(self) -> list[dict[str, Json]]:
+        """Every memory as ``GET /api/memories`` answers it (for canned answers in tests)."""
+        return [self._memory_json(m) for m in self._memories]
+
+    def person_json(self, person_id: str) -> dict[str, Json]:
+        return self._person_json(self._people[person_id])
+
     def album_json(self, album_id: str) -> dict[str, Json]:
         """An album as ``GET /api/albums`` lists it (for canned answers in tests)."""
         return self._album_json(self._albums[album_id], with_assets=False)
@@ -867,7 +931,7 @@ class FakeImmich:
         return {
             "id": person.id,
             "name": person.name,
-            "birthDate": None,
+            "birthDate": person.birth_date.isoformat() if person.birth_date else None,
             "thumbnailPath": f"/data/thumbs/{person.id}.jpeg" if person.has_thumbnail else "",
             "isHidden": person.is_hidden,
             "isFavorite": False,
@@ -957,6 +1021,23 @@ class FakeImmich:
             people.append(person)
         return people
 
+    def _memory_json(self, memory: _Memory) -> dict[str, Json]:
+        return {
+            "id": memory.id,
+            "type": "on_this_day",
+            "data": {"year": memory.year},
+            "memoryAt": _iso(memory.memory_at),
+            "showAt": _iso(memory.show_at),
+            "hideAt": _iso(memory.hide_at),
+            "createdAt": _iso(self._started_at),
+            "updatedAt": _iso(self._started_at),
+            "isSaved": False,
+            "ownerId": self._owner_id,
+            "assets": [self._asset_json(self._assets[i], with_people=True, with_exif=True)
+                       for i in memory.asset_ids
+                       if i in self._assets and not self._assets[i].trashed],
+        }
+
     def _album_json(self, album: _Album, *, with_assets: bool) -> dict[str, Json]:
         members = [self._assets[i] for i in album.asset_ids]
         data: dict[str, Json] = {
@@ -1013,12 +1094,16 @@ class FakeImmich:
         app.router.add_put("/api/albums/{id}/assets", self._album_add_assets)
         app.router.add_get("/api/timeline/buckets", self._timeline_buckets)
         app.router.add_get("/api/timeline/bucket", self._timeline_bucket)
+        app.router.add_get("/api/memories", self._memories_list)
+        app.router.add_post("/api/search/random", self._search_random)
+        app.router.add_post("/api/jobs", self._jobs_create)
         control = ControlApi(self)
         app.router.add_post("/_fake/people", control.add_person)
         app.router.add_post("/_fake/assets", control.add_asset)
         app.router.add_post("/_fake/assets/bulk", control.add_assets_bulk)
         app.router.add_post("/_fake/albums", control.add_album)
         app.router.add_post("/_fake/recognise", control.recognise)
+        app.router.add_post("/_fake/memory-job", control.memory_job)
         app.router.add_post("/_fake/visibility", control.set_visibility)
         app.router.add_post("/_fake/trash", control.trash)
         app.router.add_get("/_fake/requests", control.requests)
@@ -1278,6 +1363,53 @@ class FakeImmich:
                 assets["nextPage"] = next_cursor
         albums = {"total": 0, "count": 0, "items": [], "facets": []}
         return web.json_response({"albums": albums, "assets": assets})
+
+    async def _search_random(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            raise _ApiError(400, ["body must be a JSON object"])
+        if self.is_v3:
+            self._check_strict_types(body)
+        predicates = _flat_predicates(body)
+        predicates.append(lambda a: not a.owner_id)
+        if body.get("visibility") is None:
+            default = DEFAULT_SEARCH_VISIBILITY if self.is_v3 else ("timeline",)
+            predicates.append(lambda a: a.visibility in default)
+        if not body.get("withDeleted"):
+            predicates.append(lambda a: not a.trashed)
+        size = _parse_int(body.get("size"), "size", default=250, low=1, high=1000)
+        found = [a for a in self._ordered_assets() if all(p(a) for p in predicates)]
+        self._tie_random.shuffle(found)
+        # A bare array, unlike search/metadata's {assets: {items}} wrapper.
+        return web.json_response([
+            self._asset_json(a, with_people=bool(body.get("withPeople")),
+                             with_exif=bool(body.get("withExif")))
+            for a in found[:size]])
+
+    async def _memories_list(self, request: web.Request) -> web.Response:
+        kind = request.query.get("type")
+        if kind is not None and kind != "on_this_day":
+            raise _ApiError(400, ["type must be one of the following values: on_this_day"])
+        when = request.query.get("for")
+        moment: datetime | None = None
+        if when is not None:
+            if _PLAIN_DATE.match(when):  # 3.x: a date; 2.x accepts one too
+                moment = datetime.fromisoformat(when).replace(tzinfo=UTC)
+            elif self.is_v3:
+                raise _ApiError(400, ["for must be a date (YYYY-MM-DD)"])
+            else:
+                moment = _parse_time(when, "for")
+        shown = [m for m in self._memories
+                 if moment is None or m.show_at <= moment <= m.hide_at]
+        shown.sort(key=lambda m: m.memory_at, reverse=True)
+        return web.json_response([self._memory_json(m) for m in shown])
+
+    async def _jobs_create(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        if not isinstance(body, dict) or body.get("name") != "memory-create":
+            raise _ApiError(400, ["fake Immich runs only the memory-create job"])
+        self.run_memory_job()
+        return web.Response(status=204)
 
     def _face_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -1721,6 +1853,12 @@ class ControlApi:
     async def add_album(self, request: web.Request) -> web.Response:
         body = await self._body(request)
         return await self._call(lambda: {"id": self._fake.add_album(**body)})
+
+    async def memory_job(self, request: web.Request) -> web.Response:
+        body = await self._body(request) if request.can_read_body else {}
+        today = body.get("today")
+        return await self._call(lambda: {"created": self._fake.run_memory_job(
+            date.fromisoformat(today) if isinstance(today, str) else None)})
 
     async def recognise(self, request: web.Request) -> web.Response:
         body = await self._body(request)

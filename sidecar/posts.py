@@ -1,0 +1,246 @@
+"""Scheduled posts, the pure part: which occasion a run is for, and what each message says.
+
+Values in, values out: the runner (``post_runner``) asks Immich and the store, this module
+decides. A post run makes ``PlannedMessage`` values; each becomes one Discord message (its
+pictures one gallery) through the same outbox as the rules' deliveries.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+from sidecar.config_loader import post_trigger, zone_of
+from sidecar.immich.models import Asset, Memory, Person
+from sidecar.settings import Settings
+from sidecar.wording import count
+
+FALLBACK_YEARS = 30  # how far back the "on this day" fallback looks when Immich has no memory
+
+
+@dataclass(frozen=True)
+class PlannedMessage:
+    """One message of a post run: its headline, a link, and the pictures to show."""
+
+    group: str  # unique within the run: a memory's year, a person's id, "digest"
+    text: str
+    link: str | None
+    assets: tuple[Asset, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    messages: tuple[PlannedMessage, ...]
+    note: str  # for the log: what the run found ("2 memories", "fallback: ...")
+
+
+def occasion_of(fire_time: datetime, zone: ZoneInfo) -> str:
+    """The occasion a run at ``fire_time`` is for: the local date (a post runs once a day at
+    most, whatever its cron says)."""
+    return fire_time.astimezone(zone).date().isoformat()
+
+
+def last_fire(trigger: CronTrigger, now: datetime, zone: ZoneInfo) -> datetime | None:
+    """The schedule's last fire time at or before ``now`` on the same local day, if any."""
+    local = now.astimezone(zone)
+    midnight = datetime(local.year, local.month, local.day, tzinfo=zone)
+    found: datetime | None = None
+    previous: datetime | None = None
+    probe = midnight - timedelta(microseconds=1)
+    while True:
+        fire = trigger.get_next_fire_time(previous, probe)
+        if fire is None or fire > now:
+            return found
+        found = previous = fire
+        probe = fire + timedelta(microseconds=1)
+
+
+def next_run_lines(settings: Settings, now: datetime) -> list[str]:
+    """``check-config`` lines: each post and when it runs next, in the config's time zone."""
+    zone = zone_of(settings.timezone) or ZoneInfo("UTC")
+    found = []
+    for post in settings.posts:
+        when = post_trigger(post.cron, zone).get_next_fire_time(None, now)
+        found.append(f"post {post.name} ({post.kind}, \"{post.cron}\"): " + (
+            f"next run {when.astimezone(zone):%a %Y-%m-%d %H:%M} {settings.timezone}"
+            if when is not None else "never runs"))
+    return found
+
+
+def years_ago(year: int, today: date) -> str:
+    years = today.year - year
+    return "1 year ago today" if years == 1 else f"{years} years ago today"
+
+
+def _pictures(assets: Iterable[Asset], limit: int) -> tuple[Asset, ...]:
+    """Photos before videos (a video's still says less), in the order given, at most
+    ``limit``."""
+    listed = list(assets)
+    ordered = [a for a in listed if a.type == "IMAGE"] + [a for a in listed if a.type != "IMAGE"]
+    return tuple(ordered[:limit])
+
+
+def _shows(asset: Asset, people: Collection[str] | None) -> bool:
+    return people is None or bool(asset.person_ids & set(people))
+
+
+def memory_link(external_url: str, memory_id: str) -> str:
+    return f"{external_url.rstrip('/')}/memory?id={memory_id}"
+
+
+def plan_memories(
+    memories: Sequence[Memory], today: date, external_url: str, *, max_pictures: int,
+    max_per_day: int, people: Collection[str] | None = None,
+) -> Plan:
+    """One message per past year of Immich's memories for today, most recent year first.
+    ``people``: person ids; only memories (and pictures) showing any of them."""
+    messages = []
+    for memory in sorted(memories, key=lambda m: m.year, reverse=True):
+        if memory.year >= today.year:
+            continue
+        shown = [a for a in memory.assets if _shows(a, people)]
+        if not shown:
+            continue
+        text = f"📅 {years_ago(memory.year, today)} ({memory.year}): {count(len(shown), 'photo')}"
+        messages.append(PlannedMessage(
+            group=str(memory.year), text=text, link=memory_link(external_url, memory.id),
+            assets=_pictures(shown, max_pictures)))
+    kept = tuple(messages[:max_per_day])
+    return Plan(kept, f"{count(len(kept), 'memory', 'memories')} from Immich")
+
+
+def fallback_windows(today: date, zone: ZoneInfo, years: int = FALLBACK_YEARS,
+                     ) -> list[tuple[int, datetime, datetime]]:
+    """(year, start, end) of this month-day in each past year, local time; 29 February is
+    looked for on the 28th in other years."""
+    windows = []
+    for year in range(today.year - 1, today.year - 1 - years, -1):
+        try:
+            day = today.replace(year=year)
+        except ValueError:
+            day = date(year, 2, 28)
+        start = datetime(day.year, day.month, day.day, tzinfo=zone)
+        windows.append((year, start, start + timedelta(days=1) - timedelta(milliseconds=1)))
+    return windows
+
+
+def plan_fallback(
+    found: Mapping[int, Sequence[Asset]], today: date, external_url: str, *,
+    max_pictures: int, max_per_day: int, people: Collection[str] | None = None,
+) -> Plan:
+    """The same messages as ``plan_memories`` from photos found taken on this month-day."""
+    messages = []
+    for year in sorted(found, reverse=True):
+        shown = [a for a in found[year] if _shows(a, people)]
+        if not shown:
+            continue
+        pictures = _pictures(shown, max_pictures)
+        text = f"📅 {years_ago(year, today)} ({year}): {count(len(shown), 'photo')}"
+        messages.append(PlannedMessage(
+            group=str(year), text=text,
+            link=f"{external_url.rstrip('/')}/photos/{pictures[0].id}", assets=pictures))
+    kept = tuple(messages[:max_per_day])
+    return Plan(kept, f"no memory in Immich for today; fallback search found "
+                      f"{count(len(kept), 'year')} with photos")
+
+
+def is_birthday(born: date, today: date) -> bool:
+    """29 February birthdays are kept on the 28th in other years."""
+    if (born.month, born.day) == (today.month, today.day):
+        return True
+    leap = (today.year % 4 == 0 and today.year % 100 != 0) or today.year % 400 == 0
+    return (born.month, born.day) == (2, 29) and not leap and (today.month, today.day) == (2, 28)
+
+
+def birthdays_today(people: Iterable[Person], today: date,
+                    only: Collection[str] | None = None) -> list[Person]:
+    """Named people born on this month-day (``only``: person ids), by name."""
+    return sorted(
+        (p for p in people
+         if p.birth_date is not None and p.name.strip() and p.birth_date.year < today.year
+         and is_birthday(p.birth_date, today) and (only is None or p.id in only)),
+        key=lambda p: p.name.casefold())
+
+
+def pick_spread(candidates: Sequence[Asset], limit: int, avoid: Collection[str] = (),
+                seed: str = "") -> tuple[Asset, ...]:
+    """Up to ``limit`` photos from as many different years as possible (most recent years
+    first), never one in ``avoid`` unless there are too few others. ``seed`` makes the pick
+    repeatable for one occasion."""
+    rng = random.Random(seed)
+    fresh = [a for a in candidates if a.id not in avoid]
+    pool = fresh if len(fresh) >= limit else fresh + [a for a in candidates if a.id in avoid]
+    by_year: dict[int, list[Asset]] = {}
+    for asset in pool:
+        by_year.setdefault(asset.taken_at.year if asset.taken_at else 0, []).append(asset)
+    for assets in by_year.values():
+        rng.shuffle(assets)
+    picked: list[Asset] = []
+    years = sorted(by_year, reverse=True)
+    while len(picked) < limit and any(by_year.values()):
+        for year in years:
+            if by_year[year] and len(picked) < limit:
+                picked.append(by_year[year].pop())
+    return tuple(picked)
+
+
+def birthday_text(person: Person, today: date) -> str:
+    assert person.birth_date is not None
+    age = today.year - person.birth_date.year
+    return f"🎂 {person.name} turns {age} today"
+
+
+def plan_birthdays(
+    people: Sequence[Person], today: date, photos: Mapping[str, Sequence[Asset]],
+    external_url: str,
+) -> Plan:
+    """One message per person whose birthday is today, with the photos picked for them."""
+    messages = tuple(
+        PlannedMessage(group=person.id, text=birthday_text(person, today),
+                       link=f"{external_url.rstrip('/')}/people/{person.id}",
+                       assets=tuple(photos.get(person.id, ())))
+        for person in people if photos.get(person.id))
+    return Plan(messages, f"{count(len(messages), 'birthday')} today")
+
+
+def period_word(start: datetime, end: datetime) -> str:
+    days = (end - start).total_seconds() / 86400
+    if days <= 1.5:
+        return "Today"
+    if days <= 8:
+        return "This week"
+    if days <= 32:
+        return "This month"
+    return f"Since {start:%d %b %Y}"
+
+
+def plan_digest(
+    matches: Mapping[str, Sequence[Asset]], start: datetime, end: datetime, external_url: str,
+    *, max_pictures: int,
+) -> Plan:
+    """"This week: 42 new photos — Alice 30, Bob 12": what the rules matched in the period,
+    each asset once, the people by how often they appear, and the newest few as previews."""
+    assets: dict[str, Asset] = {}
+    for found in matches.values():
+        for asset in found:
+            assets.setdefault(asset.id, asset)
+    if not assets:
+        return Plan((), "nothing matched in the period")
+    tally: dict[str, int] = {}
+    for asset in assets.values():
+        for name in {p.name for p in asset.people if p.name.strip()}:
+            tally[name] = tally.get(name, 0) + 1
+    ranked = sorted(tally.items(), key=lambda item: (-item[1], item[0].casefold()))
+    text = f"{period_word(start, end)}: {count(len(assets), 'new photo')}"
+    if ranked:
+        text += " — " + ", ".join(f"{name} {n}" for name, n in ranked)
+    newest = sorted(assets.values(), key=lambda a: a.created_at, reverse=True)
+    return Plan(
+        (PlannedMessage(group="digest", text=text, link=f"{external_url.rstrip('/')}/photos",
+                        assets=_pictures(newest, max_pictures)),),
+        f"{count(len(assets), 'match', 'matches')} in the period")

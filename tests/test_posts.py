@@ -1,0 +1,574 @@
+"""Scheduled posts in-process against the fake Immich, with an injected clock (no waiting for
+09:00): memories, the fallback, birthdays, digests, exactly once per occasion, make-up at
+start, and reload."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import textwrap
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sidecar.app import Sidecar
+from sidecar.immich.models import Asset, Person, PersonRef
+from sidecar.posts import birthdays_today, is_birthday, last_fire, pick_spread, plan_digest
+from sidecar.settings import ConfigError, load_settings
+from tests.e2e_harness import free_port, write_config
+from tests.fakes.fake_immich import FakeImmich
+
+TODAY = date(2026, 12, 1)
+NINE = datetime(2026, 12, 1, 9, 0, 5, tzinfo=UTC)
+
+MEMORIES = """\
+posts:
+  - name: memories
+    kind: memories
+    cron: "0 9 * * *"
+    targets: [stdout]
+    max_pictures: 3
+"""
+BIRTHDAYS = """\
+  - name: birthdays
+    kind: birthdays
+    cron: "0 8 * * *"
+    targets: [stdout]
+    max_pictures: 2
+"""
+DIGEST = """\
+  - name: weekly
+    kind: digest
+    cron: "0 18 * * sun"
+    targets: [stdout]
+    rules: [kids]
+"""
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(params=[(2, 7, 5), (3, 1, 0)], ids=["2.7.5", "3.1.0"])
+async def immich(request, monkeypatch):
+    async with FakeImmich(version=request.param) as fake:
+        monkeypatch.setenv("IMMICH_API_KEY", fake.api_key)
+        fake.alice = fake.add_person("Alice", birth_date="2019-12-01")
+        fake.bob = fake.add_person("Bob", birth_date="2018-06-05")
+        yield fake
+
+
+def config(immich: FakeImmich, tmp_path: Path, posts: str = MEMORIES,
+           timezone: str = "UTC") -> Path:
+    path = tmp_path / "config.yaml"
+    write_config(path, immich_url=immich.url, state=tmp_path / "state.db",
+                 metrics_port=free_port(), interval="1h",
+                 rules="- name: kids\n  people: {any: [Alice]}\n  targets: [stdout]",
+                 extra=f"timezone: {timezone}\n" + posts)
+    return path
+
+
+def lines(out: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+
+
+async def wait_for(condition, what: str) -> None:
+    for _ in range(500):  # bounded; counts rounds, not seconds
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def started(path: Path, clock: Clock, out: io.StringIO) -> Sidecar:
+    sidecar = Sidecar(path, stdout=out, clock=clock)
+    await sidecar.start()
+    return sidecar
+
+
+def past_photos(immich: FakeImmich, *years: int, people=(), day: date = TODAY) -> list[str]:
+    return [immich.add_asset(taken_at=datetime(year, day.month, day.day, 10, tzinfo=UTC),
+                             created_at=datetime(year, day.month, day.day, 11, tzinfo=UTC),
+                             people=people)
+            for year in years]
+
+
+# -- memories ---------------------------------------------------------------------------------
+
+
+async def test_memories_posted_once_at_the_scheduled_minute_one_message_per_year(
+        immich, tmp_path):
+    ids = past_photos(immich, 2023, 2023, 2020, people=[immich.alice])
+    past_photos(immich, 2022, day=TODAY + timedelta(days=1))  # tomorrow's: not today's memory
+    immich.run_memory_job(TODAY)
+    clock = Clock(datetime(2026, 12, 1, 8, 59, tzinfo=UTC))
+    out = io.StringIO()
+    sidecar = await started(config(immich, tmp_path), clock, out)
+    try:
+        assert sidecar.posts.next_runs()["memories"] == datetime(2026, 12, 1, 9, tzinfo=UTC)
+        assert sidecar.store.rows() == []  # before 09:00: nothing made up at start
+        clock.now = NINE
+        await sidecar.posts._fire("memories")  # what the cron job calls
+        await wait_for(lambda: len(lines(out)) == 3, "three pictures sent")
+        posted = lines(out)
+        assert {p["asset_id"] for p in posted} == set(ids)
+        texts = sorted({p["text"] for p in posted})
+        assert texts == ["📅 3 years ago today (2023): 2 photos",
+                         "📅 6 years ago today (2020): 1 photo"]
+        assert all(p["post_link"].startswith("https://photos.example.test/memory?id=")
+                   for p in posted)
+        again = await sidecar.posts.run("memories")  # a second fire in the same minute
+        assert again.result == "skipped"
+        assert len(sidecar.store.rows()) == 3
+        assert sidecar.metrics.post_runs.labels(post="memories", result="sent")._value.get() == 1
+    finally:
+        await sidecar.stop()
+
+
+async def test_the_fallback_finds_photos_of_this_day_when_immich_has_no_memory(
+        immich, tmp_path, caplog):
+    immich.run_memory_job(TODAY)  # ran before the photo arrived: no memory covers it
+    photo = past_photos(immich, 2024)[0]
+    caplog.set_level(logging.INFO, logger="sidecar.post_runner")
+    out = io.StringIO()
+    sidecar = await started(config(immich, tmp_path), Clock(NINE - timedelta(hours=1)), out)
+    try:
+        sidecar._clock.now = NINE  # type: ignore[attr-defined]
+        result = await sidecar.posts.run("memories")
+        assert result.result == "sent" and result.messages == 1
+        await wait_for(lambda: lines(out), "the fallback post")
+        (posted,) = lines(out)
+        assert posted["asset_id"] == photo
+        assert posted["text"] == "📅 2 years ago today (2024): 1 photo"
+        assert posted["post_link"] == f"https://photos.example.test/photos/{photo}"
+        assert any("no memory in Immich for today; fallback search found 1 year"
+                   in r.getMessage() for r in caplog.records)
+    finally:
+        await sidecar.stop()
+
+
+async def test_a_day_without_memories_or_photos_posts_nothing_and_is_not_retried(
+        immich, tmp_path):
+    out = io.StringIO()
+    sidecar = await started(config(immich, tmp_path), Clock(NINE), out)
+    try:
+        assert (await sidecar.posts.run("memories")).result in ("nothing", "skipped")
+        assert (await sidecar.posts.run("memories")).result == "skipped"
+        assert sidecar.store.rows() == []
+    finally:
+        await sidecar.stop()
+
+
+# -- birthdays --------------------------------------------------------------------------------
+
+
+async def test_a_birthday_today_is_posted_with_photos_from_different_years(immich, tmp_path):
+    for year in (2021, 2021, 2023, 2025):
+        immich.add_asset(taken_at=datetime(year, 5, 1, tzinfo=UTC), people=[immich.alice],
+                         created_at=datetime(year, 5, 1, tzinfo=UTC))
+    immich.add_asset(taken_at=datetime(2024, 5, 1, tzinfo=UTC), people=[immich.bob],
+                     created_at=datetime(2024, 5, 1, tzinfo=UTC))
+    out = io.StringIO()
+    clock = Clock(datetime(2026, 12, 1, 8, 0, 1, tzinfo=UTC))
+    sidecar = await started(config(immich, tmp_path, posts="posts:\n" + BIRTHDAYS), clock, out)
+    try:
+        await wait_for(lambda: len(lines(out)) == 2, "the birthday post (made up at start)")
+        posted = lines(out)
+        assert {p["text"] for p in posted} == {"🎂 Alice turns 7 today"}
+        years = sorted(p["taken_at"][:4] for p in posted)
+        assert years == ["2023", "2025"]  # the two most recent years, one photo each
+        assert all("Alice" in p["people"] for p in posted)
+        clock.now = datetime(2026, 12, 2, 8, 0, 1, tzinfo=UTC)  # the next day: no birthday
+        assert (await sidecar.posts.run("birthdays")).result == "nothing"
+        assert len(lines(out)) == 2
+    finally:
+        await sidecar.stop()
+
+
+def test_birthdays_only_on_the_day_and_29_february_on_the_28th():
+    alice = Person("a", "Alice", birth_date=date(2019, 12, 1))
+    leap = Person("l", "Leo", birth_date=date(2020, 2, 29))
+    unnamed = Person("u", "", birth_date=date(2019, 12, 1))
+    assert birthdays_today([alice, leap, unnamed], TODAY) == [alice]
+    assert birthdays_today([alice, leap], date(2026, 12, 2)) == []
+    assert is_birthday(date(2020, 2, 29), date(2027, 2, 28))
+    assert not is_birthday(date(2020, 2, 29), date(2028, 2, 28))  # a leap year: the 29th
+
+
+def test_birthday_photos_avoid_last_years_picks_when_others_exist():
+    def photo(n: int, year: int) -> Asset:
+        return Asset(f"p{n}", "IMAGE", datetime(year, 1, 1, tzinfo=UTC),
+                     datetime(year, 1, 1, tzinfo=UTC), "", "timeline", False, ())
+
+    candidates = [photo(1, 2020), photo(2, 2021), photo(3, 2022), photo(4, 2022)]
+    picked = pick_spread(candidates, 2, avoid={"p3", "p4"}, seed="x")
+    assert {a.id for a in picked} == {"p1", "p2"}
+    assert len(pick_spread(candidates, 4, avoid={"p3", "p4"})) == 4  # too few: reuse
+
+
+# -- digest -----------------------------------------------------------------------------------
+
+
+def test_a_digest_summarises_the_periods_matches():
+    def shot(n: int, *names: str) -> Asset:
+        return Asset(f"a{n}", "IMAGE", datetime(2026, 11, 28, n, tzinfo=UTC), None, "",
+                     "timeline", False, tuple(PersonRef(name.lower(), name) for name in names))
+
+    start, end = datetime(2026, 11, 22, tzinfo=UTC), datetime(2026, 11, 29, tzinfo=UTC)
+    plan = plan_digest({"kids": [shot(1, "Alice"), shot(2, "Alice", "Bob"), shot(3, "Bob")],
+                        "grandma": [shot(2, "Alice", "Bob")]}, start, end, "https://p",
+                       max_pictures=2)
+    (message,) = plan.messages
+    assert message.text == "This week: 3 new photos — Alice 2, Bob 2"
+    assert [a.id for a in message.assets] == ["a3", "a2"]  # the newest as previews
+    assert plan_digest({"kids": []}, start, end, "https://p", max_pictures=2).messages == ()
+
+
+async def test_a_digest_posts_what_the_rules_matched_since_its_previous_run(immich, tmp_path):
+    out = io.StringIO()
+    sunday = datetime(2026, 11, 29, 18, 0, 1, tzinfo=UTC)
+    clock = Clock(sunday - timedelta(days=3))
+    sidecar = await started(
+        config(immich, tmp_path, posts="posts:\n" + DIGEST), clock, out)
+    try:
+        alice = PersonRef(immich.alice, "Alice")
+        for n in range(3):
+            asset = Asset(f"0000000{n}-0000-4000-8000-000000000000", "IMAGE",
+                          clock.now, clock.now, f"IMG_{n}.jpg", "timeline", False, (alice,))
+            sidecar.store.enqueue([("kids", "stdout", asset)], clock.now)
+        await wait_for(lambda: len(lines(out)) == 3, "the rule's own deliveries")
+        clock.now = sunday
+        result = await sidecar.posts.run("weekly")
+        assert result.result == "sent"
+        await wait_for(lambda: len(lines(out)) == 3 + 3, "the digest")
+        digest = [p for p in lines(out) if p.get("post") == "weekly"]
+        assert {p["text"] for p in digest} == {"This week: 3 new photos — Alice 3"}
+    finally:
+        await sidecar.stop()
+
+
+# -- exactly once, make-up, reload ------------------------------------------------------------
+
+
+async def test_a_restart_after_posting_does_not_post_again(immich, tmp_path):
+    past_photos(immich, 2023)
+    immich.run_memory_job(TODAY)
+    path = config(immich, tmp_path)
+    out = io.StringIO()
+    clock = Clock(NINE)
+    first = await started(path, clock, out)
+    try:
+        await wait_for(lambda: len(lines(out)) == 1, "the post, made up at start")
+    finally:
+        await first.stop()
+    clock.now = NINE + timedelta(hours=2)
+    second = await started(path, clock, out)
+    try:
+        assert await second.posts.catch_up() == []
+        assert (await second.posts.run("memories")).result == "skipped"
+        await second.dispatcher.drain()
+        assert len(lines(out)) == 1
+    finally:
+        await second.stop()
+
+
+async def test_down_at_the_scheduled_time_makes_up_one_post_at_start(immich, tmp_path):
+    past_photos(immich, 2023)
+    immich.run_memory_job(TODAY)
+    path = config(immich, tmp_path)
+    out = io.StringIO()
+    clock = Clock(datetime(2026, 12, 1, 7, tzinfo=UTC))
+    first = await started(path, clock, out)
+    await first.stop()  # down from 07:00 to 10:00: the 09:00 run was missed
+    assert lines(out) == []
+    clock.now = datetime(2026, 12, 1, 10, tzinfo=UTC)
+    second = await started(path, clock, out)
+    try:
+        await wait_for(lambda: len(lines(out)) == 1, "one make-up post")
+        assert await second.posts.catch_up() == []  # not twice
+        await second.dispatcher.drain()
+        assert len(lines(out)) == 1
+    finally:
+        await second.stop()
+    clock.now = datetime(2026, 12, 2, 8, tzinfo=UTC)  # the next day before 09:00: nothing to
+    third = await started(path, clock, out)             # make up (yesterday's is over)
+    try:
+        assert await third.posts.catch_up() == []
+    finally:
+        await third.stop()
+
+
+async def test_a_reload_that_changes_a_cron_takes_effect(immich, tmp_path):
+    path = config(immich, tmp_path)
+    clock = Clock(datetime(2026, 12, 1, 7, tzinfo=UTC))
+    sidecar = await started(path, clock, io.StringIO())
+    try:
+        config(immich, tmp_path, posts=MEMORIES.replace("0 9 * * *", "30 18 * * *") + BIRTHDAYS,
+               timezone="Europe/Paris")
+        assert await sidecar.reload()
+        runs = sidecar.posts.next_runs()
+        assert runs["memories"] == datetime(2026, 12, 1, 17, 30, tzinfo=UTC)  # 18:30 Paris
+        assert runs["birthdays"] == datetime(2026, 12, 1, 7, tzinfo=UTC)
+        job = sidecar._scheduler.get_job("post:memories")
+        assert "hour='18'" in str(job.trigger) and "minute='30'" in str(job.trigger)
+        config(immich, tmp_path, posts="posts:\n" + BIRTHDAYS)
+        assert await sidecar.reload()
+        assert sidecar._scheduler.get_job("post:memories") is None
+        assert set(sidecar.posts.next_runs()) == {"birthdays"}
+    finally:
+        await sidecar.stop()
+
+
+def test_last_fire_is_the_schedules_last_time_today():
+    from zoneinfo import ZoneInfo
+
+    from sidecar.config_loader import post_trigger
+
+    utc = ZoneInfo("UTC")
+    trigger = post_trigger("0 9 * * *", utc)
+    assert last_fire(trigger, datetime(2026, 12, 1, 8, 59, tzinfo=UTC), utc) is None
+    assert last_fire(trigger, NINE, utc) == datetime(2026, 12, 1, 9, tzinfo=UTC)
+    every = post_trigger("* * * * *", utc)
+    assert last_fire(every, NINE, utc) == datetime(2026, 12, 1, 9, tzinfo=UTC)
+
+
+# -- config -----------------------------------------------------------------------------------
+
+
+BASE = """\
+immich:
+  url: http://immich:2283
+  api_key: key
+targets:
+  stdout: {console: true}
+rules:
+  - name: kids
+    targets: [stdout]
+"""
+
+
+def problems(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> list[str]:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ or {})
+    return caught.value.lines()
+
+
+def test_a_bad_cron_is_reported_at_its_line(tmp_path):
+    found = problems(tmp_path, BASE + textwrap.dedent("""\
+        posts:
+          - name: m
+            kind: memories
+            cron: "0 25 * * *"
+            targets: [stdout]
+          - name: w
+            kind: digest
+            cron: "0 9 * *"
+            targets: [stdot]
+            rules: [kid]
+          - name: s
+            kind: birthdays
+            cron: "0 9 * * 0"
+            targets: [stdout]
+        """))
+    text = "\n".join(found)
+    assert f"{tmp_path / 'c.yaml'}:12: posts[0].cron: Error validating expression '25'" in text
+    assert "c.yaml:16: posts[1].cron: Wrong number of fields; got 4, expected 5" in text
+    assert "c.yaml:17: posts[1].targets[0]: 'stdot' is not a defined target" in text
+    assert "c.yaml:18: posts[1].rules[0]: 'kid' is not a defined rule (did you mean 'kids'?)" \
+        in text
+    assert "c.yaml:21: posts[2].cron: write the weekday ('0') with names" in text
+
+
+def test_the_timezone_is_validated_and_defaults_to_tz_then_utc(tmp_path):
+    assert any("timezone: 'Mars/Olympus' is not an IANA time zone" in line
+               for line in problems(tmp_path, BASE + "timezone: Mars/Olympus\n"))
+    path = tmp_path / "ok.yaml"
+    path.write_text(BASE + MEMORIES)
+    assert load_settings(path, {"TZ": "Europe/Paris"}).timezone == "Europe/Paris"
+    assert load_settings(path, {}).timezone == "UTC"
+    assert load_settings(path, {}).posts[0].line == 10
+    assert any("the TZ environment variable ('Nowhere') is not an IANA time zone" in line
+               for line in problems(tmp_path, BASE + MEMORIES, {"TZ": "Nowhere"}))
+
+
+# -- check-config and dry-run --posts ---------------------------------------------------------
+
+
+def test_check_config_prints_each_posts_next_run(tmp_path, capsys):
+    from sidecar.cli import main
+
+    path = tmp_path / "c.yaml"
+    path.write_text(BASE + "timezone: Europe/Paris\n" + MEMORIES + BIRTHDAYS)
+    assert main(["check-config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert 'post memories (memories, "0 9 * * *"): next run ' in out
+    assert "09:00 Europe/Paris" in out and "08:00 Europe/Paris" in out
+
+
+async def test_dry_run_posts_shows_what_each_post_would_send_and_stores_nothing(
+        immich, tmp_path):
+    from sidecar.post_runner import _dry_run_posts
+
+    today = datetime.now(UTC).date()
+    past_photos(immich, today.year - 2, day=today)
+    immich.run_memory_job(today)
+    path = config(immich, tmp_path, posts=MEMORIES + BIRTHDAYS)
+    out = io.StringIO()
+    assert await _dry_run_posts(path, out) == 0
+    text = out.getvalue()
+    assert "memories (memories) -> stdout: 1 memory from Immich" in text
+    assert f"📅 2 years ago today ({today.year - 2}): 1 photo [1 picture]" in text
+    assert "birthdays (birthdays) -> stdout:" in text
+    assert not (tmp_path / "state.db").exists()
+
+
+# -- quiet hours ------------------------------------------------------------------------------
+
+
+def test_quiet_windows_across_midnight_and_within_a_day():
+    from datetime import time
+    from zoneinfo import ZoneInfo
+
+    from sidecar.quiet import window_end
+    from sidecar.settings import QuietHours
+
+    paris = ZoneInfo("Europe/Paris")
+    night = QuietHours(time(22), time(7))
+    at = lambda h, m=0, d=1: datetime(2026, 12, d, h, m, tzinfo=paris)  # noqa: E731
+    assert window_end(night, at(23), paris) == at(7, d=2)
+    assert window_end(night, at(6, 59), paris) == at(7)
+    assert window_end(night, at(7), paris) is None
+    assert window_end(night, at(12), paris) is None
+    work = QuietHours(time(9), time(17, 30))
+    assert window_end(work, at(10), paris) == at(17, 30)
+    assert window_end(work, at(18), paris) is None
+
+
+def test_deliveries_released_from_quiet_hours_form_one_summary_per_rule():
+    from sidecar.delivery import Delivery
+    from sidecar.dispatch import RuleOptions, group_batches
+    from sidecar.render import render_batch
+
+    def delivery(n: int, rule: str, held: bool = True) -> Delivery:
+        asset = Asset(f"a{n}", "IMAGE", NINE, None, "", "timeline", False,
+                      (PersonRef("p1", "Alice"),))
+        return Delivery(id=n, rule=rule, target="family", asset=asset, held=held)
+
+    batches = group_batches([delivery(n, "kids") for n in range(1, 6)] + [delivery(9, "grandma")],
+                            lambda _rule: RuleOptions())
+    kids = next(b for b in batches if b.rule == "kids")
+    (message,) = render_batch(kids, "https://p", {})
+    assert message.content == "Alice appears in 5 new photos"
+    assert message.delivery_ids == (1, 2, 3, 4, 5)
+    (alone,) = [b for b in batches if b.rule == "grandma"]
+    assert len(render_batch(alone, "https://p", {})) == 1
+    # Not held: five separate embeds in one message, as before.
+    (plain,) = render_batch(group_batches([delivery(n, "kids", held=False) for n in range(1, 6)],
+                                          lambda _rule: RuleOptions())[0], "https://p", {})
+    assert len(plain.embeds) == 5
+
+
+async def test_quiet_hours_hold_deliveries_across_a_restart_and_release_them_at_the_end(
+        immich, tmp_path):
+    path = tmp_path / "config.yaml"
+    write_config(path, immich_url=immich.url, state=tmp_path / "state.db",
+                 metrics_port=free_port(), interval="1h",
+                 targets="stdout: {console: true, quiet_hours: {from: '22:00', to: '07:00'}}",
+                 rules="- name: kids\n  people: {any: [Alice]}\n  targets: [stdout]",
+                 extra="timezone: Europe/Paris\n")
+    night = datetime(2026, 12, 1, 22, 30, tzinfo=UTC)  # 23:30 in Paris
+    clock = Clock(night)
+    out = io.StringIO()
+    sidecar = await started(path, clock, out)
+    alice = PersonRef(immich.alice, "Alice")
+    try:
+        for n in range(3):
+            asset = Asset(f"0000000{n}-0000-4000-8000-000000000000", "IMAGE", night, night,
+                          f"IMG_{n}.jpg", "timeline", False, (alice,))
+            sidecar.store.enqueue([("kids", "stdout", asset)], night)
+        assert await sidecar.dispatcher.drain() == 0
+        assert sidecar.store.next_due_at() == datetime(2026, 12, 2, 6, tzinfo=UTC)  # 07:00
+    finally:
+        await sidecar.stop()
+    clock.now = night + timedelta(hours=2)  # restarted inside the window: still waiting
+    sidecar = await started(path, clock, out)
+    try:
+        assert await sidecar.dispatcher.drain() == 0
+        assert out.getvalue() == ""
+        clock.now = datetime(2026, 12, 2, 6, 0, 1, tzinfo=UTC)
+        await sidecar.dispatcher.drain()  # (or the dispatcher's own round, whichever is first)
+        await wait_for(lambda: len(lines(out)) == 3, "the held deliveries")
+        await sidecar.dispatcher.drain()
+        assert len(lines(out)) == 3  # each exactly once
+        assert {r.state for r in sidecar.store.rows()} == {"sent"}
+    finally:
+        await sidecar.stop()
+
+
+async def test_a_failed_run_is_counted_retried_later_and_posts_nothing(tmp_path, monkeypatch,
+                                                                         caplog):
+    async with FakeImmich(permissions=("asset.read", "asset.view", "person.read")) as immich:
+        monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
+        immich.add_person("Alice")
+        sidecar = await started(config(immich, tmp_path), Clock(NINE), io.StringIO())
+        try:
+            await wait_for(lambda: sidecar.metrics.post_runs.labels(
+                post="memories", result="failure")._value.get() == 1, "the failed make-up run")
+            assert sidecar._scheduler.get_job("post:memories:retry") is not None
+            assert not sidecar.store.post_ran("memories", "2026-12-01")  # so the retry runs
+            assert any("post memories failed for 2026-12-01" in r.getMessage()
+                       for r in caplog.records)
+        finally:
+            await sidecar.stop()
+
+
+# -- the fake Immich's memory oddities, pinned -------------------------------------------------
+
+
+@pytest.mark.parametrize("version", [(2, 7, 5), (3, 1, 0)], ids=["2.7.5", "3.1.0"])
+async def test_fake_memories_random_and_birth_dates_answer_like_immich(version):
+    import httpx
+
+    async with FakeImmich(version=version) as fake:
+        alice = fake.add_person("Alice", birth_date="2019-12-01")
+        fake.add_person("Faceless", birth_date="2019-12-01")  # no photo: not in GET /people
+        past_photos(fake, 2023, people=[alice])
+        assert fake.run_memory_job(TODAY) == 1
+        late = past_photos(fake, 2021)[0]  # uploaded after the nightly job ran
+        assert fake.run_memory_job(TODAY) == 0  # the job covers each day once
+        headers = {"x-api-key": fake.api_key}
+        async with httpx.AsyncClient(base_url=fake.url + "/api", headers=headers) as http:
+            by_date = (await http.get("/memories", params={"for": "2026-12-01",
+                                                           "type": "on_this_day"})).json()
+            assert [m["data"]["year"] for m in by_date] == [2023]
+            assert late not in {a["id"] for m in by_date for a in m["assets"]}
+            as_time = await http.get("/memories", params={"for": "2026-12-01T00:00:00.000Z"})
+            assert as_time.status_code == (400 if fake.is_v3 else 200)  # 3.x: a date only
+            random = (await http.post("/search/random", json={"size": 5})).json()
+            assert isinstance(random, list) and len(random) == 2  # a bare array
+            people = (await http.get("/people")).json()["people"]
+            assert [(p["name"], p["birthDate"]) for p in people] == [("Alice", "2019-12-01")]
+
+
+def test_the_digests_match_log_is_kept_two_months_then_forgotten(tmp_path):
+    from sidecar.store import Store
+
+    store = Store.open(tmp_path / "state.db")
+    asset = Asset("a1", "IMAGE", NINE, None, "", "timeline", False, ())
+    store.enqueue([("kids", "stdout", asset)], NINE)
+    later = NINE + timedelta(days=30)
+    store.forget_sent_before(later)
+    assert [a.id for a in store.matches_between(["kids"], NINE, later)["kids"]] == ["a1"]
+    store.forget_sent_before(NINE + timedelta(days=63))
+    assert store.matches_between(["kids"], NINE, later)["kids"] == []
+    store.close()
