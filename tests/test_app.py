@@ -88,7 +88,7 @@ async def test_reload_with_an_unknown_person_keeps_the_running_rules(immich, tmp
 async def test_start_and_reload_lines_count_one_rule_and_one_target_in_the_singular(
     immich, tmp_path, caplog
 ):
-    caplog.set_level(logging.INFO, logger="sidecar.app")
+    caplog.set_level(logging.INFO, logger="sidecar")
     one = RULES.replace("[stdout, hook]", "[stdout]")
     path = config(immich, tmp_path, targets="stdout: {console: true}", rules=one)
     sidecar = Sidecar(path, stdout=io.StringIO())
