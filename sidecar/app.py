@@ -1,7 +1,7 @@
 """Lifecycle: build the components from the settings, run them, reload the config, stop.
 
-A reload (``sidecar.reload``) swaps the settings and their resolved rules under the poll lock,
-and each poll builds its ``Watch`` from them once, so a poll sees one config from start to end.
+A reload (``sidecar.engine.reload``) swaps the settings and their resolved rules under the poll
+lock, and each poll builds its ``Watch`` from them once: a poll sees one config from start to end.
 """
 
 from __future__ import annotations
@@ -21,47 +21,47 @@ import stamina
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from sidecar import __version__
-from sidecar.albums import (
-    AlbumWatcher,
-    preview_albums,
-    resolve_albums,
-)
 from sidecar.clock import utc_now
-from sidecar.console_sink import ConsoleSink, asset_link
-from sidecar.delivery import Sink
-from sidecar.discord.bot import DiscordStartupError, SidecarBot
-from sidecar.discord.commands import StatusInfo
-from sidecar.discord.webhook_sink import WebhookSink
-from sidecar.dispatch import Dispatcher, RuleOptions
-from sidecar.http_server import MetricsServer
-from sidecar.immich.client import ImmichClient
-from sidecar.immich.errors import ImmichClientError, ImmichError
-from sidecar.immich.models import Person
-from sidecar.immich.permissions import WATCHING, features_in_use, gaps
-from sidecar.metrics import Metrics
-from sidecar.poller import LAST_POLL_KEY, Poller, Watch, Window, collect_matches
-from sidecar.post_runner import PostScheduler, memories_today
-from sidecar.posts import Plan
-from sidecar.quiet import quiet_policy
-from sidecar.reload import ConfigReloader
-from sidecar.render import album_asset_link
-from sidecar.rules import (
-    CompiledRule,
-    Match,
-    RuleResolutionError,
-    compile_rules,
-    is_person_id,
-)
-from sidecar.settings import (
+from sidecar.config.loader import load_settings
+from sidecar.config.model import (
     ChannelTarget,
     ConfigError,
     ConsoleTarget,
     Secret,
     Settings,
     WebhookTarget,
-    load_settings,
 )
-from sidecar.store import Store
+from sidecar.discord.bot import DiscordStartupError, SidecarBot
+from sidecar.discord.commands import StatusInfo
+from sidecar.engine.albums import (
+    AlbumWatcher,
+    preview_albums,
+    resolve_albums,
+)
+from sidecar.engine.dispatch import Dispatcher, RuleOptions
+from sidecar.engine.post_runner import PostScheduler, memories_today
+from sidecar.engine.posts import Plan
+from sidecar.engine.quiet import quiet_policy
+from sidecar.engine.reload import ConfigReloader
+from sidecar.engine.rules import (
+    CompiledRule,
+    Match,
+    RuleResolutionError,
+    compile_rules,
+    is_person_id,
+)
+from sidecar.engine.store import Store
+from sidecar.engine.uploads import LAST_POLL_KEY, Poller, Watch, Window, collect_matches
+from sidecar.immich.client import ImmichClient
+from sidecar.immich.errors import ImmichClientError, ImmichError
+from sidecar.immich.models import Person
+from sidecar.immich.permissions import WATCHING, features_in_use, gaps
+from sidecar.ops.http_server import MetricsServer
+from sidecar.ops.metrics import Metrics
+from sidecar.targets.base import Sink
+from sidecar.targets.console import ConsoleSink, asset_link
+from sidecar.targets.discord_render import album_asset_link
+from sidecar.targets.discord_webhook import WebhookSink
 from sidecar.wording import count
 
 log = logging.getLogger(__name__)

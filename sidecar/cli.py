@@ -13,18 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from sidecar import __version__
-from sidecar.config_loader import schema_text
-from sidecar.durations import format_duration, parse_duration
-from sidecar.healthcheck import healthz_url, probe
-from sidecar.settings import (
-    ChannelTarget,
-    ConfigError,
-    ConsoleTarget,
-    Settings,
-    WebhookTarget,
-    load_settings,
-)
-from sidecar.store import StoreError
+from sidecar.config.durations import format_duration, parse_duration
+from sidecar.config.loader import load_settings, schema_text
+from sidecar.config.model import ChannelTarget, ConfigError, ConsoleTarget, Settings, WebhookTarget
+from sidecar.engine.store import StoreError
+from sidecar.ops.healthcheck import healthz_url, probe
 from sidecar.wording import count as _count
 
 DEFAULT_CONFIG = "config/config.yaml"
@@ -173,7 +166,7 @@ def _check_config(args: argparse.Namespace) -> int:
     path = Path(args.path or args.config or args.default_config)
     settings = load_settings(path)
     print(f"{path}: OK: {describe(settings)}")
-    posts = importlib.import_module("sidecar.posts")
+    posts = importlib.import_module("sidecar.engine.posts")
     for line in posts.next_run_lines(settings, datetime.now(UTC)):
         print(line)
     print(OFFLINE_NOTE)
@@ -208,7 +201,7 @@ def _run(args: argparse.Namespace) -> int:
 def _dry_run(args: argparse.Namespace) -> int:
     path = Path(args.config)
     if args.posts:
-        return _exit_code(importlib.import_module("sidecar.post_runner").dry_run_posts(path))
+        return _exit_code(importlib.import_module("sidecar.engine.post_runner").dry_run_posts(path))
     since = args.since if args.since is not None else load_settings(path).poll.lookback
     app = importlib.import_module("sidecar.app")
     return _exit_code(app.dry_run(path, since))

@@ -24,8 +24,9 @@ import discord
 import httpx
 import stamina
 
+from sidecar.config.loader import load_settings
+from sidecar.config.model import ChannelTarget, ConsoleTarget, Secret, Settings, WebhookTarget
 from sidecar.discord.bot import channel_problem
-from sidecar.discord.bot_sink import NEEDED_PERMISSIONS
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichAuthError, ImmichError
 from sidecar.immich.models import Person, ServerVersion, is_immich_id
@@ -36,15 +37,8 @@ from sidecar.immich.permissions import (
     album_feature,
     features_in_use,
 )
-from sidecar.metrics import Metrics
-from sidecar.settings import (
-    ChannelTarget,
-    ConsoleTarget,
-    Secret,
-    Settings,
-    WebhookTarget,
-    load_settings,
-)
+from sidecar.ops.metrics import Metrics
+from sidecar.targets.discord_channel import NEEDED_PERMISSIONS
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from sidecar.albums import (
+from sidecar.app import Sidecar, dry_run
+from sidecar.config.model import AlbumFilter, PeopleFilter, Rule, Secret
+from sidecar.discord.commands import watched_albums_line
+from sidecar.engine.albums import (
     AlbumWatcher,
     detail_ranges,
     grown_buckets,
@@ -20,18 +23,15 @@ from sidecar.albums import (
     resolve_album_refs,
     resolve_albums,
 )
-from sidecar.app import Sidecar, dry_run
-from sidecar.delivery import AlbumRef, Batch, Delivery
-from sidecar.discord.commands import watched_albums_line
-from sidecar.dispatch import RuleOptions, group_batches
+from sidecar.engine.dispatch import RuleOptions, group_batches
+from sidecar.engine.rules import RuleResolutionError, compile_rules
+from sidecar.engine.store import AlbumState, Store
+from sidecar.engine.uploads import Poller, Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import AlbumSummary, Asset, BucketAsset, Person, PersonRef
-from sidecar.metrics import Metrics
-from sidecar.poller import Poller, Watch
-from sidecar.render import render_batch
-from sidecar.rules import RuleResolutionError, compile_rules
-from sidecar.settings import AlbumFilter, PeopleFilter, Rule, Secret
-from sidecar.store import AlbumState, Store
+from sidecar.ops.metrics import Metrics
+from sidecar.targets.base import AlbumRef, Batch, Delivery
+from sidecar.targets.discord_render import render_batch
 from tests.bench.album_cost import build_library
 from tests.e2e_harness import free_port, write_config
 from tests.fakes.fake_immich import FakeImmich
@@ -488,7 +488,8 @@ async def test_a_key_without_album_read_is_named_at_start(tmp_path, monkeypatch,
 
 
 def test_albums_in_the_config_keep_their_lines_and_bad_ones_are_schema_errors(tmp_path):
-    from sidecar.settings import ConfigError, load_settings
+    from sidecar.config.loader import load_settings
+    from sidecar.config.model import ConfigError
 
     text = textwrap.dedent("""\
         immich: {url: "http://immich:2283", api_key: k}

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-from sidecar.metrics import Metrics
+from sidecar.ops.metrics import Metrics
 from tests.toolcheck import require_tool
 
 FILES = Path(__file__).resolve().parents[1] / "helm" / "immich-discord-sidecar" / "files"

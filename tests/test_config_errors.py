@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from sidecar.cli import main
-from sidecar.settings import ConfigError, load_settings
-from sidecar.yamlsource import MAX_FILE_BYTES
+from sidecar.config.loader import load_settings
+from sidecar.config.model import ConfigError
+from sidecar.config.yamlsource import MAX_FILE_BYTES
 from tests.config_helpers import ENV, SECRETS, VALID, write_config
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sidecar.settings import load_settings
+from sidecar.config.loader import load_settings
 from tests.podman import WAIT_LIMIT, podman, require_image, run
 from tests.toolcheck import require_tool
 

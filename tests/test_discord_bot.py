@@ -9,11 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.delivery import PermanentDeliveryError, TemporaryDeliveryError
-from sidecar.discord.bot import DiscordStartupError, SidecarBot, StatusInfo
-from sidecar.immich.models import Album, Person, UploadResult
-from sidecar.metrics import Metrics
-from sidecar.settings import (
+from sidecar.config.model import (
     ChannelTarget,
     DiscordSettings,
     ImmichSettings,
@@ -24,6 +20,10 @@ from sidecar.settings import (
     StateSettings,
     UploadCommand,
 )
+from sidecar.discord.bot import DiscordStartupError, SidecarBot, StatusInfo
+from sidecar.immich.models import Album, Person, UploadResult
+from sidecar.ops.metrics import Metrics
+from sidecar.targets.base import PermanentDeliveryError, TemporaryDeliveryError
 from tests.fakes import fake_discord as fd
 from tests.test_render import make_asset, make_batch
 

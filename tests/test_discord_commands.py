@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from sidecar.config_loader import schema_text
+from sidecar.config.loader import schema_text
+from sidecar.config.model import MemoriesCommand, Secret, UploadCommand
 from sidecar.discord.bot import SidecarBot
 from sidecar.discord.commands import SORRY
 from sidecar.discord.upload_checks import (
@@ -22,10 +23,9 @@ from sidecar.discord.upload_checks import (
     sniff_media_type,
     upload_refusal,
 )
+from sidecar.engine.posts import Plan, PlannedMessage
 from sidecar.immich.models import Asset
-from sidecar.metrics import Metrics
-from sidecar.posts import Plan, PlannedMessage
-from sidecar.settings import MemoriesCommand, Secret, UploadCommand
+from sidecar.ops.metrics import Metrics
 from tests.fakes import fake_discord as fd
 from tests.test_discord_bot import JPEG, FakeImmich, fixed_status, make_settings, start_bot
 

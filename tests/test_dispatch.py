@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from sidecar.console_sink import ConsoleSink
-from sidecar.delivery import Batch, PermanentDeliveryError, TemporaryDeliveryError
-from sidecar.dispatch import MAX_ATTEMPTS, Dispatcher, RuleOptions, retry_delay
+from sidecar.engine.dispatch import MAX_ATTEMPTS, Dispatcher, RuleOptions, retry_delay
+from sidecar.engine.store import Store
 from sidecar.immich.models import PersonRef
-from sidecar.metrics import Metrics
-from sidecar.store import Store
+from sidecar.ops.metrics import Metrics
+from sidecar.targets.base import Batch, PermanentDeliveryError, TemporaryDeliveryError
+from sidecar.targets.console import ConsoleSink
 from tests.factories import T0, make_asset
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from sidecar.config.loader import load_settings
 from sidecar.doctor import diagnose
-from sidecar.settings import load_settings
 from tests.e2e_harness import REPO, free_port, write_config
 from tests.fakes import fake_discord as fd
 from tests.fakes.fake_immich import FakeImmich

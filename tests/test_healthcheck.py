@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from sidecar.cli import main
-from sidecar.healthcheck import healthz_url
-from sidecar.http_server import MetricsServer
-from sidecar.metrics import Metrics
-from sidecar.settings import MetricsSettings
+from sidecar.config.model import MetricsSettings
+from sidecar.ops.healthcheck import healthz_url
+from sidecar.ops.http_server import MetricsServer
+from sidecar.ops.metrics import Metrics
 from tests.config_helpers import ENV, SECRETS, VALID, write_config
 from tests.e2e_harness import free_port
 

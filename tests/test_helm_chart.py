@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sidecar.settings import load_settings
+from sidecar.config.loader import load_settings
 from tests.toolcheck import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]

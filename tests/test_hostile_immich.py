@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from sidecar.config.model import PeopleFilter, Rule, Secret
+from sidecar.engine.rules import compile_rules
+from sidecar.engine.store import Store
+from sidecar.engine.uploads import Poller, Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichError, ImmichResponseError, ImmichServerError
 from sidecar.immich.models import Person
-from sidecar.metrics import Metrics
-from sidecar.poller import Poller, Watch
-from sidecar.rules import compile_rules
-from sidecar.settings import PeopleFilter, Rule, Secret
-from sidecar.store import Store
+from sidecar.ops.metrics import Metrics
 from tests.e2e_harness import SidecarProcess, free_port, write_config
 from tests.fakes.fake_immich import HOSTILE_KINDS, FakeImmich, Hostile
 

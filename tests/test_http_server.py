@@ -11,8 +11,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from sidecar.http_server import MetricsServer
-from sidecar.metrics import PREFIX, Metrics
+from sidecar.ops.http_server import MetricsServer
+from sidecar.ops.metrics import PREFIX, Metrics
 
 DESIGN = Path(__file__).resolve().parents[1].parent / "shared" / "DESIGN.md"
 

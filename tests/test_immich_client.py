@@ -15,6 +15,7 @@ import httpx
 import pytest
 import respx
 
+from sidecar.config.model import Secret
 from sidecar.immich.client import REQUIRED_PERMISSIONS, USER_AGENT, ImmichClient
 from sidecar.immich.errors import (
     ImmichAuthError,
@@ -24,8 +25,7 @@ from sidecar.immich.errors import (
     ImmichResponseError,
 )
 from sidecar.immich.models import AssetFace, Person, PersonRef, ServerVersion
-from sidecar.metrics import Metrics
-from sidecar.settings import Secret
+from sidecar.ops.metrics import Metrics
 from tests.fakes.fake_immich import FakeImmich
 from tests.openapi import multipart_parts
 

@@ -16,10 +16,10 @@ import jsonschema
 import pytest
 import respx
 
+from sidecar.config.model import Secret
 from sidecar.immich.client import OPTIONAL_PERMISSIONS, REQUIRED_PERMISSIONS, ImmichClient
 from sidecar.immich.models import UploadResult
-from sidecar.metrics import Metrics
-from sidecar.settings import Secret
+from sidecar.ops.metrics import Metrics
 from tests.fakes.fake_immich import FakeImmich
 from tests.openapi import (
     SPEC_VERSIONS,

@@ -18,6 +18,7 @@ import pytest
 import respx
 import stamina
 
+from sidecar.config.model import Secret
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import (
     ImmichAuthError,
@@ -33,8 +34,7 @@ from sidecar.immich.retry import (
     decide_retry,
     retry_after_seconds,
 )
-from sidecar.metrics import Metrics
-from sidecar.settings import Secret
+from sidecar.ops.metrics import Metrics
 from tests.openapi import multipart_parts
 from tests.test_immich_client import API, BASE, KEY, error_json, people_json, person_json
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from sidecar.app import Sidecar
+from sidecar.config.model import MemoriesCommand, PersonCommand, Post, Secret, UploadCommand
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.permissions import (
     FEATURES,
@@ -28,8 +29,7 @@ from sidecar.immich.permissions import (
     features_in_use,
     gaps,
 )
-from sidecar.metrics import Metrics
-from sidecar.settings import MemoriesCommand, PersonCommand, Post, Secret, UploadCommand
+from sidecar.ops.metrics import Metrics
 from tests.e2e_harness import REPO, free_port, write_config
 from tests.fakes import fake_discord as fd
 from tests.fakes.fake_immich import FakeImmich

@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from sidecar.config.model import PeopleFilter, Rule, Secret
+from sidecar.engine.rules import compile_rules
+from sidecar.engine.store import Store
+from sidecar.engine.uploads import Poller, Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import Person
-from sidecar.metrics import Metrics
-from sidecar.poller import Poller, Watch
-from sidecar.rules import compile_rules
-from sidecar.settings import PeopleFilter, Rule, Secret
-from sidecar.store import Store
+from sidecar.ops.metrics import Metrics
 from tests.fakes.fake_immich import FakeImmich
 
 V2 = (2, 7, 5)
@@ -111,7 +111,7 @@ async def test_one_new_matching_asset_costs_no_extra_request(rig):
 
 
 async def test_the_poll_line_counts_one_delivery_in_the_singular(rig, caplog):
-    caplog.set_level(logging.INFO, logger="sidecar.poller")
+    caplog.set_level(logging.INFO, logger="sidecar.engine.uploads")
     rig.photo(rig.alice)
     await rig.poll([Rule("kids", ("family",), PeopleFilter(any=("Alice",)))])
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("poll:")]

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from sidecar.app import Sidecar
+from sidecar.config.loader import load_settings
+from sidecar.config.model import ConfigError
+from sidecar.engine.posts import birthdays_today, is_birthday, last_fire, pick_spread, plan_digest
 from sidecar.immich.models import Asset, Person, PersonRef
-from sidecar.posts import birthdays_today, is_birthday, last_fire, pick_spread, plan_digest
-from sidecar.settings import ConfigError, load_settings
 from tests.e2e_harness import free_port, write_config
 from tests.fakes.fake_immich import FakeImmich
 
@@ -137,7 +138,7 @@ async def test_the_fallback_finds_photos_of_this_day_when_immich_has_no_memory(
         immich, tmp_path, caplog):
     immich.run_memory_job(TODAY)  # ran before the photo arrived: no memory covers it
     photo = past_photos(immich, 2024)[0]
-    caplog.set_level(logging.INFO, logger="sidecar.post_runner")
+    caplog.set_level(logging.INFO, logger="sidecar.engine.post_runner")
     out = io.StringIO()
     sidecar = await started(config(immich, tmp_path), Clock(NINE - timedelta(hours=1)), out)
     try:
@@ -330,7 +331,7 @@ async def test_a_reload_that_changes_a_cron_takes_effect(immich, tmp_path):
 def test_last_fire_is_the_schedules_last_time_today():
     from zoneinfo import ZoneInfo
 
-    from sidecar.config_loader import post_trigger
+    from sidecar.config.loader import post_trigger
 
     utc = ZoneInfo("UTC")
     trigger = post_trigger("0 9 * * *", utc)
@@ -417,7 +418,7 @@ def test_check_config_prints_each_posts_next_run(tmp_path, capsys):
 
 async def test_dry_run_posts_shows_what_each_post_would_send_and_stores_nothing(
         immich, tmp_path):
-    from sidecar.post_runner import _dry_run_posts
+    from sidecar.engine.post_runner import _dry_run_posts
 
     today = datetime.now(UTC).date()
     past_photos(immich, today.year - 2, day=today)
@@ -439,8 +440,8 @@ def test_quiet_windows_across_midnight_and_within_a_day():
     from datetime import time
     from zoneinfo import ZoneInfo
 
-    from sidecar.quiet import window_end
-    from sidecar.settings import QuietHours
+    from sidecar.config.model import QuietHours
+    from sidecar.engine.quiet import window_end
 
     paris = ZoneInfo("Europe/Paris")
     night = QuietHours(time(22), time(7))
@@ -455,9 +456,9 @@ def test_quiet_windows_across_midnight_and_within_a_day():
 
 
 def test_deliveries_released_from_quiet_hours_form_one_summary_per_rule():
-    from sidecar.delivery import Delivery
-    from sidecar.dispatch import RuleOptions, group_batches
-    from sidecar.render import render_batch
+    from sidecar.engine.dispatch import RuleOptions, group_batches
+    from sidecar.targets.base import Delivery
+    from sidecar.targets.discord_render import render_batch
 
     def delivery(n: int, rule: str, held: bool = True) -> Delivery:
         asset = Asset(f"a{n}", "IMAGE", NINE, None, "", "timeline", False,
@@ -561,7 +562,7 @@ async def test_fake_memories_random_and_birth_dates_answer_like_immich(version):
 
 
 def test_the_digests_match_log_is_kept_two_months_then_forgotten(tmp_path):
-    from sidecar.store import Store
+    from sidecar.engine.store import Store
 
     store = Store.open(tmp_path / "state.db")
     asset = Asset("a1", "IMAGE", NINE, None, "", "timeline", False, ())

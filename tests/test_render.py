@@ -8,16 +8,16 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sidecar.delivery import Batch, Delivery
+from sidecar.config.model import Batching
 from sidecar.immich.models import Asset, PersonRef
-from sidecar.render import (
+from sidecar.targets.base import Batch, Delivery
+from sidecar.targets.discord_render import (
     Thumbnail,
     assets_to_picture,
     describe_people,
     render_batch,
     safe_text,
 )
-from sidecar.settings import Batching
 
 EXTERNAL = "https://photos.example.org"
 ALICE = PersonRef("p-alice", "Alice")

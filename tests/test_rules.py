@@ -4,9 +4,9 @@ from datetime import timedelta
 
 import pytest
 
+from sidecar.config.model import PeopleFilter, Rule
+from sidecar.engine.rules import RuleResolutionError, compile_rules, match, matches_for
 from sidecar.immich.models import Person, PersonRef
-from sidecar.rules import RuleResolutionError, compile_rules, match, matches_for
-from sidecar.settings import PeopleFilter, Rule
 from tests.factories import T0, make_asset, new_id
 
 ALICE = Person(new_id(), "Alice")

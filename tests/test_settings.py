@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from sidecar.config_loader import normalise_base_url, schema_text
-from sidecar.durations import format_duration, parse_duration
-from sidecar.settings import (
+from sidecar.config.durations import format_duration, parse_duration
+from sidecar.config.loader import load_settings, normalise_base_url, schema_text
+from sidecar.config.model import (
     ASSET_TYPES,
     Batching,
     ChannelTarget,
@@ -24,7 +24,6 @@ from sidecar.settings import (
     Rule,
     Secret,
     WebhookTarget,
-    load_settings,
 )
 from tests.config_helpers import (
     API_KEY,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.store import MIGRATIONS, Store, StoreError
+from sidecar.engine.store import MIGRATIONS, Store, StoreError
 from tests.factories import T0, make_asset
 
 

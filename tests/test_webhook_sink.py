@@ -12,10 +12,10 @@ import httpx
 import pytest
 import respx
 
-from sidecar.delivery import PermanentDeliveryError, TemporaryDeliveryError
-from sidecar.discord.webhook_sink import WebhookSink
-from sidecar.metrics import Metrics
-from sidecar.settings import Secret, WebhookTarget
+from sidecar.config.model import Secret, WebhookTarget
+from sidecar.ops.metrics import Metrics
+from sidecar.targets.base import PermanentDeliveryError, TemporaryDeliveryError
+from sidecar.targets.discord_webhook import WebhookSink
 from tests.test_render import make_asset, make_batch
 
 TOKEN = "s3cr3t-webhook-token"
@@ -110,7 +110,7 @@ async def test_rate_limit_is_waited_out_and_counted(metrics):
 
 @respx.mock
 async def test_rate_limit_attempts_are_bounded(metrics, caplog):
-    caplog.set_level(logging.INFO, logger="sidecar.discord.webhook_sink")
+    caplog.set_level(logging.INFO, logger="sidecar.targets.discord_webhook")
     route = respx.post(URL).mock(return_value=httpx.Response(429, json={"retry_after": 0.01}))
     with pytest.raises(TemporaryDeliveryError) as caught:
         await sink(metrics, max_attempts=3).send(make_batch([make_asset(1)]))

@@ -20,7 +20,7 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from sidecar.discord.bot_sink import NEEDED_PERMISSIONS, BotSink
+from sidecar.config.model import ChannelTarget, Secret, Settings
 from sidecar.discord.commands import (
     SORRY,
     ImmichForCommands,
@@ -30,9 +30,9 @@ from sidecar.discord.commands import (
     StatusProvider,
     reply,
 )
-from sidecar.discord.thumbnails import ThumbnailSource
-from sidecar.metrics import Metrics
-from sidecar.settings import ChannelTarget, Secret, Settings
+from sidecar.ops.metrics import Metrics
+from sidecar.targets.discord_channel import NEEDED_PERMISSIONS, BotSink
+from sidecar.targets.discord_send import ThumbnailSource
 
 __all__ = ["DiscordStartupError", "SidecarBot", "StatusInfo"]
 

@@ -17,6 +17,7 @@ import aiohttp
 import discord
 from discord import app_commands
 
+from sidecar.config.model import Settings
 from sidecar.discord.upload_checks import (
     Named,
     sanitise_filename,
@@ -24,12 +25,11 @@ from sidecar.discord.upload_checks import (
     sniff_media_type,
     upload_refusal,
 )
+from sidecar.engine.posts import Plan
 from sidecar.immich.errors import ImmichPermissionError
 from sidecar.immich.models import Album, Person, UploadResult, is_immich_id
 from sidecar.immich.permissions import MEMORIES_COMMAND, PERSON, UPLOAD, Feature, album_feature
-from sidecar.posts import Plan
-from sidecar.render import attachment_name, safe_text
-from sidecar.settings import Settings
+from sidecar.targets.discord_render import attachment_name, safe_text
 
 log = logging.getLogger(__name__)
 

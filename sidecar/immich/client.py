@@ -21,6 +21,7 @@ import httpx
 import stamina
 
 from sidecar import __version__
+from sidecar.config.model import Secret
 from sidecar.immich.errors import (
     ImmichError,
     ImmichResponseError,
@@ -51,8 +52,7 @@ from sidecar.immich.retry import (
     retry_after_seconds,
     retry_reason,
 )
-from sidecar.metrics import Metrics
-from sidecar.settings import Secret
+from sidecar.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

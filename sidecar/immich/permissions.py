@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from sidecar.config.model import Settings
 from sidecar.immich.models import is_immich_id
-from sidecar.settings import Settings
 
 KEY_SETTINGS_HINT = "Immich: Account settings > API keys"
 

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sidecar.albums import AlbumWatcher, resolve_albums
+from sidecar.config.model import AlbumFilter, PeopleFilter, Rule, Secret
+from sidecar.engine.albums import AlbumWatcher, resolve_albums
+from sidecar.engine.rules import compile_rules
+from sidecar.engine.store import Store
+from sidecar.engine.uploads import Poller, Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import Person
-from sidecar.metrics import Metrics
-from sidecar.poller import Poller, Watch
-from sidecar.rules import compile_rules
-from sidecar.settings import AlbumFilter, PeopleFilter, Rule, Secret
-from sidecar.store import Store
+from sidecar.ops.metrics import Metrics
 from tests.bench.report import Figure
 from tests.fakes.fake_immich import FakeImmich
 

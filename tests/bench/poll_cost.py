@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sidecar.config.model import PeopleFilter, Rule, Secret
+from sidecar.engine.rules import compile_rules
+from sidecar.engine.store import Store
+from sidecar.engine.uploads import PAGE_SIZE, Poller, Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import Person
-from sidecar.metrics import Metrics
-from sidecar.poller import PAGE_SIZE, Poller, Watch
-from sidecar.rules import compile_rules
-from sidecar.settings import PeopleFilter, Rule, Secret
-from sidecar.store import Store
+from sidecar.ops.metrics import Metrics
 from tests.bench.report import Figure
 from tests.fakes.fake_immich import FakeImmich
 

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sidecar.config.model import KeyPath, Rule, format_key_path
 from sidecar.immich.models import Asset, Person, is_immich_id
-from sidecar.settings import KeyPath, Rule, format_key_path
 
 
 def is_person_id(reference: str) -> bool:

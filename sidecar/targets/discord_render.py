@@ -16,8 +16,8 @@ from typing import Any
 
 from discord.utils import escape_markdown, escape_mentions
 
-from sidecar.delivery import AlbumRef, Batch, PostRef
 from sidecar.immich.models import Asset
+from sidecar.targets.base import AlbumRef, Batch, PostRef
 
 DISCORD_MAX_EMBEDS = 10
 SUMMARY_PREVIEWS = 4

@@ -9,15 +9,15 @@ from typing import Any
 import aiohttp
 import discord
 
-from sidecar.delivery import (
+from sidecar.config.model import ChannelTarget
+from sidecar.targets.base import (
     Batch,
     DeliveryError,
     PermanentDeliveryError,
     TemporaryDeliveryError,
 )
-from sidecar.discord.thumbnails import ThumbnailSource, send_rendered
-from sidecar.render import RenderedMessage
-from sidecar.settings import ChannelTarget
+from sidecar.targets.discord_render import RenderedMessage
+from sidecar.targets.discord_send import ThumbnailSource, send_rendered
 
 log = logging.getLogger(__name__)
 

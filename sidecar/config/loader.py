@@ -27,8 +27,8 @@ from jsonschema import (  # type: ignore[import-untyped,unused-ignore]
     ValidationError,
 )
 
-from sidecar.durations import parse_duration
-from sidecar.settings import (
+from sidecar.config.durations import parse_duration
+from sidecar.config.model import (
     ASSET_TYPES,
     AlbumFilter,
     Batching,
@@ -55,7 +55,7 @@ from sidecar.settings import (
     WebhookTarget,
     format_key_path,
 )
-from sidecar.yamlsource import LineMap, decode, parse, read_config_bytes
+from sidecar.config.yamlsource import LineMap, decode, parse, read_config_bytes
 
 SCHEMA_RESOURCE = "config.schema.json"
 MAX_SECRET_FILE_BYTES = 64 * 1024
@@ -74,8 +74,9 @@ _JSON_TYPES = {
 
 def schema_text() -> str:
     """The config JSON Schema exactly as shipped in the package."""
-    # Beside this module (package data); a plain path works for wheels, editable and source runs.
-    return Path(__file__).with_name(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    # In the sidecar package (package data); a plain path works for wheels, editable and source
+    # runs.
+    return Path(__file__).parent.parent.joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
 
 
 @functools.cache
@@ -83,6 +84,15 @@ def _validator() -> Draft202012Validator:
     schema = json.loads(schema_text())
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
+
+
+def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read, validate and resolve one config file; ConfigError lists everything wrong with it.
+
+    ``environ`` (default: os.environ) feeds ${VAR} expansion. Only the config file and the
+    secret files it names are read.
+    """
+    return load(path, environ)
 
 
 def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:

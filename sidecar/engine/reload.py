@@ -25,10 +25,11 @@ from pathlib import Path
 
 from watchfiles import Change, awatch
 
+from sidecar.config.loader import load_settings
+from sidecar.config.model import ConfigError, Settings
+from sidecar.engine.rules import CompiledRule, RuleResolutionError
 from sidecar.immich.errors import ImmichError
-from sidecar.metrics import Metrics
-from sidecar.rules import CompiledRule, RuleResolutionError
-from sidecar.settings import ConfigError, Settings, load_settings
+from sidecar.ops.metrics import Metrics
 from sidecar.wording import count
 
 log = logging.getLogger(__name__)

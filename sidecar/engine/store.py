@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sidecar.delivery import AlbumRef, Delivery, PostRef
 from sidecar.immich.models import Asset, PersonRef
+from sidecar.targets.base import AlbumRef, Delivery, PostRef
 
 _DELIVERY_COLUMNS = ("id, rule, target, asset_json, attempts, batch_key, album_id, album_name, "
                      "post_json, held")

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from sidecar.config_loader import post_trigger, zone_of
+from sidecar.config.loader import post_trigger, zone_of
+from sidecar.config.model import Settings
 from sidecar.immich.models import Asset, Memory, Person
-from sidecar.settings import Settings
 from sidecar.wording import count
 
 FALLBACK_YEARS = 30  # how far back the "on this day" fallback looks when Immich has no memory

@@ -1,7 +1,7 @@
 """The configuration model: frozen values loaded from one YAML file.
 
-The schema (what the file may contain) lives in ``config.schema.json`` beside this module and
-nowhere else; this module adds what a schema cannot say (cross-references between sections,
+The schema (what the file may contain) lives in ``sidecar/config.schema.json`` and nowhere else;
+``sidecar.config.loader`` adds what a schema cannot say (cross-references between sections,
 secrets from the environment or files) and turns the document into frozen dataclasses.
 """
 
@@ -267,15 +267,3 @@ class Settings:
                 return self.lines[path]
             path = path[:-1]
         return self.lines.get(path)
-
-
-def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read, validate and resolve one config file; ConfigError lists everything wrong with it.
-
-    ``environ`` (default: os.environ) feeds ${VAR} expansion. Only the config file and the
-    secret files it names are read.
-    """
-    # The loader builds the dataclasses above, so it is imported here rather than at the top.
-    from sidecar.config_loader import load
-
-    return load(path, environ)

@@ -7,7 +7,7 @@ import ipaddress
 import urllib.error
 import urllib.request
 
-from sidecar.settings import MetricsSettings
+from sidecar.config.model import MetricsSettings
 
 TIMEOUT_SECONDS = 4.0  # below the image's HEALTHCHECK --timeout, so a hang reports its own line
 

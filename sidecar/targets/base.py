@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from sidecar.config.model import Batching
 from sidecar.immich.models import Asset
-from sidecar.settings import Batching
 
 
 @dataclass(frozen=True)

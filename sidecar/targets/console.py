@@ -9,8 +9,8 @@ import json
 import sys
 from typing import TextIO
 
-from sidecar.delivery import Batch, Delivery, TemporaryDeliveryError
-from sidecar.render import album_asset_link, album_link
+from sidecar.targets.base import Batch, Delivery, TemporaryDeliveryError
+from sidecar.targets.discord_render import album_asset_link, album_link
 
 
 def asset_link(external_url: str, asset_id: str) -> str:

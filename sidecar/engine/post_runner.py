@@ -23,13 +23,9 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from sidecar.clock import utc_now
-from sidecar.config_loader import post_trigger, zone_of
-from sidecar.delivery import PostRef
-from sidecar.immich.client import ImmichClient
-from sidecar.immich.errors import ImmichError
-from sidecar.immich.models import Asset, Person
-from sidecar.metrics import Metrics
-from sidecar.posts import (
+from sidecar.config.loader import load_settings, post_trigger, zone_of
+from sidecar.config.model import ConfigError, Post, Settings
+from sidecar.engine.posts import (
     Plan,
     birthdays_today,
     fallback_windows,
@@ -41,9 +37,13 @@ from sidecar.posts import (
     plan_fallback,
     plan_memories,
 )
-from sidecar.rules import RuleResolutionError, _resolve, is_person_id
-from sidecar.settings import ConfigError, Post, Settings, load_settings
-from sidecar.store import MATCH_LOG_DAYS, Store
+from sidecar.engine.rules import RuleResolutionError, _resolve, is_person_id
+from sidecar.engine.store import MATCH_LOG_DAYS, Store
+from sidecar.immich.client import ImmichClient
+from sidecar.immich.errors import ImmichError
+from sidecar.immich.models import Asset, Person
+from sidecar.ops.metrics import Metrics
+from sidecar.targets.base import PostRef
 from sidecar.wording import count
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from sidecar.settings import KeyPath, Problem
-from sidecar.settings import format_key_path as _where
+from sidecar.config.model import KeyPath, Problem
+from sidecar.config.model import format_key_path as _where
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 32

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
-from sidecar.metrics import Metrics
+from sidecar.ops.metrics import Metrics
 
 Readiness = Callable[[], list[str]]
 

@@ -32,13 +32,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from sidecar.delivery import AlbumRef
+from sidecar.config.model import Rule
+from sidecar.engine.rules import CompiledRule, Match, RuleResolutionError, match
+from sidecar.engine.store import AlbumState, Store
 from sidecar.immich.errors import ImmichError
 from sidecar.immich.models import AlbumSummary, Asset, BucketAsset, ServerVersion, is_immich_id
-from sidecar.metrics import Metrics
-from sidecar.rules import CompiledRule, Match, RuleResolutionError, match
-from sidecar.settings import Rule
-from sidecar.store import AlbumState, Store
+from sidecar.ops.metrics import Metrics
+from sidecar.targets.base import AlbumRef
 
 log = logging.getLogger(__name__)
 

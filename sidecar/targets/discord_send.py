@@ -7,9 +7,14 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
-from sidecar.delivery import Batch, DeliveryError, TemporaryDeliveryError
 from sidecar.immich.models import Asset
-from sidecar.render import RenderedMessage, Thumbnail, assets_to_picture, render_batch
+from sidecar.targets.base import Batch, DeliveryError, TemporaryDeliveryError
+from sidecar.targets.discord_render import (
+    RenderedMessage,
+    Thumbnail,
+    assets_to_picture,
+    render_batch,
+)
 
 log = logging.getLogger(__name__)
 

@@ -13,16 +13,16 @@ import re
 
 import httpx
 
-from sidecar.delivery import (
+from sidecar.config.model import WebhookTarget
+from sidecar.ops.metrics import Metrics
+from sidecar.targets.base import (
     Batch,
     DeliveryError,
     PermanentDeliveryError,
     TemporaryDeliveryError,
 )
-from sidecar.discord.thumbnails import ThumbnailSource, send_rendered
-from sidecar.metrics import Metrics
-from sidecar.render import RenderedMessage
-from sidecar.settings import WebhookTarget
+from sidecar.targets.discord_render import RenderedMessage
+from sidecar.targets.discord_send import ThumbnailSource, send_rendered
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sidecar.albums import AlbumWatcher
 from sidecar.clock import utc_now
+from sidecar.engine.albums import AlbumWatcher
+from sidecar.engine.rules import CompiledRule, Match, matches_for
+from sidecar.engine.store import Store
 from sidecar.immich.models import Asset, SearchPage
-from sidecar.metrics import Metrics
-from sidecar.rules import CompiledRule, Match, matches_for
-from sidecar.store import Store
+from sidecar.ops.metrics import Metrics
 from sidecar.wording import count
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sidecar.clock import utc_now
-from sidecar.delivery import (
+from sidecar.config.model import Batching
+from sidecar.engine.quiet import QuietUntil, never_quiet
+from sidecar.engine.store import Store
+from sidecar.ops.metrics import Metrics
+from sidecar.targets.base import (
     Batch,
     Delivery,
     DeliveryError,
@@ -23,10 +27,6 @@ from sidecar.delivery import (
     Sink,
     TemporaryDeliveryError,
 )
-from sidecar.metrics import Metrics
-from sidecar.quiet import QuietUntil, never_quiet
-from sidecar.settings import Batching
-from sidecar.store import Store
 from sidecar.wording import count
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sidecar.config_loader import zone_of
-from sidecar.settings import QuietHours, Settings
+from sidecar.config.loader import zone_of
+from sidecar.config.model import QuietHours, Settings
 
 QuietUntil = Callable[[str, str, datetime], datetime | None]  # (target, rule, now) -> end
 

@@ -1,0 +1,1 @@
+"""The config model, its loader and the YAML reader; the schema is sidecar/config.schema.json."""

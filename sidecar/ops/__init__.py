@@ -1,0 +1,1 @@
+"""Operations: metrics, the HTTP server for /metrics and the health probes, logging."""

@@ -1,0 +1,1 @@
+"""Where notifications go: one module per target kind behind one interface (see registry)."""
