@@ -24,12 +24,9 @@ from sidecar import __version__
 from sidecar.clock import utc_now
 from sidecar.config.loader import load_settings
 from sidecar.config.model import (
-    ChannelTarget,
     ConfigError,
-    ConsoleTarget,
     Secret,
     Settings,
-    WebhookTarget,
 )
 from sidecar.discord.bot import DiscordStartupError, SidecarBot
 from sidecar.discord.commands import StatusInfo
@@ -58,10 +55,10 @@ from sidecar.immich.models import Person
 from sidecar.immich.permissions import WATCHING, features_in_use, gaps
 from sidecar.ops.http_server import MetricsServer
 from sidecar.ops.metrics import Metrics
-from sidecar.targets.base import Sink
-from sidecar.targets.console import ConsoleSink, asset_link
+from sidecar.targets.base import Sink, SinkContext
+from sidecar.targets.console import asset_link
 from sidecar.targets.discord_render import album_asset_link
-from sidecar.targets.discord_webhook import WebhookSink
+from sidecar.targets.registry import kind_of
 from sidecar.wording import count
 
 log = logging.getLogger(__name__)
@@ -370,17 +367,14 @@ class Sidecar:
                      ) -> dict[str, Sink]:
         """A sink per target; ``keep`` are sinks of unchanged targets to reuse (a send may be
         in flight on them)."""
+        context = SinkContext(settings.immich.external_url, self.client, self.metrics,
+                              self._stdout, self._bot)
         sinks: dict[str, Sink] = {}
         for name, target in settings.targets.items():
-            if keep and name in keep:
-                sinks[name] = keep[name]
-            elif isinstance(target, ConsoleTarget):
-                sinks[name] = ConsoleSink(settings.immich.external_url, self._stdout)
-            elif isinstance(target, WebhookTarget):
-                sinks[name] = WebhookSink(
-                    target, self.client, settings.immich.external_url, self.metrics)
-            elif isinstance(target, ChannelTarget) and self._bot is not None:
-                sinks[name] = self._bot.sink_for(target)
+            sink = keep[name] if keep and name in keep else kind_of(target).build_sink(
+                target, context)
+            if sink is not None:
+                sinks[name] = sink
         return sinks
 
     # -- reload --------------------------------------------------------------------------------

@@ -15,9 +15,10 @@ from typing import Any
 from sidecar import __version__
 from sidecar.config.durations import format_duration, parse_duration
 from sidecar.config.loader import load_settings, schema_text
-from sidecar.config.model import ChannelTarget, ConfigError, ConsoleTarget, Settings, WebhookTarget
+from sidecar.config.model import ConfigError, Settings
 from sidecar.engine.store import StoreError
 from sidecar.ops.healthcheck import healthz_url, probe
+from sidecar.targets.registry import KINDS, kind_of
 from sidecar.wording import count as _count
 
 DEFAULT_CONFIG = "config/config.yaml"
@@ -228,9 +229,7 @@ def describe(settings: Settings) -> str:
     """
     targets = list(settings.targets.values())
     kinds = [
-        _count(sum(isinstance(t, ChannelTarget) for t in targets), "bot channel"),
-        _count(sum(isinstance(t, WebhookTarget) for t in targets), "webhook"),
-        _count(sum(isinstance(t, ConsoleTarget) for t in targets), "console", plural="console"),
+        _count(sum(kind_of(t) is kind for t in targets), *kind.label) for kind in KINDS
     ]
     breakdown = ", ".join(kind for kind in kinds if not kind.startswith("0 "))
     return (

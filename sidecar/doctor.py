@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import aiohttp
 import discord
@@ -25,7 +23,7 @@ import httpx
 import stamina
 
 from sidecar.config.loader import load_settings
-from sidecar.config.model import ChannelTarget, ConsoleTarget, Secret, Settings, WebhookTarget
+from sidecar.config.model import Secret, Settings
 from sidecar.discord.bot import channel_problem
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichAuthError, ImmichError
@@ -37,8 +35,10 @@ from sidecar.immich.permissions import (
     album_feature,
     features_in_use,
 )
+from sidecar.ops.checks import Check, failed, passed
 from sidecar.ops.metrics import Metrics
-from sidecar.targets.discord_channel import NEEDED_PERMISSIONS
+from sidecar.targets.discord_channel import NEEDED_PERMISSIONS, ChannelTarget
+from sidecar.targets.registry import kind_of
 
 log = logging.getLogger(__name__)
 
@@ -48,29 +48,6 @@ INVITE_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15)
 DISCORD_READY_TIMEOUT = 30.0
 TEST_MESSAGE = ("Test message from immich-sidecar doctor: target {name!r} works. "
                 "This is not a photo notification.")
-NEW_WEBHOOK = ("create a webhook (Discord: the channel's settings > Integrations > Webhooks > "
-               "New Webhook > Copy Webhook URL) and put its URL in the target's webhook_url")
-
-
-@dataclass(frozen=True)
-class Check:
-    """One check's outcome: ``ok`` False means a configured feature cannot work."""
-
-    ok: bool
-    line: str
-    fix: str = ""
-
-    def render(self) -> str:
-        mark = "✓" if self.ok else "✗"
-        return f"{mark} {self.line}" + (f" -> {self.fix}" if self.fix else "")
-
-
-def passed(line: str) -> Check:
-    return Check(True, line)
-
-
-def failed(line: str, fix: str) -> Check:
-    return Check(False, line, fix)
 
 
 # ---------------------------------------------------------------------------- pure checks
@@ -130,24 +107,6 @@ def channel_check(target: ChannelTarget, problem: str | None, channel_name: str 
                       f"({NEEDED_PERMISSIONS})")
     text, _, fix = problem.partition("; ")
     return failed(text, fix or "see the Discord setup section of the README")
-
-
-def webhook_check(target: WebhookTarget, status: int | None, body: Any) -> Check:
-    """What GET on the webhook URL said (Discord answers it without posting anything)."""
-    name = f"target {target.name!r}"
-    if status == 200 and isinstance(body, dict) and body.get("channel_id"):
-        return passed(f"{name}: webhook {str(body.get('name') or '')!r} posts to channel "
-                      f"{body['channel_id']}")
-    if status in (401, 404):
-        said = body.get("message") if isinstance(body, dict) else None
-        return failed(f"{name}: Discord does not know this webhook ({status}"
-                      f"{f' {said}' if said else ''}): it was deleted or its URL is wrong",
-                      NEW_WEBHOOK)
-    if status is None:
-        return failed(f"{name}: could not reach Discord to check the webhook ({body})",
-                      "check the network, then run doctor again")
-    return failed(f"{name}: Discord answered {status} for the webhook URL",
-                  "check that webhook_url is a Discord webhook URL; " + NEW_WEBHOOK)
 
 
 def invite_url(application_id: int) -> str:
@@ -281,21 +240,10 @@ async def discord_checks(settings: Settings, probe: _Probe | None) -> list[Check
                                                 getattr(channel, "name", None)))
     async with httpx.AsyncClient(timeout=15.0, follow_redirects=False) as http:
         for target in settings.targets.values():
-            if isinstance(target, WebhookTarget):
-                checks.append(await _webhook(http, target))
+            if not isinstance(target, ChannelTarget):  # the bot's are checked above
+                check = await kind_of(target).check(target, http)
+                checks += [check] if check is not None else []
     return checks
-
-
-async def _webhook(http: httpx.AsyncClient, target: WebhookTarget) -> Check:
-    try:
-        response = await http.get(target.url.reveal())
-    except httpx.HTTPError as err:
-        return webhook_check(target, None, type(err).__name__)
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = None
-    return webhook_check(target, response.status_code, body)
 
 
 # ---------------------------------------------------------------------------- test message
@@ -308,22 +256,12 @@ async def send_test(settings: Settings, name: str, probe: _Probe | None,
         return failed(f"no target called {name!r}",
                       f"pick one of: {', '.join(settings.targets) or '(none)'}")
     text = TEST_MESSAGE.format(name=name)
-    if isinstance(target, ConsoleTarget):
-        print(json.dumps({"test": True, "target": name, "message": text}), file=out)
-        return passed(f"test message printed for target {name!r}")
-    if isinstance(target, WebhookTarget):
-        async with httpx.AsyncClient(timeout=15.0) as http:
-            try:
-                response = await http.post(target.url.reveal(), params={"wait": "true"},
-                                           json={"content": text,
-                                                 "allowed_mentions": {"parse": []}})
-            except httpx.HTTPError as err:
-                return failed(f"could not post the test message to {name!r} "
-                              f"({type(err).__name__})", "check the network")
-        if response.is_success:
-            return passed(f"test message posted to target {name!r}")
-        return failed(f"Discord refused the test message for {name!r} "
-                      f"({response.status_code})", NEW_WEBHOOK)
+    if not isinstance(target, ChannelTarget):  # a bot channel needs the bot's session below
+        async with httpx.AsyncClient(timeout=15.0, follow_redirects=False) as http:
+            check = await kind_of(target).send_test(target, text, http, out)
+        if check is not None:
+            return check
+        return failed(f"target {name!r} cannot take a test message", "")
     channel = probe.get_channel(target.channel_id) if probe is not None else None
     if not isinstance(channel, discord.abc.Messageable):
         return failed(f"cannot post the test message to {name!r}: the bot cannot see the "
@@ -359,8 +297,6 @@ async def diagnose(settings: Settings, out: TextIO, *, send_test_to: str | None 
         if own_client:
             await immich.aclose()
     emit([state_check(settings.state.path)])
-    emit([passed(f"target {t.name!r} prints notifications on stdout")
-          for t in settings.targets.values() if isinstance(t, ConsoleTarget)])
     probe = _Probe() if bot else None
     try:
         emit(await discord_checks(settings, probe))

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import httpx
 
-from sidecar.config.model import ChannelTarget
 from sidecar.ops.metrics import Metrics
+from sidecar.targets.discord_channel import ChannelTarget
 from tests.fakes import fake_discord as fd
 from tests.test_discord_bot import FakeImmich, make_settings, start_bot
 

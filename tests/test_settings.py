@@ -14,17 +14,10 @@ from jsonschema import Draft202012Validator
 
 from sidecar.config.durations import format_duration, parse_duration
 from sidecar.config.loader import load_settings, normalise_base_url, schema_text
-from sidecar.config.model import (
-    ASSET_TYPES,
-    Batching,
-    ChannelTarget,
-    ConfigError,
-    ConsoleTarget,
-    PeopleFilter,
-    Rule,
-    Secret,
-    WebhookTarget,
-)
+from sidecar.config.model import ASSET_TYPES, Batching, ConfigError, PeopleFilter, Rule, Secret
+from sidecar.targets.console import ConsoleTarget
+from sidecar.targets.discord_channel import ChannelTarget
+from sidecar.targets.discord_webhook import WebhookTarget
 from tests.config_helpers import (
     API_KEY,
     DISCORD_TOKEN,

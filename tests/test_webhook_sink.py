@@ -12,10 +12,10 @@ import httpx
 import pytest
 import respx
 
-from sidecar.config.model import Secret, WebhookTarget
+from sidecar.config.model import Secret
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import PermanentDeliveryError, TemporaryDeliveryError
-from sidecar.targets.discord_webhook import WebhookSink
+from sidecar.targets.discord_webhook import WebhookSink, WebhookTarget
 from tests.test_render import make_asset, make_batch
 
 TOKEN = "s3cr3t-webhook-token"

@@ -32,9 +32,7 @@ from sidecar.config.model import (
     ASSET_TYPES,
     AlbumFilter,
     Batching,
-    ChannelTarget,
     ConfigError,
-    ConsoleTarget,
     DiscordSettings,
     ImmichSettings,
     KeyPath,
@@ -52,14 +50,14 @@ from sidecar.config.model import (
     StateSettings,
     Target,
     UploadCommand,
-    WebhookTarget,
     format_key_path,
 )
 from sidecar.config.yamlsource import LineMap, decode, parse, read_config_bytes
+from sidecar.targets.registry import KINDS, kind_for_spec
 
 SCHEMA_RESOURCE = "config.schema.json"
 MAX_SECRET_FILE_BYTES = 64 * 1024
-SECRET_KEYS = frozenset({"api_key", "token", "webhook_url"})
+SECRET_KEYS = frozenset({"api_key", "token"})  # outside targets; each target kind names its own
 _HTTP_URL = re.compile(r"^https?://[^\s/?#]+(/\S*)?$")
 _JSON_TYPES = {
     "string": "text",
@@ -228,7 +226,10 @@ def _shown(value: object, path: KeyPath) -> str:
 
 
 def _is_secret(path: KeyPath) -> bool:
-    return any(part in SECRET_KEYS for part in path if isinstance(part, str))
+    if any(part in SECRET_KEYS for part in path if isinstance(part, str)):
+        return True
+    inner = path[2:] if path[:1] == ("targets",) else ()
+    return any(inner[:len(key.path)] == key.path for kind in KINDS for key in kind.secrets)
 
 
 def _kind(value: object) -> str:
@@ -278,14 +279,10 @@ def _cross_field_problems(data: dict[str, Any], lines: LineMap) -> list[Problem]
                 message = f"'{target}' is not a defined target{_suggest(target, target_names)}"
                 add(("rules", index, "targets", position), message)
 
-    discord = data.get("discord")
-    has_token = isinstance(discord, dict) and ("token" in discord or "token_file" in discord)
     for name, target in targets.items() if isinstance(targets, dict) else []:
-        if isinstance(target, dict) and "channel_id" in target and not has_token:
-            add(
-                ("targets", name, "channel_id"),
-                "a channel_id target needs the bot: set discord.token (or use webhook_url)",
-            )
+        kind = kind_for_spec(target) if isinstance(target, dict) else None
+        for where, message in kind.problems(target, data) if kind is not None else ():
+            add(("targets", name, *where), message)
     return problems
 
 
@@ -394,7 +391,13 @@ class _SecretResolver:
         self._take(immich, ("immich",), "api_key")
         self._take(discord, ("discord",), "token")
         for name, target in targets.items() if isinstance(targets, dict) else []:
-            self._take(target, ("targets", name), "webhook_url", must_be_url=True)
+            kind = kind_for_spec(target) if isinstance(target, dict) else None
+            for key in kind.secrets if kind is not None else ():
+                section: object = target
+                for part in key.path[:-1]:
+                    section = section.get(part) if isinstance(section, dict) else None
+                self._take(section, ("targets", name, *key.path[:-1]), key.path[-1],
+                           must_be_url=key.url)
 
     def _take(self, section: object, path: KeyPath, key: str, must_be_url: bool = False) -> None:
         if not isinstance(section, dict):
@@ -535,13 +538,13 @@ def _quiet(spec: Mapping[str, Any] | None) -> QuietHours | None:
 
 
 def _target(name: str, spec: Mapping[str, Any], secrets: Mapping[KeyPath, Secret]) -> Target:
-    quiet = _quiet(spec.get("quiet_hours"))
-    if "channel_id" in spec:
-        return ChannelTarget(name=name, channel_id=int(spec["channel_id"]), quiet_hours=quiet)
-    if "console" in spec:
-        return ConsoleTarget(name=name, quiet_hours=quiet)
-    return WebhookTarget(name=name, url=secrets[("targets", name, "webhook_url")],
-                         quiet_hours=quiet)
+    kind = kind_for_spec(spec)
+    assert kind is not None  # the schema requires one kind's key
+    where = ("targets", name)
+    own = {key.path: secrets[(*where, *key.path)] for key in kind.secrets
+           if (*where, *key.path) in secrets}
+    target: Target = kind.read(name, spec, own, _quiet(spec.get("quiet_hours")))
+    return target
 
 
 def _rule(spec: Mapping[str, Any], index: int = 0, lines: LineMap | None = None) -> Rule:

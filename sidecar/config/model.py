@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
+from typing import Protocol
 
 KeyPath = tuple[str | int, ...]
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -151,27 +152,18 @@ class QuietHours:
     end: time
 
 
-@dataclass(frozen=True)
-class ChannelTarget:
-    name: str
-    channel_id: int
-    quiet_hours: QuietHours | None = None
+class TargetConfig(Protocol):
+    """One target's settings. Each kind (``sidecar.targets.registry``) has its own frozen
+    dataclass; what every kind has is a name and maybe quiet hours."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def quiet_hours(self) -> QuietHours | None: ...
 
 
-@dataclass(frozen=True)
-class WebhookTarget:
-    name: str
-    url: Secret
-    quiet_hours: QuietHours | None = None
-
-
-@dataclass(frozen=True)
-class ConsoleTarget:
-    name: str
-    quiet_hours: QuietHours | None = None
-
-
-Target = ChannelTarget | WebhookTarget | ConsoleTarget
+Target = TargetConfig  # the name the rest of the code has used
 
 ASSET_TYPES = ("IMAGE", "VIDEO", "AUDIO", "OTHER")
 

@@ -20,7 +20,7 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from sidecar.config.model import ChannelTarget, Secret, Settings
+from sidecar.config.model import Secret, Settings
 from sidecar.discord.commands import (
     SORRY,
     ImmichForCommands,
@@ -31,8 +31,8 @@ from sidecar.discord.commands import (
     reply,
 )
 from sidecar.ops.metrics import Metrics
-from sidecar.targets.discord_channel import NEEDED_PERMISSIONS, BotSink
-from sidecar.targets.discord_send import ThumbnailSource
+from sidecar.targets.base import ThumbnailSource
+from sidecar.targets.discord_channel import NEEDED_PERMISSIONS, BotSink, ChannelTarget
 
 __all__ = ["DiscordStartupError", "SidecarBot", "StatusInfo"]
 

@@ -1,4 +1,6 @@
-"""What the engine hands to a sink: deliveries, and how a sink says that sending failed.
+"""What the engine hands to a sink, how a sink says that sending failed, and the one
+interface every target kind implements (``TargetKind``; the kinds are listed in
+``sidecar.targets.registry``).
 
 A delivery is one (rule, target, asset) row of the outbox. The dispatcher groups the due
 deliveries of one target and rule into a batch and calls the target's sink once per batch.
@@ -6,11 +8,19 @@ deliveries of one target and rule into a batch and calls the target's sink once 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TextIO, TypeVar
 
-from sidecar.config.model import Batching
+from sidecar.config.model import Batching, KeyPath, QuietHours, Secret, TargetConfig
 from sidecar.immich.models import Asset
+from sidecar.ops.checks import Check
+from sidecar.ops.metrics import Metrics
+
+if TYPE_CHECKING:
+    import discord
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -94,3 +104,66 @@ class Sink(Protocol):
     async def send(self, batch: Batch) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class ThumbnailSource(Protocol):
+    async def asset_thumbnail(self, asset_id: str, size: str = "preview") -> tuple[bytes, str]: ...
+
+
+@dataclass(frozen=True)
+class SinkContext:
+    """What a target kind may use to build its sink."""
+
+    external_url: str  # base of the links to Immich
+    thumbnails: ThumbnailSource  # the Immich client
+    metrics: Metrics
+    stdout: TextIO | None = None  # None: sys.stdout at each write
+    bot: discord.Client | None = None  # the logged-in bot, when discord.token is set
+
+
+@dataclass(frozen=True)
+class SecretKey:
+    """A key of a target's config that holds a secret: never echoed in an error, read from
+    ``<key>_file`` when that is given instead."""
+
+    path: tuple[str, ...]  # inside the target, e.g. ("webhook_url",) or ("http", "secret")
+    url: bool = False  # must hold an http:// or https:// URL
+
+
+T = TypeVar("T", bound=TargetConfig)
+
+
+class TargetKind(ABC, Generic[T]):
+    """One kind of target: its config (read from ``targets.NAME``), its secrets, its sink,
+    and how ``check-config`` and ``doctor`` speak of it. Its JSON Schema is the branch of
+    ``$defs.target`` in ``sidecar/config.schema.json`` that requires one of ``keys``."""
+
+    keys: ClassVar[tuple[str, ...]]  # a target with one of these keys is of this kind
+    label: ClassVar[tuple[str, str]]  # singular and plural, for check-config's summary
+    config_type: ClassVar[type]
+    secrets: ClassVar[tuple[SecretKey, ...]] = ()
+
+    @abstractmethod
+    def read(self, name: str, spec: Mapping[str, Any], secrets: Mapping[tuple[str, ...], Secret],
+             quiet: QuietHours | None) -> T:
+        """The target's settings from its (schema-valid) mapping; ``secrets`` by the paths of
+        ``self.secrets``, those the file sets."""
+
+    def problems(self, spec: Mapping[str, Any], data: Mapping[str, Any],
+                 ) -> Iterable[tuple[KeyPath, str]]:
+        """What the schema cannot say about this target (key path inside it, message);
+        ``data`` is the whole document."""
+        return ()
+
+    @abstractmethod
+    def build_sink(self, target: T, context: SinkContext) -> Sink | None:
+        """The target's sink; None when it cannot have one now (a bot target without a bot)."""
+
+    async def check(self, target: T, http: httpx.AsyncClient) -> Check | None:
+        """``doctor``: whether the target can receive (None: checked elsewhere)."""
+        return None
+
+    async def send_test(self, target: T, text: str, http: httpx.AsyncClient,
+                        out: TextIO) -> Check | None:
+        """``doctor --send-test``: send ``text`` (None: sent elsewhere)."""
+        return None

@@ -7,10 +7,29 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TextIO
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
 
-from sidecar.targets.base import Batch, Delivery, TemporaryDeliveryError
+from sidecar.config.model import QuietHours, Secret
+from sidecar.ops.checks import Check, passed
+from sidecar.targets.base import (
+    Batch,
+    Delivery,
+    SinkContext,
+    TargetKind,
+    TemporaryDeliveryError,
+)
 from sidecar.targets.discord_render import album_asset_link, album_link
+
+if TYPE_CHECKING:
+    import httpx
+
+
+@dataclass(frozen=True)
+class ConsoleTarget:
+    name: str
+    quiet_hours: QuietHours | None = None
 
 
 def asset_link(external_url: str, asset_id: str) -> str:
@@ -61,3 +80,26 @@ class ConsoleSink:
 
     async def close(self) -> None:
         return None
+
+
+class ConsoleKind(TargetKind[ConsoleTarget]):
+    """``targets.NAME.console: true``."""
+
+    keys = ("console",)
+    label = ("console", "console")
+    config_type = ConsoleTarget
+
+    def read(self, name: str, spec: Mapping[str, Any], secrets: Mapping[tuple[str, ...], Secret],
+             quiet: QuietHours | None) -> ConsoleTarget:
+        return ConsoleTarget(name=name, quiet_hours=quiet)
+
+    def build_sink(self, target: ConsoleTarget, context: SinkContext) -> ConsoleSink:
+        return ConsoleSink(context.external_url, context.stdout)
+
+    async def check(self, target: ConsoleTarget, http: httpx.AsyncClient) -> Check:
+        return passed(f"target {target.name!r} prints notifications on stdout")
+
+    async def send_test(self, target: ConsoleTarget, text: str, http: httpx.AsyncClient,
+                        out: TextIO) -> Check:
+        print(json.dumps({"test": True, "target": target.name, "message": text}), file=out)
+        return passed(f"test message printed for target {target.name!r}")

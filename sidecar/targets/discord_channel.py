@@ -4,24 +4,36 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import discord
 
-from sidecar.config.model import ChannelTarget
+from sidecar.config.model import KeyPath, QuietHours, Secret
 from sidecar.targets.base import (
     Batch,
     DeliveryError,
     PermanentDeliveryError,
+    SinkContext,
+    TargetKind,
     TemporaryDeliveryError,
+    ThumbnailSource,
 )
 from sidecar.targets.discord_render import RenderedMessage
-from sidecar.targets.discord_send import ThumbnailSource, send_rendered
+from sidecar.targets.discord_send import send_rendered
 
 log = logging.getLogger(__name__)
 
 NEEDED_PERMISSIONS = "View Channel, Send Messages, Embed Links and Attach Files"
+
+
+@dataclass(frozen=True)
+class ChannelTarget:
+    name: str
+    channel_id: int
+    quiet_hours: QuietHours | None = None
 
 
 def discord_allowed_mentions(allowed: dict[str, Any]) -> discord.AllowedMentions:
@@ -129,3 +141,29 @@ class BotSink:
         return PermanentDeliveryError(
             "rejected", f"Discord rejected the message for {where} ({error.status}: {error.text})"
         )
+
+
+class ChannelKind(TargetKind[ChannelTarget]):
+    """``targets.NAME.channel_id``: a channel the bot posts in. The bot checks these targets
+    itself at start and in ``doctor`` (``sidecar.discord.bot.channel_problem``)."""
+
+    keys = ("channel_id",)
+    label = ("bot channel", "bot channels")
+    config_type = ChannelTarget
+
+    def read(self, name: str, spec: Mapping[str, Any], secrets: Mapping[tuple[str, ...], Secret],
+             quiet: QuietHours | None) -> ChannelTarget:
+        return ChannelTarget(name=name, channel_id=int(spec["channel_id"]), quiet_hours=quiet)
+
+    def problems(self, spec: Mapping[str, Any], data: Mapping[str, Any],
+                 ) -> Iterable[tuple[KeyPath, str]]:
+        discord_section = data.get("discord")
+        if not (isinstance(discord_section, dict)
+                and ("token" in discord_section or "token_file" in discord_section)):
+            yield (("channel_id",),
+                   "a channel_id target needs the bot: set discord.token (or use webhook_url)")
+
+    def build_sink(self, target: ChannelTarget, context: SinkContext) -> BotSink | None:
+        if context.bot is None:
+            return None
+        return BotSink(context.bot, target, context.thumbnails, context.external_url)

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol
 
 from sidecar.immich.models import Asset
-from sidecar.targets.base import Batch, DeliveryError, TemporaryDeliveryError
+from sidecar.targets.base import Batch, DeliveryError, TemporaryDeliveryError, ThumbnailSource
 from sidecar.targets.discord_render import (
     RenderedMessage,
     Thumbnail,
@@ -23,10 +22,6 @@ _NO_PICTURE_STATUSES = frozenset({400, 404})
 # After this many failed attempts of a batch, a picture Immich cannot give is left out: a
 # message with a link is better than none, and one flaky fetch must not hold up a large batch.
 PICTURES_REQUIRED_ATTEMPTS = 3
-
-
-class ThumbnailSource(Protocol):
-    async def asset_thumbnail(self, asset_id: str, size: str = "preview") -> tuple[bytes, str]: ...
 
 
 def _status_of(error: Exception) -> int | None:

@@ -10,21 +10,40 @@ import asyncio
 import json
 import logging
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TextIO
 
 import httpx
 
-from sidecar.config.model import WebhookTarget
+from sidecar.config.model import QuietHours, Secret
+from sidecar.ops.checks import Check, failed, passed
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import (
     Batch,
     DeliveryError,
     PermanentDeliveryError,
+    SecretKey,
+    SinkContext,
+    TargetKind,
     TemporaryDeliveryError,
+    ThumbnailSource,
 )
 from sidecar.targets.discord_render import RenderedMessage
-from sidecar.targets.discord_send import ThumbnailSource, send_rendered
+from sidecar.targets.discord_send import send_rendered
 
 log = logging.getLogger(__name__)
+
+NEW_WEBHOOK = ("create a webhook (Discord: the channel's settings > Integrations > Webhooks > "
+               "New Webhook > Copy Webhook URL) and put its URL in the target's webhook_url")
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    name: str
+    url: Secret
+    quiet_hours: QuietHours | None = None
+
 
 _WEBHOOK_TOKEN = re.compile(r"(/webhooks/\d+/)[^/?\s\"']+")
 
@@ -187,3 +206,62 @@ class WebhookSink:
         return PermanentDeliveryError(
             "rejected", f"Discord rejected the message ({status}){suffix}"
         )
+
+
+def webhook_check(target: WebhookTarget, status: int | None, body: Any) -> Check:
+    """What GET on the webhook URL said (Discord answers it without posting anything)."""
+    name = f"target {target.name!r}"
+    if status == 200 and isinstance(body, dict) and body.get("channel_id"):
+        return passed(f"{name}: webhook {str(body.get('name') or '')!r} posts to channel "
+                      f"{body['channel_id']}")
+    if status in (401, 404):
+        said = body.get("message") if isinstance(body, dict) else None
+        return failed(f"{name}: Discord does not know this webhook ({status}"
+                      f"{f' {said}' if said else ''}): it was deleted or its URL is wrong",
+                      NEW_WEBHOOK)
+    if status is None:
+        return failed(f"{name}: could not reach Discord to check the webhook ({body})",
+                      "check the network, then run doctor again")
+    return failed(f"{name}: Discord answered {status} for the webhook URL",
+                  "check that webhook_url is a Discord webhook URL; " + NEW_WEBHOOK)
+
+
+class WebhookKind(TargetKind[WebhookTarget]):
+    """``targets.NAME.webhook_url`` (or ``webhook_url_file``): a Discord channel webhook."""
+
+    keys = ("webhook_url", "webhook_url_file")
+    label = ("webhook", "webhooks")
+    config_type = WebhookTarget
+    secrets = (SecretKey(("webhook_url",), url=True),)
+
+    def read(self, name: str, spec: Mapping[str, Any], secrets: Mapping[tuple[str, ...], Secret],
+             quiet: QuietHours | None) -> WebhookTarget:
+        return WebhookTarget(name=name, url=secrets[("webhook_url",)], quiet_hours=quiet)
+
+    def build_sink(self, target: WebhookTarget, context: SinkContext) -> WebhookSink:
+        return WebhookSink(target, context.thumbnails, context.external_url, context.metrics)
+
+    async def check(self, target: WebhookTarget, http: httpx.AsyncClient) -> Check:
+        try:
+            response = await http.get(target.url.reveal())
+        except httpx.HTTPError as err:
+            return webhook_check(target, None, type(err).__name__)
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        return webhook_check(target, response.status_code, body)
+
+    async def send_test(self, target: WebhookTarget, text: str, http: httpx.AsyncClient,
+                        out: TextIO) -> Check:
+        name = target.name
+        try:
+            response = await http.post(target.url.reveal(), params={"wait": "true"},
+                                       json={"content": text, "allowed_mentions": {"parse": []}})
+        except httpx.HTTPError as err:
+            return failed(f"could not post the test message to {name!r} "
+                          f"({type(err).__name__})", "check the network")
+        if response.is_success:
+            return passed(f"test message posted to target {name!r}")
+        return failed(f"Discord refused the test message for {name!r} "
+                      f"({response.status_code})", NEW_WEBHOOK)
