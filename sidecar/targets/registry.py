@@ -16,11 +16,13 @@ from sidecar.targets.base import TargetKind
 from sidecar.targets.console import ConsoleKind
 from sidecar.targets.discord_channel import ChannelKind
 from sidecar.targets.discord_webhook import WebhookKind
+from sidecar.targets.http_webhook import HttpKind
 
 KINDS: tuple[TargetKind[Any], ...] = (
     ChannelKind(),
     WebhookKind(),
     ConsoleKind(),
+    HttpKind(),
 )
 
 
