@@ -86,14 +86,13 @@ async def resolve_rules(client: ImmichClient, settings: Settings) -> tuple[Compi
     return await resolve_albums(client, settings.rules, source, rules)
 
 
-def build_watch(settings: Settings, rules: tuple[CompiledRule, ...], use_filter: bool) -> Watch:
+def build_watch(settings: Settings, rules: tuple[CompiledRule, ...]) -> Watch:
     targets = {rule.name: rule.targets for rule in settings.rules}
     return Watch(
         rules=rules,
         targets_of=lambda name: targets.get(name, ()),
         lookback=timedelta(seconds=settings.poll.lookback),
         settle=timedelta(seconds=settings.poll.settle),
-        use_search_filter=use_filter,
     )
 
 
@@ -133,7 +132,6 @@ class Sidecar:
         self._connected = False
         self._immich_problem: tuple[object, ...] | None = None  # the last one logged
         self._poll_error: str | None = None  # why the last poll attempt failed
-        self._use_filter = False
         self._version: str | None = None
         self._started = time.monotonic()
         self._last_success: float | None = None
@@ -207,7 +205,6 @@ class Sidecar:
         try:
             version = await self.client.version()
             self._version = str(version)
-            self._use_filter = version.has_search_filter
             features = features_in_use(self.settings, bot=self._bot is not None)
             for feature, missing in gaps(features, await self.client.key_permissions()).items():
                 log.log(logging.ERROR if feature is WATCHING else logging.WARNING, "%s",
@@ -302,7 +299,7 @@ class Sidecar:
                 self.metrics.poll_runs.labels(result="failure").inc()
                 return False
             assert self._rules is not None  # resolved on connecting, or by a reload
-            await self.poller.poll(build_watch(self.settings, self._rules, self._use_filter))
+            await self.poller.poll(build_watch(self.settings, self._rules))
         except ImmichError as err:
             log.warning("poll failed: %s", err)
             self._poll_error = f"the last poll failed: {err}"
@@ -472,7 +469,7 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
         try:
             version = await client.version()
             rules = await resolve_rules(client, settings)
-            watch = build_watch(settings, rules, version.has_search_filter)
+            watch = build_watch(settings, rules)
             now = utc_now()
             start = now - timedelta(seconds=since_seconds)
             window = Window(people_since=start, stream_after=start, stream_before=now,

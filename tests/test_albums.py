@@ -168,8 +168,7 @@ class Rig:
             rules, lambda n: [Person(people[n], n)] if n in people else [], source="config.yaml")
         compiled = await resolve_albums(self.client, rules, "config.yaml", compiled)
         targets = {r.name: r.targets for r in rules}
-        return Watch(compiled, lambda n: targets[n], timedelta(hours=48), timedelta(minutes=2),
-                     use_search_filter=False)
+        return Watch(compiled, lambda n: targets[n], timedelta(hours=48), timedelta(minutes=2))
 
     async def poll(self, rules: list[Rule]) -> int:
         """One poll; returns how many deliveries it queued. Counts only the poll's requests."""

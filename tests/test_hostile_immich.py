@@ -119,13 +119,14 @@ class Rig:
                  Rule("videos", ("family",), asset_types=frozenset({"VIDEO"}))]
         compiled = compile_rules(rules, lambda n: [Person(self.alice, n)] if n == "Alice" else [])
         self.watch = Watch(compiled, lambda _n: ("family",), timedelta(hours=48),
-                           timedelta(seconds=0), use_search_filter=False)
+                           timedelta(seconds=0))
 
 
 @pytest.fixture
 async def rig(immich, tmp_path):
     store = Store.open(tmp_path / "state.db")
     rig = Rig(immich, store)
+    await rig.client.version()  # as the sidecar does at start
     rig.poller.start_baseline(["kids", "videos"], timedelta(hours=1))
     yield rig
     await rig.client.aclose()

@@ -24,7 +24,7 @@ from sidecar.immich.errors import (
     ImmichPermissionError,
     ImmichResponseError,
 )
-from sidecar.immich.models import AssetFace, Person, PersonRef, ServerVersion
+from sidecar.immich.models import Person, PersonRef, ServerVersion
 from sidecar.ops.metrics import Metrics
 from tests.fakes.fake_immich import FakeImmich
 from tests.openapi import multipart_parts
@@ -156,16 +156,6 @@ async def test_a_trailing_api_in_the_base_url_is_not_doubled(mock: respx.Router,
 
 
 # -- server --------------------------------------------------------------------------------
-
-async def test_ping_true_on_pong_false_on_anything_else(client: ImmichClient,
-                                                        mock: respx.Router) -> None:
-    route = mock.get("/server/ping")
-    route.respond(json={"res": "pong"})
-    assert await client.ping() is True
-    route.respond(503, json=error_json(503, "down"))
-    assert await client.ping() is False
-    assert route.call_count == 2  # ping never retries: it is a liveness probe
-
 
 async def test_version_parses_and_is_remembered(client: ImmichClient, mock: respx.Router) -> None:
     mock.get("/server/version").respond(json=version_json(3, 2, 1))
@@ -313,16 +303,6 @@ async def test_path_ids_are_escaped_not_interpreted(client: ImmichClient,
     assert route.calls.last.request.url.raw_path.startswith(b"/api/assets/..%2F..%2Fserver")
 
 
-async def test_asset_faces(client: ImmichClient, mock: respx.Router) -> None:
-    route = mock.get("/faces").respond(json=[face_json(person_json()), face_json(None)])
-    faces = await client.asset_faces(ASSET_ID)
-    assert route.calls.last.request.url.params["id"] == ASSET_ID
-    assert faces == [
-        AssetFace(FACE_ID, PersonRef(PERSON_ID, "Alice"), (10, 20, 110, 140), 4000, 3000),
-        AssetFace(FACE_ID, None, (10, 20, 110, 140), 4000, 3000),
-    ]
-
-
 @pytest.mark.parametrize(("major", "device_fields"), [(2, True), (3, False)])
 async def test_upload_sends_the_fields_of_the_server_version(
     client: ImmichClient, mock: respx.Router, major: int, device_fields: bool,
@@ -463,8 +443,8 @@ async def test_the_key_goes_in_a_header_and_nowhere_else(
 
 
 async def test_unauthenticated_calls_send_no_key(client: ImmichClient, mock: respx.Router) -> None:
-    route = mock.get("/server/ping").respond(json={"res": "pong"})
-    await client.ping()
+    route = mock.get("/server/version").respond(json=version_json(3, 2, 1))
+    await client.version()
     assert "x-api-key" not in route.calls.last.request.headers
 
 
@@ -517,3 +497,45 @@ async def test_iter_search_falls_back_to_offsets_only_for_uploads_it_cannot_tell
     assert sorted(handed) == sorted(added)
     assert offsets == [2, 3]
     assert "uploaded within 3 ms and taken at the same moment" in caplog.text
+
+
+# -- intent-level searches: the client picks the form the server's version understands ----
+
+@pytest.mark.parametrize(("version", "searches", "form"), [
+    ((2, 7, 5), 2, "personIds"),  # before 3.2 personIds means ALL: one search per person
+    ((3, 2, 0), 1, "filter"),  # 3.2+: one search with personIds.any
+])
+async def test_assets_of_people_learns_the_version_once_and_picks_the_form(
+    version: tuple[int, int, int], searches: int, form: str,
+) -> None:
+    since = datetime.now(UTC) - timedelta(hours=1)
+    async with FakeImmich(version=version) as immich:
+        alice, bob, carol = (immich.add_person(n) for n in ("Alice", "Bob", "Carol"))
+        both = immich.add_asset(created_at=since + timedelta(minutes=5), people=[alice, bob])
+        only_bob = immich.add_asset(created_at=since + timedelta(minutes=6), people=[bob])
+        immich.add_asset(created_at=since + timedelta(minutes=7), people=[carol])
+        immich.add_asset(created_at=since - timedelta(minutes=1), people=[alice])  # too old
+        async with ImmichClient(immich.url, Secret(immich.api_key), Metrics(),
+                                max_attempts=1) as client:
+            first = [a.id async for page in client.assets_of_people([alice, bob], since)
+                     for a in page]
+            again = [a.id async for page in client.assets_of_people([bob, alice], since)
+                     for a in page]
+        bodies = [r.json or {} for r in immich.api_requests("POST", "/api/search/metadata")]
+        versions = immich.api_requests("GET", "/api/server/version")
+    assert sorted(first) == sorted(again) == sorted([both, only_bob])  # each asset once
+    assert len(versions) == 1
+    assert len(bodies) == 2 * searches and all(form in body for body in bodies)
+
+
+async def test_new_assets_is_a_window_of_one_type() -> None:
+    start = datetime.now(UTC) - timedelta(hours=1)
+    async with FakeImmich(version=(3, 2, 0)) as immich:
+        video = immich.add_asset(created_at=start + timedelta(minutes=1), type="VIDEO")
+        immich.add_asset(created_at=start + timedelta(minutes=2))
+        immich.add_asset(created_at=start + timedelta(hours=2), type="VIDEO")  # after
+        async with ImmichClient(immich.url, Secret(immich.api_key), Metrics(),
+                                max_attempts=1) as client:
+            found = [a.id async for page in client.new_assets(
+                start, start + timedelta(minutes=30), "VIDEO") for a in page]
+    assert found == [video]

@@ -17,7 +17,7 @@ import pytest
 import respx
 
 from sidecar.config.model import Secret
-from sidecar.immich.client import OPTIONAL_PERMISSIONS, REQUIRED_PERMISSIONS, ImmichClient
+from sidecar.immich.client import REQUIRED_PERMISSIONS, ImmichClient
 from sidecar.immich.models import UploadResult
 from sidecar.ops.metrics import Metrics
 from tests.fakes.fake_immich import FakeImmich
@@ -82,7 +82,6 @@ def canned(version: str) -> dict[tuple[str, str], tuple[int, object]]:
 
 
 CALLS: dict[str, Call] = {
-    "ping": lambda c: c.ping(),
     "version": lambda c: c.version(),
     "missing_permissions": lambda c: c.missing_permissions(REQUIRED_PERMISSIONS),
     "search_metadata": lambda c: c.search_metadata(
@@ -99,7 +98,6 @@ CALLS: dict[str, Call] = {
     "asset_thumbnail_preview": lambda c: c.asset_thumbnail(ASSET_ID),
     "asset_thumbnail_small": lambda c: c.asset_thumbnail(ASSET_ID, size="thumbnail"),
     "asset_thumbnail_fullsize": lambda c: c.asset_thumbnail(ASSET_ID, size="fullsize"),
-    "asset_faces": lambda c: c.asset_faces(ASSET_ID),
     "upload_asset": lambda c: c.upload_asset(
         "IMG_0002.jpg", JPEG, file_created_at=WHEN, file_modified_at=WHEN,
         content_type="image/jpeg"),
@@ -214,7 +212,7 @@ def test_the_validator_catches_what_the_client_must_not_send(spec: Spec) -> None
 
 def test_the_needed_permissions_exist_in_the_spec(spec: Spec) -> None:
     known = set(spec.document["components"]["schemas"]["Permission"]["enum"])
-    assert set(REQUIRED_PERMISSIONS + OPTIONAL_PERMISSIONS) <= known
+    assert set(REQUIRED_PERMISSIONS) <= known
 
 
 # -- the 3.2 filter form (in neither spec) -------------------------------------------------

@@ -60,8 +60,7 @@ class Rig:
         compiled = compile_rules(
             rules or self.rules, lambda n: [Person(people[n], n)] if n in people else [])
         targets = {r.name: r.targets for r in (rules or self.rules)}
-        return Watch(compiled, lambda n: targets[n], LOOKBACK, SETTLE,
-                     use_search_filter=self.immich.version >= V32)
+        return Watch(compiled, lambda n: targets[n], LOOKBACK, SETTLE)
 
     async def poll(self, rules: list[Rule] | None = None):
         self.immich.reset_requests()
@@ -83,6 +82,7 @@ async def rig(request, tmp_path):
     store = Store.open(tmp_path / "state.db")
     async with FakeImmich(version=request.param) as immich:
         rig = Rig(immich, store, clock)
+        await rig.client.version()  # as the sidecar does at start
         rig.poller.start_baseline([r.name for r in rig.rules], backfill=timedelta(hours=1))
         yield rig
         await rig.client.aclose()

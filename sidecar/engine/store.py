@@ -405,10 +405,6 @@ class Store:
             )
             return cursor.rowcount
 
-    def pending_targets(self) -> set[str]:
-        rows = self._db.execute("SELECT DISTINCT target FROM outbox WHERE state = 'pending'")
-        return {target for (target,) in rows}
-
     def counts(self) -> OutboxCounts:
         totals = dict(self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"))
         return OutboxCounts(

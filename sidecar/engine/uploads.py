@@ -17,21 +17,18 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sidecar.clock import utc_now
 from sidecar.engine.albums import AlbumWatcher
 from sidecar.engine.rules import CompiledRule, Match, matches_for
 from sidecar.engine.store import Store
-from sidecar.immich.models import Asset, SearchPage
+from sidecar.immich.models import Asset
 from sidecar.ops.metrics import Metrics
 from sidecar.wording import count
 
 log = logging.getLogger(__name__)
-
-PAGE_SIZE = 1000  # Immich's maximum for search/metadata
-MAX_PAGES = 10_000  # a safety bound on one paged search (ten million assets)
 
 BASELINE_KEY = "baseline"
 STREAM_CURSOR_KEY = "stream_cursor"
@@ -39,17 +36,16 @@ LAST_POLL_KEY = "last_successful_poll_started"
 
 
 class AssetSearch(Protocol):
-    """The part of the Immich client a poll uses."""
+    """The part of the Immich client a poll uses (it picks the form the server's version
+    understands)."""
 
-    def iter_search(
-        self, *, created_after: datetime | None = None, created_before: datetime | None = None,
-        person_ids: Sequence[str] = (), asset_type: str | None = None,
-    ) -> AsyncIterator[SearchPage]: ...
+    def assets_of_people(
+        self, person_ids: Iterable[str], since: datetime,
+    ) -> AsyncIterator[tuple[Asset, ...]]: ...
 
-    async def search_metadata_filter(
-        self, *, filter: dict[str, object], cursor: str | None = None, size: int = PAGE_SIZE,
-        with_people: bool = True, with_exif: bool = True,
-    ) -> SearchPage: ...
+    def new_assets(
+        self, after: datetime, before: datetime, asset_type: str | None = None,
+    ) -> AsyncIterator[tuple[Asset, ...]]: ...
 
 
 @dataclass(frozen=True)
@@ -60,7 +56,6 @@ class Watch:
     targets_of: Callable[[str], Sequence[str]]  # rule name -> its target names
     lookback: timedelta
     settle: timedelta
-    use_search_filter: bool  # Immich 3.2+: one request answers for all watched people
 
     @property
     def person_rules(self) -> tuple[CompiledRule, ...]:
@@ -89,60 +84,6 @@ class PollResult:
     assets_seen: int
     matches: int
     queued: int  # new outbox rows
-
-
-async def search_people_assets(
-    client: AssetSearch, person_ids: Iterable[str], since: datetime, use_filter: bool,
-) -> AsyncIterator[tuple[Asset, ...]]:
-    """Pages of timeline assets created since ``since`` showing at least one of the people."""
-    ids = sorted(person_ids)
-    if not ids:
-        return
-    if use_filter:
-        query: dict[str, object] = {
-            "personIds": {"any": ids},
-            "createdAt": {"gte": _iso(since)},
-            "visibility": {"eq": "timeline"},
-        }
-        async for page in _cursor_pages(client, query):
-            yield page
-        return
-    # Before 3.2, personIds means ALL listed people: one search per watched person. An asset
-    # showing two watched people comes back from both searches; it is handed on once.
-    seen: set[str] = set()
-    for person_id in ids:
-        async for result in client.iter_search(created_after=since, person_ids=(person_id,)):
-            fresh = tuple(a for a in result.assets if a.id not in seen)
-            seen.update(a.id for a in fresh)
-            if fresh:
-                yield fresh
-
-
-async def search_new_assets(
-    client: AssetSearch, after: datetime, before: datetime, asset_type: str | None,
-) -> AsyncIterator[tuple[Asset, ...]]:
-    """Pages of timeline assets created in [after, before]."""
-    async for result in client.iter_search(
-        created_after=after, created_before=before, asset_type=asset_type,
-    ):
-        yield result.assets
-
-
-async def _cursor_pages(
-    client: AssetSearch, query: dict[str, object],
-) -> AsyncIterator[tuple[Asset, ...]]:
-    cursor: str | None = None
-    for _ in range(MAX_PAGES):
-        result = await client.search_metadata_filter(filter=query, cursor=cursor, size=PAGE_SIZE)
-        yield result.assets
-        if not result.next_page:
-            return
-        cursor = result.next_page
-    log.warning("search stopped after %d pages; the rest waits for the next poll", MAX_PAGES)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def single_type(rules: Iterable[CompiledRule]) -> str | None:
@@ -186,7 +127,7 @@ async def collect_matches(
         if starts and len(starts) == len(person_rules):
             since = max(since, min(starts))
         watched = frozenset().union(*(r.watched_person_ids for r in person_rules))
-        async for page in search_people_assets(client, watched, since, watch.use_search_filter):
+        async for page in client.assets_of_people(watched, since):
             seen += len(page)
             found = matches_for(person_rules, page, baselines)
             # An exclusion (`none:`) can only be trusted once faces had time to be recognised.
@@ -194,8 +135,8 @@ async def collect_matches(
                      if not m.rule.none or m.asset.created_at <= window.settled_before])
     stream_rules = watch.stream_rules
     if stream_rules and window.stream_before > window.stream_after:
-        async for page in search_new_assets(
-            client, window.stream_after, window.stream_before, single_type(stream_rules),
+        async for page in client.new_assets(
+            window.stream_after, window.stream_before, single_type(stream_rules),
         ):
             seen += len(page)
             on_page(matches_for(stream_rules, page, baselines))

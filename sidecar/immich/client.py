@@ -33,7 +33,6 @@ from sidecar.immich.models import (
     Album,
     AlbumSummary,
     Asset,
-    AssetFace,
     BucketAsset,
     Memory,
     Person,
@@ -65,9 +64,9 @@ USER_AGENT = f"immich-discord-sidecar/{__version__}"
 POLL_PERMISSIONS = WATCHING.permissions
 UPLOAD_PERMISSIONS = UPLOAD.permissions + UPLOAD_ALBUM.permissions
 REQUIRED_PERMISSIONS = permissions_for(FEATURES)
-OPTIONAL_PERMISSIONS = ("face.read",)  # GET /faces, not used by any feature yet
 
 THUMBNAIL_SIZES = frozenset({"thumbnail", "preview", "fullsize", "original"})
+SEARCH_PAGE_SIZE = 1000  # Immich's maximum for search/metadata
 MAX_SEARCH_PAGES = 10_000  # hard stop for a server that keeps answering "next page"
 MAX_PEOPLE_PAGES = 1_000
 MAX_ERROR_BODY = 64 * 1024  # bytes of an error body read for its message
@@ -217,16 +216,6 @@ class ImmichClient:
 
     # -- server ---------------------------------------------------------------------------
 
-    async def ping(self) -> bool:
-        """True when Immich answers its ping; one attempt, never raises for Immich errors."""
-        try:
-            return await self._call_json(
-                "GET", "/server/ping", lambda d: _require_dict(d, "body").get("res") == "pong",
-                authenticated=False, retry=False,
-            )
-        except ImmichError:
-            return False
-
     async def version(self) -> ServerVersion:
         """The server version (remembered: 2.x and 3.x differ in upload fields)."""
 
@@ -357,6 +346,60 @@ class ImmichClient:
         async for assets in lossless_pages(fetch, window, max_requests=MAX_SEARCH_PAGES):
             yield SearchPage(assets=assets, next_page=None)
 
+    # -- what a poll asks, whatever the version -------------------------------------------
+
+    async def known_version(self) -> ServerVersion:
+        """The server version, asked once and remembered."""
+        return self._server_version or await self.version()
+
+    async def assets_of_people(
+        self, person_ids: Iterable[str], since: datetime,
+    ) -> AsyncIterator[tuple[Asset, ...]]:
+        """Pages of timeline assets created at or after ``since`` showing at least one of the
+        people, each asset once. Immich 3.2+ answers that in one search (``filter`` with
+        ``personIds.any``); before, ``personIds`` means ALL listed people, so it is one search
+        per person."""
+        ids = sorted(set(person_ids))
+        if not ids:
+            return
+        if (await self.known_version()).has_search_filter:
+            query: dict[str, Any] = {
+                "personIds": {"any": ids},
+                "createdAt": {"gte": _isoformat(since)},
+                "visibility": {"eq": "timeline"},
+            }
+            async for page in self._cursor_pages(query):
+                yield page
+            return
+        seen: set[str] = set()  # an asset showing two watched people comes back twice
+        for person_id in ids:
+            async for result in self.iter_search(created_after=since, person_ids=(person_id,)):
+                fresh = tuple(a for a in result.assets if a.id not in seen)
+                seen.update(a.id for a in fresh)
+                if fresh:
+                    yield fresh
+
+    async def new_assets(
+        self, after: datetime, before: datetime, asset_type: str | None = None,
+    ) -> AsyncIterator[tuple[Asset, ...]]:
+        """Pages of timeline assets created in [after, before] (of one type, when given)."""
+        async for result in self.iter_search(
+            created_after=after, created_before=before, asset_type=asset_type,
+        ):
+            yield result.assets
+
+    async def _cursor_pages(self, query: Mapping[str, Any]) -> AsyncIterator[tuple[Asset, ...]]:
+        cursor: str | None = None
+        for _ in range(MAX_SEARCH_PAGES):
+            result = await self.search_metadata_filter(filter=query, cursor=cursor,
+                                                      size=SEARCH_PAGE_SIZE)
+            yield result.assets
+            if not result.next_page:
+                return
+            cursor = result.next_page
+        log.warning("search stopped after %d pages; the rest waits for the next poll",
+                    MAX_SEARCH_PAGES)
+
     # -- people ---------------------------------------------------------------------------
 
     async def people(self, page: int = 1, size: int = 500) -> tuple[list[Person], bool]:
@@ -450,14 +493,6 @@ class ImmichClient:
             "GET", "/assets/{id}/thumbnail", path={"id": asset_id}, params={"size": size},
             accept="image/*")
         return answer.body, answer.content_type or "application/octet-stream"
-
-    async def asset_faces(self, asset_id: str) -> list[AssetFace]:
-        """Faces detected on an asset (empty when none; an unknown id is a 400)."""
-
-        def parse(data: Any) -> list[AssetFace]:
-            return [AssetFace.from_dict(f) for f in _require_list(data, "body")]
-
-        return await self._call_json("GET", "/faces", parse, params={"id": asset_id})
 
     async def upload_asset(
         self,

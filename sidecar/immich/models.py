@@ -156,31 +156,6 @@ class UploadResult:
 
 
 @dataclass(frozen=True)
-class AssetFace:
-    """A face detected on an asset; ``person`` is None until recognition assigns one."""
-
-    id: str
-    person: PersonRef | None
-    bounding_box: tuple[int, int, int, int]  # x1, y1, x2, y2 in image pixels
-    image_width: int
-    image_height: int
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AssetFace:
-        person = data.get("person")
-        return cls(
-            id=str(data["id"]),
-            person=PersonRef.from_dict(person) if person else None,
-            bounding_box=(
-                int(data["boundingBoxX1"]), int(data["boundingBoxY1"]),
-                int(data["boundingBoxX2"]), int(data["boundingBoxY2"]),
-            ),
-            image_width=int(data["imageWidth"]),
-            image_height=int(data["imageHeight"]),
-        )
-
-
-@dataclass(frozen=True)
 class AlbumSummary:
     """An album as ``GET /api/albums`` lists it: what tells whether its members changed.
 

@@ -184,7 +184,6 @@ class WebhookSink:
                 await asyncio.sleep(wait)
                 continue
             raise self._error_for(response)
-        raise TemporaryDeliveryError("rate_limited", "still rate limited after retries")
 
     def _error_for(self, response: httpx.Response) -> Exception:
         status = response.status_code

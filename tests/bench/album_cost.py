@@ -87,8 +87,7 @@ class AlbumRig:
         compiled = compile_rules(rules, lambda n: [Person(self.alice, n)] if n == "Alice" else [])
         compiled = await resolve_albums(self.client, rules, "bench", compiled)
         targets = {r.name: r.targets for r in rules}
-        watch = Watch(compiled, lambda n: targets[n], timedelta(hours=48), timedelta(minutes=2),
-                      use_search_filter=self.immich.version >= (3, 2, 0))
+        watch = Watch(compiled, lambda n: targets[n], timedelta(hours=48), timedelta(minutes=2))
         self.now += timedelta(minutes=2)
         self.immich.reset_requests()
         started = time.perf_counter()

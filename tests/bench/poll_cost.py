@@ -18,7 +18,8 @@ from pathlib import Path
 from sidecar.config.model import PeopleFilter, Rule, Secret
 from sidecar.engine.rules import compile_rules
 from sidecar.engine.store import Store
-from sidecar.engine.uploads import PAGE_SIZE, Poller, Watch
+from sidecar.engine.uploads import Poller, Watch
+from sidecar.immich.client import SEARCH_PAGE_SIZE as PAGE_SIZE
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import Person
 from sidecar.ops.metrics import Metrics
@@ -72,8 +73,7 @@ class PollRig:
         compiled = compile_rules(
             rules, lambda n: [Person(self.people[n], n)] if n in self.people else [])
         targets = {r.name: r.targets for r in rules}
-        self.watch = Watch(compiled, lambda n: targets[n], LOOKBACK, SETTLE,
-                           use_search_filter=immich.version >= V32)
+        self.watch = Watch(compiled, lambda n: targets[n], LOOKBACK, SETTLE)
         self.poller.start_baseline(targets, backfill=timedelta(hours=1))
 
     def fill_window(self, size: int, others: tuple[str, ...] = ()) -> None:
