@@ -16,7 +16,7 @@ import pytest
 import respx
 
 from sidecar.config.model import Secret
-from sidecar.immich.client import REQUIRED_PERMISSIONS, USER_AGENT, ImmichClient
+from sidecar.immich.client import REQUIRED_PERMISSIONS, ImmichClient
 from sidecar.immich.errors import (
     ImmichAuthError,
     ImmichBadRequestError,
@@ -25,6 +25,7 @@ from sidecar.immich.errors import (
     ImmichResponseError,
 )
 from sidecar.immich.models import Person, PersonRef, ServerVersion
+from sidecar.immich.transport import USER_AGENT
 from sidecar.ops.metrics import Metrics
 from tests.fakes.fake_immich import FakeImmich
 from tests.openapi import multipart_parts

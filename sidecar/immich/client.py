@@ -1,32 +1,23 @@
-"""The Immich API client: one httpx.AsyncClient, one private request method as the only I/O edge.
+"""The Immich API client: what the sidecar asks Immich, in its own words.
 
-Works with Immich 2.x and 3.x. Authenticates with the ``x-api-key`` header only (a key in a
-URL leaks into proxy and access logs). Every request is counted in the Prometheus metrics
-under a templated endpoint label (``GET /api/people/{id}/thumbnail``, never a real id).
+Works with Immich 2.x and 3.x and keeps every difference between them here: it learns the
+server version once, and its intent-level methods (``assets_of_people``, ``new_assets``,
+``upload_asset``, ...) pick the form that version understands. Sending, retries, size caps,
+metrics and error mapping are the transport's (``sidecar.immich.transport``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
-from urllib.parse import quote, urlsplit
 
 import httpx
-import stamina
 
-from sidecar import __version__
 from sidecar.config.model import Secret
 from sidecar.immich.errors import (
-    ImmichError,
-    ImmichResponseError,
-    ImmichUnavailableError,
-    error_for_status,
     shorten,
 )
 from sidecar.immich.models import (
@@ -43,13 +34,13 @@ from sidecar.immich.models import (
 )
 from sidecar.immich.paging import Bounds, lossless_pages
 from sidecar.immich.permissions import FEATURES, UPLOAD, UPLOAD_ALBUM, WATCHING, permissions_for
-from sidecar.immich.retry import (
-    RETRYABLE_STATUSES,
-    RetryableResponse,
-    RetryPolicy,
-    decide_retry,
-    retry_after_seconds,
-    retry_reason,
+from sidecar.immich.transport import (
+    ShapeError,
+    Transport,
+    isoformat,
+    require_dict,
+    require_int,
+    require_list,
 )
 from sidecar.ops.metrics import Metrics
 
@@ -57,7 +48,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-USER_AGENT = f"immich-discord-sidecar/{__version__}"
 
 # What each feature needs is said once, in sidecar.immich.permissions; these names remain for
 # callers and the contract test (every name must exist in the specs' Permission enum).
@@ -71,86 +61,6 @@ MAX_SEARCH_PAGES = 10_000  # hard stop for a server that keeps answering "next p
 MAX_PEOPLE_PAGES = 1_000
 MAX_ERROR_BODY = 64 * 1024  # bytes of an error body read for its message
 MAX_BODY = 256 * 1024 * 1024  # bytes of a successful body (an original video can be large)
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    content_type: str
-    body: bytes
-
-
-class _ShapeError(Exception):
-    """A response body that does not have the promised shape."""
-
-
-def _isoformat(moment: datetime) -> str:
-    """UTC with milliseconds and a ``Z``, the form both spec versions accept; naive is UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    text = moment.astimezone(UTC).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
-
-
-def _describe_shape_error(exc: Exception) -> str:
-    if isinstance(exc, KeyError):
-        return f"missing field {exc.args[0]!r}" if exc.args else "missing field"
-    if isinstance(exc, _ShapeError):
-        return shorten(str(exc), 120)
-    return shorten(f"{type(exc).__name__}: {exc}", 120)
-
-
-def _require_list(value: Any, what: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise _ShapeError(f"{what} is not a list")
-    return value
-
-
-def _require_dict(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _ShapeError(f"{what} is not an object")
-    return value
-
-
-def _require_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _ShapeError(f"{what} is not an integer")
-    return value
-
-
-def _error_message(answer: _Answer) -> str:
-    """Immich's JSON ``message`` (2.x: a list for validation errors; 3.x: "Validation failed"
-    and the problems in ``errors``), else a short hint."""
-    if "json" in answer.content_type:
-        try:
-            data = json.loads(answer.body)
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            message = data.get("message")
-            if isinstance(message, list):
-                return "; ".join(str(m) for m in message)
-            problems = data.get("errors")
-            if isinstance(problems, list) and problems:
-                listed = "; ".join(_describe_problem(p) for p in problems)
-                return f"{message or 'invalid request'}: {listed}"
-            if message:
-                return str(message)
-            if data.get("error"):
-                return str(data["error"])
-    if "html" in answer.content_type:
-        return "an HTML page instead of an API answer"
-    return ""
-
-
-def _describe_problem(problem: Any) -> str:
-    """One validation issue of Immich 3.x (``{path: [...], message}``) as ``path: message``."""
-    if not isinstance(problem, dict):
-        return str(problem)
-    path = problem.get("path")
-    where = ".".join(str(p) for p in path) if isinstance(path, list) else ""
-    text = str(problem.get("message") or problem.get("code") or "invalid")
-    return f"{where}: {text}" if where else text
 
 
 class ImmichClient:
@@ -169,32 +79,10 @@ class ImmichClient:
         wait_initial: float = 0.5,
         wait_max: float = 10.0,
     ) -> None:
-        root = base_url.strip().rstrip("/")
-        if root.endswith("/api"):  # a common paste; the client adds /api itself
-            root = root[: -len("/api")]
-        parts = urlsplit(root)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("the Immich URL must look like http://host:port")
-        if parts.query or parts.fragment:
-            raise ValueError("the Immich URL must not have a query or fragment")
-        self._api_key = api_key
-        self._metrics = metrics
-        self._policy = RetryPolicy(
-            max_attempts=max_attempts,
-            max_seconds=max_retry_seconds,
-            wait_initial=wait_initial,
-            wait_max=wait_max,
-            wait_jitter=wait_initial,
-        )
-        self._http = httpx.AsyncClient(
-            base_url=root + "/api",
-            timeout=timeout,
-            transport=transport,
-            follow_redirects=False,
-            headers={"User-Agent": USER_AGENT},
-        )
+        self._io = Transport(base_url, api_key, metrics, timeout=timeout,
+                             max_attempts=max_attempts, max_retry_seconds=max_retry_seconds,
+                             transport=transport, wait_initial=wait_initial, wait_max=wait_max)
         self._server_version: ServerVersion | None = None
-
     async def __aenter__(self) -> Self:
         return self
 
@@ -207,7 +95,7 @@ class ImmichClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._io.aclose()
 
     @property
     def server_version(self) -> ServerVersion | None:
@@ -220,14 +108,14 @@ class ImmichClient:
         """The server version (remembered: 2.x and 3.x differ in upload fields)."""
 
         def parse(data: Any) -> ServerVersion:
-            body = _require_dict(data, "body")
+            body = require_dict(data, "body")
             return ServerVersion(
-                major=_require_int(body["major"], "major"),
-                minor=_require_int(body["minor"], "minor"),
-                patch=_require_int(body["patch"], "patch"),
+                major=require_int(body["major"], "major"),
+                minor=require_int(body["minor"], "minor"),
+                patch=require_int(body["patch"], "patch"),
             )
 
-        self._server_version = await self._call_json(
+        self._server_version = await self._io.call_json(
             "GET", "/server/version", parse, authenticated=False)
         return self._server_version
 
@@ -235,10 +123,10 @@ class ImmichClient:
         """The permissions of the API key (``all`` grants every one); a 401 for a bad key."""
 
         def parse(data: Any) -> frozenset[str]:
-            perms = _require_list(_require_dict(data, "body")["permissions"], "permissions")
+            perms = require_list(require_dict(data, "body")["permissions"], "permissions")
             return frozenset(str(p) for p in perms)
 
-        return await self._call_json("GET", "/api-keys/me", parse)
+        return await self._io.call_json("GET", "/api-keys/me", parse)
 
     async def missing_permissions(self, required: Iterable[str]) -> list[str]:
         """The permissions in ``required`` that the API key lacks (``all`` grants every one)."""
@@ -273,13 +161,13 @@ class ImmichClient:
             "size": size,
         }
         if created_after is not None:
-            body["createdAfter"] = _isoformat(created_after)
+            body["createdAfter"] = isoformat(created_after)
         if created_before is not None:
-            body["createdBefore"] = _isoformat(created_before)
+            body["createdBefore"] = isoformat(created_before)
         if taken_after is not None:
-            body["takenAfter"] = _isoformat(taken_after)
+            body["takenAfter"] = isoformat(taken_after)
         if taken_before is not None:
-            body["takenBefore"] = _isoformat(taken_before)
+            body["takenBefore"] = isoformat(taken_before)
         if person_ids:
             body["personIds"] = list(person_ids)
         if asset_type is not None:
@@ -288,7 +176,7 @@ class ImmichClient:
             if not page.isdigit():
                 raise ValueError(f"search page must be a page number, not {page[:40]!r}")
             body["page"] = int(page)
-        return await self._call_json(
+        return await self._io.call_json(
             "POST", "/search/metadata", lambda d: _search_page(d, cursor_form=False),
             json_body=body)
 
@@ -316,7 +204,7 @@ class ImmichClient:
         }
         if cursor is not None:
             body["cursor"] = cursor
-        return await self._call_json(
+        return await self._io.call_json(
             "POST", "/search/metadata", lambda d: _search_page(d, cursor_form=True),
             json_body=body)
 
@@ -365,7 +253,7 @@ class ImmichClient:
         if (await self.known_version()).has_search_filter:
             query: dict[str, Any] = {
                 "personIds": {"any": ids},
-                "createdAt": {"gte": _isoformat(since)},
+                "createdAt": {"gte": isoformat(since)},
                 "visibility": {"eq": "timeline"},
             }
             async for page in self._cursor_pages(query):
@@ -406,12 +294,12 @@ class ImmichClient:
         """One page of visible named and unnamed people, and whether another page follows."""
 
         def parse(data: Any) -> tuple[list[Person], bool]:
-            body = _require_dict(data, "body")
-            people = [Person.from_dict(p) for p in _require_list(body["people"], "people")]
+            body = require_dict(data, "body")
+            people = [Person.from_dict(p) for p in require_list(body["people"], "people")]
             return people, bool(body.get("hasNextPage", False))
 
         params = {"withHidden": "false", "page": str(page), "size": str(size)}
-        return await self._call_json("GET", "/people", parse, params=params)
+        return await self._io.call_json("GET", "/people", parse, params=params)
 
     async def all_people(self) -> list[Person]:
         everyone: list[Person] = []
@@ -428,25 +316,25 @@ class ImmichClient:
         matches from the answer. Hidden people only ``with_hidden``."""
 
         def parse(data: Any) -> list[Person]:
-            return [Person.from_dict(p) for p in _require_list(data, "body")]
+            return [Person.from_dict(p) for p in require_list(data, "body")]
 
         params = {"name": name}
         if with_hidden:
             params["withHidden"] = "true"
-        return await self._call_json("GET", "/search/person", parse, params=params)
+        return await self._io.call_json("GET", "/search/person", parse, params=params)
 
     async def person_thumbnail(self, person_id: str) -> bytes | None:
         """The person's face picture, or None where Immich has none yet."""
-        answer = await self._request(
+        answer = await self._io.request(
             "GET", "/people/{id}/thumbnail", path={"id": person_id}, accept="image/*",
             allow={404})
         return None if answer.status == 404 else answer.body
 
     async def person_statistics(self, person_id: str) -> int:
         """How many assets show this person."""
-        return await self._call_json(
+        return await self._io.call_json(
             "GET", "/people/{id}/statistics",
-            lambda d: _require_int(_require_dict(d, "body")["assets"], "assets"),
+            lambda d: require_int(require_dict(d, "body")["assets"], "assets"),
             path={"id": person_id})
 
     # -- scheduled posts ------------------------------------------------------------------
@@ -456,11 +344,11 @@ class ImmichClient:
         date-time (the start of that day, UTC)."""
 
         def parse(data: Any) -> list[Memory]:
-            return [Memory.from_dict(m) for m in _require_list(data, "body")]
+            return [Memory.from_dict(m) for m in require_list(data, "body")]
 
         version = self._server_version or await self.version()
         when = (day.isoformat() if version.major >= 3 else f"{day.isoformat()}T00:00:00.000Z")
-        return await self._call_json("GET", "/memories", parse,
+        return await self._io.call_json("GET", "/memories", parse,
                                      params={"for": when, "type": "on_this_day"})
 
     async def random_assets(self, *, person_ids: Sequence[str] = (), size: int = 10,
@@ -470,7 +358,7 @@ class ImmichClient:
         ``search/metadata``, Immich answers a bare array here."""
 
         def parse(data: Any) -> list[Asset]:
-            return [Asset.from_dict(a) for a in _require_list(data, "body")]
+            return [Asset.from_dict(a) for a in require_list(data, "body")]
 
         _check_size(size)
         body: dict[str, Any] = {"size": size, "withPeople": True, "withExif": True,
@@ -478,10 +366,10 @@ class ImmichClient:
         if person_ids:
             body["personIds"] = list(person_ids)
         if taken_after is not None:
-            body["takenAfter"] = _isoformat(taken_after)
+            body["takenAfter"] = isoformat(taken_after)
         if taken_before is not None:
-            body["takenBefore"] = _isoformat(taken_before)
-        return await self._call_json("POST", "/search/random", parse, json_body=body)
+            body["takenBefore"] = isoformat(taken_before)
+        return await self._io.call_json("POST", "/search/random", parse, json_body=body)
 
     # -- assets ---------------------------------------------------------------------------
 
@@ -489,7 +377,7 @@ class ImmichClient:
         """The picture of an asset and its content type (``preview`` is a JPEG)."""
         if size not in THUMBNAIL_SIZES:
             raise ValueError(f"thumbnail size must be one of {sorted(THUMBNAIL_SIZES)}")
-        answer = await self._request(
+        answer = await self._io.request(
             "GET", "/assets/{id}/thumbnail", path={"id": asset_id}, params={"size": size},
             accept="image/*")
         return answer.body, answer.content_type or "application/octet-stream"
@@ -508,8 +396,8 @@ class ImmichClient:
         if self._server_version is None:
             await self.version()
         fields = {
-            "fileCreatedAt": _isoformat(file_created_at),
-            "fileModifiedAt": _isoformat(file_modified_at),
+            "fileCreatedAt": isoformat(file_created_at),
+            "fileModifiedAt": isoformat(file_modified_at),
         }
         if self._server_version is not None and self._server_version.major < 3:
             # 2.x requires them; 3.x dropped both.
@@ -517,41 +405,41 @@ class ImmichClient:
             fields["deviceId"] = device_id
 
         def parse(body: Any) -> UploadResult:
-            answer = _require_dict(body, "body")
+            answer = require_dict(body, "body")
             status = answer["status"]
             if status not in ("created", "duplicate", "replaced"):
-                raise _ShapeError(f"unknown upload status {shorten(str(status), 40)!r}")
+                raise ShapeError(f"unknown upload status {shorten(str(status), 40)!r}")
             return UploadResult(id=str(answer["id"]), duplicate=status == "duplicate")
 
-        return await self._call_json(
+        return await self._io.call_json(
             "POST", "/assets", parse, form=fields,
             files={"assetData": (filename, data, content_type)})
 
     async def set_description(self, asset_id: str, text: str) -> None:
         """Set an asset's description (upload itself takes none in either version)."""
-        await self._request(
+        await self._io.request(
             "PUT", "/assets/{id}", path={"id": asset_id}, json_body={"description": text})
 
     async def list_albums(self) -> list[Album]:
         """The albums the key's user owns or that are shared with them (without assets)."""
 
         def parse(data: Any) -> list[Album]:
-            return [Album.from_dict(_require_dict(a, "album"))
-                    for a in _require_list(data, "body")]
+            return [Album.from_dict(require_dict(a, "album"))
+                    for a in require_list(data, "body")]
 
-        return await self._call_json("GET", "/albums", parse)
+        return await self._io.call_json("GET", "/albums", parse)
 
     async def add_to_album(self, album_id: str, asset_ids: Sequence[str]) -> list[dict[str, Any]]:
         """Add assets to an album; one ``{id, success, error?}`` per asset id."""
 
         def parse(data: Any) -> list[dict[str, Any]]:
-            results = [_require_dict(r, "result") for r in _require_list(data, "body")]
+            results = [require_dict(r, "result") for r in require_list(data, "body")]
             for result in results:
                 if "id" not in result or not isinstance(result.get("success"), bool):
-                    raise _ShapeError("a result lacks id or success")
+                    raise ShapeError("a result lacks id or success")
             return results
 
-        return await self._call_json(
+        return await self._io.call_json(
             "PUT", "/albums/{id}/assets", parse, path={"id": album_id},
             json_body={"ids": list(asset_ids)})
 
@@ -581,35 +469,35 @@ class ImmichClient:
         server for its shared list (see above); on 3.x leave it None: one call lists all."""
 
         def parse(data: Any) -> list[AlbumSummary]:
-            return [AlbumSummary.from_dict(_require_dict(a, "album"))
-                    for a in _require_list(data, "body")]
+            return [AlbumSummary.from_dict(require_dict(a, "album"))
+                    for a in require_list(data, "body")]
 
         params = {"shared": "true"} if shared else None
-        return await self._call_json("GET", "/albums", parse, params=params)
+        return await self._io.call_json("GET", "/albums", parse, params=params)
 
     async def album_buckets(self, album_id: str) -> dict[str, int]:
         """Members of an album per month: ``{timeBucket: count}`` (every owner's assets)."""
 
         def parse(data: Any) -> dict[str, int]:
             buckets: dict[str, int] = {}
-            for entry in _require_list(data, "body"):
-                bucket = _require_dict(entry, "bucket")
-                buckets[str(bucket["timeBucket"])] = _require_int(bucket["count"], "count")
+            for entry in require_list(data, "body"):
+                bucket = require_dict(entry, "bucket")
+                buckets[str(bucket["timeBucket"])] = require_int(bucket["count"], "count")
             return buckets
 
-        return await self._call_json(
+        return await self._io.call_json(
             "GET", "/timeline/buckets", parse, params={"albumId": album_id})
 
     async def album_bucket(self, album_id: str, time_bucket: str) -> list[BucketAsset]:
         """The members of one month of an album, from the compact columnar answer."""
 
         def parse(data: Any) -> list[BucketAsset]:
-            body = _require_dict(data, "body")
-            columns = {name: _require_list(body[name], name) for name in (
+            body = require_dict(data, "body")
+            columns = {name: require_list(body[name], name) for name in (
                 "id", "ownerId", "fileCreatedAt", "isImage", "visibility", "isTrashed")}
             sizes = {len(values) for values in columns.values()}
             if len(sizes) != 1:
-                raise _ShapeError("the bucket's columns differ in length")
+                raise ShapeError("the bucket's columns differ in length")
             return [
                 BucketAsset(id=str(asset_id), owner_id=str(owner), taken_at=parse_time(str(taken)),
                             is_image=bool(image), visibility=str(visibility),
@@ -619,14 +507,14 @@ class ImmichClient:
                     columns["isImage"], columns["visibility"], columns["isTrashed"], strict=True)
             ]
 
-        return await self._call_json(
+        return await self._io.call_json(
             "GET", "/timeline/bucket", parse,
             params={"albumId": album_id, "timeBucket": time_bucket})
 
     async def asset(self, asset_id: str) -> Asset:
         """One asset with its people and exif (readable through a shared album)."""
-        return await self._call_json(
-            "GET", "/assets/{id}", lambda d: Asset.from_dict(_require_dict(d, "body")),
+        return await self._io.call_json(
+            "GET", "/assets/{id}", lambda d: Asset.from_dict(require_dict(d, "body")),
             path={"id": asset_id})
 
     async def album_assets_taken_between(
@@ -638,13 +526,13 @@ class ImmichClient:
         page: int | None = None
         for _ in range(MAX_SEARCH_PAGES):
             body: dict[str, Any] = {
-                "albumIds": [album_id], "takenAfter": _isoformat(taken_after),
-                "takenBefore": _isoformat(taken_before), "visibility": "timeline",
+                "albumIds": [album_id], "takenAfter": isoformat(taken_after),
+                "takenBefore": isoformat(taken_before), "visibility": "timeline",
                 "withPeople": True, "withExif": True, "size": 1000,
             }
             if page is not None:
                 body["page"] = page
-            result = await self._call_json(
+            result = await self._io.call_json(
                 "POST", "/search/metadata", lambda d: _search_page(d, cursor_form=False),
                 json_body=body)
             found.extend(result.assets)
@@ -653,176 +541,6 @@ class ImmichClient:
             page = int(result.next_page)
         return found
 
-    # -- the I/O edge ---------------------------------------------------------------------
-
-    async def _call_json(
-        self,
-        method: str,
-        template: str,
-        parse: Callable[[Any], T],
-        **kwargs: Any,
-    ) -> T:
-        answer = await self._request(method, template, **kwargs)
-        endpoint = f"{method} /api{template}"
-        try:
-            if "json" not in answer.content_type:
-                kind = answer.content_type or "no content type"
-                raise _ShapeError(f"expected JSON but got {shorten(kind, 60)}"
-                                  " (is a login page or proxy in front of Immich?)")
-            try:
-                data = json.loads(answer.body)
-            except ValueError:
-                raise _ShapeError("invalid JSON (truncated?)") from None
-            return parse(data)
-        except (_ShapeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            self._metrics.immich_request_failures.labels(endpoint, "bad_response").inc()
-            # Not logged here: the caller says once what failed (a poll, a command).
-            raise ImmichResponseError(
-                f"unexpected response: {_describe_shape_error(exc)}",
-                endpoint=endpoint, status=answer.status) from None
-
-    async def _request(
-        self,
-        method: str,
-        template: str,
-        *,
-        path: Mapping[str, str] | None = None,
-        params: Mapping[str, str] | None = None,
-        json_body: object = None,
-        form: Mapping[str, str] | None = None,
-        files: Mapping[str, tuple[str, bytes, str]] | None = None,
-        accept: str = "application/json",
-        allow: Iterable[int] = (),
-        authenticated: bool = True,
-        retry: bool = True,
-    ) -> _Answer:
-        """Send one logical request with retries; the only place that talks to Immich."""
-        endpoint = f"{method} /api{template}"
-        url = template.format_map({k: quote(v, safe="") for k, v in (path or {}).items()})
-        headers = {"Accept": accept}
-        if authenticated:
-            headers["x-api-key"] = self._api_key.reveal()
-        allowed = frozenset(allow)
-        policy = self._policy
-        attempts = policy.max_attempts if retry else 1
-        deadline = time.monotonic() + policy.max_seconds
-        last_wait: list[float | None] = [None]
-        last_failure: list[tuple[str, float]] = [("", 0.0)]  # why the last attempt failed, when
-
-        def on_error(exc: Exception) -> bool | float:
-            decision = decide_retry(exc, deadline - time.monotonic())
-            last_wait[0] = None if isinstance(decision, bool) else decision
-            last_failure[0] = (retry_reason(exc), time.monotonic())
-            return decision
-
-        try:
-            async for attempt in stamina.retry_context(
-                on=on_error, attempts=attempts, timeout=policy.max_seconds,
-                wait_initial=policy.wait_initial, wait_max=policy.wait_max,
-                wait_jitter=policy.wait_jitter,
-            ):
-                with attempt:
-                    if attempt.num > 1:
-                        self._metrics.immich_request_retries.labels(endpoint).inc()
-                        why, failed_at = last_failure[0]
-                        waited = (f"{last_wait[0]:.1f}s, as its Retry-After asked"
-                                  if last_wait[0] is not None
-                                  else f"{time.monotonic() - failed_at:.1f}s")
-                        # The templated endpoint and the host only: a real URL may carry ids.
-                        log.info("Immich %s on %s failed (%s); retry %d of %d after waiting %s",
-                                 endpoint, self._http.base_url.netloc.decode("ascii"),
-                                 self._redact(why), attempt.num - 1, attempts - 1, waited)
-                    request = self._http.build_request(
-                        method, url, params=params, json=json_body, data=form, files=files,
-                        headers=headers)
-                    return await self._send_once(request, endpoint, allowed)
-        except RetryableResponse as exc:
-            final: ImmichError = error_for_status(
-                exc.status, exc.message, endpoint=endpoint, correlation_id=exc.correlation_id)
-            reason = "rate_limited" if exc.status == 429 else "http_5xx"
-        except httpx.TimeoutException:
-            final = ImmichUnavailableError(
-                f"timed out ({attempts} attempt{'s' if attempts > 1 else ''})", endpoint=endpoint)
-            reason = "timeout"
-        except httpx.ConnectError as exc:
-            final = ImmichUnavailableError(
-                f"cannot connect ({self._redact(str(exc)) or 'connection failed'})",
-                endpoint=endpoint)
-            reason = "connect"
-        except httpx.TransportError as exc:
-            final = ImmichUnavailableError(
-                f"connection broken ({type(exc).__name__})", endpoint=endpoint)
-            reason = "network"
-        except ImmichError as exc:
-            final = exc
-            if isinstance(exc, ImmichResponseError):
-                reason = "bad_response"
-            elif exc.status is not None and exc.status >= 500:
-                reason = "http_5xx"
-            else:
-                reason = "http_4xx"
-        self._metrics.immich_request_failures.labels(endpoint, reason).inc()
-        log.debug("%s", final)
-        raise final from None
-
-    async def _send_once(
-        self, request: httpx.Request, endpoint: str, allowed: frozenset[int]
-    ) -> _Answer:
-        started = time.perf_counter()
-        try:
-            response = await self._http.send(request, stream=True)
-            try:
-                status = response.status_code
-                ok = 200 <= status < 300 or status in allowed
-                body = await _read_capped(response, MAX_BODY if ok else MAX_ERROR_BODY,
-                                          truncate=not ok)
-            finally:
-                await response.aclose()
-        finally:
-            self._metrics.immich_request_duration.labels(endpoint).observe(
-                time.perf_counter() - started)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        self._metrics.immich_requests.labels(endpoint, str(status)).inc()
-        log.debug("Immich %s -> %d in %.0f ms", endpoint, status, elapsed_ms)
-        if body is None:
-            raise ImmichResponseError(
-                f"response larger than {MAX_BODY // (1024 * 1024)} MiB", endpoint=endpoint,
-                status=status)
-        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        answer = _Answer(status=status, content_type=content_type, body=body)
-        if ok:
-            return answer
-        correlation_id = response.headers.get("x-correlation-id")
-        message = self._redact(_error_message(answer))
-        if status in RETRYABLE_STATUSES:
-            wait = retry_after_seconds(response.headers.get("retry-after"), datetime.now(UTC))
-            raise RetryableResponse(status, message, correlation_id, wait)
-        if 300 <= status < 400:
-            raise ImmichResponseError(
-                "unexpected redirect (is a login proxy in front of Immich?)",
-                endpoint=endpoint, status=status, correlation_id=correlation_id)
-        raise error_for_status(
-            status, message or response.reason_phrase, endpoint=endpoint,
-            correlation_id=correlation_id)
-
-    def _redact(self, text: str) -> str:
-        key = self._api_key.reveal()
-        return text.replace(key, "********") if key else text
-
-
-async def _read_capped(response: httpx.Response, limit: int, *, truncate: bool) -> bytes | None:
-    """The body, at most ``limit`` bytes: cut there when ``truncate``, else None if larger."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            if truncate:
-                return b"".join(chunks)[:limit]
-            return None
-    return b"".join(chunks)
-
 
 def _check_size(size: int) -> None:
     if not 1 <= size <= 1000:
@@ -830,14 +548,14 @@ def _check_size(size: int) -> None:
 
 
 def _search_page(data: Any, *, cursor_form: bool) -> SearchPage:
-    assets = _require_dict(_require_dict(data, "body")["assets"], "assets")
-    items = _require_list(assets["items"], "assets.items")
+    assets = require_dict(require_dict(data, "body")["assets"], "assets")
+    items = require_list(assets["items"], "assets.items")
     following = assets.get("nextCursor") if cursor_form else assets["nextPage"]
     if following is not None and not isinstance(following, str):
-        raise _ShapeError("the next page token is not a string")
+        raise ShapeError("the next page token is not a string")
     if following is not None and not cursor_form and not following.isdigit():
-        raise _ShapeError("assets.nextPage is not a page number")
+        raise ShapeError("assets.nextPage is not a page number")
     return SearchPage(
-        assets=tuple(Asset.from_dict(_require_dict(a, "asset")) for a in items),
+        assets=tuple(Asset.from_dict(require_dict(a, "asset")) for a in items),
         next_page=following,
     )
