@@ -12,12 +12,11 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-import stamina
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from sidecar import __version__
@@ -32,76 +31,32 @@ from sidecar.discord.bot import DiscordStartupError, SidecarBot
 from sidecar.discord.commands import StatusInfo
 from sidecar.engine.albums import (
     AlbumWatcher,
-    preview_albums,
-    resolve_albums,
 )
-from sidecar.engine.dispatch import Dispatcher, RuleOptions
+from sidecar.engine.dispatch import Dispatcher
+from sidecar.engine.planning import build_watch, resolve_rules, rule_options
 from sidecar.engine.post_runner import PostScheduler, memories_today
 from sidecar.engine.posts import Plan
 from sidecar.engine.quiet import quiet_policy
 from sidecar.engine.reload import ConfigReloader
 from sidecar.engine.rules import (
     CompiledRule,
-    Match,
     RuleResolutionError,
-    compile_rules,
-    is_person_id,
 )
 from sidecar.engine.store import Store
-from sidecar.engine.uploads import LAST_POLL_KEY, Poller, Watch, Window, collect_matches
+from sidecar.engine.uploads import LAST_POLL_KEY, Poller
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichClientError, ImmichError
-from sidecar.immich.models import Person
 from sidecar.immich.permissions import WATCHING, features_in_use, gaps
+from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.http_server import MetricsServer
 from sidecar.ops.metrics import Metrics
-from sidecar.targets.base import Sink, SinkContext
-from sidecar.targets.console import asset_link
-from sidecar.targets.discord_render import album_asset_link
-from sidecar.targets.registry import kind_of
+from sidecar.targets.base import SinkContext
+from sidecar.targets.sinks import SinkSet
 from sidecar.wording import count
 
 log = logging.getLogger(__name__)
 
 POLL_JOB_ID = "poll"
-
-
-async def resolve_rules(client: ImmichClient, settings: Settings) -> tuple[CompiledRule, ...]:
-    """Look every person name of the rules up in Immich (once per distinct name)."""
-    names = {
-        ref for rule in settings.rules
-        for ref in (*rule.people.any, *rule.people.all, *rule.people.none)
-        if not is_person_id(ref)
-    }
-    found: dict[str, list[Person]] = {}
-    for name in sorted(names):
-        # A person hidden in Immich's people view is still someone a rule may watch.
-        found[name] = await client.search_person(name, with_hidden=True)
-    source = str(settings.source)
-    try:
-        rules = compile_rules(settings.rules, lambda name: found.get(name, []),
-                              source=source, line_of=settings.line_of)
-    except RuleResolutionError as err:  # the albums' problems are reported with the people's
-        return await resolve_albums(client, settings.rules, source, (), err.problems)
-    return await resolve_albums(client, settings.rules, source, rules)
-
-
-def build_watch(settings: Settings, rules: tuple[CompiledRule, ...]) -> Watch:
-    targets = {rule.name: rule.targets for rule in settings.rules}
-    return Watch(
-        rules=rules,
-        targets_of=lambda name: targets.get(name, ()),
-        lookback=timedelta(seconds=settings.poll.lookback),
-        settle=timedelta(seconds=settings.poll.settle),
-    )
-
-
-def rule_options(settings: Settings) -> Callable[[str], RuleOptions]:
-    options = {
-        rule.name: RuleOptions(mention_roles=rule.mention_roles, batching=rule.batching)
-        for rule in settings.rules
-    }
-    return lambda name: options.get(name, RuleOptions())
 
 
 class Sidecar:
@@ -124,8 +79,8 @@ class Sidecar:
         self._http: MetricsServer | None = None
         self._bot: SidecarBot | None = None
         self._resources = contextlib.AsyncExitStack()
-        self._retired: set[asyncio.Task[None]] = set()  # sinks of removed targets, closing
-        self._sinks: Mapping[str, Sink] = {}
+        self._sinks = SinkSet(lambda settings: SinkContext(
+            settings.immich.external_url, self.client, self.metrics, self._stdout, self._bot))
         self._rules: tuple[CompiledRule, ...] | None = None  # the running config's, resolved
         # Connected: the version and the key's permissions were checked against the Immich
         # that answers now. A reload never makes it so, an Immich outage undoes it.
@@ -174,8 +129,8 @@ class Sidecar:
         if settings.discord.token is not None:
             await self._start_bot(settings.discord.token)
         await self._connect_immich()
-        self._sinks = self._build_sinks(settings)
-        self.dispatcher.configure(self._sinks, rule_options(settings), quiet_policy(settings))
+        self.dispatcher.configure(self._sinks.build(settings), rule_options(settings),
+                                  quiet_policy(settings))
 
         self._http = MetricsServer(self.metrics, self.readiness,
                                    settings.metrics.host, settings.metrics.port)
@@ -264,9 +219,7 @@ class Sidecar:
                 await task
         async with self._poll_lock:  # a poll in flight writes to the store
             pass
-        for sink in self._sinks.values():
-            await sink.close()
-        await asyncio.gather(*self._retired, return_exceptions=True)
+        await self._sinks.close()
         if self._http is not None:
             await self._http.stop()
         await self._resources.aclose()  # the bot, the Immich client, the store
@@ -358,22 +311,6 @@ class Sidecar:
             albums=tuple(self.albums.watched_albums()),
         )
 
-    # -- sinks ---------------------------------------------------------------------------------
-
-    def _build_sinks(self, settings: Settings, keep: Mapping[str, Sink] | None = None,
-                     ) -> dict[str, Sink]:
-        """A sink per target; ``keep`` are sinks of unchanged targets to reuse (a send may be
-        in flight on them)."""
-        context = SinkContext(settings.immich.external_url, self.client, self.metrics,
-                              self._stdout, self._bot)
-        sinks: dict[str, Sink] = {}
-        for name, target in settings.targets.items():
-            sink = keep[name] if keep and name in keep else kind_of(target).build_sink(
-                target, context)
-            if sink is not None:
-                sinks[name] = sink
-        return sinks
-
     # -- reload --------------------------------------------------------------------------------
 
     async def reload(self) -> bool:
@@ -406,23 +343,11 @@ class Sidecar:
                 log.warning("config: %s dropped, their targets were removed (%s)",
                             count(dropped, "queued delivery", "queued deliveries"),
                             ", ".join(sorted(removed)))
-        unchanged = {name: sink for name, sink in self._sinks.items()
-                     if old.targets.get(name) == new.targets.get(name)}
-        retired = [sink for name, sink in self._sinks.items() if name not in unchanged]
-        self._sinks = self._build_sinks(new, keep=unchanged)
-        self.dispatcher.configure(self._sinks, rule_options(new), quiet_policy(new))
-        for sink in retired:
-            self._retired.add(asyncio.create_task(sink.close()))
+        self.dispatcher.configure(self._sinks.build(new), rule_options(new), quiet_policy(new))
         self.posts.apply(new)
         if old.poll.interval != new.poll.interval and self._scheduler is not None:
             self._scheduler.reschedule_job(POLL_JOB_ID, trigger="interval",
                                            seconds=new.poll.interval)
-
-
-def quiet_library_retry_hooks() -> None:
-    """The Immich client counts and logs its own retries; stamina's default hooks would log a
-    warning per retry and count them again in the global Prometheus registry."""
-    stamina.instrumentation.set_on_retry_hooks([])
 
 
 def run_forever(config_path: Path) -> int:
@@ -447,65 +372,4 @@ async def _run(config_path: Path) -> int:
         loop.add_signal_handler(sig, sidecar.request_stop)
     await sidecar.run_until_stopped()
     await sidecar.stop()
-    return 0
-
-
-def dry_run(config_path: Path, since_seconds: float, out: TextIO | None = None) -> int:
-    """``immich-sidecar dry-run``: poll once and print what each rule would send and why.
-    Writes nothing to the state database and sends nothing."""
-    quiet_library_retry_hooks()
-    return asyncio.run(_dry_run(config_path, since_seconds, out or sys.stdout))
-
-
-async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
-    try:
-        settings = load_settings(config_path)
-    except ConfigError as err:
-        for problem in err.lines():
-            print(problem, file=sys.stderr)
-        return 2
-    metrics = Metrics()
-    async with ImmichClient(settings.immich.url, settings.immich.api_key, metrics) as client:
-        try:
-            version = await client.version()
-            rules = await resolve_rules(client, settings)
-            watch = build_watch(settings, rules)
-            now = utc_now()
-            start = now - timedelta(seconds=since_seconds)
-            window = Window(people_since=start, stream_after=start, stream_before=now,
-                            settled_before=now)
-            found: list[Match] = []
-            print(f"dry run against Immich {version}: assets created since "
-                  f"{start:%Y-%m-%d %H:%M} UTC; nothing is stored or sent", file=out)
-            seen = await collect_matches(client, watch, window, {}, found.extend)
-            albums = await preview_albums(client, settings.state.path, watch.album_rules)
-        except RuleResolutionError as err:
-            for problem in err.lines():
-                print(problem, file=sys.stderr)
-            return 2
-        except ImmichError as err:
-            print(f"cannot query Immich: {err}", file=sys.stderr)
-            return 1
-    deliveries = 0
-    for hit in found:
-        targets = watch.targets_of(hit.rule.name)
-        deliveries += len(targets)
-        asset = hit.asset
-        taken = f", taken {asset.taken_at:%Y-%m-%d %H:%M}" if asset.taken_at else ""
-        print(f"{hit.rule.name} -> {', '.join(targets)}: {asset.original_file_name or asset.id} "
-              f"({asset.type}{taken}) because {hit.explain()}", file=out)
-        print(f"    {asset_link(settings.immich.external_url, asset.id)}", file=out)
-    for line, album_matches in albums:
-        print(line, file=out)
-        for album, hit in album_matches:
-            targets = watch.targets_of(hit.rule.name)
-            deliveries += len(targets)
-            found.append(hit)
-            print(f"{hit.rule.name} -> {', '.join(targets)}: "
-                  f"{hit.asset.original_file_name or hit.asset.id} ({hit.asset.type}) added to "
-                  f"{album.name} because {hit.explain()}", file=out)
-            print(f"    {album_asset_link(settings.immich.external_url, album.id, hit.asset.id)}",
-                  file=out)
-    print(f"{count(seen, 'asset')} examined, {count(len(found), 'match', 'matches')}, "
-          f"{count(deliveries, 'delivery', 'deliveries')} would be sent", file=out)
     return 0

@@ -204,8 +204,8 @@ def _dry_run(args: argparse.Namespace) -> int:
     if args.posts:
         return _exit_code(importlib.import_module("sidecar.engine.post_runner").dry_run_posts(path))
     since = args.since if args.since is not None else load_settings(path).poll.lookback
-    app = importlib.import_module("sidecar.app")
-    return _exit_code(app.dry_run(path, since))
+    dry_run = importlib.import_module("sidecar.engine.dry_run")
+    return _exit_code(dry_run.dry_run(path, since))
 
 
 def _doctor(args: argparse.Namespace) -> int:

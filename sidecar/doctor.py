@@ -20,7 +20,6 @@ from typing import TextIO
 import aiohttp
 import discord
 import httpx
-import stamina
 
 from sidecar.config.loader import load_settings
 from sidecar.config.model import Secret, Settings
@@ -35,6 +34,7 @@ from sidecar.immich.permissions import (
     album_feature,
     features_in_use,
 )
+from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.checks import Check, failed, passed
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.discord_channel import NEEDED_PERMISSIONS, ChannelTarget
@@ -317,7 +317,7 @@ async def diagnose(settings: Settings, out: TextIO, *, send_test_to: str | None 
 def run(config_path: Path, *, send_test_to: str | None = None, out: TextIO | None = None) -> int:
     """``immich-sidecar doctor``."""
     settings = load_settings(config_path)
-    stamina.instrumentation.set_on_retry_hooks([])  # the Immich client logs its own retries
+    quiet_library_retry_hooks()  # the Immich client logs its own retries
     stream = out or sys.stdout
     print(f"checking {config_path}", file=stream)
     return asyncio.run(diagnose(settings, stream, send_test_to=send_test_to))

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from sidecar.app import Sidecar, dry_run
+from sidecar.app import Sidecar
 from sidecar.config.model import AlbumFilter, PeopleFilter, Rule, Secret
 from sidecar.discord.commands import watched_albums_line
 from sidecar.engine.albums import (
@@ -24,6 +24,7 @@ from sidecar.engine.albums import (
     resolve_albums,
 )
 from sidecar.engine.dispatch import RuleOptions, group_batches
+from sidecar.engine.dry_run import dry_run
 from sidecar.engine.rules import RuleResolutionError, compile_rules
 from sidecar.engine.store import AlbumState, Store
 from sidecar.engine.uploads import Poller, Watch

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sidecar.app import Sidecar, dry_run
+from sidecar.app import Sidecar
+from sidecar.engine.dry_run import dry_run
 from tests.e2e_harness import REPO, free_port, write_config
 from tests.fakes.fake_immich import FakeImmich
 

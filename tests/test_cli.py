@@ -139,6 +139,7 @@ class RecordingApp(types.ModuleType):
 
 def _install(monkeypatch: pytest.MonkeyPatch, app: RecordingApp) -> RecordingApp:
     monkeypatch.setitem(sys.modules, "sidecar.app", app)
+    monkeypatch.setitem(sys.modules, "sidecar.engine.dry_run", app)  # dry-run's own module
     return app
 
 

@@ -15,6 +15,7 @@ from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 
 import httpx
+import stamina
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -116,3 +117,9 @@ def retry_reason(exc: BaseException) -> str:
             return "connection refused"
         return f"cannot connect ({detail or type(exc).__name__})"
     return f"connection broken ({type(exc).__name__})"
+
+
+def quiet_library_retry_hooks() -> None:
+    """The Immich client counts and logs its own retries; stamina's default hooks would log a
+    warning per retry and count them again in the global Prometheus registry."""
+    stamina.instrumentation.set_on_retry_hooks([])

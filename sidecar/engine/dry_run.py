@@ -1,0 +1,88 @@
+"""``immich-sidecar dry-run``: poll once and print what each rule would send and why.
+
+Writes nothing to the state database and sends nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import TextIO
+
+from sidecar.clock import utc_now
+from sidecar.config.loader import load_settings
+from sidecar.config.model import ConfigError
+from sidecar.engine.albums import preview_albums
+from sidecar.engine.planning import build_watch, resolve_rules
+from sidecar.engine.rules import Match, RuleResolutionError
+from sidecar.engine.uploads import Window, collect_matches
+from sidecar.immich.client import ImmichClient
+from sidecar.immich.errors import ImmichError
+from sidecar.immich.retry import quiet_library_retry_hooks
+from sidecar.ops.metrics import Metrics
+from sidecar.targets.console import asset_link
+from sidecar.targets.discord_render import album_asset_link
+from sidecar.wording import count
+
+
+def dry_run(config_path: Path, since_seconds: float, out: TextIO | None = None) -> int:
+    """``immich-sidecar dry-run``: poll once and print what each rule would send and why.
+    Writes nothing to the state database and sends nothing."""
+    quiet_library_retry_hooks()
+    return asyncio.run(_dry_run(config_path, since_seconds, out or sys.stdout))
+
+
+async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
+    try:
+        settings = load_settings(config_path)
+    except ConfigError as err:
+        for problem in err.lines():
+            print(problem, file=sys.stderr)
+        return 2
+    metrics = Metrics()
+    async with ImmichClient(settings.immich.url, settings.immich.api_key, metrics) as client:
+        try:
+            version = await client.version()
+            rules = await resolve_rules(client, settings)
+            watch = build_watch(settings, rules)
+            now = utc_now()
+            start = now - timedelta(seconds=since_seconds)
+            window = Window(people_since=start, stream_after=start, stream_before=now,
+                            settled_before=now)
+            found: list[Match] = []
+            print(f"dry run against Immich {version}: assets created since "
+                  f"{start:%Y-%m-%d %H:%M} UTC; nothing is stored or sent", file=out)
+            seen = await collect_matches(client, watch, window, {}, found.extend)
+            albums = await preview_albums(client, settings.state.path, watch.album_rules)
+        except RuleResolutionError as err:
+            for problem in err.lines():
+                print(problem, file=sys.stderr)
+            return 2
+        except ImmichError as err:
+            print(f"cannot query Immich: {err}", file=sys.stderr)
+            return 1
+    deliveries = 0
+    for hit in found:
+        targets = watch.targets_of(hit.rule.name)
+        deliveries += len(targets)
+        asset = hit.asset
+        taken = f", taken {asset.taken_at:%Y-%m-%d %H:%M}" if asset.taken_at else ""
+        print(f"{hit.rule.name} -> {', '.join(targets)}: {asset.original_file_name or asset.id} "
+              f"({asset.type}{taken}) because {hit.explain()}", file=out)
+        print(f"    {asset_link(settings.immich.external_url, asset.id)}", file=out)
+    for line, album_matches in albums:
+        print(line, file=out)
+        for album, hit in album_matches:
+            targets = watch.targets_of(hit.rule.name)
+            deliveries += len(targets)
+            found.append(hit)
+            print(f"{hit.rule.name} -> {', '.join(targets)}: "
+                  f"{hit.asset.original_file_name or hit.asset.id} ({hit.asset.type}) added to "
+                  f"{album.name} because {hit.explain()}", file=out)
+            print(f"    {album_asset_link(settings.immich.external_url, album.id, hit.asset.id)}",
+                  file=out)
+    print(f"{count(seen, 'asset')} examined, {count(len(found), 'match', 'matches')}, "
+          f"{count(deliveries, 'delivery', 'deliveries')} would be sent", file=out)
+    return 0
