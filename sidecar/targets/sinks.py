@@ -4,14 +4,14 @@ config reload."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from sidecar.config.model import Settings, TargetConfig
 from sidecar.targets.base import Sink, SinkContext
 from sidecar.targets.registry import kind_of
 
 
-class SinkSet:
+class SinkSet(Mapping[str, Sink]):
     """One sink per target. ``context_for`` gives what the kinds build their sinks from (it
     is asked at each build: the bot may have logged in since)."""
 
@@ -21,9 +21,14 @@ class SinkSet:
         self._targets: Mapping[str, TargetConfig] = {}
         self._retired: set[asyncio.Task[None]] = set()  # sinks of changed targets, closing
 
-    @property
-    def sinks(self) -> Mapping[str, Sink]:
-        return self._sinks
+    def __getitem__(self, name: str) -> Sink:
+        return self._sinks[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sinks)
+
+    def __len__(self) -> int:
+        return len(self._sinks)
 
     def build(self, settings: Settings) -> Mapping[str, Sink]:
         """The sinks of these settings' targets. A target unchanged since the last build keeps
