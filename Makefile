@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/config.yaml
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run demo test lint bench tools clean
+.PHONY: venv run demo test test-fast lint fmt bench tools clean
 
 venv: $(STAMP)
 
@@ -26,11 +26,24 @@ demo: venv
 tools:
 	bash .ci/install-tools
 
-## test: lint, type-check and the whole test suite
-test: venv tools
+## lint: ruff (rules and formatting) and mypy (strict) over sidecar and tests; changes nothing
+lint: venv
 	$(BIN)/ruff check sidecar tests
+	$(BIN)/ruff format --check sidecar tests
 	$(BIN)/mypy
+
+## fmt: format the code and apply ruff's safe fixes
+fmt: venv
+	$(BIN)/ruff check --fix sidecar tests
+	$(BIN)/ruff format sidecar tests
+
+## test: lint, then the whole test suite
+test: lint tools
 	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/pytest
+
+## test-fast: lint, then every test but the end-to-end and slow ones (for the edit-test loop)
+test-fast: lint
+	$(BIN)/pytest -q -m "not e2e and not slow and not container"
 
 ## bench: performance figures (not part of the pass/fail run)
 bench: venv

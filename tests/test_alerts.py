@@ -34,6 +34,7 @@ def exported_series() -> dict[str, set[str]]:
         if not isinstance(metric, MetricWrapperBase):
             continue
         name, kind = metric._name, metric._type
+        assert kind is not None
         labels = set(metric._labelnames)
         suffixes = {"counter": ["_total", "_created"], "gauge": [""],
                     "histogram": ["_bucket", "_sum", "_count", "_created"]}[kind]

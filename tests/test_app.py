@@ -32,7 +32,7 @@ HOOK = "hook: {webhook_url: 'http://127.0.0.1:9/api/webhooks/1/x'}"  # nothing l
 async def immich(monkeypatch):
     async with FakeImmich() as fake:
         monkeypatch.setenv("IMMICH_API_KEY", fake.api_key)
-        fake.alice = fake.add_person("Alice")
+        fake.alice = fake.add_person("Alice")  # type: ignore[attr-defined]
         yield fake
 
 
@@ -59,6 +59,7 @@ async def test_reload_reschedules_drops_removed_targets_and_keeps_the_others(imm
         config(immich, tmp_path, interval="5s", targets="stdout: {console: true}",
                rules=RULES.replace("[stdout, hook]", "[stdout]"))
         assert await sidecar.reload()
+        assert sidecar._scheduler is not None
         assert sidecar._scheduler.get_job("poll").trigger.interval == timedelta(seconds=5)
         assert sidecar._sinks["stdout"] is console_sink  # unchanged target: same sink
         rows = {r.target: r for r in sidecar.store.rows()}

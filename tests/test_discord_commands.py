@@ -67,7 +67,7 @@ async def command(fake: fd.FakeDiscord, name: str, options: list[dict[str, Any]]
 
 def text_of(answer: dict[str, Any]) -> str:
     payload = answer["payload"]
-    return payload.get("content") or payload.get("data", {}).get("content", "")
+    return str(payload.get("content") or payload.get("data", {}).get("content", ""))
 
 
 def assert_no_mentions(answer: dict[str, Any]) -> None:
@@ -200,7 +200,7 @@ async def test_person_autocomplete_lists_matching_names(fake, bot):
 
 
 async def test_immich_failure_is_a_polite_line_not_a_traceback(fake, bot, immich):
-    async def broken(name: str) -> list:
+    async def broken(name: str) -> list[Any]:
         raise ConnectionError("immich down at http://immich:2283 with key immich-key")
 
     immich.search_person = broken

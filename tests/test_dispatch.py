@@ -62,6 +62,7 @@ async def test_console_sink_prints_one_json_line_per_delivery(env):
     line = json.loads(out.getvalue())
     assert line["rule"] == "kids" and line["target"] == "stdout"
     assert line["asset_id"] == asset.id and line["people"] == ["Alice"]
+    assert asset.taken_at is not None
     assert line["taken_at"] == asset.taken_at.isoformat()
     assert line["link"] == f"https://photos.example/photos/{asset.id}"
     assert store.counts().sent == 1

@@ -4,6 +4,7 @@ Invalid Webhook Token, a deleted or unknown webhook 404 Unknown Webhook with Dis
 
 from __future__ import annotations
 
+import discord
 import httpx
 
 from sidecar.ops.metrics import Metrics
@@ -51,6 +52,7 @@ async def test_a_channel_added_with_a_deny_overwrite_takes_that_permission_from_
     try:
         channel = bot.get_channel(no_files)
         assert channel is not None
+        assert isinstance(channel, discord.TextChannel)
         permissions = channel.permissions_for(channel.guild.me)
         assert (permissions.send_messages, permissions.attach_files) == (True, False)
     finally:

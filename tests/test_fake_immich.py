@@ -141,7 +141,7 @@ async def test_search_pages_through_every_match_newest_taken_first(immich, api):
     taken = [T0 + timedelta(minutes=i) for i in range(5)]
     added = [immich.add_asset(taken_at=t) for t in taken]
     seen: list[str] = []
-    pages = []
+    pages: list[Any] = []
     page: str | None = "1"
     while page is not None:
         assert len(pages) < 10, "nextPage never became null"

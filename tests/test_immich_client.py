@@ -118,13 +118,13 @@ def metrics() -> Metrics:
 
 
 @pytest.fixture
-async def client(metrics: Metrics):  # type: ignore[no-untyped-def]
+async def client(metrics: Metrics):
     async with ImmichClient(BASE, Secret(KEY), metrics, wait_initial=0, wait_max=0) as c:
         yield c
 
 
 @pytest.fixture
-def mock():  # type: ignore[no-untyped-def]
+def mock():
     with respx.mock(base_url=API, assert_all_called=False) as router:
         yield router
 

@@ -20,6 +20,7 @@ import pytest
 
 from sidecar.app import Sidecar
 from sidecar.config.model import MemoriesCommand, PersonCommand, Post, Secret, UploadCommand
+from sidecar.discord.commands import SORRY
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.permissions import (
     FEATURES,
@@ -33,8 +34,8 @@ from sidecar.ops.metrics import Metrics
 from tests.e2e_harness import REPO, free_port, write_config
 from tests.fakes import fake_discord as fd
 from tests.fakes.fake_immich import FakeImmich
-from tests.test_discord_bot import make_settings, start_bot
-from tests.test_discord_commands import JPEG, SORRY, command, text_of, upload
+from tests.test_discord_bot import JPEG, make_settings, start_bot
+from tests.test_discord_commands import command, text_of, upload
 
 EVERYTHING_BUT = {
     "person.statistics": ("asset.read", "asset.view", "person.read", "asset.upload",

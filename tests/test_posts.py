@@ -62,8 +62,9 @@ class Clock:
 async def immich(request, monkeypatch):
     async with FakeImmich(version=request.param) as fake:
         monkeypatch.setenv("IMMICH_API_KEY", fake.api_key)
-        fake.alice = fake.add_person("Alice", birth_date="2019-12-01")
-        fake.bob = fake.add_person("Bob", birth_date="2018-06-05")
+        # The tests' handles on Alice and Bob ride on the fake itself.
+        fake.alice = fake.add_person("Alice", birth_date="2019-12-01")  # type: ignore[attr-defined]
+        fake.bob = fake.add_person("Bob", birth_date="2018-06-05")  # type: ignore[attr-defined]
         yield fake
 
 
@@ -318,6 +319,7 @@ async def test_a_reload_that_changes_a_cron_takes_effect(immich, tmp_path):
         runs = sidecar.posts.next_runs()
         assert runs["memories"] == datetime(2026, 12, 1, 17, 30, tzinfo=UTC)  # 18:30 Paris
         assert runs["birthdays"] == datetime(2026, 12, 1, 7, tzinfo=UTC)
+        assert sidecar._scheduler is not None
         job = sidecar._scheduler.get_job("post:memories")
         assert "hour='18'" in str(job.trigger) and "minute='30'" in str(job.trigger)
         config(immich, tmp_path, posts="posts:\n" + BIRTHDAYS)
@@ -525,6 +527,7 @@ async def test_a_failed_run_is_counted_retried_later_and_posts_nothing(tmp_path,
         try:
             await wait_for(lambda: sidecar.metrics.post_runs.labels(
                 post="memories", result="failure")._value.get() == 1, "the failed make-up run")
+            assert sidecar._scheduler is not None
             assert sidecar._scheduler.get_job("post:memories:retry") is not None
             assert not sidecar.store.post_ran("memories", "2026-12-01")  # so the retry runs
             assert any("post memories failed for 2026-12-01" in r.getMessage()

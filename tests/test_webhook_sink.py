@@ -7,6 +7,7 @@ import logging
 from dataclasses import replace
 from email.parser import BytesParser
 from email.policy import HTTP
+from typing import cast
 
 import httpx
 import pytest
@@ -43,10 +44,11 @@ class LookupError404(Exception):
 def parse_multipart(request: httpx.Request) -> dict[str, tuple[str | None, bytes]]:
     head = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
     message = BytesParser(policy=HTTP).parsebytes(head + request.content)
-    parts = {}
+    parts: dict[str, tuple[str | None, bytes]] = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        parts[name] = (part.get_filename(), part.get_payload(decode=True))
+        assert isinstance(name, str)
+        parts[name] = (part.get_filename(), cast(bytes, part.get_payload(decode=True)))
     return parts
 
 

@@ -27,7 +27,7 @@ from urllib.parse import quote
 import discord.gateway
 import discord.http
 import yarl
-from aiohttp import WSMsgType, web
+from aiohttp import BodyPartReader, WSMsgType, web
 
 TOKEN = "fake-bot-token"
 APP_ID = 900000000000000001
@@ -251,7 +251,7 @@ class FakeDiscord:
         }
         if attachments:
             data["resolved"] = {"attachments": {a["id"]: a for a in attachments}}
-        payload = {
+        payload: dict[str, Any] = {
             "id": str(next(self._ids)), "application_id": str(APP_ID),
             "type": 4 if autocomplete else 2, "data": data, "guild_id": str(GUILD_ID),
             "channel_id": str(channel_id), "channel": self.channels[channel_id],
@@ -559,11 +559,12 @@ async def _read_body(request: web.Request) -> tuple[Any, dict[str, tuple[str, by
         files: dict[str, tuple[str, bytes]] = {}
         reader = await request.multipart()
         async for part in reader:
-            data = await part.read()  # type: ignore[union-attr]
+            assert isinstance(part, BodyPartReader)  # Discord's form has no nested parts
+            data = await part.read()
             if part.name == "payload_json":
                 body = json.loads(data)
             elif part.name:
-                files[part.name] = (part.filename or "", bytes(data))  # type: ignore[union-attr]
+                files[part.name] = (part.filename or "", bytes(data))
         return body, files
     raw = await request.read()
     return (json.loads(raw) if raw else None), {}
