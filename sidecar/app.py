@@ -64,8 +64,12 @@ class Sidecar:
     config cannot run at all; everything after start keeps running through errors."""
 
     def __init__(
-        self, config_path: Path, *, stdout: TextIO | None = None,
-        clock: Callable[[], datetime] = utc_now, metrics: Metrics | None = None,
+        self,
+        config_path: Path,
+        *,
+        stdout: TextIO | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config_path = config_path
         self.metrics = metrics or Metrics()
@@ -79,8 +83,11 @@ class Sidecar:
         self._http: MetricsServer | None = None
         self._bot: SidecarBot | None = None
         self._resources = contextlib.AsyncExitStack()
-        self._sinks = SinkSet(lambda settings: SinkContext(
-            settings.immich.external_url, self.client, self.metrics, self._stdout, self._bot))
+        self._sinks = SinkSet(
+            lambda settings: SinkContext(
+                settings.immich.external_url, self.client, self.metrics, self._stdout, self._bot
+            )
+        )
         self._rules: tuple[CompiledRule, ...] | None = None  # the running config's, resolved
         # Connected: the version and the key's permissions were checked against the Immich
         # that answers now. A reload never makes it so, an Immich outage undoes it.
@@ -113,45 +120,69 @@ class Sidecar:
         self.metrics.build_info.labels(version=__version__).set(1)
         self.settings = load_settings(self.config_path)
         self.loaded_at = self._clock()
-        self._reloader = ConfigReloader(self.config_path, self.settings,
-                                        lambda new: resolve_rules(self.client, new),
-                                        self._apply_reload, self.metrics)
+        self._reloader = ConfigReloader(
+            self.config_path,
+            self.settings,
+            lambda new: resolve_rules(self.client, new),
+            self._apply_reload,
+            self.metrics,
+        )
         settings = self.settings
         self.store = Store.open(settings.state.path)
         self._resources.callback(self.store.close)
         self.client = await self._resources.enter_async_context(
-            ImmichClient(settings.immich.url, settings.immich.api_key, self.metrics))
+            ImmichClient(settings.immich.url, settings.immich.api_key, self.metrics)
+        )
         self.albums = AlbumWatcher(self.client, self.store, self.metrics)
         self.poller = Poller(self.client, self.store, self.metrics, self._clock, self.albums)
         self.dispatcher = Dispatcher(self.store, self.metrics, self._clock)
-        self.poller.start_baseline((r.name for r in settings.rules),
-                                   timedelta(seconds=settings.poll.backfill))
+        self.poller.start_baseline(
+            (r.name for r in settings.rules), timedelta(seconds=settings.poll.backfill)
+        )
         if settings.discord.token is not None:
             await self._start_bot(settings.discord.token)
         await self._connect_immich()
-        self.dispatcher.configure(self._sinks.build(settings), rule_options(settings),
-                                  quiet_policy(settings))
+        self.dispatcher.configure(
+            self._sinks.build(settings), rule_options(settings), quiet_policy(settings)
+        )
 
-        self._http = MetricsServer(self.metrics, self.readiness,
-                                   settings.metrics.host, settings.metrics.port)
+        self._http = MetricsServer(
+            self.metrics, self.readiness, settings.metrics.host, settings.metrics.port
+        )
         await self._http.start()
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._scheduler.add_job(
-            self._poll_job, "interval", seconds=settings.poll.interval, id=POLL_JOB_ID,
-            max_instances=1, coalesce=True, next_run_time=utc_now(),
+            self._poll_job,
+            "interval",
+            seconds=settings.poll.interval,
+            id=POLL_JOB_ID,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=utc_now(),
         )
         self._scheduler.start()
-        self.posts = PostScheduler(self._scheduler, self.client, self.store, self.metrics,
-                                   self._clock, self.dispatcher.wake)
+        self.posts = PostScheduler(
+            self._scheduler,
+            self.client,
+            self.store,
+            self.metrics,
+            self._clock,
+            self.dispatcher.wake,
+        )
         self.posts.apply(settings)
         if settings.posts:  # a run missed while the sidecar was down, made up once
-            self._scheduler.add_job(self.posts.catch_up, "date", run_date=utc_now(),
-                                    id="posts-catch-up")
+            self._scheduler.add_job(
+                self.posts.catch_up, "date", run_date=utc_now(), id="posts-catch-up"
+            )
         self._tasks = [asyncio.create_task(self.dispatcher.run(self._stop), name="dispatcher")]
         self._watcher = asyncio.create_task(self._reloader.watch(self._stop), name="config-watcher")
-        log.info("sidecar %s started: %s, %s, polling every %gs", __version__,
-                 count(len(settings.rules), "rule"), count(len(settings.targets), "target"),
-                 settings.poll.interval)
+        log.info(
+            "sidecar %s started: %s, %s, polling every %gs",
+            __version__,
+            count(len(settings.rules), "rule"),
+            count(len(settings.targets), "target"),
+            settings.poll.interval,
+        )
 
     async def _connect_immich(self) -> bool:
         """Learn the server version, check the key and resolve the rules' people. Immich being
@@ -162,8 +193,11 @@ class Sidecar:
             self._version = str(version)
             features = features_in_use(self.settings, bot=self._bot is not None)
             for feature, missing in gaps(features, await self.client.key_permissions()).items():
-                log.log(logging.ERROR if feature is WATCHING else logging.WARNING, "%s",
-                        feature.off_sentence(missing))
+                log.log(
+                    logging.ERROR if feature is WATCHING else logging.WARNING,
+                    "%s",
+                    feature.off_sentence(missing),
+                )
             if self._rules is None:
                 self._rules = await resolve_rules(self.client, self.settings)
         except ImmichError as err:
@@ -188,8 +222,14 @@ class Sidecar:
         """Log the bot in; raises DiscordStartupError when it cannot (bad token, no Discord).
         Problems with the channel targets are logged now, not at the first photo."""
         self._bot = await self._resources.enter_async_context(
-            SidecarBot(self.settings, self.client, self.metrics, self._status_async,
-                       memories_provider=self._memories_today))
+            SidecarBot(
+                self.settings,
+                self.client,
+                self.metrics,
+                self._status_async,
+                memories_provider=self._memories_today,
+            )
+        )
         problems = await self._bot.launch(token)
         for problem in problems:
             log.error("discord: %s", problem)
@@ -328,8 +368,10 @@ class Sidecar:
             if getattr(old, setting) != getattr(new, setting):
                 log.warning("config: %s changed; it takes effect at the next restart", setting)
         if old.immich != new.immich or old.discord.token != new.discord.token:
-            log.warning("config: the Immich connection or the Discord token changed; "
-                        "that takes effect at the next restart")
+            log.warning(
+                "config: the Immich connection or the Discord token changed; "
+                "that takes effect at the next restart"
+            )
         if self._bot is not None:
             self._bot.update_settings(new)
         self.settings = new
@@ -338,16 +380,20 @@ class Sidecar:
         removed = set(old.targets) - set(new.targets)
         if removed:
             dropped = self.store.fail_pending_for_targets(
-                removed, "target removed from the config", self._clock())
+                removed, "target removed from the config", self._clock()
+            )
             if dropped:
-                log.warning("config: %s dropped, their targets were removed (%s)",
-                            count(dropped, "queued delivery", "queued deliveries"),
-                            ", ".join(sorted(removed)))
+                log.warning(
+                    "config: %s dropped, their targets were removed (%s)",
+                    count(dropped, "queued delivery", "queued deliveries"),
+                    ", ".join(sorted(removed)),
+                )
         self.dispatcher.configure(self._sinks.build(new), rule_options(new), quiet_policy(new))
         self.posts.apply(new)
         if old.poll.interval != new.poll.interval and self._scheduler is not None:
-            self._scheduler.reschedule_job(POLL_JOB_ID, trigger="interval",
-                                           seconds=new.poll.interval)
+            self._scheduler.reschedule_job(
+                POLL_JOB_ID, trigger="interval", seconds=new.poll.interval
+            )
 
 
 def run_forever(config_path: Path) -> int:

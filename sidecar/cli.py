@@ -88,8 +88,13 @@ class _CommandParser(argparse.ArgumentParser):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS,
-                          default=argparse.SUPPRESS, help=LOG_LEVEL_HELP)
+        self.add_argument(
+            "--log-level",
+            type=str.upper,
+            choices=LOG_LEVELS,
+            default=argparse.SUPPRESS,
+            help=LOG_LEVEL_HELP,
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -106,7 +111,8 @@ def _parser() -> argparse.ArgumentParser:
         help=LOG_LEVEL_HELP,
     )
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser)
+        dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser
+    )
     default_config = os.environ.get("SIDECAR_CONFIG") or DEFAULT_CONFIG
     config_help = f"config file (default: $SIDECAR_CONFIG or {DEFAULT_CONFIG})"
 
@@ -126,8 +132,10 @@ def _parser() -> argparse.ArgumentParser:
         help="look this far back, e.g. 2h (default: poll.lookback)",
     )
     dry_run.add_argument(
-        "--posts", action="store_true",
-        help="show what each scheduled post would send today instead (nothing is stored)")
+        "--posts",
+        action="store_true",
+        help="show what each scheduled post would send today instead (nothing is stored)",
+    )
     dry_run.set_defaults(handler=_dry_run)
 
     check = commands.add_parser("check-config", help="validate a config file and summarise it")
@@ -136,10 +144,15 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_check_config, default_config=default_config)
 
     doctor = commands.add_parser(
-        "doctor", help="check the setup against the live Immich and Discord, one line per check")
+        "doctor", help="check the setup against the live Immich and Discord, one line per check"
+    )
     doctor.add_argument("-c", "--config", default=default_config, help=config_help)
-    doctor.add_argument("--send-test", metavar="TARGET", default=None,
-                        help="also post one clearly labelled test message to this target")
+    doctor.add_argument(
+        "--send-test",
+        metavar="TARGET",
+        default=None,
+        help="also post one clearly labelled test message to this target",
+    )
     doctor.set_defaults(handler=_doctor)
 
     schema = commands.add_parser("schema", help="print the config file's JSON Schema")
@@ -228,9 +241,7 @@ def describe(settings: Settings) -> str:
     Names and counts only: never a secret.
     """
     targets = list(settings.targets.values())
-    kinds = [
-        _count(sum(kind_of(t) is kind for t in targets), *kind.label) for kind in KINDS
-    ]
+    kinds = [_count(sum(kind_of(t) is kind for t in targets), *kind.label) for kind in KINDS]
     breakdown = ", ".join(kind for kind in kinds if not kind.startswith("0 "))
     return (
         f"{_count(len(settings.rules), 'rule')}, {_count(len(targets), 'target')} ({breakdown}), "

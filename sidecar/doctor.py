@@ -46,8 +46,10 @@ SUPPORTED_MAJORS = (2, 3)
 # View Channel, Send Messages, Embed Links, Attach Files: what the invite link asks for.
 INVITE_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15)
 DISCORD_READY_TIMEOUT = 30.0
-TEST_MESSAGE = ("Test message from immich-sidecar doctor: target {name!r} works. "
-                "This is not a photo notification.")
+TEST_MESSAGE = (
+    "Test message from immich-sidecar doctor: target {name!r} works. "
+    "This is not a photo notification."
+)
 
 
 # ---------------------------------------------------------------------------- pure checks
@@ -57,19 +59,24 @@ def version_check(version: ServerVersion) -> Check:
     if version.major in SUPPORTED_MAJORS:
         return passed(f"Immich {version} is a supported version (2.x, 3.x)")
     if version.major < SUPPORTED_MAJORS[0]:
-        return failed(f"Immich {version} is too old for this sidecar",
-                      "upgrade Immich to 2.x or later")
-    return failed(f"Immich {version} is newer than this sidecar knows (2.x, 3.x)",
-                  "upgrade immich-discord-sidecar")
+        return failed(
+            f"Immich {version} is too old for this sidecar", "upgrade Immich to 2.x or later"
+        )
+    return failed(
+        f"Immich {version} is newer than this sidecar knows (2.x, 3.x)",
+        "upgrade immich-discord-sidecar",
+    )
 
 
 def feature_check(feature: Feature, granted: frozenset[str]) -> Check:
     missing = feature.missing(granted)
     if not missing:
         return passed(f"the API key allows {feature.label} ({', '.join(feature.permissions)})")
-    return failed(f"the API key lacks {', '.join(missing)}, needed for {feature.label}",
-                  f"tick {', '.join(missing)} on the key ({KEY_SETTINGS_HINT}), "
-                  "or create a new key with them and set immich.api_key")
+    return failed(
+        f"the API key lacks {', '.join(missing)}, needed for {feature.label}",
+        f"tick {', '.join(missing)} on the key ({KEY_SETTINGS_HINT}), "
+        "or create a new key with them and set immich.api_key",
+    )
 
 
 def person_check(name: str, candidates: Sequence[Person]) -> Check:
@@ -78,13 +85,17 @@ def person_check(name: str, candidates: Sequence[Person]) -> Check:
     if len(exact) == 1:
         return passed(f"person {name!r} is Immich person {exact[0].id}")
     if exact:
-        return failed(f"{len(exact)} people in Immich are called {name!r}",
-                      "name them apart in Immich (People), or use the person id in the rule")
+        return failed(
+            f"{len(exact)} people in Immich are called {name!r}",
+            "name them apart in Immich (People), or use the person id in the rule",
+        )
     similar = sorted({p.name for p in candidates if p.name})[:8]
     hint = f" (similar: {', '.join(repr(n) for n in similar)})" if similar else ""
-    return failed(f"no person called {name!r} in Immich{hint}",
-                  "name the person in Immich (People > the face > add a name), "
-                  "or correct the name in the rule")
+    return failed(
+        f"no person called {name!r} in Immich{hint}",
+        "name the person in Immich (People > the face > add a name), "
+        "or correct the name in the rule",
+    )
 
 
 def state_check(path: Path) -> Check:
@@ -103,15 +114,18 @@ def state_check(path: Path) -> Check:
 def channel_check(target: ChannelTarget, problem: str | None, channel_name: str | None) -> Check:
     if problem is None:
         where = f"#{channel_name}" if channel_name else f"channel {target.channel_id}"
-        return passed(f"target {target.name!r}: the bot can post pictures in {where} "
-                      f"({NEEDED_PERMISSIONS})")
+        return passed(
+            f"target {target.name!r}: the bot can post pictures in {where} ({NEEDED_PERMISSIONS})"
+        )
     text, _, fix = problem.partition("; ")
     return failed(text, fix or "see the Discord setup section of the README")
 
 
 def invite_url(application_id: int) -> str:
-    return (f"https://discord.com/oauth2/authorize?client_id={application_id}"
-            f"&scope=bot+applications.commands&permissions={INVITE_PERMISSIONS}")
+    return (
+        f"https://discord.com/oauth2/authorize?client_id={application_id}"
+        f"&scope=bot+applications.commands&permissions={INVITE_PERMISSIONS}"
+    )
 
 
 # ---------------------------------------------------------------------------- Immich
@@ -122,19 +136,30 @@ async def immich_checks(settings: Settings, client: ImmichClient, *, bot: bool) 
     try:
         version = await client.version()
     except ImmichError as err:
-        return [failed(f"Immich does not answer at {url} ({err})",
-                       "check immich.url: is Immich running, and is this the address from "
-                       "where the sidecar runs? (laptop: http://localhost:2283; beside Immich's "
-                       "docker compose: http://immich-server:2283)")]
+        return [
+            failed(
+                f"Immich does not answer at {url} ({err})",
+                "check immich.url: is Immich running, and is this the address from "
+                "where the sidecar runs? (laptop: http://localhost:2283; beside Immich's "
+                "docker compose: http://immich-server:2283)",
+            )
+        ]
     checks = [passed(f"Immich answers at {url}"), version_check(version)]
     try:
         granted = await client.key_permissions()
     except ImmichAuthError:
-        return [*checks, failed(f"Immich rejected the API key ({url} answered 401)",
-                                f"check immich.api_key; create a key in {KEY_SETTINGS_HINT}")]
+        return [
+            *checks,
+            failed(
+                f"Immich rejected the API key ({url} answered 401)",
+                f"check immich.api_key; create a key in {KEY_SETTINGS_HINT}",
+            ),
+        ]
     except ImmichError as err:
-        return [*checks, failed(f"could not read the API key's permissions ({err})",
-                                "check immich.api_key")]
+        return [
+            *checks,
+            failed(f"could not read the API key's permissions ({err})", "check immich.api_key"),
+        ]
     checks.append(passed("Immich accepts the API key"))
     checks += [feature_check(f, granted) for f in features_in_use(settings, bot=bot)]
     if not WATCHING.missing(granted):
@@ -144,25 +169,42 @@ async def immich_checks(settings: Settings, client: ImmichClient, *, bot: bool) 
 
 
 async def _people_checks(settings: Settings, client: ImmichClient) -> list[Check]:
-    names = sorted({ref for rule in settings.rules
-                    for ref in (*rule.people.any, *rule.people.all, *rule.people.none)
-                    if not is_immich_id(ref)}, key=str.casefold)
+    names = sorted(
+        {
+            ref
+            for rule in settings.rules
+            for ref in (*rule.people.any, *rule.people.all, *rule.people.none)
+            if not is_immich_id(ref)
+        },
+        key=str.casefold,
+    )
     checks = []
     for name in names:
         try:
             checks.append(person_check(name, await client.search_person(name)))
         except ImmichError as err:
-            checks.append(failed(f"could not look {name!r} up in Immich ({err})",
-                                 "run doctor again when Immich answers"))
+            checks.append(
+                failed(
+                    f"could not look {name!r} up in Immich ({err})",
+                    "run doctor again when Immich answers",
+                )
+            )
     return checks
 
 
-async def _album_checks(settings: Settings, client: ImmichClient, granted: frozenset[str],
-                        *, bot: bool) -> list[Check]:
+async def _album_checks(
+    settings: Settings, client: ImmichClient, granted: frozenset[str], *, bot: bool
+) -> list[Check]:
     upload = settings.discord.upload
     feature = album_feature(upload.album)
-    if not bot or not upload.enabled or upload.album is None or feature is None \
-            or is_immich_id(upload.album) or feature.missing(granted):
+    if (
+        not bot
+        or not upload.enabled
+        or upload.album is None
+        or feature is None
+        or is_immich_id(upload.album)
+        or feature.missing(granted)
+    ):
         return []
     try:
         albums = await client.list_albums()
@@ -170,9 +212,12 @@ async def _album_checks(settings: Settings, client: ImmichClient, granted: froze
         return [failed(f"could not list Immich's albums ({err})", "check immich.api_key")]
     if any(a.name.casefold() == upload.album.casefold() for a in albums):
         return [passed(f"upload album {upload.album!r} exists in Immich")]
-    return [failed(f"no album called {upload.album!r} in Immich (uploads would not be added "
-                   "to an album)", "create the album in Immich, or correct "
-                   "discord.commands.upload.album")]
+    return [
+        failed(
+            f"no album called {upload.album!r} in Immich (uploads would not be added to an album)",
+            "create the album in Immich, or correct discord.commands.upload.album",
+        )
+    ]
 
 
 # ---------------------------------------------------------------------------- Discord
@@ -184,8 +229,11 @@ class _Probe(discord.Client):
     def __init__(self) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
-        super().__init__(intents=intents, allowed_mentions=discord.AllowedMentions.none(),
-                         guild_ready_timeout=1.0)
+        super().__init__(
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),
+            guild_ready_timeout=1.0,
+        )
         self.ready = asyncio.Event()
 
     async def on_ready(self) -> None:
@@ -194,8 +242,10 @@ class _Probe(discord.Client):
 
 async def _connect(probe: _Probe, token: Secret) -> Check | None:
     """Log in and wait until the gateway is ready; a failed Check when that cannot happen."""
-    fix = ("reset the token (Discord Developer Portal > your application > Bot > Reset "
-           "Token) and set discord.token")
+    fix = (
+        "reset the token (Discord Developer Portal > your application > Bot > Reset "
+        "Token) and set discord.token"
+    )
     try:
         await probe.login(token.reveal())
     except discord.LoginFailure:
@@ -203,20 +253,24 @@ async def _connect(probe: _Probe, token: Secret) -> Check | None:
     except discord.HTTPException as err:
         return failed(f"could not log in to Discord ({err.status})", "try again later")
     except (TimeoutError, aiohttp.ClientError, OSError) as err:
-        return failed(f"could not reach Discord ({type(err).__name__})",
-                      "check the network, then run doctor again")
+        return failed(
+            f"could not reach Discord ({type(err).__name__})",
+            "check the network, then run doctor again",
+        )
     runner = asyncio.create_task(probe.connect(reconnect=False))
     ready = asyncio.create_task(probe.ready.wait())
-    done, _ = await asyncio.wait({runner, ready}, timeout=DISCORD_READY_TIMEOUT,
-                                 return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait(
+        {runner, ready}, timeout=DISCORD_READY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+    )
     if ready in done:
         return None
     ready.cancel()
     reason = ""
     if runner in done and runner.exception() is not None:
         reason = f" ({type(runner.exception()).__name__})"
-    return failed(f"the bot logged in but could not connect to the Discord gateway{reason}",
-                  "try again later")
+    return failed(
+        f"the bot logged in but could not connect to the Discord gateway{reason}", "try again later"
+    )
 
 
 async def discord_checks(settings: Settings, probe: _Probe | None) -> list[Check]:
@@ -227,17 +281,25 @@ async def discord_checks(settings: Settings, probe: _Probe | None) -> list[Check
         if problem is not None:
             checks.append(problem)
         else:
-            checks.append(passed(f"the Discord bot logs in as {probe.user} "
-                                 f"(in {len(probe.guilds)} server(s))"))
+            checks.append(
+                passed(
+                    f"the Discord bot logs in as {probe.user} (in {len(probe.guilds)} server(s))"
+                )
+            )
             if not probe.guilds and probe.application_id is not None:
-                checks.append(failed("the bot is in no Discord server",
-                                     f"invite it: {invite_url(probe.application_id)}"))
+                checks.append(
+                    failed(
+                        "the bot is in no Discord server",
+                        f"invite it: {invite_url(probe.application_id)}",
+                    )
+                )
             for target in settings.targets.values():
                 if isinstance(target, ChannelTarget):
                     problem_text = await channel_problem(probe, target)
                     channel = probe.get_channel(target.channel_id)
-                    checks.append(channel_check(target, problem_text,
-                                                getattr(channel, "name", None)))
+                    checks.append(
+                        channel_check(target, problem_text, getattr(channel, "name", None))
+                    )
     async with httpx.AsyncClient(timeout=15.0, follow_redirects=False) as http:
         for target in settings.targets.values():
             if not isinstance(target, ChannelTarget):  # the bot's are checked above
@@ -249,12 +311,12 @@ async def discord_checks(settings: Settings, probe: _Probe | None) -> list[Check
 # ---------------------------------------------------------------------------- test message
 
 
-async def send_test(settings: Settings, name: str, probe: _Probe | None,
-                    out: TextIO) -> Check:
+async def send_test(settings: Settings, name: str, probe: _Probe | None, out: TextIO) -> Check:
     target = settings.targets.get(name)
     if target is None:
-        return failed(f"no target called {name!r}",
-                      f"pick one of: {', '.join(settings.targets) or '(none)'}")
+        return failed(
+            f"no target called {name!r}", f"pick one of: {', '.join(settings.targets) or '(none)'}"
+        )
     text = TEST_MESSAGE.format(name=name)
     if not isinstance(target, ChannelTarget):  # a bot channel needs the bot's session below
         async with httpx.AsyncClient(timeout=15.0, follow_redirects=False) as http:
@@ -264,21 +326,30 @@ async def send_test(settings: Settings, name: str, probe: _Probe | None,
         return failed(f"target {name!r} cannot take a test message", "")
     channel = probe.get_channel(target.channel_id) if probe is not None else None
     if not isinstance(channel, discord.abc.Messageable):
-        return failed(f"cannot post the test message to {name!r}: the bot cannot see the "
-                      "channel", "fix the target's check above first")
+        return failed(
+            f"cannot post the test message to {name!r}: the bot cannot see the channel",
+            "fix the target's check above first",
+        )
     try:
         await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
     except discord.HTTPException as err:
-        return failed(f"Discord refused the test message for {name!r} ({err.status})",
-                      "fix the target's check above first")
+        return failed(
+            f"Discord refused the test message for {name!r} ({err.status})",
+            "fix the target's check above first",
+        )
     return passed(f"test message posted to target {name!r}")
 
 
 # ---------------------------------------------------------------------------- runner
 
 
-async def diagnose(settings: Settings, out: TextIO, *, send_test_to: str | None = None,
-                   client: ImmichClient | None = None) -> int:
+async def diagnose(
+    settings: Settings,
+    out: TextIO,
+    *,
+    send_test_to: str | None = None,
+    client: ImmichClient | None = None,
+) -> int:
     """Run every check, print one line each, return the exit code (0: all passed)."""
     checks: list[Check] = []
 
@@ -289,8 +360,14 @@ async def diagnose(settings: Settings, out: TextIO, *, send_test_to: str | None 
 
     bot = settings.discord.token is not None
     own_client = client is None
-    immich = client or ImmichClient(settings.immich.url, settings.immich.api_key, Metrics(),
-                                    timeout=10.0, max_attempts=2, max_retry_seconds=10.0)
+    immich = client or ImmichClient(
+        settings.immich.url,
+        settings.immich.api_key,
+        Metrics(),
+        timeout=10.0,
+        max_attempts=2,
+        max_retry_seconds=10.0,
+    )
     try:
         emit(await immich_checks(settings, immich, bot=bot))
     finally:

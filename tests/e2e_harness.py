@@ -30,32 +30,46 @@ def free_port() -> int:
 
 
 def write_config(
-    path: Path, *, immich_url: str, state: Path, rules: str, targets: str | None = None,
-    interval: str = "1s", settle: str = "1s", lookback: str = "1h", backfill: str = "0s",
-    metrics_port: int | None = None, extra: str = "",
+    path: Path,
+    *,
+    immich_url: str,
+    state: Path,
+    rules: str,
+    targets: str | None = None,
+    interval: str = "1s",
+    settle: str = "1s",
+    lookback: str = "1h",
+    backfill: str = "0s",
+    metrics_port: int | None = None,
+    extra: str = "",
 ) -> None:
     """Write a config file atomically (as an editor does: a new file renamed over the old)."""
     targets = targets or "stdout: {console: true}"
-    text = "\n".join([
-        "immich:",
-        f"  url: {immich_url}",
-        "  api_key: ${IMMICH_API_KEY}",
-        "  external_url: https://photos.example.test",
-        "poll:",
-        f"  interval: {interval}",
-        f"  lookback: {lookback}",
-        f"  settle: {settle}",
-        f"  backfill: {backfill}",
-        "state:",
-        f"  path: {state}",
-        "metrics:",
-        f"  listen: 127.0.0.1:{metrics_port or free_port()}",
-        "targets:",
-        textwrap.indent(targets.strip("\n"), "  "),
-        "rules:",
-        textwrap.indent(rules.strip("\n"), "  "),
-        "",
-    ]) + extra
+    text = (
+        "\n".join(
+            [
+                "immich:",
+                f"  url: {immich_url}",
+                "  api_key: ${IMMICH_API_KEY}",
+                "  external_url: https://photos.example.test",
+                "poll:",
+                f"  interval: {interval}",
+                f"  lookback: {lookback}",
+                f"  settle: {settle}",
+                f"  backfill: {backfill}",
+                "state:",
+                f"  path: {state}",
+                "metrics:",
+                f"  listen: 127.0.0.1:{metrics_port or free_port()}",
+                "targets:",
+                textwrap.indent(targets.strip("\n"), "  "),
+                "rules:",
+                textwrap.indent(rules.strip("\n"), "  "),
+                "",
+            ]
+        )
+        + extra
+    )
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
@@ -89,8 +103,9 @@ class ConfigMapVolume:
             shutil.rmtree(self.folder / previous)
 
     def timestamped_folders(self) -> list[str]:
-        return sorted(p.name for p in self.folder.iterdir()
-                      if p.name.startswith("..2") and not p.is_symlink())
+        return sorted(
+            p.name for p in self.folder.iterdir() if p.name.startswith("..2") and not p.is_symlink()
+        )
 
 
 class SidecarProcess:
@@ -101,8 +116,15 @@ class SidecarProcess:
 
     MODULE = "sidecar"  # run as ``python -m MODULE run -c CONFIG``
 
-    def __init__(self, config: Path, env: dict[str, str], metrics_port: int, *,
-                 options: Sequence[str] = (), log_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        env: dict[str, str],
+        metrics_port: int,
+        *,
+        options: Sequence[str] = (),
+        log_file: Path | None = None,
+    ) -> None:
         self.config = config
         self.env = env
         self.metrics_port = metrics_port
@@ -118,8 +140,16 @@ class SidecarProcess:
         log = self.log_file.open("ab") if self.log_file else None
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", self.MODULE, *self.options, "run", "-c", str(self.config),
-                cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE,
+                sys.executable,
+                "-m",
+                self.MODULE,
+                *self.options,
+                "run",
+                "-c",
+                str(self.config),
+                cwd=REPO,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
                 stderr=log or asyncio.subprocess.PIPE,
             )
         finally:
@@ -165,28 +195,34 @@ class SidecarProcess:
     def delivered(self, asset_id: str) -> list[dict[str, Any]]:
         return [n for n in self.notifications() if n.get("asset_id") == asset_id]
 
-    async def wait_until(self, condition: Callable[[], bool], what: str,
-                         limit: float = WAIT_LIMIT) -> float:
+    async def wait_until(
+        self, condition: Callable[[], bool], what: str, limit: float = WAIT_LIMIT
+    ) -> float:
         """Wait for ``condition``; returns the seconds it took. Fails with the logs if it never
         holds, or if the process died."""
         started = time.monotonic()
         while not condition():
             if self._proc is not None and self._proc.returncode is not None:
-                raise AssertionError(f"sidecar exited ({self._proc.returncode}) waiting for "
-                                     f"{what}:\n" + "\n".join(self.stderr[-30:]))
+                raise AssertionError(
+                    f"sidecar exited ({self._proc.returncode}) waiting for "
+                    f"{what}:\n" + "\n".join(self.stderr[-30:])
+                )
             if time.monotonic() - started > limit:
-                raise AssertionError(f"timed out waiting for {what}; sidecar log:\n"
-                                     + "\n".join(self.stderr[-30:]))
+                raise AssertionError(
+                    f"timed out waiting for {what}; sidecar log:\n" + "\n".join(self.stderr[-30:])
+                )
             await asyncio.sleep(0.02)
         return time.monotonic() - started
 
     async def wait_for_log(self, text: str, after: int = 0) -> float:
-        return await self.wait_until(lambda: any(text in line for line in self.stderr[after:]),
-                                     f"log line {text!r}")
+        return await self.wait_until(
+            lambda: any(text in line for line in self.stderr[after:]), f"log line {text!r}"
+        )
 
     async def wait_for_delivery(self, asset_id: str) -> float:
-        return await self.wait_until(lambda: bool(self.delivered(asset_id)),
-                                     f"delivery of {asset_id}")
+        return await self.wait_until(
+            lambda: bool(self.delivered(asset_id)), f"delivery of {asset_id}"
+        )
 
     async def metric(self, name: str, labels: str = "") -> float:
         """A sample from the sidecar's own /metrics endpoint (0 when absent)."""
@@ -206,8 +242,10 @@ class SidecarProcess:
         started = time.monotonic()
         while await self.metric(name, labels) < at_least:
             if time.monotonic() - started > WAIT_LIMIT:
-                raise AssertionError(f"{name}{{{labels}}} stayed below {at_least}; log:\n"
-                                     + "\n".join(self.stderr[-30:]))
+                raise AssertionError(
+                    f"{name}{{{labels}}} stayed below {at_least}; log:\n"
+                    + "\n".join(self.stderr[-30:])
+                )
             await asyncio.sleep(0.05)
 
     async def wait_for_polls(self, count: int) -> None:

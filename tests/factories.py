@@ -15,14 +15,25 @@ def new_id() -> str:
 
 
 def make_asset(
-    *, created: datetime | None = None, type: str = "IMAGE", people: tuple[PersonRef, ...] = (),
-    visibility: str = "timeline", trashed: bool = False, name: str = "IMG_0001.jpg",
+    *,
+    created: datetime | None = None,
+    type: str = "IMAGE",
+    people: tuple[PersonRef, ...] = (),
+    visibility: str = "timeline",
+    trashed: bool = False,
+    name: str = "IMG_0001.jpg",
     asset_id: str | None = None,
 ) -> Asset:
     created = created or T0
     return Asset(
-        id=asset_id or new_id(), type=type, created_at=created,
-        taken_at=created - timedelta(minutes=5), original_file_name=name,
-        visibility=visibility, is_trashed=trashed, people=people,
-        city="Lyon", country="France",
+        id=asset_id or new_id(),
+        type=type,
+        created_at=created,
+        taken_at=created - timedelta(minutes=5),
+        original_file_name=name,
+        visibility=visibility,
+        is_trashed=trashed,
+        people=people,
+        city="Lyon",
+        country="France",
     )

@@ -29,8 +29,9 @@ class WrappedSidecar(SidecarProcess):
 
     MODULE = "tests.fakes.run_sidecar"
 
-    async def run_for(self, seconds: float, until: Callable[[], bool] = lambda: False
-                      ) -> int | None:
+    async def run_for(
+        self, seconds: float, until: Callable[[], bool] = lambda: False
+    ) -> int | None:
         """Let it run ``seconds`` or until ``until()`` holds; its exit code if it ended by
         itself before, else None."""
         assert self._proc
@@ -117,7 +118,8 @@ class ConfigEdits:
             person = self.immich.add_person(guests[-1])
             self.watch_guests(guests)
             self.workload.expected.append(
-                self.immich.add_asset(created_at=datetime.now(UTC), people=[person]))
+                self.immich.add_asset(created_at=datetime.now(UTC), people=[person])
+            )
             while not self._polled_for(person) and not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.2)
@@ -127,7 +129,7 @@ class ConfigEdits:
                 await asyncio.wait_for(stop.wait(), self.rng.uniform(0.0, 0.5))
 
     def _polled_for(self, person_id: str) -> bool:
-        new = self.immich.requests[self._requests_read:]
+        new = self.immich.requests[self._requests_read :]
         self._requests_read += len(new)
         for request in new:
             if request.path == "/api/search/metadata":
@@ -154,8 +156,11 @@ def bot_posts(discord: fd.FakeDiscord, channel_id: int) -> Counter[str]:
 
 
 def webhook_posts(discord: fd.FakeDiscord, token: str) -> Counter[str]:
-    return count_assets(r["payload"] for r in discord.interaction_responses
-                        if r["token"] == token and r["kind"] == "POST")
+    return count_assets(
+        r["payload"]
+        for r in discord.interaction_responses
+        if r["token"] == token and r["kind"] == "POST"
+    )
 
 
 def immich_faults(immich: FakeImmich) -> Counter[str]:

@@ -33,8 +33,7 @@ SPEC_DIR = REPO_ROOT.parent / "shared" / "immich"
 SPEC_VERSIONS = ("2.7.3", "3.0.3")
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 class ContractError(AssertionError):
@@ -74,7 +73,7 @@ class Spec:
         """(template, operation, path params) for a request path such as /api/people/x."""
         if not path.startswith(self.base_path + "/"):
             raise ContractError(f"{path} is not under {self.base_path}")
-        relative = path[len(self.base_path):]
+        relative = path[len(self.base_path) :]
         for pattern, template in self._templates:
             match = pattern.match(relative)
             if match:
@@ -111,8 +110,11 @@ def _convert(node: Any, *, strict: bool) -> Any:
         return [_convert(item, strict=strict) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _convert(v, strict=strict) for k, v in node.items()
-           if not k.startswith("x-") and k not in ("nullable", "example", "discriminator")}
+    out = {
+        k: _convert(v, strict=strict)
+        for k, v in node.items()
+        if not k.startswith("x-") and k not in ("nullable", "example", "discriminator")
+    }
     for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
         flag = out.get(bound)
         if isinstance(flag, bool):
@@ -139,8 +141,9 @@ def _is_date_time(value: object) -> bool:
     return not isinstance(value, str) or bool(_RFC3339.match(value))
 
 
-def _schema_errors(spec: Spec, schema: dict[str, Any], value: object, *, strict: bool,
-                   where: str) -> list[str]:
+def _schema_errors(
+    spec: Spec, schema: dict[str, Any], value: object, *, strict: bool, where: str
+) -> list[str]:
     components = spec.strict if strict else spec.lenient
     root = {**_convert(schema, strict=strict), "components": components}
     validator = Draft202012Validator(root, format_checker=_FORMATS)
@@ -196,8 +199,13 @@ def validate_request(
         if param is None:
             problems.append(f"{where}: undocumented path parameter {name}")
             continue
-        problems += _schema_errors(spec, param.get("schema", {}), _coerce(
-            spec, param.get("schema", {}), value), strict=True, where=f"{where} path {name}")
+        problems += _schema_errors(
+            spec,
+            param.get("schema", {}),
+            _coerce(spec, param.get("schema", {}), value),
+            strict=True,
+            where=f"{where} path {name}",
+        )
 
     for name, value in query.items():
         param = parameters.get(("query", name))
@@ -205,8 +213,9 @@ def validate_request(
             problems.append(f"{where}: unknown query parameter {name!r}")
             continue
         schema = param.get("schema", {})
-        problems += _schema_errors(spec, schema, _coerce(spec, schema, value), strict=True,
-                                   where=f"{where} query {name}")
+        problems += _schema_errors(
+            spec, schema, _coerce(spec, schema, value), strict=True, where=f"{where} query {name}"
+        )
     for (kind, name), param in parameters.items():
         if kind == "query" and param.get("required") and name not in query:
             problems.append(f"{where}: missing required query parameter {name!r}")
@@ -217,8 +226,13 @@ def validate_request(
         if "application/json" not in content:
             problems.append(f"{where}: takes no JSON body")
         else:
-            problems += _schema_errors(spec, content["application/json"]["schema"], json_body,
-                                       strict=True, where=f"{where} body")
+            problems += _schema_errors(
+                spec,
+                content["application/json"]["schema"],
+                json_body,
+                strict=True,
+                where=f"{where} body",
+            )
     if multipart_fields is not None:
         if "multipart/form-data" not in content:
             problems.append(f"{where}: takes no multipart body")
@@ -232,8 +246,13 @@ def validate_request(
             for name, value in (multipart_values or {}).items():
                 prop = schema.get("properties", {}).get(name)
                 if prop is not None and prop.get("format") != "binary":
-                    problems += _schema_errors(spec, prop, _coerce(spec, prop, value),
-                                               strict=True, where=f"{where} field {name}")
+                    problems += _schema_errors(
+                        spec,
+                        prop,
+                        _coerce(spec, prop, value),
+                        strict=True,
+                        where=f"{where} field {name}",
+                    )
     if json_body is None and multipart_fields is None and body_required:
         problems.append(f"{where}: a request body is required")
     if problems:
@@ -250,8 +269,9 @@ def validate_response(spec: Spec, method: str, path: str, status: int, body: obj
         raise ContractError(f"{where}: status not documented (has {sorted(responses)})")
     content = response.get("content") or {}
     if "application/json" in content:
-        problems = _schema_errors(spec, content["application/json"]["schema"], body,
-                                  strict=False, where=where)
+        problems = _schema_errors(
+            spec, content["application/json"]["schema"], body, strict=False, where=where
+        )
         if problems:
             raise ContractError("\n".join(problems))
     elif content and not isinstance(body, bytes | None):
@@ -263,7 +283,8 @@ def multipart_parts(request: httpx.Request) -> dict[str, bytes]:
     content_type = request.headers.get("content-type", "")
     raw = request.read()
     message = BytesParser(policy=HTTP).parsebytes(
-        f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+    )
     parts: dict[str, bytes] = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
@@ -289,5 +310,6 @@ def validate_httpx_request(spec: Spec, request: httpx.Request) -> None:
         parts = multipart_parts(request)
         fields = set(parts)
         values = {k: v.decode("utf-8", "replace") for k, v in parts.items()}
-    validate_request(spec, request.method, request.url.path, query, json_body, fields,
-                     multipart_values=values)
+    validate_request(
+        spec, request.method, request.url.path, query, json_body, fields, multipart_values=values
+    )

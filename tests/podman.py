@@ -35,11 +35,13 @@ def require_image(*tools: str) -> str:
     return IMAGE
 
 
-async def run(*command: str, timeout: float = WAIT_LIMIT, cwd: str | None = None
-              ) -> tuple[int, str, str]:
+async def run(
+    *command: str, timeout: float = WAIT_LIMIT, cwd: str | None = None
+) -> tuple[int, str, str]:
     """A command's exit code, stdout and stderr, without blocking the event loop."""
     proc = await asyncio.create_subprocess_exec(
-        *command, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        *command, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:

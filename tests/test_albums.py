@@ -64,11 +64,18 @@ def test_album_names_resolve_ignoring_case_and_problems_name_file_and_line():
     twin_a = summary("0d1a7c2e-0000-4000-8000-000000000002", "Trip")
     twin_b = summary("0d1a7c2e-0000-4000-8000-000000000003", "trip")
     rules = [
-        Rule("holiday", ("stdout",), albums=AlbumFilter(("holiday 2026", holiday.id.upper()),
-                                                         (14, 14))),
-        Rule("bad", ("stdout",), albums=AlbumFilter(("Holiday", "Trip",
-                                                     "0d1a7c2e-0000-4000-8000-00000000dead"),
-                                                    (20, 21, 22))),
+        Rule(
+            "holiday",
+            ("stdout",),
+            albums=AlbumFilter(("holiday 2026", holiday.id.upper()), (14, 14)),
+        ),
+        Rule(
+            "bad",
+            ("stdout",),
+            albums=AlbumFilter(
+                ("Holiday", "Trip", "0d1a7c2e-0000-4000-8000-00000000dead"), (20, 21, 22)
+            ),
+        ),
     ]
     resolved, problems = resolve_album_refs(rules, [holiday, twin_a, twin_b], "config.yaml")
     assert resolved["holiday"] == {holiday.id}
@@ -103,13 +110,16 @@ def test_2x_lists_owned_and_shared_albums_apart_3x_in_one_call():
 
 def test_new_members_taken_close_together_share_one_detail_search():
     def item(minutes: int) -> BucketAsset:
-        return BucketAsset(str(minutes), "u", OLD + timedelta(minutes=minutes), True,
-                           "timeline", False)
+        return BucketAsset(
+            str(minutes), "u", OLD + timedelta(minutes=minutes), True, "timeline", False
+        )
 
     ranges = detail_ranges([item(0), item(50), item(30), item(200), item(24 * 60)])
-    assert ranges == [(OLD, OLD + timedelta(minutes=50)),
-                      (OLD + timedelta(minutes=200), OLD + timedelta(minutes=200)),
-                      (OLD + timedelta(days=1), OLD + timedelta(days=1))]
+    assert ranges == [
+        (OLD, OLD + timedelta(minutes=50)),
+        (OLD + timedelta(minutes=200), OLD + timedelta(minutes=200)),
+        (OLD + timedelta(days=1), OLD + timedelta(days=1)),
+    ]
 
 
 def test_store_keeps_album_state_and_every_member_ever_seen(tmp_path):
@@ -132,18 +142,30 @@ def test_album_message_says_which_album_and_who_appears_and_links_into_it():
     album = AlbumRef("0d1a7c2e-0000-4000-8000-000000000001", "Holiday 2026")
 
     def asset(asset_id: str, *names: str) -> Asset:
-        return Asset(asset_id, "IMAGE", OLD, OLD, f"{asset_id}.jpg", "timeline", False,
-                     tuple(PersonRef(f"p-{n}", n) for n in names))
+        return Asset(
+            asset_id,
+            "IMAGE",
+            OLD,
+            OLD,
+            f"{asset_id}.jpg",
+            "timeline",
+            False,
+            tuple(PersonRef(f"p-{n}", n) for n in names),
+        )
 
     deliveries = tuple(
         Delivery(i, "holiday", "family", a, album=album)
-        for i, a in enumerate([asset("a1", "Alice"), asset("a2", "Bob", "Alice"), asset("a3")]))
+        for i, a in enumerate([asset("a1", "Alice"), asset("a2", "Bob", "Alice"), asset("a3")])
+    )
     [message] = render_batch(Batch("holiday", "family", deliveries), "https://photos.test", {})
     assert message.content == "3 new photos in **Holiday 2026** — Alice, Bob"
     first = message.embeds[0]
     assert first["url"] == f"https://photos.test/albums/{album.id}/photos/a1"
-    assert {"name": "Album", "value": f"[Holiday 2026](https://photos.test/albums/{album.id})",
-            "inline": True} in first["fields"]
+    assert {
+        "name": "Album",
+        "value": f"[Holiday 2026](https://photos.test/albums/{album.id})",
+        "inline": True,
+    } in first["fields"]
 
 
 # -- against the fake Immich ----------------------------------------------------------------
@@ -155,8 +177,7 @@ class Rig:
     def __init__(self, immich: FakeImmich, store: Store, clock: Clock) -> None:
         self.immich, self.store, self.clock = immich, store, clock
         self.metrics = Metrics()
-        self.client = ImmichClient(immich.url, Secret(immich.api_key), self.metrics,
-                                   max_attempts=1)
+        self.client = ImmichClient(immich.url, Secret(immich.api_key), self.metrics, max_attempts=1)
         self.watcher = AlbumWatcher(self.client, store, self.metrics)
         self.poller = Poller(self.client, store, self.metrics, clock, self.watcher)
         self.alice = immich.add_person("Alice")
@@ -166,7 +187,8 @@ class Rig:
     async def watch(self, rules: list[Rule]) -> Watch:
         people = {"Alice": self.alice, "Bob": self.bob}
         compiled = compile_rules(
-            rules, lambda n: [Person(people[n], n)] if n in people else [], source="config.yaml")
+            rules, lambda n: [Person(people[n], n)] if n in people else [], source="config.yaml"
+        )
         compiled = await resolve_albums(self.client, rules, "config.yaml", compiled)
         targets = {r.name: r.targets for r in rules}
         return Watch(compiled, lambda n: targets[n], timedelta(hours=48), timedelta(minutes=2))
@@ -183,8 +205,10 @@ class Rig:
         return len(self.immich.requests), sum(r.response_bytes for r in self.immich.requests)
 
     def album_rows(self) -> list[tuple[str, str, str | None]]:
-        return [(d.rule, d.asset.id, d.album.name if d.album else None)
-                for d in self.store.due(self.clock.now + timedelta(days=1))]
+        return [
+            (d.rule, d.asset.id, d.album.name if d.album else None)
+            for d in self.store.due(self.clock.now + timedelta(days=1))
+        ]
 
     def old_photo(self, *people: str, **kw: object) -> str:
         return self.immich.add_asset(created_at=OLD, taken_at=OLD, people=people, **kw)
@@ -226,11 +250,13 @@ async def test_existing_members_are_the_baseline_then_an_old_photo_added_is_anno
 
 
 async def test_another_users_asset_added_to_a_shared_album_is_announced_with_its_people(rig):
-    album = rig.immich.add_album("Holiday 2026", owner=rig.grandpa,
-                                 shared_with=[rig.immich.key_user_id])
+    album = rig.immich.add_album(
+        "Holiday 2026", owner=rig.grandpa, shared_with=[rig.immich.key_user_id]
+    )
     await rig.poll([holiday_rule()])
-    theirs = rig.immich.add_asset(created_at=OLD, taken_at=OLD, people=[rig.alice],
-                                  owner=rig.grandpa)
+    theirs = rig.immich.add_asset(
+        created_at=OLD, taken_at=OLD, people=[rig.alice], owner=rig.grandpa
+    )
     rig.immich.add_to_album(album, [theirs])
     assert await rig.poll([holiday_rule()]) == 1
     [delivery] = rig.store.due(rig.clock.now)
@@ -256,9 +282,13 @@ async def test_people_and_asset_types_still_filter_an_album_rule(rig):
     rig.immich.add_to_album(album, [alice, bob, video])
     videos = replace(rule, name="videos", asset_types=frozenset({"VIDEO"}))
     assert await rig.poll([rule, videos]) == 3
-    assert sorted(rig.album_rows()) == sorted([
-        ("holiday", alice, "Holiday 2026"), ("holiday", video, "Holiday 2026"),
-        ("videos", video, "Holiday 2026")])
+    assert sorted(rig.album_rows()) == sorted(
+        [
+            ("holiday", alice, "Holiday 2026"),
+            ("holiday", video, "Holiday 2026"),
+            ("videos", video, "Holiday 2026"),
+        ]
+    )
 
 
 async def test_an_album_rule_does_not_fire_on_uploads(rig):
@@ -275,10 +305,12 @@ async def test_unknown_album_name_is_refused_with_candidates(rig):
         await rig.watch([rule])
     assert err.value.lines() == [
         "config.yaml:7: rules[0].albums.any[0]: no album called 'Holiday 2025' in Immich "
-        "(albums: 'Holiday 2026')"]
+        "(albums: 'Holiday 2026')"
+    ]
 
 
 # -- what detection costs (the issue's budget) ----------------------------------------------
+
 
 async def test_an_idle_poll_costs_one_listing_more_than_without_album_rules(rig):
     build_library(rig.immich, rig.grandpa)  # 50 albums, one of 20,000 photos
@@ -306,8 +338,12 @@ async def test_three_photos_added_to_a_20000_photo_album_cost_five_requests_at_m
     await rig.poll(rules)
     await rig.poll(rules)
     taken = datetime(2013, 5, 3, 15, 0, tzinfo=UTC)
-    added = [rig.immich.add_asset(created_at=taken, taken_at=taken + timedelta(minutes=m),
-                                  people=[rig.alice]) for m in (0, 7, 12)]
+    added = [
+        rig.immich.add_asset(
+            created_at=taken, taken_at=taken + timedelta(minutes=m), people=[rig.alice]
+        )
+        for m in (0, 7, 12)
+    ]
     rig.immich.add_to_album(big, added)
     assert await rig.poll(rules) == 3
     requests, size = rig.cost()
@@ -327,13 +363,18 @@ async def test_album_requests_and_answers_match_the_spec_of_their_version(versio
     async with FakeImmich(version=version) as immich:
         rig = Rig(immich, store, Clock())
         await rig.client.version()
-        album = immich.add_album("Holiday 2026", [rig.old_photo(rig.alice)], owner=rig.grandpa,
-                                 shared_with=[immich.key_user_id])
+        album = immich.add_album(
+            "Holiday 2026",
+            [rig.old_photo(rig.alice)],
+            owner=rig.grandpa,
+            shared_with=[immich.key_user_id],
+        )
         immich.add_album("Mine", [rig.old_photo()])
         rules = [holiday_rule(), Rule("mine", ("family",), albums=AlbumFilter(("Mine",)))]
         await rig.poll(rules)
-        theirs = immich.add_asset(created_at=OLD, taken_at=OLD, people=[rig.bob],
-                                  owner=rig.grandpa, type="VIDEO")
+        theirs = immich.add_asset(
+            created_at=OLD, taken_at=OLD, people=[rig.bob], owner=rig.grandpa, type="VIDEO"
+        )
         immich.add_to_album(album, [theirs, rig.old_photo(rig.alice)])
         immich.reset_requests()
         assert (await rig.poller.poll(await rig.watch(rules))).queued == 2
@@ -345,11 +386,13 @@ async def test_album_requests_and_answers_match_the_spec_of_their_version(versio
             validate_request(spec, request.method, path, request.query, request.json, None)
             seen.add((request.method, spec.find(request.method, path)[0]))
         # the answers, fetched again as the client asked for them
-        async with httpx.AsyncClient(base_url=immich.url,
-                                     headers={"x-api-key": immich.api_key}) as http:
+        async with httpx.AsyncClient(
+            base_url=immich.url, headers={"x-api-key": immich.api_key}
+        ) as http:
             for request in list(immich.requests):
-                response = await http.request(request.method, request.path,
-                                              params=request.query, json=request.json)
+                response = await http.request(
+                    request.method, request.path, params=request.query, json=request.json
+                )
                 assert response.status_code == 200, response.text
                 validate_response(spec, request.method, request.path, 200, response.json())
             response = await http.get(f"/api/albums/{album}")
@@ -360,8 +403,12 @@ async def test_album_requests_and_answers_match_the_spec_of_their_version(versio
             if members is not None:
                 assert {a["ownerId"] for a in members} == {immich.key_user_id, rig.grandpa}
     store.close()
-    expected = {("GET", "/albums"), ("GET", "/timeline/buckets"), ("GET", "/timeline/bucket"),
-                ("POST", "/search/metadata")}
+    expected = {
+        ("GET", "/albums"),
+        ("GET", "/timeline/buckets"),
+        ("GET", "/timeline/bucket"),
+        ("POST", "/search/metadata"),
+    }
     if version < (3, 0, 0):  # 2.x: another user's asset is not found by the album search
         expected.add(("GET", "/assets/{id}"))
     assert seen == expected
@@ -375,11 +422,14 @@ async def test_the_fake_lists_and_searches_albums_as_each_version_does():
             shared_by_me = immich.add_album("Ours", shared_with=[grandpa])
             theirs_asset = immich.add_asset(created_at=OLD, taken_at=OLD, owner=grandpa)
             own_asset = immich.add_asset(created_at=OLD, taken_at=OLD)
-            shared_with_me = immich.add_album("Theirs", [theirs_asset, own_asset], owner=grandpa,
-                                              shared_with=[immich.key_user_id])
+            shared_with_me = immich.add_album(
+                "Theirs", [theirs_asset, own_asset], owner=grandpa, shared_with=[immich.key_user_id]
+            )
             immich.add_album("Private", [immich.add_asset(owner=grandpa)], owner=grandpa)
-            async with httpx.AsyncClient(base_url=f"{immich.url}/api",
-                                         headers={"x-api-key": immich.api_key}) as api:
+            async with httpx.AsyncClient(
+                base_url=f"{immich.url}/api", headers={"x-api-key": immich.api_key}
+            ) as api:
+
                 async def listed(**params: str) -> set[str]:
                     return {a["id"] for a in (await api.get("/albums", params=params)).json()}
 
@@ -401,8 +451,9 @@ async def test_the_fake_lists_and_searches_albums_as_each_version_does():
                     assert await listed(isOwned="false") == {shared_with_me}
                     assert await searched(shared_with_me) == {theirs_asset, own_asset}
                 # adding an untouched old photo moves updatedAt, not lastModifiedAssetTimestamp
-                immich.add_to_album(shared_with_me, [immich.add_asset(created_at=OLD,
-                                                                      taken_at=OLD)])
+                immich.add_to_album(
+                    shared_with_me, [immich.add_asset(created_at=OLD, taken_at=OLD)]
+                )
                 after = (await api.get("/albums", params={"shared": "true"})).json()
                 [old] = [a for a in before if a["id"] == shared_with_me]
                 [new] = [a for a in after if a["id"] == shared_with_me]
@@ -419,23 +470,32 @@ async def test_the_fake_lists_and_searches_albums_as_each_version_does():
 
 
 async def test_dry_run_shows_additions_the_sidecar_has_not_seen_and_writes_nothing(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     async with FakeImmich(version=V3) as immich:
         monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
         alice = immich.add_person("Alice")
-        album = immich.add_album("Holiday 2026", [
-            immich.add_asset(created_at=OLD, taken_at=OLD, people=[alice])])
+        album = immich.add_album(
+            "Holiday 2026", [immich.add_asset(created_at=OLD, taken_at=OLD, people=[alice])]
+        )
         path = tmp_path / "config.yaml"
-        write_config(path, immich_url=immich.url, state=tmp_path / "state.db",
-                     metrics_port=free_port(), rules=textwrap.dedent("""\
+        write_config(
+            path,
+            immich_url=immich.url,
+            state=tmp_path / "state.db",
+            metrics_port=free_port(),
+            rules=textwrap.dedent("""\
                          - name: holiday
                            albums: {any: [Holiday 2026]}
                            targets: [stdout]
-                         """))
+                         """),
+        )
         out = io.StringIO()
         assert await asyncio.to_thread(dry_run, path, 3600.0, out) == 0
-        assert ("album 'Holiday 2026': not watched yet; at the first poll its 1 assets become "
-                "the baseline and nothing is announced") in out.getvalue()
+        assert (
+            "album 'Holiday 2026': not watched yet; at the first poll its 1 assets become "
+            "the baseline and nothing is announced"
+        ) in out.getvalue()
         assert "--since does not apply to album rules" in out.getvalue()
         assert not (tmp_path / "state.db").exists()
 
@@ -449,15 +509,17 @@ async def test_dry_run_shows_additions_the_sidecar_has_not_seen_and_writes_nothi
             assert sidecar.status().albums == (("Holiday 2026", 1),)
         finally:
             await sidecar.stop()
-        added = immich.add_asset(created_at=OLD, taken_at=OLD, people=[alice],
-                                 file_name="grandma.jpg")
+        added = immich.add_asset(
+            created_at=OLD, taken_at=OLD, people=[alice], file_name="grandma.jpg"
+        )
         immich.add_to_album(album, [added])
         before = (tmp_path / "state.db").read_bytes()
         out = io.StringIO()
         assert await asyncio.to_thread(dry_run, path, 3600.0, out) == 0
         text = out.getvalue()
-        assert ("album 'Holiday 2026': 1 assets added since the sidecar last looked, 1 matching"
-                in text)
+        assert (
+            "album 'Holiday 2026': 1 assets added since the sidecar last looked, 1 matching" in text
+        )
         assert "holiday -> stdout: grandma.jpg (IMAGE) added to Holiday 2026 because" in text
         assert f"https://photos.example.test/albums/{album}/photos/{added}" in text
         assert text.rstrip().endswith("1 match, 1 delivery would be sent")
@@ -466,7 +528,8 @@ async def test_dry_run_shows_additions_the_sidecar_has_not_seen_and_writes_nothi
 
 def test_status_lists_watched_albums_with_their_sizes():
     assert watched_albums_line([("Holiday 2026", 1204), ("Family", 1)]) == (
-        "Watched albums: Holiday 2026 (1,204 assets), Family (1 asset)")
+        "Watched albums: Holiday 2026 (1,204 assets), Family (1 asset)"
+    )
     many = [(f"A{n}", n) for n in range(12)]
     assert watched_albums_line(many).endswith("A9 (9 assets), and 2 more")
 
@@ -478,13 +541,20 @@ async def test_a_key_without_album_read_is_named_at_start(tmp_path, monkeypatch,
         immich.add_album("Holiday 2026")
         path = tmp_path / "config.yaml"
         rules = "- name: holiday\n  albums: {any: [Holiday 2026]}\n  targets: [stdout]\n"
-        write_config(path, immich_url=immich.url, state=tmp_path / "state.db",
-                     metrics_port=free_port(), rules=rules)
+        write_config(
+            path,
+            immich_url=immich.url,
+            state=tmp_path / "state.db",
+            metrics_port=free_port(),
+            rules=rules,
+        )
         sidecar = Sidecar(path, stdout=io.StringIO())
         await sidecar.start()
         await sidecar.stop()
-    assert ("album rules is off: the Immich API key lacks album.read; add it to the key "
-            "(Immich: Account settings > API keys)") in caplog.messages
+    assert (
+        "album rules is off: the Immich API key lacks album.read; add it to the key "
+        "(Immich: Account settings > API keys)"
+    ) in caplog.messages
 
 
 def test_albums_in_the_config_keep_their_lines_and_bad_ones_are_schema_errors(tmp_path):
@@ -531,6 +601,7 @@ def test_one_message_never_mixes_two_albums():
         return Delivery(row, "holiday", "family", asset, album=album)
 
     one, two = AlbumRef("1", "One"), AlbumRef("2", "Two")
-    batches = group_batches([delivery(1, one), delivery(2, two), delivery(3, one)],
-                            lambda _rule: RuleOptions())
+    batches = group_batches(
+        [delivery(1, one), delivery(2, two), delivery(3, one)], lambda _rule: RuleOptions()
+    )
     assert [[d.id for d in b.deliveries] for b in batches] == [[1, 3], [2]]

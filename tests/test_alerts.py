@@ -36,8 +36,11 @@ def exported_series() -> dict[str, set[str]]:
         name, kind = metric._name, metric._type
         assert kind is not None
         labels = set(metric._labelnames)
-        suffixes = {"counter": ["_total", "_created"], "gauge": [""],
-                    "histogram": ["_bucket", "_sum", "_count", "_created"]}[kind]
+        suffixes = {
+            "counter": ["_total", "_created"],
+            "gauge": [""],
+            "histogram": ["_bucket", "_sum", "_count", "_created"],
+        }[kind]
         for suffix in suffixes:
             series[name + suffix] = labels | ({"le"} if suffix == "_bucket" else set())
     return series
@@ -74,15 +77,26 @@ def test_the_series_table_knows_counters_and_histograms() -> None:
 
 def test_promtool_accepts_the_rules() -> None:
     promtool = require_tool("promtool")
-    result = subprocess.run([promtool, "check", "rules", str(ALERTS)], capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [promtool, "check", "rules", str(ALERTS)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_promtool_unit_tests_pass() -> None:
     promtool = require_tool("promtool")
-    result = subprocess.run([promtool, "test", "rules", ALERT_TESTS.name], cwd=FILES,
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [promtool, "test", "rules", ALERT_TESTS.name],
+        cwd=FILES,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -101,8 +115,12 @@ def healthy_series_without_a_bot() -> list[dict[str, str]]:
                 continue
             labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
             advancing = sample.name == "immich_sidecar_last_successful_poll_timestamp_seconds"
-            series.append({"series": f"{sample.name}{{{labels}}}",
-                           "values": "0+60x30" if advancing else f"{sample.value:g}x30"})
+            series.append(
+                {
+                    "series": f"{sample.name}{{{labels}}}",
+                    "values": "0+60x30" if advancing else f"{sample.value:g}x30",
+                }
+            )
     return series
 
 
@@ -110,14 +128,24 @@ def test_a_healthy_sidecar_without_a_bot_raises_no_alert(tmp_path: Path) -> None
     promtool = require_tool("promtool")
     series = healthy_series_without_a_bot()
     assert not any("discord_connected" in s["series"] for s in series)
-    checks = [{"eval_time": "30m", "alertname": r["alert"], "exp_alerts": []}
-              for r in prometheus_rules()]
-    case = {"rule_files": [str(ALERTS)], "evaluation_interval": "1m",
-            "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": checks}]}
+    checks = [
+        {"eval_time": "30m", "alertname": r["alert"], "exp_alerts": []} for r in prometheus_rules()
+    ]
+    case = {
+        "rule_files": [str(ALERTS)],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": checks}],
+    }
     test_file = tmp_path / "no-bot.test.yaml"
     test_file.write_text(yaml.safe_dump(case))
-    result = subprocess.run([promtool, "test", "rules", test_file.name], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [promtool, "test", "rules", test_file.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -143,8 +171,10 @@ def test_every_required_alert_exists_on_its_metric() -> None:
     for alert, metric in EXPECTED_ALERTS.items():
         assert alert in rules, f"missing alert {alert}"
         assert metric in rules[alert]["expr"]
-    assert "time() - immich_sidecar_last_successful_poll_timestamp_seconds" in rules[
-        "ImmichSidecarPollStale"]["expr"]
+    assert (
+        "time() - immich_sidecar_last_successful_poll_timestamp_seconds"
+        in rules["ImmichSidecarPollStale"]["expr"]
+    )
 
 
 @pytest.mark.parametrize("rule", prometheus_rules(), ids=lambda r: r["alert"])
@@ -227,13 +257,15 @@ def test_dashboard_queries_name_exported_metrics(target: dict[str, Any]) -> None
 
 def test_dashboard_covers_polls_immich_deliveries_outbox_and_reloads() -> None:
     used = {n for t in dashboard_targets() for n in METRIC.findall(t["expr"])}
-    for needed in ("immich_sidecar_last_successful_poll_timestamp_seconds",
-                   "immich_sidecar_poll_runs_total",
-                   "immich_sidecar_immich_requests_total",
-                   "immich_sidecar_immich_request_failures_total",
-                   "immich_sidecar_immich_request_retries_total",
-                   "immich_sidecar_notifications_sent_total",
-                   "immich_sidecar_notification_failures_total",
-                   "immich_sidecar_outbox_pending",
-                   "immich_sidecar_config_reloads_total"):
+    for needed in (
+        "immich_sidecar_last_successful_poll_timestamp_seconds",
+        "immich_sidecar_poll_runs_total",
+        "immich_sidecar_immich_requests_total",
+        "immich_sidecar_immich_request_failures_total",
+        "immich_sidecar_immich_request_retries_total",
+        "immich_sidecar_notifications_sent_total",
+        "immich_sidecar_notification_failures_total",
+        "immich_sidecar_outbox_pending",
+        "immich_sidecar_config_reloads_total",
+    ):
         assert needed in used, f"the dashboard does not show {needed}"

@@ -40,8 +40,9 @@ def config(immich: FakeImmich, tmp_path: Path, **kw) -> Path:
     path = tmp_path / "config.yaml"
     kw.setdefault("rules", RULES)
     kw.setdefault("targets", "stdout: {console: true}\n" + HOOK)
-    write_config(path, immich_url=immich.url, state=tmp_path / "state.db",
-                 metrics_port=free_port(), **kw)
+    write_config(
+        path, immich_url=immich.url, state=tmp_path / "state.db", metrics_port=free_port(), **kw
+    )
     return path
 
 
@@ -56,8 +57,13 @@ async def test_reload_reschedules_drops_removed_targets_and_keeps_the_others(imm
                 break
             await asyncio.sleep(0.02)
         console_sink = sidecar._sinks["stdout"]
-        config(immich, tmp_path, interval="5s", targets="stdout: {console: true}",
-               rules=RULES.replace("[stdout, hook]", "[stdout]"))
+        config(
+            immich,
+            tmp_path,
+            interval="5s",
+            targets="stdout: {console: true}",
+            rules=RULES.replace("[stdout, hook]", "[stdout]"),
+        )
         assert await sidecar.reload()
         assert sidecar._scheduler is not None
         assert sidecar._scheduler.get_job("poll").trigger.interval == timedelta(seconds=5)
@@ -79,8 +85,7 @@ async def test_reload_with_an_unknown_person_keeps_the_running_rules(immich, tmp
         config(immich, tmp_path, rules=RULES.replace("[Alice]", "[Alicia]"))
         assert not await sidecar.reload()
         assert sidecar.settings.rules[0].people.any == ("Alice",)
-        assert any("no person called 'Alicia' in Immich" in r.getMessage()
-                   for r in caplog.records)
+        assert any("no person called 'Alicia' in Immich" in r.getMessage() for r in caplog.records)
         registry = sidecar.metrics.registry
         assert registry.get_sample_value("immich_sidecar_config_last_reload_successful") == 0
     finally:
@@ -122,8 +127,11 @@ async def test_a_sidecar_without_a_bot_exports_no_discord_connected_series(immic
 
 async def test_dry_run_prints_what_would_be_sent_and_stores_nothing(immich, tmp_path):
     path = config(immich, tmp_path)
-    hit = immich.add_asset(created_at=datetime.now(UTC) - timedelta(hours=2),
-                           people=[immich.alice], file_name="beach.jpg")
+    hit = immich.add_asset(
+        created_at=datetime.now(UTC) - timedelta(hours=2),
+        people=[immich.alice],
+        file_name="beach.jpg",
+    )
     immich.add_asset(created_at=datetime.now(UTC) - timedelta(hours=2), file_name="other.jpg")
     out = io.StringIO()
     code = await asyncio.to_thread(dry_run, path, 24 * 3600.0, out)
@@ -147,8 +155,12 @@ async def test_dry_run_lists_an_asset_once_per_rule_whatever_the_version(
         monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
         alice, bob = immich.add_person("Alice"), immich.add_person("Bob")
         when = datetime.now(UTC) - timedelta(hours=1)
-        for name, people in (("alice.jpg", [alice]), ("bob.jpg", [bob]),
-                             ("both.jpg", [alice, bob]), ("nobody.jpg", [])):
+        for name, people in (
+            ("alice.jpg", [alice]),
+            ("bob.jpg", [bob]),
+            ("both.jpg", [alice, bob]),
+            ("nobody.jpg", []),
+        ):
             immich.add_asset(created_at=when, people=people, file_name=name)
         rules = textwrap.dedent("""\
             - name: kids
@@ -183,10 +195,15 @@ def test_demo_shows_notifications_on_a_fresh_machine():
     """`make demo` runs `python -m tests.demo`: it must work without Immich or Discord."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "tests.demo", "--seconds", "16"], cwd=REPO, env=env,
-        capture_output=True, text=True, timeout=90, check=False)
+        [sys.executable, "-m", "tests.demo", "--seconds", "16"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     assert len(lines) >= 2, result.stdout + result.stderr[-2000:]
     assert "Traceback" not in result.stderr
-

@@ -240,8 +240,12 @@ def test_log_level_may_follow_the_command(env: None) -> None:
     parser = _parser()
     assert parser.parse_args(["run", "--log-level", "debug"]).log_level == "DEBUG"
     assert parser.parse_args(["--log-level", "error", "run"]).log_level == "ERROR"
-    assert parser.parse_args(["--log-level", "error", "check-config", "--log-level",
-                              "debug"]).log_level == "DEBUG"
+    assert (
+        parser.parse_args(
+            ["--log-level", "error", "check-config", "--log-level", "debug"]
+        ).log_level
+        == "DEBUG"
+    )
     assert parser.parse_args(["dry-run"]).log_level == "INFO"
     for command in ("run", "dry-run", "check-config", "doctor", "schema"):
         assert parser.parse_args([command, "--log-level", "warning"]).log_level == "WARNING"

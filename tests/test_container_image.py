@@ -58,12 +58,26 @@ class Container:
     def __init__(self, image: str, config_dir: Path, volume: str, api_key: str) -> None:
         self.name = f"immich-sidecar-test-{uuid.uuid4().hex[:10]}"
         self.args = [
-            "run", "--detach", "--name", self.name, "--network", "host",
-            "--read-only", "--tmpfs", "/tmp", "--user", "10001",
-            "--volume", f"{config_dir}:/config:ro", "--volume", f"{volume}:/data",
-            "--env", f"IMMICH_API_KEY={api_key}",
+            "run",
+            "--detach",
+            "--name",
+            self.name,
+            "--network",
+            "host",
+            "--read-only",
+            "--tmpfs",
+            "/tmp",
+            "--user",
+            "10001",
+            "--volume",
+            f"{config_dir}:/config:ro",
+            "--volume",
+            f"{volume}:/data",
+            "--env",
+            f"IMMICH_API_KEY={api_key}",
             # No timer: `podman healthcheck run` below runs the image's check once, by hand.
-            "--health-interval", "disable",
+            "--health-interval",
+            "disable",
             image,
         ]
 
@@ -91,8 +105,9 @@ class Container:
                 return
             _, state, _ = await podman("inspect", "--format", "{{.State.Status}}", self.name)
             if state.strip() == "exited" or time.monotonic() - started > WAIT_LIMIT:
-                raise AssertionError(f"container {state.strip()} waiting for {what}; log:\n"
-                                     + err[-3000:])
+                raise AssertionError(
+                    f"container {state.strip()} waiting for {what}; log:\n" + err[-3000:]
+                )
             await asyncio.sleep(0.25)
 
     async def wait_for_delivery(self, asset_id: str) -> dict[str, Any]:
@@ -119,10 +134,13 @@ async def test_the_image_runs_as_a_user_runs_it(
     health = details.get("Healthcheck") or {}
     assert health.get("Test") == ["CMD", "immich-sidecar", "healthcheck"], health
     assert details["Config"]["User"] == "10001:10001"
-    licence = ("import importlib.metadata as m; print(next(f for f in "
-               "m.files('immich-discord-sidecar') if f.name == 'LICENSE').read_text())")
-    code, out, err = await podman("run", "--rm", "--read-only", "--entrypoint", "python", image,
-                                  "-c", licence)
+    licence = (
+        "import importlib.metadata as m; print(next(f for f in "
+        "m.files('immich-discord-sidecar') if f.name == 'LICENSE').read_text())"
+    )
+    code, out, err = await podman(
+        "run", "--rm", "--read-only", "--entrypoint", "python", image, "-c", licence
+    )
     assert code == 0 and out.startswith("MIT License"), out + err
     say(f"{image}: {details['Size'] / 1e6:.0f} MB, HEALTHCHECK kept, user 10001, MIT LICENSE")
 
@@ -132,8 +150,13 @@ async def test_the_image_runs_as_a_user_runs_it(
         config_dir.mkdir()
         # Not the default port: the image's health check must follow metrics.listen.
         port = free_port()
-        write_config(config_dir / "config.yaml", immich_url=immich.url,
-                     state=Path("/data/state.db"), rules=RULES, metrics_port=port)
+        write_config(
+            config_dir / "config.yaml",
+            immich_url=immich.url,
+            state=Path("/data/state.db"),
+            rules=RULES,
+            metrics_port=port,
+        )
         config_dir.chmod(0o755)
         (config_dir / "config.yaml").chmod(0o644)
         volume = f"immich-sidecar-test-{uuid.uuid4().hex[:10]}"
@@ -153,15 +176,17 @@ async def test_the_image_runs_as_a_user_runs_it(
             metrics = await http.get(f"http://127.0.0.1:{port}/metrics")
         assert metrics.status_code == 200
         assert 'immich_sidecar_notifications_sent_total{rule="kids",target="stdout"} 1.0' in (
-            metrics.text)
+            metrics.text
+        )
         say(f"/metrics answers on metrics.listen 127.0.0.1:{port}")
 
         code, out, err = await podman("healthcheck", "run", first.name)
         assert code == 0, out + err
         say("podman healthcheck run passes (on the port metrics.listen names)")
 
-        code, _, err = await podman("stop", "--time", str(STOP_GRACE), first.name,
-                                    timeout=STOP_GRACE + 30)
+        code, _, err = await podman(
+            "stop", "--time", str(STOP_GRACE), first.name, timeout=STOP_GRACE + 30
+        )
         assert code == 0, err
         _, exit_code, _ = await podman("inspect", "--format", "{{.State.ExitCode}}", first.name)
         assert exit_code.strip() == "0", (await first.logs())[1][-3000:]

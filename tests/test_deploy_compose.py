@@ -43,8 +43,13 @@ def service(compose: dict[str, Any]) -> dict[str, Any]:
 
 def schema_check(path: Path) -> subprocess.CompletedProcess[str]:
     checker = require_tool("check-jsonschema")
-    return subprocess.run([checker, "--builtin-schema", "vendor.compose-spec", str(path)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [checker, "--builtin-schema", "vendor.compose-spec", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_valid_against_the_compose_specification_schema() -> None:
@@ -75,9 +80,7 @@ def referenced_files(service: dict[str, Any], compose: dict[str, Any]) -> list[s
     return paths
 
 
-def test_refers_only_to_files_that_exist(
-    service: dict[str, Any], compose: dict[str, Any]
-) -> None:
+def test_refers_only_to_files_that_exist(service: dict[str, Any], compose: dict[str, Any]) -> None:
     paths = referenced_files(service, compose)
     assert "./immich-discord-sidecar/secrets.env" in paths
     assert "./immich-discord-sidecar/config" in paths
@@ -151,7 +154,8 @@ async def test_the_service_runs_in_immichs_compose_project(tmp_path: Path) -> No
     shutil.copy(COMPOSE, immich_app / "immich-discord-sidecar.yml")
     shutil.copytree(DEPLOY / "immich-discord-sidecar", immich_app / "immich-discord-sidecar")
     (immich_app / "docker-compose.yml").write_text(
-        IMMICH_STAND_IN.format(image=image, key=key, tests=ROOT / "tests"))
+        IMMICH_STAND_IN.format(image=image, key=key, tests=ROOT / "tests")
+    )
     # Steps 2 and 3: the key in secrets.env, the image named in Immich's .env; a short poll
     # interval only to keep the test short.
     (immich_app / ".env").write_text(f"SIDECAR_IMAGE={image}\n")
@@ -163,8 +167,15 @@ async def test_the_service_runs_in_immichs_compose_project(tmp_path: Path) -> No
     config.chmod(0o644)
 
     project = f"immich-sidecar-test-{uuid.uuid4().hex[:8]}"
-    compose = ["podman-compose", "-p", project,
-               "-f", "docker-compose.yml", "-f", "immich-discord-sidecar.yml"]
+    compose = [
+        "podman-compose",
+        "-p",
+        project,
+        "-f",
+        "docker-compose.yml",
+        "-f",
+        "immich-discord-sidecar.yml",
+    ]
     sidecar = "immich_discord_sidecar"  # container_name in deploy/docker-compose.yml
     try:
         code, out, err = await run(*compose, "up", "-d", cwd=str(immich_app), timeout=120)
@@ -177,8 +188,9 @@ async def test_the_service_runs_in_immichs_compose_project(tmp_path: Path) -> No
         await wait_for_log(sidecar, f'"asset_id": "{asset_id}"', stream=1)
         code, out, err = await podman("healthcheck", "run", sidecar)
         assert code == 0, out + err
-        _, settings, _ = await podman("inspect", "--format",
-                                      "{{.HostConfig.ReadonlyRootfs}} {{.Config.User}}", sidecar)
+        _, settings, _ = await podman(
+            "inspect", "--format", "{{.HostConfig.ReadonlyRootfs}} {{.Config.User}}", sidecar
+        )
         assert settings.split() == ["true", "10001:10001"]
     finally:
         await run(*compose, "down", "-v", cwd=str(immich_app), timeout=120)

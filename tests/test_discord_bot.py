@@ -34,8 +34,11 @@ class FakeImmich:
     """The Immich edge the bot uses, with real bytes and a record of every call."""
 
     def __init__(self) -> None:
-        self.people = [Person("p-alice", "Alice"), Person("p-alicia", "Alicia"),
-                       Person("p-bob", "Bob")]
+        self.people = [
+            Person("p-alice", "Alice"),
+            Person("p-alicia", "Alicia"),
+            Person("p-bob", "Bob"),
+        ]
         self.faces = {"p-alice": b"\xff\xd8\xffFACE-alice"}
         self.counts = {"p-alice": 42, "p-bob": 1}
         self.known_checksums: dict[bytes, str] = {}
@@ -57,8 +60,15 @@ class FakeImmich:
     async def person_statistics(self, person_id: str) -> int:
         return self.counts.get(person_id, 0)
 
-    async def upload_asset(self, filename: str, data: bytes, *, file_created_at: datetime,
-                           file_modified_at: datetime, content_type: str) -> UploadResult:
+    async def upload_asset(
+        self,
+        filename: str,
+        data: bytes,
+        *,
+        file_created_at: datetime,
+        file_modified_at: datetime,
+        content_type: str,
+    ) -> UploadResult:
         self.uploads.append((filename, data, content_type))
         if data in self.known_checksums:
             return UploadResult(self.known_checksums[data], duplicate=True)
@@ -83,19 +93,28 @@ def make_settings(targets=None, upload: UploadCommand | None = None) -> Settings
     if targets is None:
         targets = {"photos": ChannelTarget("photos", fd.PHOTOS_CHANNEL)}
     return Settings(
-        source=Path("config.yaml"), content_hash="x",
-        immich=ImmichSettings("http://immich:2283", Secret("immich-key"),
-                              "https://photos.example.org"),
+        source=Path("config.yaml"),
+        content_hash="x",
+        immich=ImmichSettings(
+            "http://immich:2283", Secret("immich-key"), "https://photos.example.org"
+        ),
         discord=DiscordSettings(token=Secret(fd.TOKEN), upload=upload or UploadCommand()),
-        poll=PollSettings(), state=StateSettings(), metrics=MetricsSettings(),
-        targets=targets, rules=(),
+        poll=PollSettings(),
+        state=StateSettings(),
+        metrics=MetricsSettings(),
+        targets=targets,
+        rules=(),
     )
 
 
 async def fixed_status() -> StatusInfo:
-    return StatusInfo(immich_reachable=True, immich_version="2.7.5",
-                      last_successful_poll=datetime(2024, 5, 1, 12, tzinfo=UTC),
-                      outbox_pending=3, config_loaded_at=datetime(2024, 5, 1, 8, tzinfo=UTC))
+    return StatusInfo(
+        immich_reachable=True,
+        immich_version="2.7.5",
+        last_successful_poll=datetime(2024, 5, 1, 12, tzinfo=UTC),
+        outbox_pending=3,
+        config_loaded_at=datetime(2024, 5, 1, 8, tzinfo=UTC),
+    )
 
 
 @pytest.fixture
@@ -109,8 +128,9 @@ def metrics() -> Metrics:
 
 
 async def start_bot(fake, immich, metrics, settings=None) -> tuple[SidecarBot, list[str]]:
-    bot = SidecarBot(settings or make_settings(), immich, metrics, fixed_status,
-                     guild_ready_timeout=0.05)
+    bot = SidecarBot(
+        settings or make_settings(), immich, metrics, fixed_status, guild_ready_timeout=0.05
+    )
     await bot.__aenter__()
     try:
         problems = await bot.launch(Secret(fd.TOKEN), ready_timeout=10)
@@ -213,8 +233,12 @@ async def test_only_requests_sent_again_count_as_discord_retries(fake, bot, metr
 
 
 async def test_missing_permission_is_permanent_and_other_target_still_works(fake, bot, metrics):
-    fake.fail("POST", rf"/channels/{fd.READ_ONLY_CHANNEL}/messages", 403,
-              body={"message": "Missing Permissions", "code": 50013})
+    fake.fail(
+        "POST",
+        rf"/channels/{fd.READ_ONLY_CHANNEL}/messages",
+        403,
+        body={"message": "Missing Permissions", "code": 50013},
+    )
     with pytest.raises(PermanentDeliveryError) as caught:
         await photos_sink(bot, fd.READ_ONLY_CHANNEL, "news").send(make_batch([make_asset(1)]))
     assert caught.value.reason == "missing_permission"
@@ -238,11 +262,13 @@ async def test_server_error_is_temporary(fake, bot):
 
 
 async def test_startup_reports_channel_problems(fake, immich, metrics):
-    settings = make_settings(targets={
-        "photos": ChannelTarget("photos", fd.PHOTOS_CHANNEL),
-        "news": ChannelTarget("news", fd.READ_ONLY_CHANNEL),
-        "gone": ChannelTarget("gone", 123456789012345678),
-    })
+    settings = make_settings(
+        targets={
+            "photos": ChannelTarget("photos", fd.PHOTOS_CHANNEL),
+            "news": ChannelTarget("news", fd.READ_ONLY_CHANNEL),
+            "gone": ChannelTarget("gone", 123456789012345678),
+        }
+    )
     bot, problems = await start_bot(fake, immich, metrics, settings)
     try:
         assert len(problems) == 2

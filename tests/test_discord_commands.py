@@ -56,8 +56,9 @@ def final_answer(fake: fd.FakeDiscord, token: str) -> dict[str, Any] | None:
     return None
 
 
-async def command(fake: fd.FakeDiscord, name: str, options: list[dict[str, Any]],
-                  **kwargs: Any) -> dict[str, Any]:
+async def command(
+    fake: fd.FakeDiscord, name: str, options: list[dict[str, Any]], **kwargs: Any
+) -> dict[str, Any]:
     token = await fake.interact([{"type": 1, "name": name, "options": options}], **kwargs)
     await fake.wait_for(lambda: final_answer(fake, token) is not None)
     answer = final_answer(fake, token)
@@ -78,24 +79,30 @@ def assert_no_mentions(answer: dict[str, Any]) -> None:
     assert not payload["allowed_mentions"].get("users")
 
 
-async def upload(fake, files, roles=(fd.UPLOADER_ROLE,), description=None,
-                 channel_id=fd.UPLOADS_CHANNEL) -> dict[str, Any]:
+async def upload(
+    fake, files, roles=(fd.UPLOADER_ROLE,), description=None, channel_id=fd.UPLOADS_CHANNEL
+) -> dict[str, Any]:
     attachments = [fake.add_attachment(name, data, size=size) for name, data, size in files]
     options: list[dict[str, Any]] = [
-        {"type": 11, "name": f"file{i + 1}", "value": a["id"]} for i, a in enumerate(attachments)]
+        {"type": 11, "name": f"file{i + 1}", "value": a["id"]} for i, a in enumerate(attachments)
+    ]
     if description is not None:
         options.append({"type": 3, "name": "description", "value": description})
-    return await command(fake, "upload", options, roles=roles, attachments=attachments,
-                         channel_id=channel_id)
+    return await command(
+        fake, "upload", options, roles=roles, attachments=attachments, channel_id=channel_id
+    )
 
 
 # ---------------------------------------------------------------------------- upload
 
 
-@pytest.mark.parametrize(("album", "added"), [
-    ("from discord", {"8c0e5c8e-1d7a-4c43-9f43-7d1c2a9b0e11": ["new-1"]}),  # by name, any case
-    ("Holidays", {}),
-])
+@pytest.mark.parametrize(
+    ("album", "added"),
+    [
+        ("from discord", {"8c0e5c8e-1d7a-4c43-9f43-7d1c2a9b0e11": ["new-1"]}),  # by name, any case
+        ("Holidays", {}),
+    ],
+)
 async def test_upload_album_may_be_named(fake, immich, album, added):
     settings = make_settings(upload=UploadCommand(allowed_roles=("uploaders",), album=album))
     bot, _ = await start_bot(fake, immich, Metrics(), settings)
@@ -108,8 +115,11 @@ async def test_upload_album_may_be_named(fake, immich, album, added):
 
 
 async def test_upload_allowed_creates_describes_and_adds_to_album(fake, bot, immich):
-    answer = await upload(fake, [("beach.jpg", JPEG, None), ("../../etc/clip\x07", MP4, None)],
-                          description="Summer @everyone")
+    answer = await upload(
+        fake,
+        [("beach.jpg", JPEG, None), ("../../etc/clip\x07", MP4, None)],
+        description="Summer @everyone",
+    )
     text = text_of(answer)
     assert [u[0] for u in immich.uploads] == ["beach.jpg", "clip.mp4"]
     assert immich.uploads[0][1] == JPEG  # the bytes Discord served, unchanged
@@ -138,8 +148,13 @@ async def test_upload_refused_for_everyone_when_no_role_is_configured(fake, bot,
 
 
 async def test_upload_refused_outside_allowed_channels(fake, bot, immich):
-    bot.update_settings(make_settings(upload=UploadCommand(
-        allowed_roles=(str(fd.UPLOADER_ROLE),), allowed_channels=("uploads",))))
+    bot.update_settings(
+        make_settings(
+            upload=UploadCommand(
+                allowed_roles=(str(fd.UPLOADER_ROLE),), allowed_channels=("uploads",)
+            )
+        )
+    )
     answer = await upload(fake, [("beach.jpg", JPEG, None)], channel_id=fd.PHOTOS_CHANNEL)
     assert "not allowed in this channel" in text_of(answer)
     answer = await upload(fake, [("beach.jpg", JPEG, None)], channel_id=fd.UPLOADS_CHANNEL)
@@ -164,7 +179,8 @@ async def test_upload_duplicate_is_reported(fake, bot, immich):
     await upload(fake, [("a.jpg", JPEG, None)])
     answer = await upload(fake, [("again.jpg", JPEG, None)])
     assert "`again.jpg`: already in Immich, <https://photos.example.org/photos/new-1>" in (
-        text_of(answer))
+        text_of(answer)
+    )
 
 
 # ---------------------------------------------------------------------------- person
@@ -190,13 +206,23 @@ async def test_person_not_found_echoes_name_harmlessly(fake, bot):
 
 
 async def test_person_autocomplete_lists_matching_names(fake, bot):
-    token = await fake.interact([{"type": 1, "name": "person", "options": [
-        {"type": 3, "name": "name", "value": "ali", "focused": True}]}], autocomplete=True)
+    token = await fake.interact(
+        [
+            {
+                "type": 1,
+                "name": "person",
+                "options": [{"type": 3, "name": "name", "value": "ali", "focused": True}],
+            }
+        ],
+        autocomplete=True,
+    )
     await fake.wait_for(lambda: fake.responses_for(token))
     [response] = fake.responses_for(token)
     assert response["payload"]["type"] == 8
     assert response["payload"]["data"]["choices"] == [
-        {"name": "Alice", "value": "Alice"}, {"name": "Alicia", "value": "Alicia"}]
+        {"name": "Alice", "value": "Alice"},
+        {"name": "Alicia", "value": "Alicia"},
+    ]
 
 
 async def test_immich_failure_is_a_polite_line_not_a_traceback(fake, bot, immich):
@@ -225,35 +251,41 @@ async def test_status_reports_immich_poll_and_outbox(fake, bot):
 # ---------------------------------------------------------------------------- pure checks
 
 
-@pytest.mark.parametrize(("data", "expected"), [
-    (JPEG, "image/jpeg"),
-    (PNG, "image/png"),
-    (b"GIF89a" + b"\x00" * 10, "image/gif"),
-    (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image/webp"),
-    (b"\x00\x00\x00\x18ftypheic" + b"\x00" * 8, "image/heic"),
-    (b"\x00\x00\x00\x18ftypmif1" + b"\x00" * 8, "image/heif"),
-    (MP4, "video/mp4"),
-    (b"\x00\x00\x00\x14ftypqt  " + b"\x00" * 8, "video/quicktime"),
-    (b"\x1a\x45\xdf\xa3\x9fB\x86\x81\x01B\x82\x84webm", "video/webm"),
-    (b"\x1a\x45\xdf\xa3\x9fB\x86\x81\x01B\x82\x88matroska", "video/x-matroska"),
-    (b"RIFF\x00\x00\x00\x00AVI LIST", "video/x-msvideo"),
-    (b"%PDF-1.7", None),
-    (b"<html>", None),
-    (b"", None),
-])
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (JPEG, "image/jpeg"),
+        (PNG, "image/png"),
+        (b"GIF89a" + b"\x00" * 10, "image/gif"),
+        (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image/webp"),
+        (b"\x00\x00\x00\x18ftypheic" + b"\x00" * 8, "image/heic"),
+        (b"\x00\x00\x00\x18ftypmif1" + b"\x00" * 8, "image/heif"),
+        (MP4, "video/mp4"),
+        (b"\x00\x00\x00\x14ftypqt  " + b"\x00" * 8, "video/quicktime"),
+        (b"\x1a\x45\xdf\xa3\x9fB\x86\x81\x01B\x82\x84webm", "video/webm"),
+        (b"\x1a\x45\xdf\xa3\x9fB\x86\x81\x01B\x82\x88matroska", "video/x-matroska"),
+        (b"RIFF\x00\x00\x00\x00AVI LIST", "video/x-msvideo"),
+        (b"%PDF-1.7", None),
+        (b"<html>", None),
+        (b"", None),
+    ],
+)
 def test_sniff_media_type(data, expected):
     assert sniff_media_type(data) == expected
 
 
-@pytest.mark.parametrize(("name", "media_type", "expected"), [
-    ("IMG_1.JPG", "image/jpeg", "IMG_1.jpg"),
-    ("../../etc/passwd", "image/png", "passwd.png"),
-    ("C:\\Users\\x\\holiday.heic", "image/heic", "holiday.heic"),
-    ("evil\x00name\u202e.jpg", "image/jpeg", "evilname.jpg"),
-    ("photo.exe", "image/jpeg", "photo.exe.jpg"),
-    ("...", "image/jpeg", "upload.jpg"),
-    ("a<b>c|d?.mp4", "video/mp4", "a_b_c_d_.mp4"),
-])
+@pytest.mark.parametrize(
+    ("name", "media_type", "expected"),
+    [
+        ("IMG_1.JPG", "image/jpeg", "IMG_1.jpg"),
+        ("../../etc/passwd", "image/png", "passwd.png"),
+        ("C:\\Users\\x\\holiday.heic", "image/heic", "holiday.heic"),
+        ("evil\x00name\u202e.jpg", "image/jpeg", "evilname.jpg"),
+        ("photo.exe", "image/jpeg", "photo.exe.jpg"),
+        ("...", "image/jpeg", "upload.jpg"),
+        ("a<b>c|d?.mp4", "video/mp4", "a_b_c_d_.mp4"),
+    ],
+)
 def test_sanitise_filename(name, media_type, expected):
     assert sanitise_filename(name, media_type) == expected
 
@@ -308,8 +340,14 @@ def memories_plan(*messages: PlannedMessage) -> Callable[[], Awaitable[Plan]]:
 
 
 async def start_memories_bot(fake, immich, provider, settings=None) -> SidecarBot:
-    bot = SidecarBot(settings or make_settings(), immich, Metrics(), fixed_status,
-                     memories_provider=provider, guild_ready_timeout=0.05)
+    bot = SidecarBot(
+        settings or make_settings(),
+        immich,
+        Metrics(),
+        fixed_status,
+        memories_provider=provider,
+        guild_ready_timeout=0.05,
+    )
     await bot.__aenter__()
     try:
         await bot.launch(Secret(fd.TOKEN), ready_timeout=10)
@@ -320,13 +358,23 @@ async def start_memories_bot(fake, immich, provider, settings=None) -> SidecarBo
 
 
 async def test_memories_replies_with_todays_memories_one_embed_per_year(fake, immich):
-    photo = Asset("a-2023", "IMAGE", datetime(2023, 12, 1, tzinfo=UTC), None, "", "timeline",
-                  False, ())
+    photo = Asset(
+        "a-2023", "IMAGE", datetime(2023, 12, 1, tzinfo=UTC), None, "", "timeline", False, ()
+    )
     provider = memories_plan(
-        PlannedMessage("2023", "📅 3 years ago today (2023): 1 photo @everyone",
-                       "https://photos.example.org/memory?id=m1", (photo,)),
-        PlannedMessage("2020", "📅 6 years ago today (2020): 1 photo",
-                       "https://photos.example.org/memory?id=m2", (photo,)))
+        PlannedMessage(
+            "2023",
+            "📅 3 years ago today (2023): 1 photo @everyone",
+            "https://photos.example.org/memory?id=m1",
+            (photo,),
+        ),
+        PlannedMessage(
+            "2020",
+            "📅 6 years ago today (2020): 1 photo",
+            "https://photos.example.org/memory?id=m2",
+            (photo,),
+        ),
+    )
     bot = await start_memories_bot(fake, immich, provider)
     try:
         answer = await command(fake, "memories", [])
@@ -348,8 +396,10 @@ async def test_memories_replies_with_todays_memories_one_embed_per_year(fake, im
 
 async def test_memories_respects_its_allow_list(fake, immich):
     settings = make_settings()
-    settings = replace(settings, discord=replace(
-        settings.discord, memories=MemoriesCommand(allowed_channels=("photos",))))
+    settings = replace(
+        settings,
+        discord=replace(settings.discord, memories=MemoriesCommand(allowed_channels=("photos",))),
+    )
     bot = await start_memories_bot(fake, immich, memories_plan(), settings)
     try:
         answer = await command(fake, "memories", [], channel_id=fd.UPLOADS_CHANNEL)

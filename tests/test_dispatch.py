@@ -56,8 +56,9 @@ async def test_console_sink_prints_one_json_line_per_delivery(env):
     out = io.StringIO()
     asset = make_asset(people=(PersonRef("p1", "Alice"),))
     store.enqueue([("kids", "stdout", asset)], T0)
-    dispatcher.configure({"stdout": ConsoleSink("https://photos.example", out)},
-                         lambda _r: RuleOptions())
+    dispatcher.configure(
+        {"stdout": ConsoleSink("https://photos.example", out)}, lambda _r: RuleOptions()
+    )
     assert await dispatcher.drain() == 1
     line = json.loads(out.getvalue())
     assert line["rule"] == "kids" and line["target"] == "stdout"
@@ -66,15 +67,20 @@ async def test_console_sink_prints_one_json_line_per_delivery(env):
     assert line["taken_at"] == asset.taken_at.isoformat()
     assert line["link"] == f"https://photos.example/photos/{asset.id}"
     assert store.counts().sent == 1
-    assert sample(metrics, "immich_sidecar_notifications_sent_total",
-                  rule="kids", target="stdout") == 1
+    assert (
+        sample(metrics, "immich_sidecar_notifications_sent_total", rule="kids", target="stdout")
+        == 1
+    )
 
 
 async def test_batches_are_grouped_per_target_and_rule(env):
     store, _, _, dispatcher = env
     a, b = FlakySink(), FlakySink()
-    store.enqueue([("kids", "a", make_asset()) for _ in range(3)]
-                  + [("pets", "a", make_asset()), ("kids", "b", make_asset())], T0)
+    store.enqueue(
+        [("kids", "a", make_asset()) for _ in range(3)]
+        + [("pets", "a", make_asset()), ("kids", "b", make_asset())],
+        T0,
+    )
     dispatcher.configure({"a": a, "b": b}, lambda r: RuleOptions(mention_roles=(7,)))
     await dispatcher.drain()
     assert sorted((x.rule, len(x.deliveries)) for x in a.accepted) == [("kids", 3), ("pets", 1)]
@@ -92,14 +98,25 @@ async def test_temporary_failure_is_retried_later_and_then_sent(env):
     clock.now += timedelta(seconds=30)
     assert await dispatcher.drain() == 1
     assert store.counts().sent == 1
-    assert sample(metrics, "immich_sidecar_notification_failures_total",
-                  target="a", reason="discord_unavailable") == 1
+    assert (
+        sample(
+            metrics,
+            "immich_sidecar_notification_failures_total",
+            target="a",
+            reason="discord_unavailable",
+        )
+        == 1
+    )
 
 
 async def test_permanent_failure_is_a_dead_letter_and_does_not_block_other_targets(env, caplog):
     store, metrics, _, dispatcher = env
-    broken = FlakySink([PermanentDeliveryError("missing_permission", "give the bot Attach Files")
-                        for _ in range(2)])
+    broken = FlakySink(
+        [
+            PermanentDeliveryError("missing_permission", "give the bot Attach Files")
+            for _ in range(2)
+        ]
+    )
     ok = FlakySink()
     store.enqueue([("kids", "broken", make_asset()), ("kids", "ok", make_asset())], T0)
     dispatcher.configure({"broken": broken, "ok": ok}, lambda r: RuleOptions())
@@ -198,5 +215,4 @@ async def test_messages_accepted_before_a_failure_are_not_sent_again(env):
     assert [d.id for d in retry.deliveries] == [d.id for d in first.deliveries[2:]]
     assert retry.key == first.key  # still the same batch
     assert store.counts().sent == 5
-    assert sample(metrics, "immich_sidecar_notifications_sent_total",
-                  rule="kids", target="a") == 5
+    assert sample(metrics, "immich_sidecar_notifications_sent_total", rule="kids", target="a") == 5

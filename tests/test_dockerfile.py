@@ -131,18 +131,33 @@ def dockerignore_excludes(patterns: list[str], path: str) -> bool:
 
 def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
     patterns = (ROOT / ".dockerignore").read_text().splitlines()
-    for private in ("config/config.yaml", ".venv/bin/python", ".git/config", "data/state.db",
-                    ".tools/bin/helm", "tests/test_dockerfile.py", "sidecar/__pycache__/x.pyc"):
+    for private in (
+        "config/config.yaml",
+        ".venv/bin/python",
+        ".git/config",
+        "data/state.db",
+        ".tools/bin/helm",
+        "tests/test_dockerfile.py",
+        "sidecar/__pycache__/x.pyc",
+    ):
         assert dockerignore_excludes(patterns, private), f"{private} would reach the build"
-    for needed in ("pyproject.toml", "constraints.txt", "README.md", "LICENSE", "sidecar/cli.py",
-                   "sidecar/config.schema.json", "sidecar/immich/models.py"):
+    for needed in (
+        "pyproject.toml",
+        "constraints.txt",
+        "README.md",
+        "LICENSE",
+        "sidecar/cli.py",
+        "sidecar/config.schema.json",
+        "sidecar/immich/models.py",
+    ):
         assert not dockerignore_excludes(patterns, needed), f"{needed} is needed by the build"
 
 
 def test_hadolint_is_clean() -> None:
     hadolint = require_tool("hadolint")
-    result = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [hadolint, str(DOCKERFILE)], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -156,8 +171,12 @@ def replay_copy(args: str, workdir: Path) -> None:
         src = ROOT / source
         assert src.exists(), f"COPY {source}: missing from the repository"
         if src.is_dir():
-            shutil.copytree(src, target, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                src,
+                target,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            )
         elif dest.endswith("/") or len(sources) > 1:
             target.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target / src.name)
@@ -188,27 +207,45 @@ def test_build_steps_replayed_in_a_clean_venv_give_a_working_cli(
         if step.keyword == "COPY":
             replay_copy(step.args, src)
         elif step.keyword == "RUN":
-            result = subprocess.run(["bash", "-euo", "pipefail", "-c", translate(step.args)],
-                                    cwd=src, env=env, capture_output=True, text=True,
-                                    timeout=600, check=False)
+            result = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", translate(step.args)],
+                cwd=src,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
             assert result.returncode == 0, f"RUN {step.args}\n{result.stdout}\n{result.stderr}"
 
     cli = venv / "bin" / "immich-sidecar"
     assert cli.is_file(), "the entry point script was not installed"
-    list_names = ("import importlib.metadata as m; "
-                  "print([d.metadata['Name'] for d in m.distributions()])")
-    installed = subprocess.run([venv / "bin" / "python", "-c", list_names],
-                               capture_output=True, text=True, check=True).stdout
+    list_names = (
+        "import importlib.metadata as m; print([d.metadata['Name'] for d in m.distributions()])"
+    )
+    installed = subprocess.run(
+        [venv / "bin" / "python", "-c", list_names], capture_output=True, text=True, check=True
+    ).stdout
     names = {name.lower().replace("_", "-") for name in ast.literal_eval(installed)}
     assert {"discord.py", "httpx", "prometheus-client"} <= names
     assert not names & {"pytest", "mypy", "ruff", "respx"}, "test tools leaked into the image"
     assert not names & {"pip", "setuptools"}, "build tools left in the image's venv"
 
     # Run the way the image runs: no working copy on sys.path, no writable byte-code.
-    run_env = {"PATH": f"{venv}/bin:/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1",
-               "HOME": str(tmp_path)}
-    schema = subprocess.run([cli, "schema"], cwd=tmp_path, env=run_env, capture_output=True,
-                            text=True, timeout=60, check=False)
+    run_env = {
+        "PATH": f"{venv}/bin:/usr/bin:/bin",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "HOME": str(tmp_path),
+    }
+    schema = subprocess.run(
+        [cli, "schema"],
+        cwd=tmp_path,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert schema.returncode == 0, schema.stderr
     assert json.loads(schema.stdout)["type"] == "object"
 
@@ -219,8 +256,14 @@ def test_build_steps_replayed_in_a_clean_venv_give_a_working_cli(
     for name in variables:
         if name.endswith("URL"):
             secrets[name] = "https://discord.com/api/webhooks/1/dummy"
-    check = subprocess.run([cli, "check-config", "-c", str(EXAMPLE_CONFIG)], cwd=tmp_path,
-                           env=run_env | secrets, capture_output=True, text=True, timeout=60,
-                           check=False)
+    check = subprocess.run(
+        [cli, "check-config", "-c", str(EXAMPLE_CONFIG)],
+        cwd=tmp_path,
+        env=run_env | secrets,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     assert "Traceback" not in check.stderr

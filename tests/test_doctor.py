@@ -20,8 +20,16 @@ from tests.e2e_harness import REPO, free_port, write_config
 from tests.fakes import fake_discord as fd
 from tests.fakes.fake_immich import FakeImmich
 
-ALL_BUT_PERSON_READ = ("asset.read", "asset.view", "person.statistics", "asset.upload",
-                       "asset.update", "albumAsset.create", "album.read", "memory.read")
+ALL_BUT_PERSON_READ = (
+    "asset.read",
+    "asset.view",
+    "person.statistics",
+    "asset.upload",
+    "asset.update",
+    "albumAsset.create",
+    "album.read",
+    "memory.read",
+)
 
 
 @dataclass
@@ -37,7 +45,9 @@ class Setup:
     def write(self) -> Path:
         path = self.tmp / "config.yaml"
         write_config(
-            path, immich_url=self.immich.url, state=self.tmp / "data" / "state.db",
+            path,
+            immich_url=self.immich.url,
+            state=self.tmp / "data" / "state.db",
             metrics_port=free_port(),
             targets=textwrap.dedent(f"""\
                 family: {{channel_id: "{self.channel}"}}
@@ -54,7 +64,8 @@ class Setup:
                   token: ${DISCORD_TOKEN}
                   commands:
                     upload: {allowed_roles: [uploaders], album: From Discord}
-                """))
+                """),
+        )
         return path
 
     async def doctor(self, send_test: str | None = None) -> tuple[int, str]:
@@ -74,8 +85,11 @@ async def setup(fake: fd.FakeDiscord, tmp_path: Path) -> AsyncIterator[Setup]:
         immich.add_person("Bob")
         immich.add_album("From Discord")
         hook = fake.add_webhook(fd.PHOTOS_CHANNEL, name="Photos")
-        env = {"IMMICH_API_KEY": immich.api_key, "DISCORD_TOKEN": fd.TOKEN,
-               "GRANDMA_WEBHOOK_URL": hook}
+        env = {
+            "IMMICH_API_KEY": immich.api_key,
+            "DISCORD_TOKEN": fd.TOKEN,
+            "GRANDMA_WEBHOOK_URL": hook,
+        }
         yield Setup(immich, fake, tmp_path, hook, env)
 
 
@@ -88,49 +102,95 @@ async def test_all_green(setup: Setup) -> None:
     assert code == 0, output
     assert crosses(output) == []
     ticks = [line for line in output.splitlines() if line.startswith("✓")]
-    for expected in ("Immich answers at", "Immich 2.7.5 is a supported version",
-                     "Immich accepts the API key", "allows watching for new photos",
-                     "allows /immich upload", "allows adding uploads to an album given by name",
-                     "allows /immich person", "person 'Alice' is Immich person",
-                     "person 'Bob' is Immich person", "upload album 'From Discord' exists",
-                     "state.path", "target 'stdout' prints", "the Discord bot logs in as",
-                     "target 'family': the bot can post pictures in #photos",
-                     "target 'grandma': webhook 'Photos' posts to channel"):
+    for expected in (
+        "Immich answers at",
+        "Immich 2.7.5 is a supported version",
+        "Immich accepts the API key",
+        "allows watching for new photos",
+        "allows /immich upload",
+        "allows adding uploads to an album given by name",
+        "allows /immich person",
+        "person 'Alice' is Immich person",
+        "person 'Bob' is Immich person",
+        "upload album 'From Discord' exists",
+        "state.path",
+        "target 'stdout' prints",
+        "the Discord bot logs in as",
+        "target 'family': the bot can post pictures in #photos",
+        "target 'grandma': webhook 'Photos' posts to channel",
+    ):
         assert any(expected in line for line in ticks), (expected, output)
     assert output.rstrip().endswith(f"all {len(ticks)} checks passed")
     assert not any(secret in output for secret in setup.secrets())
     assert setup.discord.messages == []  # checking posts nothing
 
 
-@pytest.mark.parametrize(("breakage", "expected"), [
-    ("wrong key", [
-        "✗ Immich rejected the API key ({url} answered 401) -> check immich.api_key; create a "
-        "key in Immich: Account settings > API keys"]),
-    ("key lacking person.read", [
-        "✗ the API key lacks person.read, needed for watching for new photos -> tick "
-        "person.read on the key (Immich: Account settings > API keys), or create a new key with "
-        "them and set immich.api_key",
-        "✗ the API key lacks person.read, needed for /immich person -> tick person.read on the "
-        "key (Immich: Account settings > API keys), or create a new key with them and set "
-        "immich.api_key"]),
-    ("unknown person", [
-        "✗ no person called 'Dave' in Immich -> name the person in Immich (People > the face > "
-        "add a name), or correct the name in the rule"]),
-    ("missing channel", [
-        "✗ target 'family' (channel 123456789012345678): the channel does not exist or the bot "
-        "is not in its server -> check channel_id and invite the bot"]),
-    ("channel without Attach Files", [
-        "✗ target 'family' (channel {channel}): the bot lacks Attach Files in #no-files -> it "
-        "needs View Channel, Send Messages, Embed Links and Attach Files (Discord: the channel's "
-        "settings > Permissions, allow them for the bot or its role)"]),
-    ("deleted webhook", [
-        "✗ target 'grandma': Discord does not know this webhook (404 Unknown Webhook): it was "
-        "deleted or its URL is wrong -> create a webhook (Discord: the channel's settings > "
-        "Integrations > Webhooks > New Webhook > Copy Webhook URL) and put its URL in the "
-        "target's webhook_url"]),
-])
-async def test_each_breakage_is_one_cross_naming_the_fix(setup: Setup, breakage: str,
-                                                         expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("breakage", "expected"),
+    [
+        (
+            "wrong key",
+            [
+                "✗ Immich rejected the API key ({url} answered 401) -> check immich.api_key; "
+                "create a "
+                "key in Immich: Account settings > API keys"
+            ],
+        ),
+        (
+            "key lacking person.read",
+            [
+                "✗ the API key lacks person.read, needed for watching for new photos -> tick "
+                "person.read on the key (Immich: Account settings > API keys), or create a new key "
+                "with "
+                "them and set immich.api_key",
+                "✗ the API key lacks person.read, needed for /immich person -> tick person.read on "
+                "the "
+                "key (Immich: Account settings > API keys), or create a new key with them and set "
+                "immich.api_key",
+            ],
+        ),
+        (
+            "unknown person",
+            [
+                "✗ no person called 'Dave' in Immich -> name the person in Immich (People > the "
+                "face > "
+                "add a name), or correct the name in the rule"
+            ],
+        ),
+        (
+            "missing channel",
+            [
+                "✗ target 'family' (channel 123456789012345678): the channel does not exist or the "
+                "bot "
+                "is not in its server -> check channel_id and invite the bot"
+            ],
+        ),
+        (
+            "channel without Attach Files",
+            [
+                "✗ target 'family' (channel {channel}): the bot lacks Attach Files in #no-files -> "
+                "it "
+                "needs View Channel, Send Messages, Embed Links and Attach Files (Discord: the "
+                "channel's "
+                "settings > Permissions, allow them for the bot or its role)"
+            ],
+        ),
+        (
+            "deleted webhook",
+            [
+                "✗ target 'grandma': Discord does not know this webhook (404 Unknown Webhook): it "
+                "was "
+                "deleted or its URL is wrong -> create a webhook (Discord: the channel's settings "
+                "> "
+                "Integrations > Webhooks > New Webhook > Copy Webhook URL) and put its URL in the "
+                "target's webhook_url"
+            ],
+        ),
+    ],
+)
+async def test_each_breakage_is_one_cross_naming_the_fix(
+    setup: Setup, breakage: str, expected: list[str]
+) -> None:
     if breakage == "wrong key":
         setup.env["IMMICH_API_KEY"] = "not-the-key"
     elif breakage == "key lacking person.read":
@@ -145,8 +205,9 @@ async def test_each_breakage_is_one_cross_naming_the_fix(setup: Setup, breakage:
         setup.discord.delete_webhook(setup.hook)
     code, output = await setup.doctor()
     assert code == 1
-    assert crosses(output) == [e.format(url=setup.immich.url, channel=setup.channel)
-                               for e in expected], output
+    assert crosses(output) == [
+        e.format(url=setup.immich.url, channel=setup.channel) for e in expected
+    ], output
     assert output.rstrip().endswith("checks failed")
     assert not any(secret in output for secret in [*setup.secrets(), "not-the-key"])
 
@@ -161,8 +222,11 @@ async def test_send_test_posts_one_labelled_message(setup: Setup, target: str) -
         assert '"test": true, "target": "stdout"' in output
     else:
         assert len(posted) == 1
-        assert posted[0].payload["content"].startswith(
-            f"Test message from immich-sidecar doctor: target {target!r} works.")
+        assert (
+            posted[0]
+            .payload["content"]
+            .startswith(f"Test message from immich-sidecar doctor: target {target!r} works.")
+        )
         assert posted[0].payload["allowed_mentions"]["parse"] == []
     assert "✓ test message p" in output
 
@@ -177,9 +241,19 @@ async def test_the_command_line_runs_doctor_and_log_level_may_follow(setup: Setu
     config = setup.write()
     env = {**os.environ, **setup.env, "FAKE_DISCORD_URL": setup.discord.base_url}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.fakes.run_sidecar", "doctor", "-c", str(config),
-        "--log-level", "warning", cwd=REPO, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "tests.fakes.run_sidecar",
+        "doctor",
+        "-c",
+        str(config),
+        "--log-level",
+        "warning",
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, (out + err).decode()
     assert out.decode().startswith(f"checking {config}\n✓ Immich answers at")

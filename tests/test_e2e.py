@@ -39,12 +39,19 @@ class World:
         self.carol = immich.add_person("Carol")
 
     def write(self, rules: str = RULES, **kw) -> None:
-        write_config(self.config, immich_url=self.immich.url, state=self.state, rules=rules,
-                     metrics_port=self.port, **kw)
+        write_config(
+            self.config,
+            immich_url=self.immich.url,
+            state=self.state,
+            rules=rules,
+            metrics_port=self.port,
+            **kw,
+        )
 
     def sidecar(self, config: Path | None = None, **kw) -> SidecarProcess:
-        return SidecarProcess(config or self.config, {"IMMICH_API_KEY": self.immich.api_key},
-                              self.port, **kw)
+        return SidecarProcess(
+            config or self.config, {"IMMICH_API_KEY": self.immich.api_key}, self.port, **kw
+        )
 
     def upload(self, *people: str, **kw) -> str:
         return self.immich.add_asset(created_at=datetime.now(UTC), people=people, **kw)
@@ -101,9 +108,11 @@ async def test_sigterm_stops_cleanly(world):
 
 async def test_sigkill_between_enqueue_and_send_neither_loses_nor_duplicates(world):
     # A webhook target that is down keeps the deliveries queued (enqueued, not sent).
-    world.write(rules=RULES.replace("targets: [stdout]", "targets: [stdout, hook]", 1),
-                targets="stdout: {console: true}\n"
-                        "hook: {webhook_url: 'http://127.0.0.1:9/api/webhooks/1/x'}")
+    world.write(
+        rules=RULES.replace("targets: [stdout]", "targets: [stdout, hook]", 1),
+        targets="stdout: {console: true}\n"
+        "hook: {webhook_url: 'http://127.0.0.1:9/api/webhooks/1/x'}",
+    )
     first = world.sidecar()
     await first.start()
     assets = [world.upload(world.alice) for _ in range(3)]
@@ -154,8 +163,9 @@ async def test_config_edits_reload_without_restart(world, sidecar):
 
 
 async def test_first_start_does_not_announce_the_existing_library(world):
-    old = world.immich.add_asset(created_at=datetime.now(UTC) - timedelta(hours=3),
-                                 people=[world.alice])
+    old = world.immich.add_asset(
+        created_at=datetime.now(UTC) - timedelta(hours=3), people=[world.alice]
+    )
     process = world.sidecar()
     await process.start()
     new = world.upload(world.alice)
@@ -187,8 +197,9 @@ async def only_carol_is_delivered(world: World, sidecar: SidecarProcess) -> None
 async def test_an_edit_while_the_sidecar_starts_is_not_lost(world):
     # Immich holds back its answer to the first version request: the edit lands after the
     # config was read and before the file watcher is armed.
-    world.immich.faults = Faults(rate=1.0, kinds=("timeout",), paths="/api/server/version",
-                                 timeout_delay=1.0)
+    world.immich.faults = Faults(
+        rate=1.0, kinds=("timeout",), paths="/api/server/version", timeout_delay=1.0
+    )
     process = world.sidecar()
     await process.start(wait_started=False)
     try:
@@ -233,8 +244,9 @@ async def test_an_edit_during_an_immich_outage_applies_when_immich_is_back(world
     mark = len(sidecar.stderr)
     world.write(rules=CAROL_ONLY)
     await sidecar.wait_for_log("config reload postponed", after=mark)
-    await sidecar.wait_for_metric("immich_sidecar_poll_runs_total", 'result="failure"',
-                                  failures + 2)
+    await sidecar.wait_for_metric(
+        "immich_sidecar_poll_runs_total", 'result="failure"', failures + 2
+    )
     ready = await sidecar.readyz()
     assert ready.status_code == 503, ready.text
     assert "HTTP 500" in ready.text and "waits for Immich" in ready.text
@@ -249,8 +261,9 @@ async def test_an_edit_during_an_immich_outage_applies_when_immich_is_back(world
 
 
 async def test_a_debug_log_written_into_the_config_folder_does_not_feed_itself(world):
-    process = world.sidecar(options=("--log-level", "DEBUG"),
-                            log_file=world.config.parent / "sidecar.log")
+    process = world.sidecar(
+        options=("--log-level", "DEBUG"), log_file=world.config.parent / "sidecar.log"
+    )
     await process.start()
     try:
         await process.wait_for_polls(3)
@@ -266,6 +279,5 @@ async def test_sigterm_during_a_poll_that_retries_stops_without_a_traceback(worl
     world.immich.faults = Faults(rate=1.0, kinds=("503",))  # retried with backoff
     await sidecar.wait_for_log("retry 1 of 4")
     assert await sidecar.stop() == 0
-    assert not any("Traceback" in line or "raised an exception" in line
-                   for line in sidecar.stderr)
+    assert not any("Traceback" in line or "raised an exception" in line for line in sidecar.stderr)
     assert any("sidecar stopped" in line for line in sidecar.stderr)

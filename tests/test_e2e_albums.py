@@ -39,8 +39,13 @@ class World:
         self.grandpa = immich.add_user("Grandpa")
 
     def write(self, rules: str = RULES) -> None:
-        write_config(self.config, immich_url=self.immich.url, state=self.state, rules=rules,
-                     metrics_port=self.port)
+        write_config(
+            self.config,
+            immich_url=self.immich.url,
+            state=self.state,
+            rules=rules,
+            metrics_port=self.port,
+        )
 
     def sidecar(self) -> SidecarProcess:
         return SidecarProcess(self.config, {"IMMICH_API_KEY": self.immich.api_key}, self.port)
@@ -61,8 +66,12 @@ async def world(request, tmp_path):
 
 async def test_album_additions_are_announced_once_across_restarts(world):
     immich = world.immich
-    holiday = immich.add_album("Holiday 2026", [world.old_photo(world.alice)],
-                               owner=world.grandpa, shared_with=[immich.key_user_id])
+    holiday = immich.add_album(
+        "Holiday 2026",
+        [world.old_photo(world.alice)],
+        owner=world.grandpa,
+        shared_with=[immich.key_user_id],
+    )
     family = immich.add_album("Family", [world.old_photo()])
     work = immich.add_album("Work")
     world.write()
@@ -114,8 +123,10 @@ async def test_an_unknown_album_name_stops_the_start_and_is_refused_at_reload(wo
     await refused.start(wait_started=False)
     assert await refused.exited() == 2
     line = world.line_of("Holiday 2025")
-    assert (f"config.yaml:{line}: rules[0].albums.any[0]: no album called 'Holiday 2025' in "
-            "Immich (albums: 'Holiday 2026')") in refused.stderr
+    assert (
+        f"config.yaml:{line}: rules[0].albums.any[0]: no album called 'Holiday 2025' in "
+        "Immich (albums: 'Holiday 2026')"
+    ) in refused.stderr
     assert "Traceback" not in "\n".join(refused.stderr)
 
     world.immich.add_album("Family")
@@ -127,8 +138,14 @@ async def test_an_unknown_album_name_stops_the_start_and_is_refused_at_reload(wo
         mark = len(sidecar.stderr)
         world.write(RULES.replace("holiday 2026", "Holiday 2025"))
         await sidecar.wait_for_log("config reload rejected", after=mark)
-        assert any(re.search(r"config\.yaml:\d+: rules\[0\]\.albums\.any\[0\]: no album called "
-                             r"'Holiday 2025'", entry) for entry in sidecar.stderr[mark:])
+        assert any(
+            re.search(
+                r"config\.yaml:\d+: rules\[0\]\.albums\.any\[0\]: no album called "
+                r"'Holiday 2025'",
+                entry,
+            )
+            for entry in sidecar.stderr[mark:]
+        )
         added = world.old_photo()
         world.immich.add_to_album(holiday, [added])
         await sidecar.wait_for_delivery(added)  # the running config still watches the album

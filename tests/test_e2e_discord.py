@@ -31,8 +31,14 @@ RULES = textwrap.dedent("""\
 
 
 class World:
-    def __init__(self, kind: str, immich: FakeImmich, discord: fd.FakeDiscord, tmp: Path,
-                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(
+        self,
+        kind: str,
+        immich: FakeImmich,
+        discord: fd.FakeDiscord,
+        tmp: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
         self.kind, self.immich, self.discord = kind, immich, discord
         self.config = tmp / "config" / "config.yaml"
         self.config.parent.mkdir()
@@ -48,8 +54,15 @@ class World:
             monkeypatch.setenv("HOOK", f"{discord.base_url}/api/v10/webhooks/77/hook-token")
             target = "discord: {webhook_url: '${HOOK}'}"
             extra = ""
-        write_config(self.config, immich_url=immich.url, state=tmp / "state.db", rules=RULES,
-                     targets=target, metrics_port=free_port(), extra=extra)
+        write_config(
+            self.config,
+            immich_url=immich.url,
+            state=tmp / "state.db",
+            rules=RULES,
+            targets=target,
+            metrics_port=free_port(),
+            extra=extra,
+        )
 
     def posts(self) -> list[fd.RecordedMessage]:
         if self.kind == "bot":

@@ -38,16 +38,24 @@ async def test_http_targets_sign_retry_and_dead_letter(tmp_path):
             flaky: {{http: {{url: "{receiver.url}/flaky"}}}}
             gone: {{http: {{url: "{receiver.url}/gone"}}}}
             """)
-        write_config(config, immich_url=immich.url, state=state, rules=RULES, targets=targets,
-                     metrics_port=port)
-        process = SidecarProcess(config, {"IMMICH_API_KEY": immich.api_key,
-                                          "HOOK_SECRET": SECRET}, port)
+        write_config(
+            config,
+            immich_url=immich.url,
+            state=state,
+            rules=RULES,
+            targets=targets,
+            metrics_port=port,
+        )
+        process = SidecarProcess(
+            config, {"IMMICH_API_KEY": immich.api_key, "HOOK_SECRET": SECRET}, port
+        )
         await process.start()
         try:
             asset = immich.add_asset(created_at=datetime.now(UTC), people=(alice,))
             await process.wait_until(
                 lambda: bool(receiver.to("/signed")) and len(receiver.to("/flaky")) >= 2,
-                "the signed post and the retried one")
+                "the signed post and the retried one",
+            )
             await process.wait_for_metric("immich_sidecar_outbox_dead", "", 1)
             await process.wait_for_polls(2)  # more polls: nothing is sent again
         finally:

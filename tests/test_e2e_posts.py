@@ -38,19 +38,28 @@ async def test_posts_every_minute_are_sent_once_and_not_again_after_a_restart(tm
         memory = immich.add_asset(taken_at=taken, created_at=taken, people=[alice])
         immich.run_memory_job(today)
         config, port = tmp_path / "config.yaml", free_port()
-        write_config(config, immich_url=immich.url, state=tmp_path / "state.db",
-                     metrics_port=port, rules="- name: all\n  targets: [stdout]", extra=POSTS)
+        write_config(
+            config,
+            immich_url=immich.url,
+            state=tmp_path / "state.db",
+            metrics_port=port,
+            rules="- name: all\n  targets: [stdout]",
+            extra=POSTS,
+        )
         sidecar = SidecarProcess(config, {"IMMICH_API_KEY": immich.api_key}, port)
         await sidecar.start()
         try:
+
             def posted() -> list[dict[str, object]]:
                 return [n for n in sidecar.notifications() if n.get("post")]
 
-            await sidecar.wait_until(lambda: len(posted()) == 2, "the two posts",
-                                     limit=MINUTE_AND_MORE)
+            await sidecar.wait_until(
+                lambda: len(posted()) == 2, "the two posts", limit=MINUTE_AND_MORE
+            )
             texts = sorted(str(n["text"]) for n in posted())
-            assert texts == sorted([f"📅 3 years ago today ({today.year - 3}): 1 photo",
-                                    "🎂 Alice turns 7 today"])
+            assert texts == sorted(
+                [f"📅 3 years ago today ({today.year - 3}): 1 photo", "🎂 Alice turns 7 today"]
+            )
             assert {n["asset_id"] for n in posted()} == {memory}
         finally:
             assert await sidecar.stop() == 0
@@ -59,11 +68,17 @@ async def test_posts_every_minute_are_sent_once_and_not_again_after_a_restart(tm
         await again.start()
         try:
             # The every-minute job fires again within a minute: already done for today.
-            await again.wait_until(lambda: any("already done for" in line
-                                               for line in again.stderr),
-                                   "a run skipped as already done", limit=MINUTE_AND_MORE)
+            await again.wait_until(
+                lambda: any("already done for" in line for line in again.stderr),
+                "a run skipped as already done",
+                limit=MINUTE_AND_MORE,
+            )
             assert [n for n in again.notifications() if n.get("post")] == []
-            assert await again.metric("immich_sidecar_post_runs_total",
-                                      'post="memories",result="sent"') == 0
+            assert (
+                await again.metric(
+                    "immich_sidecar_post_runs_total", 'post="memories",result="sent"'
+                )
+                == 0
+            )
         finally:
             assert await again.stop() == 0

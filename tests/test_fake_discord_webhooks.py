@@ -20,7 +20,11 @@ async def test_get_on_a_webhook_url_returns_its_channel_and_posts_nothing(fake):
         assert answer.status_code == 200
         body = answer.json()
         assert (body["channel_id"], body["guild_id"], body["name"], body["type"]) == (
-            str(fd.PHOTOS_CHANNEL), str(fd.GUILD_ID), "Photos", 1)
+            str(fd.PHOTOS_CHANNEL),
+            str(fd.GUILD_ID),
+            "Photos",
+            1,
+        )
         assert fake.messages == []
         posted = await http.post(url, params={"wait": "true"}, json={"content": "hi"})
     assert posted.status_code == 200
@@ -37,17 +41,25 @@ async def test_wrong_token_deleted_and_unknown_webhooks_answer_like_discord(fake
         deleted_get = await http.get(url)
         deleted_post = await http.post(url, json={"content": "hi"})
     assert (wrong.status_code, wrong.json()) == (
-        401, {"message": "Invalid Webhook Token", "code": 50027})
+        401,
+        {"message": "Invalid Webhook Token", "code": 50027},
+    )
     for answer in (unknown, deleted_get, deleted_post):
         assert (answer.status_code, answer.json()) == (
-            404, {"message": "Unknown Webhook", "code": 10015})
+            404,
+            {"message": "Unknown Webhook", "code": 10015},
+        )
     assert fake.messages == []
 
 
 async def test_a_channel_added_with_a_deny_overwrite_takes_that_permission_from_the_bot(fake):
     no_files = fake.add_channel("no-files", deny=fd.ATTACH_FILES)
-    settings = make_settings({"photos": ChannelTarget("photos", fd.PHOTOS_CHANNEL),
-                              "nofiles": ChannelTarget("nofiles", no_files)})
+    settings = make_settings(
+        {
+            "photos": ChannelTarget("photos", fd.PHOTOS_CHANNEL),
+            "nofiles": ChannelTarget("nofiles", no_files),
+        }
+    )
     bot, problems = await start_bot(fake, FakeImmich(), Metrics(), settings)
     try:
         channel = bot.get_channel(no_files)

@@ -238,8 +238,9 @@ async def test_a_filter_sent_before_3_2_is_ignored_and_the_search_comes_back_unf
 ):
     async with FakeImmich(version=version) as immich, client_for(immich) as api:
         photo, video = immich.add_asset(), immich.add_asset(type="VIDEO")
-        response = await api.post("/search/metadata",
-                                  json={"filter": {"type": {"eq": "VIDEO"}}, "cursor": "x"})
+        response = await api.post(
+            "/search/metadata", json={"filter": {"type": {"eq": "VIDEO"}}, "cursor": "x"}
+        )
         assert response.status_code == 200
         assert set(ids(response.json()["assets"])) == {photo, video}
 
@@ -285,13 +286,21 @@ async def test_3_2_filter_any_none_or_and_cursor():
             body["cursor"] = page["nextCursor"]
         assert seen == [alice_and_carol, with_carol, with_bob, with_alice]
 
-        stripped = await search(api, filter={"people": {"any": []}, "type": {"eq": "VIDEO",
-                                                                               "like": "x"}})
+        stripped = await search(
+            api, filter={"people": {"any": []}, "type": {"eq": "VIDEO", "like": "x"}}
+        )
         assert ids(stripped) == [video]
         bad = await api.post("/search/metadata", json={"filter": {"personIds": {"any": "x"}}})
-        assert bad.json() == {"message": "Validation failed", "errors": [
-            {"code": "custom", "path": ["filter", "personIds", "any"],
-             "message": "must be an array"}]}
+        assert bad.json() == {
+            "message": "Validation failed",
+            "errors": [
+                {
+                    "code": "custom",
+                    "path": ["filter", "personIds", "any"],
+                    "message": "must be an array",
+                }
+            ],
+        }
         bad_cursor = await api.post("/search/metadata", json={"cursor": "garbage"})
         assert bad_cursor.status_code == 400
 
@@ -380,16 +389,21 @@ async def test_oddities_of_each_version(version: tuple[int, int, int]):
         no_zone = await api.post("/search/metadata", json={"createdAfter": "2025-06-01T10:00:00"})
         too_big = await api.post("/search/metadata", json={"size": 1001})
         if v3:
-            assert as_text.json() == {"message": "Validation failed", "errors": [
-                {"code": "custom", "path": ["page"], "message": "must be a number"}]}
+            assert as_text.json() == {
+                "message": "Validation failed",
+                "errors": [{"code": "custom", "path": ["page"], "message": "must be a number"}],
+            }
             assert no_zone.status_code == 400
             assert no_zone.json()["errors"][0]["path"] == ["createdAfter"]
             assert too_big.json()["errors"][0]["path"] == ["size"]
         else:
             assert as_text.status_code == 200 and no_zone.status_code == 200
             assert too_big.json() == {
-                "message": ["size must not be greater than 1000"], "error": "Bad Request",
-                "statusCode": 400, "correlationId": too_big.json()["correlationId"]}
+                "message": ["size must not be greater than 1000"],
+                "error": "Bad Request",
+                "statusCode": 400,
+                "correlationId": too_big.json()["correlationId"],
+            }
 
         thumbnail = await api.get(f"/assets/{unknown}/thumbnail", params={"size": "preview"})
         assert thumbnail.status_code == 400
@@ -581,13 +595,17 @@ async def test_bulk_uploads_never_share_a_moment(immich, api):
         (second, "2025-06-01T11:59:59.999Z", "2025-06-01T11:59:59.999Z"),
         (third, "2025-06-01T12:00:00.000Z", "2025-06-01T12:00:00.000Z"),
     ]
-    close = immich.add_assets_bulk(3, created_at=T0 + timedelta(hours=1),
-                                   upload_gap=timedelta(microseconds=400))
+    close = immich.add_assets_bulk(
+        3, created_at=T0 + timedelta(hours=1), upload_gap=timedelta(microseconds=400)
+    )
     late = iso(T0 + timedelta(hours=1) - timedelta(milliseconds=1))
     shown = {i["id"]: i["createdAt"] for i in (await search(api, createdAfter=late))["items"]}
     # Immich keeps microseconds and shows milliseconds: 0.9992 and 0.9996 s both show .999
     assert [shown[a] for a in close] == [
-        "2025-06-01T12:59:59.999Z", "2025-06-01T12:59:59.999Z", "2025-06-01T13:00:00.000Z"]
+        "2025-06-01T12:59:59.999Z",
+        "2025-06-01T12:59:59.999Z",
+        "2025-06-01T13:00:00.000Z",
+    ]
     exactly = await search(api, createdAfter=late, createdBefore=late)
     assert ids(exactly) == []  # nothing was uploaded at .999000 itself
 

@@ -71,18 +71,25 @@ RULES = textwrap.dedent("""\
     """)
 
 
-async def fault_storms(immich: FakeImmich, discord: fd.FakeDiscord, stop: asyncio.Event
-                       ) -> None:
+async def fault_storms(immich: FakeImmich, discord: fd.FakeDiscord, stop: asyncio.Event) -> None:
     """Faults on both sides in storms until ``stop``, then off."""
     storm = 0
     while not stop.is_set():
         storm += 1
-        immich.faults = ImmichFaults(rate=FAULT_RATE, seed=SEED + storm, timeout_delay=2.0,
-                                     retry_after=1)
+        immich.faults = ImmichFaults(
+            rate=FAULT_RATE, seed=SEED + storm, timeout_delay=2.0, retry_after=1
+        )
         # "timeout" (Discord carries the request out, the answer never arrives) counts twice:
         # it is the fault that tests exactly-once
-        discord.set_faults(fd.Faults(rate=DISCORD_FAULT_RATE, seed=SEED - storm, timeout_delay=2.0,
-                                     retry_after=0.5, kinds=(*fd.FAULT_KINDS, "timeout")))
+        discord.set_faults(
+            fd.Faults(
+                rate=DISCORD_FAULT_RATE,
+                seed=SEED - storm,
+                timeout_delay=2.0,
+                retry_after=0.5,
+                kinds=(*fd.FAULT_KINDS, "timeout"),
+            )
+        )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), STORM)
         if CALM or stop.is_set():
@@ -104,20 +111,31 @@ async def test_exactly_once_on_the_bot_path_under_faults_and_sigkills(tmp_path: 
         await discord.stop()
 
 
-async def run_under_faults(tmp: Path, rng: random.Random, immich: FakeImmich,
-                           discord: fd.FakeDiscord) -> None:
+async def run_under_faults(
+    tmp: Path, rng: random.Random, immich: FakeImmich, discord: fd.FakeDiscord
+) -> None:
     started = time.monotonic()
-    workload = Workload(immich, random.Random(rng.random()),
-                        watched=(immich.add_person("Alice"), immich.add_person("Bob")),
-                        other=immich.add_person("Carol"))
+    workload = Workload(
+        immich,
+        random.Random(rng.random()),
+        watched=(immich.add_person("Alice"), immich.add_person("Bob")),
+        other=immich.add_person("Carol"),
+    )
     config = tmp / "config.yaml"
     state = tmp / "state.db"
     port = free_port()
 
     def write(rules: str) -> None:
-        write_config(config, immich_url=immich.url, state=state, rules=rules, targets=TARGETS,
-                     backfill="1h", metrics_port=port,
-                     extra="discord:\n  token: ${DISCORD_TOKEN}\n")
+        write_config(
+            config,
+            immich_url=immich.url,
+            state=state,
+            rules=rules,
+            targets=TARGETS,
+            backfill="1h",
+            metrics_port=port,
+            extra="discord:\n  token: ${DISCORD_TOKEN}\n",
+        )
 
     write(RULES)
     env = {
@@ -136,9 +154,13 @@ async def run_under_faults(tmp: Path, rng: random.Random, immich: FakeImmich,
         return processes[-1]
 
     edits = ConfigEdits(
-        immich, workload, random.Random(rng.random()),
+        immich,
+        workload,
+        random.Random(rng.random()),
         watch_guests=lambda guests: write(
-            RULES.replace("[Alice, Bob]", f"[{', '.join(['Alice', 'Bob', *guests])}]")))
+            RULES.replace("[Alice, Bob]", f"[{', '.join(['Alice', 'Bob', *guests])}]")
+        ),
+    )
 
     # -- chaos: faults on both sides, uploads, late faces and config edits, SIGKILL at random
     stop_uploads = asyncio.Event()
@@ -153,11 +175,13 @@ async def run_under_faults(tmp: Path, rng: random.Random, immich: FakeImmich,
         aimed = rng.random() < AIMED
         code = await process.run_for(
             rng.uniform(*LIFETIME),
-            until=(lambda: discord.answers_held > 0) if aimed else (lambda: False))
+            until=(lambda: discord.answers_held > 0) if aimed else (lambda: False),
+        )
         if code is not None:  # it gave up at start (Discord failing the login): restart
             early_exits.append(code)
-            assert len(early_exits) <= KILLS, "the sidecar keeps failing to start:\n" + \
-                "\n".join(process.stderr[-10:])
+            assert len(early_exits) <= KILLS, "the sidecar keeps failing to start:\n" + "\n".join(
+                process.stderr[-10:]
+            )
             continue
         kills_in_window += discord.answers_held > 0
         await process.kill()
@@ -167,8 +191,9 @@ async def run_under_faults(tmp: Path, rng: random.Random, immich: FakeImmich,
     await storms
     await editing
     chaos_seconds = time.monotonic() - started
-    during_faults = (sum(bot_posts(discord, fd.PHOTOS_CHANNEL).values())
-                     + sum(webhook_posts(discord, WEBHOOK_TOKEN).values()))
+    during_faults = sum(bot_posts(discord, fd.PHOTOS_CHANNEL).values()) + sum(
+        webhook_posts(discord, WEBHOOK_TOKEN).values()
+    )
     immich_calls = sum(r.path.startswith("/api/") for r in immich.requests)
     discord_calls = len(discord.requests)
 
@@ -192,28 +217,33 @@ async def run_under_faults(tmp: Path, rng: random.Random, immich: FakeImmich,
 
     everything = "\n".join(line for p in processes for line in p.stderr)
     if log_file := os.environ.get("FAULT_LOG"):
-        posts = [f"webhook post: {sorted(assets_in(r['payload']))}"
-                 for r in discord.interaction_responses if r["token"] == WEBHOOK_TOKEN]
+        posts = [
+            f"webhook post: {sorted(assets_in(r['payload']))}"
+            for r in discord.interaction_responses
+            if r["token"] == WEBHOOK_TOKEN
+        ]
         Path(log_file).write_text("\n".join([everything, *posts]))
     bot, hook = bot_posts(discord, fd.PHOTOS_CHANNEL), webhook_posts(discord, WEBHOOK_TOKEN)
     bot_lost, bot_duplicates = lost_and_duplicated(bot, workload.expected)
     hook_lost, hook_duplicates = lost_and_duplicated(hook, workload.expected)
-    print(f"\nfault run (seed {SEED}, {chaos_seconds:.0f}s of faults, "
-          f"{time.monotonic() - started:.0f}s in all): {kills} SIGKILLs "
-          f"({kills_in_window} while Discord held back the answer to a request it had carried "
-          f"out), "
-          f"{len(early_exits)} restarts after a failed start; injected faults: "
-          f"Immich {describe(immich_injected, immich_calls)}, "
-          f"Discord {describe(discord_injected, discord_calls)}; "
-          f"{len(workload.expected)} matching assets ({workload.late_count} recognised late), "
-          f"{len(workload.unwanted)} not matching; {edits.count} config edits "
-          f"({edits.unproven} still unproven when the faults ended, "
-          f"{everything.count('config reloaded')} applied by a running sidecar, "
-          f"{everything.count('config reload postponed')} postponed while Immich failed); "
-          f"{2 * len(workload.expected)} deliveries "
-          f"({during_faults} posted during the faults); "
-          f"lost bot/webhook {len(bot_lost)}/{len(hook_lost)}; "
-          f"duplicates bot/webhook {bot_duplicates}/{hook_duplicates}")
+    print(
+        f"\nfault run (seed {SEED}, {chaos_seconds:.0f}s of faults, "
+        f"{time.monotonic() - started:.0f}s in all): {kills} SIGKILLs "
+        f"({kills_in_window} while Discord held back the answer to a request it had carried "
+        f"out), "
+        f"{len(early_exits)} restarts after a failed start; injected faults: "
+        f"Immich {describe(immich_injected, immich_calls)}, "
+        f"Discord {describe(discord_injected, discord_calls)}; "
+        f"{len(workload.expected)} matching assets ({workload.late_count} recognised late), "
+        f"{len(workload.unwanted)} not matching; {edits.count} config edits "
+        f"({edits.unproven} still unproven when the faults ended, "
+        f"{everything.count('config reloaded')} applied by a running sidecar, "
+        f"{everything.count('config reload postponed')} postponed while Immich failed); "
+        f"{2 * len(workload.expected)} deliveries "
+        f"({during_faults} posted during the faults); "
+        f"lost bot/webhook {len(bot_lost)}/{len(hook_lost)}; "
+        f"duplicates bot/webhook {bot_duplicates}/{hook_duplicates}"
+    )
 
     assert kills >= 20
     # about FAULT_RATE of the requests failed on each side (few requests: allow for chance)
@@ -237,5 +267,6 @@ async def run_under_faults(tmp: Path, rng: random.Random, immich: FakeImmich,
     assert immich.api_key not in everything
     # The outbox agrees with Discord: every delivery sent, none pending or dead.
     assert {(r.target, r.asset_id) for r in rows} == {
-        (t, a) for t in ("photos", "hook") for a in workload.expected}
+        (t, a) for t in ("photos", "hook") for a in workload.expected
+    }
     assert {r.state for r in rows} == {"sent"}

@@ -89,13 +89,16 @@ async def test_an_invalid_config_is_unhealthy_with_exit_1_not_2(
     assert err.startswith(f"unhealthy: {config}:") and len(err.splitlines()) == 1
 
 
-@pytest.mark.parametrize(("host", "url"), [
-    ("0.0.0.0", "http://127.0.0.1:9187/healthz"),
-    ("", "http://127.0.0.1:9187/healthz"),
-    ("::", "http://[::1]:9187/healthz"),
-    ("192.168.1.5", "http://192.168.1.5:9187/healthz"),
-    ("fd00::5", "http://[fd00::5]:9187/healthz"),
-    ("localhost", "http://localhost:9187/healthz"),
-])
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("0.0.0.0", "http://127.0.0.1:9187/healthz"),
+        ("", "http://127.0.0.1:9187/healthz"),
+        ("::", "http://[::1]:9187/healthz"),
+        ("192.168.1.5", "http://192.168.1.5:9187/healthz"),
+        ("fd00::5", "http://[fd00::5]:9187/healthz"),
+        ("localhost", "http://localhost:9187/healthz"),
+    ],
+)
 def test_healthz_url(host: str, url: str) -> None:
     assert healthz_url(MetricsSettings(host=host, port=9187)) == url

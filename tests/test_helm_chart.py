@@ -35,7 +35,10 @@ def helm() -> str:
 def run_template(helm: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [helm, "template", "photos", str(CHART), "--namespace", "immich", *args],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -62,8 +65,9 @@ def render(helm: str) -> Render:
 
 
 def one(manifests: list[Manifest], kind: str, name_suffix: str = "") -> Manifest:
-    found = [m for m in manifests
-             if m["kind"] == kind and m["metadata"]["name"].endswith(name_suffix)]
+    found = [
+        m for m in manifests if m["kind"] == kind and m["metadata"]["name"].endswith(name_suffix)
+    ]
     assert len(found) == 1, f"expected one {kind}*{name_suffix}, got {len(found)}"
     return found[0]
 
@@ -90,8 +94,7 @@ def config_file(manifests: list[Manifest]) -> dict[str, Any]:
     return doc
 
 
-VALUES_CASES = [pytest.param((), id="default"),
-                *[pytest.param((f,), id=f.stem) for f in CI_VALUES]]
+VALUES_CASES = [pytest.param((), id="default"), *[pytest.param((f,), id=f.stem) for f in CI_VALUES]]
 
 
 def test_there_are_ci_values_files() -> None:
@@ -101,8 +104,13 @@ def test_there_are_ci_values_files() -> None:
 @pytest.mark.parametrize("values", VALUES_CASES)
 def test_lint_strict(helm: str, values: tuple[Path, ...]) -> None:
     args = [a for f in values for a in ("-f", str(f))]
-    result = subprocess.run([helm, "lint", "--strict", str(CHART), *args],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [helm, "lint", "--strict", str(CHART), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -116,7 +124,11 @@ def test_rendered_manifests_are_valid_kubernetes(
     rendered.write_text(yaml.safe_dump_all(manifests))
     result = subprocess.run(
         [validator, "--strict", "--quiet", "-k", KUBERNETES_VERSION, str(rendered)],
-        capture_output=True, text=True, timeout=120, check=False)
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -129,7 +141,11 @@ def test_the_validator_rejects_an_unknown_field(render: Render, tmp_path: Path) 
     broken.write_text(yaml.safe_dump_all(manifests))
     result = subprocess.run(
         [validator, "--strict", "--quiet", "-k", KUBERNETES_VERSION, str(broken)],
-        capture_output=True, text=True, timeout=120, check=False)
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode != 0
 
 
@@ -199,13 +215,16 @@ def test_existing_secret_is_wired_through_env_from(render: Render) -> None:
 
 
 def test_secret_values_create_a_secret_that_restarts_the_pod_on_change(render: Render) -> None:
-    manifests = render(secretValues__IMMICH_API_KEY="immich-key-7f3a",
-                       secretValues__DISCORD_TOKEN="discord-token-9c1e")
+    manifests = render(
+        secretValues__IMMICH_API_KEY="immich-key-7f3a",
+        secretValues__DISCORD_TOKEN="discord-token-9c1e",
+    )
     secret = one(manifests, "Secret")
-    assert secret["stringData"] == {"IMMICH_API_KEY": "immich-key-7f3a",
-                                    "DISCORD_TOKEN": "discord-token-9c1e"}
-    assert container(manifests)["envFrom"] == [
-        {"secretRef": {"name": secret["metadata"]["name"]}}]
+    assert secret["stringData"] == {
+        "IMMICH_API_KEY": "immich-key-7f3a",
+        "DISCORD_TOKEN": "discord-token-9c1e",
+    }
+    assert container(manifests)["envFrom"] == [{"secretRef": {"name": secret["metadata"]["name"]}}]
     elsewhere = json.dumps([m for m in manifests if m["kind"] != "Secret"])
     assert "immich-key-7f3a" not in elsewhere and "discord-token-9c1e" not in elsewhere
 
@@ -214,8 +233,10 @@ def test_secret_values_create_a_secret_that_restarts_the_pod_on_change(render: R
         value: str = template["metadata"]["annotations"]["checksum/secret"]
         return value
 
-    changed = render(secretValues__IMMICH_API_KEY="immich-key-new",
-                     secretValues__DISCORD_TOKEN="discord-token-9c1e")
+    changed = render(
+        secretValues__IMMICH_API_KEY="immich-key-new",
+        secretValues__DISCORD_TOKEN="discord-token-9c1e",
+    )
     assert secret_checksum(manifests) != secret_checksum(changed)
 
 
@@ -237,11 +258,10 @@ def test_default_config_is_filled_in_and_valid_for_the_sidecar(
     validate_against_sidecar_schema(config, tmp_path)
 
 
-@pytest.mark.parametrize("values", [f for f in CI_VALUES if "configmap" not in f.name],
-                         ids=lambda f: f.stem)
-def test_ci_configs_are_valid_for_the_sidecar(
-    render: Render, values: Path, tmp_path: Path
-) -> None:
+@pytest.mark.parametrize(
+    "values", [f for f in CI_VALUES if "configmap" not in f.name], ids=lambda f: f.stem
+)
+def test_ci_configs_are_valid_for_the_sidecar(render: Render, values: Path, tmp_path: Path) -> None:
     config = config_file(render(values))
     validate_against_sidecar_schema(config, tmp_path)
     user = yaml.safe_load(values.read_text())
@@ -254,9 +274,14 @@ def validate_against_sidecar_schema(config: dict[str, Any], tmp_path: Path) -> N
     path = tmp_path / "config.yaml"
     text = yaml.safe_dump(config)
     path.write_text(text)
-    environ = {name: (f"https://discord.com/api/webhooks/1/{name.lower()}" if name.endswith("URL")
-                      or "WEBHOOK" in name else f"dummy-{name.lower()}")
-               for name in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text)}
+    environ = {
+        name: (
+            f"https://discord.com/api/webhooks/1/{name.lower()}"
+            if name.endswith("URL") or "WEBHOOK" in name
+            else f"dummy-{name.lower()}"
+        )
+        for name in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text)
+    }
     settings = load_settings(path, environ)
     assert settings.state.path == Path("/data/state.db")
     assert (settings.metrics.host, settings.metrics.port) == ("0.0.0.0", 9187)
@@ -266,10 +291,16 @@ def test_user_config_keeps_its_own_immich_url_and_discord_token_reference(
     render: Render, tmp_path: Path
 ) -> None:
     values = tmp_path / "values.yaml"
-    values.write_text(yaml.safe_dump({"config": {
-        "immich": {"url": "http://photos:2283", "api_key_file": "/run/secrets/key"},
-        "discord": {"commands": {"person": {"enabled": False}}},
-    }}))
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "config": {
+                    "immich": {"url": "http://photos:2283", "api_key_file": "/run/secrets/key"},
+                    "discord": {"commands": {"person": {"enabled": False}}},
+                }
+            }
+        )
+    )
     config = config_file(render(values))
     assert config["immich"] == {"url": "http://photos:2283", "api_key_file": "/run/secrets/key"}
     assert config["discord"]["token"] == "${DISCORD_TOKEN}"
@@ -315,18 +346,23 @@ def test_config_checksum_only_without_hot_reload(render: Render) -> None:
 
 @pytest.mark.parametrize(
     ("switch", "kind", "suffix"),
-    [("serviceMonitor", "ServiceMonitor", ""),
-     ("prometheusRule", "PrometheusRule", ""),
-     ("grafanaDashboard", "ConfigMap", "-dashboard"),
-     ("grafanaAlerts", "ConfigMap", "-grafana-alerts")],
+    [
+        ("serviceMonitor", "ServiceMonitor", ""),
+        ("prometheusRule", "PrometheusRule", ""),
+        ("grafanaDashboard", "ConfigMap", "-dashboard"),
+        ("grafanaAlerts", "ConfigMap", "-grafana-alerts"),
+    ],
 )
 def test_switches_render_their_resource_only_when_enabled(
     render: Render, switch: str, kind: str, suffix: str
 ) -> None:
     def matching(manifests: list[Manifest]) -> list[Manifest]:
-        return [m for m in manifests
-                if m["kind"] == kind
-                and m["metadata"]["name"] == f"photos-immich-discord-sidecar{suffix}"]
+        return [
+            m
+            for m in manifests
+            if m["kind"] == kind
+            and m["metadata"]["name"] == f"photos-immich-discord-sidecar{suffix}"
+        ]
 
     assert matching(render()) == []
     assert len(matching(render(**{f"{switch}__enabled": "true"}))) == 1
@@ -343,17 +379,21 @@ def test_service_monitor_scrapes_the_metrics_port(render: Render) -> None:
 
 
 def test_prometheus_rule_holds_the_alert_file_with_the_poll_interval(render: Render) -> None:
-    rule = one(render(prometheusRule__enabled="true", prometheusRule__pollIntervalSeconds="300"),
-               "PrometheusRule")
+    rule = one(
+        render(prometheusRule__enabled="true", prometheusRule__pollIntervalSeconds="300"),
+        "PrometheusRule",
+    )
     source = yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())
     rendered = rule["spec"]["groups"]
     assert [r["alert"] for r in rendered[0]["rules"]] == [
-        r["alert"] for r in source["groups"][0]["rules"]]
+        r["alert"] for r in source["groups"][0]["rules"]
+    ]
     stale = next(r for r in rendered[0]["rules"] if r["alert"] == "ImmichSidecarPollStale")
     assert stale["expr"].endswith("> 3 * 300")
     # Prometheus templates in annotations reach the cluster untouched by Helm.
-    failing = next(r for r in rendered[0]["rules"]
-                   if r["alert"] == "ImmichSidecarImmichRequestsFailing")
+    failing = next(
+        r for r in rendered[0]["rules"] if r["alert"] == "ImmichSidecarImmichRequestsFailing"
+    )
     assert "{{ $labels.endpoint }}" in failing["annotations"]["summary"]
 
 
@@ -365,8 +405,11 @@ def test_dashboard_config_map_is_labelled_for_grafana(render: Render) -> None:
 
 
 def test_grafana_alerts_use_the_configured_data_source(render: Render) -> None:
-    cm = one(render(grafanaAlerts__enabled="true", grafanaAlerts__datasourceUid="abc123"),
-             "ConfigMap", "-grafana-alerts")
+    cm = one(
+        render(grafanaAlerts__enabled="true", grafanaAlerts__datasourceUid="abc123"),
+        "ConfigMap",
+        "-grafana-alerts",
+    )
     assert cm["metadata"]["labels"]["grafana_alert"] == "1"
     (content,) = cm["data"].values()
     provisioning = yaml.safe_load(content)
@@ -376,14 +419,15 @@ def test_grafana_alerts_use_the_configured_data_source(render: Render) -> None:
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--set", "replicaCount=2"], "replicaCount"),
-     (["--set", "persistance.enabled=false"], "persistance"),
-     (["--set", "hotReload=yes"], "hotReload"),
-     (["--set", "service.port=http"], "port"),
-     (["--set", "config.rulez[0].name=x"], "rulez"),
-     (["--set", "image.pullPolicy=Sometimes"], "pullPolicy")],
-    ids=["replica-count", "typo", "bool-as-string", "port-as-string", "config-typo",
-         "enum"],
+    [
+        (["--set", "replicaCount=2"], "replicaCount"),
+        (["--set", "persistance.enabled=false"], "persistance"),
+        (["--set", "hotReload=yes"], "hotReload"),
+        (["--set", "service.port=http"], "port"),
+        (["--set", "config.rulez[0].name=x"], "rulez"),
+        (["--set", "image.pullPolicy=Sometimes"], "pullPolicy"),
+    ],
+    ids=["replica-count", "typo", "bool-as-string", "port-as-string", "config-typo", "enum"],
 )
 def test_values_schema_rejects_unknown_keys_and_wrong_types(
     helm: str, args: list[str], message: str
@@ -396,10 +440,18 @@ def test_values_schema_rejects_unknown_keys_and_wrong_types(
 def test_notes_explain_how_to_check_it_works(helm: str) -> None:
     result = subprocess.run(
         [helm, "install", "photos", str(CHART), "--dry-run=client", "--namespace", "immich"],
-        capture_output=True, text=True, timeout=60, check=False)
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     notes = result.stdout.split("NOTES:", 1)[1]
-    for needle in ("port-forward svc/photos-immich-discord-sidecar 9187:9187", "/readyz",
-                   "/metrics", "logs deploy/photos-immich-discord-sidecar",
-                   "no Secret is configured"):
+    for needle in (
+        "port-forward svc/photos-immich-discord-sidecar 9187:9187",
+        "/readyz",
+        "/metrics",
+        "logs deploy/photos-immich-discord-sidecar",
+        "no Secret is configured",
+    ):
         assert needle in notes

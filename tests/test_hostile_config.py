@@ -30,52 +30,82 @@ durations = st.one_of(
     st.sampled_from(["0s", "1h30m", "2 minutes", "-5m", "", "forever", "9" * 30 + "h"]),
 )
 snowflakes = st.from_regex(r"[1-9][0-9]{16,18}", fullmatch=True)
-person_lists = st.lists(st.sampled_from(["Alice", "Bob", "Carol", "Ünïcødé", "x" * 300]),
-                        min_size=1, max_size=3, unique=True)
+person_lists = st.lists(
+    st.sampled_from(["Alice", "Bob", "Carol", "Ünïcødé", "x" * 300]),
+    min_size=1,
+    max_size=3,
+    unique=True,
+)
 
 
 @st.composite
 def documents(draw: st.DrawFn) -> dict[str, Any]:
     target_names = draw(st.lists(names, min_size=1, max_size=3, unique=True))
     targets = {
-        name: draw(st.sampled_from([
-            {"console": True},
-            {"webhook_url": "${GRANDMA_WEBHOOK_URL}"},
-            {"channel_id": draw(snowflakes)},
-        ]))
+        name: draw(
+            st.sampled_from(
+                [
+                    {"console": True},
+                    {"webhook_url": "${GRANDMA_WEBHOOK_URL}"},
+                    {"channel_id": draw(snowflakes)},
+                ]
+            )
+        )
         for name in target_names
     }
     rule_names = draw(st.lists(names, min_size=1, max_size=3, unique=True))
     rules = []
     for name in rule_names:
-        rule: dict[str, Any] = {"name": name, "targets": draw(
-            st.lists(st.sampled_from(target_names), min_size=1, max_size=2, unique=True))}
-        people = draw(st.dictionaries(st.sampled_from(["any", "all", "none"]), person_lists,
-                                      max_size=2))
+        rule: dict[str, Any] = {
+            "name": name,
+            "targets": draw(
+                st.lists(st.sampled_from(target_names), min_size=1, max_size=2, unique=True)
+            ),
+        }
+        people = draw(
+            st.dictionaries(st.sampled_from(["any", "all", "none"]), person_lists, max_size=2)
+        )
         if people:
             rule["people"] = people
         if draw(st.booleans()):
-            rule["asset_types"] = draw(st.lists(
-                st.sampled_from(["IMAGE", "VIDEO", "AUDIO", "OTHER"]), min_size=1, unique=True))
+            rule["asset_types"] = draw(
+                st.lists(
+                    st.sampled_from(["IMAGE", "VIDEO", "AUDIO", "OTHER"]), min_size=1, unique=True
+                )
+            )
         rules.append(rule)
     doc: dict[str, Any] = {
-        "immich": {"url": draw(st.sampled_from(["http://immich:2283", "https://x/api/"])),
-                   "api_key": "${IMMICH_API_KEY}"},
+        "immich": {
+            "url": draw(st.sampled_from(["http://immich:2283", "https://x/api/"])),
+            "api_key": "${IMMICH_API_KEY}",
+        },
         "discord": {"token": "${DISCORD_TOKEN}"},
-        "poll": draw(st.dictionaries(st.sampled_from(["interval", "lookback", "settle",
-                                                       "backfill"]), durations, max_size=4)),
+        "poll": draw(
+            st.dictionaries(
+                st.sampled_from(["interval", "lookback", "settle", "backfill"]),
+                durations,
+                max_size=4,
+            )
+        ),
         "targets": targets,
         "rules": rules,
     }
     if draw(st.booleans()):
-        doc["metrics"] = {"listen": draw(st.sampled_from(
-            ["0.0.0.0:9187", "[::]:9187", "host:0", "host", ":80", "a:65536"]))}
+        doc["metrics"] = {
+            "listen": draw(
+                st.sampled_from(["0.0.0.0:9187", "[::]:9187", "host:0", "host", ":80", "a:65536"])
+            )
+        }
     return doc
 
 
 junk = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True),
-    st.text(max_size=40), st.lists(st.integers(), max_size=3),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=40),
+    st.lists(st.integers(), max_size=3),
     st.dictionaries(st.text(max_size=8), st.integers(), max_size=3),
 )
 
@@ -130,8 +160,11 @@ def assert_loads_or_clean_error(path: Path) -> None:
         assert isinstance(result, Settings)
 
 
-FUZZ = settings(max_examples=150, deadline=2000,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=150,
+    deadline=2000,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 @FUZZ
@@ -151,8 +184,11 @@ def test_mutated_documents_load_or_fail_cleanly(doc: Any) -> None:
 
 
 @FUZZ
-@given(st.text(st.characters(blacklist_categories=("Cc", "Cs"), whitelist_characters="\n\t "),
-               max_size=300))
+@given(
+    st.text(
+        st.characters(blacklist_categories=("Cc", "Cs"), whitelist_characters="\n\t "), max_size=300
+    )
+)
 def test_random_text_after_a_valid_prefix_loads_or_fails_cleanly(tail: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = write_config(Path(tmp), VALID[: len(VALID) // 2] + tail)
@@ -161,8 +197,11 @@ def test_random_text_after_a_valid_prefix_loads_or_fails_cleanly(tail: str) -> N
 
 def test_a_valid_generated_document_really_loads(tmp_path: Path) -> None:
     # The generator is not only producing errors: its simplest document loads.
-    doc = {"immich": {"url": "http://immich:2283", "api_key": "${IMMICH_API_KEY}"},
-           "targets": {"out": {"console": True}}, "rules": [{"name": "r", "targets": ["out"]}]}
+    doc = {
+        "immich": {"url": "http://immich:2283", "api_key": "${IMMICH_API_KEY}"},
+        "targets": {"out": {"console": True}},
+        "rules": [{"name": "r", "targets": ["out"]}],
+    }
     settings_ = load_settings(write_config(tmp_path, yaml.safe_dump(doc)), ENV)
     assert [r.name for r in settings_.rules] == ["r"]
 
@@ -190,16 +229,27 @@ HOSTILE: list[tuple[str, bytes, str | None]] = [
     ("latin1-key", b"immich:\n  \xe9t\xe9: 1\n", "not valid UTF-8"),
     ("block-nesting", _block_nesting(200).encode(), "nested more"),
     ("merge-bomb", _merge_bomb().encode(), "structure"),
-    ("many-anchors", ("\n".join(f"a{i}: &x{i} [*x{i - 1}]" if i else "a0: &x0 [1]"
-                                for i in range(150)) + "\n").encode(), "aliases"),
+    (
+        "many-anchors",
+        (
+            "\n".join(f"a{i}: &x{i} [*x{i - 1}]" if i else "a0: &x0 [1]" for i in range(150)) + "\n"
+        ).encode(),
+        "aliases",
+    ),
     ("one-megabyte-line", ("x: " + "y" * (MAX_FILE_BYTES - 20) + "\n").encode(), "'x'"),
-    ("one-megabyte-comment", (VALID + "#" + "c" * (MAX_FILE_BYTES - len(VALID) - 10)
-                              + "\n").encode(), None),
+    (
+        "one-megabyte-comment",
+        (VALID + "#" + "c" * (MAX_FILE_BYTES - len(VALID) - 10) + "\n").encode(),
+        None,
+    ),
     ("over-one-megabyte", b"x: " + b"y" * MAX_FILE_BYTES, "file too large"),
     # PyYAML allows implicit keys of at most 1024 characters: a located YAML error is right.
     ("very-long-key", (VALID + "k" * 200_000 + ": 1\n").encode(), "21: invalid YAML"),
-    ("very-long-rule-name", VALID.replace("- name: kids", "- name: " + "n" * 100_000).encode(),
-     "rules[0].name"),
+    (
+        "very-long-rule-name",
+        VALID.replace("- name: kids", "- name: " + "n" * 100_000).encode(),
+        "rules[0].name",
+    ),
     ("tab-in-value", VALID.replace("1h30m", "1h\t30m").encode(), "config.yaml:7: "),
     ("control-chars", VALID.replace("1h30m", '"\\x1b[31m1h\\x07"').encode(), "poll.interval"),
     ("lone-surrogate-elsewhere", (VALID + 'x: "\\udfff"\n').encode(), "'x' is not allowed"),
@@ -216,22 +266,27 @@ HOSTILE: list[tuple[str, bytes, str | None]] = [
 # Once product bugs (fixed): a character YAML forbids got no line, a 5000-digit integer and an
 # echoed lone surrogate each led to a traceback.
 FIXED_BUGS = [
-    pytest.param(VALID.replace("1h30m", "1h\x0030m").encode(), "7: invalid YAML",
-                 id="nul-byte-in-value"),
+    pytest.param(
+        VALID.replace("1h30m", "1h\x0030m").encode(), "7: invalid YAML", id="nul-byte-in-value"
+    ),
     pytest.param(b"immich:\n  url: \x00\n", "2: invalid YAML", id="nul-byte"),
-    pytest.param(VALID.replace("1h30m", "1h\x1f").encode(), "7: invalid YAML",
-                 id="unit-separator"),
+    pytest.param(VALID.replace("1h30m", "1h\x1f").encode(), "7: invalid YAML", id="unit-separator"),
     pytest.param(VALID.replace("1h30m", "9" * 5000).encode(), "7: poll.interval", id="huge-int"),
-    pytest.param(VALID.replace("1h30m", '"\\ud800"').encode(), "7: poll.interval",
-                 id="lone-surrogate-echoed"),
+    pytest.param(
+        VALID.replace("1h30m", '"\\ud800"').encode(), "7: poll.interval", id="lone-surrogate-echoed"
+    ),
 ]
 
 
-@pytest.mark.parametrize(("data", "fragment"),
-                         [pytest.param(*c[1:], id=c[0]) for c in HOSTILE] + FIXED_BUGS)
+@pytest.mark.parametrize(
+    ("data", "fragment"), [pytest.param(*c[1:], id=c[0]) for c in HOSTILE] + FIXED_BUGS
+)
 def test_hostile_file_loads_or_fails_with_a_located_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    data: bytes, fragment: str | None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    data: bytes,
+    fragment: str | None,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     for name, value in ENV.items():

@@ -31,19 +31,22 @@ def assert_clean(answer) -> None:
     assert_no_mentions(answer)
 
 
-@pytest.mark.parametrize("name", [
-    "../../etc/passwd.jpg",
-    "..\\..\\x.png",
-    "/absolute/path.jpg",
-    "evil\u202egpj.exe",
-    "bell\x07\x1b[31mred.jpg",
-    "new\nline.jpg",
-    "\u200f\u202e.jpg",
-    "C:\\Windows\\system32\\drivers\\etc\\hosts.jpg",
-    "x" * 5000 + ".jpg",
-    "....jpg",
-    "@everyone.jpg",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../../etc/passwd.jpg",
+        "..\\..\\x.png",
+        "/absolute/path.jpg",
+        "evil\u202egpj.exe",
+        "bell\x07\x1b[31mred.jpg",
+        "new\nline.jpg",
+        "\u200f\u202e.jpg",
+        "C:\\Windows\\system32\\drivers\\etc\\hosts.jpg",
+        "x" * 5000 + ".jpg",
+        "....jpg",
+        "@everyone.jpg",
+    ],
+)
 async def test_upload_file_names_reach_immich_sanitised(fake, bot, immich, name):
     answer = await upload(fake, [(name, JPEG, None)])
     assert_clean(answer)
@@ -55,9 +58,15 @@ async def test_upload_file_names_reach_immich_sanitised(fake, bot, immich, name)
     assert "passwd" not in text_of(answer) or "etc" not in text_of(answer)
 
 
-@pytest.mark.parametrize(("name", "data"), [
-    ("cat.jpg", ELF), ("holiday.png", MZ), ("empty.jpg", b""), ("script.jpg", b"#!/bin/sh\n"),
-])
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("cat.jpg", ELF),
+        ("holiday.png", MZ),
+        ("empty.jpg", b""),
+        ("script.jpg", b"#!/bin/sh\n"),
+    ],
+)
 async def test_files_that_are_not_pictures_are_refused_by_content(fake, bot, immich, name, data):
     answer = await upload(fake, [(name, data, None)])
     assert_clean(answer)
@@ -88,19 +97,32 @@ async def test_file_name_with_markdown_is_escaped_in_the_reply(fake, bot, immich
     assert "`tick`" not in text  # a backtick in a name must not close the code span
 
 
-@pytest.mark.parametrize("description", ["@everyone look", "<@&900000000000000021> hi",
-                                         "<@900000000000000041>", "@here"])
+@pytest.mark.parametrize(
+    "description", ["@everyone look", "<@&900000000000000021> hi", "<@900000000000000041>", "@here"]
+)
 async def test_upload_description_with_mentions_does_not_ping(fake, bot, immich, description):
     answer = await upload(fake, [("a.jpg", JPEG, None)], description=description)
     assert_clean(answer)
     assert "@everyone" not in text_of(answer) and "@here" not in text_of(answer)
 
 
-@pytest.mark.parametrize("query", [
-    "@everyone", "@here", "<@&900000000000000021>", "<@900000000000000041>",
-    "**bold**", "||spoiler||", "`code`", "```block```", "[link](https://evil.example)",
-    "a" * 500, "\u202eevil", "ali\x00ce",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "@everyone",
+        "@here",
+        "<@&900000000000000021>",
+        "<@900000000000000041>",
+        "**bold**",
+        "||spoiler||",
+        "`code`",
+        "```block```",
+        "[link](https://evil.example)",
+        "a" * 500,
+        "\u202eevil",
+        "ali\x00ce",
+    ],
+)
 async def test_person_search_with_hostile_text_is_harmless(fake, bot, query):
     answer = await command(fake, "person", [{"type": 3, "name": "name", "value": query}])
     assert_clean(answer)
@@ -113,8 +135,9 @@ async def test_person_search_with_hostile_text_is_harmless(fake, bot, query):
 
 
 async def test_refusal_lists_no_internal_detail(fake, bot, immich):
-    answer = await upload(fake, [("a.jpg", JPEG, None)], roles=(fd.MEMBER_ROLE,),
-                          channel_id=fd.PHOTOS_CHANNEL)
+    answer = await upload(
+        fake, [("a.jpg", JPEG, None)], roles=(fd.MEMBER_ROLE,), channel_id=fd.PHOTOS_CHANNEL
+    )
     assert_clean(answer)
     assert immich.uploads == []
     assert str(fd.UPLOADER_ROLE) not in text_of(answer)

@@ -29,13 +29,13 @@ MAX_LINE = 500
 
 def failures(metrics: Metrics, endpoint: str, reason: str) -> float:
     value = metrics.registry.get_sample_value(
-        "immich_sidecar_immich_request_failures_total", {"endpoint": endpoint, "reason": reason})
+        "immich_sidecar_immich_request_failures_total", {"endpoint": endpoint, "reason": reason}
+    )
     return value or 0.0
 
 
 def poll_runs(metrics: Metrics, result: str) -> float:
-    value = metrics.registry.get_sample_value(
-        "immich_sidecar_poll_runs_total", {"result": result})
+    value = metrics.registry.get_sample_value("immich_sidecar_poll_runs_total", {"result": result})
     return value or 0.0
 
 
@@ -58,8 +58,9 @@ async def immich():
 
 
 def fast_client(immich: FakeImmich, metrics: Metrics) -> ImmichClient:
-    return ImmichClient(immich.url, Secret(immich.api_key), metrics, max_attempts=2,
-                        wait_initial=0, wait_max=0)
+    return ImmichClient(
+        immich.url, Secret(immich.api_key), metrics, max_attempts=2, wait_initial=0, wait_max=0
+    )
 
 
 # ------------------------------------------------------------------------- the client
@@ -86,12 +87,16 @@ async def test_hostile_search_answer_is_one_short_counted_line(immich, kind):
 
 
 @pytest.mark.parametrize("kind", HOSTILE_KINDS)
-@pytest.mark.parametrize(("call", "endpoint"), [
-    (lambda c: c.version(), "GET /api/server/version"),
-    (lambda c: c.missing_permissions(["asset.read"]), "GET /api/api-keys/me"),
-    (lambda c: c.search_person("Ali"), "GET /api/search/person"),
-    (lambda c: c.people(), "GET /api/people"),
-], ids=["version", "api-key", "search-person", "people"])
+@pytest.mark.parametrize(
+    ("call", "endpoint"),
+    [
+        (lambda c: c.version(), "GET /api/server/version"),
+        (lambda c: c.missing_permissions(["asset.read"]), "GET /api/api-keys/me"),
+        (lambda c: c.search_person("Ali"), "GET /api/search/person"),
+        (lambda c: c.people(), "GET /api/people"),
+    ],
+    ids=["version", "api-key", "search-person", "people"],
+)
 async def test_every_json_endpoint_turns_hostile_answers_into_immich_errors(
     immich, kind, call, endpoint
 ):
@@ -115,11 +120,14 @@ class Rig:
         self.client = fast_client(immich, self.metrics)
         self.poller = Poller(self.client, store, self.metrics)
         self.alice = immich.add_person("Alice")
-        rules = [Rule("kids", ("family",), PeopleFilter(any=("Alice",))),
-                 Rule("videos", ("family",), asset_types=frozenset({"VIDEO"}))]
+        rules = [
+            Rule("kids", ("family",), PeopleFilter(any=("Alice",))),
+            Rule("videos", ("family",), asset_types=frozenset({"VIDEO"})),
+        ]
         compiled = compile_rules(rules, lambda n: [Person(self.alice, n)] if n == "Alice" else [])
-        self.watch = Watch(compiled, lambda _n: ("family",), timedelta(hours=48),
-                           timedelta(seconds=0))
+        self.watch = Watch(
+            compiled, lambda _n: ("family",), timedelta(hours=48), timedelta(seconds=0)
+        )
 
 
 @pytest.fixture
@@ -135,8 +143,9 @@ async def rig(immich, tmp_path):
 
 @pytest.mark.parametrize("kind", HOSTILE_KINDS)
 async def test_poll_fails_cleanly_and_the_next_poll_recovers(rig, kind):
-    asset = rig.immich.add_asset(created_at=datetime.now(UTC) - timedelta(minutes=5),
-                                 people=[rig.alice])
+    asset = rig.immich.add_asset(
+        created_at=datetime.now(UTC) - timedelta(minutes=5), people=[rig.alice]
+    )
     rig.immich.hostile = Hostile(kind, paths=(SEARCH,))
 
     with pytest.raises(ImmichError) as caught:
@@ -157,8 +166,9 @@ async def test_poll_fails_cleanly_and_the_next_poll_recovers(rig, kind):
 
 
 async def test_many_hostile_polls_in_a_row_queue_nothing_and_leave_no_debris(rig):
-    asset = rig.immich.add_asset(created_at=datetime.now(UTC) - timedelta(minutes=5),
-                                 people=[rig.alice])
+    asset = rig.immich.add_asset(
+        created_at=datetime.now(UTC) - timedelta(minutes=5), people=[rig.alice]
+    )
     for kind in SHAPE_KINDS * 2:
         rig.immich.hostile = Hostile(kind, paths=(SEARCH,))
         with pytest.raises(ImmichError):
@@ -187,8 +197,14 @@ async def test_process_survives_and_logs_each_hostile_answer_once_as_a_warning(
         alice = immich.add_person("Alice")
         config = tmp_path / "config.yaml"
         port = free_port()
-        write_config(config, immich_url=immich.url, state=tmp_path / "state.db", rules=RULES,
-                     metrics_port=port, settle="0s")
+        write_config(
+            config,
+            immich_url=immich.url,
+            state=tmp_path / "state.db",
+            rules=RULES,
+            metrics_port=port,
+            settle="0s",
+        )
         process = SidecarProcess(config, {"IMMICH_API_KEY": immich.api_key}, port)
         await process.start()
         try:

@@ -168,8 +168,7 @@ async def test_metrics_reflect_updates_with_labels(
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
-    key = (PREFIX + "immich_requests_total",
-           (("endpoint", "search_metadata"), ("status", "200")))
+    key = (PREFIX + "immich_requests_total", (("endpoint", "search_metadata"), ("status", "200")))
     assert samples[key] == 3
     assert samples[(PREFIX + "outbox_pending", ())] == 7
     assert samples[(PREFIX + "build_info", (("version", "0.1.0"),))] == 1

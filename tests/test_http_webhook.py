@@ -61,11 +61,20 @@ async def receiver():
         yield running
 
 
-def sink_for(receiver: Receiver, path: str = "/hook", *, secret: str | None = SECRET,
-             waits: Waits | None = None, **kw) -> HttpWebhookSink:
-    target = HttpTarget("automations", Secret(receiver.url + path),
-                        headers=(("Authorization", Secret(f"Bearer {TOKEN}")),),
-                        secret=Secret(secret) if secret else None)
+def sink_for(
+    receiver: Receiver,
+    path: str = "/hook",
+    *,
+    secret: str | None = SECRET,
+    waits: Waits | None = None,
+    **kw,
+) -> HttpWebhookSink:
+    target = HttpTarget(
+        "automations",
+        Secret(receiver.url + path),
+        headers=(("Authorization", Secret(f"Bearer {TOKEN}")),),
+        secret=Secret(secret) if secret else None,
+    )
     return HttpWebhookSink(target, EXTERNAL, sleep=waits or Waits(), **kw)
 
 
@@ -85,7 +94,11 @@ async def test_one_signed_json_post_per_batch_matching_the_schema(receiver):
     body = json.loads(request.body)
     assert list(body_validator().iter_errors(body)) == []
     assert (body["version"], body["rule"], body["target"], body["batch"]) == (
-        1, "family", "family-channel", "batch-1")
+        1,
+        "family",
+        "family-channel",
+        "batch-1",
+    )
     first, second = body["assets"]
     assert first["id"] == "asset-1" and first["type"] == "IMAGE"
     assert first["people"] == ["Alice"] and second["people"] == []
@@ -98,8 +111,15 @@ async def test_one_signed_json_post_per_batch_matching_the_schema(receiver):
 
 async def test_album_and_post_deliveries_say_where_they_come_from(receiver):
     album = Delivery(1, "trip", "t", make_asset(1), album=AlbumRef("alb-1", "Trip"))
-    post = Delivery(2, "memories", "t", make_asset(2), post=PostRef(
-        "memories", "memories", "2026-12-01", "2023", "3 years ago today", "https://x/m"))
+    post = Delivery(
+        2,
+        "memories",
+        "t",
+        make_asset(2),
+        post=PostRef(
+            "memories", "memories", "2026-12-01", "2023", "3 years ago today", "https://x/m"
+        ),
+    )
     sink = sink_for(receiver, secret=None)
     try:
         await sink.send(replace(make_batch([]), deliveries=(album, post)))
@@ -110,8 +130,7 @@ async def test_album_and_post_deliveries_say_where_they_come_from(receiver):
     body = json.loads(request.body)
     assert list(body_validator().iter_errors(body)) == []
     first, second = body["assets"]
-    assert first["album"] == {"id": "alb-1", "name": "Trip",
-                              "link": f"{EXTERNAL}/albums/alb-1"}
+    assert first["album"] == {"id": "alb-1", "name": "Trip", "link": f"{EXTERNAL}/albums/alb-1"}
     assert first["link"] == f"{EXTERNAL}/albums/alb-1/photos/asset-1"
     assert second["post"]["text"] == "3 years ago today" and second["post"]["kind"] == "memories"
 
@@ -153,8 +172,7 @@ async def test_other_answers_are_permanent_and_not_retried(receiver, status):
 
 async def test_a_timeout_is_temporary(receiver):
     receiver.delay("/slow", 2.0)
-    sink = sink_for(receiver, "/slow", max_attempts=1,
-                    client=httpx.AsyncClient(timeout=0.2))
+    sink = sink_for(receiver, "/slow", max_attempts=1, client=httpx.AsyncClient(timeout=0.2))
     with pytest.raises(TemporaryDeliveryError) as caught:
         await sink.send(make_batch([make_asset(1)]))
     await sink.close()
@@ -168,8 +186,9 @@ async def test_no_secret_in_errors_or_log_lines(receiver, caplog):
     with pytest.raises(PermanentDeliveryError) as caught:
         await sink.send(make_batch([make_asset(1)]))
     await sink.close()
-    said = str(caught.value) + "\n".join(r.getMessage() for r in caplog.records
-                                         if r.name.startswith("sidecar"))
+    said = str(caught.value) + "\n".join(
+        r.getMessage() for r in caplog.records if r.name.startswith("sidecar")
+    )
     assert "automations" in said
     for secret in ("s3cr3t-path-0006", SECRET, TOKEN):
         assert secret not in said
@@ -190,35 +209,58 @@ rules:
     people: {any: [Alice]}
     targets: [automations]
 """
-ENV = {"HOOK_URL": "https://n8n.example/webhook/s3cr3t-0007", "HOOK_SECRET": SECRET,
-       "HOOK_TOKEN": TOKEN}
+ENV = {
+    "HOOK_URL": "https://n8n.example/webhook/s3cr3t-0007",
+    "HOOK_SECRET": SECRET,
+    "HOOK_TOKEN": TOKEN,
+}
 
 
 def test_config_reads_the_http_target(tmp_path: Path) -> None:
     settings = load_settings(write_config(tmp_path, CONFIG), ENV)
     target = settings.targets["automations"]
-    assert target == HttpTarget("automations", Secret(ENV["HOOK_URL"]),
-                                (("Authorization", Secret(f"Bearer {TOKEN}")),), Secret(SECRET))
+    assert target == HttpTarget(
+        "automations",
+        Secret(ENV["HOOK_URL"]),
+        (("Authorization", Secret(f"Bearer {TOKEN}")),),
+        Secret(SECRET),
+    )
     assert isinstance(kind_of(target), HttpKind)
     assert "1 target (1 JSON webhook)" in describe(settings)
     assert ENV["HOOK_URL"] not in repr(settings) and SECRET not in repr(settings)
 
 
-@pytest.mark.parametrize(("change", "where", "message"), [
-    ('url: "${HOOK_URL}"', "targets.automations.http.url",
-     "expected an http:// or https:// URL"),
-    ("headers: {Authorization", "targets.automations.http.headers.X-Sidecar-Signature",
-     "is set by the sidecar itself"),
-    ("secret: ", "targets.automations.http.secretive",
-     "'secretive' is not allowed here (did you mean 'secret'?)"),
-])
+@pytest.mark.parametrize(
+    ("change", "where", "message"),
+    [
+        (
+            'url: "${HOOK_URL}"',
+            "targets.automations.http.url",
+            "expected an http:// or https:// URL",
+        ),
+        (
+            "headers: {Authorization",
+            "targets.automations.http.headers.X-Sidecar-Signature",
+            "is set by the sidecar itself",
+        ),
+        (
+            "secret: ",
+            "targets.automations.http.secretive",
+            "'secretive' is not allowed here (did you mean 'secret'?)",
+        ),
+    ],
+)
 def test_bad_http_targets_are_explained_without_echoing_secrets(
-    tmp_path: Path, change: str, where: str, message: str,
+    tmp_path: Path,
+    change: str,
+    where: str,
+    message: str,
 ) -> None:
     broken = {
         'url: "${HOOK_URL}"': CONFIG.replace('url: "${HOOK_URL}"', 'url: "ftp://s3cr3t-0008"'),
         "headers: {Authorization": CONFIG.replace(
-            "headers: {Authorization", 'headers: {X-Sidecar-Signature: "x", Authorization'),
+            "headers: {Authorization", 'headers: {X-Sidecar-Signature: "x", Authorization'
+        ),
         "secret: ": CONFIG.replace("secret: ", "secretive: "),
     }[change]
     with pytest.raises(ConfigError) as caught:

@@ -62,8 +62,12 @@ def canned(version: str) -> dict[tuple[str, str], tuple[int, object]]:
         ("GET", "/server/ping"): (200, {"res": "pong"}),
         ("GET", "/server/version"): (200, server_version),
         ("GET", "/api-keys/me"): (200, api_key_json(["asset.read", "person.read"])),
-        ("POST", "/search/metadata"): (200, search_json(
-            [asset_json(version), asset_json(version, ASSET_ID_2, people=())], next_page=None)),
+        ("POST", "/search/metadata"): (
+            200,
+            search_json(
+                [asset_json(version), asset_json(version, ASSET_ID_2, people=())], next_page=None
+            ),
+        ),
         ("GET", "/people"): (200, people_json([born_person_json()], has_next=False)),
         ("GET", "/memories"): (200, memories_json(version)),
         ("POST", "/search/random"): (200, [asset_json(version), asset_json(version, ASSET_ID_2)]),
@@ -75,9 +79,13 @@ def canned(version: str) -> dict[tuple[str, str], tuple[int, object]]:
         ("POST", "/assets"): (201, {"id": ASSET_ID, "status": "created"}),
         ("PUT", "/assets/{id}"): (200, asset_json(version)),
         ("GET", "/albums"): (200, [album_json(version)]),
-        ("PUT", "/albums/{id}/assets"): (200, [
-            {"id": ASSET_ID, "success": True},
-            {"id": ASSET_ID_2, "success": False, "error": "duplicate"}]),
+        ("PUT", "/albums/{id}/assets"): (
+            200,
+            [
+                {"id": ASSET_ID, "success": True},
+                {"id": ASSET_ID_2, "success": False, "error": "duplicate"},
+            ],
+        ),
     }
 
 
@@ -85,9 +93,15 @@ CALLS: dict[str, Call] = {
     "version": lambda c: c.version(),
     "missing_permissions": lambda c: c.missing_permissions(REQUIRED_PERMISSIONS),
     "search_metadata": lambda c: c.search_metadata(
-        created_after=WHEN, created_before=datetime(2025, 6, 1, tzinfo=UTC),
-        person_ids=[PERSON_ID], asset_type="VIDEO", page="2", size=1000,
-        with_people=True, with_exif=False),
+        created_after=WHEN,
+        created_before=datetime(2025, 6, 1, tzinfo=UTC),
+        person_ids=[PERSON_ID],
+        asset_type="VIDEO",
+        page="2",
+        size=1000,
+        with_people=True,
+        with_exif=False,
+    ),
     "search_metadata_minimal": lambda c: c.search_metadata(),
     "iter_search": lambda c: _drain(c.iter_search(created_after=WHEN, size=500)),
     "people": lambda c: c.people(page=3, size=100),
@@ -99,14 +113,15 @@ CALLS: dict[str, Call] = {
     "asset_thumbnail_small": lambda c: c.asset_thumbnail(ASSET_ID, size="thumbnail"),
     "asset_thumbnail_fullsize": lambda c: c.asset_thumbnail(ASSET_ID, size="fullsize"),
     "upload_asset": lambda c: c.upload_asset(
-        "IMG_0002.jpg", JPEG, file_created_at=WHEN, file_modified_at=WHEN,
-        content_type="image/jpeg"),
+        "IMG_0002.jpg", JPEG, file_created_at=WHEN, file_modified_at=WHEN, content_type="image/jpeg"
+    ),
     "set_description": lambda c: c.set_description(ASSET_ID, "Posted from Discord"),
     "add_to_album": lambda c: c.add_to_album(ALBUM_ID, [ASSET_ID, ASSET_ID_2]),
     "list_albums": lambda c: c.list_albums(),
     "memories_on": lambda c: c.memories_on(date(2026, 12, 1)),
     "random_assets": lambda c: c.random_assets(
-        person_ids=[PERSON_ID], size=50, taken_after=WHEN, taken_before=WHEN + timedelta(days=1)),
+        person_ids=[PERSON_ID], size=50, taken_after=WHEN, taken_before=WHEN + timedelta(days=1)
+    ),
 }
 
 
@@ -117,7 +132,7 @@ def born_person_json() -> dict[str, Any]:
 
 
 def memories_json(version: str) -> list[dict[str, Any]]:
-    """"On this day" memories exactly as the fake Immich of that version answers them."""
+    """ "On this day" memories exactly as the fake Immich of that version answers them."""
     fake = FakeImmich(version=tuple(int(p) for p in version.split(".")))  # type: ignore[arg-type]
     alice = fake.add_person("Alice")
     fake.add_asset(taken_at=datetime(2023, 12, 1, 10, tzinfo=UTC), people=[alice])
@@ -167,7 +182,9 @@ def respx_immich(
 
 @pytest.mark.parametrize("name", sorted(CALLS))
 async def test_requests_and_canned_answers_match_the_spec(
-    spec: Spec, immich: respx.Router, name: str,
+    spec: Spec,
+    immich: respx.Router,
+    name: str,
 ) -> None:
     async with ImmichClient(BASE, Secret(KEY), Metrics()) as client:
         await CALLS[name](client)
@@ -192,8 +209,13 @@ async def test_a_duplicate_upload_is_reported_with_the_existing_id(spec: Spec) -
     assert result == UploadResult(id=ASSET_ID_2, duplicate=True)
     assert upload.request.url.path == "/api/assets"
     validate_httpx_request(spec, upload.request)
-    validate_response(spec, "POST", "/api/assets", upload.response.status_code,
-                      json.loads(upload.response.content))
+    validate_response(
+        spec,
+        "POST",
+        "/api/assets",
+        upload.response.status_code,
+        json.loads(upload.response.content),
+    )
 
 
 def test_the_validator_catches_what_the_client_must_not_send(spec: Spec) -> None:
@@ -226,22 +248,39 @@ SEARCH_FILTER_SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "personIds": {"type": "object", "additionalProperties": False,
-                              "minProperties": 1,
-                              "properties": {"any": _IDS, "all": _IDS, "none": _IDS}},
-                "createdAt": {"type": "object", "additionalProperties": False,
-                              "minProperties": 1,
-                              "properties": {"gte": _TIME, "gt": _TIME, "lte": _TIME,
-                                             "lt": _TIME}},
-                "visibility": {"type": "object", "additionalProperties": False,
-                               "properties": {
-                                   "eq": {"enum": ["archive", "timeline", "hidden", "locked"]},
-                                   "in": {"type": "array", "items": {
-                                       "enum": ["archive", "timeline", "hidden", "locked"]}}}},
-                "type": {"type": "object", "additionalProperties": False,
-                         "properties": {"eq": {"enum": ["IMAGE", "VIDEO", "AUDIO", "OTHER"]}}},
-                "hasPeople": {"type": "object", "additionalProperties": False,
-                              "properties": {"eq": {"type": "boolean"}}},
+                "personIds": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "minProperties": 1,
+                    "properties": {"any": _IDS, "all": _IDS, "none": _IDS},
+                },
+                "createdAt": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "minProperties": 1,
+                    "properties": {"gte": _TIME, "gt": _TIME, "lte": _TIME, "lt": _TIME},
+                },
+                "visibility": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "eq": {"enum": ["archive", "timeline", "hidden", "locked"]},
+                        "in": {
+                            "type": "array",
+                            "items": {"enum": ["archive", "timeline", "hidden", "locked"]},
+                        },
+                    },
+                },
+                "type": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"eq": {"enum": ["IMAGE", "VIDEO", "AUDIO", "OTHER"]}},
+                },
+                "hasPeople": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"eq": {"type": "boolean"}},
+                },
                 "or": {"type": "array", "items": {"$ref": "#/$defs/filter"}},
             },
         },
@@ -261,7 +300,8 @@ SEARCH_FILTER_SCHEMA: dict[str, Any] = {
 
 def _check_filter_body(body: object) -> None:
     jsonschema.Draft202012Validator(
-        SEARCH_FILTER_SCHEMA, format_checker=jsonschema.FormatChecker()).validate(body)
+        SEARCH_FILTER_SCHEMA, format_checker=jsonschema.FormatChecker()
+    ).validate(body)
 
 
 async def test_the_32_filter_request_matches_the_sdk_shape() -> None:
@@ -273,7 +313,8 @@ async def test_the_32_filter_request_matches_the_sdk_shape() -> None:
     }
     with respx.mock(base_url=API) as router:
         route = router.post("/search/metadata").respond(
-            json=search_json([asset_json("3.0.3")], next_cursor="next"))
+            json=search_json([asset_json("3.0.3")], next_cursor="next")
+        )
         async with ImmichClient(BASE, Secret(KEY), Metrics()) as client:
             page = await client.search_metadata_filter(filter=query, cursor="abc", size=200)
     assert page.next_page == "next"
@@ -289,5 +330,11 @@ def test_the_filter_schema_is_not_a_rubber_stamp() -> None:
 
 def test_neither_spec_knows_the_filter_form(spec: Spec) -> None:
     with pytest.raises(ContractError, match="filter"):
-        validate_request(spec, "POST", "/api/search/metadata", {},
-                         {"filter": {"personIds": {"any": [PERSON_ID]}}}, None)
+        validate_request(
+            spec,
+            "POST",
+            "/api/search/metadata",
+            {},
+            {"filter": {"personIds": {"any": [PERSON_ID]}}},
+            None,
+        )

@@ -38,10 +38,25 @@ from tests.test_discord_bot import JPEG, make_settings, start_bot
 from tests.test_discord_commands import command, text_of, upload
 
 EVERYTHING_BUT = {
-    "person.statistics": ("asset.read", "asset.view", "person.read", "asset.upload",
-                          "asset.update", "albumAsset.create", "album.read", "memory.read"),
-    "album.read": ("asset.read", "asset.view", "person.read", "person.statistics",
-                   "asset.upload", "asset.update", "albumAsset.create"),
+    "person.statistics": (
+        "asset.read",
+        "asset.view",
+        "person.read",
+        "asset.upload",
+        "asset.update",
+        "albumAsset.create",
+        "album.read",
+        "memory.read",
+    ),
+    "album.read": (
+        "asset.read",
+        "asset.view",
+        "person.read",
+        "person.statistics",
+        "asset.upload",
+        "asset.update",
+        "albumAsset.create",
+    ),
 }
 
 
@@ -51,18 +66,37 @@ EVERYTHING_BUT = {
 def test_features_in_use_follow_the_config() -> None:
     with_bot = make_settings(upload=UploadCommand(album="From Discord"))
     assert [f.key for f in features_in_use(with_bot, bot=True)] == [
-        "watching", "upload", "upload_album_by_name", "person", "memories_command"]
+        "watching",
+        "upload",
+        "upload_album_by_name",
+        "person",
+        "memories_command",
+    ]
     assert [f.key for f in features_in_use(with_bot, bot=False)] == ["watching"]
     by_id = make_settings(upload=UploadCommand(album="0b6a4f7e-5d2c-4e8a-9a51-3f2d8c1b7e40"))
     assert "upload_album" in [f.key for f in features_in_use(by_id, bot=True)]
     off = make_settings(upload=UploadCommand(enabled=False))
-    off = replace(off, discord=replace(off.discord, person=PersonCommand(enabled=False),
-                                       memories=MemoriesCommand(enabled=False)))
+    off = replace(
+        off,
+        discord=replace(
+            off.discord,
+            person=PersonCommand(enabled=False),
+            memories=MemoriesCommand(enabled=False),
+        ),
+    )
     assert [f.key for f in features_in_use(off, bot=True)] == ["watching"]
-    posts = replace(off, posts=(Post("m", "memories", "0 9 * * *", ("photos",)),
-                                Post("b", "birthdays", "0 8 * * *", ("photos",))))
+    posts = replace(
+        off,
+        posts=(
+            Post("m", "memories", "0 9 * * *", ("photos",)),
+            Post("b", "birthdays", "0 8 * * *", ("photos",)),
+        ),
+    )
     assert [f.key for f in features_in_use(posts, bot=False)] == [
-        "watching", "memory_posts", "birthday_posts"]
+        "watching",
+        "memory_posts",
+        "birthday_posts",
+    ]
 
 
 def test_gaps_name_what_each_feature_lacks_and_all_grants_everything() -> None:
@@ -74,13 +108,14 @@ def test_gaps_name_what_each_feature_lacks_and_all_grants_everything() -> None:
     assert gaps(FEATURES, {"all"}) == {}
     assert PERSON.off_sentence(["person.statistics"]) == (
         "/immich person is off: the Immich API key lacks person.statistics; add it to the key "
-        "(Immich: Account settings > API keys)")
+        "(Immich: Account settings > API keys)"
+    )
 
 
 def test_readme_lists_exactly_the_permissions_of_each_feature() -> None:
     readme = (REPO / "README.md").read_text()
-    table = readme[readme.index("| feature | key permissions |"):]
-    table = table[:table.index("\n\n")]
+    table = readme[readme.index("| feature | key permissions |") :]
+    table = table[: table.index("\n\n")]
     rows = {}
     for line in table.splitlines()[2:]:
         cells = [c.strip() for c in line.strip("|").split("|")]
@@ -97,8 +132,9 @@ async def immich_client(request) -> AsyncIterator[tuple[FakeImmich, ImmichClient
     async with FakeImmich(permissions=EVERYTHING_BUT[lacking]) as server:
         server.add_person("Alice")
         server.add_album("From Discord")
-        async with ImmichClient(server.url, Secret(server.api_key), Metrics(),
-                                max_attempts=1) as client:
+        async with ImmichClient(
+            server.url, Secret(server.api_key), Metrics(), max_attempts=1
+        ) as client:
             yield server, client
 
 
@@ -112,16 +148,18 @@ async def test_person_without_statistics_permission_says_so_not_sorry(fake, immi
         await bot.close()
     text = text_of(answer)
     assert text != SORRY
-    assert text == ("Sorry, /immich person is off: the Immich API key lacks person.statistics; "
-                    "add it to the key (Immich: Account settings > API keys).")
+    assert text == (
+        "Sorry, /immich person is off: the Immich API key lacks person.statistics; "
+        "add it to the key (Immich: Account settings > API keys)."
+    )
 
 
 @pytest.mark.parametrize("immich_client", ["album.read"], indirect=True)
-async def test_upload_to_named_album_without_album_read_says_which_permission(
-        fake, immich_client):
+async def test_upload_to_named_album_without_album_read_says_which_permission(fake, immich_client):
     _, client = immich_client
-    settings = make_settings(upload=UploadCommand(allowed_roles=("uploaders",),
-                                                  album="From Discord"))
+    settings = make_settings(
+        upload=UploadCommand(allowed_roles=("uploaders",), album="From Discord")
+    )
     bot, _ = await start_bot(fake, client, Metrics(), settings)
     try:
         answer = await upload(fake, [("a.jpg", JPEG, None)])
@@ -129,8 +167,10 @@ async def test_upload_to_named_album_without_album_read_says_which_permission(
         await bot.close()
     text = text_of(answer)
     assert "`a.jpg`: uploaded" in text
-    assert ("Could not add them to the album: adding uploads to an album given by name is off: "
-            "the Immich API key lacks album.read; add it to the key") in text
+    assert (
+        "Could not add them to the album: adding uploads to an album given by name is off: "
+        "the Immich API key lacks album.read; add it to the key"
+    ) in text
     assert "403" not in text
 
 
@@ -143,12 +183,18 @@ async def test_start_says_once_which_features_are_off(fake, tmp_path, monkeypatc
         monkeypatch.setenv("IMMICH_API_KEY", server.api_key)
         monkeypatch.setenv("DISCORD_TOKEN", fd.TOKEN)
         path = tmp_path / "config.yaml"
-        write_config(path, immich_url=server.url, state=tmp_path / "state.db",
-                     metrics_port=free_port(), rules=textwrap.dedent("""\
+        write_config(
+            path,
+            immich_url=server.url,
+            state=tmp_path / "state.db",
+            metrics_port=free_port(),
+            rules=textwrap.dedent("""\
                          - name: kids
                            people: {any: [Alice]}
                            targets: [stdout]
-                         """), extra="discord:\n  token: ${DISCORD_TOKEN}\n")
+                         """),
+            extra="discord:\n  token: ${DISCORD_TOKEN}\n",
+        )
         sidecar = Sidecar(Path(path), stdout=io.StringIO())
         caplog.set_level(logging.INFO, logger="sidecar")
         await sidecar.start()
@@ -158,7 +204,10 @@ async def test_start_says_once_which_features_are_off(fake, tmp_path, monkeypatc
         finally:
             await sidecar.stop()
     said = [r for r in caplog.records if "is off" in r.getMessage()]
-    assert [(r.levelname, r.getMessage()) for r in said] == [(
-        "WARNING",
-        "/immich person is off: the Immich API key lacks person.statistics; add it to the key "
-        "(Immich: Account settings > API keys)")]
+    assert [(r.levelname, r.getMessage()) for r in said] == [
+        (
+            "WARNING",
+            "/immich person is off: the Immich API key lacks person.statistics; add it to the key "
+            "(Immich: Account settings > API keys)",
+        )
+    ]

@@ -43,22 +43,26 @@ class Rig:
     def __init__(self, immich: FakeImmich, store: Store, clock: Clock) -> None:
         self.immich, self.store, self.clock = immich, store, clock
         self.metrics = Metrics()
-        self.client = ImmichClient(immich.url, Secret(immich.api_key), self.metrics,
-                                   max_attempts=1)
+        self.client = ImmichClient(immich.url, Secret(immich.api_key), self.metrics, max_attempts=1)
         self.poller = Poller(self.client, store, self.metrics, clock)
         self.alice = immich.add_person("Alice")
         self.bob = immich.add_person("Bob")
         self.carol = immich.add_person("Carol")
         self.rules = [
             Rule("kids", ("family",), PeopleFilter(any=("Alice", "Bob"))),
-            Rule("no-carol-videos", ("family",), PeopleFilter(none=("Carol",)),
-                 asset_types=frozenset({"VIDEO"})),
+            Rule(
+                "no-carol-videos",
+                ("family",),
+                PeopleFilter(none=("Carol",)),
+                asset_types=frozenset({"VIDEO"}),
+            ),
         ]
 
     def watch(self, rules: list[Rule] | None = None) -> Watch:
         people = {"Alice": self.alice, "Bob": self.bob, "Carol": self.carol}
         compiled = compile_rules(
-            rules or self.rules, lambda n: [Person(people[n], n)] if n in people else [])
+            rules or self.rules, lambda n: [Person(people[n], n)] if n in people else []
+        )
         targets = {r.name: r.targets for r in (rules or self.rules)}
         return Watch(compiled, lambda n: targets[n], LOOKBACK, SETTLE)
 
@@ -133,7 +137,8 @@ async def test_bulk_import_of_non_matching_assets_costs_what_an_idle_poll_costs(
 async def test_matching_share_of_a_bulk_import_costs_its_pages_only(rig):
     rig.immich.add_assets_bulk(9_900, created_at=rig.clock.now - timedelta(minutes=30))
     matching = rig.immich.add_assets_bulk(
-        100, created_at=rig.clock.now - timedelta(minutes=30), people=[rig.alice])
+        100, created_at=rig.clock.now - timedelta(minutes=30), people=[rig.alice]
+    )
     await rig.poll()
     assert {a for _, a in rig.queued()} == set(matching)
     assert len(rig.immich.requests) == idle_budget(rig)
@@ -142,7 +147,8 @@ async def test_matching_share_of_a_bulk_import_costs_its_pages_only(rig):
 
 async def test_large_matching_set_is_paged_by_a_thousand(rig):
     matching = rig.immich.add_assets_bulk(
-        2_500, created_at=rig.clock.now - timedelta(minutes=30), people=[rig.bob])
+        2_500, created_at=rig.clock.now - timedelta(minutes=30), people=[rig.bob]
+    )
     await rig.poll()
     assert len(rig.queued()) == len(matching)
     assert all((r.json or {}).get("size") == 1000 for r in rig.searches())
@@ -154,13 +160,15 @@ async def test_an_import_taken_at_one_moment_is_queued_whole_though_ties_change_
     each request); paging by offset lost some of 1,100 such uploads for good."""
     taken = rig.clock.now - timedelta(days=30)
     videos = rig.immich.add_assets_bulk(
-        1_100, type="VIDEO", created_at=rig.clock.now - timedelta(minutes=30), taken_at=taken)
+        1_100, type="VIDEO", created_at=rig.clock.now - timedelta(minutes=30), taken_at=taken
+    )
     photos = rig.immich.add_assets_bulk(
-        1_100, people=[rig.alice], created_at=rig.clock.now - timedelta(minutes=20),
-        taken_at=taken)
+        1_100, people=[rig.alice], created_at=rig.clock.now - timedelta(minutes=20), taken_at=taken
+    )
     result = await rig.poll()
-    assert rig.queued() == ({("no-carol-videos", v) for v in videos}
-                            | {("kids", p) for p in photos})
+    assert rig.queued() == (
+        {("no-carol-videos", v) for v in videos} | {("kids", p) for p in photos}
+    )
     assert result.queued == 2_200 and result.assets_seen == 2_200
     print(f"{rig.immich.version}: {len(rig.searches())} searches for 2,200 tied assets")
 
@@ -205,11 +213,15 @@ async def test_rules_without_people_decide_once_after_settle(rig):
     rig.immich.reset_requests()
     rig.clock.advance(minutes=2)
     await rig.poll()
-    stream = [r for r in rig.searches() if "personIds" not in (r.json or {})
-              and "filter" not in (r.json or {})]
+    stream = [
+        r
+        for r in rig.searches()
+        if "personIds" not in (r.json or {}) and "filter" not in (r.json or {})
+    ]
     # The next poll asks only for what was created since: decided assets are not fetched again.
-    assert stream and all(r.json and r.json["createdAfter"] > _iso(rig.clock.now - SETTLE * 3)
-                          for r in stream)
+    assert stream and all(
+        r.json and r.json["createdAfter"] > _iso(rig.clock.now - SETTLE * 3) for r in stream
+    )
     assert with_carol not in {a for _, a in rig.queued()}
 
 

@@ -68,13 +68,19 @@ async def immich(request, monkeypatch):
         yield fake
 
 
-def config(immich: FakeImmich, tmp_path: Path, posts: str = MEMORIES,
-           timezone: str = "UTC") -> Path:
+def config(
+    immich: FakeImmich, tmp_path: Path, posts: str = MEMORIES, timezone: str = "UTC"
+) -> Path:
     path = tmp_path / "config.yaml"
-    write_config(path, immich_url=immich.url, state=tmp_path / "state.db",
-                 metrics_port=free_port(), interval="1h",
-                 rules="- name: kids\n  people: {any: [Alice]}\n  targets: [stdout]",
-                 extra=f"timezone: {timezone}\n" + posts)
+    write_config(
+        path,
+        immich_url=immich.url,
+        state=tmp_path / "state.db",
+        metrics_port=free_port(),
+        interval="1h",
+        rules="- name: kids\n  people: {any: [Alice]}\n  targets: [stdout]",
+        extra=f"timezone: {timezone}\n" + posts,
+    )
     return path
 
 
@@ -97,17 +103,20 @@ async def started(path: Path, clock: Clock, out: io.StringIO) -> Sidecar:
 
 
 def past_photos(immich: FakeImmich, *years: int, people=(), day: date = TODAY) -> list[str]:
-    return [immich.add_asset(taken_at=datetime(year, day.month, day.day, 10, tzinfo=UTC),
-                             created_at=datetime(year, day.month, day.day, 11, tzinfo=UTC),
-                             people=people)
-            for year in years]
+    return [
+        immich.add_asset(
+            taken_at=datetime(year, day.month, day.day, 10, tzinfo=UTC),
+            created_at=datetime(year, day.month, day.day, 11, tzinfo=UTC),
+            people=people,
+        )
+        for year in years
+    ]
 
 
 # -- memories ---------------------------------------------------------------------------------
 
 
-async def test_memories_posted_once_at_the_scheduled_minute_one_message_per_year(
-        immich, tmp_path):
+async def test_memories_posted_once_at_the_scheduled_minute_one_message_per_year(immich, tmp_path):
     ids = past_photos(immich, 2023, 2023, 2020, people=[immich.alice])
     past_photos(immich, 2022, day=TODAY + timedelta(days=1))  # tomorrow's: not today's memory
     immich.run_memory_job(TODAY)
@@ -123,10 +132,13 @@ async def test_memories_posted_once_at_the_scheduled_minute_one_message_per_year
         posted = lines(out)
         assert {p["asset_id"] for p in posted} == set(ids)
         texts = sorted({p["text"] for p in posted})
-        assert texts == ["📅 3 years ago today (2023): 2 photos",
-                         "📅 6 years ago today (2020): 1 photo"]
-        assert all(p["post_link"].startswith("https://photos.example.test/memory?id=")
-                   for p in posted)
+        assert texts == [
+            "📅 3 years ago today (2023): 2 photos",
+            "📅 6 years ago today (2020): 1 photo",
+        ]
+        assert all(
+            p["post_link"].startswith("https://photos.example.test/memory?id=") for p in posted
+        )
         again = await sidecar.posts.run("memories")  # a second fire in the same minute
         assert again.result == "skipped"
         assert len(sidecar.store.rows()) == 3
@@ -136,7 +148,8 @@ async def test_memories_posted_once_at_the_scheduled_minute_one_message_per_year
 
 
 async def test_the_fallback_finds_photos_of_this_day_when_immich_has_no_memory(
-        immich, tmp_path, caplog):
+    immich, tmp_path, caplog
+):
     immich.run_memory_job(TODAY)  # ran before the photo arrived: no memory covers it
     photo = past_photos(immich, 2024)[0]
     caplog.set_level(logging.INFO, logger="sidecar.engine.post_runner")
@@ -151,14 +164,15 @@ async def test_the_fallback_finds_photos_of_this_day_when_immich_has_no_memory(
         assert posted["asset_id"] == photo
         assert posted["text"] == "📅 2 years ago today (2024): 1 photo"
         assert posted["post_link"] == f"https://photos.example.test/photos/{photo}"
-        assert any("no memory in Immich for today; fallback search found 1 year"
-                   in r.getMessage() for r in caplog.records)
+        assert any(
+            "no memory in Immich for today; fallback search found 1 year" in r.getMessage()
+            for r in caplog.records
+        )
     finally:
         await sidecar.stop()
 
 
-async def test_a_day_without_memories_or_photos_posts_nothing_and_is_not_retried(
-        immich, tmp_path):
+async def test_a_day_without_memories_or_photos_posts_nothing_and_is_not_retried(immich, tmp_path):
     out = io.StringIO()
     sidecar = await started(config(immich, tmp_path), Clock(NINE), out)
     try:
@@ -174,10 +188,16 @@ async def test_a_day_without_memories_or_photos_posts_nothing_and_is_not_retried
 
 async def test_a_birthday_today_is_posted_with_photos_from_different_years(immich, tmp_path):
     for year in (2021, 2021, 2023, 2025):
-        immich.add_asset(taken_at=datetime(year, 5, 1, tzinfo=UTC), people=[immich.alice],
-                         created_at=datetime(year, 5, 1, tzinfo=UTC))
-    immich.add_asset(taken_at=datetime(2024, 5, 1, tzinfo=UTC), people=[immich.bob],
-                     created_at=datetime(2024, 5, 1, tzinfo=UTC))
+        immich.add_asset(
+            taken_at=datetime(year, 5, 1, tzinfo=UTC),
+            people=[immich.alice],
+            created_at=datetime(year, 5, 1, tzinfo=UTC),
+        )
+    immich.add_asset(
+        taken_at=datetime(2024, 5, 1, tzinfo=UTC),
+        people=[immich.bob],
+        created_at=datetime(2024, 5, 1, tzinfo=UTC),
+    )
     out = io.StringIO()
     clock = Clock(datetime(2026, 12, 1, 8, 0, 1, tzinfo=UTC))
     sidecar = await started(config(immich, tmp_path, posts="posts:\n" + BIRTHDAYS), clock, out)
@@ -207,8 +227,16 @@ def test_birthdays_only_on_the_day_and_29_february_on_the_28th():
 
 def test_birthday_photos_avoid_last_years_picks_when_others_exist():
     def photo(n: int, year: int) -> Asset:
-        return Asset(f"p{n}", "IMAGE", datetime(year, 1, 1, tzinfo=UTC),
-                     datetime(year, 1, 1, tzinfo=UTC), "", "timeline", False, ())
+        return Asset(
+            f"p{n}",
+            "IMAGE",
+            datetime(year, 1, 1, tzinfo=UTC),
+            datetime(year, 1, 1, tzinfo=UTC),
+            "",
+            "timeline",
+            False,
+            (),
+        )
 
     candidates = [photo(1, 2020), photo(2, 2021), photo(3, 2022), photo(4, 2022)]
     picked = pick_spread(candidates, 2, avoid={"p3", "p4"}, seed="x")
@@ -221,13 +249,28 @@ def test_birthday_photos_avoid_last_years_picks_when_others_exist():
 
 def test_a_digest_summarises_the_periods_matches():
     def shot(n: int, *names: str) -> Asset:
-        return Asset(f"a{n}", "IMAGE", datetime(2026, 11, 28, n, tzinfo=UTC), None, "",
-                     "timeline", False, tuple(PersonRef(name.lower(), name) for name in names))
+        return Asset(
+            f"a{n}",
+            "IMAGE",
+            datetime(2026, 11, 28, n, tzinfo=UTC),
+            None,
+            "",
+            "timeline",
+            False,
+            tuple(PersonRef(name.lower(), name) for name in names),
+        )
 
     start, end = datetime(2026, 11, 22, tzinfo=UTC), datetime(2026, 11, 29, tzinfo=UTC)
-    plan = plan_digest({"kids": [shot(1, "Alice"), shot(2, "Alice", "Bob"), shot(3, "Bob")],
-                        "grandma": [shot(2, "Alice", "Bob")]}, start, end, "https://p",
-                       max_pictures=2)
+    plan = plan_digest(
+        {
+            "kids": [shot(1, "Alice"), shot(2, "Alice", "Bob"), shot(3, "Bob")],
+            "grandma": [shot(2, "Alice", "Bob")],
+        },
+        start,
+        end,
+        "https://p",
+        max_pictures=2,
+    )
     (message,) = plan.messages
     assert message.text == "This week: 3 new photos — Alice 2, Bob 2"
     assert [a.id for a in message.assets] == ["a3", "a2"]  # the newest as previews
@@ -238,13 +281,20 @@ async def test_a_digest_posts_what_the_rules_matched_since_its_previous_run(immi
     out = io.StringIO()
     sunday = datetime(2026, 11, 29, 18, 0, 1, tzinfo=UTC)
     clock = Clock(sunday - timedelta(days=3))
-    sidecar = await started(
-        config(immich, tmp_path, posts="posts:\n" + DIGEST), clock, out)
+    sidecar = await started(config(immich, tmp_path, posts="posts:\n" + DIGEST), clock, out)
     try:
         alice = PersonRef(immich.alice, "Alice")
         for n in range(3):
-            asset = Asset(f"0000000{n}-0000-4000-8000-000000000000", "IMAGE",
-                          clock.now, clock.now, f"IMG_{n}.jpg", "timeline", False, (alice,))
+            asset = Asset(
+                f"0000000{n}-0000-4000-8000-000000000000",
+                "IMAGE",
+                clock.now,
+                clock.now,
+                f"IMG_{n}.jpg",
+                "timeline",
+                False,
+                (alice,),
+            )
             sidecar.store.enqueue([("kids", "stdout", asset)], clock.now)
         await wait_for(lambda: len(lines(out)) == 3, "the rule's own deliveries")
         clock.now = sunday
@@ -301,7 +351,7 @@ async def test_down_at_the_scheduled_time_makes_up_one_post_at_start(immich, tmp
     finally:
         await second.stop()
     clock.now = datetime(2026, 12, 2, 8, tzinfo=UTC)  # the next day before 09:00: nothing to
-    third = await started(path, clock, out)             # make up (yesterday's is over)
+    third = await started(path, clock, out)  # make up (yesterday's is over)
     try:
         assert await third.posts.catch_up() == []
     finally:
@@ -313,8 +363,12 @@ async def test_a_reload_that_changes_a_cron_takes_effect(immich, tmp_path):
     clock = Clock(datetime(2026, 12, 1, 7, tzinfo=UTC))
     sidecar = await started(path, clock, io.StringIO())
     try:
-        config(immich, tmp_path, posts=MEMORIES.replace("0 9 * * *", "30 18 * * *") + BIRTHDAYS,
-               timezone="Europe/Paris")
+        config(
+            immich,
+            tmp_path,
+            posts=MEMORIES.replace("0 9 * * *", "30 18 * * *") + BIRTHDAYS,
+            timezone="Europe/Paris",
+        )
         assert await sidecar.reload()
         runs = sidecar.posts.next_runs()
         assert runs["memories"] == datetime(2026, 12, 1, 17, 30, tzinfo=UTC)  # 18:30 Paris
@@ -367,7 +421,10 @@ def problems(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -
 
 
 def test_a_bad_cron_is_reported_at_its_line(tmp_path):
-    found = problems(tmp_path, BASE + textwrap.dedent("""\
+    found = problems(
+        tmp_path,
+        BASE
+        + textwrap.dedent("""\
         posts:
           - name: m
             kind: memories
@@ -382,26 +439,32 @@ def test_a_bad_cron_is_reported_at_its_line(tmp_path):
             kind: birthdays
             cron: "0 9 * * 0"
             targets: [stdout]
-        """))
+        """),
+    )
     text = "\n".join(found)
     assert f"{tmp_path / 'c.yaml'}:12: posts[0].cron: Error validating expression '25'" in text
     assert "c.yaml:16: posts[1].cron: Wrong number of fields; got 4, expected 5" in text
     assert "c.yaml:17: posts[1].targets[0]: 'stdot' is not a defined target" in text
-    assert "c.yaml:18: posts[1].rules[0]: 'kid' is not a defined rule (did you mean 'kids'?)" \
-        in text
+    assert (
+        "c.yaml:18: posts[1].rules[0]: 'kid' is not a defined rule (did you mean 'kids'?)" in text
+    )
     assert "c.yaml:21: posts[2].cron: write the weekday ('0') with names" in text
 
 
 def test_the_timezone_is_validated_and_defaults_to_tz_then_utc(tmp_path):
-    assert any("timezone: 'Mars/Olympus' is not an IANA time zone" in line
-               for line in problems(tmp_path, BASE + "timezone: Mars/Olympus\n"))
+    assert any(
+        "timezone: 'Mars/Olympus' is not an IANA time zone" in line
+        for line in problems(tmp_path, BASE + "timezone: Mars/Olympus\n")
+    )
     path = tmp_path / "ok.yaml"
     path.write_text(BASE + MEMORIES)
     assert load_settings(path, {"TZ": "Europe/Paris"}).timezone == "Europe/Paris"
     assert load_settings(path, {}).timezone == "UTC"
     assert load_settings(path, {}).posts[0].line == 10
-    assert any("the TZ environment variable ('Nowhere') is not an IANA time zone" in line
-               for line in problems(tmp_path, BASE + MEMORIES, {"TZ": "Nowhere"}))
+    assert any(
+        "the TZ environment variable ('Nowhere') is not an IANA time zone" in line
+        for line in problems(tmp_path, BASE + MEMORIES, {"TZ": "Nowhere"})
+    )
 
 
 # -- check-config and dry-run --posts ---------------------------------------------------------
@@ -418,8 +481,7 @@ def test_check_config_prints_each_posts_next_run(tmp_path, capsys):
     assert "09:00 Europe/Paris" in out and "08:00 Europe/Paris" in out
 
 
-async def test_dry_run_posts_shows_what_each_post_would_send_and_stores_nothing(
-        immich, tmp_path):
+async def test_dry_run_posts_shows_what_each_post_would_send_and_stores_nothing(immich, tmp_path):
     from sidecar.engine.post_runner import _dry_run_posts
 
     today = datetime.now(UTC).date()
@@ -463,12 +525,15 @@ def test_deliveries_released_from_quiet_hours_form_one_summary_per_rule():
     from sidecar.targets.discord_render import render_batch
 
     def delivery(n: int, rule: str, held: bool = True) -> Delivery:
-        asset = Asset(f"a{n}", "IMAGE", NINE, None, "", "timeline", False,
-                      (PersonRef("p1", "Alice"),))
+        asset = Asset(
+            f"a{n}", "IMAGE", NINE, None, "", "timeline", False, (PersonRef("p1", "Alice"),)
+        )
         return Delivery(id=n, rule=rule, target="family", asset=asset, held=held)
 
-    batches = group_batches([delivery(n, "kids") for n in range(1, 6)] + [delivery(9, "grandma")],
-                            lambda _rule: RuleOptions())
+    batches = group_batches(
+        [delivery(n, "kids") for n in range(1, 6)] + [delivery(9, "grandma")],
+        lambda _rule: RuleOptions(),
+    )
     kids = next(b for b in batches if b.rule == "kids")
     (message,) = render_batch(kids, "https://p", {})
     assert message.content == "Alice appears in 5 new photos"
@@ -476,19 +541,30 @@ def test_deliveries_released_from_quiet_hours_form_one_summary_per_rule():
     (alone,) = [b for b in batches if b.rule == "grandma"]
     assert len(render_batch(alone, "https://p", {})) == 1
     # Not held: five separate embeds in one message, as before.
-    (plain,) = render_batch(group_batches([delivery(n, "kids", held=False) for n in range(1, 6)],
-                                          lambda _rule: RuleOptions())[0], "https://p", {})
+    (plain,) = render_batch(
+        group_batches(
+            [delivery(n, "kids", held=False) for n in range(1, 6)], lambda _rule: RuleOptions()
+        )[0],
+        "https://p",
+        {},
+    )
     assert len(plain.embeds) == 5
 
 
 async def test_quiet_hours_hold_deliveries_across_a_restart_and_release_them_at_the_end(
-        immich, tmp_path):
+    immich, tmp_path
+):
     path = tmp_path / "config.yaml"
-    write_config(path, immich_url=immich.url, state=tmp_path / "state.db",
-                 metrics_port=free_port(), interval="1h",
-                 targets="stdout: {console: true, quiet_hours: {from: '22:00', to: '07:00'}}",
-                 rules="- name: kids\n  people: {any: [Alice]}\n  targets: [stdout]",
-                 extra="timezone: Europe/Paris\n")
+    write_config(
+        path,
+        immich_url=immich.url,
+        state=tmp_path / "state.db",
+        metrics_port=free_port(),
+        interval="1h",
+        targets="stdout: {console: true, quiet_hours: {from: '22:00', to: '07:00'}}",
+        rules="- name: kids\n  people: {any: [Alice]}\n  targets: [stdout]",
+        extra="timezone: Europe/Paris\n",
+    )
     night = datetime(2026, 12, 1, 22, 30, tzinfo=UTC)  # 23:30 in Paris
     clock = Clock(night)
     out = io.StringIO()
@@ -496,8 +572,16 @@ async def test_quiet_hours_hold_deliveries_across_a_restart_and_release_them_at_
     alice = PersonRef(immich.alice, "Alice")
     try:
         for n in range(3):
-            asset = Asset(f"0000000{n}-0000-4000-8000-000000000000", "IMAGE", night, night,
-                          f"IMG_{n}.jpg", "timeline", False, (alice,))
+            asset = Asset(
+                f"0000000{n}-0000-4000-8000-000000000000",
+                "IMAGE",
+                night,
+                night,
+                f"IMG_{n}.jpg",
+                "timeline",
+                False,
+                (alice,),
+            )
             sidecar.store.enqueue([("kids", "stdout", asset)], night)
         assert await sidecar.dispatcher.drain() == 0
         assert sidecar.store.next_due_at() == datetime(2026, 12, 2, 6, tzinfo=UTC)  # 07:00
@@ -518,20 +602,27 @@ async def test_quiet_hours_hold_deliveries_across_a_restart_and_release_them_at_
         await sidecar.stop()
 
 
-async def test_a_failed_run_is_counted_retried_later_and_posts_nothing(tmp_path, monkeypatch,
-                                                                         caplog):
+async def test_a_failed_run_is_counted_retried_later_and_posts_nothing(
+    tmp_path, monkeypatch, caplog
+):
     async with FakeImmich(permissions=("asset.read", "asset.view", "person.read")) as immich:
         monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
         immich.add_person("Alice")
         sidecar = await started(config(immich, tmp_path), Clock(NINE), io.StringIO())
         try:
-            await wait_for(lambda: sidecar.metrics.post_runs.labels(
-                post="memories", result="failure")._value.get() == 1, "the failed make-up run")
+            await wait_for(
+                lambda: (
+                    sidecar.metrics.post_runs.labels(post="memories", result="failure")._value.get()
+                    == 1
+                ),
+                "the failed make-up run",
+            )
             assert sidecar._scheduler is not None
             assert sidecar._scheduler.get_job("post:memories:retry") is not None
             assert not sidecar.store.post_ran("memories", "2026-12-01")  # so the retry runs
-            assert any("post memories failed for 2026-12-01" in r.getMessage()
-                       for r in caplog.records)
+            assert any(
+                "post memories failed for 2026-12-01" in r.getMessage() for r in caplog.records
+            )
         finally:
             await sidecar.stop()
 
@@ -552,8 +643,9 @@ async def test_fake_memories_random_and_birth_dates_answer_like_immich(version):
         assert fake.run_memory_job(TODAY) == 0  # the job covers each day once
         headers = {"x-api-key": fake.api_key}
         async with httpx.AsyncClient(base_url=fake.url + "/api", headers=headers) as http:
-            by_date = (await http.get("/memories", params={"for": "2026-12-01",
-                                                           "type": "on_this_day"})).json()
+            by_date = (
+                await http.get("/memories", params={"for": "2026-12-01", "type": "on_this_day"})
+            ).json()
             assert [m["data"]["year"] for m in by_date] == [2023]
             assert late not in {a["id"] for m in by_date for a in m["assets"]}
             as_time = await http.get("/memories", params={"for": "2026-12-01T00:00:00.000Z"})

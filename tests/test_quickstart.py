@@ -32,7 +32,7 @@ HEADING = "### Try it against your Immich, on your laptop"
 
 def quickstart_lines() -> list[str]:
     readme = (REPO / "README.md").read_text()
-    section = readme[readme.index(HEADING):]
+    section = readme[readme.index(HEADING) :]
     block = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
     assert block is not None, "no ```sh block after the quick start heading"
     return block[1].splitlines()
@@ -89,17 +89,32 @@ async def test_the_readme_quick_start_prints_a_notification(tmp_path: Path) -> N
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     repo = fresh_copy(tmp_path / "clone")
-    assert subprocess.run(["make", "-q", "venv"], cwd=repo).returncode == 0, \
+    assert subprocess.run(["make", "-q", "venv"], cwd=repo).returncode == 0, (
         "make venv would rebuild the virtual environment in the copy"
+    )
     async with FakeImmich() as immich:
         asset = immich.add_asset(created_at=datetime.now(UTC) - timedelta(minutes=10))
-        script = "\n".join(with_values(quickstart_lines(), {
-            "IMMICH_URL": immich.url, "IMMICH_API_KEY": immich.api_key}))
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("IMMICH_", "SIDECAR_", "DISCORD_"))}
+        script = "\n".join(
+            with_values(
+                quickstart_lines(), {"IMMICH_URL": immich.url, "IMMICH_API_KEY": immich.api_key}
+            )
+        )
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("IMMICH_", "SIDECAR_", "DISCORD_"))
+        }
         proc = await asyncio.create_subprocess_exec(
-            "bash", "-e", "-c", script, cwd=repo, env=env, start_new_session=True,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            "bash",
+            "-e",
+            "-c",
+            script,
+            cwd=repo,
+            env=env,
+            start_new_session=True,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         lines: list[str] = []
         try:
             assert proc.stdout is not None

@@ -38,8 +38,14 @@ class Env:
         self.bob = immich.add_person("Bob")
 
     def write(self, rules: str = RULES) -> Path:
-        write_config(self.path, immich_url=self.immich.url, state=self.state, rules=rules,
-                     interval="1h", metrics_port=self.port)
+        write_config(
+            self.path,
+            immich_url=self.immich.url,
+            state=self.state,
+            rules=rules,
+            interval="1h",
+            metrics_port=self.port,
+        )
         return self.path
 
     def rules_of(self, sidecar: Sidecar) -> tuple[str, ...]:
@@ -220,8 +226,11 @@ async def test_a_wrong_api_key_is_logged_once_not_at_every_poll(env, monkeypatch
 
 async def test_an_unknown_person_in_a_reload_is_reported_with_its_line(env, sidecar, caplog):
     env.write(RULES.replace("[Alice]", "[Alicia]"))
-    line = next(number for number, text in enumerate(env.path.read_text().splitlines(), 1)
-                if "Alicia" in text)
+    line = next(
+        number
+        for number, text in enumerate(env.path.read_text().splitlines(), 1)
+        if "Alicia" in text
+    )
     assert not await sidecar.reload()
     [problem] = logged(caplog, "no person called 'Alicia'")
     assert f"{env.path}:{line}: rules[0].people.any[0]: no person called 'Alicia'" in problem

@@ -151,7 +151,10 @@ def test_mentions_only_configured_roles_on_every_message():
     assert len(messages) == 3
     for message in messages:
         assert message.allowed_mentions == {
-            "parse": [], "roles": [111, 222], "users": [], "replied_user": False,
+            "parse": [],
+            "roles": [111, 222],
+            "users": [],
+            "replied_user": False,
         }
         assert message.content.startswith("<@&111> <@&222> ")
 

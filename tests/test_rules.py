@@ -42,8 +42,8 @@ def test_unknown_name_lists_similar_people():
     with pytest.raises(RuleResolutionError) as err:
         compile_rules([rule(any=("Ali",))], search)
     assert err.value.problems == (
-        "config: rules[0].people.any[0]: no person called 'Ali' in Immich "
-        "(similar names: 'Alice')",)
+        "config: rules[0].people.any[0]: no person called 'Ali' in Immich (similar names: 'Alice')",
+    )
 
 
 def test_only_an_exact_name_is_taken_from_immichs_fuzzy_answer():
@@ -55,7 +55,8 @@ def test_only_an_exact_name_is_taken_from_immichs_fuzzy_answer():
         compile_rules([rule(any=("Caroll",))], lambda n: fuzzy)
     assert err.value.problems == (
         "config: rules[0].people.any[0]: no person called 'Caroll' in Immich "
-        "(similar names: 'Carol', 'Caroline', 'Zoë')",)
+        "(similar names: 'Carol', 'Caroline', 'Zoë')",
+    )
 
 
 def test_a_name_the_same_but_for_accents_is_taken_only_without_a_closer_one():
@@ -105,8 +106,15 @@ def test_rule_without_people_matches_every_asset_of_its_types():
     assert match(c, on(type="IMAGE")) is None
 
 
-@pytest.mark.parametrize("kw", [{"visibility": "archive"}, {"visibility": "hidden"},
-                                {"visibility": "locked"}, {"trashed": True}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"visibility": "archive"},
+        {"visibility": "hidden"},
+        {"visibility": "locked"},
+        {"trashed": True},
+    ],
+)
 def test_only_assets_on_the_timeline_match(kw):
     c = compiled(rule(any=("Alice",)))
     assert match(c, on(ALICE, **kw)) is None

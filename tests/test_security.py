@@ -49,20 +49,32 @@ async def test_process_at_debug_leaks_no_secret_anywhere(tmp_path: Path) -> None
             immich_url = immich.url
             hook = f"{discord.base_url}/api/v10/webhooks/77/{HOOK_TOKEN}"
             config, state, port = tmp_path / "config.yaml", tmp_path / "state.db", free_port()
-            write_config(config, immich_url=immich.url, state=state, rules=RULES,
-                         metrics_port=port, settle="0s",
-                         targets="stdout: {console: true}\nhook: {webhook_url: '${HOOK}'}")
-            process = SidecarProcess(config, {"IMMICH_API_KEY": API_KEY, "HOOK": hook,
-                                              "SIDECAR_LOG_LEVEL": "DEBUG"}, port)
+            write_config(
+                config,
+                immich_url=immich.url,
+                state=state,
+                rules=RULES,
+                metrics_port=port,
+                settle="0s",
+                targets="stdout: {console: true}\nhook: {webhook_url: '${HOOK}'}",
+            )
+            process = SidecarProcess(
+                config,
+                {"IMMICH_API_KEY": API_KEY, "HOOK": hook, "SIDECAR_LOG_LEVEL": "DEBUG"},
+                port,
+            )
             await process.start()
             try:
                 asset = immich.add_asset(created_at=datetime.now(UTC), people=[alice])
                 await process.wait_for_delivery(asset)
-                await process.wait_until(lambda: bool(discord.interaction_messages),
-                                         "the webhook post")
+                await process.wait_until(
+                    lambda: bool(discord.interaction_messages), "the webhook post"
+                )
                 async with httpx.AsyncClient() as http:
-                    answers = {path: (await http.get(f"http://127.0.0.1:{port}{path}")).text
-                               for path in ("/metrics", "/healthz", "/readyz")}
+                    answers = {
+                        path: (await http.get(f"http://127.0.0.1:{port}{path}")).text
+                        for path in ("/metrics", "/healthz", "/readyz")
+                    }
             finally:
                 assert await process.stop() == 0
     finally:
@@ -98,10 +110,16 @@ async def test_in_process_with_the_bot_at_debug_leaks_no_secret(
                 monkeypatch.setenv("IMMICH_API_KEY", API_KEY)
                 monkeypatch.setenv("DISCORD_TOKEN", token)
                 config, state, port = tmp_path / "c.yaml", tmp_path / "state.db", free_port()
-                write_config(config, immich_url=immich.url, state=state, metrics_port=port,
-                             rules=RULES.replace("[stdout, hook]", "[discord]"),
-                             targets=f'discord: {{channel_id: "{fd.PHOTOS_CHANNEL}"}}',
-                             extra="discord:\n  token: ${DISCORD_TOKEN}\n", settle="0s")
+                write_config(
+                    config,
+                    immich_url=immich.url,
+                    state=state,
+                    metrics_port=port,
+                    rules=RULES.replace("[stdout, hook]", "[discord]"),
+                    targets=f'discord: {{channel_id: "{fd.PHOTOS_CHANNEL}"}}',
+                    extra="discord:\n  token: ${DISCORD_TOKEN}\n",
+                    settle="0s",
+                )
                 sidecar = Sidecar(config, stdout=stdout)
                 await sidecar.start()
                 try:
@@ -122,6 +140,7 @@ async def test_in_process_with_the_bot_at_debug_leaks_no_secret(
         assert not leaks(line, [API_KEY, token]), line
     assert not leaks(stdout.getvalue(), [API_KEY, token])
     from prometheus_client import generate_latest
+
     exposed = generate_latest(metrics).decode()
     assert not leaks(exposed, [API_KEY, token])
     assert token.encode() not in state_bytes(state) and API_KEY.encode() not in state_bytes(state)
@@ -134,36 +153,51 @@ ADMIN, UPLOADER = Named(1, "admin"), Named(2, "uploaders")
 HERE, ELSEWHERE = Named(10, "uploads"), Named(11, "general")
 
 
-@pytest.mark.parametrize(("roles", "channels", "caller", "channel", "allowed"), [
-    ((), (), [ADMIN, UPLOADER], HERE, False),  # the safe default: nobody
-    (("", " "), (), [ADMIN], HERE, False),  # blank entries grant nothing
-    (("uploaders",), (), [], HERE, False),
-    (("uploaders",), (), [ADMIN], HERE, False),
-    (("uploaders",), ("uploads",), [UPLOADER], ELSEWHERE, False),
-    (("uploaders",), ("uploads",), [UPLOADER], None, False),  # a DM has no channel
-    (("uploaders",), ("uploads",), [UPLOADER], HERE, True),
-    (("everyone",), (), [Named(3, "Everyone")], HERE, True),  # only a real role by that name
-])
+@pytest.mark.parametrize(
+    ("roles", "channels", "caller", "channel", "allowed"),
+    [
+        ((), (), [ADMIN, UPLOADER], HERE, False),  # the safe default: nobody
+        (("", " "), (), [ADMIN], HERE, False),  # blank entries grant nothing
+        (("uploaders",), (), [], HERE, False),
+        (("uploaders",), (), [ADMIN], HERE, False),
+        (("uploaders",), ("uploads",), [UPLOADER], ELSEWHERE, False),
+        (("uploaders",), ("uploads",), [UPLOADER], None, False),  # a DM has no channel
+        (("uploaders",), ("uploads",), [UPLOADER], HERE, True),
+        (("everyone",), (), [Named(3, "Everyone")], HERE, True),  # only a real role by that name
+    ],
+)
 def test_upload_allow_lists(roles, channels, caller, channel, allowed):
     assert (upload_refusal(roles, channels, caller, channel) is None) is allowed
 
 
 def test_schema_documents_the_empty_role_list_safe_default():
-    schema = json.loads((Path(__file__).parents[1] / "sidecar" / "config.schema.json")
-                        .read_text())
+    schema = json.loads((Path(__file__).parents[1] / "sidecar" / "config.schema.json").read_text())
     upload = schema["properties"]["discord"]["properties"]["commands"]["properties"]["upload"]
     description = upload["properties"]["allowed_roles"]["description"]
-    assert "everyone" not in description.lower() or "nobody" in description.lower(), (
-        description)
+    assert "everyone" not in description.lower() or "nobody" in description.lower(), description
 
 
 # ------------------------------------------------------------------------- Helm: restricted PSS
 
-ALLOWED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
-                   "persistentVolumeClaim", "projected", "secret"}
-POD_KINDS = {"Pod": (), "Deployment": ("spec", "template"), "StatefulSet": ("spec", "template"),
-             "DaemonSet": ("spec", "template"), "ReplicaSet": ("spec", "template"),
-             "Job": ("spec", "template"), "CronJob": ("spec", "jobTemplate", "spec", "template")}
+ALLOWED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+POD_KINDS = {
+    "Pod": (),
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
 
 
 def pod_specs(manifests: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
@@ -191,8 +225,11 @@ def check_restricted(where: str, pod: dict[str, Any]) -> list[str]:
         problems.append(f"{where}: pod runAsUser 0")
     if pod_sc.get("sysctls"):
         problems.append(f"{where}: sysctls")
-    containers = [*pod.get("initContainers", []), *pod.get("containers", []),
-                  *pod.get("ephemeralContainers", [])]
+    containers = [
+        *pod.get("initContainers", []),
+        *pod.get("containers", []),
+        *pod.get("ephemeralContainers", []),
+    ]
     assert containers, where
     for c in containers:
         sc = c.get("securityContext") or {}
@@ -232,8 +269,11 @@ def test_every_rendered_pod_meets_the_restricted_standard() -> None:
 
     helm = require_tool("helm")
     checked = 0
-    for args in [(), *(("-f", str(f)) for f in CI_VALUES),
-                 ("--set", "serviceMonitor.enabled=true")]:
+    for args in [
+        (),
+        *(("-f", str(f)) for f in CI_VALUES),
+        ("--set", "serviceMonitor.enabled=true"),
+    ]:
         result = run_template(helm, *args)
         assert result.returncode == 0, result.stderr
         manifests = [d for d in yaml.safe_load_all(result.stdout) if d]
@@ -246,11 +286,27 @@ def test_every_rendered_pod_meets_the_restricted_standard() -> None:
 
 
 def test_the_checker_catches_a_bad_pod() -> None:
-    bad = {"hostNetwork": True, "volumes": [{"name": "h", "hostPath": {"path": "/"}}],
-           "containers": [{"name": "c", "securityContext": {
-               "privileged": True, "capabilities": {"add": ["SYS_ADMIN"]}},
-               "ports": [{"containerPort": 80, "hostPort": 80}]}]}
+    bad = {
+        "hostNetwork": True,
+        "volumes": [{"name": "h", "hostPath": {"path": "/"}}],
+        "containers": [
+            {
+                "name": "c",
+                "securityContext": {"privileged": True, "capabilities": {"add": ["SYS_ADMIN"]}},
+                "ports": [{"containerPort": 80, "hostPort": 80}],
+            }
+        ],
+    }
     problems = check_restricted("Pod/x", bad)
-    for fragment in ("hostNetwork", "hostPath", "privileged", "allowPrivilegeEscalation",
-                     "drop ALL", "SYS_ADMIN", "runAsNonRoot", "seccompProfile", "hostPort"):
+    for fragment in (
+        "hostNetwork",
+        "hostPath",
+        "privileged",
+        "allowPrivilegeEscalation",
+        "drop ALL",
+        "SYS_ADMIN",
+        "runAsNonRoot",
+        "seccompProfile",
+        "hostPort",
+    ):
         assert any(fragment in p for p in problems), fragment

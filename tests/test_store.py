@@ -23,7 +23,9 @@ def test_same_rule_target_asset_is_queued_once(store):
     assert store.enqueue([("kids", "family", asset), ("kids", "stdout", asset)], T0) == 2
     assert store.enqueue([("kids", "family", asset)], T0 + timedelta(minutes=5)) == 0
     assert [(r.rule, r.target, r.asset_id) for r in store.rows()] == [
-        ("kids", "family", asset.id), ("kids", "stdout", asset.id)]
+        ("kids", "family", asset.id),
+        ("kids", "stdout", asset.id),
+    ]
 
 
 def test_sent_rows_are_not_queued_again(store):
@@ -124,8 +126,10 @@ def test_an_unusable_state_path_is_one_line_naming_state_path(tmp_path: Path) ->
     path = blocker / "data" / "state.db"
     with pytest.raises(StoreError) as caught:
         Store.open(path)
-    assert str(caught.value) == (f"state.path {path}: cannot create {blocker / 'data'} "
-                                 "(not a directory); set state.path to a writable file")
+    assert str(caught.value) == (
+        f"state.path {path}: cannot create {blocker / 'data'} "
+        "(not a directory); set state.path to a writable file"
+    )
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write into any folder")
@@ -135,23 +139,31 @@ def test_a_state_folder_without_write_permission_says_permission_denied(tmp_path
     path = locked / "data" / "state.db"
     with pytest.raises(StoreError) as caught:
         Store.open(path)
-    assert str(caught.value) == (f"state.path {path}: cannot create {locked / 'data'} "
-                                 "(permission denied); set state.path to a writable file")
+    assert str(caught.value) == (
+        f"state.path {path}: cannot create {locked / 'data'} "
+        "(permission denied); set state.path to a writable file"
+    )
 
 
 def test_run_with_an_unusable_state_path_exits_2_with_that_line(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from sidecar.cli import main
     from tests.e2e_harness import write_config
 
     (tmp_path / "a-file").write_text("")
     config = tmp_path / "config.yaml"
-    write_config(config, immich_url="http://127.0.0.1:9", state=tmp_path / "a-file" / "s.db",
-                 rules="- {name: all, targets: [stdout]}")
+    write_config(
+        config,
+        immich_url="http://127.0.0.1:9",
+        state=tmp_path / "a-file" / "s.db",
+        rules="- {name: all, targets: [stdout]}",
+    )
     monkeypatch.setenv("IMMICH_API_KEY", "k")
     assert main(["run", "-c", str(config)]) == 2
     err = capsys.readouterr().err
-    assert err == (f"immich-sidecar: state.path {tmp_path / 'a-file' / 's.db'}: cannot create "
-                   f"{tmp_path / 'a-file'} (a file of that name is in the way); "
-                   "set state.path to a writable file\n")
+    assert err == (
+        f"immich-sidecar: state.path {tmp_path / 'a-file' / 's.db'}: cannot create "
+        f"{tmp_path / 'a-file'} (a file of that name is in the way); "
+        "set state.path to a writable file\n"
+    )

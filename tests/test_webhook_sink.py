@@ -59,8 +59,9 @@ def metrics() -> Metrics:
 
 def sink(metrics: Metrics, **kwargs) -> WebhookSink:
     target = WebhookTarget("garden-hook", Secret(URL))
-    return WebhookSink(target, kwargs.pop("thumbs", FakeThumbnails()), "https://p.example",
-                       metrics, **kwargs)
+    return WebhookSink(
+        target, kwargs.pop("thumbs", FakeThumbnails()), "https://p.example", metrics, **kwargs
+    )
 
 
 def sample(metrics: Metrics, name: str, labels: dict[str, str] | None = None) -> float:
@@ -81,7 +82,11 @@ async def test_posts_multipart_with_payload_json_and_picture(metrics):
     parts = parse_multipart(request)
     payload = json.loads(parts["payload_json"][1])
     assert payload["allowed_mentions"] == {
-        "parse": [], "roles": [77], "users": [], "replied_user": False}
+        "parse": [],
+        "roles": [77],
+        "users": [],
+        "replied_user": False,
+    }
     assert payload["embeds"][0]["image"]["url"] == "attachment://asset-1.jpg"
     assert payload["attachments"] == [{"id": 0, "filename": "asset-1.jpg"}]
     assert parts["files[0]"] == ("asset-1.jpg", b"\xff\xd8\xff\xe0JPEG-asset-1")
@@ -92,19 +97,23 @@ async def test_batch_of_twelve_is_two_requests(metrics):
     route = respx.post(URL).mock(return_value=httpx.Response(200, json={"id": "1"}))
     await sink(metrics).send(make_batch([make_asset(i) for i in range(12)]))
     assert route.call_count == 2
-    counts = [len(json.loads(parse_multipart(c.request)["payload_json"][1])["embeds"])
-              for c in route.calls]
+    counts = [
+        len(json.loads(parse_multipart(c.request)["payload_json"][1])["embeds"])
+        for c in route.calls
+    ]
     assert counts == [10, 2]
 
 
 @respx.mock
 async def test_rate_limit_is_waited_out_and_counted(metrics):
-    route = respx.post(URL).mock(side_effect=[
-        httpx.Response(429, json={"retry_after": 0.01, "global": False}),
-        httpx.Response(429, headers={"Retry-After": "0.01"}),
-        httpx.Response(429, headers={"X-RateLimit-Reset-After": "0.01"}),
-        httpx.Response(200, json={"id": "1"}),
-    ])
+    route = respx.post(URL).mock(
+        side_effect=[
+            httpx.Response(429, json={"retry_after": 0.01, "global": False}),
+            httpx.Response(429, headers={"Retry-After": "0.01"}),
+            httpx.Response(429, headers={"X-RateLimit-Reset-After": "0.01"}),
+            httpx.Response(200, json={"id": "1"}),
+        ]
+    )
     await sink(metrics).send(make_batch([make_asset(1)]))
     assert route.call_count == 4
     assert sample(metrics, "immich_sidecar_discord_retries_total") == 3
@@ -123,7 +132,8 @@ async def test_rate_limit_attempts_are_bounded(metrics, caplog):
     lines = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
     assert [line.split(" in ")[0] for line in lines] == [
         f"webhook target garden-hook: Discord answered HTTP 429 (rate limited); retry {n} of 2"
-        for n in (1, 2)], lines
+        for n in (1, 2)
+    ], lines
 
 
 @respx.mock
@@ -155,8 +165,9 @@ async def test_timeout_is_temporary(metrics):
 @respx.mock
 @pytest.mark.parametrize("status", [401, 403, 404])
 async def test_deleted_webhook_is_permanent_and_says_what_to_fix(metrics, status):
-    respx.post(URL).mock(return_value=httpx.Response(
-        status, json={"message": "Unknown Webhook", "code": 10015}))
+    respx.post(URL).mock(
+        return_value=httpx.Response(status, json={"message": "Unknown Webhook", "code": 10015})
+    )
     with pytest.raises(PermanentDeliveryError) as caught:
         await sink(metrics).send(make_batch([make_asset(1)]))
     assert caught.value.reason == "webhook_invalid"
@@ -186,10 +197,12 @@ async def test_summary_fetches_only_four_thumbnails(metrics):
 @respx.mock
 async def test_webhook_token_never_logged(metrics, caplog):
     caplog.set_level(logging.DEBUG)
-    respx.post(URL).mock(side_effect=[
-        httpx.Response(429, json={"retry_after": 0.01}),
-        httpx.Response(404, json={"message": "Unknown Webhook"}),
-    ])
+    respx.post(URL).mock(
+        side_effect=[
+            httpx.Response(429, json={"retry_after": 0.01}),
+            httpx.Response(404, json={"message": "Unknown Webhook"}),
+        ]
+    )
     s = sink(metrics)
     # httpx logs the URL of every request; make sure one such record passes the redactor too
     logging.getLogger("httpx").info('HTTP Request: %s %s "%s"', "POST", URL, "HTTP/1.1 404")
@@ -202,8 +215,12 @@ async def test_webhook_token_never_logged(metrics, caplog):
 
 @respx.mock
 async def test_a_failure_after_the_first_message_reports_what_was_sent(metrics):
-    respx.post(URL).mock(side_effect=[httpx.Response(200, json={"id": "1"}),
-                                      httpx.Response(404, json={"message": "Unknown Webhook"})])
+    respx.post(URL).mock(
+        side_effect=[
+            httpx.Response(200, json={"id": "1"}),
+            httpx.Response(404, json={"message": "Unknown Webhook"}),
+        ]
+    )
     batch = make_batch([make_asset(i) for i in range(12)])
     with pytest.raises(PermanentDeliveryError) as caught:
         await sink(metrics).send(batch)

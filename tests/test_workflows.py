@@ -21,8 +21,14 @@ CHART = ROOT / "helm" / "immich-discord-sidecar"
 def actionlint(*paths: Path) -> subprocess.CompletedProcess[str]:
     tool = require_tool("actionlint")
     shellcheck = require_tool("shellcheck")  # actionlint checks run: scripts with it
-    return subprocess.run([tool, "-oneline", f"-shellcheck={shellcheck}", *map(str, paths)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [tool, "-oneline", f"-shellcheck={shellcheck}", *map(str, paths)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def load(name: str) -> dict[Any, Any]:

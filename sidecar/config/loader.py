@@ -124,8 +124,14 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     problems += secrets.problems
     if problems:
         raise ConfigError(source, problems)
-    settings = _build(data, secrets.values, path, hashlib.sha256(raw).hexdigest(), lines,
-                      _timezone_name(data, environ))
+    settings = _build(
+        data,
+        secrets.values,
+        path,
+        hashlib.sha256(raw).hexdigest(),
+        lines,
+        _timezone_name(data, environ),
+    )
     return replace(settings, lines=MappingProxyType({**lines.value_lines, **lines.key_lines}))
 
 
@@ -229,7 +235,7 @@ def _is_secret(path: KeyPath) -> bool:
     if any(part in SECRET_KEYS for part in path if isinstance(part, str)):
         return True
     inner = path[2:] if path[:1] == ("targets",) else ()
-    return any(inner[:len(key.path)] == key.path for kind in KINDS for key in kind.secrets)
+    return any(inner[: len(key.path)] == key.path for kind in KINDS for key in kind.secrets)
 
 
 def _kind(value: object) -> str:
@@ -311,13 +317,18 @@ def post_trigger(cron: str, zone: ZoneInfo) -> CronTrigger:
     # APScheduler reads a weekday number as 0 = Monday, cron as 0 = Sunday: a number would
     # silently post on the wrong day, so only names are accepted there.
     if len(fields) == 5 and re.search(r"\d", fields[4]):
-        raise ValueError(f"write the weekday ('{fields[4]}') with names like mon-fri or sun: "
-                         "cron and the scheduler disagree on what 0 means")
+        raise ValueError(
+            f"write the weekday ('{fields[4]}') with names like mon-fri or sun: "
+            "cron and the scheduler disagree on what 0 means"
+        )
     return CronTrigger.from_crontab(cron, timezone=zone)
 
 
-def _post_problems(data: dict[str, Any], lines: LineMap, environ: Mapping[str, str],
-                   ) -> list[Problem]:
+def _post_problems(
+    data: dict[str, Any],
+    lines: LineMap,
+    environ: Mapping[str, str],
+) -> list[Problem]:
     problems: list[Problem] = []
 
     def add(path: KeyPath, message: str) -> None:
@@ -331,14 +342,18 @@ def _post_problems(data: dict[str, Any], lines: LineMap, environ: Mapping[str, s
         if isinstance(data.get("timezone"), str):
             add(("timezone",), f"'{name}' is not an IANA time zone (e.g. Europe/Paris or UTC)")
         elif posts:
-            add(("timezone",), f"the TZ environment variable ('{name}') is not an IANA time "
-                "zone; set timezone: in the config (e.g. Europe/Paris or UTC)")
+            add(
+                ("timezone",),
+                f"the TZ environment variable ('{name}') is not an IANA time "
+                "zone; set timezone: in the config (e.g. Europe/Paris or UTC)",
+            )
         zone = ZoneInfo("UTC")
     targets = data.get("targets")
     target_names = list(targets) if isinstance(targets, dict) else []
     rules = data.get("rules")
-    rule_names = [r.get("name") for r in rules if isinstance(r, dict)] if isinstance(
-        rules, list) else []
+    rule_names = (
+        [r.get("name") for r in rules if isinstance(r, dict)] if isinstance(rules, list) else []
+    )
     first_use: dict[str, int] = {}
     for index, post in enumerate(posts):
         if not isinstance(post, dict):
@@ -346,21 +361,26 @@ def _post_problems(data: dict[str, Any], lines: LineMap, environ: Mapping[str, s
         post_name = post.get("name")
         if isinstance(post_name, str):
             if post_name in first_use:
-                add(("posts", index, "name"),
-                    f"post name '{post_name}' is already used by posts[{first_use[post_name]}]")
+                add(
+                    ("posts", index, "name"),
+                    f"post name '{post_name}' is already used by posts[{first_use[post_name]}]",
+                )
             first_use.setdefault(post_name, index)
         cron = post.get("cron")
         if isinstance(cron, str) and cron:
             try:
                 post_trigger(cron, zone)
             except ValueError as err:
-                add(("posts", index, "cron"),
-                    f"{err} (expected a five-field cron like \"0 9 * * *\")")
+                add(
+                    ("posts", index, "cron"), f'{err} (expected a five-field cron like "0 9 * * *")'
+                )
         wanted = post.get("targets")
         for position, target in enumerate(wanted if isinstance(wanted, list) else []):
             if isinstance(target, str) and isinstance(targets, dict) and target not in targets:
-                add(("posts", index, "targets", position),
-                    f"'{target}' is not a defined target{_suggest(target, target_names)}")
+                add(
+                    ("posts", index, "targets", position),
+                    f"'{target}' is not a defined target{_suggest(target, target_names)}",
+                )
         kind = post.get("kind")
         summarised = post.get("rules")
         if kind == "digest" and summarised is None:
@@ -369,9 +389,11 @@ def _post_problems(data: dict[str, Any], lines: LineMap, environ: Mapping[str, s
             add(("posts", index, "rules"), "only a digest summarises rules")
         for position, rule in enumerate(summarised if isinstance(summarised, list) else []):
             if isinstance(rule, str) and rule not in rule_names:
-                add(("posts", index, "rules", position),
+                add(
+                    ("posts", index, "rules", position),
                     f"'{rule}' is not a defined rule"
-                    f"{_suggest(rule, [r for r in rule_names if isinstance(r, str)])}")
+                    f"{_suggest(rule, [r for r in rule_names if isinstance(r, str)])}",
+                )
         if kind == "digest" and "people" in post:
             add(("posts", index, "people"), "a digest has no people filter (its rules do)")
     return problems
@@ -396,8 +418,9 @@ class _SecretResolver:
                 section: object = target
                 for part in key.path[:-1]:
                     section = section.get(part) if isinstance(section, dict) else None
-                self._take(section, ("targets", name, *key.path[:-1]), key.path[-1],
-                           must_be_url=key.url)
+                self._take(
+                    section, ("targets", name, *key.path[:-1]), key.path[-1], must_be_url=key.url
+                )
 
     def _take(self, section: object, path: KeyPath, key: str, must_be_url: bool = False) -> None:
         if not isinstance(section, dict):
@@ -451,8 +474,12 @@ def normalise_base_url(url: str) -> str:
 
 
 def _build(
-    data: dict[str, Any], secrets: Mapping[KeyPath, Secret], path: Path, digest: str,
-    lines: LineMap | None = None, timezone: str = "UTC",
+    data: dict[str, Any],
+    secrets: Mapping[KeyPath, Secret],
+    path: Path,
+    digest: str,
+    lines: LineMap | None = None,
+    timezone: str = "UTC",
 ) -> Settings:
     immich = data["immich"]
     url = normalise_base_url(immich["url"])
@@ -488,9 +515,11 @@ def _build(
             memories=MemoriesCommand(
                 enabled=commands.get("memories", {}).get("enabled", True),
                 allowed_roles=tuple(
-                    str(role) for role in commands.get("memories", {}).get("allowed_roles", [])),
+                    str(role) for role in commands.get("memories", {}).get("allowed_roles", [])
+                ),
                 allowed_channels=tuple(
-                    str(c) for c in commands.get("memories", {}).get("allowed_channels", [])),
+                    str(c) for c in commands.get("memories", {}).get("allowed_channels", [])
+                ),
             ),
         ),
         poll=PollSettings(
@@ -506,8 +535,10 @@ def _build(
         ),
         rules=tuple(_rule(rule, index, lines) for index, rule in enumerate(data["rules"])),
         timezone=timezone,
-        posts=tuple(_post(post, lines.line_of(("posts", index)) if lines is not None else None)
-                    for index, post in enumerate(data.get("posts", []))),
+        posts=tuple(
+            _post(post, lines.line_of(("posts", index)) if lines is not None else None)
+            for index, post in enumerate(data.get("posts", []))
+        ),
     )
 
 
@@ -541,8 +572,11 @@ def _target(name: str, spec: Mapping[str, Any], secrets: Mapping[KeyPath, Secret
     kind = kind_for_spec(spec)
     assert kind is not None  # the schema requires one kind's key
     where = ("targets", name)
-    own = {key.path: secrets[(*where, *key.path)] for key in kind.secrets
-           if (*where, *key.path) in secrets}
+    own = {
+        key.path: secrets[(*where, *key.path)]
+        for key in kind.secrets
+        if (*where, *key.path) in secrets
+    }
     target: Target = kind.read(name, spec, own, _quiet(spec.get("quiet_hours")))
     return target
 
@@ -569,7 +603,11 @@ def _rule(spec: Mapping[str, Any], index: int = 0, lines: LineMap | None = None)
         quiet_hours=_quiet(spec.get("quiet_hours")),
         albums=AlbumFilter(
             any=albums,
-            lines=tuple(lines.line_of(("rules", index, "albums", "any", position))
-                        if lines is not None else None for position in range(len(albums))),
+            lines=tuple(
+                lines.line_of(("rules", index, "albums", "any", position))
+                if lines is not None
+                else None
+                for position in range(len(albums))
+            ),
         ),
     )

@@ -41,13 +41,16 @@ class Problem:
 
     def render(self, source: str) -> str:
         location = f"{source}:{self.line}" if self.line is not None else source
-        text = f"{location}: {self.where}: {self.message}" if self.where else (
-            f"{location}: {self.message}")
+        text = (
+            f"{location}: {self.where}: {self.message}"
+            if self.where
+            else (f"{location}: {self.message}")
+        )
         # Keys and values echoed from the file may hold newlines, control characters or lone
         # surrogates: escaped, a problem stays one printable line.
         return "".join(
-            ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
-            for ch in text)
+            ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+        )
 
 
 class ConfigError(Exception):

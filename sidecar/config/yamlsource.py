@@ -229,8 +229,9 @@ class _Builder:
         try:
             value = self._constructor.construct_object(node, deep=True)
         except ValueError:  # e.g. an integer longer than Python converts
-            self.problems.append(Problem(node.start_mark.line + 1, _where(path),
-                                         "this value is too large to read"))
+            self.problems.append(
+                Problem(node.start_mark.line + 1, _where(path), "this value is too large to read")
+            )
             return None
         except yaml.YAMLError as exc:
             reason = getattr(exc, "problem", None) or "cannot read this value"

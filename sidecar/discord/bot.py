@@ -136,8 +136,11 @@ class SidecarBot(discord.Client):
     # ------------------------------------------------------------------ lifecycle
 
     async def setup_hook(self) -> None:
-        self.tree.add_command(ImmichGroup(lambda: self.settings, self.immich, self.status_provider,
-                                          self.memories_provider))
+        self.tree.add_command(
+            ImmichGroup(
+                lambda: self.settings, self.immich, self.status_provider, self.memories_provider
+            )
+        )
 
     async def launch(self, token: Secret, *, ready_timeout: float = 60.0) -> list[str]:
         """Log in, connect in the background, wait until ready, check the channel targets.
@@ -150,16 +153,20 @@ class SidecarBot(discord.Client):
         except discord.LoginFailure:
             raise DiscordStartupError(
                 "Discord rejected the bot token: check discord.token (reset it in the Discord "
-                "Developer Portal, Bot page, if it leaked or changed)", passing=False) from None
+                "Developer Portal, Bot page, if it leaked or changed)",
+                passing=False,
+            ) from None
         except discord.HTTPException as error:
             raise DiscordStartupError(f"could not log in to Discord ({error.status})") from None
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
             raise DiscordStartupError(
-                f"could not reach Discord to log in ({type(error).__name__})") from None
+                f"could not reach Discord to log in ({type(error).__name__})"
+            ) from None
         self._runner = asyncio.create_task(self.connect(reconnect=True), name="discord-gateway")
         ready = asyncio.create_task(self._checked.wait())
         done, _ = await asyncio.wait(
-            {self._runner, ready}, timeout=ready_timeout, return_when=asyncio.FIRST_COMPLETED)
+            {self._runner, ready}, timeout=ready_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         if ready not in done:
             ready.cancel()
             failure = self._runner.exception() if self._runner in done else None
@@ -212,15 +219,20 @@ class SidecarBot(discord.Client):
             try:
                 await self.tree.sync(guild=guild)
             except discord.HTTPException as error:
-                problem = (f"could not register the /immich commands in server {guild.name!r} "
-                           f"({error.status}): re-invite the bot with the applications.commands "
-                           "scope")
+                problem = (
+                    f"could not register the /immich commands in server {guild.name!r} "
+                    f"({error.status}): re-invite the bot with the applications.commands "
+                    "scope"
+                )
                 log.warning("%s", problem)
                 problems.append(problem)
             except (TimeoutError, aiohttp.ClientError, OSError) as error:
                 # A passing network fault: the next READY (reconnect) tries the sync again.
-                log.warning("could not register the /immich commands in server %r yet (%s)",
-                            guild.name, type(error).__name__)
+                log.warning(
+                    "could not register the /immich commands in server %r yet (%s)",
+                    guild.name,
+                    type(error).__name__,
+                )
             else:
                 self._synced_guilds.add(guild.id)
         return problems
@@ -256,8 +268,10 @@ async def channel_problem(client: discord.Client, target: ChannelTarget) -> str 
         try:
             channel = await client.fetch_channel(target.channel_id)
         except discord.NotFound:
-            return (f"{prefix}: the channel does not exist or the bot is not in its server; "
-                    "check channel_id and invite the bot")
+            return (
+                f"{prefix}: the channel does not exist or the bot is not in its server; "
+                "check channel_id and invite the bot"
+            )
         except discord.Forbidden:
             return f"{prefix}: the bot cannot see this channel; give it View Channel"
         except discord.HTTPException as error:
@@ -272,12 +286,20 @@ async def channel_problem(client: discord.Client, target: ChannelTarget) -> str 
     if me is None:
         return f"{prefix}: could not check the bot's permissions there"
     permissions = channel.permissions_for(me)
-    missing = [label for flag, label in (
-        ("view_channel", "View Channel"), ("send_messages", "Send Messages"),
-        ("embed_links", "Embed Links"), ("attach_files", "Attach Files"),
-    ) if not getattr(permissions, flag)]
+    missing = [
+        label
+        for flag, label in (
+            ("view_channel", "View Channel"),
+            ("send_messages", "Send Messages"),
+            ("embed_links", "Embed Links"),
+            ("attach_files", "Attach Files"),
+        )
+        if not getattr(permissions, flag)
+    ]
     if missing:
-        return (f"{prefix}: the bot lacks {', '.join(missing)} in #{channel.name}; "
-                f"it needs {NEEDED_PERMISSIONS} (Discord: the channel's settings > "
-                "Permissions, allow them for the bot or its role)")
+        return (
+            f"{prefix}: the bot lacks {', '.join(missing)} in #{channel.name}; "
+            f"it needs {NEEDED_PERMISSIONS} (Discord: the channel's settings > "
+            "Permissions, allow them for the bot or its role)"
+        )
     return None

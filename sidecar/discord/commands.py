@@ -84,8 +84,12 @@ MemoriesProvider = Callable[[], Awaitable[Plan]]  # today's memories, as a post 
 MAX_EMBEDS = 10
 
 
-def memories_refusal(allowed_roles: Sequence[str], allowed_channels: Sequence[str],
-                     caller_roles: Sequence[Named], channel: Named | None) -> str | None:
+def memories_refusal(
+    allowed_roles: Sequence[str],
+    allowed_channels: Sequence[str],
+    caller_roles: Sequence[Named],
+    channel: Named | None,
+) -> str | None:
     """Why this caller may not ask for memories here, or None. Empty lists allow everyone
     and every channel: the command only reads."""
     roles = [r for r in allowed_roles if r.strip()]
@@ -116,7 +120,8 @@ async def reply(interaction: discord.Interaction, text: str, *, ephemeral: bool 
         await interaction.followup.send(text, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS)
     else:
         await interaction.response.send_message(
-            text, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS)
+            text, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS
+        )
 
 
 def pick_person(people: Sequence[Person], name: str) -> Person | None:
@@ -177,8 +182,11 @@ class ImmichGroup(app_commands.Group):
         file10: discord.Attachment | None = None,
         description: str | None = None,
     ) -> None:
-        files = [f for f in (file1, file2, file3, file4, file5, file6, file7, file8, file9,
-                             file10) if f is not None]
+        files = [
+            f
+            for f in (file1, file2, file3, file4, file5, file6, file7, file8, file9, file10)
+            if f is not None
+        ]
         try:
             await interaction.response.defer(ephemeral=True, thinking=True)
             lines = await self._upload(interaction, files, description)
@@ -218,8 +226,10 @@ class ImmichGroup(app_commands.Group):
             try:
                 album_id = await self._album_id(config.album)
                 if album_id is None:
-                    lines.append(f"Could not add them to the album: Immich has no album called "
-                                 f"{safe_text(config.album)!r}.")
+                    lines.append(
+                        f"Could not add them to the album: Immich has no album called "
+                        f"{safe_text(config.album)!r}."
+                    )
                 else:
                     await self._immich.add_to_album(album_id, album_ids)
             except ImmichPermissionError:
@@ -237,8 +247,9 @@ class ImmichGroup(app_commands.Group):
         if is_immich_id(album):
             return album
         wanted = album.casefold()
-        return next((a.id for a in await self._immich.list_albums()
-                     if a.name.casefold() == wanted), None)
+        return next(
+            (a.id for a in await self._immich.list_albums() if a.name.casefold() == wanted), None
+        )
 
     async def _upload_one(
         self, attachment: discord.Attachment, max_mb: int, description: str | None
@@ -263,8 +274,12 @@ class ImmichGroup(app_commands.Group):
         sent_at = discord.utils.snowflake_time(attachment.id)
         try:
             result = await self._immich.upload_asset(
-                filename, data, file_created_at=sent_at, file_modified_at=sent_at,
-                content_type=media_type)
+                filename,
+                data,
+                file_created_at=sent_at,
+                file_modified_at=sent_at,
+                content_type=media_type,
+            )
         except ImmichPermissionError:
             return f"`{shown}`: failed, {await self._off_sentence(UPLOAD)}.", None
         except Exception as error:
@@ -277,8 +292,11 @@ class ImmichGroup(app_commands.Group):
             try:
                 await self._immich.set_description(result.id, description)
             except ImmichPermissionError:
-                return (f"`{shown}`: uploaded, {link} (description not set: "
-                        f"{await self._off_sentence(UPLOAD)})", result.id)
+                return (
+                    f"`{shown}`: uploaded, {link} (description not set: "
+                    f"{await self._off_sentence(UPLOAD)})",
+                    result.id,
+                )
             except Exception as error:
                 log.warning("setting a description failed: %s", type(error).__name__)
                 return f"`{shown}`: uploaded (description not set), {link}", result.id
@@ -339,10 +357,12 @@ class ImmichGroup(app_commands.Group):
             info = await self._status()
             immich = (
                 f"reachable (version {safe_text(info.immich_version or 'unknown')})"
-                if info.immich_reachable else "NOT reachable"
+                if info.immich_reachable
+                else "NOT reachable"
             )
-            poll = (_timestamp(info.last_successful_poll, "R")
-                    if info.last_successful_poll else "never")
+            poll = (
+                _timestamp(info.last_successful_poll, "R") if info.last_successful_poll else "never"
+            )
             latency = interaction.client.latency
             lines = [
                 f"Immich: {immich}",
@@ -360,7 +380,6 @@ class ImmichGroup(app_commands.Group):
             log.exception("/immich status failed")
             await _apologise(interaction)
 
-
     # ------------------------------------------------------------------ memories
 
     @app_commands.command(name="memories", description="Today's on this day memories from Immich")
@@ -372,10 +391,13 @@ class ImmichGroup(app_commands.Group):
                 return
             channel = interaction.channel
             refusal = memories_refusal(
-                config.allowed_roles, config.allowed_channels,
+                config.allowed_roles,
+                config.allowed_channels,
                 [Named(r.id, r.name) for r in getattr(interaction.user, "roles", [])],
                 Named(channel.id, getattr(channel, "name", None) or "")
-                if channel is not None else None)
+                if channel is not None
+                else None,
+            )
             if refusal is not None:
                 await reply(interaction, f"Refused: {refusal}.", ephemeral=True)
                 return
@@ -386,16 +408,20 @@ class ImmichGroup(app_commands.Group):
                 return
             embeds, files = [], []
             for message in plan.messages[:MAX_EMBEDS]:
-                embed = discord.Embed(title=message.text[:256], url=message.link,
-                                      description=_plural(len(message.assets), "picture"))
+                embed = discord.Embed(
+                    title=message.text[:256],
+                    url=message.link,
+                    description=_plural(len(message.assets), "picture"),
+                )
                 if message.assets:
                     data, content_type = await self._immich.asset_thumbnail(message.assets[0].id)
                     name = attachment_name(message.assets[0].id, content_type)
                     files.append(discord.File(io.BytesIO(data), filename=name))
                     embed.set_image(url=f"attachment://{name}")
                 embeds.append(embed)
-            await interaction.followup.send(content="On this day", embeds=embeds, files=files,
-                                            allowed_mentions=NO_MENTIONS)
+            await interaction.followup.send(
+                content="On this day", embeds=embeds, files=files, allowed_mentions=NO_MENTIONS
+            )
         except ImmichPermissionError:
             await reply(interaction, f"Sorry, {await self._off_sentence(MEMORIES_COMMAND)}.")
         except Exception:
@@ -404,9 +430,11 @@ class ImmichGroup(app_commands.Group):
 
 
 def watched_albums_line(albums: Sequence[tuple[str, int]], shown: int = 10) -> str:
-    """"Watched albums: Holiday 2026 (1,204 assets), Family (87 assets)"."""
-    parts = [f"{safe_text(name or 'unnamed album')} ({count:,} asset{'s' if count != 1 else ''})"
-             for name, count in albums[:shown]]
+    """ "Watched albums: Holiday 2026 (1,204 assets), Family (87 assets)"."""
+    parts = [
+        f"{safe_text(name or 'unnamed album')} ({count:,} asset{'s' if count != 1 else ''})"
+        for name, count in albums[:shown]
+    ]
     if len(albums) > shown:
         parts.append(f"and {len(albums) - shown} more")
     return "Watched albums: " + ", ".join(parts)

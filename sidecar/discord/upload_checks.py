@@ -126,8 +126,10 @@ def upload_refusal(
     roles = [r for r in allowed_roles if r.strip()]
     channels = [c for c in allowed_channels if c.strip()]
     if not roles:
-        return ("uploads are not open to anyone yet: an admin must list the roles that may "
-                "upload in discord.commands.upload.allowed_roles")
+        return (
+            "uploads are not open to anyone yet: an admin must list the roles that may "
+            "upload in discord.commands.upload.allowed_roles"
+        )
     caller_roles = list(caller_roles)
     if not any(role.matches(wanted) for role in caller_roles for wanted in roles):
         return "you do not have a role that may upload to Immich"

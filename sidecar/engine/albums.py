@@ -62,7 +62,10 @@ class AlbumClient(Protocol):
     async def asset(self, asset_id: str) -> Asset: ...
 
     async def album_assets_taken_between(
-        self, album_id: str, taken_after: datetime, taken_before: datetime,
+        self,
+        album_id: str,
+        taken_after: datetime,
+        taken_before: datetime,
     ) -> list[Asset]: ...
 
 
@@ -75,7 +78,8 @@ def _is_v2(client: AlbumClient) -> bool:
 
 
 async def list_albums(
-    client: AlbumClient, shared_flags: Iterable[bool | None],
+    client: AlbumClient,
+    shared_flags: Iterable[bool | None],
 ) -> dict[str, AlbumSummary]:
     """The albums of the given listings, merged by id (2.x lists owned and shared apart)."""
     found: dict[str, AlbumSummary] = {}
@@ -91,7 +95,9 @@ def all_listings(client: AlbumClient) -> tuple[bool | None, ...]:
 
 
 def resolve_album_refs(
-    rules: Sequence[Rule], albums: Iterable[AlbumSummary], source: str,
+    rules: Sequence[Rule],
+    albums: Iterable[AlbumSummary],
+    source: str,
 ) -> tuple[dict[str, frozenset[str]], list[str]]:
     """Album ids per rule name, and one ``file:line: key: problem`` per unknown or ambiguous
     album name (a name matches ignoring case; an id must be one the key can see)."""
@@ -103,14 +109,17 @@ def resolve_album_refs(
         ids: set[str] = set()
         for position, reference in enumerate(rule.albums.any):
             line = rule.albums.line_of(position)
-            where = (f"{source}:{line}" if line is not None else source) + \
-                f": rules[{index}].albums.any[{position}]"
+            where = (
+                f"{source}:{line}" if line is not None else source
+            ) + f": rules[{index}].albums.any[{position}]"
             if is_immich_id(reference):
                 if reference.lower() in by_id:
                     ids.add(by_id[reference.lower()].id)
                 else:
-                    problems.append(f"{where}: no album with id {reference} is visible to the "
-                                    "API key (owned or shared with its user)")
+                    problems.append(
+                        f"{where}: no album with id {reference} is visible to the "
+                        "API key (owned or shared with its user)"
+                    )
                 continue
             exact = [a for a in known if a.name.casefold() == reference.casefold()]
             if len(exact) == 1:
@@ -118,20 +127,30 @@ def resolve_album_refs(
             elif exact:
                 problems.append(
                     f"{where}: {len(exact)} albums are called {reference!r} "
-                    f"({', '.join(a.id for a in exact)}); rename one in Immich or use its id")
+                    f"({', '.join(a.id for a in exact)}); rename one in Immich or use its id"
+                )
             else:
                 names = sorted({a.name for a in known if a.name})
-                close = [n for n in names if reference.casefold() in n.casefold()
-                         or n.casefold() in reference.casefold()] or names
-                hint = (f" (albums: {', '.join(repr(n) for n in close[:8])})" if close
-                        else " (the key sees no albums)")
+                close = [
+                    n
+                    for n in names
+                    if reference.casefold() in n.casefold() or n.casefold() in reference.casefold()
+                ] or names
+                hint = (
+                    f" (albums: {', '.join(repr(n) for n in close[:8])})"
+                    if close
+                    else " (the key sees no albums)"
+                )
                 problems.append(f"{where}: no album called {reference!r} in Immich{hint}")
         resolved[rule.name] = frozenset(ids)
     return resolved, problems
 
 
 async def resolve_albums(
-    client: AlbumClient, config: Sequence[Rule], source: str, rules: tuple[CompiledRule, ...],
+    client: AlbumClient,
+    config: Sequence[Rule],
+    source: str,
+    rules: tuple[CompiledRule, ...],
     earlier: Sequence[str] = (),
 ) -> tuple[CompiledRule, ...]:
     """``rules`` (compiled from ``config``) with their album names resolved to ids; raises
@@ -142,8 +161,7 @@ async def resolve_albums(
         albums = await list_albums(client, all_listings(client))
         resolved, album_problems = resolve_album_refs(config, albums.values(), source)
         problems += album_problems
-        rules = tuple(replace(rule, albums=resolved.get(rule.name, frozenset()))
-                      for rule in rules)
+        rules = tuple(replace(rule, albums=resolved.get(rule.name, frozenset())) for rule in rules)
     if problems:
         raise RuleResolutionError(problems)
     return rules
@@ -155,7 +173,10 @@ async def resolve_albums(
 def album_changed(state: AlbumState, listed: AlbumSummary) -> bool:
     """Whether an album may have new members since ``state`` was saved."""
     return (state.asset_count, state.updated_at, state.last_modified) != (
-        listed.asset_count, listed.updated_at, listed.last_modified_asset)
+        listed.asset_count,
+        listed.updated_at,
+        listed.last_modified_asset,
+    )
 
 
 def grown_buckets(old: Mapping[str, int], new: Mapping[str, int]) -> list[str]:
@@ -164,7 +185,9 @@ def grown_buckets(old: Mapping[str, int], new: Mapping[str, int]) -> list[str]:
 
 
 def listings_for(
-    is_v2: bool, watched: Iterable[str], states: Mapping[str, AlbumState],
+    is_v2: bool,
+    watched: Iterable[str],
+    states: Mapping[str, AlbumState],
 ) -> tuple[bool | None, ...]:
     """Which album listings one poll needs. 3.x lists everything in one call. 2.x lists owned
     albums without a parameter and shared ones (owned or not) with ``shared=true``: one call
@@ -180,7 +203,8 @@ def listings_for(
 
 
 def detail_ranges(
-    assets: Sequence[BucketAsset], span: timedelta = DETAIL_SPAN,
+    assets: Sequence[BucketAsset],
+    span: timedelta = DETAIL_SPAN,
 ) -> list[tuple[datetime, datetime]]:
     """Taken-time ranges, each at most ``span`` long, that together cover ``assets``."""
     ranges: list[tuple[datetime, datetime]] = []
@@ -234,7 +258,9 @@ class AlbumWatcher:
         self._missing_logged: set[str] = set()
 
     async def poll(
-        self, rules: Sequence[CompiledRule], targets_of: Callable[[str], Sequence[str]],
+        self,
+        rules: Sequence[CompiledRule],
+        targets_of: Callable[[str], Sequence[str]],
         now: datetime,
     ) -> AlbumPollResult:
         store = self._store
@@ -260,19 +286,32 @@ class AlbumWatcher:
             self._metrics.album_changes.inc()
             found, new_state, fresh = await self._additions(album, state)
             added += len(found.assets)
-            hits = [(rule, m) for rule in rules if album_id in rule.albums
-                    for m in [match(rule, asset) for asset in found.assets] if m is not None]
+            hits = [
+                (rule, m)
+                for rule in rules
+                if album_id in rule.albums
+                for m in [match(rule, asset) for asset in found.assets]
+                if m is not None
+            ]
             matches += len(hits)
-            rows = [(rule.name, target, hit.asset)
-                    for rule, hit in hits for target in targets_of(rule.name)]
+            rows = [
+                (rule.name, target, hit.asset)
+                for rule, hit in hits
+                for target in targets_of(rule.name)
+            ]
             # Queued before the album's state moves on: a crash in between finds the same
             # additions again, and the outbox ignores what it already holds.
             queued += store.enqueue(rows, now, album=found.album)
             store.save_album(new_state, fresh)
             self._metrics.album_assets_added.inc(len(found.assets))
         if changed:
-            log.info("albums: %d of %d watched changed, %d assets added, %d deliveries queued",
-                     changed, len(watched), added, queued)
+            log.info(
+                "albums: %d of %d watched changed, %d assets added, %d deliveries queued",
+                changed,
+                len(watched),
+                added,
+                queued,
+            )
         return AlbumPollResult(len(watched), changed, added, matches, queued)
 
     async def preview(self, rules: Sequence[CompiledRule]) -> list[AlbumPreview]:
@@ -295,14 +334,20 @@ class AlbumWatcher:
                 previews.append(AlbumPreview(album.name, "unchanged", album.asset_count, ()))
             else:
                 found, _state, _fresh = await self._additions(album, state)
-                hits = tuple((found.album, m) for rule in rules if album_id in rule.albums
-                             for m in (match(rule, asset) for asset in found.assets)
-                             if m is not None)
+                hits = tuple(
+                    (found.album, m)
+                    for rule in rules
+                    if album_id in rule.albums
+                    for m in (match(rule, asset) for asset in found.assets)
+                    if m is not None
+                )
                 previews.append(AlbumPreview(album.name, "changed", len(found.assets), hits))
         return previews
 
     async def _list(
-        self, watched: Sequence[str], states: Mapping[str, AlbumState],
+        self,
+        watched: Sequence[str],
+        states: Mapping[str, AlbumState],
     ) -> dict[str, AlbumSummary]:
         is_v2 = _is_v2(self._client)
         first = listings_for(is_v2, watched, states)
@@ -315,16 +360,25 @@ class AlbumWatcher:
             if album_id not in listed and album_id not in self._missing_logged:
                 self._missing_logged.add(album_id)
                 name = states[album_id].name if album_id in states else album_id
-                log.warning("album %r is no longer visible to the API key (deleted, or no "
-                            "longer shared); its rules wait for it", name)
+                log.warning(
+                    "album %r is no longer visible to the API key (deleted, or no "
+                    "longer shared); its rules wait for it",
+                    name,
+                )
             elif album_id in listed:
                 self._missing_logged.discard(album_id)
         return listed
 
     def _state(self, album: AlbumSummary, buckets: dict[str, int]) -> AlbumState:
-        return AlbumState(album_id=album.id, name=album.name, asset_count=album.asset_count,
-                          updated_at=album.updated_at, last_modified=album.last_modified_asset,
-                          shared=album.shared, buckets=buckets)
+        return AlbumState(
+            album_id=album.id,
+            name=album.name,
+            asset_count=album.asset_count,
+            updated_at=album.updated_at,
+            last_modified=album.last_modified_asset,
+            shared=album.shared,
+            buckets=buckets,
+        )
 
     async def _take_baseline(self, album: AlbumSummary) -> None:
         """An album seen for the first time: its current members are not announced."""
@@ -333,11 +387,16 @@ class AlbumWatcher:
         for bucket in buckets:
             members += [a.id for a in await self._client.album_bucket(album.id, bucket)]
         self._store.save_album(self._state(album, buckets), members)
-        log.info("album %r: watching from now on; its %d assets are the baseline",
-                 album.name, len(members))
+        log.info(
+            "album %r: watching from now on; its %d assets are the baseline",
+            album.name,
+            len(members),
+        )
 
     async def _additions(
-        self, album: AlbumSummary, state: AlbumState,
+        self,
+        album: AlbumSummary,
+        state: AlbumState,
     ) -> tuple[AlbumAddition, AlbumState, list[str]]:
         """What was added since ``state``, the album's new state and its new member ids (the
         caller saves them once the additions are queued)."""
@@ -349,8 +408,11 @@ class AlbumWatcher:
             fresh += [a for a in members if a.id not in known]
         # Archived, hidden or trashed members are remembered but never announced.
         assets = await self._details(album.id, [a for a in fresh if a.on_timeline])
-        return (AlbumAddition(AlbumRef(album.id, album.name), tuple(assets)),
-                self._state(album, buckets), [a.id for a in fresh])
+        return (
+            AlbumAddition(AlbumRef(album.id, album.name), tuple(assets)),
+            self._state(album, buckets),
+            [a.id for a in fresh],
+        )
 
     async def _details(self, album_id: str, wanted: Sequence[BucketAsset]) -> list[Asset]:
         """People and exif of the new members, in few requests (see the module docstring)."""
@@ -376,7 +438,9 @@ class AlbumWatcher:
 
 
 async def preview_albums(
-    client: AlbumClient, state_path: Path, rules: Sequence[CompiledRule],
+    client: AlbumClient,
+    state_path: Path,
+    rules: Sequence[CompiledRule],
 ) -> list[tuple[str, tuple[tuple[AlbumRef, Match], ...]]]:
     """The dry run's album part: one line per watched album (what is known and what is not),
     with the matches of additions the sidecar has not seen yet. Reads the state file, never
@@ -388,20 +452,28 @@ async def preview_albums(
         previews = await AlbumWatcher(client, store, Metrics()).preview(rules)
     finally:
         store.close()
-    lines: list[tuple[str, tuple[tuple[AlbumRef, Match], ...]]] = [(
-        "albums: Immich does not record when an asset was added to an album, so --since does "
-        "not apply to album rules: shown are the additions the sidecar has not seen yet "
-        f"(compared with its state file {state_path})", ())]
+    lines: list[tuple[str, tuple[tuple[AlbumRef, Match], ...]]] = [
+        (
+            "albums: Immich does not record when an asset was added to an album, so --since does "
+            "not apply to album rules: shown are the additions the sidecar has not seen yet "
+            f"(compared with its state file {state_path})",
+            (),
+        )
+    ]
     for preview in previews:
         if preview.kind == "baseline":
-            text = (f"album {preview.album!r}: not watched yet; at the first poll its "
-                    f"{preview.count} assets become the baseline and nothing is announced")
+            text = (
+                f"album {preview.album!r}: not watched yet; at the first poll its "
+                f"{preview.count} assets become the baseline and nothing is announced"
+            )
         elif preview.kind == "unchanged":
             text = f"album {preview.album!r}: unchanged since the sidecar last looked"
         elif preview.kind == "missing":
             text = f"album {preview.album!r}: not visible to the API key (deleted or unshared?)"
         else:
-            text = (f"album {preview.album!r}: {preview.count} assets added since the sidecar "
-                    f"last looked, {len(preview.matches)} matching")
+            text = (
+                f"album {preview.album!r}: {preview.count} assets added since the sidecar "
+                f"last looked, {len(preview.matches)} matching"
+            )
         lines.append((text, preview.matches))
     return lines

@@ -54,7 +54,8 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> float:
 
 
 def group_batches(
-    deliveries: list[Delivery], options: Callable[[str], RuleOptions],
+    deliveries: list[Delivery],
+    options: Callable[[str], RuleOptions],
 ) -> list[Batch]:
     """Batches in the order the deliveries were queued: a batch formed before (it has a key)
     comes back with the same members; new deliveries form one batch per (target, rule), keyed
@@ -62,25 +63,39 @@ def group_batches(
     groups: dict[tuple[str, str, str | None, str | None, str | None], list[Delivery]] = {}
     for delivery in deliveries:
         album = delivery.album.id if delivery.album is not None else None  # one album a message
-        post = (f"{delivery.post.occasion}/{delivery.post.group}"  # one post message a batch
-                if delivery.post is not None else None)
-        groups.setdefault((delivery.target, delivery.rule, delivery.batch_key, album, post),
-                          []).append(delivery)
+        post = (
+            f"{delivery.post.occasion}/{delivery.post.group}"  # one post message a batch
+            if delivery.post is not None
+            else None
+        )
+        groups.setdefault(
+            (delivery.target, delivery.rule, delivery.batch_key, album, post), []
+        ).append(delivery)
     batches = []
     for (target, rule, key, _album, _post), members in groups.items():
         opts = options(rule)
         batching = opts.batching
         if any(d.held for d in members):  # released from quiet hours: a summary, not a burst
             batching = replace(batching, summary_over=1)
-        batches.append(Batch(rule=rule, target=target, deliveries=tuple(members),
-                             key=key or str(members[0].id),
-                             mention_roles=opts.mention_roles, batching=batching))
+        batches.append(
+            Batch(
+                rule=rule,
+                target=target,
+                deliveries=tuple(members),
+                key=key or str(members[0].id),
+                mention_roles=opts.mention_roles,
+                batching=batching,
+            )
+        )
     return batches
 
 
 class Dispatcher:
     def __init__(
-        self, store: Store, metrics: Metrics, clock: Callable[[], datetime] = utc_now,
+        self,
+        store: Store,
+        metrics: Metrics,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._store = store
         self._metrics = metrics
@@ -91,8 +106,12 @@ class Dispatcher:
         self._logged_permanent: set[tuple[str, str]] = set()
         self._quiet: QuietUntil = never_quiet
 
-    def configure(self, sinks: Mapping[str, Sink], options: Callable[[str], RuleOptions],
-                  quiet: QuietUntil = never_quiet) -> None:
+    def configure(
+        self,
+        sinks: Mapping[str, Sink],
+        options: Callable[[str], RuleOptions],
+        quiet: QuietUntil = never_quiet,
+    ) -> None:
         """Swap in the sinks, rule options and quiet hours of a new config (between sends)."""
         self._sinks = sinks
         self._options = options
@@ -113,7 +132,8 @@ class Dispatcher:
             wait = self._seconds_until_next_due()
             waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
             _, pending = await asyncio.wait(
-                waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+            )
             for waiter in pending:
                 waiter.cancel()
 
@@ -134,10 +154,13 @@ class Dispatcher:
                 until = self._quiet(batch.target, batch.rule, self._clock())
                 if until is not None:
                     self._store.hold([d.id for d in batch.deliveries], until)
-                    log.info("target %s, rule %s: %s held by quiet hours until %s",
-                             batch.target, batch.rule,
-                             count(len(batch.deliveries), "delivery", "deliveries"),
-                             until.strftime("%H:%M"))
+                    log.info(
+                        "target %s, rule %s: %s held by quiet hours until %s",
+                        batch.target,
+                        batch.rule,
+                        count(len(batch.deliveries), "delivery", "deliveries"),
+                        until.strftime("%H:%M"),
+                    )
                     continue
                 sent += await self._send(batch)
             if len(due) < BATCH_LIMIT:
@@ -151,16 +174,21 @@ class Dispatcher:
             self._store.assign_batch(ids, batch.key)
         sink = self._sinks.get(batch.target)
         if sink is None:
-            self._dead_letter(batch, PermanentDeliveryError(
-                "target_removed", f"target {batch.target!r} is no longer in the config"))
+            self._dead_letter(
+                batch,
+                PermanentDeliveryError(
+                    "target_removed", f"target {batch.target!r} is no longer in the config"
+                ),
+            )
             return 0
         try:
             await sink.send(batch)
         except DeliveryError as err:
             sent = self._mark_sent(batch, err.sent_ids)
             accepted = set(err.sent_ids)
-            rest = replace(batch, deliveries=tuple(
-                d for d in batch.deliveries if d.id not in accepted))
+            rest = replace(
+                batch, deliveries=tuple(d for d in batch.deliveries if d.id not in accepted)
+            )
             if isinstance(err, PermanentDeliveryError):
                 self._dead_letter(rest, err)
             else:
@@ -176,24 +204,38 @@ class Dispatcher:
     def _mark_sent(self, batch: Batch, ids: Sequence[int]) -> int:
         if ids:
             self._store.mark_sent(ids, self._clock())
-            self._metrics.notifications_sent.labels(
-                rule=batch.rule, target=batch.target).inc(len(ids))
+            self._metrics.notifications_sent.labels(rule=batch.rule, target=batch.target).inc(
+                len(ids)
+            )
         return len(ids)
 
     def _retry_later(
-        self, batch: Batch, err: DeliveryError, retry_after: float | None,
+        self,
+        batch: Batch,
+        err: DeliveryError,
+        retry_after: float | None,
     ) -> None:
         self._metrics.notification_failures.labels(target=batch.target, reason=err.reason).inc()
         attempts = max(d.attempts for d in batch.deliveries)
         if attempts + 1 >= MAX_ATTEMPTS:
-            self._dead_letter(batch, PermanentDeliveryError(
-                "gave_up", f"{attempts + 1} attempts failed, the last with {err}"))
+            self._dead_letter(
+                batch,
+                PermanentDeliveryError(
+                    "gave_up", f"{attempts + 1} attempts failed, the last with {err}"
+                ),
+            )
             return
         delay = retry_delay(attempts, retry_after)
-        log.warning("target %s: %s not sent (%s); retrying in %.0fs", batch.target,
-                    count(len(batch.deliveries), "delivery", "deliveries"), err, delay)
-        self._store.mark_retry([d.id for d in batch.deliveries], str(err),
-                               self._clock() + timedelta(seconds=delay))
+        log.warning(
+            "target %s: %s not sent (%s); retrying in %.0fs",
+            batch.target,
+            count(len(batch.deliveries), "delivery", "deliveries"),
+            err,
+            delay,
+        )
+        self._store.mark_retry(
+            [d.id for d in batch.deliveries], str(err), self._clock() + timedelta(seconds=delay)
+        )
 
     def _dead_letter(self, batch: Batch, err: PermanentDeliveryError) -> None:
         self._metrics.notification_failures.labels(target=batch.target, reason=err.reason).inc()

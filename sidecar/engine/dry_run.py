@@ -49,11 +49,15 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
             watch = build_watch(settings, rules)
             now = utc_now()
             start = now - timedelta(seconds=since_seconds)
-            window = Window(people_since=start, stream_after=start, stream_before=now,
-                            settled_before=now)
+            window = Window(
+                people_since=start, stream_after=start, stream_before=now, settled_before=now
+            )
             found: list[Match] = []
-            print(f"dry run against Immich {version}: assets created since "
-                  f"{start:%Y-%m-%d %H:%M} UTC; nothing is stored or sent", file=out)
+            print(
+                f"dry run against Immich {version}: assets created since "
+                f"{start:%Y-%m-%d %H:%M} UTC; nothing is stored or sent",
+                file=out,
+            )
             seen = await collect_matches(client, watch, window, {}, found.extend)
             albums = await preview_albums(client, settings.state.path, watch.album_rules)
         except RuleResolutionError as err:
@@ -69,8 +73,11 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
         deliveries += len(targets)
         asset = hit.asset
         taken = f", taken {asset.taken_at:%Y-%m-%d %H:%M}" if asset.taken_at else ""
-        print(f"{hit.rule.name} -> {', '.join(targets)}: {asset.original_file_name or asset.id} "
-              f"({asset.type}{taken}) because {hit.explain()}", file=out)
+        print(
+            f"{hit.rule.name} -> {', '.join(targets)}: {asset.original_file_name or asset.id} "
+            f"({asset.type}{taken}) because {hit.explain()}",
+            file=out,
+        )
         print(f"    {asset_link(settings.immich.external_url, asset.id)}", file=out)
     for line, album_matches in albums:
         print(line, file=out)
@@ -78,11 +85,19 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
             targets = watch.targets_of(hit.rule.name)
             deliveries += len(targets)
             found.append(hit)
-            print(f"{hit.rule.name} -> {', '.join(targets)}: "
-                  f"{hit.asset.original_file_name or hit.asset.id} ({hit.asset.type}) added to "
-                  f"{album.name} because {hit.explain()}", file=out)
-            print(f"    {album_asset_link(settings.immich.external_url, album.id, hit.asset.id)}",
-                  file=out)
-    print(f"{count(seen, 'asset')} examined, {count(len(found), 'match', 'matches')}, "
-          f"{count(deliveries, 'delivery', 'deliveries')} would be sent", file=out)
+            print(
+                f"{hit.rule.name} -> {', '.join(targets)}: "
+                f"{hit.asset.original_file_name or hit.asset.id} ({hit.asset.type}) added to "
+                f"{album.name} because {hit.explain()}",
+                file=out,
+            )
+            print(
+                f"    {album_asset_link(settings.immich.external_url, album.id, hit.asset.id)}",
+                file=out,
+            )
+    print(
+        f"{count(seen, 'asset')} examined, {count(len(found), 'match', 'matches')}, "
+        f"{count(deliveries, 'delivery', 'deliveries')} would be sent",
+        file=out,
+    )
     return 0

@@ -18,7 +18,8 @@ from sidecar.immich.models import Person
 async def resolve_rules(client: ImmichClient, settings: Settings) -> tuple[CompiledRule, ...]:
     """Look every person name of the rules up in Immich (once per distinct name)."""
     names = {
-        ref for rule in settings.rules
+        ref
+        for rule in settings.rules
         for ref in (*rule.people.any, *rule.people.all, *rule.people.none)
         if not is_person_id(ref)
     }
@@ -28,8 +29,12 @@ async def resolve_rules(client: ImmichClient, settings: Settings) -> tuple[Compi
         found[name] = await client.search_person(name, with_hidden=True)
     source = str(settings.source)
     try:
-        rules = compile_rules(settings.rules, lambda name: found.get(name, []),
-                              source=source, line_of=settings.line_of)
+        rules = compile_rules(
+            settings.rules,
+            lambda name: found.get(name, []),
+            source=source,
+            line_of=settings.line_of,
+        )
     except RuleResolutionError as err:  # the albums' problems are reported with the people's
         return await resolve_albums(client, settings.rules, source, (), err.problems)
     return await resolve_albums(client, settings.rules, source, rules)

@@ -70,8 +70,9 @@ class PostPlanner:
         self._store = store
         self._external_url = external_url
 
-    async def plan(self, post: Post, now: datetime, zone: ZoneInfo,
-                   since: datetime | None = None) -> Plan:
+    async def plan(
+        self, post: Post, now: datetime, zone: ZoneInfo, since: datetime | None = None
+    ) -> Plan:
         today = now.astimezone(zone).date()
         people = await self._people_ids(post)
         if post.kind == "memories":
@@ -89,20 +90,30 @@ class PostPlanner:
         for position, name in enumerate(post.people):
             if name not in found and not is_person_id(name):
                 found[name] = await self._client.search_person(name, with_hidden=True)
-            person_id = _resolve(name, lambda n: found.get(n, []),
-                                 f"posts {post.name}: people.any[{position}]", problems)
+            person_id = _resolve(
+                name,
+                lambda n: found.get(n, []),
+                f"posts {post.name}: people.any[{position}]",
+                problems,
+            )
             if person_id is not None:
                 ids.add(person_id)
         if problems:
             raise RuleResolutionError(problems)
         return frozenset(ids)
 
-    async def _memories(self, post: Post, today: date, zone: ZoneInfo,
-                        people: frozenset[str] | None) -> Plan:
+    async def _memories(
+        self, post: Post, today: date, zone: ZoneInfo, people: frozenset[str] | None
+    ) -> Plan:
         memories = await self._client.memories_on(today)
-        plan = plan_memories(memories, today, self._external_url,
-                             max_pictures=post.max_pictures, max_per_day=post.max_per_day,
-                             people=people)
+        plan = plan_memories(
+            memories,
+            today,
+            self._external_url,
+            max_pictures=post.max_pictures,
+            max_per_day=post.max_per_day,
+            people=people,
+        )
         if plan.messages:
             return plan
         # The nightly job covers each day once: photos uploaded after it ran, or a job that
@@ -110,60 +121,86 @@ class PostPlanner:
         found: dict[int, list[Asset]] = {}
         for year, start, end in fallback_windows(today, zone):
             page = await self._client.search_metadata(
-                taken_after=start, taken_before=end, size=FALLBACK_PER_YEAR,
-                person_ids=[], with_people=True, with_exif=True)
+                taken_after=start,
+                taken_before=end,
+                size=FALLBACK_PER_YEAR,
+                person_ids=[],
+                with_people=True,
+                with_exif=True,
+            )
             if page.assets:
                 found[year] = list(page.assets)
-        fallback = plan_fallback(found, today, self._external_url,
-                                 max_pictures=post.max_pictures, max_per_day=post.max_per_day,
-                                 people=people)
+        fallback = plan_fallback(
+            found,
+            today,
+            self._external_url,
+            max_pictures=post.max_pictures,
+            max_per_day=post.max_per_day,
+            people=people,
+        )
         if not memories:
             return fallback
-        return Plan(fallback.messages, f"Immich's memories for today show nobody asked for; "
-                                       f"{fallback.note}")
+        return Plan(
+            fallback.messages, f"Immich's memories for today show nobody asked for; {fallback.note}"
+        )
 
-    async def _birthdays(self, post: Post, today: date, people: frozenset[str] | None,
-                         now: datetime) -> Plan:
+    async def _birthdays(
+        self, post: Post, today: date, people: frozenset[str] | None, now: datetime
+    ) -> Plan:
         everyone = await self._client.all_people()
         celebrated = birthdays_today(everyone, today, people)
-        avoid = (self._store.posted_pictures(post.name, now - timedelta(days=400))
-                 if self._store is not None else set())
+        avoid = (
+            self._store.posted_pictures(post.name, now - timedelta(days=400))
+            if self._store is not None
+            else set()
+        )
         photos: dict[str, Sequence[Asset]] = {}
         for person in celebrated:
             candidates = await self._client.random_assets(
-                person_ids=[person.id], size=BIRTHDAY_CANDIDATES)
-            previous = {entry.split("/", 1)[1] for entry in avoid
-                        if entry.startswith(person.id + "/")}
-            photos[person.id] = pick_spread(candidates, post.max_pictures, previous,
-                                            seed=f"{person.id}/{today.isoformat()}")
+                person_ids=[person.id], size=BIRTHDAY_CANDIDATES
+            )
+            previous = {
+                entry.split("/", 1)[1] for entry in avoid if entry.startswith(person.id + "/")
+            }
+            photos[person.id] = pick_spread(
+                candidates, post.max_pictures, previous, seed=f"{person.id}/{today.isoformat()}"
+            )
         return plan_birthdays(celebrated, today, photos, self._external_url)
 
     def _digest(self, post: Post, since: datetime, now: datetime) -> Plan:
         if self._store is None:
             return Plan((), "a digest needs the state file")
         matches = self._store.matches_between(post.rules, since, now)
-        return plan_digest(matches, since, now, self._external_url,
-                           max_pictures=post.max_pictures)
+        return plan_digest(matches, since, now, self._external_url, max_pictures=post.max_pictures)
 
 
-COMMAND_POST = Post(name="command", kind="memories", cron="* * * * *", targets=(),
-                    max_pictures=4, max_per_day=10)
+COMMAND_POST = Post(
+    name="command", kind="memories", cron="* * * * *", targets=(), max_pictures=4, max_per_day=10
+)
 
 
-async def memories_today(client: ImmichClient, store: Store | None, settings: Settings,
-                         now: datetime) -> Plan:
+async def memories_today(
+    client: ImmichClient, store: Store | None, settings: Settings, now: datetime
+) -> Plan:
     """What ``/immich memories`` shows: today's memories (or the fallback), as a post would."""
     zone = zone_of(settings.timezone) or ZoneInfo("UTC")
     return await PostPlanner(client, store, settings.immich.external_url).plan(
-        COMMAND_POST, now, zone)
+        COMMAND_POST, now, zone
+    )
 
 
 class PostScheduler:
     """The posts' cron jobs on the sidecar's scheduler, and their runs."""
 
-    def __init__(self, scheduler: AsyncIOScheduler, client: ImmichClient, store: Store,
-                 metrics: Metrics, clock: Callable[[], datetime],
-                 queued: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        scheduler: AsyncIOScheduler,
+        client: ImmichClient,
+        store: Store,
+        metrics: Metrics,
+        clock: Callable[[], datetime],
+        queued: Callable[[], None],
+    ) -> None:
         self._scheduler = scheduler
         self._client = client
         self._store = store
@@ -200,8 +237,15 @@ class PostScheduler:
             trigger = post_trigger(post.cron, zone)
             if job is None:
                 self._scheduler.add_job(
-                    self._fire, trigger, args=[name], id=JOB_PREFIX + name, name=name,
-                    coalesce=True, max_instances=1, misfire_grace_time=MISFIRE_GRACE_SECONDS)
+                    self._fire,
+                    trigger,
+                    args=[name],
+                    id=JOB_PREFIX + name,
+                    name=name,
+                    coalesce=True,
+                    max_instances=1,
+                    misfire_grace_time=MISFIRE_GRACE_SECONDS,
+                )
             elif zone_changed or old[name].cron != post.cron:
                 self._scheduler.reschedule_job(JOB_PREFIX + name, trigger=trigger)
                 log.info("post %s rescheduled: %s", name, post.cron)
@@ -210,8 +254,10 @@ class PostScheduler:
     def next_runs(self) -> dict[str, datetime | None]:
         """When each post runs next (None when its schedule never fires again)."""
         now = self._clock()
-        return {name: post_trigger(post.cron, self._zone).get_next_fire_time(None, now)
-                for name, post in self._posts.items()}
+        return {
+            name: post_trigger(post.cron, self._zone).get_next_fire_time(None, now)
+            for name, post in self._posts.items()
+        }
 
     def _update_next_runs(self) -> None:
         for name, when in self.next_runs().items():
@@ -230,8 +276,11 @@ class PostScheduler:
             fire = last_fire(post_trigger(post.cron, self._zone), now, self._zone)
             if fire is None or self._store.post_ran(name, occasion_of(fire, self._zone)):
                 continue
-            log.info("post %s: making up the run of %s missed while the sidecar was down",
-                     name, fire.astimezone(self._zone).strftime("%Y-%m-%d %H:%M"))
+            log.info(
+                "post %s: making up the run of %s missed while the sidecar was down",
+                name,
+                fire.astimezone(self._zone).strftime("%Y-%m-%d %H:%M"),
+            )
             made_up.append(name)
             await self.run(name)
         return made_up
@@ -263,23 +312,41 @@ class PostScheduler:
             plan = await planner.plan(post, now, self._zone, since)
         except (ImmichError, RuleResolutionError) as err:
             problem = "; ".join(err.lines()) if isinstance(err, RuleResolutionError) else err
-            log.error("post %s failed for %s: %s; trying again in %.0fs", post.name, occasion,
-                      problem, RETRY_SECONDS)
+            log.error(
+                "post %s failed for %s: %s; trying again in %.0fs",
+                post.name,
+                occasion,
+                problem,
+                RETRY_SECONDS,
+            )
             self._retry_later(post.name)
             return RunResult("failure", note=str(problem))
         if self._closed:
             return RunResult("skipped", note="stopping")
         deliveries = [
-            (target, asset, PostRef(post=post.name, kind=post.kind, occasion=occasion,
-                                    group=message.group, text=message.text, link=message.link))
-            for message in plan.messages for target in post.targets for asset in message.assets
+            (
+                target,
+                asset,
+                PostRef(
+                    post=post.name,
+                    kind=post.kind,
+                    occasion=occasion,
+                    group=message.group,
+                    text=message.text,
+                    link=message.link,
+                ),
+            )
+            for message in plan.messages
+            for target in post.targets
+            for asset in message.assets
         ]
         if not self._store.record_post(post.name, occasion, deliveries, now):
             return RunResult("skipped", note=f"already posted for {occasion}")
         if post.kind == "digest":
             self._store.forget_matches_before(now - timedelta(days=MATCH_LOG_DAYS))
-        log.info("post %s for %s: %s, %d message(s)", post.name, occasion, plan.note,
-                 len(plan.messages))
+        log.info(
+            "post %s for %s: %s, %d message(s)", post.name, occasion, plan.note, len(plan.messages)
+        )
         if not plan.messages:
             return RunResult("nothing", note=plan.note)
         self._queued()
@@ -287,8 +354,14 @@ class PostScheduler:
 
     def _retry_later(self, name: str) -> None:
         when = utc_now() + timedelta(seconds=RETRY_SECONDS)  # the scheduler's own time
-        self._scheduler.add_job(self._fire, "date", run_date=when, args=[name],
-                                id=f"{JOB_PREFIX}{name}:retry", replace_existing=True)
+        self._scheduler.add_job(
+            self._fire,
+            "date",
+            run_date=when,
+            args=[name],
+            id=f"{JOB_PREFIX}{name}:retry",
+            replace_existing=True,
+        )
 
     async def close(self) -> None:
         """No new run starts; a run in flight finishes (it writes to the store)."""
@@ -318,23 +391,29 @@ async def _dry_run_posts(config_path: Path, out: TextIO) -> int:
     now = utc_now()
     store = Store.open_for_reading(settings.state.path)
     try:
-        async with ImmichClient(settings.immich.url, settings.immich.api_key,
-                                Metrics()) as client:
+        async with ImmichClient(settings.immich.url, settings.immich.api_key, Metrics()) as client:
             planner = PostPlanner(client, store, settings.immich.external_url)
-            print(f"dry run of {count(len(settings.posts), 'post')} for "
-                  f"{now.astimezone(zone):%Y-%m-%d} ({settings.timezone}); nothing is stored "
-                  "or sent", file=out)
+            print(
+                f"dry run of {count(len(settings.posts), 'post')} for "
+                f"{now.astimezone(zone):%Y-%m-%d} ({settings.timezone}); nothing is stored "
+                "or sent",
+                file=out,
+            )
             for post in settings.posts:
                 try:
                     plan = await planner.plan(post, now, zone, store.last_post_run(post.name))
                 except (ImmichError, RuleResolutionError) as err:
                     print(f"{post.name}: cannot plan: {err}", file=out)
                     continue
-                print(f"{post.name} ({post.kind}) -> {', '.join(post.targets)}: {plan.note}",
-                      file=out)
+                print(
+                    f"{post.name} ({post.kind}) -> {', '.join(post.targets)}: {plan.note}", file=out
+                )
                 for message in plan.messages:
-                    print(f"    {message.text} [{count(len(message.assets), 'picture')}]"
-                          f"{' ' + message.link if message.link else ''}", file=out)
+                    print(
+                        f"    {message.text} [{count(len(message.assets), 'picture')}]"
+                        f"{' ' + message.link if message.link else ''}",
+                        file=out,
+                    )
     finally:
         store.close()
     return 0

@@ -66,9 +66,14 @@ def next_run_lines(settings: Settings, now: datetime) -> list[str]:
     found = []
     for post in settings.posts:
         when = post_trigger(post.cron, zone).get_next_fire_time(None, now)
-        found.append(f"post {post.name} ({post.kind}, \"{post.cron}\"): " + (
-            f"next run {when.astimezone(zone):%a %Y-%m-%d %H:%M} {settings.timezone}"
-            if when is not None else "never runs"))
+        found.append(
+            f'post {post.name} ({post.kind}, "{post.cron}"): '
+            + (
+                f"next run {when.astimezone(zone):%a %Y-%m-%d %H:%M} {settings.timezone}"
+                if when is not None
+                else "never runs"
+            )
+        )
     return found
 
 
@@ -94,8 +99,13 @@ def memory_link(external_url: str, memory_id: str) -> str:
 
 
 def plan_memories(
-    memories: Sequence[Memory], today: date, external_url: str, *, max_pictures: int,
-    max_per_day: int, people: Collection[str] | None = None,
+    memories: Sequence[Memory],
+    today: date,
+    external_url: str,
+    *,
+    max_pictures: int,
+    max_per_day: int,
+    people: Collection[str] | None = None,
 ) -> Plan:
     """One message per past year of Immich's memories for today, most recent year first.
     ``people``: person ids; only memories (and pictures) showing any of them."""
@@ -107,15 +117,23 @@ def plan_memories(
         if not shown:
             continue
         text = f"📅 {years_ago(memory.year, today)} ({memory.year}): {count(len(shown), 'photo')}"
-        messages.append(PlannedMessage(
-            group=str(memory.year), text=text, link=memory_link(external_url, memory.id),
-            assets=_pictures(shown, max_pictures)))
+        messages.append(
+            PlannedMessage(
+                group=str(memory.year),
+                text=text,
+                link=memory_link(external_url, memory.id),
+                assets=_pictures(shown, max_pictures),
+            )
+        )
     kept = tuple(messages[:max_per_day])
     return Plan(kept, f"{count(len(kept), 'memory', 'memories')} from Immich")
 
 
-def fallback_windows(today: date, zone: ZoneInfo, years: int = FALLBACK_YEARS,
-                     ) -> list[tuple[int, datetime, datetime]]:
+def fallback_windows(
+    today: date,
+    zone: ZoneInfo,
+    years: int = FALLBACK_YEARS,
+) -> list[tuple[int, datetime, datetime]]:
     """(year, start, end) of this month-day in each past year, local time; 29 February is
     looked for on the 28th in other years."""
     windows = []
@@ -130,8 +148,13 @@ def fallback_windows(today: date, zone: ZoneInfo, years: int = FALLBACK_YEARS,
 
 
 def plan_fallback(
-    found: Mapping[int, Sequence[Asset]], today: date, external_url: str, *,
-    max_pictures: int, max_per_day: int, people: Collection[str] | None = None,
+    found: Mapping[int, Sequence[Asset]],
+    today: date,
+    external_url: str,
+    *,
+    max_pictures: int,
+    max_per_day: int,
+    people: Collection[str] | None = None,
 ) -> Plan:
     """The same messages as ``plan_memories`` from photos found taken on this month-day."""
     messages = []
@@ -141,12 +164,20 @@ def plan_fallback(
             continue
         pictures = _pictures(shown, max_pictures)
         text = f"📅 {years_ago(year, today)} ({year}): {count(len(shown), 'photo')}"
-        messages.append(PlannedMessage(
-            group=str(year), text=text,
-            link=f"{external_url.rstrip('/')}/photos/{pictures[0].id}", assets=pictures))
+        messages.append(
+            PlannedMessage(
+                group=str(year),
+                text=text,
+                link=f"{external_url.rstrip('/')}/photos/{pictures[0].id}",
+                assets=pictures,
+            )
+        )
     kept = tuple(messages[:max_per_day])
-    return Plan(kept, f"no memory in Immich for today; fallback search found "
-                      f"{count(len(kept), 'year')} with photos")
+    return Plan(
+        kept,
+        f"no memory in Immich for today; fallback search found "
+        f"{count(len(kept), 'year')} with photos",
+    )
 
 
 def is_birthday(born: date, today: date) -> bool:
@@ -157,18 +188,27 @@ def is_birthday(born: date, today: date) -> bool:
     return (born.month, born.day) == (2, 29) and not leap and (today.month, today.day) == (2, 28)
 
 
-def birthdays_today(people: Iterable[Person], today: date,
-                    only: Collection[str] | None = None) -> list[Person]:
+def birthdays_today(
+    people: Iterable[Person], today: date, only: Collection[str] | None = None
+) -> list[Person]:
     """Named people born on this month-day (``only``: person ids), by name."""
     return sorted(
-        (p for p in people
-         if p.birth_date is not None and p.name.strip() and p.birth_date.year < today.year
-         and is_birthday(p.birth_date, today) and (only is None or p.id in only)),
-        key=lambda p: p.name.casefold())
+        (
+            p
+            for p in people
+            if p.birth_date is not None
+            and p.name.strip()
+            and p.birth_date.year < today.year
+            and is_birthday(p.birth_date, today)
+            and (only is None or p.id in only)
+        ),
+        key=lambda p: p.name.casefold(),
+    )
 
 
-def pick_spread(candidates: Sequence[Asset], limit: int, avoid: Collection[str] = (),
-                seed: str = "") -> tuple[Asset, ...]:
+def pick_spread(
+    candidates: Sequence[Asset], limit: int, avoid: Collection[str] = (), seed: str = ""
+) -> tuple[Asset, ...]:
     """Up to ``limit`` photos from as many different years as possible (most recent years
     first), never one in ``avoid`` unless there are too few others. ``seed`` makes the pick
     repeatable for one occasion."""
@@ -196,15 +236,22 @@ def birthday_text(person: Person, today: date) -> str:
 
 
 def plan_birthdays(
-    people: Sequence[Person], today: date, photos: Mapping[str, Sequence[Asset]],
+    people: Sequence[Person],
+    today: date,
+    photos: Mapping[str, Sequence[Asset]],
     external_url: str,
 ) -> Plan:
     """One message per person whose birthday is today, with the photos picked for them."""
     messages = tuple(
-        PlannedMessage(group=person.id, text=birthday_text(person, today),
-                       link=f"{external_url.rstrip('/')}/people/{person.id}",
-                       assets=tuple(photos.get(person.id, ())))
-        for person in people if photos.get(person.id))
+        PlannedMessage(
+            group=person.id,
+            text=birthday_text(person, today),
+            link=f"{external_url.rstrip('/')}/people/{person.id}",
+            assets=tuple(photos.get(person.id, ())),
+        )
+        for person in people
+        if photos.get(person.id)
+    )
     return Plan(messages, f"{count(len(messages), 'birthday')} today")
 
 
@@ -220,10 +267,14 @@ def period_word(start: datetime, end: datetime) -> str:
 
 
 def plan_digest(
-    matches: Mapping[str, Sequence[Asset]], start: datetime, end: datetime, external_url: str,
-    *, max_pictures: int,
+    matches: Mapping[str, Sequence[Asset]],
+    start: datetime,
+    end: datetime,
+    external_url: str,
+    *,
+    max_pictures: int,
 ) -> Plan:
-    """"This week: 42 new photos — Alice 30, Bob 12": what the rules matched in the period,
+    """ "This week: 42 new photos — Alice 30, Bob 12": what the rules matched in the period,
     each asset once, the people by how often they appear, and the newest few as previews."""
     assets: dict[str, Asset] = {}
     for found in matches.values():
@@ -241,6 +292,13 @@ def plan_digest(
         text += " — " + ", ".join(f"{name} {n}" for name, n in ranked)
     newest = sorted(assets.values(), key=lambda a: a.created_at, reverse=True)
     return Plan(
-        (PlannedMessage(group="digest", text=text, link=f"{external_url.rstrip('/')}/photos",
-                        assets=_pictures(newest, max_pictures)),),
-        f"{count(len(assets), 'match', 'matches')} in the period")
+        (
+            PlannedMessage(
+                group="digest",
+                text=text,
+                link=f"{external_url.rstrip('/')}/photos",
+                assets=_pictures(newest, max_pictures),
+            ),
+        ),
+        f"{count(len(assets), 'match', 'matches')} in the period",
+    )

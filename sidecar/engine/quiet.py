@@ -42,8 +42,12 @@ def quiet_policy(settings: Settings) -> QuietUntil:
         return never_quiet
 
     def until(target: str, rule: str, now: datetime) -> datetime | None:
-        ends = [end for hours in (by_target.get(target), by_rule.get(rule)) if hours is not None
-                if (end := window_end(hours, now, zone)) is not None]
+        ends = [
+            end
+            for hours in (by_target.get(target), by_rule.get(rule))
+            if hours is not None
+            if (end := window_end(hours, now, zone)) is not None
+        ]
         return max(ends) if ends else None
 
     return until

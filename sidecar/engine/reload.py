@@ -68,8 +68,9 @@ class ConfigReloader:
     RuleResolutionError: the file is wrong); ``apply`` makes a resolved config the running one.
     """
 
-    def __init__(self, path: Path, running: Settings, resolve: Resolve, apply: Apply,
-                 metrics: Metrics) -> None:
+    def __init__(
+        self, path: Path, running: Settings, resolve: Resolve, apply: Apply, metrics: Metrics
+    ) -> None:
         self._path = path
         self._resolve = resolve
         self._apply = apply
@@ -93,9 +94,16 @@ class ConfigReloader:
         """Check at every change of the config folder until ``stop``."""
         # The folder, not the file: Kubernetes swaps a ConfigMap by renaming a symlink, and
         # editors save by writing a new file and renaming it over the old one.
-        changes = aiter(awatch(
-            self._path.absolute().parent, stop_event=stop, debounce=RELOAD_DEBOUNCE_MS,
-            step=20, recursive=False, watch_filter=config_change_filter(self._path.name)))
+        changes = aiter(
+            awatch(
+                self._path.absolute().parent,
+                stop_event=stop,
+                debounce=RELOAD_DEBOUNCE_MS,
+                step=20,
+                recursive=False,
+                watch_filter=config_change_filter(self._path.name),
+            )
+        )
         # awatch starts watching in its first step; from then on no change goes unreported, so
         # one comparison after that step catches an edit made before it.
         change = asyncio.ensure_future(anext(changes))
@@ -134,8 +142,11 @@ class ConfigReloader:
             return False
         pending = self._pending
         try:
-            new = pending if pending is not None and pending.content_hash == digest else (
-                load_settings(self._path))
+            new = (
+                pending
+                if pending is not None and pending.content_hash == digest
+                else (load_settings(self._path))
+            )
             rules = await self._resolve(new)
         except (ConfigError, RuleResolutionError) as err:
             for problem in err.lines():
@@ -147,8 +158,11 @@ class ConfigReloader:
             if pending is not None and pending.content_hash == new.content_hash:
                 log.debug("config reload still postponed: %s", err)
                 return False
-            log.error("config reload postponed: cannot look people up in Immich (%s); "
-                      "trying again before every poll", err)
+            log.error(
+                "config reload postponed: cannot look people up in Immich (%s); "
+                "trying again before every poll",
+                err,
+            )
             self._pending, self._rejected = new, None
             self._mark(success=False)
             return False
@@ -156,8 +170,11 @@ class ConfigReloader:
         self._running_hash = new.content_hash
         self._pending = self._rejected = None
         self._mark(success=True)
-        log.info("config reloaded: %s, %s",
-                 count(len(new.rules), "rule"), count(len(new.targets), "target"))
+        log.info(
+            "config reloaded: %s, %s",
+            count(len(new.rules), "rule"),
+            count(len(new.targets), "target"),
+        )
         return True
 
     def _mark(self, *, success: bool, result: str | None = "") -> None:
@@ -167,4 +184,5 @@ class ConfigReloader:
             self._metrics.config_last_reload_success_timestamp.set(time.time())
         if result is not None:
             self._metrics.config_reloads.labels(
-                result=result or ("success" if success else "failure")).inc()
+                result=result or ("success" if success else "failure")
+            ).inc()

@@ -22,8 +22,9 @@ from typing import Any
 from sidecar.immich.models import Asset, PersonRef
 from sidecar.targets.base import AlbumRef, Delivery, PostRef
 
-_DELIVERY_COLUMNS = ("id, rule, target, asset_json, attempts, batch_key, album_id, album_name, "
-                     "post_json, held")
+_DELIVERY_COLUMNS = (
+    "id, rule, target, asset_json, attempts, batch_key, album_id, album_name, post_json, held"
+)
 
 # Each entry migrates the schema from version N to N+1 (PRAGMA user_version).
 MIGRATIONS: tuple[str, ...] = (
@@ -166,8 +167,11 @@ class Store:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as err:
                 folder = err.filename or path.parent
-                why = ("a file of that name is in the way" if isinstance(err, FileExistsError)
-                       else (err.strerror or type(err).__name__).lower())
+                why = (
+                    "a file of that name is in the way"
+                    if isinstance(err, FileExistsError)
+                    else (err.strerror or type(err).__name__).lower()
+                )
                 raise StoreError(
                     f"state.path {path}: cannot create {folder} ({why}); {WRITABLE_HINT}"
                 ) from None
@@ -189,8 +193,9 @@ class Store:
         not exist or predates album state. Nothing is ever written to the file."""
         if str(path) != ":memory:" and path.is_file():
             try:
-                db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True,
-                                     isolation_level=None)
+                db = sqlite3.connect(
+                    f"{path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None
+                )
                 if db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
                     return cls(db, path)
                 db.close()
@@ -246,8 +251,12 @@ class Store:
 
     # -- outbox --------------------------------------------------------------------------------
 
-    def enqueue(self, deliveries: Iterable[tuple[str, str, Asset]], now: datetime,
-                album: AlbumRef | None = None) -> int:
+    def enqueue(
+        self,
+        deliveries: Iterable[tuple[str, str, Asset]],
+        now: datetime,
+        album: AlbumRef | None = None,
+    ) -> int:
         """Queue (rule, target, asset) deliveries; ones already queued or sent are ignored.
         ``album``: the album the assets were added to (album rules). Returns how many rows
         were new."""
@@ -255,9 +264,17 @@ class Store:
         album_id, album_name = (album.id, album.name) if album is not None else (None, None)
         rows = [
             # An album delivery is kept like an upload of now: the asset itself may be old.
-            (rule, target, asset.id,
-             stamp if album is not None else asset.created_at.timestamp(),
-             _asset_json(asset), stamp, stamp, album_id, album_name)
+            (
+                rule,
+                target,
+                asset.id,
+                stamp if album is not None else asset.created_at.timestamp(),
+                _asset_json(asset),
+                stamp,
+                stamp,
+                album_id,
+                album_name,
+            )
             for rule, target, asset in deliveries
         ]
         if not rows:
@@ -275,23 +292,34 @@ class Store:
             db.executemany(
                 "INSERT OR IGNORE INTO match_log (rule, asset_id, matched_at, asset_json) "
                 "VALUES (?, ?, ?, ?)",
-                [(row[0], row[2], stamp, row[4]) for row in rows])
+                [(row[0], row[2], stamp, row[4]) for row in rows],
+            )
             return new
 
     # -- scheduled posts ------------------------------------------------------------------------
 
     def post_ran(self, post: str, occasion: str) -> bool:
         """Whether this post already ran for this occasion."""
-        return self._db.execute("SELECT 1 FROM post_run WHERE post = ? AND occasion = ?",
-                                (post, occasion)).fetchone() is not None
+        return (
+            self._db.execute(
+                "SELECT 1 FROM post_run WHERE post = ? AND occasion = ?", (post, occasion)
+            ).fetchone()
+            is not None
+        )
 
     def last_post_run(self, post: str) -> datetime | None:
-        row = self._db.execute("SELECT MAX(ran_at) FROM post_run WHERE post = ?",
-                               (post,)).fetchone()
+        row = self._db.execute(
+            "SELECT MAX(ran_at) FROM post_run WHERE post = ?", (post,)
+        ).fetchone()
         return None if row[0] is None else datetime.fromtimestamp(row[0], UTC)
 
-    def record_post(self, post: str, occasion: str,
-                    deliveries: Sequence[tuple[str, Asset, PostRef]], now: datetime) -> bool:
+    def record_post(
+        self,
+        post: str,
+        occasion: str,
+        deliveries: Sequence[tuple[str, Asset, PostRef]],
+        now: datetime,
+    ) -> bool:
         """Queue a post run's (target, asset, message) deliveries and key the run, in one
         transaction. False (and nothing queued) when the run was recorded before."""
         stamp = now.timestamp()
@@ -300,16 +328,28 @@ class Store:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO post_run (post, occasion, ran_at, sent, pictures) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (post, occasion, stamp, len(pictures), json.dumps(pictures)))
+                (post, occasion, stamp, len(pictures), json.dumps(pictures)),
+            )
             if cursor.rowcount == 0:
                 return False
             db.executemany(
                 "INSERT OR IGNORE INTO outbox (rule, target, asset_id, asset_created_at, "
                 "asset_json, next_attempt_at, queued_at, post_json) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(post, target, f"{ref.occasion}/{ref.group}/{asset.id}", stamp,
-                  _asset_json(asset), stamp, stamp, _post_json(ref))
-                 for target, asset, ref in deliveries])
+                [
+                    (
+                        post,
+                        target,
+                        f"{ref.occasion}/{ref.group}/{asset.id}",
+                        stamp,
+                        _asset_json(asset),
+                        stamp,
+                        stamp,
+                        _post_json(ref),
+                    )
+                    for target, asset, ref in deliveries
+                ],
+            )
         return True
 
     def posted_pictures(self, post: str, since: datetime) -> set[str]:
@@ -317,11 +357,16 @@ class Store:
         birthday does not show the same photo as last year)."""
         rows = self._db.execute(
             "SELECT pictures FROM post_run WHERE post = ? AND ran_at >= ?",
-            (post, since.timestamp()))
+            (post, since.timestamp()),
+        )
         return {str(p) for (blob,) in rows for p in json.loads(blob)}
 
-    def matches_between(self, rules: Iterable[str], start: datetime, end: datetime,
-                        ) -> dict[str, list[Asset]]:
+    def matches_between(
+        self,
+        rules: Iterable[str],
+        start: datetime,
+        end: datetime,
+    ) -> dict[str, list[Asset]]:
         """What each rule matched in [start, end), oldest first (for digests)."""
         names = list(rules)
         found: dict[str, list[Asset]] = {name: [] for name in names}
@@ -329,15 +374,17 @@ class Store:
             return found
         marks = ",".join("?" * len(names))
         for rule, blob in self._db.execute(
-                f"SELECT rule, asset_json FROM match_log WHERE rule IN ({marks}) "  # noqa: S608
-                "AND matched_at >= ? AND matched_at < ? ORDER BY matched_at, asset_id",
-                (*names, start.timestamp(), end.timestamp())):
+            f"SELECT rule, asset_json FROM match_log WHERE rule IN ({marks}) "  # noqa: S608
+            "AND matched_at >= ? AND matched_at < ? ORDER BY matched_at, asset_id",
+            (*names, start.timestamp(), end.timestamp()),
+        ):
             found[rule].append(_asset_from_json(blob))
         return found
 
     def forget_matches_before(self, moment: datetime) -> int:
-        return self._db.execute("DELETE FROM match_log WHERE matched_at < ?",
-                                (moment.timestamp(),)).rowcount
+        return self._db.execute(
+            "DELETE FROM match_log WHERE matched_at < ?", (moment.timestamp(),)
+        ).rowcount
 
     def due(self, now: datetime, limit: int = 1000) -> list[Delivery]:
         """Pending deliveries whose next attempt is due, oldest first; a batch formed earlier
@@ -352,18 +399,38 @@ class Store:
             marks = ",".join("?" * len(keys))
             seen = {row[0] for row in rows}
             rows += [
-                row for row in self._db.execute(
+                row
+                for row in self._db.execute(
                     f"SELECT {_DELIVERY_COLUMNS} FROM outbox "  # noqa: S608 - placeholders
-                    f"WHERE state = 'pending' AND batch_key IN ({marks}) ORDER BY id", keys)
+                    f"WHERE state = 'pending' AND batch_key IN ({marks}) ORDER BY id",
+                    keys,
+                )
                 if row[0] not in seen
             ]
         return [
-            Delivery(id=row_id, rule=rule, target=target, asset=_asset_from_json(blob),
-                     attempts=attempts, batch_key=key,
-                     album=AlbumRef(album_id, album_name or "") if album_id else None,
-                     post=_post_from_json(post_blob) if post_blob else None, held=bool(held))
-            for (row_id, rule, target, blob, attempts, key, album_id, album_name, post_blob,
-                 held) in rows
+            Delivery(
+                id=row_id,
+                rule=rule,
+                target=target,
+                asset=_asset_from_json(blob),
+                attempts=attempts,
+                batch_key=key,
+                album=AlbumRef(album_id, album_name or "") if album_id else None,
+                post=_post_from_json(post_blob) if post_blob else None,
+                held=bool(held),
+            )
+            for (
+                row_id,
+                rule,
+                target,
+                blob,
+                attempts,
+                key,
+                album_id,
+                album_name,
+                post_blob,
+                held,
+            ) in rows
         ]
 
     def assign_batch(self, ids: Sequence[int], key: str) -> None:
@@ -384,12 +451,18 @@ class Store:
         self._update(ids, "state = 'sent', finished_at = ?, last_error = NULL", (now.timestamp(),))
 
     def mark_retry(self, ids: Sequence[int], reason: str, next_attempt_at: datetime) -> None:
-        self._update(ids, "attempts = attempts + 1, last_error = ?, next_attempt_at = ?",
-                     (reason, next_attempt_at.timestamp()))
+        self._update(
+            ids,
+            "attempts = attempts + 1, last_error = ?, next_attempt_at = ?",
+            (reason, next_attempt_at.timestamp()),
+        )
 
     def mark_failed(self, ids: Sequence[int], reason: str, now: datetime) -> None:
-        self._update(ids, "state = 'failed', attempts = attempts + 1, last_error = ?, "
-                     "finished_at = ?", (reason, now.timestamp()))
+        self._update(
+            ids,
+            "state = 'failed', attempts = attempts + 1, last_error = ?, finished_at = ?",
+            (reason, now.timestamp()),
+        )
 
     def fail_pending_for_targets(self, targets: Iterable[str], reason: str, now: datetime) -> int:
         """Dead-letter the pending deliveries of targets that no longer exist."""
@@ -408,7 +481,8 @@ class Store:
     def counts(self) -> OutboxCounts:
         totals = dict(self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"))
         return OutboxCounts(
-            pending=totals.get("pending", 0), sent=totals.get("sent", 0),
+            pending=totals.get("pending", 0),
+            sent=totals.get("sent", 0),
             failed=totals.get("failed", 0),
         )
 
@@ -438,12 +512,19 @@ class Store:
     def album_states(self) -> dict[str, AlbumState]:
         """What every watched album looked like at the last poll that saw it."""
         return {
-            row[0]: AlbumState(album_id=row[0], name=row[1], asset_count=row[2],
-                               updated_at=row[3], last_modified=row[4], shared=bool(row[5]),
-                               buckets=json.loads(row[6]))
+            row[0]: AlbumState(
+                album_id=row[0],
+                name=row[1],
+                asset_count=row[2],
+                updated_at=row[3],
+                last_modified=row[4],
+                shared=bool(row[5]),
+                buckets=json.loads(row[6]),
+            )
             for row in self._db.execute(
                 "SELECT album_id, name, asset_count, updated_at, last_modified, shared, "
-                "buckets_json FROM album_state")
+                "buckets_json FROM album_state"
+            )
         }
 
     def save_album(self, state: AlbumState, new_members: Iterable[str] = ()) -> None:
@@ -457,9 +538,15 @@ class Store:
                 "asset_count = excluded.asset_count, updated_at = excluded.updated_at, "
                 "last_modified = excluded.last_modified, shared = excluded.shared, "
                 "buckets_json = excluded.buckets_json",
-                (state.album_id, state.name, state.asset_count, state.updated_at,
-                 state.last_modified, int(state.shared),
-                 json.dumps(state.buckets, separators=(",", ":"), sort_keys=True)),
+                (
+                    state.album_id,
+                    state.name,
+                    state.asset_count,
+                    state.updated_at,
+                    state.last_modified,
+                    int(state.shared),
+                    json.dumps(state.buckets, separators=(",", ":"), sort_keys=True),
+                ),
             )
             db.executemany(
                 "INSERT OR IGNORE INTO album_member (album_id, asset_id) VALUES (?, ?)",
@@ -471,11 +558,16 @@ class Store:
         wanted = list(asset_ids)
         known: set[str] = set()
         for start in range(0, len(wanted), 500):  # SQLite's variable limit
-            chunk = wanted[start:start + 500]
+            chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            known.update(asset_id for (asset_id,) in self._db.execute(
-                f"SELECT asset_id FROM album_member WHERE album_id = ? "  # noqa: S608
-                f"AND asset_id IN ({marks})", (album_id, *chunk)))
+            known.update(
+                asset_id
+                for (asset_id,) in self._db.execute(
+                    f"SELECT asset_id FROM album_member WHERE album_id = ? "  # noqa: S608
+                    f"AND asset_id IN ({marks})",
+                    (album_id, *chunk),
+                )
+            )
         return known
 
     def forget_albums_except(self, album_ids: Iterable[str]) -> int:
@@ -484,9 +576,13 @@ class Store:
         keep = list(album_ids)
         marks = ",".join("?" * len(keep)) or "NULL"
         with self._transaction() as db:
-            gone = [album_id for (album_id,) in db.execute(
-                f"SELECT album_id FROM album_state WHERE album_id NOT IN ({marks})",  # noqa: S608
-                keep)]
+            gone = [
+                album_id
+                for (album_id,) in db.execute(
+                    f"SELECT album_id FROM album_state WHERE album_id NOT IN ({marks})",  # noqa: S608
+                    keep,
+                )
+            ]
             for album_id in gone:
                 db.execute("DELETE FROM album_member WHERE album_id = ?", (album_id,))
                 db.execute("DELETE FROM album_state WHERE album_id = ?", (album_id,))
@@ -523,31 +619,51 @@ def _migrate(db: sqlite3.Connection) -> None:
 
 def _asset_json(asset: Asset) -> str:
     """The asset as queued, in the shape ``Asset.from_dict`` reads (a subset of Immich's)."""
-    return json.dumps({
-        "id": asset.id,
-        "type": asset.type,
-        "createdAt": asset.created_at.isoformat(),
-        "fileCreatedAt": asset.taken_at.isoformat() if asset.taken_at else None,
-        "originalFileName": asset.original_file_name,
-        "visibility": asset.visibility,
-        "isTrashed": asset.is_trashed,
-        "people": [{"id": p.id, "name": p.name} for p in asset.people],
-        "exifInfo": {"city": asset.city, "country": asset.country,
-                     "description": asset.description},
-    }, separators=(",", ":"))
+    return json.dumps(
+        {
+            "id": asset.id,
+            "type": asset.type,
+            "createdAt": asset.created_at.isoformat(),
+            "fileCreatedAt": asset.taken_at.isoformat() if asset.taken_at else None,
+            "originalFileName": asset.original_file_name,
+            "visibility": asset.visibility,
+            "isTrashed": asset.is_trashed,
+            "people": [{"id": p.id, "name": p.name} for p in asset.people],
+            "exifInfo": {
+                "city": asset.city,
+                "country": asset.country,
+                "description": asset.description,
+            },
+        },
+        separators=(",", ":"),
+    )
 
 
 def _post_json(ref: PostRef) -> str:
-    return json.dumps({"post": ref.post, "kind": ref.kind, "occasion": ref.occasion,
-                       "group": ref.group, "text": ref.text, "link": ref.link},
-                      separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        {
+            "post": ref.post,
+            "kind": ref.kind,
+            "occasion": ref.occasion,
+            "group": ref.group,
+            "text": ref.text,
+            "link": ref.link,
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
 
 
 def _post_from_json(blob: str) -> PostRef:
     data = json.loads(blob)
-    return PostRef(post=str(data["post"]), kind=str(data["kind"]),
-                   occasion=str(data["occasion"]), group=str(data["group"]),
-                   text=str(data["text"]), link=data.get("link"))
+    return PostRef(
+        post=str(data["post"]),
+        kind=str(data["kind"]),
+        occasion=str(data["occasion"]),
+        group=str(data["group"]),
+        text=str(data["text"]),
+        link=data.get("link"),
+    )
 
 
 def _asset_from_json(blob: str) -> Asset:

@@ -40,11 +40,16 @@ class AssetSearch(Protocol):
     understands)."""
 
     def assets_of_people(
-        self, person_ids: Iterable[str], since: datetime,
+        self,
+        person_ids: Iterable[str],
+        since: datetime,
     ) -> AsyncIterator[tuple[Asset, ...]]: ...
 
     def new_assets(
-        self, after: datetime, before: datetime, asset_type: str | None = None,
+        self,
+        after: datetime,
+        before: datetime,
+        asset_type: str | None = None,
     ) -> AsyncIterator[tuple[Asset, ...]]: ...
 
 
@@ -95,8 +100,11 @@ def single_type(rules: Iterable[CompiledRule]) -> str | None:
 
 
 def window_for(
-    now: datetime, last_poll: datetime | None, stream_cursor: datetime,
-    lookback: timedelta, settle: timedelta,
+    now: datetime,
+    last_poll: datetime | None,
+    stream_cursor: datetime,
+    lookback: timedelta,
+    settle: timedelta,
 ) -> Window:
     """The time ranges one poll looks at.
 
@@ -114,8 +122,11 @@ def window_for(
 
 
 async def collect_matches(
-    client: AssetSearch, watch: Watch, window: Window,
-    baselines: dict[str, datetime], on_page: Callable[[list[Match]], None],
+    client: AssetSearch,
+    watch: Watch,
+    window: Window,
+    baselines: dict[str, datetime],
+    on_page: Callable[[list[Match]], None],
 ) -> int:
     """Fetch the candidate assets page by page and hand each page's matches to ``on_page``.
     Returns how many assets were examined. Memory stays bounded by one page."""
@@ -131,12 +142,15 @@ async def collect_matches(
             seen += len(page)
             found = matches_for(person_rules, page, baselines)
             # An exclusion (`none:`) can only be trusted once faces had time to be recognised.
-            on_page([m for m in found
-                     if not m.rule.none or m.asset.created_at <= window.settled_before])
+            on_page(
+                [m for m in found if not m.rule.none or m.asset.created_at <= window.settled_before]
+            )
     stream_rules = watch.stream_rules
     if stream_rules and window.stream_before > window.stream_after:
         async for page in client.new_assets(
-            window.stream_after, window.stream_before, single_type(stream_rules),
+            window.stream_after,
+            window.stream_before,
+            single_type(stream_rules),
         ):
             seen += len(page)
             on_page(matches_for(stream_rules, page, baselines))
@@ -147,8 +161,12 @@ class Poller:
     """Runs polls against Immich and records their outcome in the store and the metrics."""
 
     def __init__(
-        self, client: AssetSearch, store: Store, metrics: Metrics,
-        clock: Callable[[], datetime] = utc_now, albums: AlbumWatcher | None = None,
+        self,
+        client: AssetSearch,
+        store: Store,
+        metrics: Metrics,
+        clock: Callable[[], datetime] = utc_now,
+        albums: AlbumWatcher | None = None,
     ) -> None:
         self._client = client
         self._store = store
@@ -185,13 +203,17 @@ class Poller:
         store = self._store
         baselines = store.rule_baselines((r.name for r in watch.rules), since_if_new=now)
         cursor = store.get_time(STREAM_CURSOR_KEY) or now
-        window = window_for(now, store.get_time(LAST_POLL_KEY), cursor,
-                            watch.lookback, watch.settle)
+        window = window_for(
+            now, store.get_time(LAST_POLL_KEY), cursor, watch.lookback, watch.settle
+        )
         totals = {"matches": 0, "queued": 0}
 
         def enqueue(found: list[Match]) -> None:
-            rows = [(m.rule.name, target, m.asset)
-                    for m in found for target in watch.targets_of(m.rule.name)]
+            rows = [
+                (m.rule.name, target, m.asset)
+                for m in found
+                for target in watch.targets_of(m.rule.name)
+            ]
             totals["matches"] += len(found)
             totals["queued"] += store.enqueue(rows, now)
 
@@ -206,8 +228,11 @@ class Poller:
             totals["matches"] += added.matches
             totals["queued"] += added.queued
         if totals["queued"]:
-            log.info("poll: %s examined, %s queued", count(seen, "asset"),
-                     count(totals["queued"], "new delivery", "new deliveries"))
+            log.info(
+                "poll: %s examined, %s queued",
+                count(seen, "asset"),
+                count(totals["queued"], "new delivery", "new deliveries"),
+            )
         else:
             log.debug("poll: %s examined, nothing new", count(seen, "asset"))
         return PollResult(assets_seen=seen, matches=totals["matches"], queued=totals["queued"])

@@ -79,10 +79,19 @@ class ImmichClient:
         wait_initial: float = 0.5,
         wait_max: float = 10.0,
     ) -> None:
-        self._io = Transport(base_url, api_key, metrics, timeout=timeout,
-                             max_attempts=max_attempts, max_retry_seconds=max_retry_seconds,
-                             transport=transport, wait_initial=wait_initial, wait_max=wait_max)
+        self._io = Transport(
+            base_url,
+            api_key,
+            metrics,
+            timeout=timeout,
+            max_attempts=max_attempts,
+            max_retry_seconds=max_retry_seconds,
+            transport=transport,
+            wait_initial=wait_initial,
+            wait_max=wait_max,
+        )
         self._server_version: ServerVersion | None = None
+
     async def __aenter__(self) -> Self:
         return self
 
@@ -116,7 +125,8 @@ class ImmichClient:
             )
 
         self._server_version = await self._io.call_json(
-            "GET", "/server/version", parse, authenticated=False)
+            "GET", "/server/version", parse, authenticated=False
+        )
         return self._server_version
 
     async def key_permissions(self) -> frozenset[str]:
@@ -177,8 +187,8 @@ class ImmichClient:
                 raise ValueError(f"search page must be a page number, not {page[:40]!r}")
             body["page"] = int(page)
         return await self._io.call_json(
-            "POST", "/search/metadata", lambda d: _search_page(d, cursor_form=False),
-            json_body=body)
+            "POST", "/search/metadata", lambda d: _search_page(d, cursor_form=False), json_body=body
+        )
 
     async def search_metadata_filter(
         self,
@@ -205,8 +215,8 @@ class ImmichClient:
         if cursor is not None:
             body["cursor"] = cursor
         return await self._io.call_json(
-            "POST", "/search/metadata", lambda d: _search_page(d, cursor_form=True),
-            json_body=body)
+            "POST", "/search/metadata", lambda d: _search_page(d, cursor_form=True), json_body=body
+        )
 
     async def iter_search(
         self,
@@ -224,11 +234,17 @@ class ImmichClient:
 
         async def fetch(bounds: Bounds, page: int | None) -> SearchPage:
             return await self.search_metadata(
-                created_after=bounds.created_after, created_before=bounds.created_before,
-                taken_after=bounds.taken_after, taken_before=bounds.taken_before,
-                person_ids=person_ids, asset_type=asset_type,
-                page=None if page is None else str(page), size=size,
-                with_people=with_people, with_exif=with_exif)
+                created_after=bounds.created_after,
+                created_before=bounds.created_before,
+                taken_after=bounds.taken_after,
+                taken_before=bounds.taken_before,
+                person_ids=person_ids,
+                asset_type=asset_type,
+                page=None if page is None else str(page),
+                size=size,
+                with_people=with_people,
+                with_exif=with_exif,
+            )
 
         window = Bounds(created_after=created_after, created_before=created_before)
         async for assets in lossless_pages(fetch, window, max_requests=MAX_SEARCH_PAGES):
@@ -241,7 +257,9 @@ class ImmichClient:
         return self._server_version or await self.version()
 
     async def assets_of_people(
-        self, person_ids: Iterable[str], since: datetime,
+        self,
+        person_ids: Iterable[str],
+        since: datetime,
     ) -> AsyncIterator[tuple[Asset, ...]]:
         """Pages of timeline assets created at or after ``since`` showing at least one of the
         people, each asset once. Immich 3.2+ answers that in one search (``filter`` with
@@ -268,25 +286,32 @@ class ImmichClient:
                     yield fresh
 
     async def new_assets(
-        self, after: datetime, before: datetime, asset_type: str | None = None,
+        self,
+        after: datetime,
+        before: datetime,
+        asset_type: str | None = None,
     ) -> AsyncIterator[tuple[Asset, ...]]:
         """Pages of timeline assets created in [after, before] (of one type, when given)."""
         async for result in self.iter_search(
-            created_after=after, created_before=before, asset_type=asset_type,
+            created_after=after,
+            created_before=before,
+            asset_type=asset_type,
         ):
             yield result.assets
 
     async def _cursor_pages(self, query: Mapping[str, Any]) -> AsyncIterator[tuple[Asset, ...]]:
         cursor: str | None = None
         for _ in range(MAX_SEARCH_PAGES):
-            result = await self.search_metadata_filter(filter=query, cursor=cursor,
-                                                      size=SEARCH_PAGE_SIZE)
+            result = await self.search_metadata_filter(
+                filter=query, cursor=cursor, size=SEARCH_PAGE_SIZE
+            )
             yield result.assets
             if not result.next_page:
                 return
             cursor = result.next_page
-        log.warning("search stopped after %d pages; the rest waits for the next poll",
-                    MAX_SEARCH_PAGES)
+        log.warning(
+            "search stopped after %d pages; the rest waits for the next poll", MAX_SEARCH_PAGES
+        )
 
     # -- people ---------------------------------------------------------------------------
 
@@ -326,16 +351,18 @@ class ImmichClient:
     async def person_thumbnail(self, person_id: str) -> bytes | None:
         """The person's face picture, or None where Immich has none yet."""
         answer = await self._io.request(
-            "GET", "/people/{id}/thumbnail", path={"id": person_id}, accept="image/*",
-            allow={404})
+            "GET", "/people/{id}/thumbnail", path={"id": person_id}, accept="image/*", allow={404}
+        )
         return None if answer.status == 404 else answer.body
 
     async def person_statistics(self, person_id: str) -> int:
         """How many assets show this person."""
         return await self._io.call_json(
-            "GET", "/people/{id}/statistics",
+            "GET",
+            "/people/{id}/statistics",
             lambda d: require_int(require_dict(d, "body")["assets"], "assets"),
-            path={"id": person_id})
+            path={"id": person_id},
+        )
 
     # -- scheduled posts ------------------------------------------------------------------
 
@@ -347,13 +374,19 @@ class ImmichClient:
             return [Memory.from_dict(m) for m in require_list(data, "body")]
 
         version = self._server_version or await self.version()
-        when = (day.isoformat() if version.major >= 3 else f"{day.isoformat()}T00:00:00.000Z")
-        return await self._io.call_json("GET", "/memories", parse,
-                                     params={"for": when, "type": "on_this_day"})
+        when = day.isoformat() if version.major >= 3 else f"{day.isoformat()}T00:00:00.000Z"
+        return await self._io.call_json(
+            "GET", "/memories", parse, params={"for": when, "type": "on_this_day"}
+        )
 
-    async def random_assets(self, *, person_ids: Sequence[str] = (), size: int = 10,
-                            taken_after: datetime | None = None,
-                            taken_before: datetime | None = None) -> list[Asset]:
+    async def random_assets(
+        self,
+        *,
+        person_ids: Sequence[str] = (),
+        size: int = 10,
+        taken_after: datetime | None = None,
+        taken_before: datetime | None = None,
+    ) -> list[Asset]:
         """A random pick of timeline assets (``person_ids``: ALL of them on each). Unlike
         ``search/metadata``, Immich answers a bare array here."""
 
@@ -361,8 +394,13 @@ class ImmichClient:
             return [Asset.from_dict(a) for a in require_list(data, "body")]
 
         _check_size(size)
-        body: dict[str, Any] = {"size": size, "withPeople": True, "withExif": True,
-                                "visibility": "timeline", "type": "IMAGE"}
+        body: dict[str, Any] = {
+            "size": size,
+            "withPeople": True,
+            "withExif": True,
+            "visibility": "timeline",
+            "type": "IMAGE",
+        }
         if person_ids:
             body["personIds"] = list(person_ids)
         if taken_after is not None:
@@ -378,8 +416,12 @@ class ImmichClient:
         if size not in THUMBNAIL_SIZES:
             raise ValueError(f"thumbnail size must be one of {sorted(THUMBNAIL_SIZES)}")
         answer = await self._io.request(
-            "GET", "/assets/{id}/thumbnail", path={"id": asset_id}, params={"size": size},
-            accept="image/*")
+            "GET",
+            "/assets/{id}/thumbnail",
+            path={"id": asset_id},
+            params={"size": size},
+            accept="image/*",
+        )
         return answer.body, answer.content_type or "application/octet-stream"
 
     async def upload_asset(
@@ -412,20 +454,24 @@ class ImmichClient:
             return UploadResult(id=str(answer["id"]), duplicate=status == "duplicate")
 
         return await self._io.call_json(
-            "POST", "/assets", parse, form=fields,
-            files={"assetData": (filename, data, content_type)})
+            "POST",
+            "/assets",
+            parse,
+            form=fields,
+            files={"assetData": (filename, data, content_type)},
+        )
 
     async def set_description(self, asset_id: str, text: str) -> None:
         """Set an asset's description (upload itself takes none in either version)."""
         await self._io.request(
-            "PUT", "/assets/{id}", path={"id": asset_id}, json_body={"description": text})
+            "PUT", "/assets/{id}", path={"id": asset_id}, json_body={"description": text}
+        )
 
     async def list_albums(self) -> list[Album]:
         """The albums the key's user owns or that are shared with them (without assets)."""
 
         def parse(data: Any) -> list[Album]:
-            return [Album.from_dict(require_dict(a, "album"))
-                    for a in require_list(data, "body")]
+            return [Album.from_dict(require_dict(a, "album")) for a in require_list(data, "body")]
 
         return await self._io.call_json("GET", "/albums", parse)
 
@@ -440,8 +486,12 @@ class ImmichClient:
             return results
 
         return await self._io.call_json(
-            "PUT", "/albums/{id}/assets", parse, path={"id": album_id},
-            json_body={"ids": list(asset_ids)})
+            "PUT",
+            "/albums/{id}/assets",
+            parse,
+            path={"id": album_id},
+            json_body={"ids": list(asset_ids)},
+        )
 
     # -- album additions ------------------------------------------------------------------
     #
@@ -469,8 +519,9 @@ class ImmichClient:
         server for its shared list (see above); on 3.x leave it None: one call lists all."""
 
         def parse(data: Any) -> list[AlbumSummary]:
-            return [AlbumSummary.from_dict(require_dict(a, "album"))
-                    for a in require_list(data, "body")]
+            return [
+                AlbumSummary.from_dict(require_dict(a, "album")) for a in require_list(data, "body")
+            ]
 
         params = {"shared": "true"} if shared else None
         return await self._io.call_json("GET", "/albums", parse, params=params)
@@ -486,39 +537,62 @@ class ImmichClient:
             return buckets
 
         return await self._io.call_json(
-            "GET", "/timeline/buckets", parse, params={"albumId": album_id})
+            "GET", "/timeline/buckets", parse, params={"albumId": album_id}
+        )
 
     async def album_bucket(self, album_id: str, time_bucket: str) -> list[BucketAsset]:
         """The members of one month of an album, from the compact columnar answer."""
 
         def parse(data: Any) -> list[BucketAsset]:
             body = require_dict(data, "body")
-            columns = {name: require_list(body[name], name) for name in (
-                "id", "ownerId", "fileCreatedAt", "isImage", "visibility", "isTrashed")}
+            columns = {
+                name: require_list(body[name], name)
+                for name in ("id", "ownerId", "fileCreatedAt", "isImage", "visibility", "isTrashed")
+            }
             sizes = {len(values) for values in columns.values()}
             if len(sizes) != 1:
                 raise ShapeError("the bucket's columns differ in length")
             return [
-                BucketAsset(id=str(asset_id), owner_id=str(owner), taken_at=parse_time(str(taken)),
-                            is_image=bool(image), visibility=str(visibility),
-                            is_trashed=bool(trashed))
+                BucketAsset(
+                    id=str(asset_id),
+                    owner_id=str(owner),
+                    taken_at=parse_time(str(taken)),
+                    is_image=bool(image),
+                    visibility=str(visibility),
+                    is_trashed=bool(trashed),
+                )
                 for asset_id, owner, taken, image, visibility, trashed in zip(
-                    columns["id"], columns["ownerId"], columns["fileCreatedAt"],
-                    columns["isImage"], columns["visibility"], columns["isTrashed"], strict=True)
+                    columns["id"],
+                    columns["ownerId"],
+                    columns["fileCreatedAt"],
+                    columns["isImage"],
+                    columns["visibility"],
+                    columns["isTrashed"],
+                    strict=True,
+                )
             ]
 
         return await self._io.call_json(
-            "GET", "/timeline/bucket", parse,
-            params={"albumId": album_id, "timeBucket": time_bucket})
+            "GET",
+            "/timeline/bucket",
+            parse,
+            params={"albumId": album_id, "timeBucket": time_bucket},
+        )
 
     async def asset(self, asset_id: str) -> Asset:
         """One asset with its people and exif (readable through a shared album)."""
         return await self._io.call_json(
-            "GET", "/assets/{id}", lambda d: Asset.from_dict(require_dict(d, "body")),
-            path={"id": asset_id})
+            "GET",
+            "/assets/{id}",
+            lambda d: Asset.from_dict(require_dict(d, "body")),
+            path={"id": asset_id},
+        )
 
     async def album_assets_taken_between(
-        self, album_id: str, taken_after: datetime, taken_before: datetime,
+        self,
+        album_id: str,
+        taken_after: datetime,
+        taken_before: datetime,
     ) -> list[Asset]:
         """Timeline members of an album taken in [after, before], people and exif inline.
         On 2.x only the key owner's (and timeline partners') assets come back (see above)."""
@@ -526,15 +600,22 @@ class ImmichClient:
         page: int | None = None
         for _ in range(MAX_SEARCH_PAGES):
             body: dict[str, Any] = {
-                "albumIds": [album_id], "takenAfter": isoformat(taken_after),
-                "takenBefore": isoformat(taken_before), "visibility": "timeline",
-                "withPeople": True, "withExif": True, "size": 1000,
+                "albumIds": [album_id],
+                "takenAfter": isoformat(taken_after),
+                "takenBefore": isoformat(taken_before),
+                "visibility": "timeline",
+                "withPeople": True,
+                "withExif": True,
+                "size": 1000,
             }
             if page is not None:
                 body["page"] = page
             result = await self._io.call_json(
-                "POST", "/search/metadata", lambda d: _search_page(d, cursor_form=False),
-                json_body=body)
+                "POST",
+                "/search/metadata",
+                lambda d: _search_page(d, cursor_form=False),
+                json_body=body,
+            )
             found.extend(result.assets)
             if result.next_page is None:
                 break

@@ -50,7 +50,10 @@ class _OutOfRequests(Exception):
 
 
 async def lossless_pages(
-    fetch: Fetch, window: Bounds, *, max_requests: int,
+    fetch: Fetch,
+    window: Bounds,
+    *,
+    max_requests: int,
 ) -> AsyncIterator[tuple[Asset, ...]]:
     """Every asset inside ``window`` once, a page at a time (a page may come out smaller)."""
     calls = 0
@@ -81,8 +84,9 @@ async def _by_moment(fetch: Fetch, window: Bounds) -> AsyncIterator[tuple[Asset,
             return
         moments = [a.taken_at for a in page.assets]
         if any(m is None for m in moments):  # no moment to go on from: offsets it is
-            async for fresh in _by_offset(fetch, replace(window, taken_before=taken_before),
-                                          handed):
+            async for fresh in _by_offset(
+                fetch, replace(window, taken_before=taken_before), handed
+            ):
                 yield fresh
             return
         known = [m for m in moments if m is not None]
@@ -98,7 +102,9 @@ async def _by_moment(fetch: Fetch, window: Bounds) -> AsyncIterator[tuple[Asset,
 
 
 async def _by_upload(
-    fetch: Fetch, moment: Bounds, seen: set[str],
+    fetch: Fetch,
+    moment: Bounds,
+    seen: set[str],
 ) -> AsyncIterator[tuple[Asset, ...]]:
     """The assets of one moment, split by upload time until each part fits in a page."""
     parts: list[tuple[Bounds, bool]] = [(moment, True)]
@@ -115,9 +121,11 @@ async def _by_upload(
             continue
         # Over a page uploaded within three milliseconds and taken at the same moment: no
         # bound can tell them apart. Never seen for real; offsets may skip some before 3.1.
-        log.warning("more than %d assets were uploaded within 3 ms and taken at the same "
-                    "moment; Immich before 3.1 may return some of them twice and others never",
-                    len(page.assets))
+        log.warning(
+            "more than %d assets were uploaded within 3 ms and taken at the same "
+            "moment; Immich before 3.1 may return some of them twice and others never",
+            len(page.assets),
+        )
         async for fresh in _by_offset(fetch, bounds, seen):
             yield fresh
 
@@ -130,12 +138,22 @@ def _split(bounds: Bounds, uploaded: Iterable[datetime]) -> list[tuple[Bounds, b
     low, high = bounds.created_after, bounds.created_before
     if last - first >= 2 * MILLISECOND:
         middle = min(max(times[len(times) // 2], first + MILLISECOND), last - MILLISECOND)
-        return [(replace(bounds, created_before=middle), True),
-                (replace(bounds, created_after=middle), True)]
+        return [
+            (replace(bounds, created_before=middle), True),
+            (replace(bounds, created_after=middle), True),
+        ]
     # The whole page was uploaded within two milliseconds: fence that in on its own.
     start, end = first - MILLISECOND, last + MILLISECOND
-    parts = [(replace(bounds, created_after=start if low is None else max(low, start),
-                      created_before=end if high is None else min(high, end)), False)]
+    parts = [
+        (
+            replace(
+                bounds,
+                created_after=start if low is None else max(low, start),
+                created_before=end if high is None else min(high, end),
+            ),
+            False,
+        )
+    ]
     if low is None or low <= start:
         parts.append((replace(bounds, created_before=start), True))
     if high is None or high >= end:
@@ -144,7 +162,9 @@ def _split(bounds: Bounds, uploaded: Iterable[datetime]) -> list[tuple[Bounds, b
 
 
 async def _by_offset(
-    fetch: Fetch, bounds: Bounds, seen: set[str],
+    fetch: Fetch,
+    bounds: Bounds,
+    seen: set[str],
 ) -> AsyncIterator[tuple[Asset, ...]]:
     """The last resort: Immich's own offset pages after the first."""
     number = 2

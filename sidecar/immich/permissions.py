@@ -34,59 +34,78 @@ class Feature:
     def off_sentence(self, missing: Iterable[str]) -> str:
         """The one sentence said at start and answered by a command that cannot work."""
         names = ", ".join(missing) or ", ".join(self.permissions)
-        return (f"{self.label} is off: the Immich API key lacks {names}; add "
-                f"{'it' if ',' not in names else 'them'} to the key ({KEY_SETTINGS_HINT})")
+        return (
+            f"{self.label} is off: the Immich API key lacks {names}; add "
+            f"{'it' if ',' not in names else 'them'} to the key ({KEY_SETTINGS_HINT})"
+        )
 
 
 WATCHING = Feature(
-    "watching", "watching for new photos",
+    "watching",
+    "watching for new photos",
     ("asset.read", "asset.view", "person.read"),
     "POST /search/metadata, GET /assets/{id}/thumbnail, GET /search/person and /people",
 )
 UPLOAD = Feature(
-    "upload", "/immich upload",
+    "upload",
+    "/immich upload",
     ("asset.upload", "asset.update"),
     "POST /assets, PUT /assets/{id} (the description)",
 )
 UPLOAD_ALBUM = Feature(
-    "upload_album", "adding uploads to the album",
+    "upload_album",
+    "adding uploads to the album",
     ("albumAsset.create",),
     "PUT /albums/{id}/assets",
 )
 UPLOAD_ALBUM_BY_NAME = Feature(
-    "upload_album_by_name", "adding uploads to an album given by name",
+    "upload_album_by_name",
+    "adding uploads to an album given by name",
     ("albumAsset.create", "album.read"),
     "GET /albums (to find the album by name), PUT /albums/{id}/assets",
 )
 PERSON = Feature(
-    "person", "/immich person",
+    "person",
+    "/immich person",
     ("person.read", "person.statistics"),
     "GET /search/person, GET /people/{id}/statistics, GET /people/{id}/thumbnail",
 )
 ALBUM_WATCHING = Feature(
-    "album_watching", "album rules",
+    "album_watching",
+    "album rules",
     ("album.read", "asset.read"),
     "GET /albums, GET /timeline/buckets and /timeline/bucket, GET /assets/{id}, "
     "POST /search/metadata (albumIds)",
 )
 MEMORY_POSTS = Feature(
-    "memory_posts", "memories posts",
+    "memory_posts",
+    "memories posts",
     ("memory.read", "asset.read", "asset.view"),
     "GET /memories, POST /search/metadata (the fallback), GET /assets/{id}/thumbnail",
 )
 BIRTHDAY_POSTS = Feature(
-    "birthday_posts", "birthday posts",
+    "birthday_posts",
+    "birthday posts",
     ("person.read", "asset.read", "asset.view"),
     "GET /people (birthDate), POST /search/random (their photos), GET /assets/{id}/thumbnail",
 )
 MEMORIES_COMMAND = Feature(
-    "memories_command", "/immich memories",
+    "memories_command",
+    "/immich memories",
     ("memory.read", "asset.read", "asset.view"),
     "GET /memories, POST /search/metadata (the fallback), GET /assets/{id}/thumbnail",
 )
 FEATURES: tuple[Feature, ...] = (
-    WATCHING, UPLOAD, UPLOAD_ALBUM, UPLOAD_ALBUM_BY_NAME, PERSON, ALBUM_WATCHING,
-    MEMORY_POSTS, BIRTHDAY_POSTS, MEMORIES_COMMAND)
+    WATCHING,
+    UPLOAD,
+    UPLOAD_ALBUM,
+    UPLOAD_ALBUM_BY_NAME,
+    PERSON,
+    ALBUM_WATCHING,
+    MEMORY_POSTS,
+    BIRTHDAY_POSTS,
+    MEMORIES_COMMAND,
+)
 
 
 def album_feature(album: str | None) -> Feature | None:

@@ -187,8 +187,10 @@ class Transport:
         try:
             if "json" not in answer.content_type:
                 kind = answer.content_type or "no content type"
-                raise ShapeError(f"expected JSON but got {shorten(kind, 60)}"
-                                  " (is a login page or proxy in front of Immich?)")
+                raise ShapeError(
+                    f"expected JSON but got {shorten(kind, 60)}"
+                    " (is a login page or proxy in front of Immich?)"
+                )
             try:
                 data = json.loads(answer.body)
             except ValueError:
@@ -199,7 +201,9 @@ class Transport:
             # Not logged here: the caller says once what failed (a poll, a command).
             raise ImmichResponseError(
                 f"unexpected response: {_describe_shape_error(exc)}",
-                endpoint=endpoint, status=answer.status) from None
+                endpoint=endpoint,
+                status=answer.status,
+            ) from None
 
     async def request(
         self,
@@ -237,41 +241,62 @@ class Transport:
 
         try:
             async for attempt in stamina.retry_context(
-                on=on_error, attempts=attempts, timeout=policy.max_seconds,
-                wait_initial=policy.wait_initial, wait_max=policy.wait_max,
+                on=on_error,
+                attempts=attempts,
+                timeout=policy.max_seconds,
+                wait_initial=policy.wait_initial,
+                wait_max=policy.wait_max,
                 wait_jitter=policy.wait_jitter,
             ):
                 with attempt:
                     if attempt.num > 1:
                         self._metrics.immich_request_retries.labels(endpoint).inc()
                         why, failed_at = last_failure[0]
-                        waited = (f"{last_wait[0]:.1f}s, as its Retry-After asked"
-                                  if last_wait[0] is not None
-                                  else f"{time.monotonic() - failed_at:.1f}s")
+                        waited = (
+                            f"{last_wait[0]:.1f}s, as its Retry-After asked"
+                            if last_wait[0] is not None
+                            else f"{time.monotonic() - failed_at:.1f}s"
+                        )
                         # The templated endpoint and the host only: a real URL may carry ids.
-                        log.info("Immich %s on %s failed (%s); retry %d of %d after waiting %s",
-                                 endpoint, self._http.base_url.netloc.decode("ascii"),
-                                 self._redact(why), attempt.num - 1, attempts - 1, waited)
+                        log.info(
+                            "Immich %s on %s failed (%s); retry %d of %d after waiting %s",
+                            endpoint,
+                            self._http.base_url.netloc.decode("ascii"),
+                            self._redact(why),
+                            attempt.num - 1,
+                            attempts - 1,
+                            waited,
+                        )
                     request = self._http.build_request(
-                        method, url, params=params, json=json_body, data=form, files=files,
-                        headers=headers)
+                        method,
+                        url,
+                        params=params,
+                        json=json_body,
+                        data=form,
+                        files=files,
+                        headers=headers,
+                    )
                     return await self._send_once(request, endpoint, allowed)
         except RetryableResponse as exc:
             final: ImmichError = error_for_status(
-                exc.status, exc.message, endpoint=endpoint, correlation_id=exc.correlation_id)
+                exc.status, exc.message, endpoint=endpoint, correlation_id=exc.correlation_id
+            )
             reason = "rate_limited" if exc.status == 429 else "http_5xx"
         except httpx.TimeoutException:
             final = ImmichUnavailableError(
-                f"timed out ({attempts} attempt{'s' if attempts > 1 else ''})", endpoint=endpoint)
+                f"timed out ({attempts} attempt{'s' if attempts > 1 else ''})", endpoint=endpoint
+            )
             reason = "timeout"
         except httpx.ConnectError as exc:
             final = ImmichUnavailableError(
                 f"cannot connect ({self._redact(str(exc)) or 'connection failed'})",
-                endpoint=endpoint)
+                endpoint=endpoint,
+            )
             reason = "connect"
         except httpx.TransportError as exc:
             final = ImmichUnavailableError(
-                f"connection broken ({type(exc).__name__})", endpoint=endpoint)
+                f"connection broken ({type(exc).__name__})", endpoint=endpoint
+            )
             reason = "network"
         except ImmichError as exc:
             final = exc
@@ -294,20 +319,24 @@ class Transport:
             try:
                 status = response.status_code
                 ok = 200 <= status < 300 or status in allowed
-                body = await _read_capped(response, MAX_BODY if ok else MAX_ERROR_BODY,
-                                          truncate=not ok)
+                body = await _read_capped(
+                    response, MAX_BODY if ok else MAX_ERROR_BODY, truncate=not ok
+                )
             finally:
                 await response.aclose()
         finally:
             self._metrics.immich_request_duration.labels(endpoint).observe(
-                time.perf_counter() - started)
+                time.perf_counter() - started
+            )
         elapsed_ms = (time.perf_counter() - started) * 1000
         self._metrics.immich_requests.labels(endpoint, str(status)).inc()
         log.debug("Immich %s -> %d in %.0f ms", endpoint, status, elapsed_ms)
         if body is None:
             raise ImmichResponseError(
-                f"response larger than {MAX_BODY // (1024 * 1024)} MiB", endpoint=endpoint,
-                status=status)
+                f"response larger than {MAX_BODY // (1024 * 1024)} MiB",
+                endpoint=endpoint,
+                status=status,
+            )
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         answer = Answer(status=status, content_type=content_type, body=body)
         if ok:
@@ -320,10 +349,16 @@ class Transport:
         if 300 <= status < 400:
             raise ImmichResponseError(
                 "unexpected redirect (is a login proxy in front of Immich?)",
-                endpoint=endpoint, status=status, correlation_id=correlation_id)
+                endpoint=endpoint,
+                status=status,
+                correlation_id=correlation_id,
+            )
         raise error_for_status(
-            status, message or response.reason_phrase, endpoint=endpoint,
-            correlation_id=correlation_id)
+            status,
+            message or response.reason_phrase,
+            endpoint=endpoint,
+            correlation_id=correlation_id,
+        )
 
     def _redact(self, text: str) -> str:
         key = self._api_key.reveal()

@@ -144,13 +144,21 @@ class TargetKind(ABC, Generic[T]):
     secrets: ClassVar[tuple[SecretKey, ...]] = ()
 
     @abstractmethod
-    def read(self, name: str, spec: Mapping[str, Any], secrets: Mapping[tuple[str, ...], Secret],
-             quiet: QuietHours | None) -> T:
+    def read(
+        self,
+        name: str,
+        spec: Mapping[str, Any],
+        secrets: Mapping[tuple[str, ...], Secret],
+        quiet: QuietHours | None,
+    ) -> T:
         """The target's settings from its (schema-valid) mapping; ``secrets`` by the paths of
         ``self.secrets``, those the file sets."""
 
-    def problems(self, spec: Mapping[str, Any], data: Mapping[str, Any],
-                 ) -> Iterable[tuple[KeyPath, str]]:
+    def problems(
+        self,
+        spec: Mapping[str, Any],
+        data: Mapping[str, Any],
+    ) -> Iterable[tuple[KeyPath, str]]:
         """What the schema cannot say about this target (key path inside it, message);
         ``data`` is the whole document."""
         return ()
@@ -163,7 +171,8 @@ class TargetKind(ABC, Generic[T]):
         """``doctor``: whether the target can receive (None: checked elsewhere)."""
         return None
 
-    async def send_test(self, target: T, text: str, http: httpx.AsyncClient,
-                        out: TextIO) -> Check | None:
+    async def send_test(
+        self, target: T, text: str, http: httpx.AsyncClient, out: TextIO
+    ) -> Check | None:
         """``doctor --send-test``: send ``text`` (None: sent elsewhere)."""
         return None

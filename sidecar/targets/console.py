@@ -40,28 +40,43 @@ def console_line(delivery: Delivery, external_url: str) -> str:
     asset = delivery.asset
     album = delivery.album
     post = delivery.post
-    extra: dict[str, object] = {} if album is None else {
-        "album": album.name,
-        "album_id": album.id,
-        "link": album_asset_link(external_url, album.id, asset.id),
-        "album_link": album_link(external_url, album.id),
-    }
-    return json.dumps({
-        "rule": delivery.rule,
-        "target": delivery.target,
-        "asset_id": asset.id,
-        "type": asset.type,
-        "people": [p.name for p in asset.people if p.name],
-        "taken_at": asset.taken_at.isoformat() if asset.taken_at else None,
-        "city": asset.city,
-        "country": asset.country,
-        "file_name": asset.original_file_name,
-        "link": asset_link(external_url, asset.id),
-        **extra,
-        **({} if post is None else {"post": post.post, "kind": post.kind,
-                                    "occasion": post.occasion, "text": post.text,
-                                    "post_link": post.link}),
-    }, ensure_ascii=False)
+    extra: dict[str, object] = (
+        {}
+        if album is None
+        else {
+            "album": album.name,
+            "album_id": album.id,
+            "link": album_asset_link(external_url, album.id, asset.id),
+            "album_link": album_link(external_url, album.id),
+        }
+    )
+    return json.dumps(
+        {
+            "rule": delivery.rule,
+            "target": delivery.target,
+            "asset_id": asset.id,
+            "type": asset.type,
+            "people": [p.name for p in asset.people if p.name],
+            "taken_at": asset.taken_at.isoformat() if asset.taken_at else None,
+            "city": asset.city,
+            "country": asset.country,
+            "file_name": asset.original_file_name,
+            "link": asset_link(external_url, asset.id),
+            **extra,
+            **(
+                {}
+                if post is None
+                else {
+                    "post": post.post,
+                    "kind": post.kind,
+                    "occasion": post.occasion,
+                    "text": post.text,
+                    "post_link": post.link,
+                }
+            ),
+        },
+        ensure_ascii=False,
+    )
 
 
 class ConsoleSink:
@@ -72,8 +87,9 @@ class ConsoleSink:
     async def send(self, batch: Batch) -> None:
         stream = self._stream or sys.stdout
         try:
-            stream.write("".join(console_line(d, self._external_url) + "\n"
-                                 for d in batch.deliveries))
+            stream.write(
+                "".join(console_line(d, self._external_url) + "\n" for d in batch.deliveries)
+            )
             stream.flush()
         except OSError as err:  # a closed pipe: keep the deliveries for later
             raise TemporaryDeliveryError("stdout_unavailable", str(err)) from None
@@ -89,8 +105,13 @@ class ConsoleKind(TargetKind[ConsoleTarget]):
     label = ("console", "console")
     config_type = ConsoleTarget
 
-    def read(self, name: str, spec: Mapping[str, Any], secrets: Mapping[tuple[str, ...], Secret],
-             quiet: QuietHours | None) -> ConsoleTarget:
+    def read(
+        self,
+        name: str,
+        spec: Mapping[str, Any],
+        secrets: Mapping[tuple[str, ...], Secret],
+        quiet: QuietHours | None,
+    ) -> ConsoleTarget:
         return ConsoleTarget(name=name, quiet_hours=quiet)
 
     def build_sink(self, target: ConsoleTarget, context: SinkContext) -> ConsoleSink:
@@ -99,7 +120,8 @@ class ConsoleKind(TargetKind[ConsoleTarget]):
     async def check(self, target: ConsoleTarget, http: httpx.AsyncClient) -> Check:
         return passed(f"target {target.name!r} prints notifications on stdout")
 
-    async def send_test(self, target: ConsoleTarget, text: str, http: httpx.AsyncClient,
-                        out: TextIO) -> Check:
+    async def send_test(
+        self, target: ConsoleTarget, text: str, http: httpx.AsyncClient, out: TextIO
+    ) -> Check:
         print(json.dumps({"test": True, "target": target.name, "message": text}), file=out)
         return passed(f"test message printed for target {target.name!r}")

@@ -45,8 +45,13 @@ def discord_allowed_mentions(allowed: dict[str, Any]) -> discord.AllowedMentions
 
 
 # Every way a Discord call can fail that _error_for turns into a delivery error.
-_SEND_ERRORS = (discord.RateLimited, discord.HTTPException, TimeoutError, aiohttp.ClientError,
-                OSError)
+_SEND_ERRORS = (
+    discord.RateLimited,
+    discord.HTTPException,
+    TimeoutError,
+    aiohttp.ClientError,
+    OSError,
+)
 
 
 class BotSink:
@@ -73,8 +78,12 @@ class BotSink:
         # retries are counted by SidecarBot's HTTP trace hook
         try:
             channel = await self._channel()
-            await send_rendered(batch, self._thumbnails, self._external_url,
-                                lambda message: self._send_one(channel, message))
+            await send_rendered(
+                batch,
+                self._thumbnails,
+                self._external_url,
+                lambda message: self._send_one(channel, message),
+            )
         except DeliveryError as error:
             log.warning("channel target %s: %s", self.name, error)
             raise
@@ -118,10 +127,12 @@ class BotSink:
         """What a failed Discord call means for the deliveries: wait, or fix something."""
         if isinstance(error, discord.RateLimited):
             return TemporaryDeliveryError(
-                "rate_limited", "Discord asks to wait", retry_after=error.retry_after)
+                "rate_limited", "Discord asks to wait", retry_after=error.retry_after
+            )
         if not isinstance(error, discord.HTTPException):
             return TemporaryDeliveryError(
-                "connection", f"lost the connection to Discord ({type(error).__name__})")
+                "connection", f"lost the connection to Discord ({type(error).__name__})"
+            )
         where = f"channel {self._target.channel_id} of target {self.name!r}"
         if isinstance(error, discord.Forbidden):
             return PermanentDeliveryError(
@@ -151,17 +162,29 @@ class ChannelKind(TargetKind[ChannelTarget]):
     label = ("bot channel", "bot channels")
     config_type = ChannelTarget
 
-    def read(self, name: str, spec: Mapping[str, Any], secrets: Mapping[tuple[str, ...], Secret],
-             quiet: QuietHours | None) -> ChannelTarget:
+    def read(
+        self,
+        name: str,
+        spec: Mapping[str, Any],
+        secrets: Mapping[tuple[str, ...], Secret],
+        quiet: QuietHours | None,
+    ) -> ChannelTarget:
         return ChannelTarget(name=name, channel_id=int(spec["channel_id"]), quiet_hours=quiet)
 
-    def problems(self, spec: Mapping[str, Any], data: Mapping[str, Any],
-                 ) -> Iterable[tuple[KeyPath, str]]:
+    def problems(
+        self,
+        spec: Mapping[str, Any],
+        data: Mapping[str, Any],
+    ) -> Iterable[tuple[KeyPath, str]]:
         discord_section = data.get("discord")
-        if not (isinstance(discord_section, dict)
-                and ("token" in discord_section or "token_file" in discord_section)):
-            yield (("channel_id",),
-                   "a channel_id target needs the bot: set discord.token (or use webhook_url)")
+        if not (
+            isinstance(discord_section, dict)
+            and ("token" in discord_section or "token_file" in discord_section)
+        ):
+            yield (
+                ("channel_id",),
+                "a channel_id target needs the bot: set discord.token (or use webhook_url)",
+            )
 
     def build_sink(self, target: ChannelTarget, context: SinkContext) -> BotSink | None:
         if context.bot is None:

@@ -127,7 +127,7 @@ def album_link(external_url: str, album_id: str) -> str:
 
 
 def describe_people(asset: Asset) -> str:
-    """"Alice and Bob", "Alice and 1 other person", "someone", or "nobody recognised".
+    """ "Alice and Bob", "Alice and 1 other person", "someone", or "nobody recognised".
     Names are sorted: Immich lists people in the order their faces were found, which would
     make the same group read differently from one photo to the next."""
     named = sorted((p.name for p in asset.people if p.name.strip()), key=str.casefold)
@@ -157,7 +157,10 @@ def _truncate(text: str, limit: int) -> str:
 
 
 def asset_embed(
-    asset: Asset, rule: str, external_url: str, thumbnail: Thumbnail | None,
+    asset: Asset,
+    rule: str,
+    external_url: str,
+    thumbnail: Thumbnail | None,
     album: AlbumRef | None = None,
 ) -> tuple[dict[str, Any], MessageFile | None]:
     people = describe_people(asset)
@@ -178,12 +181,19 @@ def asset_embed(
         )
     if album is not None:
         name = _truncate(safe_text(album.name or "album"), 200)
-        fields.append({"name": "Album",
-                        "value": f"[{name}]({album_link(external_url, album.id)})",
-                        "inline": True})
+        fields.append(
+            {
+                "name": "Album",
+                "value": f"[{name}]({album_link(external_url, album.id)})",
+                "inline": True,
+            }
+        )
     fields.append({"name": "Rule", "value": _truncate(safe_text(rule), EMBED_FIELD_LIMIT)})
-    url = (asset_link(external_url, asset.id) if album is None
-           else album_asset_link(external_url, album.id, asset.id))
+    url = (
+        asset_link(external_url, asset.id)
+        if album is None
+        else album_asset_link(external_url, album.id, asset.id)
+    )
     embed: dict[str, Any] = {
         "title": _truncate(title, EMBED_TITLE_LIMIT),
         "url": url,
@@ -214,7 +224,7 @@ def _mention_prefix(role_ids: Sequence[int]) -> str:
 
 
 def summary_text(rule: str, assets: Sequence[Asset]) -> str:
-    """"Alice and Bob appear in 42 new photos" or "42 new photos match rule X"."""
+    """ "Alice and Bob appear in 42 new photos" or "42 new photos match rule X"."""
     common = set.intersection(*({p.id for p in a.people if p.name.strip()} for a in assets))
     names = sorted({p.name for a in assets for p in a.people if p.id in common})
     count = _count_phrase(assets)
@@ -226,7 +236,7 @@ def summary_text(rule: str, assets: Sequence[Asset]) -> str:
 
 
 def album_summary_text(album: AlbumRef, assets: Sequence[Asset]) -> str:
-    """"3 new photos in Holiday 2026 — Alice, Bob": which album, and who appears."""
+    """ "3 new photos in Holiday 2026 — Alice, Bob": which album, and who appears."""
     names = sorted({p.name for a in assets for p in a.people if p.name.strip()})
     text = f"{_count_phrase(assets)} in **{safe_text(album.name or 'an album')}**"
     if names:
@@ -265,7 +275,10 @@ def render_batch(
         files: list[MessageFile] = []
         for delivery in chunk:
             embed, file = asset_embed(
-                delivery.asset, batch.rule, external_url, thumbnails.get(delivery.asset.id),
+                delivery.asset,
+                batch.rule,
+                external_url,
+                thumbnails.get(delivery.asset.id),
                 delivery.album,
             )
             embeds.append(embed)
@@ -274,8 +287,9 @@ def render_batch(
         ids = tuple(d.id for d in chunk)
         album = _batch_album(batch)
         assets = [d.asset for d in chunk]
-        content = prefix + (summary_text(batch.rule, assets) if album is None
-                            else album_summary_text(album, assets))
+        content = prefix + (
+            summary_text(batch.rule, assets) if album is None else album_summary_text(album, assets)
+        )
         messages.append(
             RenderedMessage(
                 content=_truncate(content, CONTENT_LIMIT),
@@ -294,14 +308,14 @@ def _batch_post(batch: Batch) -> PostRef | None:
     return batch.deliveries[0].post if batch.deliveries else None
 
 
-def post_message(batch: Batch, post: PostRef, external_url: str,
-                 thumbnails: Mapping[str, Thumbnail]) -> RenderedMessage:
+def post_message(
+    batch: Batch, post: PostRef, external_url: str, thumbnails: Mapping[str, Thumbnail]
+) -> RenderedMessage:
     """One scheduled post message: its headline, and its pictures as one gallery (embeds that
     share a url). Mentions are off: a post never pings anyone."""
     link = post.link or f"{external_url.rstrip('/')}/photos"
     text = safe_text(post.text)
-    embeds: list[dict[str, Any]] = [{"title": _truncate(post.text, EMBED_TITLE_LIMIT),
-                                     "url": link}]
+    embeds: list[dict[str, Any]] = [{"title": _truncate(post.text, EMBED_TITLE_LIMIT), "url": link}]
     files: list[MessageFile] = []
     for delivery in batch.deliveries[:DISCORD_MAX_EMBEDS]:
         thumbnail = thumbnails.get(delivery.asset.id)
@@ -336,8 +350,11 @@ def _summary_message(
     assets = [d.asset for d in batch.deliveries]
     album = _batch_album(batch)
     text = summary_text(batch.rule, assets) if album is None else album_summary_text(album, assets)
-    link = (f"{external_url.rstrip('/')}/photos" if album is None
-            else album_link(external_url, album.id))
+    link = (
+        f"{external_url.rstrip('/')}/photos"
+        if album is None
+        else album_link(external_url, album.id)
+    )
     where = "Immich" if album is None else "the album"
     # Embeds that share a url are shown by Discord as one gallery of up to 4 pictures.
     embeds: list[dict[str, Any]] = [

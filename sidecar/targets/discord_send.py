@@ -32,7 +32,10 @@ def _status_of(error: Exception) -> int | None:
 
 
 async def fetch_thumbnails(
-    source: ThumbnailSource, assets: Iterable[Asset], *, attempts: int = 0,
+    source: ThumbnailSource,
+    assets: Iterable[Asset],
+    *,
+    attempts: int = 0,
 ) -> dict[str, Thumbnail]:
     """Preview pictures by asset id. An asset Immich no longer has is left out. Immich being
     unreachable is a temporary failure of the whole batch (better late than without pictures)
@@ -46,8 +49,11 @@ async def fetch_thumbnails(
                 log.info("asset %s has no preview in Immich; sending without a picture", asset.id)
                 continue
             if attempts >= PICTURES_REQUIRED_ATTEMPTS:
-                log.warning("asset %s: no preview from Immich (%s); sending without a picture",
-                            asset.id, type(error).__name__)
+                log.warning(
+                    "asset %s: no preview from Immich (%s); sending without a picture",
+                    asset.id,
+                    type(error).__name__,
+                )
                 continue
             raise TemporaryDeliveryError(
                 "immich_unavailable",
@@ -63,15 +69,18 @@ def batch_attempts(batch: Batch) -> int:
 
 
 async def send_rendered(
-    batch: Batch, source: ThumbnailSource, external_url: str,
+    batch: Batch,
+    source: ThumbnailSource,
+    external_url: str,
     send: Callable[[RenderedMessage], Awaitable[None]],
 ) -> None:
     """Fetch the batch's pictures, render its messages and ``send`` each in turn. A failure
     carries the ids of the deliveries whose messages were already accepted."""
     sent: list[int] = []
     try:
-        pictures = await fetch_thumbnails(source, assets_to_picture(batch),
-                                          attempts=batch_attempts(batch))
+        pictures = await fetch_thumbnails(
+            source, assets_to_picture(batch), attempts=batch_attempts(batch)
+        )
         for message in render_batch(batch, external_url, pictures):
             await send(message)
             sent.extend(message.delivery_ids)

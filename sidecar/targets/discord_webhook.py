@@ -34,8 +34,10 @@ from sidecar.targets.discord_send import send_rendered
 
 log = logging.getLogger(__name__)
 
-NEW_WEBHOOK = ("create a webhook (Discord: the channel's settings > Integrations > Webhooks > "
-               "New Webhook > Copy Webhook URL) and put its URL in the target's webhook_url")
+NEW_WEBHOOK = (
+    "create a webhook (Discord: the channel's settings > Integrations > Webhooks > "
+    "New Webhook > Copy Webhook URL) and put its URL in the target's webhook_url"
+)
 
 
 @dataclass(frozen=True)
@@ -159,9 +161,7 @@ class WebhookSink:
                         files=files,
                     )
                 else:  # Discord takes a plain JSON body only when there is nothing to attach
-                    response = await self._client.post(
-                        url, params={"wait": "true"}, json=payload
-                    )
+                    response = await self._client.post(url, params={"wait": "true"}, json=payload)
             except httpx.TimeoutException as error:
                 raise TemporaryDeliveryError("timeout", "Discord did not answer in time") from error
             except httpx.TransportError as error:
@@ -178,9 +178,14 @@ class WebhookSink:
                         "rate_limited", f"Discord asks to wait {wait:.1f}s", retry_after=wait
                     )
                 self._metrics.discord_retries.inc()
-                log.info("webhook target %s: Discord answered HTTP 429 (rate limited); "
-                         "retry %d of %d in %.2fs", self.name, attempt, self._max_attempts - 1,
-                         wait)
+                log.info(
+                    "webhook target %s: Discord answered HTTP 429 (rate limited); "
+                    "retry %d of %d in %.2fs",
+                    self.name,
+                    attempt,
+                    self._max_attempts - 1,
+                    wait,
+                )
                 await asyncio.sleep(wait)
                 continue
             raise self._error_for(response)
@@ -211,18 +216,25 @@ def webhook_check(target: WebhookTarget, status: int | None, body: Any) -> Check
     """What GET on the webhook URL said (Discord answers it without posting anything)."""
     name = f"target {target.name!r}"
     if status == 200 and isinstance(body, dict) and body.get("channel_id"):
-        return passed(f"{name}: webhook {str(body.get('name') or '')!r} posts to channel "
-                      f"{body['channel_id']}")
+        return passed(
+            f"{name}: webhook {str(body.get('name') or '')!r} posts to channel {body['channel_id']}"
+        )
     if status in (401, 404):
         said = body.get("message") if isinstance(body, dict) else None
-        return failed(f"{name}: Discord does not know this webhook ({status}"
-                      f"{f' {said}' if said else ''}): it was deleted or its URL is wrong",
-                      NEW_WEBHOOK)
+        return failed(
+            f"{name}: Discord does not know this webhook ({status}"
+            f"{f' {said}' if said else ''}): it was deleted or its URL is wrong",
+            NEW_WEBHOOK,
+        )
     if status is None:
-        return failed(f"{name}: could not reach Discord to check the webhook ({body})",
-                      "check the network, then run doctor again")
-    return failed(f"{name}: Discord answered {status} for the webhook URL",
-                  "check that webhook_url is a Discord webhook URL; " + NEW_WEBHOOK)
+        return failed(
+            f"{name}: could not reach Discord to check the webhook ({body})",
+            "check the network, then run doctor again",
+        )
+    return failed(
+        f"{name}: Discord answered {status} for the webhook URL",
+        "check that webhook_url is a Discord webhook URL; " + NEW_WEBHOOK,
+    )
 
 
 class WebhookKind(TargetKind[WebhookTarget]):
@@ -233,8 +245,13 @@ class WebhookKind(TargetKind[WebhookTarget]):
     config_type = WebhookTarget
     secrets = (SecretKey(("webhook_url",), url=True),)
 
-    def read(self, name: str, spec: Mapping[str, Any], secrets: Mapping[tuple[str, ...], Secret],
-             quiet: QuietHours | None) -> WebhookTarget:
+    def read(
+        self,
+        name: str,
+        spec: Mapping[str, Any],
+        secrets: Mapping[tuple[str, ...], Secret],
+        quiet: QuietHours | None,
+    ) -> WebhookTarget:
         return WebhookTarget(name=name, url=secrets[("webhook_url",)], quiet_hours=quiet)
 
     def build_sink(self, target: WebhookTarget, context: SinkContext) -> WebhookSink:
@@ -251,16 +268,23 @@ class WebhookKind(TargetKind[WebhookTarget]):
             body = None
         return webhook_check(target, response.status_code, body)
 
-    async def send_test(self, target: WebhookTarget, text: str, http: httpx.AsyncClient,
-                        out: TextIO) -> Check:
+    async def send_test(
+        self, target: WebhookTarget, text: str, http: httpx.AsyncClient, out: TextIO
+    ) -> Check:
         name = target.name
         try:
-            response = await http.post(target.url.reveal(), params={"wait": "true"},
-                                       json={"content": text, "allowed_mentions": {"parse": []}})
+            response = await http.post(
+                target.url.reveal(),
+                params={"wait": "true"},
+                json={"content": text, "allowed_mentions": {"parse": []}},
+            )
         except httpx.HTTPError as err:
-            return failed(f"could not post the test message to {name!r} "
-                          f"({type(err).__name__})", "check the network")
+            return failed(
+                f"could not post the test message to {name!r} ({type(err).__name__})",
+                "check the network",
+            )
         if response.is_success:
             return passed(f"test message posted to target {name!r}")
-        return failed(f"Discord refused the test message for {name!r} "
-                      f"({response.status_code})", NEW_WEBHOOK)
+        return failed(
+            f"Discord refused the test message for {name!r} ({response.status_code})", NEW_WEBHOOK
+        )

@@ -46,8 +46,9 @@ BODY_VERSION = 1
 SIGNATURE_HEADER = "X-Sidecar-Signature"
 # Set by the sidecar itself: a configured header of these names would break the body's meaning
 # or its signature.
-RESERVED_HEADERS = frozenset({"content-type", "content-length", "host",
-                              SIGNATURE_HEADER.lower(), "x-sidecar-delivery"})
+RESERVED_HEADERS = frozenset(
+    {"content-type", "content-length", "host", SIGNATURE_HEADER.lower(), "x-sidecar-delivery"}
+)
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,23 @@ def asset_entry(delivery: Delivery, external_url: str) -> dict[str, Any]:
         "city": asset.city,
         "country": asset.country,
         "file_name": asset.original_file_name,
-        "link": (album_asset_link(external_url, album.id, asset.id) if album
-                 else asset_link(external_url, asset.id)),
-        "album": None if album is None else {
-            "id": album.id, "name": album.name, "link": album_link(external_url, album.id)},
-        "post": None if post is None else {
-            "name": post.post, "kind": post.kind, "occasion": post.occasion,
-            "text": post.text, "link": post.link},
+        "link": (
+            album_asset_link(external_url, album.id, asset.id)
+            if album
+            else asset_link(external_url, asset.id)
+        ),
+        "album": None
+        if album is None
+        else {"id": album.id, "name": album.name, "link": album_link(external_url, album.id)},
+        "post": None
+        if post is None
+        else {
+            "name": post.post,
+            "kind": post.kind,
+            "occasion": post.occasion,
+            "text": post.text,
+            "link": post.link,
+        },
     }
 
 
@@ -121,9 +132,15 @@ class HttpWebhookSink:
     other answer outside 2xx is permanent (the batch becomes a dead letter)."""
 
     def __init__(
-        self, target: HttpTarget, external_url: str, *,
-        client: httpx.AsyncClient | None = None, max_attempts: int = 3, max_wait: float = 30.0,
-        timeout: float = 15.0, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        self,
+        target: HttpTarget,
+        external_url: str,
+        *,
+        client: httpx.AsyncClient | None = None,
+        max_attempts: int = 3,
+        max_wait: float = 30.0,
+        timeout: float = 15.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._target = target
         self._external_url = external_url
@@ -141,8 +158,15 @@ class HttpWebhookSink:
     async def send(self, batch: Batch) -> None:
         body = encode(batch_body(batch, self._external_url))
         try:
-            await post_json(self._client, self._target, body, batch.key,
-                            self._max_attempts, self._max_wait, self._sleep)
+            await post_json(
+                self._client,
+                self._target,
+                body,
+                batch.key,
+                self._max_attempts,
+                self._max_wait,
+                self._sleep,
+            )
         except DeliveryError as error:
             log.warning("http target %s: %s", self.name, error)
             raise
@@ -153,13 +177,19 @@ class HttpWebhookSink:
 
 
 async def post_json(
-    client: httpx.AsyncClient, target: HttpTarget, body: bytes, delivery_key: str,
-    max_attempts: int, max_wait: float, sleep: Callable[[float], Awaitable[None]],
+    client: httpx.AsyncClient,
+    target: HttpTarget,
+    body: bytes,
+    delivery_key: str,
+    max_attempts: int,
+    max_wait: float,
+    sleep: Callable[[float], Awaitable[None]],
 ) -> None:
     """POST ``body`` to the target, retrying what is worth retrying; raises DeliveryError."""
     headers = {name: value.reveal() for name, value in target.headers}
-    headers.update({"Content-Type": "application/json",
-                    "User-Agent": f"immich-sidecar/{__version__}"})
+    headers.update(
+        {"Content-Type": "application/json", "User-Agent": f"immich-sidecar/{__version__}"}
+    )
     if delivery_key:  # the same batch keeps its key across retries: receivers can de-duplicate
         headers["X-Sidecar-Delivery"] = delivery_key
     if target.secret is not None:
@@ -171,13 +201,20 @@ async def post_json(
         wait = error.retry_after if error.retry_after is not None else 0.5 * 2 ** (attempt - 1)
         if attempt == max_attempts or wait > max_wait:
             raise error
-        log.info("http target %s: %s; retry %d of %d in %.2fs", target.name, error, attempt,
-                 max_attempts - 1, wait)
+        log.info(
+            "http target %s: %s; retry %d of %d in %.2fs",
+            target.name,
+            error,
+            attempt,
+            max_attempts - 1,
+            wait,
+        )
         await sleep(wait)
 
 
-async def _post_once(client: httpx.AsyncClient, target: HttpTarget, body: bytes,
-                     headers: Mapping[str, str]) -> TemporaryDeliveryError | None:
+async def _post_once(
+    client: httpx.AsyncClient, target: HttpTarget, body: bytes, headers: Mapping[str, str]
+) -> TemporaryDeliveryError | None:
     """None when the receiver took the body; a temporary error worth retrying; raises a
     permanent one."""
     try:
@@ -186,18 +223,24 @@ async def _post_once(client: httpx.AsyncClient, target: HttpTarget, body: bytes,
         return TemporaryDeliveryError("timeout", "the receiver did not answer in time")
     except httpx.TransportError as error:
         return TemporaryDeliveryError(
-            "connection", f"could not reach the receiver ({type(error).__name__})")
+            "connection", f"could not reach the receiver ({type(error).__name__})"
+        )
     status = response.status_code
     if response.is_success:
         return None
     if status == 429:
-        return TemporaryDeliveryError("rate_limited", "the receiver answered 429",
-                                      retry_after=_retry_after(response))
+        return TemporaryDeliveryError(
+            "rate_limited", "the receiver answered 429", retry_after=_retry_after(response)
+        )
     if status >= 500:
-        return TemporaryDeliveryError("server_error", f"the receiver answered {status}",
-                                      retry_after=_retry_after(response))
-    hint = " (redirects are not followed: put the final URL in http.url)" if (
-        response.is_redirect) else ""
+        return TemporaryDeliveryError(
+            "server_error", f"the receiver answered {status}", retry_after=_retry_after(response)
+        )
+    hint = (
+        " (redirects are not followed: put the final URL in http.url)"
+        if (response.is_redirect)
+        else ""
+    )
     raise PermanentDeliveryError("rejected", f"the receiver answered {status}{hint}")
 
 
@@ -207,19 +250,33 @@ class HttpKind(TargetKind[HttpTarget]):
     keys = ("http",)
     label = ("JSON webhook", "JSON webhooks")
     config_type = HttpTarget
-    secrets = (SecretKey(("http", "url"), url=True), SecretKey(("http", "secret")),
-               SecretKey(("http", "headers")))
+    secrets = (
+        SecretKey(("http", "url"), url=True),
+        SecretKey(("http", "secret")),
+        SecretKey(("http", "headers")),
+    )
 
-    def read(self, name: str, spec: Mapping[str, Any], secrets: Mapping[tuple[str, ...], Secret],
-             quiet: QuietHours | None) -> HttpTarget:
+    def read(
+        self,
+        name: str,
+        spec: Mapping[str, Any],
+        secrets: Mapping[tuple[str, ...], Secret],
+        quiet: QuietHours | None,
+    ) -> HttpTarget:
         headers = spec["http"].get("headers", {})
         return HttpTarget(
-            name=name, url=secrets[("http", "url")],
+            name=name,
+            url=secrets[("http", "url")],
             headers=tuple((key, Secret(str(value))) for key, value in headers.items()),
-            secret=secrets.get(("http", "secret")), quiet_hours=quiet)
+            secret=secrets.get(("http", "secret")),
+            quiet_hours=quiet,
+        )
 
-    def problems(self, spec: Mapping[str, Any], data: Mapping[str, Any],
-                 ) -> Iterable[tuple[KeyPath, str]]:
+    def problems(
+        self,
+        spec: Mapping[str, Any],
+        data: Mapping[str, Any],
+    ) -> Iterable[tuple[KeyPath, str]]:
         http = spec.get("http")
         headers = http.get("headers") if isinstance(http, dict) else None
         for key in headers if isinstance(headers, dict) else ():
@@ -231,16 +288,30 @@ class HttpKind(TargetKind[HttpTarget]):
 
     async def check(self, target: HttpTarget, http: httpx.AsyncClient) -> Check:
         # Any request would be acted on by the receiver (an n8n flow runs on a GET too).
-        return passed(f"target {target.name!r} posts JSON to its URL (not contacted: "
-                      f"`doctor --send-test {target.name}` posts a test body)")
+        return passed(
+            f"target {target.name!r} posts JSON to its URL (not contacted: "
+            f"`doctor --send-test {target.name}` posts a test body)"
+        )
 
-    async def send_test(self, target: HttpTarget, text: str, http: httpx.AsyncClient,
-                        out: TextIO) -> Check:
-        body = encode({"version": BODY_VERSION, "rule": "", "target": target.name,
-                       "batch": "test", "test": True, "message": text, "assets": []})
+    async def send_test(
+        self, target: HttpTarget, text: str, http: httpx.AsyncClient, out: TextIO
+    ) -> Check:
+        body = encode(
+            {
+                "version": BODY_VERSION,
+                "rule": "",
+                "target": target.name,
+                "batch": "test",
+                "test": True,
+                "message": text,
+                "assets": [],
+            }
+        )
         try:
             await post_json(http, target, body, "", 1, 0.0, asyncio.sleep)
         except DeliveryError as error:
-            return failed(f"the test body for target {target.name!r} was refused ({error})",
-                          "check http.url and what the receiver expects")
+            return failed(
+                f"the test body for target {target.name!r} was refused ({error})",
+                "check http.url and what the receiver expects",
+            )
         return passed(f"test body posted to target {target.name!r}")

@@ -38,8 +38,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
 
 
 async def main(sections: list[str]) -> list[Figure]:
@@ -48,15 +50,18 @@ async def main(sections: list[str]) -> list[Figure]:
         started = time.monotonic()
         print(f"bench: {name} ...", file=sys.stderr, flush=True)
         figures += await SECTIONS[name](name)
-        print(f"bench: {name} took {time.monotonic() - started:.0f} s", file=sys.stderr,
-              flush=True)
+        print(f"bench: {name} took {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     return figures
 
 
 def cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
-    parser.add_argument("--only", choices=sorted(SECTIONS), action="append",
-                        help="run only this section (may be repeated)")
+    parser.add_argument(
+        "--only",
+        choices=sorted(SECTIONS),
+        action="append",
+        help="run only this section (may be repeated)",
+    )
     args = parser.parse_args(argv)
     sections = args.only or list(SECTIONS)
     started = time.monotonic()
@@ -68,8 +73,10 @@ def cli(argv: list[str] | None = None) -> int:
         return 1
     print(f"machine: {machine()}")
     print(table(figures))
-    print(f"total: {time.monotonic() - started:.0f} s; "
-          f"{sum(f.passed is False for f in figures)} target(s) missed")
+    print(
+        f"total: {time.monotonic() - started:.0f} s; "
+        f"{sum(f.passed is False for f in figures)} target(s) missed"
+    )
     return 1 if any(f.passed is False for f in figures) else 0
 
 

@@ -45,14 +45,16 @@ def build_library(immich: FakeImmich, other_user: str) -> str:
     big: list[str] = []
     for month in range(MONTHS):
         taken = datetime(2006 + month // 12, month % 12 + 1, 10, 12, tzinfo=UTC)
-        big += immich.add_assets_bulk(BIG // MONTHS + (1 if month < BIG % MONTHS else 0),
-                                      created_at=taken, taken_at=taken)
+        big += immich.add_assets_bulk(
+            BIG // MONTHS + (1 if month < BIG % MONTHS else 0), created_at=taken, taken_at=taken
+        )
     big_album = immich.add_album("Everything", big)
     for n in range(ALBUMS - 1):
         members = immich.add_assets_bulk(5, created_at=OLD, taken_at=OLD)
         if n % 2:
-            immich.add_album(f"Shared {n}", members, owner=other_user,
-                             shared_with=[immich.key_user_id])
+            immich.add_album(
+                f"Shared {n}", members, owner=other_user, shared_with=[immich.key_user_id]
+            )
         else:
             immich.add_album(f"Album {n}", members)
     return big_album
@@ -75,8 +77,7 @@ class AlbumRig:
         self.now = datetime.now(UTC)
         self.store = Store.open(state)
         self.metrics = Metrics()
-        self.client = ImmichClient(immich.url, Secret(immich.api_key), self.metrics,
-                                   max_attempts=1)
+        self.client = ImmichClient(immich.url, Secret(immich.api_key), self.metrics, max_attempts=1)
         watcher = AlbumWatcher(self.client, self.store, self.metrics)
         self.poller = Poller(self.client, self.store, self.metrics, lambda: self.now, watcher)
         self.alice = immich.add_person("Alice")
@@ -94,13 +95,16 @@ class AlbumRig:
         result = await self.poller.poll(watch)
         seconds = time.perf_counter() - started
         requests = self.immich.requests
-        return Cost(len(requests), sum(r.response_bytes for r in requests), seconds,
-                    result.queued)
+        return Cost(len(requests), sum(r.response_bytes for r in requests), seconds, result.queued)
 
     def add_three(self) -> None:
         taken = datetime(2013, 5, 3, 15, 0, tzinfo=UTC)
-        added = [self.immich.add_asset(created_at=taken, taken_at=taken + timedelta(minutes=m),
-                                       people=[self.alice]) for m in (0, 7, 12)]
+        added = [
+            self.immich.add_asset(
+                created_at=taken, taken_at=taken + timedelta(minutes=m), people=[self.alice]
+            )
+            for m in (0, 7, 12)
+        ]
         self.immich.add_to_album(self.big, added)
 
     async def close(self) -> None:
@@ -111,8 +115,12 @@ class AlbumRig:
 def _median(costs: list[Cost]) -> Cost:
     if len({(c.requests, c.response_bytes) for c in costs}) != 1:
         raise RuntimeError("album poll costs differ between identical runs")
-    return Cost(costs[0].requests, costs[0].response_bytes,
-                statistics.median(c.seconds for c in costs), costs[0].queued)
+    return Cost(
+        costs[0].requests,
+        costs[0].response_bytes,
+        statistics.median(c.seconds for c in costs),
+        costs[0].queued,
+    )
 
 
 async def measure(version: tuple[int, int, int], runs: int = 3) -> dict[str, Cost]:
@@ -124,9 +132,11 @@ async def measure(version: tuple[int, int, int], runs: int = 3) -> dict[str, Cos
                 try:
                     await rig.client.version()  # as the sidecar does at start
                     await rig.poll(PEOPLE_ONLY)
-                    costs = {"without": await rig.poll(PEOPLE_ONLY),
-                             "baseline": await rig.poll(BIG_ALBUM),
-                             "idle": await rig.poll(BIG_ALBUM)}
+                    costs = {
+                        "without": await rig.poll(PEOPLE_ONLY),
+                        "baseline": await rig.poll(BIG_ALBUM),
+                        "idle": await rig.poll(BIG_ALBUM),
+                    }
                     await rig.poll(MIXED)
                     costs["mixed"] = await rig.poll(MIXED)
                     await rig.poll(ALBUM_ONLY)
@@ -145,26 +155,47 @@ async def run(section: str = "albums") -> list[Figure]:
         label = "immich " + ".".join(map(str, version))
         cost = await measure(version)
         without, idle, mixed = cost["without"], cost["idle"], cost["mixed"]
-        figures.append(Figure(
-            section, f"{label}: album rule on a 20,000-photo album, first poll (baseline)",
-            cost["baseline"].text() + " (once)", "every month fetched once", None))
+        figures.append(
+            Figure(
+                section,
+                f"{label}: album rule on a 20,000-photo album, first poll (baseline)",
+                cost["baseline"].text() + " (once)",
+                "every month fetched once",
+                None,
+            )
+        )
         extra = idle.requests - without.requests
         extra_bytes = idle.response_bytes - without.response_bytes
-        figures.append(Figure(
-            section, f"{label}: idle poll, 50 albums, vs. no album rule",
-            f"+{extra} req, +{extra_bytes:,} B ({idle.text()})", "<= +1 req, +150 KiB",
-            extra <= 1 and extra_bytes <= 150 * KIB))
+        figures.append(
+            Figure(
+                section,
+                f"{label}: idle poll, 50 albums, vs. no album rule",
+                f"+{extra} req, +{extra_bytes:,} B ({idle.text()})",
+                "<= +1 req, +150 KiB",
+                extra <= 1 and extra_bytes <= 150 * KIB,
+            )
+        )
         allowed = 2 if version < (3, 0, 0) else 1
         extra = mixed.requests - without.requests
         extra_bytes = mixed.response_bytes - without.response_bytes
-        figures.append(Figure(
-            section, f"{label}: idle poll, owned + shared albums watched",
-            f"+{extra} req, +{extra_bytes:,} B ({mixed.text()})",
-            f"<= +{allowed} req, +150 KiB", extra <= allowed and extra_bytes <= 150 * KIB))
+        figures.append(
+            Figure(
+                section,
+                f"{label}: idle poll, owned + shared albums watched",
+                f"+{extra} req, +{extra_bytes:,} B ({mixed.text()})",
+                f"<= +{allowed} req, +150 KiB",
+                extra <= allowed and extra_bytes <= 150 * KIB,
+            )
+        )
         three = cost["three"]
-        figures.append(Figure(
-            section, f"{label}: 3 photos added to the 20,000-photo album, album rule only "
-            f"({three.queued} queued)",
-            three.text() + " (median of 3)", "<= 5 req, <= 100 KiB",
-            three.requests <= 5 and three.response_bytes <= 100 * KIB))
+        figures.append(
+            Figure(
+                section,
+                f"{label}: 3 photos added to the 20,000-photo album, album rule only "
+                f"({three.queued} queued)",
+                three.text() + " (median of 3)",
+                "<= 5 req, <= 100 KiB",
+                three.requests <= 5 and three.response_bytes <= 100 * KIB,
+            )
+        )
     return figures

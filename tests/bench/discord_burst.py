@@ -58,27 +58,41 @@ async def measure(batching: str) -> dict[str, float]:
         await discord.stop()
 
 
-async def _burst(discord: fd.FakeDiscord, immich: FakeImmich, tmp: Path,
-                 batching: str) -> dict[str, float]:
+async def _burst(
+    discord: fd.FakeDiscord, immich: FakeImmich, tmp: Path, batching: str
+) -> dict[str, float]:
     alice = immich.add_person("Alice")
     config = tmp / "config.yaml"
     os.environ["IMMICH_API_KEY"] = immich.api_key
     os.environ["DISCORD_TOKEN"] = fd.TOKEN
-    write_config(config, immich_url=immich.url, state=tmp / "state.db", rules=rules(batching),
-                 targets=f'photos: {{channel_id: "{fd.PHOTOS_CHANNEL}"}}',
-                 metrics_port=free_port(), extra="discord:\n  token: ${DISCORD_TOKEN}\n")
+    write_config(
+        config,
+        immich_url=immich.url,
+        state=tmp / "state.db",
+        rules=rules(batching),
+        targets=f'photos: {{channel_id: "{fd.PHOTOS_CHANNEL}"}}',
+        metrics_port=free_port(),
+        extra="discord:\n  token: ${DISCORD_TOKEN}\n",
+    )
     sidecar = Sidecar(config, stdout=io.StringIO())
     await sidecar.start()
     try:
-        def sent() -> float:
-            return sidecar.metrics.registry.get_sample_value(
-                "immich_sidecar_notifications_sent_total",
-                {"rule": "kids", "target": "photos"}) or 0.0
 
-        await _wait(lambda: sidecar.metrics.registry.get_sample_value(
-            "immich_sidecar_poll_runs_total", {"result": "success"}), "a first poll")
-        discord.rate_limit("POST", MESSAGES_PATH, retry_after=RETRY_AFTER,
-                           times=RATE_LIMITED_POSTS)
+        def sent() -> float:
+            return (
+                sidecar.metrics.registry.get_sample_value(
+                    "immich_sidecar_notifications_sent_total", {"rule": "kids", "target": "photos"}
+                )
+                or 0.0
+            )
+
+        await _wait(
+            lambda: sidecar.metrics.registry.get_sample_value(
+                "immich_sidecar_poll_runs_total", {"result": "success"}
+            ),
+            "a first poll",
+        )
+        discord.rate_limit("POST", MESSAGES_PATH, retry_after=RETRY_AFTER, times=RATE_LIMITED_POSTS)
         immich.reset_requests()
         started = time.monotonic()
         immich.add_assets_bulk(BURST, created_at=datetime.now(UTC), people=[alice])
@@ -89,11 +103,19 @@ async def _burst(discord: fd.FakeDiscord, immich: FakeImmich, tmp: Path,
         messages = discord.messages_in(fd.PHOTOS_CHANNEL)
         embeds = sum(len(m.payload.get("embeds") or []) for m in messages)
         thumbnails = [r for r in immich.requests if r.path.endswith("/thumbnail")]
-        retries = sidecar.metrics.registry.get_sample_value(
-            "immich_sidecar_discord_retries_total") or 0
-        return {"messages": len(messages), "embeds": embeds, "posts": len(posts),
-                "answered_429": len(posts) - len(messages), "retries_seen": retries,
-                "seconds": seconds, "thumbnails": len(thumbnails), "sent": sent()}
+        retries = (
+            sidecar.metrics.registry.get_sample_value("immich_sidecar_discord_retries_total") or 0
+        )
+        return {
+            "messages": len(messages),
+            "embeds": embeds,
+            "posts": len(posts),
+            "answered_429": len(posts) - len(messages),
+            "retries_seen": retries,
+            "seconds": seconds,
+            "thumbnails": len(thumbnails),
+            "sent": sent(),
+        }
     finally:
         await sidecar.stop()
 
@@ -105,10 +127,15 @@ async def run(section: str = "discord") -> list[Figure]:
         ("summary_over 1000, 10 per message", "{summary_over: 1000}", BURST // 10),
     ):
         got = await measure(batching)
-        figures.append(Figure(
-            section, f"{BURST} matching photos, bot target, {label}",
-            f"{got['messages']:.0f} msgs ({got['embeds']:.0f} embeds), "
-            f"{got['answered_429']:.0f} x 429 answered / {got['retries_seen']:.0f} retried, "
-            f"{got['thumbnails']:.0f} thumbnails fetched, all sent in {got['seconds']:.2f} s",
-            f"{expected} msgs, {BURST} sent", got["messages"] == expected and got["sent"] == BURST))
+        figures.append(
+            Figure(
+                section,
+                f"{BURST} matching photos, bot target, {label}",
+                f"{got['messages']:.0f} msgs ({got['embeds']:.0f} embeds), "
+                f"{got['answered_429']:.0f} x 429 answered / {got['retries_seen']:.0f} retried, "
+                f"{got['thumbnails']:.0f} thumbnails fetched, all sent in {got['seconds']:.2f} s",
+                f"{expected} msgs, {BURST} sent",
+                got["messages"] == expected and got["sent"] == BURST,
+            )
+        )
     return figures

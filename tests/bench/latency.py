@@ -50,8 +50,22 @@ async def run(section: str = "latency") -> list[Figure]:
     for version in (V2, V32):
         label = "immich " + ".".join(map(str, version))
         uploads, recognitions = await measure(version)
-        figures.append(Figure(section, f"{label}: upload with a known face -> console line",
-                              spread(uploads), f"poll every {INTERVAL:g} s", None))
-        figures.append(Figure(section, f"{label}: face recognised later -> console line",
-                              spread(recognitions), f"poll every {INTERVAL:g} s", None))
+        figures.append(
+            Figure(
+                section,
+                f"{label}: upload with a known face -> console line",
+                spread(uploads),
+                f"poll every {INTERVAL:g} s",
+                None,
+            )
+        )
+        figures.append(
+            Figure(
+                section,
+                f"{label}: face recognised later -> console line",
+                spread(recognitions),
+                f"poll every {INTERVAL:g} s",
+                None,
+            )
+        )
     return figures

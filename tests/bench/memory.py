@@ -27,8 +27,9 @@ WITH_STREAM = PEOPLE_ONLY + textwrap.dedent("""\
     """)
 
 
-async def measure(version: tuple[int, int, int], rules: str, rules_matching: int
-                  ) -> tuple[Memory, Memory]:
+async def measure(
+    version: tuple[int, int, int], rules: str, rules_matching: int
+) -> tuple[Memory, Memory]:
     """Memory when idle, and once the burst was delivered and polled again."""
     async with deployed(version, rules) as (deployment, sidecar):
         await sidecar.wait_for_polls(2)
@@ -37,13 +38,17 @@ async def measure(version: tuple[int, int, int], rules: str, rules_matching: int
         immich.add_assets_bulk(WINDOW - MATCHING, people=[deployment.people["Carol"]])
         immich.add_assets_bulk(MATCHING, people=[deployment.people["Alice"]])
         expected = MATCHING * rules_matching
-        await sidecar.wait_until(lambda: len(sidecar.notifications()) >= expected,
-                                 f"{expected} notifications", limit=LIMIT)
+        await sidecar.wait_until(
+            lambda: len(sidecar.notifications()) >= expected,
+            f"{expected} notifications",
+            limit=LIMIT,
+        )
         await sidecar.wait_for_polls(1)
         after = sidecar.memory()
         if len(sidecar.notifications()) != expected:
-            raise RuntimeError(f"expected {expected} notifications, "
-                               f"got {len(sidecar.notifications())}")
+            raise RuntimeError(
+                f"expected {expected} notifications, got {len(sidecar.notifications())}"
+            )
         return idle, after
 
 
@@ -52,17 +57,32 @@ async def run(section: str = "memory") -> list[Figure]:
     for version in (V2, V32):
         label = "immich " + ".".join(map(str, version))
         idle, after = await measure(version, PEOPLE_ONLY, rules_matching=1)
-        figures.append(Figure(
-            section, f"{label}: idle RSS (after 2 polls)",
-            f"{idle.rss_mb:.1f} MB (peak since start {idle.peak_mb:.1f} MB)",
-            f"<= {IDLE_LIMIT_MB:g} MB", idle.rss_mb <= IDLE_LIMIT_MB))
-        figures.append(Figure(
-            section, f"{label}: peak RSS, 10,000 new (1% match), people rule",
-            f"{after.peak_mb:.1f} MB (RSS after {after.rss_mb:.1f} MB)",
-            f"<= {BURST_LIMIT_MB:g} MB", after.peak_mb <= BURST_LIMIT_MB))
+        figures.append(
+            Figure(
+                section,
+                f"{label}: idle RSS (after 2 polls)",
+                f"{idle.rss_mb:.1f} MB (peak since start {idle.peak_mb:.1f} MB)",
+                f"<= {IDLE_LIMIT_MB:g} MB",
+                idle.rss_mb <= IDLE_LIMIT_MB,
+            )
+        )
+        figures.append(
+            Figure(
+                section,
+                f"{label}: peak RSS, 10,000 new (1% match), people rule",
+                f"{after.peak_mb:.1f} MB (RSS after {after.rss_mb:.1f} MB)",
+                f"<= {BURST_LIMIT_MB:g} MB",
+                after.peak_mb <= BURST_LIMIT_MB,
+            )
+        )
         _, after = await measure(version, WITH_STREAM, rules_matching=2)
-        figures.append(Figure(
-            section, f"{label}: peak RSS, same + a rule needing nobody (all 10,000 fetched)",
-            f"{after.peak_mb:.1f} MB (RSS after {after.rss_mb:.1f} MB)",
-            f"<= {BURST_LIMIT_MB:g} MB", after.peak_mb <= BURST_LIMIT_MB))
+        figures.append(
+            Figure(
+                section,
+                f"{label}: peak RSS, same + a rule needing nobody (all 10,000 fetched)",
+                f"{after.peak_mb:.1f} MB (RSS after {after.rss_mb:.1f} MB)",
+                f"<= {BURST_LIMIT_MB:g} MB",
+                after.peak_mb <= BURST_LIMIT_MB,
+            )
+        )
     return figures

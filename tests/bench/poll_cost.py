@@ -36,8 +36,12 @@ WALL_LIMIT = 3.0  # seconds for a poll over a 10,000-asset window
 # A typical household: two watched people, and a rule on videos without Carol.
 HOUSEHOLD = (
     Rule("kids", ("family",), PeopleFilter(any=("Alice", "Bob"))),
-    Rule("no-carol-videos", ("family",), PeopleFilter(none=("Carol",)),
-         asset_types=frozenset({"VIDEO"})),
+    Rule(
+        "no-carol-videos",
+        ("family",),
+        PeopleFilter(none=("Carol",)),
+        asset_types=frozenset({"VIDEO"}),
+    ),
 )
 WATCHED_PEOPLE = 2
 # The same plus a rule that needs nobody: every new asset is downloaded once, after settle.
@@ -71,7 +75,8 @@ class PollRig:
         self.poller = Poller(self.client, self.store, Metrics(), self.clock)
         self.people = {name: immich.add_person(name) for name in ("Alice", "Bob", "Carol")}
         compiled = compile_rules(
-            rules, lambda n: [Person(self.people[n], n)] if n in self.people else [])
+            rules, lambda n: [Person(self.people[n], n)] if n in self.people else []
+        )
         targets = {r.name: r.targets for r in rules}
         self.watch = Watch(compiled, lambda n: targets[n], LOOKBACK, SETTLE)
         self.poller.start_baseline(targets, backfill=timedelta(hours=1))
@@ -93,17 +98,22 @@ class PollRig:
         result = await self.poller.poll(self.watch)
         seconds = time.perf_counter() - started
         requests = self.immich.requests
-        return PollCost(len(requests), sum(r.response_bytes for r in requests), seconds,
-                        result.queued)
+        return PollCost(
+            len(requests), sum(r.response_bytes for r in requests), seconds, result.queued
+        )
 
     async def close(self) -> None:
         await self.client.aclose()
         self.store.close()
 
 
-async def measure(version: tuple[int, int, int], window: int, runs: int,
-                  rules: tuple[Rule, ...] = HOUSEHOLD, others: tuple[str, ...] = ()
-                  ) -> list[PollCost]:
+async def measure(
+    version: tuple[int, int, int],
+    window: int,
+    runs: int,
+    rules: tuple[Rule, ...] = HOUSEHOLD,
+    others: tuple[str, ...] = (),
+) -> list[PollCost]:
     """``runs`` polls, each by a sidecar that has polled once (idle) before the window filled."""
     costs = []
     for _ in range(runs):
@@ -135,8 +145,12 @@ def _cost(costs: list[PollCost]) -> tuple[int, int, float, int]:
     requests = {c.requests for c in costs}
     if len(requests) != 1:
         raise RuntimeError(f"request counts differ between identical runs: {sorted(requests)}")
-    return (costs[0].requests, max(c.response_bytes for c in costs),
-            statistics.median(c.seconds for c in costs), costs[0].queued)
+    return (
+        costs[0].requests,
+        max(c.response_bytes for c in costs),
+        statistics.median(c.seconds for c in costs),
+        costs[0].queued,
+    )
 
 
 async def run(section: str = "poll") -> list[Figure]:
@@ -145,22 +159,39 @@ async def run(section: str = "poll") -> list[Figure]:
         label = _label(version)
         budget = idle_budget(version)
         requests, size, seconds, _ = _cost(await measure(version, 0, runs=5))
-        figures.append(Figure(
-            section, f"{label}: idle poll", f"{requests} req, {size} B, {seconds * 1000:.1f} ms",
-            f"<= {budget} req", requests <= budget))
+        figures.append(
+            Figure(
+                section,
+                f"{label}: idle poll",
+                f"{requests} req, {size} B, {seconds * 1000:.1f} ms",
+                f"<= {budget} req",
+                requests <= budget,
+            )
+        )
         for window in (1_000, 10_000):
             requests, size, seconds, queued = _cost(await measure(version, window, runs=3))
             allowed = budget + math.ceil(window * MATCHING_SHARE / PAGE_SIZE)
             within = requests <= allowed and (window < 10_000 or seconds <= WALL_LIMIT)
             target = f"<= {allowed} req" + (f", <= {WALL_LIMIT:g} s" if window >= 10_000 else "")
-            figures.append(Figure(
-                section, f"{label}: window of {window:,} new, 1% match ({queued} queued)",
-                f"{requests} req, {size:,} B, {seconds * 1000:.0f} ms (median of 3)",
-                target, within))
+            figures.append(
+                Figure(
+                    section,
+                    f"{label}: window of {window:,} new, 1% match ({queued} queued)",
+                    f"{requests} req, {size:,} B, {seconds * 1000:.0f} ms (median of 3)",
+                    target,
+                    within,
+                )
+            )
         requests, size, seconds, queued = _cost(
-            await measure(version, 10_000, runs=3, rules=WITH_STREAM, others=("Carol",)))
-        figures.append(Figure(
-            section, f"{label}: window of 10,000, + a rule needing nobody ({queued} queued)",
-            f"{requests} req, {size:,} B, {seconds * 1000:.0f} ms (median of 3)",
-            "downloads each new asset once", None))
+            await measure(version, 10_000, runs=3, rules=WITH_STREAM, others=("Carol",))
+        )
+        figures.append(
+            Figure(
+                section,
+                f"{label}: window of 10,000, + a rule needing nobody ({queued} queued)",
+                f"{requests} req, {size:,} B, {seconds * 1000:.0f} ms (median of 3)",
+                "downloads each new asset once",
+                None,
+            )
+        )
     return figures

@@ -32,12 +32,20 @@ async def measure(version: tuple[int, int, int]) -> list[float]:
             after = len(sidecar.stderr)
             started = time.monotonic()
             deployment.write(rules_named(f"kids-{i}"))
-            samples.append(await sidecar.line_time(sidecar.stderr, "config reloaded", after)
-                           - started)
+            samples.append(
+                await sidecar.line_time(sidecar.stderr, "config reloaded", after) - started
+            )
     return samples
 
 
 async def run(section: str = "reload") -> list[Figure]:
     samples = await measure(V2)
-    return [Figure(section, "immich 2.7.5: config written -> 'config reloaded' logged",
-                   spread(samples), f"<= {LIMIT_S:g} s (max)", max(samples) <= LIMIT_S)]
+    return [
+        Figure(
+            section,
+            "immich 2.7.5: config written -> 'config reloaded' logged",
+            spread(samples),
+            f"<= {LIMIT_S:g} s (max)",
+            max(samples) <= LIMIT_S,
+        )
+    ]

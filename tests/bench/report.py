@@ -26,17 +26,24 @@ class Figure:
 
 def spread(samples: Sequence[float], unit: str = "s", digits: int = 3) -> str:
     """``median (max)`` of samples, e.g. ``0.812 s (max 1.904 s, n=6)``."""
-    return (f"{statistics.median(samples):.{digits}f} {unit} "
-            f"(max {max(samples):.{digits}f} {unit}, n={len(samples)})")
+    return (
+        f"{statistics.median(samples):.{digits}f} {unit} "
+        f"(max {max(samples):.{digits}f} {unit}, n={len(samples)})"
+    )
 
 
 def table(figures: Sequence[Figure]) -> str:
     headers = ("section", "measurement", "value", "target", "result")
     rows = [(f.section, f.what, f.value, f.target, f.verdict) for f in figures]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
-    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
-             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
-              for row in rows]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    lines = [
+        "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
+    lines += [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+        for row in rows
+    ]
     return "\n".join(lines)

@@ -47,8 +47,11 @@ class TimedSidecar(SidecarProcess):
 
     async def line_time(self, lines: list[str], text: str, after: int) -> float:
         """When the first line from index ``after`` containing ``text`` arrived."""
-        await self.wait_until(lambda: any(text in line for line in lines[after:]),
-                              f"a line with {text!r}", limit=LIMIT)
+        await self.wait_until(
+            lambda: any(text in line for line in lines[after:]),
+            f"a line with {text!r}",
+            limit=LIMIT,
+        )
         times = self.arrivals[id(lines)]
         return next(times[i] for i in range(after, len(lines)) if text in lines[i])
 
@@ -67,18 +70,25 @@ class Deployment:
         self.write(rules)
 
     def write(self, rules: str) -> None:
-        write_config(self.config, immich_url=self.immich.url, state=self.state, rules=rules,
-                     interval=self.interval, settle="1s", lookback="1h",
-                     metrics_port=self.metrics_port)
+        write_config(
+            self.config,
+            immich_url=self.immich.url,
+            state=self.state,
+            rules=rules,
+            interval=self.interval,
+            settle="1s",
+            lookback="1h",
+            metrics_port=self.metrics_port,
+        )
 
     def sidecar(self) -> TimedSidecar:
-        return TimedSidecar(self.config, {"IMMICH_API_KEY": self.immich.api_key},
-                            self.metrics_port)
+        return TimedSidecar(self.config, {"IMMICH_API_KEY": self.immich.api_key}, self.metrics_port)
 
 
 @contextlib.asynccontextmanager
-async def deployed(version: tuple[int, int, int], rules: str, interval: str = "1s"
-                   ) -> AsyncIterator[tuple[Deployment, TimedSidecar]]:
+async def deployed(
+    version: tuple[int, int, int], rules: str, interval: str = "1s"
+) -> AsyncIterator[tuple[Deployment, TimedSidecar]]:
     """A started sidecar process (stopped, and its files removed, afterwards)."""
     with tempfile.TemporaryDirectory() as tmp:
         async with FakeImmich(version=version) as immich:
@@ -90,5 +100,6 @@ async def deployed(version: tuple[int, int, int], rules: str, interval: str = "1
             finally:
                 code = await sidecar.stop()
                 if code != 0:
-                    raise RuntimeError(f"the sidecar exited with {code}:\n"
-                                       + "\n".join(sidecar.stderr[-20:]))
+                    raise RuntimeError(
+                        f"the sidecar exited with {code}:\n" + "\n".join(sidecar.stderr[-20:])
+                    )

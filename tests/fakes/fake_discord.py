@@ -47,8 +47,9 @@ EMBED_LINKS = 1 << 14
 ATTACH_FILES = 1 << 15
 READ_HISTORY = 1 << 16
 USE_COMMANDS = 1 << 31
-EVERYONE_PERMS = (VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_HISTORY
-                  | USE_COMMANDS)
+EVERYONE_PERMS = (
+    VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_HISTORY | USE_COMMANDS
+)
 
 JSON = "application/json"  # discord.py parses a body only with exactly this content type
 FAULT_KINDS = ("500", "503", "429", "timeout", "drop")
@@ -137,8 +138,8 @@ class FakeDiscord:
         self.channels: dict[int, dict[str, Any]] = {
             PHOTOS_CHANNEL: self._channel(PHOTOS_CHANNEL, "photos"),
             READ_ONLY_CHANNEL: self._channel(
-                READ_ONLY_CHANNEL, "announcements",
-                deny=SEND_MESSAGES | ATTACH_FILES),
+                READ_ONLY_CHANNEL, "announcements", deny=SEND_MESSAGES | ATTACH_FILES
+            ),
             UPLOADS_CHANNEL: self._channel(UPLOADS_CHANNEL, "uploads"),
         }
 
@@ -170,7 +171,8 @@ class FakeDiscord:
         old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
         discord.http.Route.BASE = f"{self.base_url}/api/v10"
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(
-            self.base_url.replace("http://", "ws://") + "/gateway")
+            self.base_url.replace("http://", "ws://") + "/gateway"
+        )
         try:
             yield
         finally:
@@ -179,24 +181,40 @@ class FakeDiscord:
 
     # ---------------------------------------------------------------- test controls
 
-    def fail(self, method: str, path: str, status: int, *, body: dict[str, Any] | None = None,
-             headers: dict[str, str] | None = None, times: int = 1) -> None:
+    def fail(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        *,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+    ) -> None:
         """Answer the next ``times`` requests matching ``method`` and ``path`` (a regex on the
         path below /api/v10) with ``status``."""
-        self._failures.append(Failure(method, re.compile(path), status, body or {},
-                                      headers or {}, times))
+        self._failures.append(
+            Failure(method, re.compile(path), status, body or {}, headers or {}, times)
+        )
 
     def set_faults(self, faults: Faults | None) -> None:
         """Fail a random share of the requests from now on (None: stop)."""
         self._faults = faults
         self._fault_random = random.Random(faults.seed if faults else 0)
 
-    def rate_limit(self, method: str, path: str, retry_after: float = 0.05,
-                   times: int = 1) -> None:
-        self.fail(method, path, 429, times=times,
-                  body={"message": "You are being rate limited.", "retry_after": retry_after,
-                        "global": False},
-                  headers={"Via": "1.1 google", "Retry-After": str(retry_after)})
+    def rate_limit(self, method: str, path: str, retry_after: float = 0.05, times: int = 1) -> None:
+        self.fail(
+            method,
+            path,
+            429,
+            times=times,
+            body={
+                "message": "You are being rate limited.",
+                "retry_after": retry_after,
+                "global": False,
+            },
+            headers={"Via": "1.1 google", "Retry-After": str(retry_after)},
+        )
 
     def add_channel(self, name: str, *, deny: int = 0) -> int:
         """A text channel where @everyone (and so the bot) is denied ``deny`` permissions.
@@ -210,9 +228,14 @@ class FakeDiscord:
         webhook_id = next(self._ids)
         token = f"webhook-token-{webhook_id}"
         self.webhooks[webhook_id] = {
-            "id": str(webhook_id), "type": 1, "guild_id": str(GUILD_ID),
-            "channel_id": str(channel_id), "name": name, "avatar": None,
-            "application_id": None, "token": token,
+            "id": str(webhook_id),
+            "type": 1,
+            "guild_id": str(GUILD_ID),
+            "channel_id": str(channel_id),
+            "name": name,
+            "avatar": None,
+            "application_id": None,
+            "token": token,
         }
         return f"{self.base_url}/api/v10/webhooks/{webhook_id}/{token}"
 
@@ -222,43 +245,81 @@ class FakeDiscord:
         del self.webhooks[webhook_id]
         self.deleted_webhooks.add(webhook_id)
 
-    def add_attachment(self, filename: str, data: bytes,
-                       content_type: str = "application/octet-stream",
-                       size: int | None = None) -> dict[str, Any]:
+    def add_attachment(
+        self,
+        filename: str,
+        data: bytes,
+        content_type: str = "application/octet-stream",
+        size: int | None = None,
+    ) -> dict[str, Any]:
         """An attachment as Discord puts it into an interaction, readable from the fake."""
         attachment_id = next(self._ids)
         self._attachments[attachment_id] = (filename, data, content_type)
         url = f"{self.base_url}/attachments/{attachment_id}/{quote(filename, safe='')}"
-        return {"id": str(attachment_id), "filename": filename,
-                "size": len(data) if size is None else size,
-                "url": url, "proxy_url": url, "content_type": content_type}
+        return {
+            "id": str(attachment_id),
+            "filename": filename,
+            "size": len(data) if size is None else size,
+            "url": url,
+            "proxy_url": url,
+            "content_type": content_type,
+        }
 
-    def member(self, roles: tuple[int, ...] = (), permissions: int = EVERYONE_PERMS
-               ) -> dict[str, Any]:
-        return {"user": self._user(USER_ID, "carol"), "roles": [str(r) for r in roles],
-                "joined_at": _now(), "deaf": False, "mute": False, "flags": 0,
-                "permissions": str(permissions), "nick": None, "avatar": None}
+    def member(
+        self, roles: tuple[int, ...] = (), permissions: int = EVERYONE_PERMS
+    ) -> dict[str, Any]:
+        return {
+            "user": self._user(USER_ID, "carol"),
+            "roles": [str(r) for r in roles],
+            "joined_at": _now(),
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "permissions": str(permissions),
+            "nick": None,
+            "avatar": None,
+        }
 
-    async def interact(self, options: list[dict[str, Any]], *, command: str = "immich",
-                       channel_id: int = UPLOADS_CHANNEL, roles: tuple[int, ...] = (),
-                       permissions: int = EVERYONE_PERMS, autocomplete: bool = False,
-                       attachments: list[dict[str, Any]] | None = None) -> str:
+    async def interact(
+        self,
+        options: list[dict[str, Any]],
+        *,
+        command: str = "immich",
+        channel_id: int = UPLOADS_CHANNEL,
+        roles: tuple[int, ...] = (),
+        permissions: int = EVERYONE_PERMS,
+        autocomplete: bool = False,
+        attachments: list[dict[str, Any]] | None = None,
+    ) -> str:
         """Push an INTERACTION_CREATE for ``/command <options>``; returns its token."""
         token = f"interaction-token-{next(self._ids)}"
         data: dict[str, Any] = {
-            "id": str(next(self._ids)), "name": command, "type": 1,
-            "options": options, "guild_id": str(GUILD_ID),
+            "id": str(next(self._ids)),
+            "name": command,
+            "type": 1,
+            "options": options,
+            "guild_id": str(GUILD_ID),
         }
         if attachments:
             data["resolved"] = {"attachments": {a["id"]: a for a in attachments}}
         payload: dict[str, Any] = {
-            "id": str(next(self._ids)), "application_id": str(APP_ID),
-            "type": 4 if autocomplete else 2, "data": data, "guild_id": str(GUILD_ID),
-            "channel_id": str(channel_id), "channel": self.channels[channel_id],
-            "member": self.member(roles, permissions), "token": token, "version": 1,
-            "app_permissions": str(EVERYONE_PERMS), "locale": "en-US", "guild_locale": "en-US",
-            "entitlements": [], "authorizing_integration_owners": {"0": str(GUILD_ID)},
-            "context": 0, "attachment_size_limit": 25 * 1024 * 1024,
+            "id": str(next(self._ids)),
+            "application_id": str(APP_ID),
+            "type": 4 if autocomplete else 2,
+            "data": data,
+            "guild_id": str(GUILD_ID),
+            "channel_id": str(channel_id),
+            "channel": self.channels[channel_id],
+            "member": self.member(roles, permissions),
+            "token": token,
+            "version": 1,
+            "app_permissions": str(EVERYONE_PERMS),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(GUILD_ID)},
+            "context": 0,
+            "attachment_size_limit": 25 * 1024 * 1024,
         }
         await self.dispatch("INTERACTION_CREATE", payload)
         return token
@@ -290,55 +351,132 @@ class FakeDiscord:
     # ---------------------------------------------------------------- payloads
 
     def _user(self, user_id: int, name: str, bot: bool = False) -> dict[str, Any]:
-        return {"id": str(user_id), "username": name, "discriminator": "0",
-                "global_name": name, "avatar": None, "bot": bot, "flags": 0}
-
-    def _channel(self, channel_id: int, name: str, deny: int = 0) -> dict[str, Any]:
-        overwrites = ([{"id": str(EVERYONE_ROLE), "type": 0, "allow": "0", "deny": str(deny)}]
-                      if deny else [])
-        return {"id": str(channel_id), "type": 0, "guild_id": str(GUILD_ID), "name": name,
-                "position": 0, "permission_overwrites": overwrites, "nsfw": False,
-                "parent_id": None, "topic": None, "rate_limit_per_user": 0,
-                "last_message_id": None, "flags": 0}
-
-    def _role(self, role_id: int, name: str, permissions: int, position: int) -> dict[str, Any]:
-        return {"id": str(role_id), "name": name, "color": 0, "hoist": False,
-                "position": position, "permissions": str(permissions), "managed": False,
-                "mentionable": False, "flags": 0, "icon": None, "unicode_emoji": None}
-
-    def _guild(self) -> dict[str, Any]:
-        bot_member = {"user": self._user(BOT_ID, "sidecar", bot=True), "roles": [],
-                      "joined_at": _now(), "deaf": False, "mute": False, "flags": 0}
         return {
-            "id": str(GUILD_ID), "name": "Home", "icon": None, "owner_id": str(USER_ID),
-            "roles": [self._role(EVERYONE_ROLE, "@everyone", EVERYONE_PERMS, 0),
-                      self._role(UPLOADER_ROLE, "uploaders", 0, 1),
-                      self._role(MEMBER_ROLE, "family", 0, 2)],
-            "channels": list(self.channels.values()), "members": [bot_member],
-            "member_count": 2, "features": [], "emojis": [], "stickers": [], "threads": [],
-            "stage_instances": [], "guild_scheduled_events": [], "voice_states": [],
-            "presences": [], "large": False, "unavailable": False, "joined_at": _now(),
-            "premium_tier": 0, "afk_timeout": 300, "verification_level": 0,
-            "default_message_notifications": 0, "explicit_content_filter": 0, "mfa_level": 0,
-            "system_channel_flags": 0, "preferred_locale": "en-US", "nsfw_level": 0,
+            "id": str(user_id),
+            "username": name,
+            "discriminator": "0",
+            "global_name": name,
+            "avatar": None,
+            "bot": bot,
+            "flags": 0,
         }
 
-    def _message(self, channel_id: int, payload: dict[str, Any],
-                 files: dict[str, tuple[str, bytes]], flags: int = 0) -> dict[str, Any]:
+    def _channel(self, channel_id: int, name: str, deny: int = 0) -> dict[str, Any]:
+        overwrites = (
+            [{"id": str(EVERYONE_ROLE), "type": 0, "allow": "0", "deny": str(deny)}] if deny else []
+        )
+        return {
+            "id": str(channel_id),
+            "type": 0,
+            "guild_id": str(GUILD_ID),
+            "name": name,
+            "position": 0,
+            "permission_overwrites": overwrites,
+            "nsfw": False,
+            "parent_id": None,
+            "topic": None,
+            "rate_limit_per_user": 0,
+            "last_message_id": None,
+            "flags": 0,
+        }
+
+    def _role(self, role_id: int, name: str, permissions: int, position: int) -> dict[str, Any]:
+        return {
+            "id": str(role_id),
+            "name": name,
+            "color": 0,
+            "hoist": False,
+            "position": position,
+            "permissions": str(permissions),
+            "managed": False,
+            "mentionable": False,
+            "flags": 0,
+            "icon": None,
+            "unicode_emoji": None,
+        }
+
+    def _guild(self) -> dict[str, Any]:
+        bot_member = {
+            "user": self._user(BOT_ID, "sidecar", bot=True),
+            "roles": [],
+            "joined_at": _now(),
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+        }
+        return {
+            "id": str(GUILD_ID),
+            "name": "Home",
+            "icon": None,
+            "owner_id": str(USER_ID),
+            "roles": [
+                self._role(EVERYONE_ROLE, "@everyone", EVERYONE_PERMS, 0),
+                self._role(UPLOADER_ROLE, "uploaders", 0, 1),
+                self._role(MEMBER_ROLE, "family", 0, 2),
+            ],
+            "channels": list(self.channels.values()),
+            "members": [bot_member],
+            "member_count": 2,
+            "features": [],
+            "emojis": [],
+            "stickers": [],
+            "threads": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "voice_states": [],
+            "presences": [],
+            "large": False,
+            "unavailable": False,
+            "joined_at": _now(),
+            "premium_tier": 0,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "system_channel_flags": 0,
+            "preferred_locale": "en-US",
+            "nsfw_level": 0,
+        }
+
+    def _message(
+        self,
+        channel_id: int,
+        payload: dict[str, Any],
+        files: dict[str, tuple[str, bytes]],
+        flags: int = 0,
+    ) -> dict[str, Any]:
         message_id = next(self._ids)
         attachments = []
         for index, (name, data) in enumerate(files.values()):
             url = f"{self.base_url}/attachments/{message_id}{index}/{name}"
-            attachments.append({"id": str(message_id + index), "filename": name,
-                                "size": len(data), "url": url, "proxy_url": url})
+            attachments.append(
+                {
+                    "id": str(message_id + index),
+                    "filename": name,
+                    "size": len(data),
+                    "url": url,
+                    "proxy_url": url,
+                }
+            )
         return {
-            "id": str(message_id), "channel_id": str(channel_id), "guild_id": str(GUILD_ID),
+            "id": str(message_id),
+            "channel_id": str(channel_id),
+            "guild_id": str(GUILD_ID),
             "author": self._user(BOT_ID, "sidecar", bot=True),
-            "content": payload.get("content") or "", "timestamp": _now(),
-            "edited_timestamp": None, "tts": False, "mention_everyone": False,
-            "mentions": [], "mention_roles": [], "attachments": attachments,
-            "embeds": payload.get("embeds") or [], "pinned": False, "type": 0,
-            "flags": flags | int(payload.get("flags") or 0), "nonce": payload.get("nonce"),
+            "content": payload.get("content") or "",
+            "timestamp": _now(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": attachments,
+            "embeds": payload.get("embeds") or [],
+            "pinned": False,
+            "type": 0,
+            "flags": flags | int(payload.get("flags") or 0),
+            "nonce": payload.get("nonce"),
             "components": [],
         }
 
@@ -354,11 +492,22 @@ class FakeDiscord:
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["tail"]
         body, files = await _read_body(request)
-        self.requests.append(RecordedRequest(request.method, path, dict(request.query), body,
-                                             files, request.headers.get("Authorization")))
+        self.requests.append(
+            RecordedRequest(
+                request.method,
+                path,
+                dict(request.query),
+                body,
+                files,
+                request.headers.get("Authorization"),
+            )
+        )
         for failure in self._failures:
-            if failure.times > 0 and failure.method == request.method \
-                    and failure.path.fullmatch(path):
+            if (
+                failure.times > 0
+                and failure.method == request.method
+                and failure.path.fullmatch(path)
+            ):
                 failure.times -= 1
                 return _json(failure.body, failure.status, failure.headers)
         fault = self._draw_fault(path)
@@ -367,10 +516,13 @@ class FakeDiscord:
             return await self._inject(fault, request, path, body, files)
         return await self._handle(request, path, body, files)
 
-    async def _handle(self, request: web.Request, path: str, body: Any,
-                      files: dict[str, tuple[str, bytes]]) -> web.StreamResponse:
-        if not path.startswith(("/webhooks/", "/interactions/")) \
-                and request.headers.get("Authorization") != f"Bot {self.token}":
+    async def _handle(
+        self, request: web.Request, path: str, body: Any, files: dict[str, tuple[str, bytes]]
+    ) -> web.StreamResponse:
+        if (
+            not path.startswith(("/webhooks/", "/interactions/"))
+            and request.headers.get("Authorization") != f"Bot {self.token}"
+        ):
             return _json({"message": "401: Unauthorized", "code": 0}, 401)
         return await self._route(request.method, path, body, files, request)
 
@@ -382,8 +534,14 @@ class FakeDiscord:
             return None
         return self._fault_random.choice(faults.kinds)
 
-    async def _inject(self, kind: str, request: web.Request, path: str, body: Any,
-                      files: dict[str, tuple[str, bytes]]) -> web.StreamResponse:
+    async def _inject(
+        self,
+        kind: str,
+        request: web.Request,
+        path: str,
+        body: Any,
+        files: dict[str, tuple[str, bytes]],
+    ) -> web.StreamResponse:
         assert self._faults is not None
         if kind in ("timeout", "drop"):
             if kind == "timeout":
@@ -397,25 +555,49 @@ class FakeDiscord:
                 request.transport.abort()
             raise asyncio.CancelledError  # nothing more to send on an aborted connection
         if kind == "503":
-            return web.Response(status=503, content_type="text/html",
-                                text="<html><body><h1>503 Service Unavailable</h1></body></html>")
+            return web.Response(
+                status=503,
+                content_type="text/html",
+                text="<html><body><h1>503 Service Unavailable</h1></body></html>",
+            )
         if kind == "429":
             retry_after = self._faults.retry_after
-            return _json({"message": "You are being rate limited.", "retry_after": retry_after,
-                          "global": False}, 429,
-                         {"Via": "1.1 google", "Retry-After": f"{retry_after:g}"})
+            return _json(
+                {
+                    "message": "You are being rate limited.",
+                    "retry_after": retry_after,
+                    "global": False,
+                },
+                429,
+                {"Via": "1.1 google", "Retry-After": f"{retry_after:g}"},
+            )
         return _json({"message": "500: Internal Server Error", "code": 0}, 500)
 
-    async def _route(self, method: str, path: str, body: Any,
-                     files: dict[str, tuple[str, bytes]],
-                     request: web.Request) -> web.StreamResponse:
+    async def _route(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        files: dict[str, tuple[str, bytes]],
+        request: web.Request,
+    ) -> web.StreamResponse:
         if method == "GET" and path == "/users/@me":
             return _json(self._user(BOT_ID, "sidecar", bot=True))
         if method == "GET" and path == "/oauth2/applications/@me":
-            return _json({"id": str(APP_ID), "name": "sidecar", "description": "",
-                          "icon": None, "bot_public": False, "bot_require_code_grant": False,
-                          "owner": self._user(USER_ID, "carol"), "verify_key": "00",
-                          "flags": 0, "interactions_endpoint_url": None})
+            return _json(
+                {
+                    "id": str(APP_ID),
+                    "name": "sidecar",
+                    "description": "",
+                    "icon": None,
+                    "bot_public": False,
+                    "bot_require_code_grant": False,
+                    "owner": self._user(USER_ID, "carol"),
+                    "verify_key": "00",
+                    "flags": 0,
+                    "interactions_endpoint_url": None,
+                }
+            )
         if m := re.fullmatch(r"/channels/(\d+)", path):
             channel = self.channels.get(int(m[1]))
             if channel is None:
@@ -423,14 +605,23 @@ class FakeDiscord:
             return _json(channel)
         if method == "POST" and (m := re.fullmatch(r"/channels/(\d+)/messages", path)):
             return self._create_message(int(m[1]), body, files)
-        if method in ("PUT", "GET") and (m := re.fullmatch(
-                r"/applications/\d+(?:/guilds/(\d+))?/commands", path)):
+        if method in ("PUT", "GET") and (
+            m := re.fullmatch(r"/applications/\d+(?:/guilds/(\d+))?/commands", path)
+        ):
             scope = m[1] or "global"
             if method == "PUT":
                 self.synced_commands[scope] = [
-                    {**c, "id": str(next(self._ids)), "application_id": str(APP_ID),
-                     "version": "1", "guild_id": m[1], "default_member_permissions": None,
-                     "nsfw": False} for c in body]
+                    {
+                        **c,
+                        "id": str(next(self._ids)),
+                        "application_id": str(APP_ID),
+                        "version": "1",
+                        "guild_id": m[1],
+                        "default_member_permissions": None,
+                        "nsfw": False,
+                    }
+                    for c in body
+                ]
             return _json(self.synced_commands.get(scope, []))
         if method == "POST" and (m := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", path)):
             return self._interaction_callback(m[1], m[2], body, files)
@@ -443,16 +634,19 @@ class FakeDiscord:
                     return _json(hook)
                 return self._create_message(int(hook["channel_id"]), body, files)
             token = m[2]
-            self.interaction_responses.append({"token": token, "kind": method, "payload": body,
-                                               "files": files})
+            self.interaction_responses.append(
+                {"token": token, "kind": method, "payload": body, "files": files}
+            )
             message = self._message(UPLOADS_CHANNEL, body or {}, files)
-            self.interaction_messages.append(RecordedMessage(UPLOADS_CHANNEL, body or {}, files,
-                                                             int(message["id"])))
+            self.interaction_messages.append(
+                RecordedMessage(UPLOADS_CHANNEL, body or {}, files, int(message["id"]))
+            )
             return _json(message)
         return _json({"message": f"fake Discord has no route {method} {path}", "code": 0}, 404)
 
-    def _webhook_refusal(self, webhook_id: int, token: str, method: str,
-                         original: bool) -> web.Response | None:
+    def _webhook_refusal(
+        self, webhook_id: int, token: str, method: str, original: bool
+    ) -> web.Response | None:
         """Discord's answers for a deleted webhook, a wrong token, or a GET of an unknown one.
         Executing an id this fake never made stays allowed: interaction followups and the
         webhook tests post to ids of their own."""
@@ -466,8 +660,9 @@ class FakeDiscord:
             return unknown
         return None
 
-    def _create_message(self, channel_id: int, body: Any,
-                        files: dict[str, tuple[str, bytes]]) -> web.Response:
+    def _create_message(
+        self, channel_id: int, body: Any, files: dict[str, tuple[str, bytes]]
+    ) -> web.Response:
         if channel_id not in self.channels:
             return _json({"message": "Unknown Channel", "code": 10003}, 404)
         payload = body or {}
@@ -480,17 +675,23 @@ class FakeDiscord:
         self.messages.append(RecordedMessage(channel_id, payload, files, int(message["id"])))
         return _json(message)
 
-    def _interaction_callback(self, interaction_id: str, token: str, body: Any,
-                              files: dict[str, tuple[str, bytes]]) -> web.Response:
+    def _interaction_callback(
+        self, interaction_id: str, token: str, body: Any, files: dict[str, tuple[str, bytes]]
+    ) -> web.Response:
         body = body or {}
-        self.interaction_responses.append({"token": token, "kind": "callback",
-                                           "payload": body, "files": files})
+        self.interaction_responses.append(
+            {"token": token, "kind": "callback", "payload": body, "files": files}
+        )
         kind = int(body.get("type", 0))
         data = body.get("data") or {}
-        answer: dict[str, Any] = {"interaction": {
-            "id": interaction_id, "type": 2,
-            "response_message_loading": kind == 5,
-            "response_message_ephemeral": bool(int(data.get("flags") or 0) & 64)}}
+        answer: dict[str, Any] = {
+            "interaction": {
+                "id": interaction_id,
+                "type": 2,
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": bool(int(data.get("flags") or 0) & 64),
+            }
+        }
         if kind in (4, 5):
             message = self._message(UPLOADS_CHANNEL, data, files)
             answer["interaction"]["response_message_id"] = message["id"]
@@ -518,15 +719,21 @@ class FakeDiscord:
                     await ws.send_str(json.dumps({"op": 11}))
                 elif op == 2:
                     self.identifies += 1
-                    await self._send_event(ws, "READY", {
-                        "v": 10, "user": self._user(BOT_ID, "sidecar", bot=True),
-                        "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
-                        "session_id": "fake-session",
-                        "resume_gateway_url": self.base_url.replace("http://", "ws://")
-                        + "/gateway",
-                        "application": {"id": str(APP_ID), "flags": 0},
-                        "private_channels": [], "relationships": [],
-                    })
+                    await self._send_event(
+                        ws,
+                        "READY",
+                        {
+                            "v": 10,
+                            "user": self._user(BOT_ID, "sidecar", bot=True),
+                            "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
+                            "session_id": "fake-session",
+                            "resume_gateway_url": self.base_url.replace("http://", "ws://")
+                            + "/gateway",
+                            "application": {"id": str(APP_ID), "flags": 0},
+                            "private_channels": [],
+                            "relationships": [],
+                        },
+                    )
                     await self._send_event(ws, "GUILD_CREATE", self._guild())
                 elif op == 6:
                     self.resumes += 1
@@ -535,8 +742,9 @@ class FakeDiscord:
             self._sockets.remove(ws)
         return ws
 
-    async def _send_event(self, ws: web.WebSocketResponse, event: str,
-                          data: dict[str, Any]) -> None:
+    async def _send_event(
+        self, ws: web.WebSocketResponse, event: str, data: dict[str, Any]
+    ) -> None:
         self._seq += 1
         await ws.send_str(json.dumps({"op": 0, "t": event, "s": self._seq, "d": data}))
 
@@ -546,8 +754,11 @@ def _now() -> str:
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=json.dumps(data).encode(), status=status,
-                        headers={"Content-Type": JSON, **(headers or {})})
+    return web.Response(
+        body=json.dumps(data).encode(),
+        status=status,
+        headers={"Content-Type": JSON, **(headers or {})},
+    )
 
 
 async def _read_body(request: web.Request) -> tuple[Any, dict[str, tuple[str, bytes]]]:

@@ -68,7 +68,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 FAULT_KINDS = ("500", "503", "429", "timeout", "drop")
 HOSTILE_KINDS = (
-    "truncated_json", "wrong_types", "missing_fields", "huge_error_body", "html_login_page"
+    "truncated_json",
+    "wrong_types",
+    "missing_fields",
+    "huge_error_body",
+    "html_login_page",
 )
 HUGE_ERROR_BYTES = 10 * 1024 * 1024
 MISSING_FIELDS = frozenset({"id", "items", "major", "people", "permissions", "res"})
@@ -391,8 +395,11 @@ def word_similarity(query: str, name: str, *, strict: bool = False) -> float:
     if not wanted or not words:
         return 0.0
     if strict:
-        runs = [[t for w in words[i:j] for t in w]
-                for i in range(len(words)) for j in range(i + 1, len(words) + 1)]
+        runs = [
+            [t for w in words[i:j] for t in w]
+            for i in range(len(words))
+            for j in range(i + 1, len(words) + 1)
+        ]
     else:
         flat = [t for w in words for t in w]
         runs = [flat[i:j] for i in range(len(flat)) for j in range(i + 1, len(flat) + 1)]
@@ -616,8 +623,11 @@ def _spoil(kind: str, response: web.StreamResponse | None) -> web.StreamResponse
     if not isinstance(body, bytes) or "json" not in response.content_type:
         return response
     if kind == "truncated_json":
-        return web.Response(status=response.status, body=body[: max(1, len(body) // 2)],
-                            content_type="application/json")
+        return web.Response(
+            status=response.status,
+            body=body[: max(1, len(body) // 2)],
+            content_type="application/json",
+        )
     data = json.loads(body)
     spoiled = _wrong_types(data) if kind == "wrong_types" else _missing_fields(data)
     return web.json_response(spoiled, status=response.status)
@@ -738,8 +748,14 @@ class FakeImmich:
 
     # -- state helpers (synchronous, for tests)
 
-    def add_person(self, name: str, *, with_thumbnail: bool = True, hidden: bool = False,
-                   birth_date: date | str | None = None) -> str:
+    def add_person(
+        self,
+        name: str,
+        *,
+        with_thumbnail: bool = True,
+        hidden: bool = False,
+        birth_date: date | str | None = None,
+    ) -> str:
         born = date.fromisoformat(birth_date) if isinstance(birth_date, str) else birth_date
         person = _Person(str(uuid.uuid4()), name, with_thumbnail, hidden, _now(), born)
         self._people[person.id] = person
@@ -761,17 +777,26 @@ class FakeImmich:
             by_year: dict[int, list[_Asset]] = {}
             for asset in self._ordered_assets():
                 taken = asset.taken_at
-                if (taken.month, taken.day) == (day.month, day.day) and taken.year < day.year \
-                        and asset.visibility == "timeline" and not asset.trashed \
-                        and not asset.owner_id:
+                if (
+                    (taken.month, taken.day) == (day.month, day.day)
+                    and taken.year < day.year
+                    and asset.visibility == "timeline"
+                    and not asset.trashed
+                    and not asset.owner_id
+                ):
                     by_year.setdefault(taken.year, []).append(asset)
             start = datetime(day.year, day.month, day.day, tzinfo=UTC)
             for year, assets in sorted(by_year.items()):
-                self._memories.append(_Memory(
-                    id=str(uuid.uuid4()), year=year,
-                    memory_at=start.replace(year=year),
-                    show_at=start, hide_at=start + timedelta(days=1) - timedelta(milliseconds=1),
-                    asset_ids=[a.id for a in assets]))
+                self._memories.append(
+                    _Memory(
+                        id=str(uuid.uuid4()),
+                        year=year,
+                        memory_at=start.replace(year=year),
+                        show_at=start,
+                        hide_at=start + timedelta(days=1) - timedelta(milliseconds=1),
+                        asset_ids=[a.id for a in assets],
+                    )
+                )
                 created += 1
             day += timedelta(days=1)
         self._memories_covered = max(last, self._memories_covered or last)
@@ -852,7 +877,11 @@ class FakeImmich:
         return ids
 
     def add_album(
-        self, name: str, asset_ids: Sequence[str] = (), *, owner: str | None = None,
+        self,
+        name: str,
+        asset_ids: Sequence[str] = (),
+        *,
+        owner: str | None = None,
         shared_with: Sequence[str] = (),
     ) -> str:
         """An album of the API key's user (or of ``owner``), shared with ``shared_with`` (user
@@ -860,9 +889,15 @@ class FakeImmich:
         for user in (owner, *shared_with):
             if user is not None and user != self._owner_id and user not in self._users:
                 raise ValueError(f"unknown user id {user}; add it with add_user first")
-        album = _Album(str(uuid.uuid4()), name, list(asset_ids), _now(), _now(),
-                       owner_id="" if owner in (None, self._owner_id) else str(owner),
-                       shared_with=list(shared_with))
+        album = _Album(
+            str(uuid.uuid4()),
+            name,
+            list(asset_ids),
+            _now(),
+            _now(),
+            owner_id="" if owner in (None, self._owner_id) else str(owner),
+            shared_with=list(shared_with),
+        )
         self._albums[album.id] = album
         return album.id
 
@@ -1033,9 +1068,11 @@ class FakeImmich:
             "updatedAt": _iso(self._started_at),
             "isSaved": False,
             "ownerId": self._owner_id,
-            "assets": [self._asset_json(self._assets[i], with_people=True, with_exif=True)
-                       for i in memory.asset_ids
-                       if i in self._assets and not self._assets[i].trashed],
+            "assets": [
+                self._asset_json(self._assets[i], with_people=True, with_exif=True)
+                for i in memory.asset_ids
+                if i in self._assets and not self._assets[i].trashed
+            ],
         }
 
     def _album_json(self, album: _Album, *, with_assets: bool) -> dict[str, Json]:
@@ -1288,12 +1325,14 @@ class FakeImmich:
     def _check_strict_types(body: Mapping[str, Json]) -> None:
         """3.x validates with zod: no number sent as a string, no date without a time zone."""
         problems = [
-            f"{name} must be a number" for name in ("page", "size")
+            f"{name} must be a number"
+            for name in ("page", "size")
             if body.get(name) is not None
             and (isinstance(body[name], bool) or not isinstance(body[name], int | float))
         ]
         problems += [
-            f"{name} must be a date-time with a time zone" for name in sorted(_DATE_FIELDS)
+            f"{name} must be a date-time with a time zone"
+            for name in sorted(_DATE_FIELDS)
             if isinstance(body.get(name), str) and not _ZONED.search(body[name])
         ]
         if problems:
@@ -1381,10 +1420,16 @@ class FakeImmich:
         found = [a for a in self._ordered_assets() if all(p(a) for p in predicates)]
         self._tie_random.shuffle(found)
         # A bare array, unlike search/metadata's {assets: {items}} wrapper.
-        return web.json_response([
-            self._asset_json(a, with_people=bool(body.get("withPeople")),
-                             with_exif=bool(body.get("withExif")))
-            for a in found[:size]])
+        return web.json_response(
+            [
+                self._asset_json(
+                    a,
+                    with_people=bool(body.get("withPeople")),
+                    with_exif=bool(body.get("withExif")),
+                )
+                for a in found[:size]
+            ]
+        )
 
     async def _memories_list(self, request: web.Request) -> web.Response:
         kind = request.query.get("type")
@@ -1399,8 +1444,7 @@ class FakeImmich:
                 raise _ApiError(400, ["for must be a date (YYYY-MM-DD)"])
             else:
                 moment = _parse_time(when, "for")
-        shown = [m for m in self._memories
-                 if moment is None or m.show_at <= moment <= m.hide_at]
+        shown = [m for m in self._memories if moment is None or m.show_at <= moment <= m.hide_at]
         shown.sort(key=lambda m: m.memory_at, reverse=True)
         return web.json_response([self._memory_json(m) for m in shown])
 
@@ -1454,9 +1498,7 @@ class FakeImmich:
             and word_similarity(name, p.name) >= PERSON_SEARCH_THRESHOLD
         ]
         scored.sort(key=lambda item: (-item[0], item[1]))
-        return web.json_response(
-            [self._person_json(p) for _, _, p in scored[:PERSON_SEARCH_LIMIT]]
-        )
+        return web.json_response([self._person_json(p) for _, _, p in scored[:PERSON_SEARCH_LIMIT]])
 
     def _find_person(self, request: web.Request) -> _Person:
         person_id = _require_uuid(request.match_info["id"], "id")
@@ -1595,8 +1637,9 @@ class FakeImmich:
         return album
 
     async def _album_list(self, request: web.Request) -> web.Response:
-        return web.json_response([self._album_json(a, with_assets=False)
-                                  for a in self._listed_albums(request.query)])
+        return web.json_response(
+            [self._album_json(a, with_assets=False) for a in self._listed_albums(request.query)]
+        )
 
     async def _album_get(self, request: web.Request) -> web.Response:
         album = self._find_album(request, "album.read")
@@ -1623,7 +1666,6 @@ class FakeImmich:
         if any(r["success"] for r in results):
             album.updated_at = _now()
         return web.json_response(results)
-
 
     # -- users, shared albums and album timelines (album rules)
 
@@ -1675,8 +1717,10 @@ class FakeImmich:
     def _can_see_asset(self, asset: _Asset) -> bool:
         """Own assets, and other users' assets through an album the key's user can see."""
         return not asset.owner_id or any(
-            asset.id in album.asset_ids for album in self._albums.values()
-            if self._can_see_album(album))
+            asset.id in album.asset_ids
+            for album in self._albums.values()
+            if self._can_see_album(album)
+        )
 
     def _listed_albums(self, query: Mapping[str, str]) -> list[_Album]:
         """``GET /api/albums``: 2.x without a parameter lists the albums the key's user owns,
@@ -1698,9 +1742,12 @@ class FakeImmich:
             raise _ApiError(400, "fake Immich does not implement albums by assetId, id or name")
         owned = _parse_bool(query.get("isOwned"), "isOwned")
         is_shared = _parse_bool(query.get("isShared"), "isShared")
-        return [a for a in visible
-                if (owned is None or (not a.owner_id) == owned)
-                and (is_shared is None or bool(a.shared_with) == is_shared)]
+        return [
+            a
+            for a in visible
+            if (owned is None or (not a.owner_id) == owned)
+            and (is_shared is None or bool(a.shared_with) == is_shared)
+        ]
 
     def _album_predicate(self, album_ids: Json) -> Callable[[_Asset], bool]:
         if not isinstance(album_ids, list):
@@ -1726,16 +1773,18 @@ class FakeImmich:
             raise _ApiError(400, "Not found or no album.read access")
         return album
 
-    def _timeline_members(self, album: _Album, month: tuple[int, int] | None = None,
-                          ) -> list[_Asset]:
+    def _timeline_members(
+        self,
+        album: _Album,
+        month: tuple[int, int] | None = None,
+    ) -> list[_Asset]:
         """An album's timeline (or one ``(year, month)`` of it): every member whoever owns it,
         newest taken first; trashed, hidden and locked ones are left out (an album shows
         archived ones)."""
         members = [self._assets[i] for i in album.asset_ids]
         if month is not None:
             year, number = month
-            members = [a for a in members
-                       if a.taken_at.month == number and a.taken_at.year == year]
+            members = [a for a in members if a.taken_at.month == number and a.taken_at.year == year]
         members = [a for a in members if not a.trashed and a.visibility in ("timeline", "archive")]
         return sorted(members, key=_Asset.sort_key, reverse=True)
 
@@ -1768,8 +1817,10 @@ class FakeImmich:
             "thumbhash": ["k0oGLQaSVsN0BVhn2oq2Z5SQUQcZ" for _ in members],
             "fileCreatedAt": [_iso(a.taken_at) for a in members],
             "localOffsetHours": [0 for _ in members],
-            "duration": [(12_000 if self.is_v3 else "0:00:12.000000") if a.type == "VIDEO"
-                         else None for a in members],
+            "duration": [
+                (12_000 if self.is_v3 else "0:00:12.000000") if a.type == "VIDEO" else None
+                for a in members
+            ],
             "projectionType": [None for _ in members],
             "livePhotoVideoId": [None for _ in members],
             "city": [a.city for a in members],
@@ -1857,8 +1908,13 @@ class ControlApi:
     async def memory_job(self, request: web.Request) -> web.Response:
         body = await self._body(request) if request.can_read_body else {}
         today = body.get("today")
-        return await self._call(lambda: {"created": self._fake.run_memory_job(
-            date.fromisoformat(today) if isinstance(today, str) else None)})
+        return await self._call(
+            lambda: {
+                "created": self._fake.run_memory_job(
+                    date.fromisoformat(today) if isinstance(today, str) else None
+                )
+            }
+        )
 
     async def recognise(self, request: web.Request) -> web.Response:
         body = await self._body(request)

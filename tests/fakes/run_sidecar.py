@@ -26,7 +26,8 @@ RETRY_VAR = "FAKE_DISPATCH_RETRY"
 def point_discord_at(base_url: str) -> None:
     discord.http.Route.BASE = f"{base_url.rstrip('/')}/api/v10"
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(
-        base_url.replace("http://", "ws://", 1).rstrip("/") + "/gateway")
+        base_url.replace("http://", "ws://", 1).rstrip("/") + "/gateway"
+    )
 
 
 def compress_retry_backoff(spec: str) -> None:
