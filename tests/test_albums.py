@@ -312,6 +312,7 @@ async def test_unknown_album_name_is_refused_with_candidates(rig):
 # -- what detection costs (the budget) ----------------------------------------------
 
 
+@pytest.mark.slow
 async def test_an_idle_poll_costs_one_listing_more_than_without_album_rules(rig):
     build_library(rig.immich, rig.grandpa)  # 50 albums, one of 20,000 photos
     people = Rule("kids", ("family",), PeopleFilter(any=("Alice",)))
@@ -332,6 +333,7 @@ async def test_an_idle_poll_costs_one_listing_more_than_without_album_rules(rig)
     assert size - plain[1] <= 150 * KIB
 
 
+@pytest.mark.slow
 async def test_three_photos_added_to_a_20000_photo_album_cost_five_requests_at_most(rig):
     big = build_library(rig.immich, rig.grandpa)
     rules = [Rule("all", ("family",), albums=AlbumFilter(("Everything",)))]

@@ -20,6 +20,8 @@ from tests.e2e_harness import REPO, free_port, write_config
 from tests.fakes import fake_discord as fd
 from tests.fakes.fake_immich import FakeImmich
 
+pytestmark = pytest.mark.slow  # each test logs a bot in to the fake Discord
+
 ALL_BUT_PERSON_READ = (
     "asset.read",
     "asset.view",

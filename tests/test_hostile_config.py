@@ -167,6 +167,7 @@ FUZZ = settings(
 )
 
 
+@pytest.mark.slow
 @FUZZ
 @given(documents())
 def test_generated_documents_load_or_fail_cleanly(doc: dict[str, Any]) -> None:
@@ -175,6 +176,7 @@ def test_generated_documents_load_or_fail_cleanly(doc: dict[str, Any]) -> None:
         assert_loads_or_clean_error(path)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(mutated())
 def test_mutated_documents_load_or_fail_cleanly(doc: Any) -> None:
