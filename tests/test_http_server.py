@@ -211,3 +211,23 @@ async def test_a_busy_port_fails_with_a_one_line_message(
     assert "\n" not in str(info.value)
     with pytest.raises(RuntimeError):
         _ = second.port
+
+
+async def test_metrics_carry_the_process_platform_and_gc_collectors(
+    client: httpx.AsyncClient,
+) -> None:
+    text = (await client.get("/metrics")).text
+    names = exposed_names(text)
+    for name in (
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "python_info",
+        "python_gc_objects_collected_total",
+    ):
+        assert name in names, name
+
+
+async def test_metrics_are_gzipped_when_the_scraper_asks(client: httpx.AsyncClient) -> None:
+    response = await client.get("/metrics", headers={"Accept-Encoding": "gzip"})
+    assert response.headers.get("content-encoding") == "gzip"
+    assert f"{PREFIX}poll_runs_total" in response.text  # httpx decoded it

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aiohttp import web
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.aiohttp import make_aiohttp_handler
 
 from sidecar.ops.metrics import Metrics
 
@@ -44,7 +44,8 @@ class MetricsServer:
         if self._runner is not None:
             return
         app = web.Application()
-        app.router.add_get("/metrics", self._handle_metrics)
+        # prometheus_client's own handler: text or OpenMetrics by Accept, gzip when asked.
+        app.router.add_get("/metrics", make_aiohttp_handler(self._metrics.registry))
         app.router.add_get("/healthz", self._handle_healthz)
         app.router.add_get("/readyz", self._handle_readyz)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -64,13 +65,6 @@ class MetricsServer:
         runner, self._runner, self._site = self._runner, None, None
         if runner is not None:
             await runner.cleanup()
-
-    async def _handle_metrics(self, request: web.Request) -> web.Response:
-        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        body = encoder(self._metrics.registry)
-        # content_type carries its own charset parameter, so set the raw header, not
-        # web.Response(content_type=...), which rejects parameters.
-        return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def _handle_healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok\n")

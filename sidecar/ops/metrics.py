@@ -6,7 +6,15 @@ depend on them. Labels stay low-cardinality: never an asset id, a person name or
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 PREFIX = "immich_sidecar_"
 
@@ -17,6 +25,11 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = r = registry if registry is not None else CollectorRegistry()
+        # What the global registry would have had: process_resident_memory_bytes,
+        # process_cpu_seconds_total, python_info and the garbage collector's counts.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
         self.immich_requests = Counter(
             PREFIX + "immich_requests",
             "Immich API responses, by endpoint and HTTP status.",
