@@ -18,12 +18,14 @@ from sidecar.config.loader import load_settings, schema_text
 from sidecar.config.model import ConfigError, Settings
 from sidecar.engine.store import StoreError
 from sidecar.ops.healthcheck import healthz_url, probe
+from sidecar.ops.logging import LOG_FORMATS, configure_logging
 from sidecar.targets.registry import KINDS, kind_of
 from sidecar.wording import count as _count
 
 DEFAULT_CONFIG = "config/config.yaml"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_LEVEL_HELP = "log level (default: $SIDECAR_LOG_LEVEL or INFO)"
+LOG_FORMAT_HELP = "log lines as text or one JSON object each (default: $SIDECAR_LOG_FORMAT or text)"
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_CONFIG = 2
@@ -55,16 +57,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_CONFIG
-    logging.basicConfig(
-        level=args.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # These libraries log every request and every job at INFO; the sidecar logs what matters
-    # itself (and httpx would print webhook URLs, which are secrets). watchfiles logs every change
-    # in the config folder at DEBUG: a log file kept there would feed itself.
-    for noisy in ("httpx", "httpcore", "apscheduler", "discord.gateway", "watchfiles"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.log_format not in LOG_FORMATS:  # a bad $SIDECAR_LOG_FORMAT skips argparse's check
+        value = os.environ.get("SIDECAR_LOG_FORMAT", "")
+        print(
+            f"immich-sidecar: the environment variable SIDECAR_LOG_FORMAT is {value[:40]!r}, "
+            f"which is not a log format: set it to {' or '.join(LOG_FORMATS)}, or unset it "
+            "for text",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_CONFIG
+    configure_logging(args.log_level, args.log_format, sys.stderr)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
@@ -95,6 +97,13 @@ class _CommandParser(argparse.ArgumentParser):
             default=argparse.SUPPRESS,
             help=LOG_LEVEL_HELP,
         )
+        self.add_argument(
+            "--log-format",
+            type=str.lower,
+            choices=LOG_FORMATS,
+            default=argparse.SUPPRESS,
+            help=LOG_FORMAT_HELP,
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -109,6 +118,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=LOG_LEVELS,
         default=os.environ.get("SIDECAR_LOG_LEVEL", "INFO").upper(),
         help=LOG_LEVEL_HELP,
+    )
+    parser.add_argument(
+        "--log-format",
+        type=str.lower,
+        choices=LOG_FORMATS,
+        default=os.environ.get("SIDECAR_LOG_FORMAT", "text").lower(),
+        help=LOG_FORMAT_HELP,
     )
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser

@@ -206,6 +206,13 @@ def test_probes_use_healthz_and_readyz_on_the_metrics_port(render: Render) -> No
     assert config_file(manifests)["metrics"]["listen"] == "0.0.0.0:9187"
 
 
+def test_log_format_and_level_reach_the_sidecar(render: Render) -> None:
+    env = {e["name"]: e.get("value") for e in container(render())["env"]}
+    assert (env["SIDECAR_LOG_FORMAT"], env["SIDECAR_LOG_LEVEL"]) == ("text", "INFO")
+    env = {e["name"]: e.get("value") for e in container(render(logFormat="json"))["env"]}
+    assert env["SIDECAR_LOG_FORMAT"] == "json"
+
+
 def test_existing_secret_is_wired_through_env_from(render: Render) -> None:
     manifests = render(existingSecret="my-immich-secrets")
     assert "Secret" not in kinds(manifests)
@@ -426,8 +433,17 @@ def test_grafana_alerts_use_the_configured_data_source(render: Render) -> None:
         (["--set", "service.port=http"], "port"),
         (["--set", "config.rulez[0].name=x"], "rulez"),
         (["--set", "image.pullPolicy=Sometimes"], "pullPolicy"),
+        (["--set", "logFormat=xml"], "logFormat"),
     ],
-    ids=["replica-count", "typo", "bool-as-string", "port-as-string", "config-typo", "enum"],
+    ids=[
+        "replica-count",
+        "typo",
+        "bool-as-string",
+        "port-as-string",
+        "config-typo",
+        "enum",
+        "log-format",
+    ],
 )
 def test_values_schema_rejects_unknown_keys_and_wrong_types(
     helm: str, args: list[str], message: str

@@ -18,6 +18,7 @@ from sidecar.clock import utc_now
 from sidecar.config.model import Batching
 from sidecar.engine.quiet import QuietUntil, never_quiet
 from sidecar.engine.store import Store
+from sidecar.ops.logging import log_fields
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import (
     Batch,
@@ -160,6 +161,7 @@ class Dispatcher:
                         batch.rule,
                         count(len(batch.deliveries), "delivery", "deliveries"),
                         until.strftime("%H:%M"),
+                        extra=log_fields(target=batch.target, rule=batch.rule),
                     )
                     continue
                 sent += await self._send(batch)
@@ -232,6 +234,7 @@ class Dispatcher:
             count(len(batch.deliveries), "delivery", "deliveries"),
             err,
             delay,
+            extra=log_fields(target=batch.target, rule=batch.rule, reason=err.reason),
         )
         self._store.mark_retry(
             [d.id for d in batch.deliveries], str(err), self._clock() + timedelta(seconds=delay)
@@ -243,7 +246,12 @@ class Dispatcher:
         # Said once per target and reason: the fix is the same for every delivery.
         if (batch.target, err.reason) not in self._logged_permanent:
             self._logged_permanent.add((batch.target, err.reason))
-            log.error("target %s: deliveries failed for good: %s", batch.target, err)
+            log.error(
+                "target %s: deliveries failed for good: %s",
+                batch.target,
+                err,
+                extra=log_fields(target=batch.target, rule=batch.rule, reason=err.reason),
+            )
 
     def _update_gauges(self) -> None:
         counts = self._store.counts()

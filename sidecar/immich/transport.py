@@ -38,6 +38,7 @@ from sidecar.immich.retry import (
     retry_after_seconds,
     retry_reason,
 )
+from sidecar.ops.logging import log_fields
 from sidecar.ops.metrics import Metrics
 
 log = logging.getLogger("sidecar.immich.client")  # the name users and tests filter on
@@ -266,6 +267,7 @@ class Transport:
                             attempt.num - 1,
                             attempts - 1,
                             waited,
+                            extra=log_fields(endpoint=endpoint, reason=self._redact(why)),
                         )
                     request = self._http.build_request(
                         method,
@@ -307,7 +309,7 @@ class Transport:
             else:
                 reason = "http_4xx"
         self._metrics.immich_request_failures.labels(endpoint, reason).inc()
-        log.debug("%s", final)
+        log.debug("%s", final, extra=log_fields(endpoint=endpoint, reason=reason))
         raise final from None
 
     async def _send_once(

@@ -12,6 +12,7 @@ import aiohttp
 import discord
 
 from sidecar.config.model import KeyPath, QuietHours, Secret
+from sidecar.ops.logging import log_fields
 from sidecar.targets.base import (
     Batch,
     DeliveryError,
@@ -85,7 +86,12 @@ class BotSink:
                 lambda message: self._send_one(channel, message),
             )
         except DeliveryError as error:
-            log.warning("channel target %s: %s", self.name, error)
+            log.warning(
+                "channel target %s: %s",
+                self.name,
+                error,
+                extra=log_fields(target=self.name, rule=batch.rule, reason=error.reason),
+            )
             raise
 
     async def close(self) -> None:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 
 from sidecar.immich.models import Asset
+from sidecar.ops.logging import log_fields
 from sidecar.targets.base import Batch, DeliveryError, TemporaryDeliveryError, ThumbnailSource
 from sidecar.targets.discord_render import (
     RenderedMessage,
@@ -46,13 +47,18 @@ async def fetch_thumbnails(
             data, content_type = await source.asset_thumbnail(asset.id, size="preview")
         except Exception as error:
             if _status_of(error) in _NO_PICTURE_STATUSES:
-                log.info("asset %s has no preview in Immich; sending without a picture", asset.id)
+                log.info(
+                    "asset %s has no preview in Immich; sending without a picture",
+                    asset.id,
+                    extra=log_fields(asset_id=asset.id),
+                )
                 continue
             if attempts >= PICTURES_REQUIRED_ATTEMPTS:
                 log.warning(
                     "asset %s: no preview from Immich (%s); sending without a picture",
                     asset.id,
                     type(error).__name__,
+                    extra=log_fields(asset_id=asset.id),
                 )
                 continue
             raise TemporaryDeliveryError(

@@ -18,6 +18,7 @@ import httpx
 
 from sidecar.config.model import QuietHours, Secret
 from sidecar.ops.checks import Check, failed, passed
+from sidecar.ops.logging import log_fields
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import (
     Batch,
@@ -137,7 +138,12 @@ class WebhookSink:
         try:
             await send_rendered(batch, self._thumbnails, self._external_url, self._post)
         except DeliveryError as error:
-            log.warning("webhook target %s: %s", self.name, error)
+            log.warning(
+                "webhook target %s: %s",
+                self.name,
+                error,
+                extra=log_fields(target=self.name, rule=batch.rule, reason=error.reason),
+            )
             raise
 
     async def close(self) -> None:

@@ -28,6 +28,7 @@ from sidecar import __version__
 from sidecar.clock import utc_now
 from sidecar.config.model import KeyPath, QuietHours, Secret
 from sidecar.ops.checks import Check, failed, passed
+from sidecar.ops.logging import log_fields
 from sidecar.targets.base import (
     Batch,
     Delivery,
@@ -168,7 +169,12 @@ class HttpWebhookSink:
                 self._sleep,
             )
         except DeliveryError as error:
-            log.warning("http target %s: %s", self.name, error)
+            log.warning(
+                "http target %s: %s",
+                self.name,
+                error,
+                extra=log_fields(target=self.name, rule=batch.rule, reason=error.reason),
+            )
             raise
 
     async def close(self) -> None:

@@ -1,0 +1,49 @@
+"""How the sidecar's log lines look: text for people (the default), or one JSON object per line
+for Loki, Elasticsearch and other log stores (``--log-format json``).
+
+In JSON, the fields a line was logged with (``extra=log_fields(rule=..., target=...)``) become
+keys of their own, so a query can select ``target="grandma"`` without parsing the message.
+Only the names in ``FIELDS`` are passed that way, and none of them ever holds a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TextIO
+
+from pythonjsonlogger.json import JsonFormatter
+
+LOG_FORMATS = ("text", "json")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+FIELDS = frozenset({"rule", "target", "endpoint", "reason", "asset_id"})
+# These libraries log every request and every job at INFO; the sidecar logs what matters itself
+# (and httpx would print webhook URLs, which are secrets). watchfiles logs every change in the
+# config folder at DEBUG: a log file kept there would feed itself.
+NOISY_LOGGERS = ("httpx", "httpcore", "apscheduler", "discord.gateway", "watchfiles")
+
+
+def log_fields(**fields: str | int | None) -> dict[str, str | int]:
+    """``extra=`` for a log call: the structured fields, those that are set."""
+    unknown = set(fields) - FIELDS
+    if unknown:
+        raise ValueError(f"not a log field: {', '.join(sorted(unknown))}")
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def formatter(log_format: str) -> logging.Formatter:
+    if log_format == "json":
+        return JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    return logging.Formatter(TEXT_FORMAT)
+
+
+def configure_logging(level: str, log_format: str = "text", stream: TextIO | None = None) -> None:
+    """One handler on the root logger, in the chosen format, at the chosen level."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter(log_format))
+    logging.basicConfig(level=level, handlers=[handler])
+    for noisy in NOISY_LOGGERS:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
