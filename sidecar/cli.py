@@ -14,8 +14,9 @@ from typing import Any
 
 from sidecar import __version__
 from sidecar.config.durations import format_duration, parse_duration
-from sidecar.config.loader import load_settings, schema_text
+from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Settings
+from sidecar.config.schema import schema_text
 from sidecar.engine.store import StoreError
 from sidecar.ops.healthcheck import healthz_url, probe
 from sidecar.ops.logging import LOG_FORMATS, configure_logging

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from sidecar.config.loader import schema_text
 from sidecar.config.model import MemoriesCommand, Secret, UploadCommand
+from sidecar.config.schema import schema_text
 from sidecar.discord.bot import SidecarBot
 from sidecar.discord.commands import SORRY
 from sidecar.discord.upload_checks import (

@@ -387,7 +387,7 @@ async def test_a_reload_that_changes_a_cron_takes_effect(immich, tmp_path):
 def test_last_fire_is_the_schedules_last_time_today():
     from zoneinfo import ZoneInfo
 
-    from sidecar.config.loader import post_trigger
+    from sidecar.config.checks import post_trigger
 
     utc = ZoneInfo("UTC")
     trigger = post_trigger("0 9 * * *", utc)

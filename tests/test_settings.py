@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from sidecar.config.durations import format_duration, parse_duration
-from sidecar.config.loader import load_settings, normalise_base_url, schema_text
+from sidecar.config.loader import load_settings, normalise_base_url
 from sidecar.config.model import ASSET_TYPES, Batching, ConfigError, PeopleFilter, Rule, Secret
+from sidecar.config.schema import schema_text
 from sidecar.targets.console import ConsoleTarget
 from sidecar.targets.discord_channel import ChannelTarget
 from sidecar.targets.discord_webhook import WebhookTarget

@@ -23,7 +23,8 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from sidecar.clock import utc_now
-from sidecar.config.loader import load_settings, post_trigger, zone_of
+from sidecar.config.checks import post_trigger, zone_of
+from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Post, Settings
 from sidecar.engine.posts import (
     Plan,

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from sidecar.config.loader import post_trigger, zone_of
+from sidecar.config.checks import post_trigger, zone_of
 from sidecar.config.model import Settings
 from sidecar.immich.models import Asset, Memory, Person
 from sidecar.wording import count

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sidecar.config.loader import zone_of
+from sidecar.config.checks import zone_of
 from sidecar.config.model import QuietHours, Settings
 
 QuietUntil = Callable[[str, str, datetime], datetime | None]  # (target, rule, now) -> end
