@@ -122,10 +122,12 @@ class ConfigReloader:
 
     async def check(self) -> bool:
         """Compare the file with the running config and reload it if it differs.
-        Returns True when a new config took effect."""
+        Returns True when a new config took effect, also when the watcher applied it while
+        this call waited for its turn."""
+        before = self._running_hash
         async with self._lock:
             try:
-                return await self._check()
+                return await self._check() or self._running_hash != before
             except Exception:  # a bug here must not stop the watcher or the poll
                 log.exception("config reload failed unexpectedly")
                 return False
