@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.engine.store import MIGRATIONS, Store, StoreError
+from sidecar.engine.store import Store, StoreError
+from sidecar.engine.store_schema import MIGRATIONS
 from tests.factories import T0, make_asset
 
 

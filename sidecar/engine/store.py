@@ -19,95 +19,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sidecar.engine.store_albums import AlbumState, AlbumTables
+from sidecar.engine.store_schema import (
+    MIGRATIONS,
+    StoreError,
+    asset_from_json,
+    asset_json,
+    migrate,
+    post_from_json,
+    post_json,
+)
 from sidecar.immich.models import Asset, PersonRef
 from sidecar.targets.base import AlbumRef, Delivery, PostRef
 
 _DELIVERY_COLUMNS = (
     "id, rule, target, asset_json, attempts, batch_key, album_id, album_name, post_json, held"
-)
-
-# Each entry migrates the schema from version N to N+1 (PRAGMA user_version).
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE meta (
-        key   TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    CREATE TABLE rule_baseline (
-        rule  TEXT PRIMARY KEY,
-        since REAL NOT NULL
-    );
-    CREATE TABLE outbox (
-        id               INTEGER PRIMARY KEY,
-        rule             TEXT NOT NULL,
-        target           TEXT NOT NULL,
-        asset_id         TEXT NOT NULL,
-        asset_created_at REAL NOT NULL,
-        asset_json       TEXT NOT NULL,
-        state            TEXT NOT NULL DEFAULT 'pending'
-                         CHECK (state IN ('pending', 'sent', 'failed')),
-        attempts         INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at  REAL NOT NULL,
-        last_error       TEXT,
-        queued_at        REAL NOT NULL,
-        finished_at      REAL,
-        UNIQUE (rule, target, asset_id)
-    );
-    CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
-    CREATE INDEX outbox_age ON outbox (state, asset_created_at);
-    """,
-    # A batch's membership is fixed before its first send, so a resend after a crash renders
-    # the same messages (with the same nonces) instead of regrouping.
-    """
-    ALTER TABLE outbox ADD COLUMN batch_key TEXT;
-    CREATE INDEX outbox_batch ON outbox (batch_key);
-    """,
-    # Album rules: what each watched album looked like at the last poll, and every asset ever
-    # seen in it (kept when the asset is removed, so adding it back announces nothing). A
-    # delivery of an album rule names its album.
-    """
-    CREATE TABLE album_state (
-        album_id      TEXT PRIMARY KEY,
-        name          TEXT NOT NULL,
-        asset_count   INTEGER NOT NULL,
-        updated_at    TEXT NOT NULL,
-        last_modified TEXT,
-        shared        INTEGER NOT NULL,
-        buckets_json  TEXT NOT NULL
-    );
-    CREATE TABLE album_member (
-        album_id TEXT NOT NULL,
-        asset_id TEXT NOT NULL,
-        PRIMARY KEY (album_id, asset_id)
-    ) WITHOUT ROWID;
-    ALTER TABLE outbox ADD COLUMN album_id TEXT;
-    ALTER TABLE outbox ADD COLUMN album_name TEXT;
-    """,
-    # Scheduled posts: each run is keyed by (post, occasion), written in the same transaction
-    # as its deliveries, so a restart, a reload or a second fire never posts twice. A post's
-    # delivery carries its message (post_json). Rule matches are logged for digests (the
-    # outbox forgets sent rows after the look-back window, a weekly digest needs longer).
-    # A delivery held by quiet hours waits in its row (held) until the window's end.
-    """
-    CREATE TABLE post_run (
-        post     TEXT NOT NULL,
-        occasion TEXT NOT NULL,
-        ran_at   REAL NOT NULL,
-        sent     INTEGER NOT NULL,
-        pictures TEXT NOT NULL DEFAULT '[]',
-        PRIMARY KEY (post, occasion)
-    );
-    CREATE TABLE match_log (
-        rule       TEXT NOT NULL,
-        asset_id   TEXT NOT NULL,
-        matched_at REAL NOT NULL,
-        asset_json TEXT NOT NULL,
-        PRIMARY KEY (rule, asset_id)
-    );
-    CREATE INDEX match_log_time ON match_log (matched_at);
-    ALTER TABLE outbox ADD COLUMN post_json TEXT;
-    ALTER TABLE outbox ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
-    """,
 )
 
 
@@ -125,19 +51,6 @@ class OutboxRow:
 
 
 @dataclass(frozen=True)
-class AlbumState:
-    """A watched album at the last poll: its counters and members per month."""
-
-    album_id: str
-    name: str
-    asset_count: int
-    updated_at: str
-    last_modified: str | None
-    shared: bool
-    buckets: dict[str, int]  # timeBucket -> count
-
-
-@dataclass(frozen=True)
 class OutboxCounts:
     pending: int
     sent: int
@@ -149,12 +62,7 @@ MATCH_LOG_DAYS = 62  # how far back a digest can look
 WRITABLE_HINT = "set state.path to a writable file"
 
 
-class StoreError(Exception):
-    """The state file cannot be opened or is from a newer version of the sidecar; the message
-    is one line that names state.path and what to do."""
-
-
-class Store:
+class Store(AlbumTables):
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection
         self.path = path
@@ -180,7 +88,7 @@ class Store:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=5000")
-            _migrate(db)
+            migrate(db)
         except sqlite3.Error as err:
             raise StoreError(
                 f"state.path {path}: cannot open the state database ({err}); {WRITABLE_HINT}"
@@ -269,7 +177,7 @@ class Store:
                 target,
                 asset.id,
                 stamp if album is not None else asset.created_at.timestamp(),
-                _asset_json(asset),
+                asset_json(asset),
                 stamp,
                 stamp,
                 album_id,
@@ -342,10 +250,10 @@ class Store:
                         target,
                         f"{ref.occasion}/{ref.group}/{asset.id}",
                         stamp,
-                        _asset_json(asset),
+                        asset_json(asset),
                         stamp,
                         stamp,
-                        _post_json(ref),
+                        post_json(ref),
                     )
                     for target, asset, ref in deliveries
                 ],
@@ -378,7 +286,7 @@ class Store:
             "AND matched_at >= ? AND matched_at < ? ORDER BY matched_at, asset_id",
             (*names, start.timestamp(), end.timestamp()),
         ):
-            found[rule].append(_asset_from_json(blob))
+            found[rule].append(asset_from_json(blob))
         return found
 
     def forget_matches_before(self, moment: datetime) -> int:
@@ -412,11 +320,11 @@ class Store:
                 id=row_id,
                 rule=rule,
                 target=target,
-                asset=_asset_from_json(blob),
+                asset=asset_from_json(blob),
                 attempts=attempts,
                 batch_key=key,
                 album=AlbumRef(album_id, album_name or "") if album_id else None,
-                post=_post_from_json(post_blob) if post_blob else None,
+                post=post_from_json(post_blob) if post_blob else None,
                 held=bool(held),
             )
             for (
@@ -509,85 +417,6 @@ class Store:
 
     # -- albums --------------------------------------------------------------------------------
 
-    def album_states(self) -> dict[str, AlbumState]:
-        """What every watched album looked like at the last poll that saw it."""
-        return {
-            row[0]: AlbumState(
-                album_id=row[0],
-                name=row[1],
-                asset_count=row[2],
-                updated_at=row[3],
-                last_modified=row[4],
-                shared=bool(row[5]),
-                buckets=json.loads(row[6]),
-            )
-            for row in self._db.execute(
-                "SELECT album_id, name, asset_count, updated_at, last_modified, shared, "
-                "buckets_json FROM album_state"
-            )
-        }
-
-    def save_album(self, state: AlbumState, new_members: Iterable[str] = ()) -> None:
-        """Record an album's counters and the members seen in it, in one transaction (so a
-        crash between the two cannot lose or repeat an addition)."""
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO album_state (album_id, name, asset_count, updated_at, "
-                "last_modified, shared, buckets_json) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (album_id) DO UPDATE SET name = excluded.name, "
-                "asset_count = excluded.asset_count, updated_at = excluded.updated_at, "
-                "last_modified = excluded.last_modified, shared = excluded.shared, "
-                "buckets_json = excluded.buckets_json",
-                (
-                    state.album_id,
-                    state.name,
-                    state.asset_count,
-                    state.updated_at,
-                    state.last_modified,
-                    int(state.shared),
-                    json.dumps(state.buckets, separators=(",", ":"), sort_keys=True),
-                ),
-            )
-            db.executemany(
-                "INSERT OR IGNORE INTO album_member (album_id, asset_id) VALUES (?, ?)",
-                [(state.album_id, asset_id) for asset_id in new_members],
-            )
-
-    def known_album_members(self, album_id: str, asset_ids: Iterable[str]) -> set[str]:
-        """Which of ``asset_ids`` were seen in the album before."""
-        wanted = list(asset_ids)
-        known: set[str] = set()
-        for start in range(0, len(wanted), 500):  # SQLite's variable limit
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            known.update(
-                asset_id
-                for (asset_id,) in self._db.execute(
-                    f"SELECT asset_id FROM album_member WHERE album_id = ? "  # noqa: S608
-                    f"AND asset_id IN ({marks})",
-                    (album_id, *chunk),
-                )
-            )
-        return known
-
-    def forget_albums_except(self, album_ids: Iterable[str]) -> int:
-        """Drop the state of albums no rule watches any more: watching one again later starts
-        from a new baseline. Returns how many albums were forgotten."""
-        keep = list(album_ids)
-        marks = ",".join("?" * len(keep)) or "NULL"
-        with self._transaction() as db:
-            gone = [
-                album_id
-                for (album_id,) in db.execute(
-                    f"SELECT album_id FROM album_state WHERE album_id NOT IN ({marks})",  # noqa: S608
-                    keep,
-                )
-            ]
-            for album_id in gone:
-                db.execute("DELETE FROM album_member WHERE album_id = ?", (album_id,))
-                db.execute("DELETE FROM album_state WHERE album_id = ?", (album_id,))
-        return len(gone)
-
     def _update(self, ids: Sequence[int], assignments: str, values: tuple[Any, ...]) -> None:
         if not ids:
             return
@@ -596,78 +425,6 @@ class Store:
                 f"UPDATE outbox SET {assignments} WHERE id = ?",  # noqa: S608 - fixed fragments
                 [(*values, row_id) for row_id in ids],
             )
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    if version > len(MIGRATIONS):
-        raise StoreError(
-            f"the state database has schema version {version}, newer than this sidecar knows "
-            f"({len(MIGRATIONS)}); run a newer sidecar or move the file away"
-        )
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in filter(str.strip, script.split(";")):
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version = {number}")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-
-
-def _asset_json(asset: Asset) -> str:
-    """The asset as queued, in the shape ``Asset.from_dict`` reads (a subset of Immich's)."""
-    return json.dumps(
-        {
-            "id": asset.id,
-            "type": asset.type,
-            "createdAt": asset.created_at.isoformat(),
-            "fileCreatedAt": asset.taken_at.isoformat() if asset.taken_at else None,
-            "originalFileName": asset.original_file_name,
-            "visibility": asset.visibility,
-            "isTrashed": asset.is_trashed,
-            "people": [{"id": p.id, "name": p.name} for p in asset.people],
-            "exifInfo": {
-                "city": asset.city,
-                "country": asset.country,
-                "description": asset.description,
-            },
-        },
-        separators=(",", ":"),
-    )
-
-
-def _post_json(ref: PostRef) -> str:
-    return json.dumps(
-        {
-            "post": ref.post,
-            "kind": ref.kind,
-            "occasion": ref.occasion,
-            "group": ref.group,
-            "text": ref.text,
-            "link": ref.link,
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-
-
-def _post_from_json(blob: str) -> PostRef:
-    data = json.loads(blob)
-    return PostRef(
-        post=str(data["post"]),
-        kind=str(data["kind"]),
-        occasion=str(data["occasion"]),
-        group=str(data["group"]),
-        text=str(data["text"]),
-        link=data.get("link"),
-    )
-
-
-def _asset_from_json(blob: str) -> Asset:
-    return Asset.from_dict(json.loads(blob))
 
 
 __all__ = ["AlbumState", "OutboxCounts", "OutboxRow", "PersonRef", "Store", "StoreError"]

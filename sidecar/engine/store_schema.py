@@ -1,0 +1,171 @@
+"""The state file's tables (migrated in order, one ``PRAGMA user_version`` step each) and how an
+asset and a post's words are kept in a row (JSON)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from sidecar.immich.models import Asset
+from sidecar.targets.base import PostRef
+
+# Each entry migrates the schema from version N to N+1 (PRAGMA user_version).
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE rule_baseline (
+        rule  TEXT PRIMARY KEY,
+        since REAL NOT NULL
+    );
+    CREATE TABLE outbox (
+        id               INTEGER PRIMARY KEY,
+        rule             TEXT NOT NULL,
+        target           TEXT NOT NULL,
+        asset_id         TEXT NOT NULL,
+        asset_created_at REAL NOT NULL,
+        asset_json       TEXT NOT NULL,
+        state            TEXT NOT NULL DEFAULT 'pending'
+                         CHECK (state IN ('pending', 'sent', 'failed')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  REAL NOT NULL,
+        last_error       TEXT,
+        queued_at        REAL NOT NULL,
+        finished_at      REAL,
+        UNIQUE (rule, target, asset_id)
+    );
+    CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+    CREATE INDEX outbox_age ON outbox (state, asset_created_at);
+    """,
+    # A batch's membership is fixed before its first send, so a resend after a crash renders
+    # the same messages (with the same nonces) instead of regrouping.
+    """
+    ALTER TABLE outbox ADD COLUMN batch_key TEXT;
+    CREATE INDEX outbox_batch ON outbox (batch_key);
+    """,
+    # Album rules: what each watched album looked like at the last poll, and every asset ever
+    # seen in it (kept when the asset is removed, so adding it back announces nothing). A
+    # delivery of an album rule names its album.
+    """
+    CREATE TABLE album_state (
+        album_id      TEXT PRIMARY KEY,
+        name          TEXT NOT NULL,
+        asset_count   INTEGER NOT NULL,
+        updated_at    TEXT NOT NULL,
+        last_modified TEXT,
+        shared        INTEGER NOT NULL,
+        buckets_json  TEXT NOT NULL
+    );
+    CREATE TABLE album_member (
+        album_id TEXT NOT NULL,
+        asset_id TEXT NOT NULL,
+        PRIMARY KEY (album_id, asset_id)
+    ) WITHOUT ROWID;
+    ALTER TABLE outbox ADD COLUMN album_id TEXT;
+    ALTER TABLE outbox ADD COLUMN album_name TEXT;
+    """,
+    # Scheduled posts: each run is keyed by (post, occasion), written in the same transaction
+    # as its deliveries, so a restart, a reload or a second fire never posts twice. A post's
+    # delivery carries its message (post_json). Rule matches are logged for digests (the
+    # outbox forgets sent rows after the look-back window, a weekly digest needs longer).
+    # A delivery held by quiet hours waits in its row (held) until the window's end.
+    """
+    CREATE TABLE post_run (
+        post     TEXT NOT NULL,
+        occasion TEXT NOT NULL,
+        ran_at   REAL NOT NULL,
+        sent     INTEGER NOT NULL,
+        pictures TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (post, occasion)
+    );
+    CREATE TABLE match_log (
+        rule       TEXT NOT NULL,
+        asset_id   TEXT NOT NULL,
+        matched_at REAL NOT NULL,
+        asset_json TEXT NOT NULL,
+        PRIMARY KEY (rule, asset_id)
+    );
+    CREATE INDEX match_log_time ON match_log (matched_at);
+    ALTER TABLE outbox ADD COLUMN post_json TEXT;
+    ALTER TABLE outbox ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+    """,
+)
+
+
+class StoreError(Exception):
+    """The state file cannot be opened or is from a newer version of the sidecar; the message
+    is one line that names state.path and what to do."""
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise StoreError(
+            f"the state database has schema version {version}, newer than this sidecar knows "
+            f"({len(MIGRATIONS)}); run a newer sidecar or move the file away"
+        )
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in filter(str.strip, script.split(";")):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+
+def asset_json(asset: Asset) -> str:
+    """The asset as queued, in the shape ``Asset.from_dict`` reads (a subset of Immich's)."""
+    return json.dumps(
+        {
+            "id": asset.id,
+            "type": asset.type,
+            "createdAt": asset.created_at.isoformat(),
+            "fileCreatedAt": asset.taken_at.isoformat() if asset.taken_at else None,
+            "originalFileName": asset.original_file_name,
+            "visibility": asset.visibility,
+            "isTrashed": asset.is_trashed,
+            "people": [{"id": p.id, "name": p.name} for p in asset.people],
+            "exifInfo": {
+                "city": asset.city,
+                "country": asset.country,
+                "description": asset.description,
+            },
+        },
+        separators=(",", ":"),
+    )
+
+
+def post_json(ref: PostRef) -> str:
+    return json.dumps(
+        {
+            "post": ref.post,
+            "kind": ref.kind,
+            "occasion": ref.occasion,
+            "group": ref.group,
+            "text": ref.text,
+            "link": ref.link,
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def post_from_json(blob: str) -> PostRef:
+    data = json.loads(blob)
+    return PostRef(
+        post=str(data["post"]),
+        kind=str(data["kind"]),
+        occasion=str(data["occasion"]),
+        group=str(data["group"]),
+        text=str(data["text"]),
+        link=data.get("link"),
+    )
+
+
+def asset_from_json(blob: str) -> Asset:
+    return Asset.from_dict(json.loads(blob))
