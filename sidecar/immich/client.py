@@ -10,30 +10,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
 
 from sidecar.config.model import Secret
+from sidecar.immich.album_endpoints import AlbumEndpoints
 from sidecar.immich.errors import (
     shorten,
 )
 from sidecar.immich.models import (
     Album,
-    AlbumSummary,
     Asset,
-    BucketAsset,
-    Memory,
-    Person,
     SearchPage,
     ServerVersion,
     UploadResult,
-    parse_time,
 )
 from sidecar.immich.paging import Bounds, lossless_pages
+from sidecar.immich.people_endpoints import PeopleEndpoints
 from sidecar.immich.permissions import FEATURES, UPLOAD, UPLOAD_ALBUM, WATCHING, permissions_for
+from sidecar.immich.search import check_size, search_page
 from sidecar.immich.transport import (
     ShapeError,
     Transport,
@@ -63,7 +61,7 @@ MAX_ERROR_BODY = 64 * 1024  # bytes of an error body read for its message
 MAX_BODY = 256 * 1024 * 1024  # bytes of a successful body (an original video can be large)
 
 
-class ImmichClient:
+class ImmichClient(PeopleEndpoints, AlbumEndpoints):
     """Async client for the parts of the Immich API the sidecar uses."""
 
     def __init__(
@@ -163,7 +161,7 @@ class ImmichClient:
     ) -> SearchPage:
         """One page of timeline assets (flat 2.x/3.x form). ``person_ids`` means ALL of them.
         Every bound includes its own moment."""
-        _check_size(size)
+        check_size(size)
         body: dict[str, Any] = {
             "visibility": "timeline",
             "withPeople": with_people,
@@ -187,7 +185,7 @@ class ImmichClient:
                 raise ValueError(f"search page must be a page number, not {page[:40]!r}")
             body["page"] = int(page)
         return await self._io.call_json(
-            "POST", "/search/metadata", lambda d: _search_page(d, cursor_form=False), json_body=body
+            "POST", "/search/metadata", lambda d: search_page(d, cursor_form=False), json_body=body
         )
 
     async def search_metadata_filter(
@@ -205,7 +203,7 @@ class ImmichClient:
         version = self._server_version
         if version is not None and not version.has_search_filter:
             raise ValueError(f"Immich {version} has no search filter (3.2 added it)")
-        _check_size(size)
+        check_size(size)
         body: dict[str, Any] = {
             "filter": dict(filter),
             "size": size,
@@ -215,7 +213,7 @@ class ImmichClient:
         if cursor is not None:
             body["cursor"] = cursor
         return await self._io.call_json(
-            "POST", "/search/metadata", lambda d: _search_page(d, cursor_form=True), json_body=body
+            "POST", "/search/metadata", lambda d: search_page(d, cursor_form=True), json_body=body
         )
 
     async def iter_search(
@@ -313,102 +311,6 @@ class ImmichClient:
             "search stopped after %d pages; the rest waits for the next poll", MAX_SEARCH_PAGES
         )
 
-    # -- people ---------------------------------------------------------------------------
-
-    async def people(self, page: int = 1, size: int = 500) -> tuple[list[Person], bool]:
-        """One page of visible named and unnamed people, and whether another page follows."""
-
-        def parse(data: Any) -> tuple[list[Person], bool]:
-            body = require_dict(data, "body")
-            people = [Person.from_dict(p) for p in require_list(body["people"], "people")]
-            return people, bool(body.get("hasNextPage", False))
-
-        params = {"withHidden": "false", "page": str(page), "size": str(size)}
-        return await self._io.call_json("GET", "/people", parse, params=params)
-
-    async def all_people(self) -> list[Person]:
-        everyone: list[Person] = []
-        for page in range(1, MAX_PEOPLE_PAGES + 1):
-            people, has_next = await self.people(page=page)
-            everyone.extend(people)
-            if not has_next:
-                break
-        return everyone
-
-    async def search_person(self, name: str, *, with_hidden: bool = False) -> list[Person]:
-        """People whose name is like ``name``, also those without faces. Immich's search is
-        fuzzy (accent-insensitive trigram similarity, at most 100 answers): pick exact
-        matches from the answer. Hidden people only ``with_hidden``."""
-
-        def parse(data: Any) -> list[Person]:
-            return [Person.from_dict(p) for p in require_list(data, "body")]
-
-        params = {"name": name}
-        if with_hidden:
-            params["withHidden"] = "true"
-        return await self._io.call_json("GET", "/search/person", parse, params=params)
-
-    async def person_thumbnail(self, person_id: str) -> bytes | None:
-        """The person's face picture, or None where Immich has none yet."""
-        answer = await self._io.request(
-            "GET", "/people/{id}/thumbnail", path={"id": person_id}, accept="image/*", allow={404}
-        )
-        return None if answer.status == 404 else answer.body
-
-    async def person_statistics(self, person_id: str) -> int:
-        """How many assets show this person."""
-        return await self._io.call_json(
-            "GET",
-            "/people/{id}/statistics",
-            lambda d: require_int(require_dict(d, "body")["assets"], "assets"),
-            path={"id": person_id},
-        )
-
-    # -- scheduled posts ------------------------------------------------------------------
-
-    async def memories_on(self, day: date) -> list[Memory]:
-        """Immich's "on this day" memories shown on ``day``. 3.x takes a plain date, 2.x a
-        date-time (the start of that day, UTC)."""
-
-        def parse(data: Any) -> list[Memory]:
-            return [Memory.from_dict(m) for m in require_list(data, "body")]
-
-        version = self._server_version or await self.version()
-        when = day.isoformat() if version.major >= 3 else f"{day.isoformat()}T00:00:00.000Z"
-        return await self._io.call_json(
-            "GET", "/memories", parse, params={"for": when, "type": "on_this_day"}
-        )
-
-    async def random_assets(
-        self,
-        *,
-        person_ids: Sequence[str] = (),
-        size: int = 10,
-        taken_after: datetime | None = None,
-        taken_before: datetime | None = None,
-    ) -> list[Asset]:
-        """A random pick of timeline assets (``person_ids``: ALL of them on each). Unlike
-        ``search/metadata``, Immich answers a bare array here."""
-
-        def parse(data: Any) -> list[Asset]:
-            return [Asset.from_dict(a) for a in require_list(data, "body")]
-
-        _check_size(size)
-        body: dict[str, Any] = {
-            "size": size,
-            "withPeople": True,
-            "withExif": True,
-            "visibility": "timeline",
-            "type": "IMAGE",
-        }
-        if person_ids:
-            body["personIds"] = list(person_ids)
-        if taken_after is not None:
-            body["takenAfter"] = isoformat(taken_after)
-        if taken_before is not None:
-            body["takenBefore"] = isoformat(taken_before)
-        return await self._io.call_json("POST", "/search/random", parse, json_body=body)
-
     # -- assets ---------------------------------------------------------------------------
 
     async def asset_thumbnail(self, asset_id: str, size: str = "preview") -> tuple[bytes, str]:
@@ -492,151 +394,3 @@ class ImmichClient:
             path={"id": album_id},
             json_body={"ids": list(asset_ids)},
         )
-
-    # -- album additions ------------------------------------------------------------------
-    #
-    # Which endpoints show other users' assets of a shared album (specs 2.7.3 and 3.0.3, and
-    # measured on real 2.7.5 and 3.1.0 servers with a second user, a shared album and partner
-    # sharing):
-    #
-    # - ``GET /albums``: 2.x takes ``shared`` (none: the albums the key's user owns;
-    #   ``shared=true``: owned-and-shared plus shared-with-me; an album shared with you is only
-    #   in the second list). 3.x takes ``isOwned``/``isShared``/``id``/``name`` and, with none,
-    #   lists every album you belong to (``shared`` is not in its spec and is ignored).
-    # - ``GET /timeline/buckets?albumId=`` and ``GET /timeline/bucket?albumId=&timeBucket=``
-    #   (permission ``asset.read``, access checked through the album): every member, whoever
-    #   owns it, on both versions; the bucket's columns include ``id`` and ``ownerId``.
-    # - ``GET /assets/{id}`` and its thumbnail: readable through a shared album on both.
-    # - ``POST /search/metadata`` with ``albumIds``: every member on 3.x, but on 2.x only the
-    #   key owner's assets (and those of partners shown in the timeline); the 2.x answer is
-    #   therefore completed with ``GET /assets/{id}``. ``search/random`` never widens to albums.
-    # - ``GET /albums/{id}``: 2.x lists every member (with ``ownerId``) unless
-    #   ``withoutAssets=true`` (far too heavy for a 20,000-photo album); 3.x's
-    #   AlbumResponseDto has no ``assets`` at all. Not used for detection.
-
-    async def album_summaries(self, *, shared: bool | None = None) -> list[AlbumSummary]:
-        """Albums with the counters that tell whether they changed. ``shared=True`` asks a 2.x
-        server for its shared list (see above); on 3.x leave it None: one call lists all."""
-
-        def parse(data: Any) -> list[AlbumSummary]:
-            return [
-                AlbumSummary.from_dict(require_dict(a, "album")) for a in require_list(data, "body")
-            ]
-
-        params = {"shared": "true"} if shared else None
-        return await self._io.call_json("GET", "/albums", parse, params=params)
-
-    async def album_buckets(self, album_id: str) -> dict[str, int]:
-        """Members of an album per month: ``{timeBucket: count}`` (every owner's assets)."""
-
-        def parse(data: Any) -> dict[str, int]:
-            buckets: dict[str, int] = {}
-            for entry in require_list(data, "body"):
-                bucket = require_dict(entry, "bucket")
-                buckets[str(bucket["timeBucket"])] = require_int(bucket["count"], "count")
-            return buckets
-
-        return await self._io.call_json(
-            "GET", "/timeline/buckets", parse, params={"albumId": album_id}
-        )
-
-    async def album_bucket(self, album_id: str, time_bucket: str) -> list[BucketAsset]:
-        """The members of one month of an album, from the compact columnar answer."""
-
-        def parse(data: Any) -> list[BucketAsset]:
-            body = require_dict(data, "body")
-            columns = {
-                name: require_list(body[name], name)
-                for name in ("id", "ownerId", "fileCreatedAt", "isImage", "visibility", "isTrashed")
-            }
-            sizes = {len(values) for values in columns.values()}
-            if len(sizes) != 1:
-                raise ShapeError("the bucket's columns differ in length")
-            return [
-                BucketAsset(
-                    id=str(asset_id),
-                    owner_id=str(owner),
-                    taken_at=parse_time(str(taken)),
-                    is_image=bool(image),
-                    visibility=str(visibility),
-                    is_trashed=bool(trashed),
-                )
-                for asset_id, owner, taken, image, visibility, trashed in zip(
-                    columns["id"],
-                    columns["ownerId"],
-                    columns["fileCreatedAt"],
-                    columns["isImage"],
-                    columns["visibility"],
-                    columns["isTrashed"],
-                    strict=True,
-                )
-            ]
-
-        return await self._io.call_json(
-            "GET",
-            "/timeline/bucket",
-            parse,
-            params={"albumId": album_id, "timeBucket": time_bucket},
-        )
-
-    async def asset(self, asset_id: str) -> Asset:
-        """One asset with its people and exif (readable through a shared album)."""
-        return await self._io.call_json(
-            "GET",
-            "/assets/{id}",
-            lambda d: Asset.from_dict(require_dict(d, "body")),
-            path={"id": asset_id},
-        )
-
-    async def album_assets_taken_between(
-        self,
-        album_id: str,
-        taken_after: datetime,
-        taken_before: datetime,
-    ) -> list[Asset]:
-        """Timeline members of an album taken in [after, before], people and exif inline.
-        On 2.x only the key owner's (and timeline partners') assets come back (see above)."""
-        found: list[Asset] = []
-        page: int | None = None
-        for _ in range(MAX_SEARCH_PAGES):
-            body: dict[str, Any] = {
-                "albumIds": [album_id],
-                "takenAfter": isoformat(taken_after),
-                "takenBefore": isoformat(taken_before),
-                "visibility": "timeline",
-                "withPeople": True,
-                "withExif": True,
-                "size": 1000,
-            }
-            if page is not None:
-                body["page"] = page
-            result = await self._io.call_json(
-                "POST",
-                "/search/metadata",
-                lambda d: _search_page(d, cursor_form=False),
-                json_body=body,
-            )
-            found.extend(result.assets)
-            if result.next_page is None:
-                break
-            page = int(result.next_page)
-        return found
-
-
-def _check_size(size: int) -> None:
-    if not 1 <= size <= 1000:
-        raise ValueError("search page size must be between 1 and 1000")
-
-
-def _search_page(data: Any, *, cursor_form: bool) -> SearchPage:
-    assets = require_dict(require_dict(data, "body")["assets"], "assets")
-    items = require_list(assets["items"], "assets.items")
-    following = assets.get("nextCursor") if cursor_form else assets["nextPage"]
-    if following is not None and not isinstance(following, str):
-        raise ShapeError("the next page token is not a string")
-    if following is not None and not cursor_form and not following.isdigit():
-        raise ShapeError("assets.nextPage is not a page number")
-    return SearchPage(
-        assets=tuple(Asset.from_dict(require_dict(a, "asset")) for a in items),
-        next_page=following,
-    )
