@@ -37,7 +37,7 @@ from sidecar.engine.planning import build_watch, resolve_rules, rule_options
 from sidecar.engine.post_runner import PostScheduler, memories_today
 from sidecar.engine.posts import Plan
 from sidecar.engine.quiet import quiet_policy
-from sidecar.engine.reload import ConfigReloader
+from sidecar.engine.reload import ConfigReloader, drop_removed_targets, warn_restart_only
 from sidecar.engine.rules import (
     CompiledRule,
     RuleResolutionError,
@@ -364,30 +364,13 @@ class Sidecar:
 
     def _apply(self, new: Settings, rules: tuple[CompiledRule, ...]) -> None:
         old = self.settings
-        for setting in ("state", "metrics"):
-            if getattr(old, setting) != getattr(new, setting):
-                log.warning("config: %s changed; it takes effect at the next restart", setting)
-        if old.immich != new.immich or old.discord.token != new.discord.token:
-            log.warning(
-                "config: the Immich connection or the Discord token changed; "
-                "that takes effect at the next restart"
-            )
+        warn_restart_only(old, new)
         if self._bot is not None:
             self._bot.update_settings(new)
         self.settings = new
         self.loaded_at = self._clock()
         self._rules = rules
-        removed = set(old.targets) - set(new.targets)
-        if removed:
-            dropped = self.store.fail_pending_for_targets(
-                removed, "target removed from the config", self._clock()
-            )
-            if dropped:
-                log.warning(
-                    "config: %s dropped, their targets were removed (%s)",
-                    count(dropped, "queued delivery", "queued deliveries"),
-                    ", ".join(sorted(removed)),
-                )
+        drop_removed_targets(self.store, old, new, self._clock())
         self.dispatcher.configure(self._sinks.build(new), rule_options(new), quiet_policy(new))
         self.posts.apply(new)
         if old.poll.interval != new.poll.interval and self._scheduler is not None:

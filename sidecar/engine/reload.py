@@ -21,6 +21,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 
 from watchfiles import Change, awatch
@@ -28,6 +29,7 @@ from watchfiles import Change, awatch
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Settings
 from sidecar.engine.rules import CompiledRule, RuleResolutionError
+from sidecar.engine.store import Store
 from sidecar.immich.errors import ImmichError
 from sidecar.ops.metrics import Metrics
 from sidecar.wording import count
@@ -188,3 +190,29 @@ class ConfigReloader:
             self._metrics.config_reloads.labels(
                 result=result or ("success" if success else "failure")
             ).inc()
+
+
+def warn_restart_only(old: Settings, new: Settings) -> None:
+    """Say which changes a reload cannot apply: they wait for the next start."""
+    for setting in ("state", "metrics"):
+        if getattr(old, setting) != getattr(new, setting):
+            log.warning("config: %s changed; it takes effect at the next restart", setting)
+    if old.immich != new.immich or old.discord.token != new.discord.token:
+        log.warning(
+            "config: the Immich connection or the Discord token changed; "
+            "that takes effect at the next restart"
+        )
+
+
+def drop_removed_targets(store: Store, old: Settings, new: Settings, now: datetime) -> None:
+    """Queued deliveries to targets the new config removed become dead letters."""
+    removed = set(old.targets) - set(new.targets)
+    if not removed:
+        return
+    dropped = store.fail_pending_for_targets(removed, "target removed from the config", now)
+    if dropped:
+        log.warning(
+            "config: %s dropped, their targets were removed (%s)",
+            count(dropped, "queued delivery", "queued deliveries"),
+            ", ".join(sorted(removed)),
+        )
