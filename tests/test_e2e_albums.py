@@ -124,7 +124,7 @@ async def test_an_unknown_album_name_stops_the_start_and_is_refused_at_reload(wo
     assert await refused.exited() == 2
     line = world.line_of("Holiday 2025")
     assert (
-        f"config.yaml:{line}: rules[0].albums.any[0]: no album called 'Holiday 2025' in "
+        f"{world.config}:{line}: rules[0].albums.any[0]: no album called 'Holiday 2025' in "
         "Immich (albums: 'Holiday 2026')"
     ) in refused.stderr
     assert "Traceback" not in "\n".join(refused.stderr)

@@ -124,15 +124,15 @@ class ConfigReloader:
 
     async def check(self) -> bool:
         """Compare the file with the running config and reload it if it differs.
-        Returns True when a new config took effect, also when the watcher applied it while
-        this call waited for its turn."""
+        Returns True when a new config took effect meanwhile, by this check or by one it
+        waited for (the watcher and a poll may both notice the same edit)."""
         before = self._running_hash
         async with self._lock:
             try:
-                return await self._check() or self._running_hash != before
+                await self._check()
             except Exception:  # a bug here must not stop the watcher or the poll
                 log.exception("config reload failed unexpectedly")
-                return False
+        return self._running_hash != before
 
     async def _check(self) -> bool:
         digest = file_hash(self._path) or UNREADABLE
