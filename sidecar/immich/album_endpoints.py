@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sidecar.immich.models import (
     AlbumSummary,
@@ -14,8 +14,7 @@ from sidecar.immich.models import (
     ServerVersion,
     parse_time,
 )
-from sidecar.immich.permissions import FEATURES, UPLOAD, UPLOAD_ALBUM, WATCHING, permissions_for
-from sidecar.immich.search import search_page
+from sidecar.immich.search import MAX_SEARCH_PAGES, search_page
 from sidecar.immich.transport import (
     ShapeError,
     Transport,
@@ -26,22 +25,6 @@ from sidecar.immich.transport import (
 )
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-
-# What each feature needs is said once, in sidecar.immich.permissions; these names remain for
-# callers and the contract test (every name must exist in the specs' Permission enum).
-POLL_PERMISSIONS = WATCHING.permissions
-UPLOAD_PERMISSIONS = UPLOAD.permissions + UPLOAD_ALBUM.permissions
-REQUIRED_PERMISSIONS = permissions_for(FEATURES)
-
-THUMBNAIL_SIZES = frozenset({"thumbnail", "preview", "fullsize", "original"})
-SEARCH_PAGE_SIZE = 1000  # Immich's maximum for search/metadata
-MAX_SEARCH_PAGES = 10_000  # hard stop for a server that keeps answering "next page"
-MAX_PEOPLE_PAGES = 1_000
-MAX_ERROR_BODY = 64 * 1024  # bytes of an error body read for its message
-MAX_BODY = 256 * 1024 * 1024  # bytes of a successful body (an original video can be large)
 
 
 class AlbumEndpoints:

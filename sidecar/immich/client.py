@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import httpx
 
@@ -30,8 +30,8 @@ from sidecar.immich.models import (
 )
 from sidecar.immich.paging import Bounds, lossless_pages
 from sidecar.immich.people_endpoints import PeopleEndpoints
-from sidecar.immich.permissions import FEATURES, UPLOAD, UPLOAD_ALBUM, WATCHING, permissions_for
-from sidecar.immich.search import check_size, search_page
+from sidecar.immich.permissions import FEATURES, permissions_for
+from sidecar.immich.search import MAX_SEARCH_PAGES, SEARCH_PAGE_SIZE, check_size, search_page
 from sidecar.immich.transport import (
     ShapeError,
     Transport,
@@ -44,21 +44,12 @@ from sidecar.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
-
-# What each feature needs is said once, in sidecar.immich.permissions; these names remain for
-# callers and the contract test (every name must exist in the specs' Permission enum).
-POLL_PERMISSIONS = WATCHING.permissions
-UPLOAD_PERMISSIONS = UPLOAD.permissions + UPLOAD_ALBUM.permissions
+# Every permission some feature needs (sidecar.immich.permissions says which); the contract
+# test checks each name against the specs' Permission enum.
 REQUIRED_PERMISSIONS = permissions_for(FEATURES)
 
 THUMBNAIL_SIZES = frozenset({"thumbnail", "preview", "fullsize", "original"})
-SEARCH_PAGE_SIZE = 1000  # Immich's maximum for search/metadata
-MAX_SEARCH_PAGES = 10_000  # hard stop for a server that keeps answering "next page"
-MAX_PEOPLE_PAGES = 1_000
-MAX_ERROR_BODY = 64 * 1024  # bytes of an error body read for its message
-MAX_BODY = 256 * 1024 * 1024  # bytes of a successful body (an original video can be large)
 
 
 class ImmichClient(PeopleEndpoints, AlbumEndpoints):

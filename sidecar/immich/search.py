@@ -7,9 +7,12 @@ from typing import Any
 from sidecar.immich.models import Asset, SearchPage
 from sidecar.immich.transport import ShapeError, require_dict, require_list
 
+SEARCH_PAGE_SIZE = 1000  # Immich's maximum for search/metadata
+MAX_SEARCH_PAGES = 10_000  # hard stop for a server that keeps answering "next page"
+
 
 def check_size(size: int) -> None:
-    if not 1 <= size <= 1000:
+    if not 1 <= size <= SEARCH_PAGE_SIZE:
         raise ValueError("search page size must be between 1 and 1000")
 
 

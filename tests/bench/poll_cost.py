@@ -19,9 +19,9 @@ from sidecar.config.model import PeopleFilter, Rule, Secret
 from sidecar.engine.rules import compile_rules
 from sidecar.engine.store import Store
 from sidecar.engine.uploads import Poller, Watch
-from sidecar.immich.client import SEARCH_PAGE_SIZE as PAGE_SIZE
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import Person
+from sidecar.immich.search import SEARCH_PAGE_SIZE as PAGE_SIZE
 from sidecar.ops.metrics import Metrics
 from tests.bench.report import Figure
 from tests.fakes.fake_immich import FakeImmich
