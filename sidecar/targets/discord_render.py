@@ -303,6 +303,30 @@ def render_batch(
     return messages
 
 
+def _gallery(
+    embeds: list[dict[str, Any]],
+    assets: Sequence[Asset],
+    thumbnails: Mapping[str, Thumbnail],
+    link: str,
+) -> list[MessageFile]:
+    """Attach the assets' pictures: the first on ``embeds[0]``, the others as embeds sharing
+    its url, which Discord shows as one gallery. Returns the files to upload."""
+    files: list[MessageFile] = []
+    for asset in assets:
+        thumbnail = thumbnails.get(asset.id)
+        if thumbnail is None:
+            continue
+        name = attachment_name(asset.id, thumbnail.content_type)
+        if name in {f.filename for f in files}:
+            continue
+        files.append(MessageFile(name, thumbnail.data, thumbnail.content_type))
+        if "image" not in embeds[0]:
+            embeds[0]["image"] = {"url": f"attachment://{name}"}
+        else:
+            embeds.append({"url": link, "image": {"url": f"attachment://{name}"}})
+    return files
+
+
 def _batch_post(batch: Batch) -> PostRef | None:
     """The message of a scheduled post's batch (the dispatcher groups one message a batch)."""
     return batch.deliveries[0].post if batch.deliveries else None
@@ -316,19 +340,9 @@ def post_message(
     link = post.link or f"{external_url.rstrip('/')}/photos"
     text = safe_text(post.text)
     embeds: list[dict[str, Any]] = [{"title": _truncate(post.text, EMBED_TITLE_LIMIT), "url": link}]
-    files: list[MessageFile] = []
-    for delivery in batch.deliveries[:DISCORD_MAX_EMBEDS]:
-        thumbnail = thumbnails.get(delivery.asset.id)
-        if thumbnail is None:
-            continue
-        name = attachment_name(delivery.asset.id, thumbnail.content_type)
-        if name in {f.filename for f in files}:
-            continue
-        files.append(MessageFile(name, thumbnail.data, thumbnail.content_type))
-        if "image" not in embeds[0]:
-            embeds[0]["image"] = {"url": f"attachment://{name}"}
-        else:
-            embeds.append({"url": link, "image": {"url": f"attachment://{name}"}})
+    files = _gallery(
+        embeds, [d.asset for d in batch.deliveries[:DISCORD_MAX_EMBEDS]], thumbnails, link
+    )
     ids = tuple(d.id for d in batch.deliveries)
     return RenderedMessage(
         content=_truncate(text, CONTENT_LIMIT),
@@ -364,19 +378,7 @@ def _summary_message(
             "description": f"Rule **{safe_text(batch.rule)}**. Open {where} to see them all.",
         }
     ]
-    files: list[MessageFile] = []
-    for asset in assets[:SUMMARY_PREVIEWS]:
-        thumbnail = thumbnails.get(asset.id)
-        if thumbnail is None:
-            continue
-        name = attachment_name(asset.id, thumbnail.content_type)
-        if name in {f.filename for f in files}:
-            continue
-        files.append(MessageFile(name, thumbnail.data, thumbnail.content_type))
-        if "image" not in embeds[0]:
-            embeds[0]["image"] = {"url": f"attachment://{name}"}
-        else:
-            embeds.append({"url": link, "image": {"url": f"attachment://{name}"}})
+    files = _gallery(embeds, assets[:SUMMARY_PREVIEWS], thumbnails, link)
     ids = tuple(d.id for d in batch.deliveries)
     return RenderedMessage(
         content=_truncate(prefix + text, CONTENT_LIMIT),
