@@ -101,7 +101,7 @@ CASES = [
         "neither-api-key-nor-file",
         _replace("  api_key: ${IMMICH_API_KEY}\n", ""),
         "1: immich",
-        "needs one of api_key or api_key_file",
+        "needs one of api_key, api_key_file or accounts",
     ),
     (
         "unreadable-api-key-file",

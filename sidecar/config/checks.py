@@ -51,11 +51,43 @@ def cross_field_problems(data: dict[str, Any], lines: LineMap) -> list[Problem]:
                 message = f"'{target}' is not a defined target{suggest(target, target_names)}"
                 add(("rules", index, "targets", position), message)
 
+    problems += account_problems(data, lines)
     for name, target in targets.items() if isinstance(targets, dict) else []:
         kind = kind_for_spec(target) if isinstance(target, dict) else None
         for where, message in kind.problems(target, data) if kind is not None else ():
             add(("targets", name, *where), message)
     return problems
+
+
+def account_problems(data: dict[str, Any], lines: LineMap) -> list[Problem]:
+    """Every ``accounts:`` of a rule or post, and the upload account, name an immich account."""
+    immich = data.get("immich")
+    configured = immich.get("accounts") if isinstance(immich, dict) else None
+    known = list(configured) if isinstance(configured, dict) else ["default"]
+    uses: list[tuple[KeyPath, object]] = []
+    for section in ("rules", "posts"):
+        entries = data.get(section)
+        for index, entry in enumerate(entries if isinstance(entries, list) else []):
+            names = entry.get("accounts") if isinstance(entry, dict) else None
+            for position, name in enumerate(names if isinstance(names, list) else []):
+                uses.append(((section, index, "accounts", position), name))
+    discord = data.get("discord")
+    commands = discord.get("commands") if isinstance(discord, dict) else None
+    upload = commands.get("upload") if isinstance(commands, dict) else None
+    if isinstance(upload, dict) and "account" in upload:
+        uses.append((("discord", "commands", "upload", "account"), upload["account"]))
+    return [
+        Problem(
+            lines.line_of(path),
+            format_key_path(path),
+            f"'{name}' is not an account in immich.accounts{suggest(name, known)}"
+            if isinstance(configured, dict)
+            else f"'{name}' is not an account: with a single immich.api_key the one account "
+            "is 'default'",
+        )
+        for path, name in uses
+        if isinstance(name, str) and name not in known
+    ]
 
 
 def timezone_name(data: Mapping[str, Any], environ: Mapping[str, str]) -> str:

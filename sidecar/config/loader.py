@@ -25,6 +25,8 @@ from sidecar.config.model import (
     DiscordSettings,
     ImmichSettings,
     KeyPath,
+    DEFAULT_ACCOUNT,
+    Account,
     MemoriesCommand,
     MetricsSettings,
     PeopleFilter,
@@ -131,11 +133,7 @@ def _build(
     return Settings(
         source=path,
         content_hash=digest,
-        immich=ImmichSettings(
-            url=url,
-            api_key=secrets[("immich", "api_key")],
-            external_url=immich["external_url"].rstrip("/") if "external_url" in immich else url,
-        ),
+        immich=_immich(immich, url, secrets, lines),
         discord=DiscordSettings(
             token=secrets.get(("discord", "token")),
             upload=UploadCommand(
@@ -144,6 +142,7 @@ def _build(
                 allowed_channels=tuple(str(chan) for chan in upload.get("allowed_channels", [])),
                 album=upload.get("album"),
                 max_mb=int(upload.get("max_mb", 100)),
+                account=upload.get("account"),
             ),
             person=PersonCommand(enabled=commands.get("person", {}).get("enabled", True)),
             memories=MemoriesCommand(
@@ -176,6 +175,31 @@ def _build(
     )
 
 
+def _immich(
+    immich: Mapping[str, Any], url: str, secrets: Mapping[KeyPath, Secret], lines: LineMap | None
+) -> ImmichSettings:
+    """The single ``api_key`` is one account named ``default``; ``accounts`` are several."""
+    line_of = lines.line_of if lines is not None else (lambda _path: None)
+    if "accounts" in immich:
+        accounts = tuple(
+            Account(
+                name,
+                secrets[("immich", "accounts", name, "api_key")],
+                line_of(("immich", "accounts", name)),
+            )
+            for name in immich["accounts"]
+        )
+    else:
+        key = secrets[("immich", "api_key")]
+        accounts = (Account(DEFAULT_ACCOUNT, key, line_of(("immich",))),)
+    return ImmichSettings(
+        url=url,
+        api_key=accounts[0].api_key,
+        external_url=immich["external_url"].rstrip("/") if "external_url" in immich else url,
+        accounts=accounts,
+    )
+
+
 def _post(spec: Mapping[str, Any], line: int | None) -> Post:
     defaults = Post(name="", kind="", cron="", targets=())
     return Post(
@@ -187,6 +211,7 @@ def _post(spec: Mapping[str, Any], line: int | None) -> Post:
         max_pictures=int(spec.get("max_pictures", defaults.max_pictures)),
         max_per_day=int(spec.get("max_per_day", defaults.max_per_day)),
         rules=tuple(spec.get("rules", ())),
+        accounts=tuple(spec.get("accounts", ())),
         line=line,
     )
 
@@ -235,6 +260,7 @@ def _rule(spec: Mapping[str, Any], index: int = 0, lines: LineMap | None = None)
             summary_over=int(batching.get("summary_over", default_batching.summary_over)),
         ),
         quiet_hours=_quiet(spec.get("quiet_hours")),
+        accounts=tuple(spec.get("accounts", ())),
         albums=AlbumFilter(
             any=albums,
             lines=tuple(

@@ -91,11 +91,28 @@ class Secret:
         return hash(self._value)
 
 
+DEFAULT_ACCOUNT = "default"  # the one account of a config with a single immich.api_key
+
+
+@dataclass(frozen=True)
+class Account:
+    """One Immich user the sidecar watches, by the API key of theirs it was given."""
+
+    name: str  # the key under immich.accounts (DEFAULT_ACCOUNT for a single api_key)
+    api_key: Secret
+    line: int | None = field(default=None, compare=False)  # where its entry starts
+
+
 @dataclass(frozen=True)
 class ImmichSettings:
     url: str  # base URL without the trailing /api, e.g. http://immich-server:2283
-    api_key: Secret
+    api_key: Secret  # the first account's
     external_url: str  # base for links in messages; defaults to url
+    accounts: tuple[Account, ...] = ()  # in config order; the first is the default one
+
+    @property
+    def account_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.accounts) or (DEFAULT_ACCOUNT,)
 
 
 @dataclass(frozen=True)
@@ -105,6 +122,7 @@ class UploadCommand:
     allowed_channels: tuple[str, ...] = ()
     album: str | None = None
     max_mb: int = 100
+    account: str | None = None  # immich.accounts entry uploads go into (None: the first)
 
 
 @dataclass(frozen=True)
@@ -217,6 +235,7 @@ class Rule:
     batching: Batching = field(default_factory=Batching)
     albums: AlbumFilter = field(default_factory=AlbumFilter)  # empty: fires on new uploads
     quiet_hours: QuietHours | None = None
+    accounts: tuple[str, ...] = ()  # immich.accounts this rule watches (empty: all)
 
 
 POST_KINDS = ("memories", "birthdays", "digest")
@@ -235,6 +254,7 @@ class Post:
     max_pictures: int = 4  # per message
     max_per_day: int = 5  # memories: messages (years) per day at most
     rules: tuple[str, ...] = ()  # digest: the rules summarised
+    accounts: tuple[str, ...] = ()  # memories, birthdays: the accounts asked (empty: all)
     line: int | None = field(default=None, compare=False)  # where the post starts in the file
 
 

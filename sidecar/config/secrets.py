@@ -34,6 +34,9 @@ class SecretResolver:
         discord = data.get("discord")
         targets = data.get("targets")
         self._take(immich, ("immich",), "api_key")
+        accounts = immich.get("accounts") if isinstance(immich, dict) else None
+        for name, account in accounts.items() if isinstance(accounts, dict) else []:
+            self._take(account, ("immich", "accounts", name), "api_key")
         self._take(discord, ("discord",), "token")
         for name, target in targets.items() if isinstance(targets, dict) else []:
             kind = kind_for_spec(target) if isinstance(target, dict) else None

@@ -127,6 +127,15 @@ class ImmichClient(PeopleEndpoints, AlbumEndpoints):
 
         return await self._io.call_json("GET", "/api-keys/me", parse)
 
+    async def key_user(self) -> tuple[str, str]:
+        """``(id, name)`` of the Immich user the API key belongs to (``GET /users/me``)."""
+
+        def parse(data: Any) -> tuple[str, str]:
+            body = require_dict(data, "body")
+            return str(body["id"]), str(body.get("name") or "")
+
+        return await self._io.call_json("GET", "/users/me", parse)
+
     async def missing_permissions(self, required: Iterable[str]) -> list[str]:
         """The permissions in ``required`` that the API key lacks (``all`` grants every one)."""
         granted = await self.key_permissions()

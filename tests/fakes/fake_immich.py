@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextvars
 import contextlib
 import functools
 import hashlib
@@ -64,6 +65,8 @@ from aiohttp import BodyPartReader, web
 from tests.fakes import images
 
 Json = Any
+# The user whose API key made the request being answered ("" is the first key's user).
+_CALLER: contextvars.ContextVar[str] = contextvars.ContextVar("fake_immich_caller", default="")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 FAULT_KINDS = ("500", "503", "429", "timeout", "drop")
@@ -137,6 +140,7 @@ _FILTER_OPERATORS = {
 # None: any valid key will do. Routes not listed here need no key at all.
 _PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/api/api-keys/me"): None,
+    ("GET", "/api/users/me"): "user.read",
     ("POST", "/api/search/metadata"): "asset.read",
     ("GET", "/api/people"): "person.read",
     ("GET", "/api/search/person"): "person.read",
@@ -256,6 +260,7 @@ class _Person:
     is_hidden: bool
     updated_at: datetime
     birth_date: date | None = None
+    owner_id: str = ""  # people belong to one user ("": the first API key's user)
 
 
 @dataclass
@@ -266,6 +271,7 @@ class _Memory:
     show_at: datetime
     hide_at: datetime
     asset_ids: list[str]
+    owner_id: str = ""  # memories are made per user, from their own assets
 
 
 @dataclass
@@ -284,6 +290,7 @@ class _User:
     id: str
     name: str
     email: str
+    key_id: str = ""
 
 
 class _ApiError(Exception):
@@ -671,6 +678,10 @@ class FakeImmich:
         self._memories_covered: date | None = None  # the last day the memory job covered
         self._owner_id = str(uuid.uuid4())
         self._key_id = str(uuid.uuid4())
+        self._user_keys: dict[str, str] = {}  # another user's API key -> that user's id
+        self._revoked: set[str] = set()  # API keys deleted in Immich (answer 401)
+        # (sharer, receiver) -> whether the receiver shows the sharer's photos in their timeline
+        self._partners: dict[tuple[str, str], bool] = {}
         self._started_at = _now()
         self._counter = 0
 
@@ -755,9 +766,14 @@ class FakeImmich:
         with_thumbnail: bool = True,
         hidden: bool = False,
         birth_date: date | str | None = None,
+        owner: str | None = None,
     ) -> str:
+        """A person in ``owner``'s library (a user id from ``add_user``; default: the first
+        key's user). Like Immich's, people belong to one user: only their key sees them."""
         born = date.fromisoformat(birth_date) if isinstance(birth_date, str) else birth_date
-        person = _Person(str(uuid.uuid4()), name, with_thumbnail, hidden, _now(), born)
+        person = _Person(
+            str(uuid.uuid4()), name, with_thumbnail, hidden, _now(), born, self._local(owner)
+        )
         self._people[person.id] = person
         return person.id
 
@@ -774,7 +790,7 @@ class FakeImmich:
         created = 0
         day = first
         while day <= last:
-            by_year: dict[int, list[_Asset]] = {}
+            by_year: dict[tuple[str, int], list[_Asset]] = {}
             for asset in self._ordered_assets():
                 taken = asset.taken_at
                 if (
@@ -782,11 +798,10 @@ class FakeImmich:
                     and taken.year < day.year
                     and asset.visibility == "timeline"
                     and not asset.trashed
-                    and not asset.owner_id
                 ):
-                    by_year.setdefault(taken.year, []).append(asset)
+                    by_year.setdefault((asset.owner_id, taken.year), []).append(asset)
             start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            for year, assets in sorted(by_year.items()):
+            for (owner, year), assets in sorted(by_year.items()):
                 self._memories.append(
                     _Memory(
                         id=str(uuid.uuid4()),
@@ -795,6 +810,7 @@ class FakeImmich:
                         show_at=start,
                         hide_at=start + timedelta(days=1) - timedelta(milliseconds=1),
                         asset_ids=[a.id for a in assets],
+                        owner_id=owner,
                     )
                 )
                 created += 1
@@ -841,6 +857,9 @@ class FakeImmich:
         unknown = [p for p in people if p not in self._people]
         if unknown:
             raise ValueError(f"unknown person ids {unknown}; add them with add_person first")
+        strangers = [p for p in people if self._people[p].owner_id != self._local(owner)]
+        if strangers:  # Immich: a face points to a person of the asset's owner
+            raise ValueError(f"person ids {strangers} belong to another user than the owner")
         last = _to_ms(created_at) if created_at else _now()
         extension = "mp4" if type == "VIDEO" else "jpg"
         ids = []
@@ -864,7 +883,7 @@ class FakeImmich:
                 country=country,
                 description=description,
                 device_asset_id=f"fake-{self._counter}",
-                owner_id=owner or "",
+                owner_id=self._local(owner),
             )
             for person_id in people:
                 asset.faces.append(self._new_face(asset, person_id))
@@ -1067,7 +1086,7 @@ class FakeImmich:
             "createdAt": _iso(self._started_at),
             "updatedAt": _iso(self._started_at),
             "isSaved": False,
-            "ownerId": self._owner_id,
+            "ownerId": self._real(memory.owner_id),
             "assets": [
                 self._asset_json(self._assets[i], with_people=True, with_exif=True)
                 for i in memory.asset_ids
@@ -1115,6 +1134,7 @@ class FakeImmich:
         app.router.add_get("/api/server/ping", self._ping)
         app.router.add_get("/api/server/version", self._server_version)
         app.router.add_get("/api/api-keys/me", self._api_key_me)
+        app.router.add_get("/api/users/me", self._users_me)
         app.router.add_post("/api/search/metadata", self._search_metadata)
         app.router.add_get("/api/people", self._people_list)
         app.router.add_get("/api/search/person", self._search_person)
@@ -1182,12 +1202,25 @@ class FakeImmich:
             given = request.headers.get("x-api-key")
             if not given:
                 raise _ApiError(401, "Authentication required")
-            if not hmac.compare_digest(given.encode(), self.api_key.encode()):
+            caller = self._user_of_key(given)
+            if caller is None:
                 raise _ApiError(401, "Invalid API key")
             needed = _PERMISSIONS[route]
             if needed and "all" not in self.permissions and needed not in self.permissions:
                 raise _ApiError(403, f"Missing required permission: {needed}")
+            token = _CALLER.set(caller)
+            try:
+                return await handler(request)
+            finally:
+                _CALLER.reset(token)
         return await handler(request)
+
+    def _user_of_key(self, given: str) -> str | None:
+        if given in self._revoked:
+            return None
+        if hmac.compare_digest(given.encode(), self.api_key.encode()):
+            return ""
+        return self._user_keys.get(given)
 
     def _error(self, status: int, message: str | list[str], correlation_id: str) -> web.Response:
         body: dict[str, Json]
@@ -1263,10 +1296,14 @@ class FakeImmich:
             data["prerelease"] = None
         return web.json_response(data)
 
+    async def _users_me(self, request: web.Request) -> web.Response:
+        return web.json_response(self._user_json(self._real(_CALLER.get())))
+
     async def _api_key_me(self, request: web.Request) -> web.Response:
+        caller = _CALLER.get()
         return web.json_response(
             {
-                "id": self._key_id,
+                "id": self._users[caller].key_id if caller else self._key_id,
                 "name": "sidecar",
                 "permissions": self.permissions,
                 "createdAt": _iso(self._started_at),
@@ -1297,7 +1334,7 @@ class FakeImmich:
         if body.get("albumIds") is not None:
             predicates.append(self._album_predicate(body["albumIds"]))
         if body.get("albumIds") is None or not self.is_v3:
-            predicates.append(lambda a: not a.owner_id)  # 2.x: the key's user's assets only
+            predicates.append(self._in_timeline)  # 2.x: own (and partners') assets only
         if body.get("filter") is not None:
             predicates.append(_filter_predicate(body["filter"], "filter"))
         if body.get("visibility") is None and not _mentions_visibility(body.get("filter")):
@@ -1410,7 +1447,7 @@ class FakeImmich:
         if self.is_v3:
             self._check_strict_types(body)
         predicates = _flat_predicates(body)
-        predicates.append(lambda a: not a.owner_id)
+        predicates.append(self._in_timeline)
         if body.get("visibility") is None:
             default = DEFAULT_SEARCH_VISIBILITY if self.is_v3 else ("timeline",)
             predicates.append(lambda a: a.visibility in default)
@@ -1444,7 +1481,11 @@ class FakeImmich:
                 raise _ApiError(400, ["for must be a date (YYYY-MM-DD)"])
             else:
                 moment = _parse_time(when, "for")
-        shown = [m for m in self._memories if moment is None or m.show_at <= moment <= m.hide_at]
+        shown = [
+            m
+            for m in self._memories
+            if m.owner_id == _CALLER.get() and (moment is None or m.show_at <= moment <= m.hide_at)
+        ]
         shown.sort(key=lambda m: m.memory_at, reverse=True)
         return web.json_response([self._memory_json(m) for m in shown])
 
@@ -1469,7 +1510,11 @@ class FakeImmich:
         page = _parse_int(request.query.get("page"), "page", default=1, low=1, high=2**53)
         size = _parse_int(request.query.get("size"), "size", default=500, low=1, high=1000)
         counts = self._face_counts()
-        visible = [p for p in self._people.values() if counts.get(p.id) and p.has_thumbnail]
+        visible = [
+            p
+            for p in self._people.values()
+            if counts.get(p.id) and p.has_thumbnail and p.owner_id == _CALLER.get()
+        ]
         listed = [p for p in visible if with_hidden or not p.is_hidden]
         listed.sort(key=lambda p: (p.is_hidden, p.name == "", p.name.lower(), -counts[p.id]))
         start = (page - 1) * size
@@ -1494,7 +1539,8 @@ class FakeImmich:
         scored = [
             (word_similarity(name, p.name, strict=True), p.name, p)
             for p in self._people.values()
-            if (with_hidden or not p.is_hidden)
+            if p.owner_id == _CALLER.get()
+            and (with_hidden or not p.is_hidden)
             and word_similarity(name, p.name) >= PERSON_SEARCH_THRESHOLD
         ]
         scored.sort(key=lambda item: (-item[0], item[1]))
@@ -1503,7 +1549,7 @@ class FakeImmich:
     def _find_person(self, request: web.Request) -> _Person:
         person_id = _require_uuid(request.match_info["id"], "id")
         person = self._people.get(person_id)
-        if person is None:
+        if person is None or person.owner_id != _CALLER.get():
             raise _ApiError(400, "Not found or no person.read access")
         return person
 
@@ -1513,7 +1559,7 @@ class FakeImmich:
     async def _person_thumbnail(self, request: web.Request) -> web.Response:
         if self.is_v3:  # 3.x: 404 for an unknown person too; 2.x: the access check's 400
             person = self._people.get(_require_uuid(request.match_info["id"], "id"))
-            if person is None:
+            if person is None or person.owner_id != _CALLER.get():
                 raise _ApiError(404, "Person thumbnail not found")
         else:
             person = self._find_person(request)
@@ -1674,11 +1720,47 @@ class FakeImmich:
         """The id of the user the API key belongs to."""
         return self._owner_id
 
-    def add_user(self, name: str) -> str:
-        """Another Immich user (to own assets and share albums with the key's user)."""
-        user = _User(str(uuid.uuid4()), name, f"{name.lower() or 'user'}@example.com")
+    def add_user(self, name: str, api_key: str | None = None) -> str:
+        """Another Immich user (to own assets and share albums with the key's user); with
+        ``api_key``, a key of their own that answers as them (their people, their assets and
+        their partners', their memories)."""
+        user = _User(
+            str(uuid.uuid4()), name, f"{name.lower() or 'user'}@example.com", str(uuid.uuid4())
+        )
         self._users[user.id] = user
+        if api_key is not None:
+            self._user_keys[api_key] = user.id
         return user.id
+
+    def add_partner(self, sharer: str, receiver: str, *, in_timeline: bool = True) -> None:
+        """``sharer`` shares their library with ``receiver`` (user ids; ``key_user_id`` for the
+        first key's user). With ``in_timeline`` (Immich's "show in timeline"), the receiver's
+        ``search/metadata`` and ``search/random`` return the sharer's assets too; their people
+        stay the sharer's, so the receiver's person ids never match them."""
+        self._partners[(self._local(sharer), self._local(receiver))] = in_timeline
+
+    def revoke_key(self, api_key: str) -> None:
+        """Delete an API key in Immich: it answers 401 until ``restore_key``."""
+        self._revoked.add(api_key)
+
+    def restore_key(self, api_key: str) -> None:
+        self._revoked.discard(api_key)
+
+    def _local(self, user_id: str | None) -> str:
+        """A user id as assets and people keep it ("" for the first key's user)."""
+        if user_id in (None, "", self._owner_id):
+            return ""
+        if user_id not in self._users:
+            raise ValueError(f"unknown user id {user_id}; add it with add_user first")
+        return str(user_id)
+
+    def _real(self, local: str) -> str:
+        return local or self._owner_id
+
+    def _in_timeline(self, asset: _Asset) -> bool:
+        """The caller's own assets and those of partners shown in their timeline."""
+        caller = _CALLER.get()
+        return asset.owner_id == caller or self._partners.get((asset.owner_id, caller), False)
 
     def add_to_album(self, album_id: str, asset_ids: Sequence[str]) -> None:
         """Add assets as a user in Immich's web app does: the album's ``updatedAt`` moves, the
@@ -1712,11 +1794,14 @@ class FakeImmich:
         }
 
     def _can_see_album(self, album: _Album) -> bool:
-        return not album.owner_id or self._owner_id in album.shared_with
+        caller = _CALLER.get()
+        return album.owner_id == caller or self._real(caller) in album.shared_with
 
     def _can_see_asset(self, asset: _Asset) -> bool:
-        """Own assets, and other users' assets through an album the key's user can see."""
-        return not asset.owner_id or any(
+        """Own assets, partners' assets, and other users' assets through an album the key's
+        user can see."""
+        caller = _CALLER.get()
+        return asset.owner_id == caller or (asset.owner_id, caller) in self._partners or any(
             asset.id in album.asset_ids
             for album in self._albums.values()
             if self._can_see_album(album)
@@ -1736,7 +1821,7 @@ class FakeImmich:
                 raise _ApiError(400, "fake Immich does not implement albums by assetId")
             shared = _parse_bool(query.get("shared"), "shared")
             if shared is None:
-                return [a for a in visible if not a.owner_id]
+                return [a for a in visible if a.owner_id == _CALLER.get()]
             return [a for a in visible if bool(a.shared_with) == shared]
         if query.get("assetId") or query.get("id") or query.get("name"):
             raise _ApiError(400, "fake Immich does not implement albums by assetId, id or name")
@@ -1745,7 +1830,7 @@ class FakeImmich:
         return [
             a
             for a in visible
-            if (owned is None or (not a.owner_id) == owned)
+            if (owned is None or (a.owner_id == _CALLER.get()) == owned)
             and (is_shared is None or bool(a.shared_with) == is_shared)
         ]
 
