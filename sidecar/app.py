@@ -29,21 +29,19 @@ from sidecar.config.model import (
 )
 from sidecar.discord.bot import DiscordStartupError, SidecarBot
 from sidecar.discord.commands import StatusInfo
+from sidecar.engine.account_rules import AccountRules
+from sidecar.engine.accounts import AccountPolls, Accounts
 from sidecar.engine.albums import (
     AlbumWatcher,
 )
 from sidecar.engine.dispatch import Dispatcher
-from sidecar.engine.planning import build_watch, resolve_rules, rule_options
+from sidecar.engine.planning import build_watch, resolve_account_rules, rule_options
 from sidecar.engine.post_runner import PostScheduler, memories_today
 from sidecar.engine.posts import Plan
 from sidecar.engine.quiet import quiet_policy
 from sidecar.engine.reload import ConfigReloader, drop_removed_targets, warn_restart_only
-from sidecar.engine.rules import (
-    CompiledRule,
-    RuleResolutionError,
-)
+from sidecar.engine.rules import RuleResolutionError
 from sidecar.engine.store import Store
-from sidecar.engine.uploads import LAST_POLL_KEY, Poller
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichClientError, ImmichError
 from sidecar.immich.permissions import WATCHING, features_in_use, gaps
@@ -85,10 +83,10 @@ class Sidecar:
         self._resources = contextlib.AsyncExitStack()
         self._sinks = SinkSet(
             lambda settings: SinkContext(
-                settings.immich.external_url, self.client, self.metrics, self._stdout, self._bot
+                settings.immich.external_url, self.accounts, self.metrics, self._stdout, self._bot
             )
         )
-        self._rules: tuple[CompiledRule, ...] | None = None  # the running config's, resolved
+        self._rules: AccountRules | None = None  # the running config's, resolved per account
         # Connected: the version and the key's permissions were checked against the Immich
         # that answers now. A reload never makes it so, an Immich outage undoes it.
         self._connected = False
@@ -101,8 +99,9 @@ class Sidecar:
         self.settings: Settings
         self.loaded_at: datetime
         self.store: Store
-        self.client: ImmichClient
-        self.poller: Poller
+        self.accounts: Accounts
+        self.client: ImmichClient  # the first account's (uploads' by default)
+        self.polls: AccountPolls
         self.albums: AlbumWatcher
         self.dispatcher: Dispatcher
         self.posts: PostScheduler
@@ -123,20 +122,19 @@ class Sidecar:
         self._reloader = ConfigReloader(
             self.config_path,
             self.settings,
-            lambda new: resolve_rules(self.client, new),
+            lambda new: resolve_account_rules(self.accounts, new),
             self._apply_reload,
             self.metrics,
         )
         settings = self.settings
         self.store = Store.open(settings.state.path)
         self._resources.callback(self.store.close)
-        self.client = await self._resources.enter_async_context(
-            ImmichClient(settings.immich.url, settings.immich.api_key, self.metrics)
-        )
+        self.accounts = await Accounts.open(settings, self.metrics, self._resources)
+        self.client = self.accounts.first.client
         self.albums = AlbumWatcher(self.client, self.store, self.metrics)
-        self.poller = Poller(self.client, self.store, self.metrics, self._clock, self.albums)
+        self.polls = AccountPolls(self.accounts, self.store, self.metrics, self._clock, self.albums)
         self.dispatcher = Dispatcher(self.store, self.metrics, self._clock)
-        self.poller.start_baseline(
+        self.polls.start(
             (r.name for r in settings.rules), timedelta(seconds=settings.poll.backfill)
         )
         if settings.discord.token is not None:
@@ -192,14 +190,20 @@ class Sidecar:
             version = await self.client.version()
             self._version = str(version)
             features = features_in_use(self.settings, bot=self._bot is not None)
-            for feature, missing in gaps(features, await self.client.key_permissions()).items():
-                log.log(
-                    logging.ERROR if feature is WATCHING else logging.WARNING,
-                    "%s",
-                    feature.off_sentence(missing),
-                )
+            for account in self.accounts:
+                granted = await account.client.key_permissions()
+                for feature, missing in gaps(features, granted).items():
+                    log.log(
+                        logging.ERROR if feature is WATCHING else logging.WARNING,
+                        "%s%s",
+                        f"account {account.name}: " if len(self.accounts) > 1 else "",
+                        feature.off_sentence(missing),
+                    )
             if self._rules is None:
-                self._rules = await resolve_rules(self.client, self.settings)
+                self._rules = await resolve_account_rules(self.accounts, self.settings)
+                if len(self.accounts) > 1:
+                    for line in self._rules.where_found():
+                        log.info("people: %s", line)
         except ImmichError as err:
             self._immich_unusable(err)
             return False
@@ -292,7 +296,12 @@ class Sidecar:
                 self.metrics.poll_runs.labels(result="failure").inc()
                 return False
             assert self._rules is not None  # resolved on connecting, or by a reload
-            await self.poller.poll(build_watch(self.settings, self._rules))
+            await self.polls.poll(
+                {
+                    name: build_watch(self.settings, rules)
+                    for name, rules in self._rules.by_account.items()
+                }
+            )
         except ImmichError as err:
             log.warning("poll failed: %s", err)
             self._poll_error = f"the last poll failed: {err}"
@@ -330,6 +339,7 @@ class Sidecar:
             reasons.append(f"last successful poll more than {limit:g}s ago")
         if problem := self._reloader.problem():
             reasons.append(problem)
+        reasons += self.polls.problems()
         return reasons
 
     async def _memories_today(self) -> Plan:
@@ -340,7 +350,7 @@ class Sidecar:
 
     def status(self) -> StatusInfo:
         counts = self.store.counts()
-        last = self.store.get_time(LAST_POLL_KEY)
+        last = self.polls.last_success()
         return StatusInfo(
             immich_reachable=self._connected and self._poll_error is None,
             immich_version=self._version,
@@ -349,6 +359,7 @@ class Sidecar:
             outbox_failed=counts.failed,
             config_loaded_at=self.loaded_at,
             albums=tuple(self.albums.watched_albums()),
+            failing_accounts=tuple(self.polls.problems()),
         )
 
     # -- reload --------------------------------------------------------------------------------
@@ -358,11 +369,11 @@ class Sidecar:
         it in if valid, else keep the running one. Returns True when a new config took effect."""
         return await self._reloader.check()
 
-    async def _apply_reload(self, new: Settings, rules: tuple[CompiledRule, ...]) -> None:
+    async def _apply_reload(self, new: Settings, rules: AccountRules) -> None:
         async with self._poll_lock:
             self._apply(new, rules)
 
-    def _apply(self, new: Settings, rules: tuple[CompiledRule, ...]) -> None:
+    def _apply(self, new: Settings, rules: AccountRules) -> None:
         old = self.settings
         warn_restart_only(old, new)
         if self._bot is not None:

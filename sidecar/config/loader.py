@@ -19,14 +19,14 @@ from sidecar.config.checks import cross_field_problems, post_problems, timezone_
 from sidecar.config.durations import parse_duration
 from sidecar.config.model import (
     ASSET_TYPES,
+    DEFAULT_ACCOUNT,
+    Account,
     AlbumFilter,
     Batching,
     ConfigError,
     DiscordSettings,
     ImmichSettings,
     KeyPath,
-    DEFAULT_ACCOUNT,
-    Account,
     MemoriesCommand,
     MetricsSettings,
     PeopleFilter,

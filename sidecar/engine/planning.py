@@ -4,9 +4,12 @@ the ``Watch`` a poll runs with, and each rule's presentation options."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 from sidecar.config.model import Settings
+from sidecar.engine.account_rules import AccountRules, compile_across, person_names
+from sidecar.engine.accounts import Accounts, check_keys
 from sidecar.engine.albums import resolve_albums
 from sidecar.engine.dispatch import RuleOptions
 from sidecar.engine.rules import CompiledRule, RuleResolutionError, compile_rules, is_person_id
@@ -38,6 +41,26 @@ async def resolve_rules(client: ImmichClient, settings: Settings) -> tuple[Compi
     except RuleResolutionError as err:  # the albums' problems are reported with the people's
         return await resolve_albums(client, settings.rules, source, (), err.problems)
     return await resolve_albums(client, settings.rules, source, rules)
+
+
+async def resolve_account_rules(accounts: Accounts, settings: Settings) -> AccountRules:
+    """Check that no two keys are of one user, then look every person name up in every account
+    (each account has its own people) and the albums in the first."""
+    await check_keys(accounts, settings)
+    names = person_names(settings.rules)
+    candidates = {
+        account.name: {n: await account.client.search_person(n, with_hidden=True) for n in names}
+        for account in accounts
+    }
+    source = str(settings.source)
+    client = accounts.first.client
+    try:
+        compiled = compile_across(settings.rules, candidates, source, settings.line_of)
+    except RuleResolutionError as err:  # the albums' problems are reported with the people's
+        await resolve_albums(client, settings.rules, source, (), err.problems)
+        raise
+    first = await resolve_albums(client, settings.rules, source, compiled.first)
+    return replace(compiled, by_account={**compiled.by_account, accounts.first.name: first})
 
 
 def build_watch(settings: Settings, rules: tuple[CompiledRule, ...]) -> Watch:

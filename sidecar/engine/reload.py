@@ -28,7 +28,8 @@ from watchfiles import Change, awatch
 
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Settings
-from sidecar.engine.rules import CompiledRule, RuleResolutionError
+from sidecar.engine.account_rules import AccountRules
+from sidecar.engine.rules import RuleResolutionError
 from sidecar.engine.store import Store
 from sidecar.immich.errors import ImmichError
 from sidecar.ops.metrics import Metrics
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 RELOAD_DEBOUNCE_MS = 100  # watchfiles' default (1.6 s) would miss the one-second reload promise
 UNREADABLE = "unreadable"  # stands for the hash of a file that cannot be read
 
-Rules = tuple[CompiledRule, ...]
+Rules = AccountRules
 Resolve = Callable[[Settings], Awaitable[Rules]]
 Apply = Callable[[Settings, Rules], Awaitable[None]]
 

@@ -120,11 +120,7 @@ def _resolve(
     if is_person_id(reference):
         return reference.lower()
     candidates = candidates_for(reference)
-    # Immich's search is fuzzy ("Caroll" finds Carol): only an exact name counts, ignoring case,
-    # and then accents ("Zoe" is Zoë) when no name is the same but for case.
-    exact = [p for p in candidates if p.name.casefold() == reference.casefold()]
-    if not exact:
-        exact = [p for p in candidates if _fold(p.name) == _fold(reference)]
+    exact = exact_people(reference, candidates)
     if len(exact) == 1:
         return exact[0].id
     if len(exact) > 1:
@@ -138,6 +134,16 @@ def _resolve(
     hint = f" (similar names: {', '.join(repr(n) for n in names[:8])})" if names else ""
     problems.append(f"{where}: no person called {reference!r} in Immich{hint}")
     return None
+
+
+def exact_people(reference: str, candidates: Sequence[Person]) -> list[Person]:
+    """The candidates a rule's name means. Immich's search is fuzzy ("Caroll" finds Carol): only
+    an exact name counts, ignoring case, and then accents ("Zoe" is Zoë) when no name is the same
+    but for case."""
+    exact = [p for p in candidates if p.name.casefold() == reference.casefold()]
+    if not exact:
+        exact = [p for p in candidates if _fold(p.name) == _fold(reference)]
+    return exact
 
 
 def _fold(name: str) -> str:

@@ -91,6 +91,19 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN post_json TEXT;
     ALTER TABLE outbox ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
     """,
+    # Several Immich accounts: each keeps its own cursors and baseline. What a single-key
+    # sidecar kept in meta becomes the state of the account '' (the one before accounts),
+    # which the first configured account takes over at start (Store.adopt_legacy_account).
+    """
+    CREATE TABLE account_meta (
+        account TEXT NOT NULL,
+        key     TEXT NOT NULL,
+        value   TEXT NOT NULL,
+        PRIMARY KEY (account, key)
+    ) WITHOUT ROWID;
+    INSERT INTO account_meta (account, key, value) SELECT '', key, value FROM meta;
+    DELETE FROM meta;
+    """,
 )
 
 

@@ -198,6 +198,10 @@ class Poller:
         self._metrics.last_successful_poll.set(time.time())
         return result
 
+    async def poll_account(self, watch: Watch) -> PollResult:
+        """One account's part of a poll (``engine.accounts`` keeps the poll's metrics)."""
+        return await self._poll(watch)
+
     async def _poll(self, watch: Watch) -> PollResult:
         now = self._clock()
         store = self._store

@@ -69,6 +69,19 @@ class Metrics:
             registry=r,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         )
+        # Several Immich accounts: `account` is a name from immich.accounts (a few at most).
+        self.account_up = Gauge(
+            PREFIX + "account_up",
+            "1 while an Immich account's polls succeed, 0 while its key fails (revoked, 401).",
+            ["account"],
+            registry=r,
+        )
+        self.account_outages = Counter(
+            PREFIX + "account_outages",
+            "Outages of an Immich account (counted once when its polls start failing).",
+            ["account"],
+            registry=r,
+        )
         self.notifications_sent = Counter(
             PREFIX + "notifications_sent",
             "Deliveries (rule, target, asset) sent, by rule and target name.",

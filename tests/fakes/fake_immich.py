@@ -1801,10 +1801,14 @@ class FakeImmich:
         """Own assets, partners' assets, and other users' assets through an album the key's
         user can see."""
         caller = _CALLER.get()
-        return asset.owner_id == caller or (asset.owner_id, caller) in self._partners or any(
-            asset.id in album.asset_ids
-            for album in self._albums.values()
-            if self._can_see_album(album)
+        return (
+            asset.owner_id == caller
+            or (asset.owner_id, caller) in self._partners
+            or any(
+                asset.id in album.asset_ids
+                for album in self._albums.values()
+                if self._can_see_album(album)
+            )
         )
 
     def _listed_albums(self, query: Mapping[str, str]) -> list[_Album]:
