@@ -857,9 +857,6 @@ class FakeImmich:
         unknown = [p for p in people if p not in self._people]
         if unknown:
             raise ValueError(f"unknown person ids {unknown}; add them with add_person first")
-        strangers = [p for p in people if self._people[p].owner_id != self._local(owner)]
-        if strangers:  # Immich: a face points to a person of the asset's owner
-            raise ValueError(f"person ids {strangers} belong to another user than the owner")
         last = _to_ms(created_at) if created_at else _now()
         extension = "mp4" if type == "VIDEO" else "jpg"
         ids = []
