@@ -698,3 +698,79 @@ def test_images_are_valid_and_differ_by_colour():
     assert struct.unpack("<I", webp[4:8])[0] == len(webp) - 8
     assert images.webp(red) != images.webp(blue)
     assert images.colour_for("a") == images.colour_for("a") != images.colour_for("b")
+
+
+# -- several users, each with a key of their own (people, partners and memories per user)
+
+DAD_KEY, MUM_KEY = "dad-key", "mum-key"
+
+
+async def test_each_key_sees_its_own_users_people_and_assets(immich):
+    dad = immich.add_user("Dad", api_key=DAD_KEY)
+    mum = immich.add_user("Mum", api_key=MUM_KEY)
+    dads_grandma = immich.add_person("Grandma", owner=dad)
+    mums_grandma = immich.add_person("Grandma", owner=mum)
+    dads = immich.add_asset(owner=dad, people=[dads_grandma])
+    mums = immich.add_asset(owner=mum, people=[mums_grandma])
+    async with client_for(immich, key=DAD_KEY) as as_dad, client_for(immich, key=MUM_KEY) as as_mum:
+        me = (await as_dad.get("/users/me")).json()
+        assert (me["id"], me["name"]) == (dad, "Dad")
+        assert (await as_mum.get("/users/me")).json()["id"] == mum
+        assert (await as_dad.get("/api-keys/me")).json()["id"] != (
+            await as_mum.get("/api-keys/me")
+        ).json()["id"]
+        found = (await as_dad.get("/search/person", params={"name": "Grandma"})).json()
+        assert [p["id"] for p in found] == [dads_grandma]
+        people = (await as_mum.get("/people")).json()["people"]
+        assert [p["id"] for p in people] == [mums_grandma]
+        assert ids(await search(as_dad)) == [dads]
+        assert ids(await search(as_mum, personIds=[mums_grandma])) == [mums]
+        # Another user's person is not there for this key (Immich's access check).
+        assert (await as_dad.get(f"/people/{mums_grandma}")).status_code == 400
+
+
+async def test_partner_sharing_in_timeline_widens_the_search_but_not_the_people(immich):
+    dad = immich.add_user("Dad", api_key=DAD_KEY)
+    mum = immich.add_user("Mum", api_key=MUM_KEY)
+    leo = immich.add_user("Leo", api_key="leo-key")
+    dads_grandma = immich.add_person("Grandma", owner=dad)
+    mums_grandma = immich.add_person("Grandma", owner=mum)
+    dads = immich.add_asset(owner=dad, people=[dads_grandma])
+    immich.add_partner(dad, mum, in_timeline=True)
+    immich.add_partner(dad, leo, in_timeline=False)
+    async with client_for(immich, key=MUM_KEY) as as_mum, client_for(immich, key="leo-key") as as_leo:
+        assert ids(await search(as_mum)) == [dads]  # Dad's photo in Mum's timeline
+        assert ids(await search(as_mum, withPeople=True, personIds=[mums_grandma])) == []
+        assert ids(await search(as_leo)) == []  # shared without "show in timeline"
+        random = (await as_mum.post("/search/random", json={})).json()
+        assert [a["id"] for a in random] == [dads]
+        # The face on Dad's photo is Dad's person, whoever looks at it.
+        item = (await search(as_mum, withPeople=True))["items"][0]
+        assert [p["id"] for p in item["people"]] == [dads_grandma]
+
+
+async def test_memories_are_made_per_user_from_their_own_photos(immich):
+    dad = immich.add_user("Dad", api_key=DAD_KEY)
+    mum = immich.add_user("Mum", api_key=MUM_KEY)
+    today = datetime.now(UTC).date()
+    taken = datetime(today.year - 4, today.month, today.day, 9, tzinfo=UTC)  # 4: Feb 29 too
+    dads = immich.add_asset(owner=dad, taken_at=taken)
+    mums = immich.add_asset(owner=mum, taken_at=taken)
+    immich.add_partner(dad, mum)
+    immich.run_memory_job(today)
+    async with client_for(immich, key=DAD_KEY) as as_dad, client_for(immich, key=MUM_KEY) as as_mum:
+        day = {"for": taken.replace(year=today.year).date().isoformat()}
+        dad_memories = (await as_dad.get("/memories", params=day)).json()
+        mum_memories = (await as_mum.get("/memories", params=day)).json()
+    assert [[a["id"] for a in m["assets"]] for m in dad_memories] == [[dads]]
+    assert [[a["id"] for a in m["assets"]] for m in mum_memories] == [[mums]]
+    assert mum_memories[0]["ownerId"] == mum
+
+
+async def test_a_revoked_key_answers_401_until_restored(immich):
+    immich.add_user("Mum", api_key=MUM_KEY)
+    async with client_for(immich, key=MUM_KEY) as as_mum:
+        immich.revoke_key(MUM_KEY)
+        assert (await as_mum.post("/search/metadata", json={})).status_code == 401
+        immich.restore_key(MUM_KEY)
+        assert (await as_mum.post("/search/metadata", json={})).status_code == 200
