@@ -42,15 +42,23 @@ def write_config(
     backfill: str = "0s",
     metrics_port: int | None = None,
     extra: str = "",
+    accounts: dict[str, str] | None = None,
 ) -> None:
-    """Write a config file atomically (as an editor does: a new file renamed over the old)."""
+    """Write a config file atomically (as an editor does: a new file renamed over the old).
+    ``accounts``: account name -> the environment variable holding its key (instead of the
+    single ``api_key: ${IMMICH_API_KEY}``)."""
     targets = targets or "stdout: {console: true}"
+    keys = (
+        ["  accounts:", *(f"    {n}:\n      api_key: ${{{v}}}" for n, v in accounts.items())]
+        if accounts
+        else ["  api_key: ${IMMICH_API_KEY}"]
+    )
     text = (
         "\n".join(
             [
                 "immich:",
                 f"  url: {immich_url}",
-                "  api_key: ${IMMICH_API_KEY}",
+                *keys,
                 "  external_url: https://photos.example.test",
                 "poll:",
                 f"  interval: {interval}",

@@ -738,7 +738,10 @@ async def test_partner_sharing_in_timeline_widens_the_search_but_not_the_people(
     dads = immich.add_asset(owner=dad, people=[dads_grandma])
     immich.add_partner(dad, mum, in_timeline=True)
     immich.add_partner(dad, leo, in_timeline=False)
-    async with client_for(immich, key=MUM_KEY) as as_mum, client_for(immich, key="leo-key") as as_leo:
+    async with (
+        client_for(immich, key=MUM_KEY) as as_mum,
+        client_for(immich, key="leo-key") as as_leo,
+    ):
         assert ids(await search(as_mum)) == [dads]  # Dad's photo in Mum's timeline
         assert ids(await search(as_mum, withPeople=True, personIds=[mums_grandma])) == []
         assert ids(await search(as_leo)) == []  # shared without "show in timeline"
