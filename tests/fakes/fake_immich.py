@@ -43,8 +43,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextvars
 import contextlib
+import contextvars
 import functools
 import hashlib
 import hmac
