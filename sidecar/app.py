@@ -166,6 +166,7 @@ class Sidecar:
             self.metrics,
             self._clock,
             self.dispatcher.wake,
+            lambda post: self.accounts.post_source(post.accounts),
         )
         self.posts.apply(settings)
         if settings.posts:  # a run missed while the sidecar was down, made up once
@@ -228,7 +229,7 @@ class Sidecar:
         self._bot = await self._resources.enter_async_context(
             SidecarBot(
                 self.settings,
-                self.client,
+                self.accounts.get(self.settings.discord.upload.account).client,
                 self.metrics,
                 self._status_async,
                 memories_provider=self._memories_today,
@@ -343,7 +344,8 @@ class Sidecar:
         return reasons
 
     async def _memories_today(self) -> Plan:
-        return await memories_today(self.client, self.store, self.settings, self._clock())
+        source = self.accounts.post_source()
+        return await memories_today(source, self.store, self.settings, self._clock())
 
     async def _status_async(self) -> StatusInfo:
         return self.status()

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from sidecar.clock import utc_now
 from sidecar.config.model import DEFAULT_ACCOUNT, Settings
 from sidecar.engine.albums import AlbumWatcher
+from sidecar.engine.post_accounts import MergedAccounts, PostSource
 from sidecar.engine.rules import RuleResolutionError
 from sidecar.engine.store import Store
 from sidecar.engine.store_accounts import (
@@ -79,6 +80,11 @@ class Accounts:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self._accounts)
+
+    def post_source(self, names: Sequence[str] = ()) -> PostSource:
+        """What a post with ``accounts: names`` asks (empty: every account)."""
+        chosen = [a.client for a in self._accounts if not names or a.name in names]
+        return chosen[0] if len(chosen) == 1 else MergedAccounts(chosen)
 
     def get(self, name: str | None) -> ImmichAccount:
         """The account of that name (None: the first)."""

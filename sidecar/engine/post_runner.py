@@ -26,6 +26,7 @@ from sidecar.clock import utc_now
 from sidecar.config.checks import post_trigger, zone_of
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Post, Settings
+from sidecar.engine.post_accounts import PostSource
 from sidecar.engine.posts import (
     Plan,
     birthdays_today,
@@ -66,7 +67,7 @@ class RunResult:
 class PostPlanner:
     """Asks Immich what a post would say today; nothing is stored (dry-run and the runner)."""
 
-    def __init__(self, client: ImmichClient, store: Store | None, external_url: str) -> None:
+    def __init__(self, client: PostSource, store: Store | None, external_url: str) -> None:
         self._client = client
         self._store = store
         self._external_url = external_url
@@ -181,7 +182,7 @@ COMMAND_POST = Post(
 
 
 async def memories_today(
-    client: ImmichClient, store: Store | None, settings: Settings, now: datetime
+    client: PostSource, store: Store | None, settings: Settings, now: datetime
 ) -> Plan:
     """What ``/immich memories`` shows: today's memories (or the fallback), as a post would."""
     zone = zone_of(settings.timezone) or ZoneInfo("UTC")
@@ -201,9 +202,11 @@ class PostScheduler:
         metrics: Metrics,
         clock: Callable[[], datetime],
         queued: Callable[[], None],
+        source_for: Callable[[Post], PostSource] | None = None,
     ) -> None:
         self._scheduler = scheduler
         self._client = client
+        self._source_for = source_for  # a post's accounts (default: the one client)
         self._store = store
         self._metrics = metrics
         self._clock = clock
@@ -307,7 +310,8 @@ class PostScheduler:
         if self._store.post_ran(post.name, occasion):
             log.info("post %s: already done for %s", post.name, occasion)
             return RunResult("skipped", note=f"already posted for {occasion}")
-        planner = PostPlanner(self._client, self._store, self._external_url)
+        source = self._source_for(post) if self._source_for is not None else self._client
+        planner = PostPlanner(source, self._store, self._external_url)
         try:
             since = self._store.last_post_run(post.name)
             plan = await planner.plan(post, now, self._zone, since)
