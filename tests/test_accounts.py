@@ -1,0 +1,170 @@
+"""Several Immich accounts: person names resolved in every account (pure), per-account state in
+the store (the single-key state kept as the first account's), and their config errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from sidecar.config.loader import load_settings
+from sidecar.config.model import ConfigError, PeopleFilter, Rule
+from sidecar.engine import store_schema
+from sidecar.engine.account_rules import compile_across
+from sidecar.engine.rules import RuleResolutionError
+from sidecar.engine.store import Store
+from sidecar.engine.store_accounts import AccountStore, adopt_account, stored_accounts
+from sidecar.immich.models import Person
+
+DADS_GRANDMA, MUMS_GRANDMA = (
+    "d0000000-0000-4000-8000-000000000001",
+    "m0000000-0000-4000-8000-000000000002",
+)
+LEO = "d0000000-0000-4000-8000-000000000003"
+T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
+
+
+def rule(name: str, *, any=(), all=(), none=(), accounts=()) -> Rule:
+    return Rule(
+        name=name,
+        targets=("stdout",),
+        people=PeopleFilter(any=tuple(any), all=tuple(all), none=tuple(none)),
+        accounts=tuple(accounts),
+    )
+
+
+CANDIDATES = {
+    "dad": {"Grandma": [Person(DADS_GRANDMA, "Grandma")], "Leo": [Person(LEO, "Leo")]},
+    "mum": {"Grandma": [Person(MUMS_GRANDMA, "grandma")], "Leo": [Person("x", "Leonie")]},
+    "leo": {"Grandma": [], "Leo": []},
+}
+
+
+def test_a_name_is_resolved_in_every_account_that_knows_it():
+    rules = [
+        rule("grandma", any=["Grandma"]),
+        rule("leo", any=["Leo"]),
+        rule("both", all=["Grandma", "Leo"]),
+        rule("dads", any=["Grandma"], accounts=["dad"]),
+        rule("no-leo", none=["Leo"]),
+    ]
+    compiled = compile_across(rules, CANDIDATES)
+    by = {a: {r.name: r for r in rs} for a, rs in compiled.by_account.items()}
+    assert by["dad"]["grandma"].any == {DADS_GRANDMA}
+    assert by["mum"]["grandma"].any == {MUMS_GRANDMA}  # same name ignoring case
+    assert "grandma" not in by["leo"]  # a rule that needs someone absent cannot match there
+    assert set(by["mum"]) == {"grandma", "no-leo"}  # "Leonie" is a near miss, not Leo
+    assert by["dad"]["both"].all == {DADS_GRANDMA, LEO}
+    assert "dads" in by["dad"] and "dads" not in by["mum"]
+    assert by["mum"]["no-leo"].none == frozenset() and by["mum"]["no-leo"].requires_person is False
+    assert compiled.where_found() == ["Grandma: dad, mum; not in leo", "Leo: dad; not in mum, leo"]
+
+
+def test_a_name_in_no_account_is_refused_with_its_line_and_similar_names():
+    with pytest.raises(RuleResolutionError) as caught:
+        compile_across(
+            [rule("x", any=["Leon"]), rule("y", any=["Leo"], accounts=["mum"])],
+            {**CANDIDATES, "mum": {**CANDIDATES["mum"], "Leon": [Person("x", "Leonie")]}},
+            source="config.yaml",
+            line_of=lambda path: 10 + path[1] if isinstance(path[1], int) else None,
+        )
+    assert caught.value.problems == (
+        "config.yaml:10: rules[0].people.any[0]: no person called 'Leon' in any Immich account "
+        "(similar names: 'Leonie')",
+        "config.yaml:11: rules[1].people.any[0]: 'Leo' is only in account dad, which this rule "
+        "does not watch (accounts: mum)",
+    )
+
+
+def test_a_name_ambiguous_in_one_account_is_refused_naming_it():
+    twice = {"Grandma": [Person(DADS_GRANDMA, "Grandma"), Person(LEO, "Grandma")]}
+    with pytest.raises(RuleResolutionError) as caught:
+        compile_across([rule("g", any=["Grandma"])], {"dad": twice, "mum": CANDIDATES["mum"]})
+    [problem] = caught.value.problems
+    assert "2 people in Immich are called 'Grandma'" in problem and problem.endswith(
+        "(account dad)"
+    )
+
+
+def old_store(path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """A state file as the single-key sidecar wrote it (its migrations, its meta keys)."""
+    with monkeypatch.context() as before:
+        before.setattr(store_schema, "MIGRATIONS", store_schema.MIGRATIONS[:4])
+        store = Store.open(path)
+    store.set_time("baseline", T0)
+    store.set_time("stream_cursor", T0 + timedelta(hours=1))
+    store.set_time("last_successful_poll_started", T0 + timedelta(hours=2))
+    return store
+
+
+def test_the_single_key_state_becomes_the_first_accounts(tmp_path, monkeypatch):
+    old_store(tmp_path / "state.db", monkeypatch).close()
+    store = Store.open(tmp_path / "state.db")
+    assert stored_accounts(store) == [""]
+    assert adopt_account(store, "", "dad")
+    dad, mum = AccountStore(store, "dad"), AccountStore(store, "mum")
+    assert dad.get_time("stream_cursor") == T0 + timedelta(hours=1)
+    assert dad.get_time("last_successful_poll_started") == T0 + timedelta(hours=2)
+    assert mum.get_time("stream_cursor") is None
+    mum.set_time("stream_cursor", T0)
+    assert not adopt_account(store, "mum", "dad")  # dad has state of its own: kept
+    assert dad.get_time("stream_cursor") == T0 + timedelta(hours=1)
+    store.close()
+
+
+def test_an_account_added_later_starts_at_its_own_baseline(tmp_path):
+    store = Store.open(tmp_path / "state.db")
+    assert store.rule_baselines(["kids"], since_if_new=T0) == {"kids": T0}
+    mum = AccountStore(store, "mum")
+    mum.set_time("baseline", T0 + timedelta(days=3))
+    assert mum.rule_baselines(["kids"], since_if_new=T0) == {"kids": T0 + timedelta(days=3)}
+    assert AccountStore(store, "dad").rule_baselines(["kids"], since_if_new=T0) == {"kids": T0}
+    store.close()
+
+
+def write(tmp_path: Path, immich: str, extra: str = "") -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "immich:\n  url: http://immich:2283\n"
+        + immich
+        + "targets:\n  stdout: {console: true}\n"
+        + "rules:\n  - name: r\n    targets: [stdout]\n"
+        + extra
+    )
+    return path
+
+
+def test_accounts_in_the_config(tmp_path):
+    (tmp_path / "mum").write_text("mum-secret\n")
+    path = write(
+        tmp_path,
+        "  accounts:\n    dad:\n      api_key: dad-secret\n    mum:\n      api_key_file: mum\n",
+        "    accounts: [mum]\n",
+    )
+    settings = load_settings(path, {})
+    assert [(a.name, a.api_key.reveal(), a.line) for a in settings.immich.accounts] == [
+        ("dad", "dad-secret", 4),
+        ("mum", "mum-secret", 6),
+    ]
+    assert settings.immich.api_key.reveal() == "dad-secret"  # the first account's
+    assert settings.rules[0].accounts == ("mum",)
+    single = load_settings(write(tmp_path, "  api_key: k\n"), {})
+    assert [a.name for a in single.immich.accounts] == ["default"]
+
+
+def test_unknown_accounts_and_two_kinds_of_key_are_refused_at_their_line(tmp_path):
+    path = write(
+        tmp_path,
+        "  api_key: k\n  accounts:\n    dad:\n      api_key: d\n",
+        "    accounts: [dda]\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    text = str(caught.value)
+    assert "config.yaml:4: immich.accounts: api_key and accounts are both set" in text, text
+    assert (
+        "config.yaml:12: rules[0].accounts[0]: 'dda' is not an account in immich.accounts "
+        "(did you mean 'dad'?)" in text
+    ), text
+    assert "k\n" not in text and "'d'" not in text
