@@ -131,7 +131,7 @@ class Sidecar:
         self._resources.callback(self.store.close)
         self.accounts = await Accounts.open(settings, self.metrics, self._resources)
         self.client = self.accounts.first.client
-        self.albums = AlbumWatcher(self.client, self.store, self.metrics)
+        self.albums = AlbumWatcher(self.accounts.albums(), self.store, self.metrics)
         self.polls = AccountPolls(self.accounts, self.store, self.metrics, self._clock, self.albums)
         self.dispatcher = Dispatcher(self.store, self.metrics, self._clock)
         self.polls.start(

@@ -182,3 +182,35 @@ async def test_an_upgrade_from_a_single_key_keeps_its_state(tmp_path, monkeypatc
             assert any("account dad keeps the poll state" in line for line in process.stderr)
         finally:
             assert await process.stop() == 0
+
+
+ALBUM_RULE = "- name: albums\n  albums: {any: [%s]}\n  targets: [stdout]\n"
+
+
+async def test_an_album_is_read_through_the_account_that_can_read_it(household):
+    immich = household.immich
+    holidays = immich.add_album("Holidays", owner=household.mum)  # private to Mum
+    household.write(ALBUM_RULE % "Holidays")
+    process = household.sidecar()
+    await process.start()
+    try:
+        await process.wait_for_polls(2)  # the album's baseline
+        added = household.upload(household.mum)
+        immich.add_to_album(holidays, [added])
+        await process.wait_for_delivery(added)
+        await process.wait_for_polls(2)
+        assert rules_of(process, added) == ["albums"]
+    finally:
+        assert await process.stop() == 0
+
+
+async def test_two_albums_of_one_name_in_two_accounts_are_refused_with_their_ids(household):
+    immich = household.immich
+    dads = immich.add_album("Trip", owner=household.dad)
+    mums = immich.add_album("Trip", owner=household.mum)
+    household.write(ALBUM_RULE % "Trip")
+    process = household.sidecar()
+    await process.start(wait_started=False)
+    assert await process.exited() == 2
+    [problem] = [line for line in process.stderr if "albums are called 'Trip'" in line]
+    assert dads in problem and mums in problem

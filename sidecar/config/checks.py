@@ -65,10 +65,19 @@ def account_problems(data: dict[str, Any], lines: LineMap) -> list[Problem]:
     configured = immich.get("accounts") if isinstance(immich, dict) else None
     known = list(configured) if isinstance(configured, dict) else ["default"]
     uses: list[tuple[KeyPath, object]] = []
+    early: list[Problem] = []
     for section in ("rules", "posts"):
         entries = data.get(section)
         for index, entry in enumerate(entries if isinstance(entries, list) else []):
             names = entry.get("accounts") if isinstance(entry, dict) else None
+            if section == "rules" and names is not None and isinstance(entry, dict):
+                if entry.get("albums"):
+                    path: KeyPath = ("rules", index, "accounts")
+                    message = (
+                        "does not apply to album rules: an album is read through whichever "
+                        "account can read it"
+                    )
+                    early.append(Problem(lines.line_of(path), format_key_path(path), message))
             for position, name in enumerate(names if isinstance(names, list) else []):
                 uses.append(((section, index, "accounts", position), name))
     discord = data.get("discord")
@@ -76,7 +85,7 @@ def account_problems(data: dict[str, Any], lines: LineMap) -> list[Problem]:
     upload = commands.get("upload") if isinstance(commands, dict) else None
     if isinstance(upload, dict) and "account" in upload:
         uses.append((("discord", "commands", "upload", "account"), upload["account"]))
-    return [
+    return early + [
         Problem(
             lines.line_of(path),
             format_key_path(path),

@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 
 from sidecar.clock import utc_now
 from sidecar.config.model import DEFAULT_ACCOUNT, Settings
-from sidecar.engine.albums import AlbumWatcher
+from sidecar.engine.album_accounts import AlbumsAcross
+from sidecar.engine.albums import AlbumClient, AlbumWatcher
 from sidecar.engine.post_accounts import MergedAccounts, PostSource
 from sidecar.engine.rules import RuleResolutionError
 from sidecar.engine.store import Store
@@ -80,6 +81,12 @@ class Accounts:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self._accounts)
+
+    def albums(self) -> AlbumClient:
+        """Album endpoints across the accounts (the first alone when it is the only one)."""
+        if len(self._accounts) == 1:
+            return self.first.client
+        return AlbumsAcross([a.client for a in self._accounts])
 
     def post_source(self, names: Sequence[str] = ()) -> PostSource:
         """What a post with ``accounts: names`` asks (empty: every account)."""

@@ -53,7 +53,7 @@ async def resolve_account_rules(accounts: Accounts, settings: Settings) -> Accou
         for account in accounts
     }
     source = str(settings.source)
-    client = accounts.first.client
+    client = accounts.albums()
     try:
         compiled = compile_across(settings.rules, candidates, source, settings.line_of)
     except RuleResolutionError as err:  # the albums' problems are reported with the people's
