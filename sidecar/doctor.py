@@ -24,6 +24,7 @@ import httpx
 from sidecar.config.loader import load_settings
 from sidecar.config.model import Secret, Settings
 from sidecar.discord.bot import channel_problem
+from sidecar.doctor_accounts import account_checks
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichAuthError, ImmichError
 from sidecar.immich.models import Person, ServerVersion, is_immich_id
@@ -162,8 +163,8 @@ async def immich_checks(settings: Settings, client: ImmichClient, *, bot: bool) 
         ]
     checks.append(passed("Immich accepts the API key"))
     checks += [feature_check(f, granted) for f in features_in_use(settings, bot=bot)]
-    if not WATCHING.missing(granted):
-        checks += await _people_checks(settings, client)
+    if not WATCHING.missing(granted) and len(settings.immich.accounts) <= 1:
+        checks += await _people_checks(settings, client)  # several: account_checks
     checks += await _album_checks(settings, client, granted, bot=bot)
     return checks
 
@@ -370,6 +371,7 @@ async def diagnose(
     )
     try:
         emit(await immich_checks(settings, immich, bot=bot))
+        emit(await account_checks(settings))
     finally:
         if own_client:
             await immich.aclose()

@@ -214,3 +214,37 @@ async def test_two_albums_of_one_name_in_two_accounts_are_refused_with_their_ids
     assert await process.exited() == 2
     [problem] = [line for line in process.stderr if "albums are called 'Trip'" in line]
     assert dads in problem and mums in problem
+
+
+async def test_dry_run_and_doctor_say_where_each_name_was_found(household, monkeypatch):
+    from io import StringIO
+
+    from sidecar.doctor import diagnose
+    from sidecar.engine.dry_run import _dry_run
+
+    immich = household.immich
+    immich.add_user("Leo", api_key="leo-key")
+    monkeypatch.setenv("DAD_KEY", KEYS["dad"])
+    monkeypatch.setenv("MUM_KEY", KEYS["mum"])
+    monkeypatch.setenv("LEO_KEY", "leo-key")
+    write_config(
+        household.config,
+        immich_url=immich.url,
+        state=household.state,
+        rules=RULES,
+        metrics_port=household.port,
+        accounts={"dad": "DAD_KEY", "mum": "MUM_KEY", "leo": "LEO_KEY"},
+    )
+    household.upload(household.mum, household.mums_grandma)
+    household.upload(household.dad, type="VIDEO")  # Dad's, in Mum's timeline too
+    out = StringIO()
+    assert await _dry_run(household.config, 3600, out) == 0
+    text = out.getvalue()
+    assert "people: Grandma: dad, mum; not in leo" in text
+    # The video is listed once, though two accounts see it.
+    assert len([line for line in text.splitlines() if line.startswith("videos ->")]) == 1
+    assert len([line for line in text.splitlines() if line.startswith("grandma ->")]) == 1
+    report = StringIO()
+    await diagnose(load_settings(household.config), report)
+    assert "person Grandma: dad, mum; not in leo" in report.getvalue()
+    assert "account leo: Immich accepts its key" in report.getvalue()

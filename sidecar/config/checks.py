@@ -70,14 +70,13 @@ def account_problems(data: dict[str, Any], lines: LineMap) -> list[Problem]:
         entries = data.get(section)
         for index, entry in enumerate(entries if isinstance(entries, list) else []):
             names = entry.get("accounts") if isinstance(entry, dict) else None
-            if section == "rules" and names is not None and isinstance(entry, dict):
-                if entry.get("albums"):
-                    path: KeyPath = ("rules", index, "accounts")
-                    message = (
-                        "does not apply to album rules: an album is read through whichever "
-                        "account can read it"
-                    )
-                    early.append(Problem(lines.line_of(path), format_key_path(path), message))
+            if section == "rules" and names is not None and entry.get("albums"):
+                path: KeyPath = ("rules", index, "accounts")
+                message = (
+                    "does not apply to album rules: an album is read through whichever "
+                    "account can read it"
+                )
+                early.append(Problem(lines.line_of(path), format_key_path(path), message))
             for position, name in enumerate(names if isinstance(names, list) else []):
                 uses.append(((section, index, "accounts", position), name))
     discord = data.get("discord")

@@ -6,6 +6,7 @@ Writes nothing to the state database and sends nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -14,11 +15,11 @@ from typing import TextIO
 from sidecar.clock import utc_now
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError
+from sidecar.engine.accounts import Accounts
 from sidecar.engine.albums import preview_albums
-from sidecar.engine.planning import build_watch, resolve_rules
+from sidecar.engine.planning import build_watch, resolve_account_rules
 from sidecar.engine.rules import Match, RuleResolutionError
 from sidecar.engine.uploads import Window, collect_matches
-from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichError
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.metrics import Metrics
@@ -42,11 +43,13 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
             print(problem, file=sys.stderr)
         return 2
     metrics = Metrics()
-    async with ImmichClient(settings.immich.url, settings.immich.api_key, metrics) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        accounts = await Accounts.open(settings, metrics, stack)
+        client = accounts.first.client
         try:
             version = await client.version()
-            rules = await resolve_rules(client, settings)
-            watch = build_watch(settings, rules)
+            resolved = await resolve_account_rules(accounts, settings)
+            watch = build_watch(settings, resolved.first)
             now = utc_now()
             start = now - timedelta(seconds=since_seconds)
             window = Window(
@@ -58,8 +61,16 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
                 f"{start:%Y-%m-%d %H:%M} UTC; nothing is stored or sent",
                 file=out,
             )
-            seen = await collect_matches(client, watch, window, {}, found.extend)
-            albums = await preview_albums(client, settings.state.path, watch.album_rules)
+            if len(accounts) > 1:
+                for line in resolved.where_found():
+                    print(f"people: {line}", file=out)
+            seen = 0
+            for account in accounts:  # each account with its own people's ids
+                own = build_watch(settings, resolved.by_account[account.name])
+                seen += await collect_matches(account.client, own, window, {}, found.extend)
+            # An asset reached through two accounts is delivered once (one outbox key).
+            found = list({(m.rule.name, m.asset.id): m for m in found}.values())
+            albums = await preview_albums(accounts.albums(), settings.state.path, watch.album_rules)
         except RuleResolutionError as err:
             for problem in err.lines():
                 print(problem, file=sys.stderr)
