@@ -168,3 +168,14 @@ def test_unknown_accounts_and_two_kinds_of_key_are_refused_at_their_line(tmp_pat
         "(did you mean 'dad'?)" in text
     ), text
     assert "k\n" not in text and "'d'" not in text
+
+
+@pytest.mark.parametrize("version", [(2, 7, 5), (3, 2, 0)])
+async def test_an_idle_poll_costs_per_account_not_per_photo(version):
+    from tests.bench.account_cost import idle_cost
+    from tests.bench.poll_cost import idle_budget
+
+    one = await idle_cost(version, 1, 0)
+    assert one[0] == idle_budget(version)
+    assert await idle_cost(version, 2, 0) == (2 * one[0], 2 * one[1])
+    assert await idle_cost(version, 2, 300) == (2 * one[0], 2 * one[1])
