@@ -34,7 +34,7 @@ def rule(name: str, *, any=(), all=(), none=(), accounts=()) -> Rule:
     )
 
 
-CANDIDATES = {
+CANDIDATES: dict[str, dict[str, list[Person]]] = {
     "dad": {"Grandma": [Person(DADS_GRANDMA, "Grandma")], "Leo": [Person(LEO, "Leo")]},
     "mum": {"Grandma": [Person(MUMS_GRANDMA, "grandma")], "Leo": [Person("x", "Leonie")]},
     "leo": {"Grandma": [], "Leo": []},

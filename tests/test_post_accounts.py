@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -23,7 +24,7 @@ async def immich(request, monkeypatch):
         yield fake
 
 
-def household(immich: FakeImmich, tmp_path, posts: str) -> tuple[str, str, object]:
+def household(immich: FakeImmich, tmp_path: Path, posts: str) -> tuple[str, str, Path]:
     dad = immich.add_user("Dad", api_key="dad-key")
     mum = immich.add_user("Mum", api_key="mum-key")
     path = tmp_path / "config.yaml"
