@@ -33,7 +33,7 @@ from sidecar.engine.store_accounts import (
 )
 from sidecar.engine.uploads import LAST_POLL_KEY, Poller, PollResult, Watch
 from sidecar.immich.client import ImmichClient
-from sidecar.immich.errors import ImmichClientError, ImmichError
+from sidecar.immich.errors import ImmichClientError, ImmichError, ImmichPermissionError
 from sidecar.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,15 @@ async def check_keys(accounts: Accounts, settings: Settings) -> dict[str, str]:
     owner_of: dict[str, str] = {}
     problems = []
     for account in accounts:
-        user_id, user_name = await account.client.key_user()
+        try:
+            user_id, user_name = await account.client.key_user()
+        except ImmichPermissionError:
+            log.warning(
+                "account %s: the key lacks user.read, so it cannot be told apart from the "
+                "other accounts' keys; add user.read to it",
+                account.name,
+            )
+            continue
         users[account.name] = user_id
         if user_id in owner_of:
             line = f":{account.line}" if account.line is not None else ""
