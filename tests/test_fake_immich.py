@@ -777,3 +777,14 @@ async def test_a_revoked_key_answers_401_until_restored(immich):
         assert (await as_mum.post("/search/metadata", json={})).status_code == 401
         immich.restore_key(MUM_KEY)
         assert (await as_mum.post("/search/metadata", json={})).status_code == 200
+
+
+@pytest.mark.parametrize("version", [(2, 7, 5), (3, 0, 3)])
+async def test_another_users_key_answers_as_the_specs_say(version):
+    spec = require_spec(SPEC_FOR[version])
+    async with FakeImmich(version=version) as immich:
+        immich.add_user("Mum", api_key=MUM_KEY)
+        async with client_for(immich, key=MUM_KEY) as as_mum:
+            for path in ("/users/me", "/api-keys/me", "/people", "/memories"):
+                response = await as_mum.get(path)
+                validate_response(spec, "GET", "/api" + path, 200, response.json())

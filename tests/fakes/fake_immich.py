@@ -1294,7 +1294,25 @@ class FakeImmich:
         return web.json_response(data)
 
     async def _users_me(self, request: web.Request) -> web.Response:
-        return web.json_response(self._user_json(self._real(_CALLER.get())))
+        """``GET /users/me``: the key's user, as ``UserAdminResponseDto``."""
+        caller = _CALLER.get()
+        data = self._user_json(self._real(caller))
+        data.update(
+            {
+                "createdAt": _iso(self._started_at),
+                "updatedAt": _iso(self._started_at),
+                "deletedAt": None,
+                "isAdmin": not caller,  # the first key's user set the server up
+                "license": None,
+                "oauthId": "",
+                "quotaSizeInBytes": None,
+                "quotaUsageInBytes": 0,
+                "shouldChangePassword": False,
+                "status": "active",
+                "storageLabel": "admin" if not caller else None,
+            }
+        )
+        return web.json_response(data)
 
     async def _api_key_me(self, request: web.Request) -> web.Response:
         caller = _CALLER.get()
