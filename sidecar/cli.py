@@ -197,6 +197,11 @@ def _check_config(args: argparse.Namespace) -> int:
     path = Path(args.path or args.config or args.default_config)
     settings = load_settings(path)
     print(f"{path}: OK: {describe(settings)}")
+    if len(settings.immich.accounts) > 1:  # which account each name is in needs Immich: doctor
+        print(
+            f"Immich accounts: {', '.join(settings.immich.account_names)}; run doctor to see "
+            "in which of them each person name is found"
+        )
     posts = importlib.import_module("sidecar.engine.posts")
     for line in posts.next_run_lines(settings, datetime.now(UTC)):
         print(line)

@@ -179,3 +179,13 @@ async def test_an_idle_poll_costs_per_account_not_per_photo(version):
     assert one[0] == idle_budget(version)
     assert await idle_cost(version, 2, 0) == (2 * one[0], 2 * one[1])
     assert await idle_cost(version, 2, 300) == (2 * one[0], 2 * one[1])
+
+
+def test_check_config_names_the_accounts_and_points_to_doctor(tmp_path, capsys):
+    from sidecar.cli import main
+
+    path = write(tmp_path, "  accounts:\n    dad:\n      api_key: d\n    mum:\n      api_key: m\n")
+    assert main(["check-config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Immich accounts: dad, mum; run doctor to see in which of them" in out
+    assert "api_key" not in out and ": d\n" not in out
