@@ -189,3 +189,31 @@ def test_check_config_names_the_accounts_and_points_to_doctor(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Immich accounts: dad, mum; run doctor to see in which of them" in out
     assert "api_key" not in out and ": d\n" not in out
+
+
+async def test_start_keeps_the_single_key_state_and_drops_a_removed_account(
+    tmp_path, monkeypatch, caplog
+):
+    from sidecar.config.model import Secret
+    from sidecar.engine.accounts import AccountPolls, Accounts, ImmichAccount
+    from sidecar.immich.client import ImmichClient
+    from sidecar.ops.metrics import Metrics
+
+    old_store(tmp_path / "state.db", monkeypatch).close()
+    store = Store.open(tmp_path / "state.db")
+    AccountStore(store, "leo").set_time("stream_cursor", T0)  # an account since removed
+    clients = [ImmichClient("http://127.0.0.1:9", Secret("k"), Metrics()) for _ in range(2)]
+    try:
+        accounts = Accounts([ImmichAccount("dad", clients[0]), ImmichAccount("mum", clients[1])])
+        polls = AccountPolls(accounts, store, Metrics(), clock=lambda: T0 + timedelta(days=9))
+        with caplog.at_level("INFO"):
+            polls.start(["kids"], backfill=timedelta(0))
+    finally:
+        for client in clients:
+            await client.aclose()
+    assert stored_accounts(store) == ["dad", "mum"]
+    assert AccountStore(store, "dad").get_time("stream_cursor") == T0 + timedelta(hours=1)
+    assert AccountStore(store, "mum").get_time("baseline") == T0 + timedelta(days=9)  # from now
+    assert "account leo is no longer in immich.accounts: its cursors are dropped" in caplog.text
+    assert "account dad keeps the poll state of the single-key configuration" in caplog.text
+    store.close()
