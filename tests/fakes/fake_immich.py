@@ -1294,8 +1294,12 @@ class FakeImmich:
         return web.json_response(data)
 
     async def _users_me(self, request: web.Request) -> web.Response:
-        """``GET /users/me``: the key's user, as ``UserAdminResponseDto``."""
-        caller = _CALLER.get()
+        return web.json_response(self.me_json(_CALLER.get()))
+
+    def me_json(self, user_id: str | None = None) -> dict[str, Json]:
+        """``GET /users/me`` of that user's key (default: the first key's), as Immich's
+        ``UserAdminResponseDto``."""
+        caller = self._local(user_id)
         data = self._user_json(self._real(caller))
         data.update(
             {
@@ -1312,7 +1316,7 @@ class FakeImmich:
                 "storageLabel": "admin" if not caller else None,
             }
         )
-        return web.json_response(data)
+        return data
 
     async def _api_key_me(self, request: web.Request) -> web.Response:
         caller = _CALLER.get()
