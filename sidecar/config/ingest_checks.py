@@ -7,9 +7,26 @@ import string
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sidecar.config.model import KeyPath
+from sidecar.config.model import KeyPath, Settings
+from sidecar.wording import count
 
 PLACEHOLDERS = ("member", "channel")
+PORTAL_SWITCH = (
+    "Discord Developer Portal > your application > Bot > Privileged Gateway Intents > "
+    "Message Content Intent"
+)
+
+
+def ingest_lines(settings: Settings) -> list[str]:
+    """What ``check-config`` says about the ingest channels (it cannot ask Discord)."""
+    channels = settings.discord.ingest
+    if not channels:
+        return []
+    ids = ", ".join(str(c.channel_id) for c in channels)
+    return [
+        f"discord.ingest: {count(len(channels), 'channel')} ({ids}) uploaded into Immich; "
+        f"the bot needs the Message Content intent ({PORTAL_SWITCH})"
+    ]
 
 
 def template_problem(template: str) -> str | None:
