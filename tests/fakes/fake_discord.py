@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import random
 import re
@@ -25,6 +24,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import discord.gateway
+import discord.utils
 import discord.http
 import yarl
 from aiohttp import BodyPartReader, WSMsgType, web
@@ -134,7 +134,7 @@ class FakeDiscord:
     message_content_allowed: bool = True
 
     def __post_init__(self) -> None:
-        self._ids = itertools.count(910000000000000000)
+        self._ids = _snowflakes()
         self._failures: list[Failure] = []
         self._attachments: dict[int, tuple[str, bytes, str]] = {}
         self._sockets: list[web.WebSocketResponse] = []
@@ -628,6 +628,7 @@ class FakeDiscord:
             if method == "PUT":
                 self.synced_commands[scope] = [
                     {
+                        "description": "",  # Discord's answer for message and user commands
                         **c,
                         "id": str(next(self._ids)),
                         "application_id": str(APP_ID),
@@ -987,6 +988,15 @@ class FakeDiscord:
     ) -> None:
         self._seq += 1
         await ws.send_str(json.dumps({"op": 0, "t": event, "s": self._seq, "d": data}))
+
+
+def _snowflakes() -> Iterator[int]:
+    """Ids as Discord makes them: the time in their top bits, so that a later message has a
+    larger id (history reads and "after" depend on it), and unique."""
+    last = 0
+    while True:
+        last = max(last + 1, discord.utils.time_snowflake(datetime.now(UTC)))
+        yield last
 
 
 def _now() -> str:
