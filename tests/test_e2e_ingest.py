@@ -130,6 +130,7 @@ async def test_ingest_uploads_answers_once_and_catches_up(world):
         ),
         "the announcement in #photos",
     )
+    await process.wait_for_log("came in through this channel, not announced back")
     assert not [m for m in world.discord.messages_in(fd.UPLOADS_CHANNEL) if m.payload.get("embeds")]
 
     again = await world.post(("same.jpg", JPEG, "image/jpeg"))
@@ -167,7 +168,7 @@ async def test_killed_between_upload_and_store_is_already_in_immich_after_restar
             assert process._proc is not None
             process._proc.send_signal(signal.SIGKILL)  # before the answer leaves the fake
 
-    world.immich._record = kill_once_uploaded  # type: ignore[method-assign]
+    world.immich._record = kill_once_uploaded
     message = await world.post(("a.jpg", JPEG, "image/jpeg"), ("b.png", PNG, "image/png"))
     assert await process.exited() == -signal.SIGKILL
     world.process = None

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -48,7 +49,7 @@ class Running:
     async def start(self, settings: Settings | None = None) -> SidecarBot:
         bot = SidecarBot(
             settings or ingest_settings(),
-            self.immich,
+            cast(Any, self.immich),  # the bot test's Immich edge, typed loosely
             Metrics(),
             fixed_status,
             guild_ready_timeout=0.05,
@@ -78,6 +79,12 @@ async def world(fake, store) -> AsyncIterator[Running]:
     yield running
     await running.stop()
     store.close()
+
+
+def answer_text(fake: fd.FakeDiscord, token: str) -> str:
+    answer = final_answer(fake, token)
+    assert answer is not None
+    return text_of(answer)
 
 
 async def answered(fake: fd.FakeDiscord, message: dict[str, object]) -> str:
@@ -228,7 +235,7 @@ async def test_missing_message_content_intent_is_one_line_and_the_bot_works(worl
     assert not bot.intents.message_content
     token = await fake.interact([{"type": 1, "name": "status", "options": []}])
     await fake.wait_for(lambda: final_answer(fake, token) is not None)
-    assert "Immich: reachable" in text_of(final_answer(fake, token))
+    assert "Immich: reachable" in answer_text(fake, token)
 
 
 async def test_save_to_immich_uploads_the_message_s_image(world):
@@ -241,13 +248,13 @@ async def test_save_to_immich_uploads_the_message_s_image(world):
     )
     token = await fake.message_command("Save to Immich", message, roles=UPLOADERS)
     await fake.wait_for(lambda: final_answer(fake, token) is not None)
-    text = text_of(final_answer(fake, token))
+    text = answer_text(fake, token)
     assert [u[0] for u in world.immich.uploads] == ["beach.jpg"]
     assert world.immich.descriptions == {"new-1": "Uploaded by carol in #photos"}
     assert "`beach.jpg`: uploaded" in text
     refused = await fake.message_command("Save to Immich", message, roles=(fd.MEMBER_ROLE,))
     await fake.wait_for(lambda: final_answer(fake, refused) is not None)
-    assert "Refused" in text_of(final_answer(fake, refused))
+    assert "Refused" in answer_text(fake, refused)
     assert len(world.immich.uploads) == 1
 
 

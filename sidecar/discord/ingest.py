@@ -175,12 +175,20 @@ class Ingest:
         if not self._store.ingest_claim(channel_id, message_id, self._clock()):
             log.debug("ingest: message %s was handled before", message_id)
             return
-        refusal = await self._refusal(message, config)
+        author = await self._member(message)
+        refusal = (
+            upload_refusal(
+                config.allowed_roles, (), [Named(r.id, r.name) for r in author.roles], None
+            )
+            if author is not None
+            else "the author is no longer a member of this server"
+        )
         if refusal is not None:
             self._store.ingest_done(channel_id, message_id, ())
             log.info("ingest: message %s refused: %s", message_id, refusal)
             await self._answer(message, SOME_REFUSED, f"Not uploaded to Immich: {refusal}.")
             return
+        assert author is not None
         settings = self._settings()
         uploader = AttachmentUploader(
             self._immich,
@@ -192,7 +200,7 @@ class Ingest:
         report = await uploader.upload(
             message.attachments,
             max_mb=settings.discord.upload.max_mb,
-            description=render_description(config.description, message.author.display_name, name),
+            description=render_description(config.description, author.display_name, name),
             album=config.album,
         )
         self._store.ingest_done(channel_id, message_id, report.asset_ids)
@@ -206,15 +214,16 @@ class Ingest:
         text = "\n".join([summary_line(report, config.album, external), *report.lines()])
         await self._answer(message, ALL_IN if report.all_in else SOME_REFUSED, text)
 
-    async def _refusal(self, message: discord.Message, config: IngestChannel) -> str | None:
-        author: Any = message.author
-        if not isinstance(author, discord.Member) and message.guild is not None:
-            try:  # a message read from the history carries a user, not the member
-                author = await message.guild.fetch_member(author.id)
-            except discord.NotFound:
-                return "the author is no longer a member of this server"
-        roles = [Named(r.id, r.name) for r in getattr(author, "roles", [])]
-        return upload_refusal(config.allowed_roles, (), roles, None)
+    async def _member(self, message: discord.Message) -> discord.Member | None:
+        """The author as a member of the server (with roles and server nickname)."""
+        if isinstance(message.author, discord.Member):
+            return message.author
+        if message.guild is None:
+            return None
+        try:  # a message read from the history carries the user, not the member
+            return await message.guild.fetch_member(message.author.id)
+        except discord.NotFound:
+            return None
 
     async def _answer(self, message: discord.Message, emoji: str, text: str) -> None:
         """React and reply once; the uploads are recorded already, so a failure here is only

@@ -24,8 +24,8 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import discord.gateway
-import discord.utils
 import discord.http
+import discord.utils
 import yarl
 from aiohttp import BodyPartReader, WSMsgType, web
 
