@@ -317,3 +317,26 @@ def test_a_claim_left_open_is_resumed_before_it(store):
     assert not store.ingest_claim(5, 120, now)
     assert store.ingest_resume_after(5) == 130
     assert store.ingested_from("asset-1") == 5
+
+
+async def test_cut_short_after_the_answer_the_description_still_follows(world):
+    """The process died after Immich answered the upload (the asset is recorded for the
+    message) but before the description: handled again, the duplicate is known as this
+    message's own and gets its description; a photo that was in Immich before never does."""
+    fake, store = world.fake, world.store
+    await world.start()
+    await world.stop()
+    message = await fake.post_message(
+        fd.UPLOADS_CHANNEL,
+        files=(("a.jpg", JPEG, "image/jpeg"), ("b.png", PNG, "image/png")),
+        roles=UPLOADERS,
+        dispatch=False,
+    )
+    world.immich.known_checksums[JPEG] = "new-a"  # Immich took a.jpg before the crash
+    world.immich.known_checksums[PNG] = "old-b"  # b.png was in Immich all along
+    assert store.ingest_claim(fd.UPLOADS_CHANNEL, int(message["id"]), datetime.now(UTC))
+    store.ingest_remember_asset("new-a", fd.UPLOADS_CHANNEL, int(message["id"]))
+    await world.start()
+    text = await answered(fake, message)
+    assert world.immich.descriptions == {"new-a": "Uploaded by carol in #uploads"}
+    assert "`a.jpg`: already in Immich" in text and "`b.png`: already in Immich" in text

@@ -53,6 +53,8 @@ class IngestStore(Protocol):
 
     def ingest_resume_after(self, channel_id: int) -> int | None: ...
 
+    def ingested_with(self, asset_id: str, channel_id: int, message_id: int) -> bool: ...
+
 
 def summary_line(report: UploadReport, album: str | None, external_url: str) -> str:
     """The reply's first line: how many went in, where, and a link."""
@@ -195,6 +197,7 @@ class Ingest:
             lambda: settings.immich.external_url,
             INGEST,
             on_asset=lambda asset: self._store.ingest_remember_asset(asset, channel_id, message_id),
+            ours=lambda asset: self._store.ingested_with(asset, channel_id, message_id),
         )
         name = getattr(message.channel, "name", None) or str(channel_id)
         report = await uploader.upload(

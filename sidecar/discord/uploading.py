@@ -112,11 +112,15 @@ class AttachmentUploader:
         external_url: Callable[[], str],
         feature: Feature,
         on_asset: Callable[[str], Awaitable[None] | None] | None = None,
+        ours: Callable[[str], bool] = lambda _asset: False,
     ) -> None:
         self._immich = immich
         self._external_url = external_url
         self._feature = feature
         self._on_asset = on_asset  # told each asset id as soon as Immich has it
+        # A duplicate that this very upload sent before (a crash cut it short) still gets its
+        # description; anyone else's photo keeps its own.
+        self._ours = ours
 
     async def upload(
         self,
@@ -201,21 +205,23 @@ class AttachmentUploader:
         except Exception as error:
             log.warning("upload of %s failed: %s", filename, type(error).__name__)
             return refused(immich_reason(error), "failed")
+        ours = result.duplicate and self._ours(result.id)  # asked before it is remembered
         if self._on_asset is not None:
             remembered = self._on_asset(result.id)
             if remembered is not None:
                 await remembered
-        return await self._describe(shown, result, description)
+        return await self._describe(shown, result, description, ours=ours)
 
     async def _describe(
-        self, shown: str, result: UploadResult, description: str | None
+        self, shown: str, result: UploadResult, description: str | None, *, ours: bool
     ) -> FileResult:
         link = f"<{self._external_url().rstrip('/')}/photos/{result.id}>"
-        if result.duplicate:
-            return FileResult(
-                shown, "duplicate", f"`{shown}`: already in Immich, {link}", result.id
-            )
-        line = f"`{shown}`: uploaded, {link}"
+        if result.duplicate and not ours:
+            line = f"`{shown}`: already in Immich, {link}"
+            return FileResult(shown, "duplicate", line, result.id)
+        outcome: Outcome = "duplicate" if ours else "uploaded"
+        said = "already in Immich" if ours else "uploaded"
+        line = f"`{shown}`: {said}, {link}"
         if description:
             try:
                 await self._immich.set_description(result.id, description)
@@ -223,5 +229,5 @@ class AttachmentUploader:
                 line += f" (description not set: {await self._off(self._feature)})"
             except Exception as error:
                 log.warning("setting a description failed: %s", type(error).__name__)
-                line = f"`{shown}`: uploaded (description not set), {link}"
-        return FileResult(shown, "uploaded", line, result.id)
+                line = f"`{shown}`: {said} (description not set), {link}"
+        return FileResult(shown, outcome, line, result.id)

@@ -101,6 +101,14 @@ class IngestTables:
         ).fetchone()
         return None if row is None else int(row[0])
 
+    def ingested_with(self, asset_id: str, channel_id: int, message_id: int) -> bool:
+        """Whether this message brought this asset (a handling cut short by a crash)."""
+        row = self._db.execute(
+            "SELECT 1 FROM ingest_asset WHERE asset_id = ? AND channel_id = ? AND message_id = ?",
+            (asset_id, channel_id, message_id),
+        ).fetchone()
+        return row is not None
+
     @staticmethod
     def _advance(db: sqlite3.Connection, channel_id: int, message_id: int) -> None:
         db.execute(
