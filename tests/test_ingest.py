@@ -340,3 +340,21 @@ async def test_cut_short_after_the_answer_the_description_still_follows(world):
     text = await answered(fake, message)
     assert world.immich.descriptions == {"new-a": "Uploaded by carol in #uploads"}
     assert "`a.jpg`: already in Immich" in text and "`b.png`: already in Immich" in text
+
+
+async def test_uploads_go_into_the_channel_s_album(fake, store):
+    album = "0b6a4f7e-5d2c-4e8a-9a51-3f2d8c1b7e40"
+    world = Running(fake, FakeImmich(), store)
+    await world.start(ingest_settings(album=album))
+    try:
+        message = await fake.post_message(
+            fd.UPLOADS_CHANNEL, files=(("a.jpg", JPEG, "image/jpeg"),), roles=UPLOADERS
+        )
+        text = await answered(fake, message)
+    finally:
+        await world.stop()
+    assert world.immich.albums == {album: ["new-1"]}
+    assert text.startswith(
+        f"Into the Immich album {album} <https://photos.example.org/albums/{album}>: "
+        "1 file uploaded."
+    )

@@ -56,25 +56,29 @@ class IngestStore(Protocol):
     def ingested_with(self, asset_id: str, channel_id: int, message_id: int) -> bool: ...
 
 
-def summary_line(report: UploadReport, album: str | None, external_url: str) -> str:
-    """The reply's first line: how many went in, where, and a link."""
-    tally: dict[str, int] = {}
+def tally(report: UploadReport) -> str:
+    """ "2 files uploaded, 1 file refused"."""
+    counts: dict[str, int] = {}
     for file in report.files:
-        tally[file.outcome] = tally.get(file.outcome, 0) + 1
-    parts = [
-        count(tally[key], word, plural)
+        counts[file.outcome] = counts.get(file.outcome, 0) + 1
+    return ", ".join(
+        count(counts[key], word, plural)
         for key, word, plural in (
             ("uploaded", "file uploaded", "files uploaded"),
             ("duplicate", "file already in Immich", "files already in Immich"),
             ("refused", "file refused", "files refused"),
             ("failed", "file failed", "files failed"),
         )
-        if tally.get(key)
-    ]
+        if counts.get(key)
+    )
+
+
+def summary_line(report: UploadReport, album: str | None, external_url: str) -> str:
+    """The reply's first line: how many went in, where, and a link."""
     where = "Immich"
     if album and report.album_id:
         where = f"the Immich album {safe_text(album)} <{external_url}/albums/{report.album_id}>"
-    return f"Into {where}: {', '.join(parts)}."
+    return f"Into {where}: {tally(report)}."
 
 
 class Ingest:
@@ -208,12 +212,7 @@ class Ingest:
         )
         self._store.ingest_done(channel_id, message_id, report.asset_ids)
         external = settings.immich.external_url.rstrip("/")
-        log.info(
-            "ingest: message %s in channel %s: %s",
-            message_id,
-            channel_id,
-            summary_line(report, config.album, external).removeprefix("Into "),
-        )
+        log.info("ingest: message %s in channel %s: %s", message_id, channel_id, tally(report))
         text = "\n".join([summary_line(report, config.album, external), *report.lines()])
         await self._answer(message, ALL_IN if report.all_in else SOME_REFUSED, text)
 

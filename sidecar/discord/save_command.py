@@ -17,7 +17,7 @@ from discord import app_commands
 
 from sidecar.config.ingest_checks import render_description
 from sidecar.config.model import DEFAULT_INGEST_DESCRIPTION, Settings
-from sidecar.discord.ingest import summary_line
+from sidecar.discord.ingest import summary_line, tally
 from sidecar.discord.upload_checks import Named, upload_refusal
 from sidecar.discord.uploading import AttachmentUploader, ImmichForUploads
 from sidecar.immich.permissions import SAVE_COMMAND
@@ -71,7 +71,7 @@ async def _save(
         ),
         album=config.album,
     )
-    log.info("%s: message %s: %s", NAME, message.id, summary_line(report, config.album, external))
+    log.info("%s: message %s: %s", NAME, message.id, tally(report))
     text = "\n".join([summary_line(report, config.album, external), *report.lines()])
     await _say(interaction, text[:2000])
 
