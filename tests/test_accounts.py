@@ -24,6 +24,11 @@ DADS_GRANDMA, MUMS_GRANDMA = (
 LEO = "d0000000-0000-4000-8000-000000000003"
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
 
+# The state file's version before the accounts migration: what today's single-key sidecar writes.
+BEFORE_ACCOUNTS = next(
+    i for i, script in enumerate(store_schema.MIGRATIONS) if "account_meta" in script
+)
+
 
 def rule(name: str, *, any=(), all=(), none=(), accounts=()) -> Rule:
     return Rule(
@@ -90,7 +95,7 @@ def test_a_name_ambiguous_in_one_account_is_refused_naming_it():
 def old_store(path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
     """A state file as the single-key sidecar wrote it (its migrations, its meta keys)."""
     with monkeypatch.context() as before:
-        before.setattr(store_schema, "MIGRATIONS", store_schema.MIGRATIONS[:4])
+        before.setattr(store_schema, "MIGRATIONS", store_schema.MIGRATIONS[:BEFORE_ACCOUNTS])
         store = Store.open(path)
     store.set_time("baseline", T0)
     store.set_time("stream_cursor", T0 + timedelta(hours=1))

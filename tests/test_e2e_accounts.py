@@ -36,6 +36,11 @@ RULES = textwrap.dedent("""\
       targets: [stdout]
     """)
 
+# The state file's version before the accounts migration: what today's single-key sidecar writes.
+BEFORE_ACCOUNTS = next(
+    i for i, script in enumerate(store_schema.MIGRATIONS) if "account_meta" in script
+)
+
 
 class Household:
     def __init__(self, immich: FakeImmich, tmp: Path) -> None:
@@ -151,7 +156,7 @@ async def test_an_upgrade_from_a_single_key_keeps_its_state(tmp_path, monkeypatc
         rule = "- name: grandma\n  people: {any: [Grandma]}\n  targets: [stdout]\n"
         write_config(config, immich_url=immich.url, state=state, rules=rule, metrics_port=port)
         with monkeypatch.context() as before:
-            before.setattr(store_schema, "MIGRATIONS", store_schema.MIGRATIONS[:4])
+            before.setattr(store_schema, "MIGRATIONS", store_schema.MIGRATIONS[:BEFORE_ACCOUNTS])
             old = Store.open(state)
         settings = load_settings(config, {"IMMICH_API_KEY": immich.api_key})
         async with ImmichClient(immich.url, settings.immich.api_key, Metrics()) as client:
@@ -160,7 +165,7 @@ async def test_an_upgrade_from_a_single_key_keeps_its_state(tmp_path, monkeypatc
             posted = immich.add_asset(people=[grandma], created_at=datetime.now(UTC))
             await poller.poll(build_watch(settings, await resolve_rules(client, settings)))
         old.mark_sent([row.id for row in old.rows()], datetime.now(UTC))
-        assert old.connection.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert old.connection.execute("PRAGMA user_version").fetchone()[0] == BEFORE_ACCOUNTS
         old.close()
         missed = immich.add_asset(people=[grandma], created_at=datetime.now(UTC))
 
