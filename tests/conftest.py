@@ -1,6 +1,7 @@
 """Fixtures shared by several test files, and how the suite runs in parallel.
 
-`make test` runs the suite on pytest-xdist workers (``-n auto --dist worksteal``). Tests that
+`make test` runs the suite on pytest-xdist workers (``-n auto --dist worksteal``: a worker
+that runs out of tests takes over half of another's). Tests that
 must not overlap one another (marked ``container``: they share podman's store; ``serial``: they
 need a fixed port) take one lock, shared by the workers of a run, so they run one at a time.
 Tests that wait on real time (``e2e``, ``slow``) are handed out first, so that their waiting
@@ -22,7 +23,8 @@ SAID = "said"  # a test's user_properties key for lines CI's log should show (se
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if hasattr(config, "workerinput"):  # an xdist worker; every worker sorts alike
-        items.sort(key=lambda item: not _marked(item, "e2e", "slow"))
+        # end to end and slow (the longest: tests/test_faults.py), end to end or slow, the rest
+        items.sort(key=lambda item: -sum(_marked(item, name) for name in ("e2e", "slow")))
 
 
 def _marked(item: pytest.Item, *names: str) -> bool:
