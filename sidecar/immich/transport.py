@@ -32,11 +32,10 @@ from sidecar.immich.errors import (
 )
 from sidecar.immich.retry import (
     RETRYABLE_STATUSES,
+    Attempts,
     RetryableResponse,
     RetryPolicy,
-    decide_retry,
     retry_after_seconds,
-    retry_reason,
 )
 from sidecar.ops.logging import log_fields
 from sidecar.ops.metrics import Metrics
@@ -128,30 +127,6 @@ def _describe_problem(problem: Any) -> str:
     where = ".".join(str(p) for p in path) if isinstance(path, list) else ""
     text = str(problem.get("message") or problem.get("code") or "invalid")
     return f"{where}: {text}" if where else text
-
-
-class _Attempts:
-    """What the retry loop of one request remembers between attempts: why the last one failed,
-    when, and the wait its answer asked for (Retry-After)."""
-
-    def __init__(self, deadline: float) -> None:
-        self._deadline = deadline
-        self._asked_wait: float | None = None
-        self.reason = ""
-        self._failed_at = 0.0
-
-    def on_error(self, exc: Exception) -> bool | float:
-        """stamina's ``on``: whether to retry ``exc``, or after how many seconds."""
-        decision = decide_retry(exc, self._deadline - time.monotonic())
-        self._asked_wait = None if isinstance(decision, bool) else decision
-        self.reason, self._failed_at = retry_reason(exc), time.monotonic()
-        return decision
-
-    def waited(self) -> str:
-        """How long the retry about to be sent waited, for the log line."""
-        if self._asked_wait is not None:
-            return f"{self._asked_wait:.1f}s, as its Retry-After asked"
-        return f"{time.monotonic() - self._failed_at:.1f}s"
 
 
 class Transport:
@@ -254,7 +229,7 @@ class Transport:
         allowed = frozenset(allow)
         policy = self._policy
         attempts = policy.max_attempts if retry else 1
-        history = _Attempts(deadline=time.monotonic() + policy.max_seconds)
+        history = Attempts(deadline=time.monotonic() + policy.max_seconds)
         try:
             async for attempt in stamina.retry_context(
                 on=history.on_error,
@@ -283,7 +258,7 @@ class Transport:
         log.debug("%s", final, extra=log_fields(endpoint=endpoint, reason=reason))
         raise final from None
 
-    def _count_retry(self, endpoint: str, retry: int, retries: int, history: _Attempts) -> None:
+    def _count_retry(self, endpoint: str, retry: int, retries: int, history: Attempts) -> None:
         """Count and log the retry about to be sent, with why the attempt before it failed."""
         self._metrics.immich_request_retries.labels(endpoint).inc()
         why = self._redact(history.reason)
