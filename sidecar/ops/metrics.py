@@ -143,6 +143,31 @@ class Metrics:
             ["post"],
             registry=r,
         )
+        self.push_requests = Counter(
+            PREFIX + "push_requests",
+            "Requests to the Immich push endpoint, by result: accepted, unauthorized (wrong or "
+            "missing secret), too_large, malformed.",
+            ["result"],
+            registry=r,
+        )
+        self.push_assets = Counter(
+            PREFIX + "push_assets",
+            "Assets named by accepted pushes, by result: queued (new deliveries), nothing (no "
+            "rule decides it now), unknown (Immich does not know the id), failed (Immich error).",
+            ["result"],
+            registry=r,
+        )
+        self.fast_poll_windows = Counter(
+            PREFIX + "fast_poll_windows",
+            "Fast-poll windows opened (new uploads seen while people rules exist).",
+            registry=r,
+        )
+        self.fast_polls = Counter(
+            PREFIX + "fast_polls",
+            "Fast polls of the people rules, by result (success, failure).",
+            ["result"],
+            registry=r,
+        )
         self.build_info = Gauge(
             PREFIX + "build_info",
             "Build information; the value is always 1.",
