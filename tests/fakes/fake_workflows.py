@@ -162,8 +162,14 @@ class FakeWorkflows:
                 "enabled": workflow["enabled"],
                 "createdAt": workflow["createdAt"],
                 "filters": [],
-                "actions": workflow["actions"],
-            }
+                "actions": [
+                    {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{workflow['id']}/{order}")),
+                     "workflowId": workflow["id"], "order": order,
+                     "pluginActionId": action["pluginActionId"],
+                     "actionConfig": action.get("actionConfig")}
+                    for order, action in enumerate(workflow["actions"])
+                ],
+            }  # fmt: skip
         return {
             "id": workflow["id"],
             "name": workflow["name"],
@@ -285,17 +291,26 @@ class FakeWorkflows:
         return web.Response(status=204)
 
     async def _plugins(self, request: web.Request) -> web.Response:
+        plugin: dict[str, Json] = {
+            "id": self._core_plugin,
+            "name": "immich-plugin-core" if self._fake.is_v3 else "immich-core",
+            "title": "Immich core",
+            "description": "Core workflow steps",
+            "author": "Immich",
+            "version": "1.0.0",
+            "createdAt": "2025-01-01T00:00:00.000Z",
+            "updatedAt": "2025-01-01T00:00:00.000Z",
+        }
         if self._fake.is_v3:
-            methods = [
-                {"key": WEBHOOK, "name": "webhook", "title": "Webhook", "types": ["AssetV1"]}
-            ]
-            return web.json_response([{"id": self._core_plugin, "name": "immich-plugin-core",
-                                       "methods": methods}])  # fmt: skip
-        actions = [
-            {"id": action_id, "pluginId": self._core_plugin, "methodName": name, "title": name,
-             "description": "", "schema": None, "supportedContexts": ["asset"]}
-            for name, action_id in self._actions.items()
-        ]  # fmt: skip
-        return web.json_response(
-            [{"id": self._core_plugin, "name": "immich-core", "actions": actions, "filters": []}]
-        )
+            plugin["methods"] = [
+                {"key": WEBHOOK, "name": "webhook", "title": "Webhook", "types": ["AssetV1"],
+                 "description": "POST the event to a URL", "hostFunctions": True, "uiHints": []}
+            ]  # fmt: skip
+        else:
+            plugin["filters"] = []
+            plugin["actions"] = [
+                {"id": action_id, "pluginId": self._core_plugin, "methodName": name,
+                 "title": name, "description": "", "schema": None, "supportedContexts": ["asset"]}
+                for name, action_id in self._actions.items()
+            ]  # fmt: skip
+        return web.json_response([plugin])
