@@ -702,7 +702,7 @@ def test_images_are_valid_and_differ_by_colour():
 
 # -- workflows (push) ---------------------------------------------------------------------------
 
-WEBHOOK_STEP = {
+WEBHOOK_STEP: dict[str, Any] = {
     "method": "immich-plugin-core#webhook",
     "config": {
         "url": "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,7 +27,7 @@ HEADER = "X-Immich-Sidecar-Secret"
 ASSET = "8f6d1e9a-4c3b-4a1e-9f2d-7b5c3a1e0d42"
 
 
-def immich_body(trigger: str = "AssetMetadataExtraction", asset_id: str = ASSET) -> dict:
+def immich_body(trigger: str = "AssetMetadataExtraction", asset_id: str = ASSET) -> dict[str, Any]:
     return {"type": "AssetV1", "trigger": trigger, "data": {"asset": {"id": asset_id}}}
 
 
