@@ -215,7 +215,7 @@ async def test_push_status_shows_the_workflow_and_the_last_push(tmp_path: Path) 
             after = await status(settings, client, utc_now())
         assert not before.ok and "no workflow" in before.lines[0]
         assert before.lines[1] == "no push has arrived yet"
-        assert after.ok and "http://immich-sidecar:9188/hooks/immich" in after.lines[0]
+        assert after.ok and "http://immich-discord-sidecar:9188/hooks/immich" in after.lines[0]
         assert after.lines[1].startswith("last push arrived")
 
 

@@ -30,7 +30,7 @@ from sidecar.push.receiver import PATH
 
 WORKFLOW_NAME = "immich-sidecar push"
 TRIGGER = "AssetMetadataExtraction"
-DEFAULT_HOST = "immich-sidecar"  # the service name in the compose file and the Helm chart
+DEFAULT_HOST = "immich-discord-sidecar"  # the service name in deploy/docker-compose.yml
 NO_WEBHOOK_ON_2X = (
     "Immich {version} is 2.x: its workflows have no webhook action, so Immich cannot push to "
     "the sidecar (push needs Immich 3.x). The sidecar keeps polling, with fast polls while "
