@@ -32,12 +32,12 @@ class PushWorld:
         self.push_port = free_port()
         self.url = f"http://127.0.0.1:{self.push_port}/hooks/immich"
 
-    def write(self, *, settle: str, interval: str) -> None:
+    def write(self, *, settle: str, interval: str, rules: str = RULES, poll: str = "") -> None:
         write_config(
             self.config,
             immich_url=self.immich.url,
             state=self.state,
-            rules=RULES,
+            rules=rules,
             interval=interval,
             settle=settle,
             metrics_port=self.metrics_port,
@@ -45,6 +45,8 @@ class PushWorld:
                 f"push:\n  listen: 127.0.0.1:{self.push_port}\n  secret: ${{IMMICH_PUSH_SECRET}}\n"
             ),
         )
+        if poll:  # more poll settings, e.g. fast: {...}
+            self.config.write_text(self.config.read_text().replace("poll:\n", poll, 1))
 
     def sidecar(self) -> SidecarProcess:
         env = {"IMMICH_API_KEY": self.immich.api_key, "IMMICH_PUSH_SECRET": SECRET}
@@ -192,5 +194,27 @@ async def test_a_pushed_and_polled_asset_is_delivered_once(world: PushWorld) -> 
         await sidecar.wait_for_polls(3)  # each of them sees the asset, now settled
         assert await sidecar.metric("immich_sidecar_push_assets_total", 'result="queued"') == 1
         assert len(sidecar.delivered(asset)) == 1
+    finally:
+        assert await sidecar.stop() == 0
+
+
+async def test_a_push_opens_fast_polls_that_find_a_late_face(world: PushWorld) -> None:
+    alice = world.immich.add_person("Alice")
+    world.write(
+        settle="1h",
+        interval="10m",
+        rules="- {name: alice, people: {any: [Alice]}, targets: [stdout]}",
+        poll="poll:\n  fast: {every: 1s, for: 30s}\n",
+    )
+    await world.workflow()
+    sidecar = world.sidecar()
+    await sidecar.start()
+    try:
+        await first_poll(sidecar)
+        asset = world.immich.add_asset(created_at=datetime.now(UTC), unrecognised_faces=1)
+        await sidecar.wait_for_metric("immich_sidecar_fast_poll_windows_total", "", 1)
+        world.immich.recognise(asset, alice)  # long before the next regular poll (10 min)
+        await sidecar.wait_until(lambda: bool(sidecar.delivered(asset)), "fast poll", 5.0)
+        assert await sidecar.metric("immich_sidecar_fast_polls_total", 'result="success"') >= 1
     finally:
         assert await sidecar.stop() == 0

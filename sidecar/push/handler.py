@@ -16,7 +16,6 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from sidecar.engine.fast_poll import FastPoller
 from sidecar.engine.rules import matches_for
 from sidecar.engine.store import Store
 from sidecar.engine.uploads import Watch
@@ -43,7 +42,7 @@ class PushHandler:
         clock: Callable[[], datetime],
         watch: Callable[[], Watch | None],
         lock: asyncio.Lock,
-        fast: FastPoller,
+        uploads_seen: Callable[[datetime], object],
         delivered: Callable[[], None],
     ) -> None:
         self._client = client
@@ -52,14 +51,14 @@ class PushHandler:
         self._clock = clock
         self._watch = watch
         self._lock = lock
-        self._fast = fast
+        self._uploads_seen = uploads_seen
         self._delivered = delivered
         self._queue: asyncio.Queue[PushEvent] = asyncio.Queue(QUEUE_LIMIT)
 
     def offer(self, event: PushEvent) -> None:
         now = self._clock()
         self._store.set_time(LAST_PUSH_KEY, now)
-        self._fast.uploads_seen(now)
+        self._uploads_seen(now)
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:

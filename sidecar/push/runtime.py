@@ -49,7 +49,7 @@ class PushRuntime:
         self._delivered = delivered
         self.fast = FastPoller(self._fast_poll, self._fast_settings, metrics, clock)
         self.handler = PushHandler(
-            client, store, metrics, clock, self._watch, lock, self.fast, delivered
+            client, store, metrics, clock, self._watch, lock, self._uploads_seen, delivered
         )
         push = settings().push
         self.receiver = PushReceiver(push, metrics, self.handler.offer) if push else None
@@ -86,8 +86,13 @@ class PushRuntime:
         try:
             if await self._client.uploads_since(since):
                 self.fast.uploads_seen(since)
-        except ImmichError as err:
+        except ImmichError as err:  # the next poll tries again; nothing is lost meanwhile
             log.debug("new-upload check failed: %s", err)
+
+    def _uploads_seen(self, since: datetime) -> None:
+        watch = self._watch()
+        if watch is not None and watch.person_rules:
+            self.fast.uploads_seen(since)
 
     def _watch(self) -> Watch | None:
         rules = self._rules()
