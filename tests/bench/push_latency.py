@@ -212,13 +212,13 @@ async def run(section: str = "push") -> list[Figure]:
         )
     if HAS_PUSH:
         for version in (V2, V31):
-            polls, searches, size = await window_cost(version)
+            polls, searches, window_bytes = await window_cost(version)
             figures.append(
                 Figure(
                     section,
                     f"one fast-poll window (5s x 3m), 2 watched people, "
                     f"immich {'.'.join(map(str, version))}",
-                    f"{polls} fast polls, {searches} searches, {size:,} bytes",
+                    f"{polls} fast polls, {searches} searches, {window_bytes:,} bytes",
                 )
             )
     for version in (V2, V31):
