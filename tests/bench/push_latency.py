@@ -133,9 +133,9 @@ def p50_p95(samples: list[float]) -> str:
     return f"p50 {statistics.median(ordered):.2f} s, p95 {p95:.2f} s (n={len(ordered)})"
 
 
-async def idle_cost(version: tuple[int, int, int]) -> tuple[float, float]:
+async def idle_cost(version: tuple[int, int, int], push: bool = False) -> tuple[float, float]:
     """Requests and response bytes per idle poll (people rule, interval 1s, nothing new)."""
-    async with running(version, ALICE, push=False, interval="1s") as (immich, sidecar, _):
+    async with running(version, ALICE, push=push, interval="1s") as (immich, sidecar, _):
         await sidecar.wait_for_polls(2)
         immich.reset_requests()
         before = await sidecar.successful_polls()
@@ -221,12 +221,13 @@ async def run(section: str = "push") -> list[Figure]:
                     f"{polls} fast polls, {searches} searches, {window_bytes:,} bytes",
                 )
             )
-    for version in (V2, V31):
-        requests, size = await idle_cost(version)
+    for version, push in ((V2, False), (V31, False), (V31, True)):
+        requests, size = await idle_cost(version, push)
         figures.append(
             Figure(
                 section,
-                f"{label}: idle poll, people rule, immich {'.'.join(map(str, version))}",
+                f"{label}: idle poll, people rule, immich {'.'.join(map(str, version))}"
+                + (" with push" if push and HAS_PUSH else ""),
                 f"{requests:.1f} requests, {size:.0f} bytes",
             )
         )
