@@ -18,7 +18,6 @@ from sidecar.immich.models import ServerVersion
 from sidecar.immich.transport import Transport, isoformat, require_dict, require_list
 
 WEBHOOK_METHOD = "immich-plugin-core#webhook"
-WORKFLOW_PERMISSIONS = ("workflow.read", "workflow.create", "workflow.update")
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from sidecar.config.model import PushSettings, Settings
 from sidecar.engine.store import Store
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichError
-from sidecar.immich.permissions import KEY_SETTINGS_HINT
+from sidecar.immich.permissions import KEY_SETTINGS_HINT, PUSH_SETUP
 from sidecar.immich.retry import quiet_library_retry_hooks
-from sidecar.immich.workflow_endpoints import WEBHOOK_METHOD, WORKFLOW_PERMISSIONS, Workflow
+from sidecar.immich.workflow_endpoints import WEBHOOK_METHOD, Workflow
 from sidecar.ops.checks import Check, failed, passed
 from sidecar.ops.metrics import Metrics
 from sidecar.push.handler import LAST_PUSH_KEY
@@ -103,7 +103,7 @@ async def setup(settings: Settings, client: ImmichClient, url: str | None) -> Ou
     push = settings.push
     if push is None:
         return Outcome(False, (NOT_CONFIGURED,))
-    problem = await _usable(client, WORKFLOW_PERMISSIONS)
+    problem = await _usable(client, PUSH_SETUP.permissions)
     if problem is not None:
         return Outcome(False, (problem,))
     body = workflow_body(push, url or default_url(push))
