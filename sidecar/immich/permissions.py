@@ -101,6 +101,18 @@ PUSH_SETUP = Feature(
     ("workflow.read", "workflow.create", "workflow.update"),
     "GET /workflows, POST /workflows, PUT /workflows/{id} (push status and doctor: GET only)",
 )
+INGEST = Feature(
+    "ingest",
+    "drag-and-drop ingest (discord.ingest)",
+    ("asset.upload", "asset.update"),
+    "POST /assets, PUT /assets/{id} (the description)",
+)
+SAVE_COMMAND = Feature(
+    "save_command",
+    '"Save to Immich" (message command)',
+    ("asset.upload", "asset.update"),
+    "POST /assets, PUT /assets/{id} (the description)",
+)
 FEATURES: tuple[Feature, ...] = (
     WATCHING,
     UPLOAD,
@@ -112,6 +124,8 @@ FEATURES: tuple[Feature, ...] = (
     BIRTHDAY_POSTS,
     MEMORIES_COMMAND,
     PUSH_SETUP,
+    INGEST,
+    SAVE_COMMAND,
 )
 
 
@@ -138,11 +152,16 @@ def features_in_use(settings: Settings, *, bot: bool) -> tuple[Feature, ...]:
         album = album_feature(commands.upload.album)
         if album is not None:
             used.append(album)
+    if bot and commands.upload.enabled:
+        used.append(SAVE_COMMAND)
+    if bot and commands.ingest:
+        used.append(INGEST)
+        used += [f for c in commands.ingest if (f := album_feature(c.album)) is not None]
     if bot and commands.person.enabled:
         used.append(PERSON)
     if bot and commands.memories.enabled:
         used.append(MEMORIES_COMMAND)
-    return tuple(used)
+    return tuple(dict.fromkeys(used))
 
 
 def permissions_for(features: Iterable[Feature]) -> tuple[str, ...]:
