@@ -165,6 +165,24 @@ class Metrics:
     post_next_run = gauge(
         "post_next_run_timestamp_seconds", "When each scheduled post runs next (Unix time).", "post"
     )
+    push_requests = counter(
+        "push_requests",
+        "Requests to the Immich push endpoint, by result: accepted, unauthorized (wrong or "
+        "missing secret), too_large, malformed.",
+        "result",
+    )
+    push_assets = counter(
+        "push_assets",
+        "Assets named by accepted pushes, by result: queued (new deliveries), nothing (no "
+        "rule decides it now), unknown (Immich does not know the id), failed (Immich error).",
+        "result",
+    )
+    fast_poll_windows = counter(
+        "fast_poll_windows", "Fast-poll windows opened (new uploads seen while people rules exist)."
+    )
+    fast_polls = counter(
+        "fast_polls", "Fast polls of the people rules, by result (success, failure).", "result"
+    )
     build_info = gauge("build_info", "Build information; the value is always 1.", "version")
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
