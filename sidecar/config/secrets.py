@@ -38,6 +38,7 @@ class SecretResolver:
         for name, account in accounts.items() if isinstance(accounts, dict) else []:
             self._take(account, ("immich", "accounts", name), "api_key")
         self._take(discord, ("discord",), "token")
+        self._take(data.get("push"), ("push",), "secret")
         for name, target in targets.items() if isinstance(targets, dict) else []:
             kind = kind_for_spec(target) if isinstance(target, dict) else None
             for key in kind.secrets if kind is not None else ():

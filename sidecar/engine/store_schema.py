@@ -112,10 +112,10 @@ MIGRATIONS: tuple[str, ...] = (
         message_id INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
-    # Several Immich accounts: each keeps its own cursors and baseline. What a single-key
-    # sidecar kept in meta becomes the state of the account '' (the one before accounts),
-    # which the first configured account takes over at start
-    # (engine.store_accounts.adopt_account).
+    # Several Immich accounts: each keeps its own cursors and baseline. The poll state a
+    # single-key sidecar kept in meta (engine.uploads' keys) becomes the state of the account ''
+    # (the one before accounts), which the first configured account takes over at start
+    # (engine.store_accounts.adopt_account). Other meta keys stay shared.
     """
     CREATE TABLE account_meta (
         account TEXT NOT NULL,
@@ -123,8 +123,9 @@ MIGRATIONS: tuple[str, ...] = (
         value   TEXT NOT NULL,
         PRIMARY KEY (account, key)
     ) WITHOUT ROWID;
-    INSERT INTO account_meta (account, key, value) SELECT '', key, value FROM meta;
-    DELETE FROM meta;
+    INSERT INTO account_meta (account, key, value) SELECT '', key, value FROM meta
+        WHERE key IN ('baseline', 'stream_cursor', 'last_successful_poll_started');
+    DELETE FROM meta WHERE key IN ('baseline', 'stream_cursor', 'last_successful_poll_started');
     """,
 )
 

@@ -95,6 +95,12 @@ MEMORIES_COMMAND = Feature(
     ("memory.read", "asset.read", "asset.view"),
     "GET /memories, POST /search/metadata (the fallback), GET /assets/{id}/thumbnail",
 )
+PUSH_SETUP = Feature(
+    "push_setup",
+    "push setup",
+    ("workflow.read", "workflow.create", "workflow.update"),
+    "GET /workflows, POST /workflows, PUT /workflows/{id} (push status and doctor: GET only)",
+)
 INGEST = Feature(
     "ingest",
     "drag-and-drop ingest (discord.ingest)",
@@ -117,6 +123,7 @@ FEATURES: tuple[Feature, ...] = (
     MEMORY_POSTS,
     BIRTHDAY_POSTS,
     MEMORIES_COMMAND,
+    PUSH_SETUP,
     INGEST,
     SAVE_COMMAND,
 )

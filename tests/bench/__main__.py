@@ -23,6 +23,7 @@ from tests.bench import (
     latency,
     memory,
     poll_cost,
+    push_latency,
     reload,
 )
 from tests.bench.report import Figure, table
@@ -34,7 +35,8 @@ SECTIONS: dict[str, Callable[[str], Awaitable[list[Figure]]]] = {
     "discord": discord_burst.run,  # (d) a 300-photo burst to the fake Discord
     "reload": reload.run,  # (e) config written -> reloaded
     "albums": album_cost.run,  # (f) what album rules add to a poll
-    "accounts": account_cost.run,  # (g) an idle poll with 1, 2 and 4 Immich accounts
+    "push": push_latency.run,  # (g) upload -> message with push and fast polls
+    "accounts": account_cost.run,  # (h) an idle poll with 1, 2 and 4 Immich accounts
 }
 
 
