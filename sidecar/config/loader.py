@@ -41,6 +41,7 @@ from sidecar.config.model import (
     UploadCommand,
     format_key_path,
 )
+from sidecar.config.members import member_problems, read_members
 from sidecar.config.schema import describe_kind, schema_problems
 from sidecar.config.secrets import SecretResolver
 from sidecar.config.yamlsource import LineMap, decode, parse, read_config_bytes
@@ -81,6 +82,7 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     ]
     problems += cross_field_problems(data, lines)
     problems += post_problems(data, lines, environ)
+    problems += member_problems(data, lines)
     secrets = SecretResolver(data, lines, path.parent)
     problems += secrets.problems
     if problems:
@@ -155,6 +157,7 @@ def _build(
                     str(c) for c in commands.get("memories", {}).get("allowed_channels", [])
                 ),
             ),
+            members=read_members(discord),
         ),
         poll=PollSettings(
             interval=_seconds(poll, "interval", defaults.interval),
@@ -230,6 +233,7 @@ def _rule(spec: Mapping[str, Any], index: int = 0, lines: LineMap | None = None)
         ),
         asset_types=frozenset(spec.get("asset_types", ASSET_TYPES)),
         mention_roles=tuple(int(role) for role in spec.get("mention_roles", ())),
+        mention_members=bool(spec.get("mention_members", False)),
         batching=Batching(
             max_per_message=int(batching.get("max_per_message", default_batching.max_per_message)),
             summary_over=int(batching.get("summary_over", default_batching.summary_over)),
