@@ -54,7 +54,10 @@ class Menu(discord.ui.View):
 
     @discord.ui.select(
         custom_id="menu",
-        options=[discord.SelectOption(label="A", value="a"), discord.SelectOption(label="B", value="b")],
+        options=[
+            discord.SelectOption(label="A", value="a"),
+            discord.SelectOption(label="B", value="b"),
+        ],
     )
     async def pick(self, interaction: discord.Interaction, select: discord.ui.Select[Any]) -> None:
         self.client.seen.append(("menu", list(select.values)))

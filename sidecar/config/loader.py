@@ -17,6 +17,7 @@ from typing import Any
 
 from sidecar.config.checks import cross_field_problems, post_problems, timezone_name
 from sidecar.config.durations import parse_duration
+from sidecar.config.members import member_problems, read_members
 from sidecar.config.model import (
     ASSET_TYPES,
     AlbumFilter,
@@ -41,7 +42,6 @@ from sidecar.config.model import (
     UploadCommand,
     format_key_path,
 )
-from sidecar.config.members import member_problems, read_members
 from sidecar.config.schema import describe_kind, schema_problems
 from sidecar.config.secrets import SecretResolver
 from sidecar.config.yamlsource import LineMap, decode, parse, read_config_bytes

@@ -23,7 +23,6 @@ from discord import app_commands
 from sidecar.config.model import Secret, Settings
 from sidecar.discord.buttons import MembersImmich, dynamic_items
 from sidecar.discord.claims import member_commands
-from sidecar.engine.members import MemberDirectory
 from sidecar.discord.commands import (
     SORRY,
     ImmichForCommands,
@@ -33,6 +32,7 @@ from sidecar.discord.commands import (
     StatusProvider,
     reply,
 )
+from sidecar.engine.members import MemberDirectory
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import ThumbnailSource
 from sidecar.targets.discord_channel import NEEDED_PERMISSIONS, BotSink, ChannelTarget

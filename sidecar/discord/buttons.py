@@ -32,7 +32,7 @@ CLAIM_ID = re.compile(
 class MembersImmich(Protocol):
     """The Immich calls of claims and buttons (``ImmichClient``)."""
 
-    async def search_person(self, name: str, *, with_hidden: bool = False) -> list[Person]: ...
+    async def search_person(self, name: str) -> list[Person]: ...
 
     async def person(self, person_id: str) -> Person | None: ...
 
@@ -195,12 +195,16 @@ async def decide(
     if button.decision == "deny":
         store.drop_claim(button.user_id, button.person_id, pending=True)
         log.info("claim of %s by Discord member %s denied", name, button.user_id)
-        await _close_request(interaction, f"{who}'s claim to be {name} was denied by {_by(interaction)}.")
+        await _close_request(
+            interaction, f"{who}'s claim to be {name} was denied by {_by(interaction)}."
+        )
         return
     refusal = directory.claim_refusal(button.user_id, button.person_id)
     if refusal is not None:
         store.drop_claim(button.user_id, button.person_id, pending=True)
-        await _close_request(interaction, f"{who}'s claim to be {name} cannot be approved: {refusal}.")
+        await _close_request(
+            interaction, f"{who}'s claim to be {name} cannot be approved: {refusal}."
+        )
         return
     store.approve_claim(button.user_id, button.person_id, interaction.user.id)
     log.info("claim of %s by Discord member %s approved", name, button.user_id)
@@ -218,4 +222,3 @@ async def _close_request(interaction: discord.Interaction, text: str) -> None:
 
 def dynamic_items() -> tuple[type[discord.ui.DynamicItem[Any]], ...]:
     return (FavouriteButton, ClaimButton)
-

@@ -207,12 +207,12 @@ async def _members(host: MembersHost, interaction: discord.Interaction) -> None:
     await directory.check_people(host.members_immich)
     user = interaction.user.id
     sees_all = has_role(interaction, host.settings.discord.members.approvers)
-    links = [
-        link for link in directory.links() if sees_all or link.user_id == user
-    ]
+    links = [link for link in directory.links() if sees_all or link.user_id == user]
     lines = [link_line(link, directory.dm_status(link.user_id)) for link in links]
     pending = [c for c in directory.pending() if sees_all or c.user_id == user]
-    lines += [f"{_shown(c.person_name)} ← <@{c.user_id}> (claim waiting for approval)" for c in pending]
+    lines += [
+        f"{_shown(c.person_name)} ← <@{c.user_id}> (claim waiting for approval)" for c in pending
+    ]
     if not lines:
         lines = ["No links yet." if sees_all else "You have no link to Immich (/immich claim)."]
     await answer(interaction, "\n".join(lines)[:2000])

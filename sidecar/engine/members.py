@@ -71,8 +71,8 @@ class MemberDirectory:
     def links(self) -> list[Link]:
         """Every working or broken link: the config's, then the approved claims it leaves."""
         config = [
-            Link(l.person_id, l.person_name, l.user_id, "config", self._problems.get(l.person_id))
-            for l in self._config.values()
+            Link(c.person_id, c.person_name, c.user_id, "config", self._problems.get(c.person_id))
+            for c in self._config.values()
         ]
         users = {link.user_id for link in config}
         claimed = [

@@ -3,7 +3,7 @@ the ``Watch`` a poll runs with, and each rule's presentation options."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from sidecar.config.model import Settings
@@ -58,16 +58,21 @@ async def resolve_member_links(client: ImmichClient, settings: Settings) -> list
         if is_person_id(reference):
             resolved[reference] = Person(id=reference.lower(), name="")
             continue
-        candidates = await client.search_person(reference, with_hidden=True)
+        candidates = tuple(await client.search_person(reference, with_hidden=True))
         line = settings.line_of(("discord", "members", reference))
         where = f"{source if line is None else f'{source}:{line}'}: discord.members.{reference}"
-        person_id = resolve_person(reference, lambda _n: candidates, where, problems)
+        person_id = resolve_person(reference, _answer(candidates), where, problems)
         if person_id is not None:
             person = next(p for p in candidates if p.id == person_id)
             resolved[reference] = person
     if problems:
         raise RuleResolutionError(problems)
     return config_links(references, resolved)
+
+
+def _answer(candidates: Sequence[Person]) -> Callable[[str], Sequence[Person]]:
+    """Immich's answer for one name, as ``resolve_person`` asks for candidates."""
+    return lambda _name: candidates
 
 
 def build_watch(settings: Settings, rules: tuple[CompiledRule, ...]) -> Watch:

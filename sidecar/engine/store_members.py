@@ -35,9 +35,6 @@ class MemberPrefs:
     dm_closed: str | None = None  # why DMs to this member fail for good
 
 
-_CLAIM_COLUMNS = "user_id, person_id, person_name, state, requested_at, decided_by, problem"
-
-
 def _claim(row: tuple[object, ...]) -> Claim:
     user, person, name, state, requested, decided, problem = row
     return Claim(
@@ -62,12 +59,17 @@ class MemberTables:
     # -- claims -------------------------------------------------------------------------------
 
     def claims(self) -> list[Claim]:
-        rows = self._db.execute(f"SELECT {_CLAIM_COLUMNS} FROM member_claim ORDER BY requested_at")
+        rows = self._db.execute(
+            "SELECT user_id, person_id, person_name, state, requested_at, decided_by, problem "
+            "FROM member_claim ORDER BY requested_at"
+        )
         return [_claim(row) for row in rows]
 
     def claim_of(self, user_id: int) -> Claim | None:
         row = self._db.execute(
-            f"SELECT {_CLAIM_COLUMNS} FROM member_claim WHERE user_id = ?", (str(user_id),)
+            "SELECT user_id, person_id, person_name, state, requested_at, decided_by, problem "
+            "FROM member_claim WHERE user_id = ?",
+            (str(user_id),),
         ).fetchone()
         return _claim(row) if row is not None else None
 
@@ -75,8 +77,8 @@ class MemberTables:
         """Make or replace the member's one claim."""
         with self._transaction() as db:
             db.execute(
-                f"INSERT OR REPLACE INTO member_claim ({_CLAIM_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO member_claim (user_id, person_id, person_name, state, "
+                "requested_at, decided_by, problem) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     str(claim.user_id),
                     claim.person_id,
@@ -99,7 +101,9 @@ class MemberTables:
             ).rowcount
         return changed == 1
 
-    def drop_claim(self, user_id: int, person_id: str | None = None, *, pending: bool = False) -> bool:
+    def drop_claim(
+        self, user_id: int, person_id: str | None = None, *, pending: bool = False
+    ) -> bool:
         """Delete the member's claim (only one on ``person_id``, only a pending one)."""
         query = "DELETE FROM member_claim WHERE user_id = ?"
         values: list[str] = [str(user_id)]
@@ -132,10 +136,13 @@ class MemberTables:
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO member_pref (user_id, dm_muted) VALUES (?, ?) "
-                "ON CONFLICT (user_id) DO UPDATE SET dm_muted = excluded.dm_muted"
-                + ("" if muted else ", dm_closed = NULL"),
+                "ON CONFLICT (user_id) DO UPDATE SET dm_muted = excluded.dm_muted",
                 (str(user_id), int(muted)),
             )
+            if not muted:
+                db.execute(
+                    "UPDATE member_pref SET dm_closed = NULL WHERE user_id = ?", (str(user_id),)
+                )
 
     def set_dm_closed(self, user_id: int, reason: str) -> None:
         with self._transaction() as db:
@@ -154,7 +161,8 @@ class MemberTables:
             return set()
         marks = ",".join("?" * len(ids))
         rows = self._db.execute(
-            f"SELECT delivery_id, user_id FROM member_dm WHERE delivery_id IN ({marks})", ids
+            f"SELECT delivery_id, user_id FROM member_dm WHERE delivery_id IN ({marks})",  # noqa: S608
+            ids,
         )
         return {(int(d), int(u)) for d, u in rows}
 

@@ -887,7 +887,10 @@ class FakeDiscord:
 def _components(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Action rows as Discord gives them back: each component keeps what was sent."""
     return [
-        {"type": int(row.get("type", 1)), "components": [dict(c) for c in row.get("components", [])]}
+        {
+            "type": int(row.get("type", 1)),
+            "components": [dict(c) for c in row.get("components", [])],
+        }
         for row in rows
     ]
 
