@@ -232,3 +232,48 @@ async def test_the_favourite_button_works_after_a_restart(world) -> None:
     assert world.immich.is_favourite(photo)
     [callback] = world.discord.responses_for(clicked)
     assert callback["payload"]["data"]["flags"] & 64  # ephemeral
+
+
+async def test_open_claims_link_at_once_and_autocomplete_offers_only_claimable_people(
+    world,
+) -> None:
+    world.immich.add_person("Alicia", hidden=True)
+    text = world.config.read_text()
+    world.config.write_text(
+        text.replace("  favourite_roles:", "  claims: open\n  favourite_roles:")
+    )
+    sidecar = await running(world)
+    try:
+        offered = await autocomplete(world, "Ali")
+        assert offered == [{"name": "Alice", "value": world.alice}]  # not the hidden Alicia
+        assert await autocomplete(world, "Carol") == []  # linked in the config
+        assert "no link" in await world.command("members", world.alice_user)
+        said = await world.command("claim", world.alice_user, name="alice")  # typed, any case
+        assert "You are now linked to **Alice**" in said
+        assert world.discord.messages_in(fd.UPLOADS_CHANNEL) == []  # no approval asked
+        assert await autocomplete(world, "Ali") == []  # claimed now
+        own = await world.command("members", world.alice_user)
+        assert "Alice" in own and "Carol" not in own  # others see their own link only
+        photo = world.upload(world.alice)
+        await wait_until(lambda: world.dms(world.alice_user, photo), "the spotted DM")
+    finally:
+        await sidecar.stop()
+
+
+async def autocomplete(world: World, typed: str) -> list[dict[str, Any]]:
+    token = await world.discord.interact(
+        [
+            {
+                "type": 1,
+                "name": "claim",
+                "options": [{"type": 3, "name": "name", "value": typed, "focused": True}],
+            }
+        ],
+        autocomplete=True,
+        user_id=world.alice_user,
+    )
+    await wait_until(lambda: world.discord.responses_for(token), "the autocomplete answer")
+    [answer] = world.discord.responses_for(token)
+    assert answer["payload"]["type"] == 8  # APPLICATION_COMMAND_AUTOCOMPLETE_RESULT
+    choices: list[dict[str, Any]] = answer["payload"]["data"]["choices"]
+    return choices
