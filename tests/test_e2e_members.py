@@ -272,7 +272,7 @@ async def autocomplete(world: World, typed: str) -> list[dict[str, Any]]:
         autocomplete=True,
         user_id=world.alice_user,
     )
-    await wait_until(lambda: world.discord.responses_for(token), "the autocomplete answer")
+    await wait_until(lambda: bool(world.discord.responses_for(token)), "the autocomplete answer")
     [answer] = world.discord.responses_for(token)
     assert answer["payload"]["type"] == 8  # APPLICATION_COMMAND_AUTOCOMPLETE_RESULT
     choices: list[dict[str, Any]] = answer["payload"]["data"]["choices"]
