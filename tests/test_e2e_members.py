@@ -256,8 +256,11 @@ async def test_open_claims_link_at_once_and_autocomplete_offers_only_claimable_p
         assert "Alice" in own and "Carol" not in own  # others see their own link only
         photo = world.upload(world.alice)
         await wait_until(lambda: world.dms(world.alice_user, photo), "the spotted DM")
+        world.immich.merge_people(world.alice, world.dave)  # Alice is gone from Immich
+        listing = await world.command("members", world.alice_user)
     finally:
         await sidecar.stop()
+    assert "no longer in Immich (deleted, or merged into another person)" in listing
 
 
 async def autocomplete(world: World, typed: str) -> list[dict[str, Any]]:
