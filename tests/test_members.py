@@ -245,6 +245,7 @@ def test_config_links_win_over_claims(directory: MemberDirectory) -> None:
         directory.claim_refusal(4, "p-alice") == "that person is already linked to another member"
     )
     assert directory.claim_refusal(1, "p-alice") is None  # claiming yourself again is fine
+    assert "unclaim first" in (directory.claim_refusal(1, "p-dave") or "")
 
 
 def test_dms_go_to_the_watched_linked_people_only(directory: MemberDirectory) -> None:

@@ -100,6 +100,8 @@ class MemberDirectory:
         for claim in self._store.claims():
             if claim.person_id == person_id and claim.approved and claim.user_id != user_id:
                 return "that person is already linked to another member"
+            if claim.user_id == user_id and claim.approved and claim.person_id != person_id:
+                return "you are linked to someone else already; /immich unclaim first"
         return None
 
     def _working(self) -> dict[str, int]:
@@ -146,9 +148,8 @@ class MemberDirectory:
     def close_dms(self, user_id: int, reason: str) -> None:
         """DMs to this member fail for good: logged once, shown by /immich members, not tried
         again until the member turns DMs back on (/immich dm on)."""
-        if self._store.member_prefs().get(user_id, None) is not None and (
-            self._store.member_prefs()[user_id].dm_closed
-        ):
+        known = self._store.member_prefs().get(user_id)
+        if known is not None and known.dm_closed:
             return
         self._store.set_dm_closed(user_id, reason)
         log.warning(
