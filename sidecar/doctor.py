@@ -24,6 +24,7 @@ import httpx
 from sidecar.config.loader import load_settings
 from sidecar.config.model import Secret, Settings
 from sidecar.discord.bot import channel_problem
+from sidecar.discord.intents import ingest_checks
 from sidecar.doctor_members import claims_channel_check, member_name_checks
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichAuthError, ImmichError
@@ -380,6 +381,7 @@ async def diagnose(
     probe = _Probe() if bot else None
     try:
         emit(await discord_checks(settings, probe))
+        emit(await ingest_checks(settings))
         if send_test_to is not None:
             emit([await send_test(settings, send_test_to, probe, out)])
     finally:

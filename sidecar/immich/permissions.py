@@ -113,6 +113,18 @@ FAVOURITE = Feature(
     ("asset.update",),
     "PUT /assets (ids, isFavorite); Immich allows it for the key owner's assets only",
 )
+INGEST = Feature(
+    "ingest",
+    "drag-and-drop ingest (discord.ingest)",
+    ("asset.upload", "asset.update"),
+    "POST /assets, PUT /assets/{id} (the description)",
+)
+SAVE_COMMAND = Feature(
+    "save_command",
+    '"Save to Immich" (message command)',
+    ("asset.upload", "asset.update"),
+    "POST /assets, PUT /assets/{id} (the description)",
+)
 FEATURES: tuple[Feature, ...] = (
     WATCHING,
     UPLOAD,
@@ -123,6 +135,8 @@ FEATURES: tuple[Feature, ...] = (
     MEMORY_POSTS,
     BIRTHDAY_POSTS,
     MEMORIES_COMMAND,
+    INGEST,
+    SAVE_COMMAND,
     CLAIMS,
     SPOTTED_DMS,
     FAVOURITE,
@@ -152,12 +166,17 @@ def features_in_use(settings: Settings, *, bot: bool) -> tuple[Feature, ...]:
         album = album_feature(commands.upload.album)
         if album is not None:
             used.append(album)
+    if bot and commands.upload.enabled:
+        used.append(SAVE_COMMAND)
+    if bot and commands.ingest:
+        used.append(INGEST)
+        used += [f for c in commands.ingest if (f := album_feature(c.album)) is not None]
     if bot and commands.person.enabled:
         used.append(PERSON)
     if bot and commands.memories.enabled:
         used.append(MEMORIES_COMMAND)
     used += member_features(settings, bot=bot)
-    return tuple(used)
+    return tuple(dict.fromkeys(used))
 
 
 def member_features(settings: Settings, *, bot: bool) -> list[Feature]:
