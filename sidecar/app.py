@@ -57,6 +57,7 @@ from sidecar.immich.permissions import WATCHING, features_in_use, gaps
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.http_server import MetricsServer
 from sidecar.ops.metrics import Metrics
+from sidecar.push.runtime import PushRuntime
 from sidecar.targets.base import Sink, SinkContext
 from sidecar.targets.sinks import SinkSet
 from sidecar.wording import count
@@ -121,6 +122,7 @@ class Sidecar:
         self.albums: AlbumWatcher
         self.dispatcher: Dispatcher
         self.posts: PostScheduler
+        self.push: PushRuntime
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -166,6 +168,18 @@ class Sidecar:
             self.metrics, self.readiness, settings.metrics.host, settings.metrics.port
         )
         await self._http.start()
+        self.push = PushRuntime(
+            self.client,
+            self.store,
+            self.metrics,
+            self._clock,
+            lambda: self.settings,
+            lambda: self._rules,
+            self._poll_lock,
+            self.dispatcher.wake,
+        )
+        self._resources.push_async_callback(self.push.stop)
+        await self.push.start(self._stop)
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._scheduler.add_job(
             self._poll_job,
@@ -302,7 +316,10 @@ class Sidecar:
             async with self._poll_lock:
                 if self._stop.is_set():
                     return
+                started = self._clock()
                 polled = await self._poll()
+            if polled:
+                await self.push.after_poll(started)  # new uploads: fast polls for their faces
         except asyncio.CancelledError:
             if not self._stop.is_set():
                 raise

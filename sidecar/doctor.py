@@ -39,6 +39,7 @@ from sidecar.immich.permissions import (
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.checks import Check, failed, passed
 from sidecar.ops.metrics import Metrics
+from sidecar.push.setup import push_checks
 from sidecar.targets.discord_channel import NEEDED_PERMISSIONS, ChannelTarget
 from sidecar.targets.registry import kind_of
 
@@ -374,6 +375,7 @@ async def diagnose(
     )
     try:
         emit(await immich_checks(settings, immich, bot=bot))
+        emit(await push_checks(settings, immich))
     finally:
         if own_client:
             await immich.aclose()

@@ -35,6 +35,7 @@ from sidecar.config.model import (
     PollSettings,
     Post,
     Problem,
+    PushSettings,
     QuietHours,
     Rule,
     Secret,
@@ -133,8 +134,9 @@ def _build(
     listen = data.get("metrics", {}).get("listen")
     metrics = MetricsSettings()
     if listen is not None:
-        host, _, port = listen.rpartition(":")
-        metrics = MetricsSettings(host=host.strip("[]"), port=int(port))
+        host, port = _host_port(listen)
+        metrics = MetricsSettings(host=host, port=port)
+    fast = poll.get("fast", {})
     state = data.get("state", {})
     return Settings(
         source=path,
@@ -173,6 +175,8 @@ def _build(
             lookback=_seconds(poll, "lookback", defaults.lookback),
             settle=_seconds(poll, "settle", defaults.settle),
             backfill=_seconds(poll, "backfill", defaults.backfill),
+            fast_every=_seconds(fast, "every", defaults.fast_every),
+            fast_for=_seconds(fast, "for", defaults.fast_for),
         ),
         state=StateSettings(path=Path(state["path"])) if "path" in state else StateSettings(),
         metrics=metrics,
@@ -185,6 +189,20 @@ def _build(
             _post(post, lines.line_of(("posts", index)) if lines is not None else None)
             for index, post in enumerate(data.get("posts", []))
         ),
+        push=_push(data["push"], secrets) if "push" in data else None,
+    )
+
+
+def _host_port(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _push(spec: Mapping[str, Any], secrets: Mapping[KeyPath, Secret]) -> PushSettings:
+    defaults = PushSettings(secret=secrets[("push", "secret")])
+    host, port = _host_port(spec["listen"]) if "listen" in spec else (defaults.host, defaults.port)
+    return PushSettings(
+        secret=defaults.secret, host=host, port=port, header=spec.get("header", defaults.header)
     )
 
 

@@ -170,6 +170,11 @@ class PollSettings:
     lookback: float = 48 * 3600.0
     settle: float = 120.0
     backfill: float = 0.0
+    # Fast polls of the people rules after new uploads (faces arrive seconds to minutes late):
+    # every 5 s adds at most 5 s to a late face, and 3 minutes covers recognition on a home
+    # server's CPU; 0 turns them off.
+    fast_every: float = 5.0
+    fast_for: float = 180.0
 
 
 @dataclass(frozen=True)
@@ -181,6 +186,19 @@ class StateSettings:
 class MetricsSettings:
     host: str = "0.0.0.0"  # noqa: S104 - the metrics port is meant to be scraped from outside
     port: int = 9187
+
+
+PUSH_HEADER = "X-Immich-Sidecar-Secret"
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    """The Immich push endpoint (``push:``); absent from the settings when it is off."""
+
+    secret: Secret
+    host: str = "0.0.0.0"  # noqa: S104 - Immich reaches it from another container
+    port: int = 9188
+    header: str = PUSH_HEADER
 
 
 @dataclass(frozen=True)
@@ -289,6 +307,7 @@ class Settings:
     rules: tuple[Rule, ...]
     timezone: str = "UTC"  # IANA name: cron schedules and "today" are read in it
     posts: tuple[Post, ...] = ()
+    push: PushSettings | None = None  # None: no push endpoint
     # Where each key path was written, for problems found after loading (a person name that
     # Immich does not know).
     lines: Mapping[KeyPath, int] = field(default_factory=dict, compare=False, repr=False)

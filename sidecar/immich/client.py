@@ -40,6 +40,7 @@ from sidecar.immich.transport import (
     require_int,
     require_list,
 )
+from sidecar.immich.workflow_endpoints import WorkflowEndpoints
 from sidecar.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ REQUIRED_PERMISSIONS = permissions_for(FEATURES)
 THUMBNAIL_SIZES = frozenset({"thumbnail", "preview", "fullsize", "original"})
 
 
-class ImmichClient(PeopleEndpoints, AlbumEndpoints):
+class ImmichClient(PeopleEndpoints, AlbumEndpoints, WorkflowEndpoints):
     """Async client for the parts of the Immich API the sidecar uses."""
 
     def __init__(

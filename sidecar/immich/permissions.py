@@ -113,6 +113,12 @@ FAVOURITE = Feature(
     ("asset.update",),
     "PUT /assets (ids, isFavorite); Immich allows it for the key owner's assets only",
 )
+PUSH_SETUP = Feature(
+    "push_setup",
+    "push setup",
+    ("workflow.read", "workflow.create", "workflow.update"),
+    "GET /workflows, POST /workflows, PUT /workflows/{id} (push status and doctor: GET only)",
+)
 INGEST = Feature(
     "ingest",
     "drag-and-drop ingest (discord.ingest)",
@@ -135,6 +141,7 @@ FEATURES: tuple[Feature, ...] = (
     MEMORY_POSTS,
     BIRTHDAY_POSTS,
     MEMORIES_COMMAND,
+    PUSH_SETUP,
     INGEST,
     SAVE_COMMAND,
     CLAIMS,

@@ -34,6 +34,10 @@ Where Immich leaves room, or where 2.7.5 and 3.1.0 (both checked against real se
   3.x (a date-time is a 400) and a date or date-time on 2.x. ``search/random`` answers a bare
   array; people carry ``birthDate`` (``YYYY-MM-DD`` or null).
 
+Workflows (``tests.fakes.fake_workflows``): 3.x workflows call their webhook steps for the
+owner's uploads (``AssetCreate``, then ``AssetMetadataExtraction`` ~20 ms later), without retry;
+2.x has workflows but no webhook action.
+
 Run it on its own: ``python -m tests.fakes.fake_immich --port 0 --version 2.7.5`` prints its
 URL on the first line of stdout and serves until SIGTERM or SIGINT.
 """
@@ -62,6 +66,8 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from tests.fakes import images
+from tests.fakes.fake_workflows import PERMISSIONS as WORKFLOW_PERMISSIONS
+from tests.fakes.fake_workflows import FakeWorkflows
 
 Json = Any
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -157,6 +163,7 @@ _PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/api/memories"): "memory.read",
     ("POST", "/api/search/random"): "asset.read",
     ("POST", "/api/jobs"): "job.create",
+    **WORKFLOW_PERMISSIONS,
 }
 MEMORY_DAYS_AROUND = 3  # the nightly memory job covers today and 3 days either side
 _PLAIN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -674,6 +681,7 @@ class FakeImmich:
         self._key_id = str(uuid.uuid4())
         self._started_at = _now()
         self._counter = 0
+        self.workflows = FakeWorkflows(self)  # workflows and their webhook calls
 
     # -- lifecycle
 
@@ -711,6 +719,7 @@ class FakeImmich:
         self._url = f"http://{host}:{port}"
 
     async def stop(self) -> None:
+        await self.workflows.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         self._runner = None
@@ -875,6 +884,8 @@ class FakeImmich:
             self._by_checksum[checksum] = asset_id
             ids.append(asset_id)
         self._ordered = None
+        for asset_id in ids:
+            self.workflows.uploaded(asset_id, owner or "")
         return ids
 
     def add_album(
@@ -1145,6 +1156,7 @@ class FakeImmich:
         app.router.add_get("/api/memories", self._memories_list)
         app.router.add_post("/api/search/random", self._search_random)
         app.router.add_post("/api/jobs", self._jobs_create)
+        self.workflows.add_routes(app)
         control = ControlApi(self)
         app.router.add_post("/_fake/people", control.add_person)
         app.router.add_post("/_fake/assets", control.add_asset)
