@@ -36,7 +36,13 @@ from sidecar.engine.albums import (
     AlbumWatcher,
 )
 from sidecar.engine.dispatch import Dispatcher
-from sidecar.engine.planning import build_watch, resolve_account_rules, rule_options
+from sidecar.engine.members import Link, MemberDirectory
+from sidecar.engine.planning import (
+    build_watch,
+    resolve_account_rules,
+    resolve_member_links,
+    rule_options,
+)
 from sidecar.engine.post_runner import PostScheduler, memories_today
 from sidecar.engine.posts import Plan
 from sidecar.engine.quiet import quiet_policy
@@ -85,10 +91,17 @@ class Sidecar:
         self._resources = contextlib.AsyncExitStack()
         self._sinks = SinkSet(
             lambda settings: SinkContext(
-                settings.immich.external_url, self.accounts, self.metrics, self._stdout, self._bot
+                settings.immich.external_url,
+                self.accounts,
+                self.metrics,
+                self._stdout,
+                self._bot,
+                self.directory,
+                settings.discord.members.favourite_roles,
             )
         )
         self._rules: AccountRules | None = None  # the running config's, resolved per account
+        self._resolved_links: list[Link] = []  # discord.members of the config being applied
         # Connected: the version and the key's permissions were checked against the Immich
         # that answers now. A reload never makes it so, an Immich outage undoes it.
         self._connected = False
@@ -101,6 +114,7 @@ class Sidecar:
         self.settings: Settings
         self.loaded_at: datetime
         self.store: Store
+        self.directory: MemberDirectory
         self.accounts: Accounts
         self.client: ImmichClient  # the first account's (uploads' by default)
         self.polls: AccountPolls
@@ -125,13 +139,14 @@ class Sidecar:
         self._reloader = ConfigReloader(
             self.config_path,
             self.settings,
-            lambda new: resolve_account_rules(self.accounts, new),
+            self._resolve,
             self._apply_reload,
             self.metrics,
         )
         settings = self.settings
         self.store = Store.open(settings.state.path)
         self._resources.callback(self.store.close)
+        self.directory = MemberDirectory(self.store, self._clock)
         self.accounts = await Accounts.open(settings, self.metrics, self._resources)
         self.client = self.accounts.first.client
         self.albums = AlbumWatcher(self.accounts.albums(), self.store, self.metrics)
@@ -173,6 +188,9 @@ class Sidecar:
             max_instances=1,
             coalesce=True,
             next_run_time=utc_now(),
+        )
+        self._scheduler.add_job(
+            self._check_members, "interval", hours=1, id="members-check", coalesce=True
         )
         self._scheduler.start()
         self.posts = PostScheduler(
@@ -221,7 +239,9 @@ class Sidecar:
                         feature.off_sentence(missing),
                     )
             if self._rules is None:
-                self._rules = await resolve_account_rules(self.accounts, self.settings)
+                self._rules = await self._resolve(self.settings)
+                self.directory.configure(self._resolved_links, self._rules.first)
+                await self.directory.check_people(self.client)
                 if len(self.accounts) > 1:
                     for line in self._rules.where_found():
                         log.info("people: %s", line)
@@ -253,6 +273,7 @@ class Sidecar:
                 self.metrics,
                 self._status_async,
                 memories_provider=self._memories_today,
+                directory=self.directory,
                 ingest_store=self.store,
             )
         )
@@ -367,6 +388,17 @@ class Sidecar:
         reasons += self.polls.problems()
         return reasons
 
+    async def _resolve(self, settings: Settings) -> AccountRules:
+        """Look the people of a config up in Immich: its rules' and its member links'."""
+        rules = await resolve_account_rules(self.accounts, settings)
+        self._resolved_links = await resolve_member_links(self.client, settings)
+        return rules
+
+    async def _check_members(self) -> None:
+        """A linked person deleted or merged in Immich is reported, not silently kept."""
+        if self._connected:
+            await self.directory.check_people(self.client)
+
     async def _memories_today(self) -> Plan:
         source = self.accounts.post_source()
         return await memories_today(source, self.store, self.settings, self._clock())
@@ -407,6 +439,7 @@ class Sidecar:
         self.settings = new
         self.loaded_at = self._clock()
         self._rules = rules
+        self.directory.configure(self._resolved_links, rules.first)
         drop_removed_targets(self.store, old, new, self._clock())
         self.dispatcher.configure(self._build_sinks(new), rule_options(new), quiet_policy(new))
         self.posts.apply(new)
