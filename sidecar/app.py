@@ -34,7 +34,13 @@ from sidecar.engine.albums import (
     AlbumWatcher,
 )
 from sidecar.engine.dispatch import Dispatcher
-from sidecar.engine.planning import build_watch, resolve_rules, rule_options
+from sidecar.engine.members import Link, MemberDirectory
+from sidecar.engine.planning import (
+    build_watch,
+    resolve_member_links,
+    resolve_rules,
+    rule_options,
+)
 from sidecar.engine.post_runner import PostScheduler, memories_today
 from sidecar.engine.posts import Plan
 from sidecar.engine.quiet import quiet_policy
@@ -88,10 +94,17 @@ class Sidecar:
         self._resources = contextlib.AsyncExitStack()
         self._sinks = SinkSet(
             lambda settings: SinkContext(
-                settings.immich.external_url, self.client, self.metrics, self._stdout, self._bot
+                settings.immich.external_url,
+                self.client,
+                self.metrics,
+                self._stdout,
+                self._bot,
+                self.directory,
+                settings.discord.members.favourite_roles,
             )
         )
         self._rules: tuple[CompiledRule, ...] | None = None  # the running config's, resolved
+        self._resolved_links: list[Link] = []  # discord.members of the config being applied
         # Connected: the version and the key's permissions were checked against the Immich
         # that answers now. A reload never makes it so, an Immich outage undoes it.
         self._connected = False
@@ -104,6 +117,7 @@ class Sidecar:
         self.settings: Settings
         self.loaded_at: datetime
         self.store: Store
+        self.directory: MemberDirectory
         self.client: ImmichClient
         self.poller: Poller
         self.albums: AlbumWatcher
@@ -127,13 +141,14 @@ class Sidecar:
         self._reloader = ConfigReloader(
             self.config_path,
             self.settings,
-            lambda new: resolve_rules(self.client, new),
+            self._resolve,
             self._apply_reload,
             self.metrics,
         )
         settings = self.settings
         self.store = Store.open(settings.state.path)
         self._resources.callback(self.store.close)
+        self.directory = MemberDirectory(self.store, self._clock)
         self.client = await self._resources.enter_async_context(
             ImmichClient(settings.immich.url, settings.immich.api_key, self.metrics)
         )
@@ -176,6 +191,9 @@ class Sidecar:
             max_instances=1,
             coalesce=True,
             next_run_time=utc_now(),
+        )
+        self._scheduler.add_job(
+            self._check_members, "interval", hours=1, id="members-check", coalesce=True
         )
         self._scheduler.start()
         self.posts = PostScheduler(
@@ -220,7 +238,9 @@ class Sidecar:
                     feature.off_sentence(missing),
                 )
             if self._rules is None:
-                self._rules = await resolve_rules(self.client, self.settings)
+                self._rules = await self._resolve(self.settings)
+                self.directory.configure(self._resolved_links, self._rules)
+                await self.directory.check_people(self.client)
         except ImmichError as err:
             self._immich_unusable(err)
             return False
@@ -249,6 +269,7 @@ class Sidecar:
                 self.metrics,
                 self._status_async,
                 memories_provider=self._memories_today,
+                directory=self.directory,
                 ingest_store=self.store,
             )
         )
@@ -365,6 +386,17 @@ class Sidecar:
             reasons.append(problem)
         return reasons
 
+    async def _resolve(self, settings: Settings) -> tuple[CompiledRule, ...]:
+        """Look the people of a config up in Immich: its rules' and its member links'."""
+        rules = await resolve_rules(self.client, settings)
+        self._resolved_links = await resolve_member_links(self.client, settings)
+        return rules
+
+    async def _check_members(self) -> None:
+        """A linked person deleted or merged in Immich is reported, not silently kept."""
+        if self._connected:
+            await self.directory.check_people(self.client)
+
     async def _memories_today(self) -> Plan:
         return await memories_today(self.client, self.store, self.settings, self._clock())
 
@@ -403,6 +435,7 @@ class Sidecar:
         self.settings = new
         self.loaded_at = self._clock()
         self._rules = rules
+        self.directory.configure(self._resolved_links, rules)
         drop_removed_targets(self.store, old, new, self._clock())
         self.dispatcher.configure(self._build_sinks(new), rule_options(new), quiet_policy(new))
         self.posts.apply(new)

@@ -25,6 +25,7 @@ from sidecar.config.loader import load_settings
 from sidecar.config.model import Secret, Settings
 from sidecar.discord.bot import channel_problem
 from sidecar.discord.intents import ingest_checks
+from sidecar.doctor_members import claims_channel_check, member_name_checks
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichAuthError, ImmichError
 from sidecar.immich.models import Person, ServerVersion, is_immich_id
@@ -166,6 +167,7 @@ async def immich_checks(settings: Settings, client: ImmichClient, *, bot: bool) 
     checks += [feature_check(f, granted) for f in features_in_use(settings, bot=bot)]
     if not WATCHING.missing(granted):
         checks += await _people_checks(settings, client)
+        checks += await member_name_checks(settings, client)
     checks += await _album_checks(settings, client, granted, bot=bot)
     return checks
 
@@ -295,6 +297,7 @@ async def discord_checks(settings: Settings, probe: _Probe | None) -> list[Check
                         f"invite it: {invite_url(probe.application_id)}",
                     )
                 )
+            checks += await claims_channel_check(settings, probe)
             for target in settings.targets.values():
                 if isinstance(target, ChannelTarget):
                     problem_text = await channel_problem(probe, target)

@@ -18,6 +18,7 @@ from typing import Any
 from sidecar.config.checks import cross_field_problems, post_problems, timezone_name
 from sidecar.config.durations import parse_duration
 from sidecar.config.ingest_checks import ingest_problems
+from sidecar.config.members import member_problems, read_members
 from sidecar.config.model import (
     ASSET_TYPES,
     AlbumFilter,
@@ -84,6 +85,7 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     ]
     problems += cross_field_problems(data, lines)
     problems += post_problems(data, lines, environ)
+    problems += member_problems(data, lines)
     problems += [
         Problem(lines.line_of(path), format_key_path(path), message)
         for path, message in ingest_problems(data)
@@ -166,6 +168,7 @@ def _build(
                     str(c) for c in commands.get("memories", {}).get("allowed_channels", [])
                 ),
             ),
+            members=read_members(discord),
         ),
         poll=PollSettings(
             interval=_seconds(poll, "interval", defaults.interval),
@@ -267,6 +270,7 @@ def _rule(spec: Mapping[str, Any], index: int = 0, lines: LineMap | None = None)
         ),
         asset_types=frozenset(spec.get("asset_types", ASSET_TYPES)),
         mention_roles=tuple(int(role) for role in spec.get("mention_roles", ())),
+        mention_members=bool(spec.get("mention_members", False)),
         batching=Batching(
             max_per_message=int(batching.get("max_per_message", default_batching.max_per_message)),
             summary_over=int(batching.get("summary_over", default_batching.summary_over)),

@@ -119,6 +119,28 @@ class MemoriesCommand:
     allowed_channels: tuple[str, ...] = ()
 
 
+# --- people links, claims and buttons (discord.members ...) ------------------------------
+
+
+CLAIMS_MODES = ("approval", "open")
+
+
+@dataclass(frozen=True)
+class MembersSettings:
+    """Links between Discord members and Immich people, and who may make and approve them."""
+
+    links: tuple[tuple[str, int], ...] = ()  # (person name or id as written, Discord user id)
+    approvers: tuple[int, ...] = ()  # role ids that may approve claims
+    channel_id: int | None = None  # where claims wait for approval
+    claims: str = "approval"  # or "open": a claim links at once
+    favourite_roles: tuple[str, ...] = ()  # role names or ids that get the Favourite button
+
+    @property
+    def claims_possible(self) -> bool:
+        """Whether /immich claim can ever make a link with this config."""
+        return self.claims == "open" or bool(self.approvers and self.channel_id)
+
+
 DEFAULT_INGEST_DESCRIPTION = "Uploaded by {member} in #{channel}"
 
 
@@ -139,6 +161,7 @@ class DiscordSettings:
     upload: UploadCommand = field(default_factory=UploadCommand)
     person: PersonCommand = field(default_factory=PersonCommand)
     memories: MemoriesCommand = field(default_factory=MemoriesCommand)
+    members: MembersSettings = field(default_factory=MembersSettings)
 
 
 @dataclass(frozen=True)
@@ -246,6 +269,7 @@ class Rule:
     people: PeopleFilter = field(default_factory=PeopleFilter)
     asset_types: frozenset[str] = frozenset(ASSET_TYPES)
     mention_roles: tuple[int, ...] = ()
+    mention_members: bool = False  # mention the linked members of the people in a post
     batching: Batching = field(default_factory=Batching)
     albums: AlbumFilter = field(default_factory=AlbumFilter)  # empty: fires on new uploads
     quiet_hours: QuietHours | None = None

@@ -361,6 +361,13 @@ class ImmichClient(PeopleEndpoints, AlbumEndpoints, WorkflowEndpoints):
             "PUT", "/assets/{id}", path={"id": asset_id}, json_body={"description": text}
         )
 
+    async def set_favourite(self, asset_ids: Sequence[str], favourite: bool = True) -> None:
+        """Mark assets as favourites (bulk update: 204). Immich lets only the assets' owner do
+        it: another user's asset answers 400 "Not found or no asset.update access"."""
+        await self._io.request(
+            "PUT", "/assets", json_body={"ids": list(asset_ids), "isFavorite": favourite}
+        )
+
     async def list_albums(self) -> list[Album]:
         """The albums the key's user owns or that are shared with them (without assets)."""
 

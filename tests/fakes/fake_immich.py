@@ -154,6 +154,7 @@ _PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/api/faces"): "face.read",
     ("POST", "/api/assets"): "asset.upload",
     ("PUT", "/api/assets/{id}"): "asset.update",
+    ("PUT", "/api/assets"): "asset.update",
     ("PUT", "/api/albums/{id}/assets"): "albumAsset.create",
     ("GET", "/api/albums/{id}"): "album.read",
     ("GET", "/api/albums"): "album.read",
@@ -926,6 +927,15 @@ class FakeImmich:
                 return
         asset.faces.append(self._new_face(asset, person_id))
 
+    def merge_people(self, source_id: str, into_id: str) -> None:
+        """As "merge people" in Immich's web app: the source's faces go to the other person
+        and the source person is deleted (its id answers 400 from then on)."""
+        for asset in self._assets.values():
+            for face in asset.faces:
+                if face.person_id == source_id:
+                    face.person_id = into_id
+        del self._people[source_id]
+
     def set_visibility(self, asset_id: str, visibility: str) -> None:
         if visibility not in VISIBILITIES:
             raise ValueError(f"visibility must be one of {VISIBILITIES}, not {visibility!r}")
@@ -1135,6 +1145,7 @@ class FakeImmich:
         app.router.add_get("/api/assets/{id}/thumbnail", self._asset_thumbnail)
         app.router.add_get("/api/assets/{id}", self._asset_get)
         app.router.add_put("/api/assets/{id}", self._asset_update)
+        app.router.add_put("/api/assets", self._assets_bulk_update)
         app.router.add_post("/api/assets", self._asset_upload)
         app.router.add_get("/api/faces", self._faces)
         app.router.add_get("/api/albums", self._album_list)
@@ -1574,6 +1585,30 @@ class FakeImmich:
             self._ordered = None
         asset.updated_at = _now()
         return web.json_response(self._asset_json(asset, with_people=True, with_exif=True))
+
+    async def _assets_bulk_update(self, request: web.Request) -> web.Response:
+        """``PUT /api/assets`` (AssetBulkUpdateDto): every id must be the key owner's (asset
+        .update is an owner-only access check: a partner's or an album-shared asset answers
+        400 like an unknown one), then 204 with no body."""
+        body = await _json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("ids"), list):
+            raise _ApiError(400, ["ids must be an array"])
+        assets = []
+        for raw in body["ids"]:
+            asset = self._assets.get(_require_uuid(raw, "ids"))
+            if asset is None or asset.owner_id:
+                raise _ApiError(400, "Not found or no asset.update access")
+            assets.append(asset)
+        for asset in assets:
+            if "isFavorite" in body:
+                asset.is_favorite = bool(body["isFavorite"])
+            if "description" in body:
+                asset.description = str(body["description"])
+            asset.updated_at = _now()
+        return web.Response(status=204)
+
+    def is_favourite(self, asset_id: str) -> bool:
+        return self._asset(asset_id).is_favorite
 
     async def _asset_upload(self, request: web.Request) -> web.Response:
         if not request.content_type.startswith("multipart/"):
