@@ -537,7 +537,7 @@ def test_status_lists_watched_albums_with_their_sizes():
 
 
 async def test_a_key_without_album_read_is_named_at_start(tmp_path, monkeypatch, caplog):
-    permissions = ["asset.read", "asset.view", "person.read"]
+    permissions = ["asset.read", "asset.view", "asset.statistics", "person.read"]
     async with FakeImmich(version=V2, permissions=permissions) as immich:
         monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
         immich.add_album("Holiday 2026")
