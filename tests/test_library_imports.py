@@ -1,0 +1,180 @@
+"""External-library imports against the poller: a scan inserts its batch at one moment and
+without exif rows, and metadata extraction reads the files later (minutes, hours, or after a
+paused queue is resumed). Rules without people must decide every asset once, after its metadata
+arrived, at a cost that follows the new assets.
+
+The fake Immich's extraction runs on the rig's clock, so minutes pass without waiting.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from sidecar.config.model import PeopleFilter, Rule
+from sidecar.engine.store import Store
+from sidecar.engine.stream import METADATA_WAIT
+from sidecar.engine.uploads import Poller
+from tests.fakes.fake_immich import FakeImmich
+from tests.test_poller import V2, V32, Clock, Rig
+
+EVERYTHING = [Rule("everything", ("family",), PeopleFilter())]
+
+
+@pytest.fixture(params=[V2, (3, 1, 0), V32], ids=["immich-2.7", "immich-3.1", "immich-3.2"])
+async def rig(request, tmp_path):
+    clock = Clock()
+    store = Store.open(tmp_path / "state.db")
+    async with FakeImmich(version=request.param, clock=clock) as immich:
+        rig = Rig(immich, store, clock)
+        await rig.client.version()
+        rig.poller.start_baseline(["everything"], backfill=timedelta(hours=1))
+        yield rig
+        await rig.client.aclose()
+    store.close()
+
+
+def offset_pages(rig: Rig) -> list[int]:
+    return [r.json["page"] for r in rig.searches() if r.json and r.json.get("page", 1) > 1]
+
+
+async def test_a_library_scan_read_after_settle_is_decided_once_when_its_metadata_arrives(rig):
+    """The regression: the window passed the batch before extraction, and every asset was
+    skipped for good (882 of 1,100 on a real 2.7.5)."""
+    scan = rig.immich.library_scan(
+        300, created_at=rig.clock.now - timedelta(seconds=30), extract_after=timedelta(minutes=5)
+    )
+    await rig.poll(EVERYTHING)
+    rig.clock.advance(minutes=2)
+    await rig.poll(EVERYTHING)  # the window passes the batch: nothing readable yet
+    assert rig.queued() == set()
+    assert len(rig.store.unread_windows()) == 1
+    rig.clock.advance(minutes=3)  # extraction ran: the metadata is 0 to 30 s old
+    await rig.poll(EVERYTHING)
+    assert rig.queued() == set()  # settle counts from the metadata's arrival
+    rig.clock.advance(minutes=2)
+    await rig.poll(EVERYTHING)
+    assert rig.queued() == {("everything", a) for a in scan}
+    assert rig.store.unread_windows() == []
+    rig.clock.advance(minutes=2)
+    result = await rig.poll(EVERYTHING)
+    assert result.queued == 0 and len(rig.store.rows()) == 300
+    assert [r.path for r in rig.immich.requests] == ["/api/search/statistics"]  # a count: 0
+
+
+async def test_regression_library_assets_read_after_the_window_passed_them_are_not_lost(rig):
+    """Fails on the sidecar before unread windows: 0 of 40 queued."""
+    scan = rig.immich.library_scan(
+        40, created_at=rig.clock.now - timedelta(minutes=1), extract_after=timedelta(minutes=4)
+    )
+    for _ in range(8):
+        rig.clock.advance(minutes=1)
+        await rig.poll(EVERYTHING)
+    assert rig.queued() == {("everything", a) for a in scan}
+
+
+async def test_extraction_paused_across_a_restart_loses_nothing(rig, tmp_path):
+    rig.immich.pause_extraction()
+    scan = rig.immich.library_scan(120, created_at=rig.clock.now - timedelta(minutes=5))
+    await rig.poll(EVERYTHING)
+    rig.clock.advance(minutes=10)
+    await rig.poll(EVERYTHING)
+    assert rig.queued() == set()
+    rig.store.close()  # the sidecar stops; the queue stays paused for an hour
+    rig.store = Store.open(tmp_path / "state.db")
+    rig.poller = Poller(rig.client, rig.store, rig.metrics, rig.clock)
+    rig.clock.advance(hours=1)
+    await rig.poll(EVERYTHING)
+    assert rig.queued() == set()
+    rig.immich.resume_extraction()
+    rig.clock.advance(seconds=1)
+    await rig.poll(EVERYTHING)
+    rig.clock.advance(minutes=3)
+    await rig.poll(EVERYTHING)
+    assert rig.queued() == {("everything", a) for a in scan}
+    assert len(rig.store.rows()) == 120
+
+
+async def test_2500_tied_library_assets_are_paged_without_offsets(rig):
+    """One batch: one createdAt, one mtime, one date in the files. 2.x returns the ties in a
+    new order on every request; extraction gives each asset its own updatedAt, which the pager
+    splits on."""
+    taken = rig.clock.now - timedelta(days=90)
+    scan = rig.immich.library_scan(
+        2_500,
+        created_at=rig.clock.now - timedelta(minutes=1),
+        taken_at=rig.clock.now - timedelta(days=1),
+        exif_taken_at=taken,
+        extract_after=timedelta(seconds=20),
+    )
+    rig.clock.advance(minutes=2)
+    await rig.poll(EVERYTHING)
+    rig.clock.advance(minutes=3)
+    await rig.poll(EVERYTHING)
+    queued = [r.asset_id for r in rig.store.rows()]
+    assert sorted(queued) == sorted(scan)  # 0 missing, 0 twice
+    assert offset_pages(rig) == []
+    assert rig.store.unread_windows() == []
+
+
+async def test_an_upload_is_still_decided_at_settle_and_costs_two_small_requests(rig):
+    video = rig.photo(type="VIDEO", ago=timedelta(minutes=3))
+    await rig.poll(EVERYTHING)
+    assert rig.queued() == {("everything", video)}
+    paths = [r.path for r in rig.immich.requests]
+    assert paths == ["/api/search/statistics", "/api/search/metadata"]
+    assert rig.store.unread_windows() == []
+
+
+async def test_revisiting_asks_only_for_what_changed_and_grows_with_the_batch(rig):
+    rig.immich.add_assets_bulk(5_000, created_at=rig.clock.now - timedelta(days=3))  # the library
+    rig.immich.pause_extraction()
+    rig.immich.library_scan(50, created_at=rig.clock.now - timedelta(minutes=3))
+    await rig.poll(EVERYTHING)
+    for _ in range(5):  # the queue stays paused: each look is small
+        rig.clock.advance(minutes=1)
+        await rig.poll(EVERYTHING)
+        searches = rig.searches()
+        assert all(r.json and "updatedAfter" in r.json for r in searches)
+        assert sum(r.response_bytes for r in rig.immich.requests) < 1_000
+        # The new window's count, the unread window's changed assets (none) and its count.
+        assert len(rig.immich.requests) == 3
+
+
+async def test_after_the_wait_an_unread_asset_is_decided_without_metadata(rig, caplog):
+    rig.immich.pause_extraction()
+    [stuck] = rig.immich.library_scan(1, created_at=rig.clock.now - timedelta(minutes=3))
+    await rig.poll(EVERYTHING)
+    rig.clock.advance(seconds=(METADATA_WAIT - timedelta(minutes=1)).total_seconds())
+    await rig.poll(EVERYTHING)
+    assert rig.queued() == set()
+    rig.clock.advance(minutes=2)
+    await rig.poll(EVERYTHING)
+    assert rig.queued() == {("everything", stuck)}
+    assert rig.store.unread_windows() == []
+    assert any("still had no metadata after 24 hours" in r.getMessage() for r in caplog.records)
+    rig.immich.resume_extraction()  # read at last: not sent again
+    rig.clock.advance(minutes=5)
+    await rig.poll(EVERYTHING)
+    assert len(rig.store.rows()) == 1
+
+
+async def test_a_decided_asset_deleted_while_another_waits_does_not_close_the_window(rig):
+    rig.immich.pause_extraction()
+    first, second = rig.immich.library_scan(2, created_at=rig.clock.now - timedelta(minutes=3))
+    rig.immich.resume_extraction()
+    rig.immich.pause_extraction()  # only the first was read before the queue stopped
+    assert rig.immich.unread_count() == 1
+    await rig.poll(EVERYTHING)
+    rig.clock.advance(minutes=3)
+    await rig.poll(EVERYTHING)
+    assert {a for _, a in rig.queued()} == {first}
+    rig.immich.trash(first)
+    rig.clock.advance(minutes=3)
+    await rig.poll(EVERYTHING)
+    assert len(rig.store.unread_windows()) == 1
+    rig.immich.resume_extraction()
+    rig.clock.advance(minutes=3)
+    await rig.poll(EVERYTHING)
+    assert {a for _, a in rig.queued()} == {first, second}
