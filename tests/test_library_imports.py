@@ -20,6 +20,7 @@ from tests.fakes.fake_immich import FakeImmich
 from tests.test_poller import V2, V32, Clock, Rig
 
 EVERYTHING = [Rule("everything", ("family",), PeopleFilter())]
+NOT_CAROL = [Rule("not-carol", ("family",), PeopleFilter(none=("Carol",)))]
 
 
 @pytest.fixture(params=[V2, (3, 1, 0), V32], ids=["immich-2.7", "immich-3.1", "immich-3.2"])
@@ -52,15 +53,28 @@ async def test_a_library_scan_read_after_settle_is_decided_once_when_its_metadat
     assert len(rig.store.unread_windows()) == 1
     rig.clock.advance(minutes=3)  # extraction ran: the metadata is 0 to 30 s old
     await rig.poll(EVERYTHING)
-    assert rig.queued() == set()  # settle counts from the metadata's arrival
-    rig.clock.advance(minutes=2)
-    await rig.poll(EVERYTHING)
     assert rig.queued() == {("everything", a) for a in scan}
     assert rig.store.unread_windows() == []
     rig.clock.advance(minutes=2)
     result = await rig.poll(EVERYTHING)
     assert result.queued == 0 and len(rig.store.rows()) == 300
     assert [r.path for r in rig.immich.requests] == ["/api/search/statistics"]  # a count: 0
+
+
+async def test_an_exclusion_waits_settle_after_the_metadata_arrived(rig):
+    """Immich looks for faces only after it read the file: a ``none:`` rule waits until the
+    asset has been unchanged for settle, as it waits after an upload."""
+    await rig.poll(NOT_CAROL)  # the rule starts watching now
+    scan = rig.immich.library_scan(20, created_at=rig.clock.now, extract_after=timedelta(minutes=5))
+    rig.clock.advance(minutes=2)
+    await rig.poll(NOT_CAROL)
+    rig.clock.advance(minutes=3, seconds=10)  # extraction ran: the metadata is 10 s old
+    await rig.poll(NOT_CAROL)
+    assert rig.queued() == set()
+    rig.immich.recognise(scan[0], rig.carol)  # found in the meantime
+    rig.clock.advance(minutes=2)
+    await rig.poll(NOT_CAROL)
+    assert rig.queued() == {("not-carol", a) for a in scan[1:]}
 
 
 async def test_regression_library_assets_read_after_the_window_passed_them_are_not_lost(rig):

@@ -11,8 +11,9 @@ table) and decides the readable assets. When fewer were readable than were creat
 is remembered as *unread* (in the state file, so a restart keeps it) with the ids already
 decided. Every later poll asks, for each unread window, only for the assets that changed since
 it last looked: metadata extraction updates the asset, which moves its ``updatedAt``. An asset
-is decided once it has been unchanged for ``poll.settle`` (so that faces had time to be found
-for ``none:`` exclusions, as for an upload), and the window closes when every asset created in
+is decided as soon as its metadata is there; when a rule excludes people (``none:``), once it
+has been unchanged for ``poll.settle`` (Immich looks for faces only after it read the file, so
+an exclusion needs that wait, as for an upload). The window closes when every asset created in
 it was decided. After ``METADATA_WAIT`` a window gives up waiting: what is still unread is
 decided as it is (its date is the file's, no place, no people), so nothing is lost.
 
@@ -162,7 +163,9 @@ class StreamPass:
                     _hours(METADATA_WAIT),
                 )
             return len(decided)
-        settled = now - settle
+        # Faces come after the metadata: an exclusion waits until the asset stopped changing.
+        excludes = any(rule.none for rule in self.rules)
+        settled = now - settle if excludes else None
         changed = self.client.new_assets(
             *created, self.asset_type, changed=(window.changed_since, settled)
         )
@@ -172,7 +175,8 @@ class StreamPass:
             ledger.close_unread_window(window.id)
             log.debug("unread window by %s: every asset decided", window.created_before)
         else:
-            ledger.update_unread_window(window.id, settled - CHANGE_MARGIN, decided)
+            next_look = (settled or now) - CHANGE_MARGIN
+            ledger.update_unread_window(window.id, next_look, decided)
         return len(decided)
 
     async def _all_readable(
