@@ -66,9 +66,9 @@ async def test_an_exclusion_waits_settle_after_the_metadata_arrived(rig):
     asset has been unchanged for settle, as it waits after an upload."""
     await rig.poll(NOT_CAROL)  # the rule starts watching now
     scan = rig.immich.library_scan(20, created_at=rig.clock.now, extract_after=timedelta(minutes=5))
-    rig.clock.advance(minutes=2)
+    rig.clock.advance(minutes=2, seconds=30)
     await rig.poll(NOT_CAROL)
-    rig.clock.advance(minutes=3, seconds=10)  # extraction ran: the metadata is 10 s old
+    rig.clock.advance(minutes=2, seconds=40)  # extraction ran: the metadata is 10 s old
     await rig.poll(NOT_CAROL)
     assert rig.queued() == set()
     rig.immich.recognise(scan[0], rig.carol)  # found in the meantime
