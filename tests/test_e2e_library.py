@@ -70,25 +70,25 @@ async def wait_for_all(process: SidecarProcess, earlier: SidecarProcess | None, 
 
 async def test_a_scan_read_five_minutes_later_is_posted_once(library):
     now = datetime.now(UTC)
+    library.immich.pause_extraction()  # the queue reaches the batch 5 minutes after the scan
     scan = library.immich.library_scan(
         1_100,
         created_at=now - timedelta(minutes=4, seconds=55),
         taken_at=now - timedelta(days=1),
         exif_taken_at=now - timedelta(days=200),
-        extract_after=timedelta(minutes=5),  # 5 s from now: after the sidecar's first polls
     )
     process = library.sidecar()
     await process.start()
     try:
-        await process.wait_for_polls(1)
-        if library.immich.unread_count():  # the window has passed the unread batch
-            assert delivered(process) == Counter()
+        await process.wait_for_log("without metadata yet")  # the window passed the batch
+        await process.wait_for_polls(2)
+        assert delivered(process) == Counter()
+        library.immich.resume_extraction()
         await wait_for_all(process, None, 1_100)
         await process.wait_for_polls(3)
     finally:
         await process.stop()
     assert delivered(process) == Counter({asset: 1 for asset in scan})
-    assert any("without metadata yet" in line for line in process.stderr)
 
 
 async def test_extraction_paused_across_a_restart_posts_everything_once(library):
@@ -121,16 +121,18 @@ async def test_2500_tied_assets_on_2x_are_posted_once_without_offset_paging(tmp_
     async with FakeImmich(version=(2, 7, 5)) as immich:
         library = Library(immich, tmp_path)
         now = datetime.now(UTC)
+        immich.pause_extraction()
         scan = immich.library_scan(
             2_500,
-            created_at=now - timedelta(minutes=4, seconds=57),
+            created_at=now - timedelta(minutes=5),
             taken_at=now - timedelta(days=1),
             exif_taken_at=now - timedelta(days=300),
-            extract_after=timedelta(minutes=5),
         )
         process = library.sidecar()
         await process.start()
         try:
+            await process.wait_for_log("without metadata yet")
+            immich.resume_extraction()
             await wait_for_all(process, None, 2_500)
             await process.wait_for_polls(3)
         finally:
