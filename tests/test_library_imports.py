@@ -12,10 +12,12 @@ from datetime import timedelta
 
 import pytest
 
-from sidecar.config.model import PeopleFilter, Rule
+from sidecar.config.model import PeopleFilter, Rule, Secret
 from sidecar.engine.store import Store
 from sidecar.engine.stream import METADATA_WAIT
 from sidecar.engine.uploads import Poller
+from sidecar.immich.client import ImmichClient
+from sidecar.ops.metrics import Metrics
 from tests.fakes.fake_immich import FakeImmich
 from tests.test_poller import V2, V32, Clock, Rig
 
@@ -192,3 +194,19 @@ async def test_a_decided_asset_deleted_while_another_waits_does_not_close_the_wi
     rig.clock.advance(minutes=3)
     await rig.poll(EVERYTHING)
     assert {a for _, a in rig.queued()} == {first, second}
+
+
+@pytest.mark.parametrize("version", [V2, (3, 1, 0)], ids=["immich-2.7", "immich-3.1"])
+async def test_offsets_warn_only_where_they_can_lose_assets(version, caplog):
+    """More than a page sharing taken, upload and change moments (one bulk statement): no
+    bound tells them apart, so offsets it is; from 3.1 Immich orders ties by id and offsets are
+    safe, so only older servers get the warning."""
+    async with FakeImmich(version=version) as immich:
+        created = immich.add_assets_bulk(1_200, upload_gap=timedelta(0))
+        async with ImmichClient(immich.url, Secret(immich.api_key), Metrics()) as client:
+            found = [a.id async for page in client.iter_search() for a in page.assets]
+    warned = [r.getMessage() for r in caplog.records if "twice and others never" in r.getMessage()]
+    if version >= (3, 1, 0):
+        assert sorted(found) == sorted(created) and warned == []
+    else:
+        assert len(warned) == 1 and "uploaded" in warned[0] and "before 3.1" in warned[0]
