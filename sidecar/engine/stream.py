@@ -53,6 +53,7 @@ class StreamClient(Protocol):
         *,
         changed: tuple[datetime | None, datetime | None] = (None, None),
         readable_only: bool = True,
+        with_people: bool = True,
     ) -> AsyncIterator[tuple[Asset, ...]]: ...
 
     async def count_assets(
@@ -185,7 +186,7 @@ class StreamPass:
         """Whether the window's readable assets now are all decided and all of it: a decided
         asset deleted since would otherwise hide one that is still unread."""
         readable: set[str] = set()
-        async for page in self.client.new_assets(*created, self.asset_type):
+        async for page in self.client.new_assets(*created, self.asset_type, with_people=False):
             readable.update(a.id for a in page)
         return readable <= seen and len(readable) >= total
 

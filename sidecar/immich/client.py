@@ -325,15 +325,17 @@ class ImmichClient(PeopleEndpoints, AlbumEndpoints):
         *,
         changed: tuple[datetime | None, datetime | None] = (None, None),
         readable_only: bool = True,
+        with_people: bool = True,
     ) -> AsyncIterator[tuple[Asset, ...]]:
         """Pages of timeline assets created in [after, before] (of one type, when given) and,
         where ``changed`` bounds it, last changed in that range. ``readable_only``: only those
         whose files Immich has read (``withExif``); False also returns the others, without
-        exif."""
+        exif. ``with_people=False`` for a count by id (half the bytes)."""
         async for result in self.iter_search(
             created_after=after,
             created_before=before,
             asset_type=asset_type,
+            with_people=with_people,
             with_exif=readable_only,
             updated_after=changed[0],
             updated_before=changed[1],
