@@ -253,7 +253,9 @@ class ImmichClient(PeopleEndpoints, AlbumEndpoints):
             updated_after=updated_after,
             updated_before=updated_before,
         )
-        stable = (await self.known_version()).breaks_ties
+        # Offsets are safe from 3.1 on; a version not asked yet counts as older (never asked
+        # here: the sidecar learns it at start).
+        stable = self._server_version is not None and self._server_version.breaks_ties
         async for assets in lossless_pages(
             fetch, window, max_requests=MAX_SEARCH_PAGES, stable_ties=stable
         ):

@@ -53,7 +53,9 @@ class Bounds:
     updated_before: datetime | None = None
 
 
-Part = tuple[Bounds, str | None]  # bounds, and how they may be split next ("created", ...)
+# Bounds, how they may be split next ("created", "updated", None: offsets), and a full page
+# of assets inside them when one is at hand (None: ask).
+Part = tuple[Bounds, str | None, tuple[Asset, ...] | None]
 
 # One request: these bounds, and an offset page number only as the very last resort.
 Fetch = Callable[[Bounds, int | None], Awaitable[SearchPage]]
@@ -111,7 +113,7 @@ async def _by_moment(
         oldest, newest = min(known), max(known)
         if oldest == newest:  # more assets taken at this moment than a page holds
             moment = replace(window, taken_after=oldest, taken_before=oldest)
-            async for fresh in _by_parts(fetch, moment, handed, stable_ties):
+            async for fresh in _by_parts(fetch, moment, handed, stable_ties, page.assets):
                 yield fresh
             taken_before, handed = oldest - MILLISECOND, set()
         else:
@@ -124,43 +126,54 @@ async def _by_parts(
     moment: Bounds,
     seen: set[str],
     stable_ties: bool,
+    sample: tuple[Asset, ...],
 ) -> AsyncIterator[tuple[Asset, ...]]:
     """The assets of one moment, split by upload time, then by change time, until each part
-    fits in a page."""
-    parts: list[Part] = [(moment, "created")]
+    fits in a page. ``sample``: a full page of the moment's assets, already handed on; a part
+    whose sample is known is split without asking for it again."""
+    parts: list[Part] = [(moment, "created", sample)]
     while parts:
-        bounds, key = parts.pop()
-        page = await fetch(bounds, None)
-        fresh = _fresh(page.assets, seen)
-        if fresh:
-            yield fresh
-        if page.next_page is None or not page.assets:
-            continue
-        if key == "created":
-            parts.extend(_split(bounds, "created", [a.created_at for a in page.assets]))
-            continue
-        changed = [a.updated_at for a in page.assets if a.updated_at is not None]
-        if key == "updated" and len(changed) == len(page.assets):
-            parts.extend(_split(bounds, "updated", changed))
-            continue
+        bounds, key, known = parts.pop()
+        asked = known is None
+        if known is None:
+            page = await fetch(bounds, None)
+            fresh = _fresh(page.assets, seen)
+            if fresh:
+                yield fresh
+            if page.next_page is None or not page.assets:
+                continue
+            known = page.assets
+        if key is not None:
+            times = [getattr(a, f"{key}_at") for a in known]
+            if all(t is not None for t in times):
+                parts.extend(_split(bounds, key, times, known))
+                continue
         if not stable_ties:
             # A page of assets that share their taken, upload and change moments to the
             # millisecond (a bulk edit): no bound can tell them apart.
             log.warning(
                 "more than %d assets share the moment they were taken, uploaded and last "
                 "changed; Immich before 3.1 may page them with some twice and others never",
-                len(page.assets),
+                len(known),
             )
+        if not asked:  # offsets go on from the first page of these very bounds
+            first = await fetch(bounds, None)
+            fresh = _fresh(first.assets, seen)
+            if fresh:
+                yield fresh
+            if first.next_page is None or not first.assets:
+                continue
         async for fresh in _by_offset(fetch, bounds, seen):
             yield fresh
 
 
 def _split(
-    bounds: Bounds, field: str, times: Iterable[datetime]
-) -> list[tuple[Bounds, str | None]]:
+    bounds: Bounds, field: str, times: Iterable[datetime], sample: tuple[Asset, ...]
+) -> list[Part]:
     """Parts of ``bounds`` by ``field`` (``created`` or ``updated``), each leaving out some
-    assets of the full page just seen (so splitting ends); together they cover ``bounds``. The
-    key of each part: how it may be split next (the same field, then ``updated``, then None)."""
+    assets of ``sample`` (a full page inside ``bounds``, so splitting ends); together they
+    cover ``bounds``. The key of each part says how it may be split next (the same field, then
+    ``updated``, then None: offsets); a fence around the whole sample keeps the sample."""
     ordered = sorted(times)
     first, last = ordered[0], ordered[-1]
     after, before = f"{field}_after", f"{field}_before"
@@ -168,20 +181,21 @@ def _split(
     if last - first >= 2 * MILLISECOND:
         middle = min(max(ordered[len(ordered) // 2], first + MILLISECOND), last - MILLISECOND)
         return [
-            (replace(bounds, **{before: middle}), field),
-            (replace(bounds, **{after: middle}), field),
+            (replace(bounds, **{before: middle}), field, None),
+            (replace(bounds, **{after: middle}), field, None),
         ]
-    # The whole page within two milliseconds: fence that in on its own, split by what follows.
+    # The whole sample within two milliseconds: fence it in, split it by what follows.
     start, end = first - MILLISECOND, last + MILLISECOND
     fence = {
         after: start if low is None else max(low, start),
         before: end if high is None else min(high, end),
     }
-    parts: list[Part] = [(replace(bounds, **fence), "updated" if field == "created" else None)]
+    then = "updated" if field == "created" else None
+    parts: list[Part] = [(replace(bounds, **fence), then, sample)]
     if low is None or low <= start:
-        parts.append((replace(bounds, **{before: start}), field))
+        parts.append((replace(bounds, **{before: start}), field, None))
     if high is None or high >= end:
-        parts.append((replace(bounds, **{after: end}), field))
+        parts.append((replace(bounds, **{after: end}), field, None))
     return parts
 
 
