@@ -8,16 +8,20 @@ The fake Immich's extraction runs on the rig's clock, so minutes pass without wa
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+import io
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from sidecar.config.model import PeopleFilter, Rule, Secret
+from sidecar.engine.dry_run import dry_run
 from sidecar.engine.store import Store
 from sidecar.engine.stream import METADATA_WAIT
 from sidecar.engine.uploads import Poller
 from sidecar.immich.client import ImmichClient
 from sidecar.ops.metrics import Metrics
+from tests.e2e_harness import free_port, write_config
 from tests.fakes.fake_immich import FakeImmich
 from tests.test_poller import V2, V32, Clock, Rig
 
@@ -210,3 +214,25 @@ async def test_offsets_warn_only_where_they_can_lose_assets(version, caplog):
         assert sorted(found) == sorted(created) and warned == []
     else:
         assert len(warned) == 1 and "uploaded" in warned[0] and "before 3.1" in warned[0]
+
+
+async def test_dry_run_says_how_many_new_assets_wait_for_their_metadata(tmp_path, monkeypatch):
+    async with FakeImmich(version=V2) as immich:
+        monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
+        immich.pause_extraction()
+        immich.library_scan(7, created_at=datetime.now(UTC) - timedelta(minutes=10))
+        upload = immich.add_asset(created_at=datetime.now(UTC) - timedelta(minutes=5))
+        path = tmp_path / "config.yaml"
+        write_config(
+            path,
+            immich_url=immich.url,
+            state=tmp_path / "state.db",
+            metrics_port=free_port(),
+            rules="- name: everything\n  targets: [stdout]\n",
+        )
+        out = io.StringIO()
+        assert await asyncio.to_thread(dry_run, path, 3600.0, out) == 0
+    text = out.getvalue()
+    assert "7 assets created in that time have no metadata yet" in text
+    assert upload in text and "1 asset examined, 1 match" in text
+    assert not (tmp_path / "state.db").exists()
