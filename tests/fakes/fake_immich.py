@@ -44,6 +44,10 @@ Where Immich leaves room, or where 2.7.5 and 3.1.0 (both checked against real se
   3.x (a date-time is a 400) and a date or date-time on 2.x. ``search/random`` answers a bare
   array; people carry ``birthDate`` (``YYYY-MM-DD`` or null).
 
+Workflows (``tests.fakes.fake_workflows``): 3.x workflows call their webhook steps for the
+owner's uploads (``AssetCreate``, then ``AssetMetadataExtraction`` ~20 ms later), without retry;
+2.x has workflows but no webhook action.
+
 Run it on its own: ``python -m tests.fakes.fake_immich --port 0 --version 2.7.5`` prints its
 URL on the first line of stdout and serves until SIGTERM or SIGINT.
 """
@@ -72,6 +76,8 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from tests.fakes import images
+from tests.fakes.fake_workflows import PERMISSIONS as WORKFLOW_PERMISSIONS
+from tests.fakes.fake_workflows import FakeWorkflows
 
 Json = Any
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -158,6 +164,7 @@ _PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/api/faces"): "face.read",
     ("POST", "/api/assets"): "asset.upload",
     ("PUT", "/api/assets/{id}"): "asset.update",
+    ("PUT", "/api/assets"): "asset.update",
     ("PUT", "/api/albums/{id}/assets"): "albumAsset.create",
     ("GET", "/api/albums/{id}"): "album.read",
     ("GET", "/api/albums"): "album.read",
@@ -167,6 +174,7 @@ _PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("POST", "/api/search/random"): "asset.read",
     ("POST", "/api/search/statistics"): "asset.statistics",
     ("POST", "/api/jobs"): "job.create",
+    **WORKFLOW_PERMISSIONS,
 }
 MEMORY_DAYS_AROUND = 3  # the nightly memory job covers today and 3 days either side
 _PLAIN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -692,6 +700,7 @@ class FakeImmich:
         self._counter = 0
         self.extraction_paused = False
         self.extract_step = timedelta(milliseconds=1)  # one asset read per step
+        self.workflows = FakeWorkflows(self)  # workflows and their webhook calls
 
     # -- lifecycle
 
@@ -729,6 +738,7 @@ class FakeImmich:
         self._url = f"http://{host}:{port}"
 
     async def stop(self) -> None:
+        await self.workflows.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         self._runner = None
@@ -844,6 +854,7 @@ class FakeImmich:
         unrecognised_faces: int = 0,
         upload_gap: timedelta = timedelta(milliseconds=1),
         owner: str | None = None,
+        announce: bool = True,
     ) -> list[str]:
         """Add ``n`` assets alike but for their ids and upload times (a library import landing
         at once). Like Immich's ``createdAt``, no two uploads share a moment: the last is
@@ -893,6 +904,11 @@ class FakeImmich:
             self._by_checksum[checksum] = asset_id
             ids.append(asset_id)
         self._ordered = None
+        for asset_id in ids:
+            if announce:  # False: a library scan, whose workflow calls come one by one
+                self.workflows.uploaded(asset_id, owner or "")
+            else:
+                self.workflows.fire("AssetCreate", asset_id, owner or "")
         return ids
 
     def library_scan(
@@ -920,6 +936,7 @@ class FakeImmich:
             taken_at=taken_at or created,
             file_name=file_name,
             upload_gap=timedelta(0),
+            announce=False,
         )
         start = created + extract_after
         for index, asset_id in enumerate(ids):
@@ -964,6 +981,7 @@ class FakeImmich:
                 asset.taken_at = asset.exif_taken_at
             asset.extract_at = None
             self._ordered = None
+            self.workflows.fire("AssetMetadataExtraction", asset.id, asset.owner_id)
 
     def add_album(
         self,
@@ -1003,6 +1021,15 @@ class FakeImmich:
                 face.person_id = person_id
                 return
         asset.faces.append(self._new_face(asset, person_id))
+
+    def merge_people(self, source_id: str, into_id: str) -> None:
+        """As "merge people" in Immich's web app: the source's faces go to the other person
+        and the source person is deleted (its id answers 400 from then on)."""
+        for asset in self._assets.values():
+            for face in asset.faces:
+                if face.person_id == source_id:
+                    face.person_id = into_id
+        del self._people[source_id]
 
     def set_visibility(self, asset_id: str, visibility: str) -> None:
         if visibility not in VISIBILITIES:
@@ -1213,6 +1240,7 @@ class FakeImmich:
         app.router.add_get("/api/assets/{id}/thumbnail", self._asset_thumbnail)
         app.router.add_get("/api/assets/{id}", self._asset_get)
         app.router.add_put("/api/assets/{id}", self._asset_update)
+        app.router.add_put("/api/assets", self._assets_bulk_update)
         app.router.add_post("/api/assets", self._asset_upload)
         app.router.add_get("/api/faces", self._faces)
         app.router.add_get("/api/albums", self._album_list)
@@ -1224,6 +1252,7 @@ class FakeImmich:
         app.router.add_post("/api/search/random", self._search_random)
         app.router.add_post("/api/search/statistics", self._search_statistics)
         app.router.add_post("/api/jobs", self._jobs_create)
+        self.workflows.add_routes(app)
         control = ControlApi(self)
         app.router.add_post("/_fake/people", control.add_person)
         app.router.add_post("/_fake/assets", control.add_asset)
@@ -1672,6 +1701,30 @@ class FakeImmich:
             self._ordered = None
         asset.updated_at = _now()
         return web.json_response(self._asset_json(asset, with_people=True, with_exif=True))
+
+    async def _assets_bulk_update(self, request: web.Request) -> web.Response:
+        """``PUT /api/assets`` (AssetBulkUpdateDto): every id must be the key owner's (asset
+        .update is an owner-only access check: a partner's or an album-shared asset answers
+        400 like an unknown one), then 204 with no body."""
+        body = await _json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("ids"), list):
+            raise _ApiError(400, ["ids must be an array"])
+        assets = []
+        for raw in body["ids"]:
+            asset = self._assets.get(_require_uuid(raw, "ids"))
+            if asset is None or asset.owner_id:
+                raise _ApiError(400, "Not found or no asset.update access")
+            assets.append(asset)
+        for asset in assets:
+            if "isFavorite" in body:
+                asset.is_favorite = bool(body["isFavorite"])
+            if "description" in body:
+                asset.description = str(body["description"])
+            asset.updated_at = _now()
+        return web.Response(status=204)
+
+    def is_favourite(self, asset_id: str) -> bool:
+        return self._asset(asset_id).is_favorite
 
     async def _asset_upload(self, request: web.Request) -> web.Response:
         if not request.content_type.startswith("multipart/"):
