@@ -208,6 +208,7 @@ async def test_offsets_warn_only_where_they_can_lose_assets(version, caplog):
     async with FakeImmich(version=version) as immich:
         created = immich.add_assets_bulk(1_200, upload_gap=timedelta(0))
         async with ImmichClient(immich.url, Secret(immich.api_key), Metrics()) as client:
+            await client.version()  # as the sidecar does at start
             found = [a.id async for page in client.iter_search() for a in page.assets]
     warned = [r.getMessage() for r in caplog.records if "twice and others never" in r.getMessage()]
     if version >= (3, 1, 0):
