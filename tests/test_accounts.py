@@ -222,3 +222,21 @@ async def test_start_keeps_the_single_key_state_and_drops_a_removed_account(
     assert "account leo is no longer in immich.accounts: its cursors are dropped" in caplog.text
     assert "account dad keeps the poll state of the single-key configuration" in caplog.text
     store.close()
+
+
+def test_unread_windows_are_each_accounts_own(tmp_path, monkeypatch):
+    old = old_store(tmp_path / "state.db", monkeypatch)
+    old.close()
+    store = Store.open(tmp_path / "state.db")
+    store.open_unread_window((T0, T0 + timedelta(minutes=5)), T0, T0, ["a"])  # the single key's
+    assert adopt_account(store, "", "dad")
+    dad, mum = AccountStore(store, "dad"), AccountStore(store, "mum")
+    mum.open_unread_window((T0, T0 + timedelta(minutes=1)), T0, T0, [])
+    [window] = dad.unread_windows()
+    assert (window.created_before, window.seen) == (T0 + timedelta(minutes=5), 1)
+    assert [w.created_before for w in mum.unread_windows()] == [T0 + timedelta(minutes=1)]
+    from sidecar.engine.store_accounts import drop_account
+
+    drop_account(store, "mum")
+    assert mum.unread_windows() == [] and len(dad.unread_windows()) == 1
+    store.close()

@@ -67,7 +67,8 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
             seen = 0
             for account in accounts:  # each account with its own people's ids
                 own = build_watch(settings, resolved.by_account[account.name])
-                seen += await collect_matches(account.client, own, window, {}, found.extend)
+                collected = await collect_matches(account.client, own, window, {}, found.extend)
+                seen += collected.examined
             # An asset reached through two accounts is delivered once (one outbox key).
             found = list({(m.rule.name, m.asset.id): m for m in found}.values())
             albums = await preview_albums(accounts.albums(), settings.state.path, watch.album_rules)
@@ -106,6 +107,14 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
                 f"    {album_asset_link(settings.immich.external_url, album.id, hit.asset.id)}",
                 file=out,
             )
+    if collected.waiting:
+        print(
+            f"{count(collected.waiting, 'asset')} created in that time "
+            f"{'has' if collected.waiting == 1 else 'have'} no metadata yet (Immich has not "
+            "read the files: an external library, or a job backlog); rules without people "
+            "decide them once it arrives",
+            file=out,
+        )
     print(
         f"{count(seen, 'asset')} examined, {count(len(found), 'match', 'matches')}, "
         f"{count(deliveries, 'delivery', 'deliveries')} would be sent",

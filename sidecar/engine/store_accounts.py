@@ -33,6 +33,7 @@ def adopt_account(store: Store, old: str, new: str) -> bool:
             moved = db.execute(
                 "UPDATE account_meta SET account = ? WHERE account = ?", (new, old)
             ).rowcount
+            db.execute("UPDATE unread_window SET account = ? WHERE account = ?", (new, old))
     except BaseException:
         db.execute("ROLLBACK")
         raise
@@ -41,8 +42,15 @@ def adopt_account(store: Store, old: str, new: str) -> bool:
 
 
 def drop_account(store: Store, name: str) -> int:
-    """Forget an account's cursors (it left the config)."""
-    return store.connection.execute("DELETE FROM account_meta WHERE account = ?", (name,)).rowcount
+    """Forget an account's cursors and unread windows (it left the config)."""
+    db = store.connection
+    db.execute(
+        "DELETE FROM unread_seen WHERE window_id IN "
+        "(SELECT id FROM unread_window WHERE account = ?)",
+        (name,),
+    )
+    db.execute("DELETE FROM unread_window WHERE account = ?", (name,))
+    return db.execute("DELETE FROM account_meta WHERE account = ?", (name,)).rowcount
 
 
 class AccountStore(Store):
@@ -51,7 +59,7 @@ class AccountStore(Store):
 
     def __init__(self, store: Store, account: str) -> None:
         super().__init__(store.connection, store.path)
-        self.account = account
+        self.account = account  # also scopes the unread windows (store_unread.UnreadTables)
 
     def close(self) -> None:  # the shared connection belongs to the store it views
         pass

@@ -137,10 +137,27 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (delivery_id, user_id)
     ) WITHOUT ROWID;
     """,
+    # Rules without people: spans of upload time that still held assets Immich had not read
+    # (an external library before metadata extraction), and the assets of each already decided.
+    """
+    CREATE TABLE unread_window (
+        id             INTEGER PRIMARY KEY,
+        created_after  REAL NOT NULL,
+        created_before REAL NOT NULL,
+        changed_since  REAL NOT NULL,
+        opened_at      REAL NOT NULL
+    );
+    CREATE TABLE unread_seen (
+        window_id INTEGER NOT NULL,
+        asset_id  TEXT NOT NULL,
+        PRIMARY KEY (window_id, asset_id)
+    ) WITHOUT ROWID;
+    """,
     # Several Immich accounts: each keeps its own cursors and baseline. The poll state a
     # single-key sidecar kept in meta (engine.uploads' keys) becomes the state of the account ''
     # (the one before accounts), which the first configured account takes over at start
-    # (engine.store_accounts.adopt_account). Other meta keys stay shared.
+    # (engine.store_accounts.adopt_account). Other meta keys stay shared. Unread windows
+    # (engine.stream) are an account's too: another account's view of them differs.
     """
     CREATE TABLE account_meta (
         account TEXT NOT NULL,
@@ -151,6 +168,7 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO account_meta (account, key, value) SELECT '', key, value FROM meta
         WHERE key IN ('baseline', 'stream_cursor', 'last_successful_poll_started');
     DELETE FROM meta WHERE key IN ('baseline', 'stream_cursor', 'last_successful_poll_started');
+    ALTER TABLE unread_window ADD COLUMN account TEXT NOT NULL DEFAULT '';
     """,
 )
 
