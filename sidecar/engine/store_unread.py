@@ -33,22 +33,25 @@ class UnreadTables:
 
     _db: sqlite3.Connection
     # Whose windows these are: each Immich account's poll keeps its own (engine.store_accounts;
-    # "" is a single-key sidecar's, taken over by the first account).
-    account: str = ""
+    # "" is a single-key sidecar's, taken over by the first account). None: not scoped, every
+    # window (a store used by one poller alone, as before accounts).
+    account: str | None = None
 
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError
 
     def unread_windows(self) -> list[UnreadWindow]:
         """The open windows, oldest first."""
+        scope = "" if self.account is None else "WHERE w.account = ? "
+        sql = (
+            "SELECT w.id, w.created_after, w.created_before, w.changed_since, w.opened_at, "  # noqa: S608 - fixed fragments
+            "(SELECT count(*) FROM unread_seen s WHERE s.window_id = w.id) "
+            f"FROM unread_window w {scope}ORDER BY w.created_after, w.id"
+        )
+        values = () if self.account is None else (self.account,)
         return [
             UnreadWindow(row[0], _time(row[1]), _time(row[2]), _time(row[3]), _time(row[4]), row[5])
-            for row in self._db.execute(
-                "SELECT w.id, w.created_after, w.created_before, w.changed_since, w.opened_at, "
-                "(SELECT count(*) FROM unread_seen s WHERE s.window_id = w.id) "
-                "FROM unread_window w WHERE w.account = ? ORDER BY w.created_after, w.id",
-                (self.account,),
-            )
+            for row in self._db.execute(sql, values)
         ]
 
     def open_unread_window(
@@ -60,17 +63,19 @@ class UnreadTables:
     ) -> None:
         """Remember a window and the assets of it that were decided, in one transaction."""
         with self._transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO unread_window (account, created_after, created_before, "
-                "changed_since, opened_at) VALUES (?, ?, ?, ?, ?)",
-                (
-                    self.account,
-                    created[0].timestamp(),
-                    created[1].timestamp(),
-                    changed_since.timestamp(),
-                    opened_at.timestamp(),
-                ),
+            times = (
+                created[0].timestamp(),
+                created[1].timestamp(),
+                changed_since.timestamp(),
+                opened_at.timestamp(),
             )
+            columns = "created_after, created_before, changed_since, opened_at"
+            if self.account is None:
+                sql = f"INSERT INTO unread_window ({columns}) VALUES (?, ?, ?, ?)"  # noqa: S608
+                cursor = db.execute(sql, times)
+            else:
+                sql = f"INSERT INTO unread_window (account, {columns}) VALUES (?, ?, ?, ?, ?)"  # noqa: S608
+                cursor = db.execute(sql, (self.account, *times))
             db.executemany(
                 "INSERT OR IGNORE INTO unread_seen (window_id, asset_id) VALUES (?, ?)",
                 [(cursor.lastrowid, asset_id) for asset_id in seen],
