@@ -1,11 +1,11 @@
 """Fixtures shared by several test files, and how the suite runs in parallel.
 
-`make test` runs the suite on pytest-xdist workers (``-n auto --dist worksteal``: a worker
-that runs out of tests takes over half of another's). Tests that
-must not overlap one another (marked ``container``: they share podman's store; ``serial``: they
-need a fixed port) take one lock, shared by the workers of a run, so they run one at a time.
-Tests that wait on real time (``e2e``, ``slow``) are handed out first, so that their waiting
-overlaps the quick tests instead of trailing after them.
+`make test` runs the suite on pytest-xdist workers (``-n auto --dist worksteal``: a worker that
+runs out of tests takes over half of another's). Tests that must not overlap one another (marked
+``container``: they share podman's store; ``serial``: they need a fixed port) take one lock,
+shared by the workers of a run, so they run one at a time. Tests that wait on real time (``e2e``,
+``slow``) are handed out first, so that their waiting overlaps the quick tests instead of
+trailing after them.
 """
 
 from __future__ import annotations
