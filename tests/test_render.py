@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from hypothesis import given
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from sidecar.config.model import Batching
 from sidecar.immich.models import Asset, PersonRef
-from sidecar.targets.base import Batch, Delivery
+from sidecar.targets.base import Batch, Delivery, PostRef
 from sidecar.targets.discord_render import (
     Thumbnail,
     assets_to_picture,
@@ -187,3 +188,25 @@ def test_safe_text_never_leaves_a_live_mention(text):
     assert "@here" not in out
     assert "<@" not in out
     assert "<#" not in out
+
+
+def test_a_scheduled_post_says_its_headline_once() -> None:
+    """Discord shows a message's content above its embeds: the headline in both read twice."""
+    headline = "📅 On this day: 1 year ago (2025) and 3 years ago (2023): 3 photos"
+    post = PostRef("memories", "memories", "2026-12-01", "years", headline, f"{EXTERNAL}/memory")
+    assets = [make_asset(n) for n in range(3)]
+    batch = replace(
+        make_batch(assets),
+        deliveries=tuple(
+            Delivery(n + 1, "memories", "family-channel", a, post=post)
+            for n, a in enumerate(assets)
+        ),
+    )
+    (message,) = render_batch(batch, EXTERNAL, pictures(assets))
+    assert message.content == safe_text(headline)
+    shown = json.dumps([message.content, *message.embeds], ensure_ascii=False)
+    assert shown.count("On this day") == 1
+    assert message.embeds[0]["url"] == f"{EXTERNAL}/memory"  # the title still links to Immich
+    assert [e["image"]["url"] for e in message.embeds] == [
+        f"attachment://asset-{n}.jpg" for n in range(3)
+    ]

@@ -186,6 +186,7 @@ def _post(spec: Mapping[str, Any], line: int | None) -> Post:
         people=tuple(spec.get("people", {}).get("any", ())),
         max_pictures=int(spec.get("max_pictures", defaults.max_pictures)),
         max_per_day=int(spec.get("max_per_day", defaults.max_per_day)),
+        one_message_per_year=bool(spec.get("one_message_per_year", defaults.one_message_per_year)),
         rules=tuple(spec.get("rules", ())),
         line=line,
     )

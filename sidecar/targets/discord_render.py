@@ -25,6 +25,7 @@ EMBED_TITLE_LIMIT = 256
 EMBED_FIELD_LIMIT = 1024
 CONTENT_LIMIT = 2000
 NONCE_LENGTH = 25  # Discord rejects longer nonces
+POST_LINK_TITLE = "Open in Immich"  # a scheduled post's embed title (its headline is the content)
 
 _EXTENSIONS = {
     "image/jpeg": "jpg",
@@ -335,11 +336,13 @@ def _batch_post(batch: Batch) -> PostRef | None:
 def post_message(
     batch: Batch, post: PostRef, external_url: str, thumbnails: Mapping[str, Thumbnail]
 ) -> RenderedMessage:
-    """One scheduled post message: its headline, and its pictures as one gallery (embeds that
-    share a url). Mentions are off: a post never pings anyone."""
+    """One scheduled post message: its headline as the content (what a notification shows),
+    and its pictures as one gallery (embeds that share a url) under a link to Immich. The
+    headline is said once: the embed's title is the link, not the headline again. Mentions are
+    off: a post never pings anyone."""
     link = post.link or f"{external_url.rstrip('/')}/photos"
     text = safe_text(post.text)
-    embeds: list[dict[str, Any]] = [{"title": _truncate(post.text, EMBED_TITLE_LIMIT), "url": link}]
+    embeds: list[dict[str, Any]] = [{"title": POST_LINK_TITLE, "url": link}]
     files = _gallery(
         embeds, [d.asset for d in batch.deliveries[:DISCORD_MAX_EMBEDS]], thumbnails, link
     )
