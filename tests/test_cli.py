@@ -99,7 +99,7 @@ def test_schema_prints_the_shipped_schema(capsys: pytest.CaptureFixture[str]) ->
     assert main(["schema"]) == 0
     out = capsys.readouterr().out
     assert out == (REPO_ROOT / "sidecar" / "config.schema.json").read_text(encoding="utf-8")
-    assert json.loads(out)["required"] == ["immich", "targets", "rules"]
+    assert json.loads(out)["required"] == ["immich", "targets"]  # rules may be left out
 
 
 def test_python_dash_m_runs_the_cli() -> None:

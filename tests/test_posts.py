@@ -500,6 +500,39 @@ def test_one_message_per_year_is_a_memories_option_only(tmp_path):
     assert load_settings(path, environ={"IMMICH_API_KEY": "k"}).posts[0].one_message_per_year
 
 
+async def test_a_sidecar_of_posts_only_needs_no_rules(immich, tmp_path, capsys):
+    """No ``rules:`` at all: the config loads, check-config says so, polls ask Immich for no
+    new assets, and the posts run."""
+    from sidecar.cli import main
+
+    past_photos(immich, 2023)
+    immich.run_memory_job(TODAY)
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        textwrap.dedent(f"""\
+            immich: {{url: "{immich.url}", api_key: "${{IMMICH_API_KEY}}"}}
+            state: {{path: "{tmp_path / "state.db"}"}}
+            metrics: {{listen: "127.0.0.1:{free_port()}"}}
+            targets: {{stdout: {{console: true}}}}
+            """)
+        + MEMORIES
+    )
+    assert main(["check-config", "-c", str(path)]) == 0
+    assert "0 rules, 1 target" in capsys.readouterr().out
+    out = io.StringIO()
+    clock = Clock(NINE - timedelta(minutes=1))
+    sidecar = await started(path, clock, out)
+    try:
+        await sidecar._poll_job()
+        assert sidecar._poll_error is None and sidecar.readiness() == []
+        assert immich.api_requests("POST", "/api/search/metadata") == []
+        clock.now = NINE
+        assert (await sidecar.posts.run("memories")).result == "sent"
+        await wait_for(lambda: len(lines(out)) == 1, "the memories post")
+    finally:
+        await sidecar.stop()
+
+
 def test_a_bad_cron_is_reported_at_its_line(tmp_path):
     found = problems(
         tmp_path,
