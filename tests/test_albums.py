@@ -4,8 +4,8 @@ over real HTTP, with the requests and bytes it costs (deterministic, so asserted
 from __future__ import annotations
 
 import asyncio
-import logging
 import io
+import logging
 import textwrap
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
