@@ -58,6 +58,9 @@ async def test_http_targets_sign_retry_and_dead_letter(tmp_path):
             )
             await process.wait_for_metric("immich_sidecar_outbox_dead", "", 1)
             await process.wait_for_polls(2)  # more polls: nothing is sent again
+            # The 500 retried with success is a failed attempt all the same.
+            flaky = 'reason="server_error",target="flaky"'
+            assert await process.metric("immich_sidecar_notification_failures_total", flaky) == 1
         finally:
             assert await process.stop() == 0
     [signed] = receiver.to("/signed")

@@ -77,7 +77,8 @@ class Metrics:
         )
         self.notification_failures = Counter(
             PREFIX + "notification_failures",
-            "Failed delivery attempts, by target name and reason.",
+            "Failed send attempts, by target name and reason, each counted once: also one a "
+            "target kind retried with success, and each batch kept for later or given up on.",
             ["target", "reason"],
             registry=r,
         )
