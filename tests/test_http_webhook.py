@@ -164,9 +164,7 @@ async def test_a_receiver_still_failing_is_a_temporary_failure(receiver):
     assert len(receiver.requests) == 3 and waits.seconds == [0.5, 1.0]
 
 
-async def test_every_failed_attempt_is_counted_once_also_when_a_retry_succeeds(
-    receiver, tmp_path
-):
+async def test_every_failed_attempt_is_counted_once_also_when_a_retry_succeeds(receiver, tmp_path):
     """A 500 retried with success within the send is still a failed attempt: counted once (the
     sink counts the attempts it retries, the dispatcher the one it hands on)."""
     store = Store.open(tmp_path / "state.db")

@@ -185,9 +185,7 @@ class HttpWebhookSink:
         """An attempt that failed and is retried here: a failure all the same (the last
         attempt's failure is counted by the dispatcher, which decides what happens next)."""
         if self._metrics is not None:
-            self._metrics.notification_failures.labels(
-                target=self.name, reason=error.reason
-            ).inc()
+            self._metrics.notification_failures.labels(target=self.name, reason=error.reason).inc()
 
     async def close(self) -> None:
         if self._own_client:
