@@ -259,7 +259,8 @@ class Transport:
                             else f"{time.monotonic() - failed_at:.1f}s"
                         )
                         # The templated endpoint and the host only: a real URL may carry ids.
-                        log.info(
+                        # DEBUG: an outage is said once by the caller, not once per request.
+                        log.debug(
                             "Immich %s on %s failed (%s); retry %d of %d after waiting %s",
                             endpoint,
                             self._http.base_url.netloc.decode("ascii"),
