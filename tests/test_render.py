@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sidecar.config.model import Batching
 from sidecar.immich.models import Asset, PersonRef
 from sidecar.targets.base import Batch, Delivery, PostRef
+from sidecar.targets.console import console_line
 from sidecar.targets.discord_render import (
     Thumbnail,
     assets_to_picture,
@@ -19,6 +20,7 @@ from sidecar.targets.discord_render import (
     render_batch,
     safe_text,
 )
+from sidecar.targets.http_webhook import asset_entry
 
 EXTERNAL = "https://photos.example.org"
 ALICE = PersonRef("p-alice", "Alice")
@@ -210,3 +212,14 @@ def test_a_scheduled_post_says_its_headline_once() -> None:
     assert [e["image"]["url"] for e in message.embeds] == [
         f"attachment://asset-{n}.jpg" for n in range(3)
     ]
+
+
+def test_every_target_kind_lists_people_in_the_same_order() -> None:
+    """Immich 3.1.0 listed ["Bob", "Alice"] (its face order); Discord sorted them and the
+    console and JSON targets did not."""
+    asset = make_asset(1, people=(BOB, PersonRef("p-x", ""), PersonRef("p-al", "alice"), ALICE))
+    delivery = Delivery(1, "family", "t", asset)
+    console = json.loads(console_line(delivery, EXTERNAL))["people"]
+    webhook = asset_entry(delivery, EXTERNAL)["people"]
+    assert console == webhook == ["Alice", "alice", "Bob"]
+    assert describe_people(asset) == "Alice, alice, Bob and 1 other person"

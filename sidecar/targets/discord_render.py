@@ -17,7 +17,7 @@ from typing import Any
 from discord.utils import escape_markdown, escape_mentions
 
 from sidecar.immich.models import Asset
-from sidecar.targets.base import AlbumRef, Batch, PostRef
+from sidecar.targets.base import AlbumRef, Batch, PostRef, people_names
 
 DISCORD_MAX_EMBEDS = 10
 SUMMARY_PREVIEWS = 4
@@ -128,11 +128,9 @@ def album_link(external_url: str, album_id: str) -> str:
 
 
 def describe_people(asset: Asset) -> str:
-    """ "Alice and Bob", "Alice and 1 other person", "someone", or "nobody recognised".
-    Names are sorted: Immich lists people in the order their faces were found, which would
-    make the same group read differently from one photo to the next."""
-    named = sorted((p.name for p in asset.people if p.name.strip()), key=str.casefold)
-    names = [safe_text(name) for name in named]
+    """ "Alice and Bob", "Alice and 1 other person", "someone", or "nobody recognised", the
+    names sorted (``people_names``)."""
+    names = [safe_text(name) for name in people_names(asset)]
     unnamed = len(asset.people) - len(names)
     if not asset.people:
         return "nobody recognised"

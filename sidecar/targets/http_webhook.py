@@ -39,6 +39,7 @@ from sidecar.targets.base import (
     SinkContext,
     TargetKind,
     TemporaryDeliveryError,
+    people_names,
 )
 from sidecar.targets.discord_render import album_asset_link, album_link, asset_link
 
@@ -69,7 +70,7 @@ def asset_entry(delivery: Delivery, external_url: str) -> dict[str, Any]:
         "id": asset.id,
         "type": asset.type,
         "taken_at": asset.taken_at.isoformat() if asset.taken_at else None,
-        "people": [p.name for p in asset.people if p.name],
+        "people": people_names(asset),
         "city": asset.city,
         "country": asset.country,
         "file_name": asset.original_file_name,
