@@ -142,3 +142,24 @@ async def test_the_readme_quick_start_prints_a_notification(tmp_path: Path) -> N
     assert [n["asset_id"] for n in notifications] == [asset, fresh], (lines, err.decode())
     assert any(line.startswith("all ") and line.endswith(" checks passed") for line in lines)
     assert (repo / "data" / "state.db").exists()
+
+
+def test_the_install_without_a_clone_writes_a_config_like_the_laptop_one(tmp_path: Path) -> None:
+    """The README's pipx section writes its config with a heredoc: it loads, and it polls like
+    config/config.local.yaml (so that both promise the same seconds)."""
+    from sidecar.config.loader import load_settings
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("### Install without a clone") :]
+    block = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
+    assert block is not None
+    assert "pipx install immich-discord-sidecar" in block[1]
+    heredoc = re.search(r"cat > config\.yaml <<'EOF'\n(.*?)\nEOF\n", block[1], re.DOTALL)
+    assert heredoc is not None, "no config heredoc in the pipx section"
+    (tmp_path / "config.yaml").write_text(heredoc[1] + "\n")
+    env = {"IMMICH_API_KEY": "k"}
+    short = load_settings(tmp_path / "config.yaml", environ=env)
+    laptop = load_settings(REPO / "config" / "config.local.yaml", environ=env)
+    assert short.poll == laptop.poll
+    assert short.immich.url == laptop.immich.url == "http://localhost:2283"
+    assert [r.name for r in short.rules] == [r.name for r in laptop.rules]
