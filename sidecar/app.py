@@ -12,7 +12,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -29,11 +29,18 @@ from sidecar.config.model import (
 )
 from sidecar.discord.bot import DiscordStartupError, SidecarBot
 from sidecar.discord.commands import StatusInfo
+from sidecar.discord.no_echo import without_echo
 from sidecar.engine.albums import (
     AlbumWatcher,
 )
 from sidecar.engine.dispatch import Dispatcher
-from sidecar.engine.planning import build_watch, resolve_rules, rule_options
+from sidecar.engine.members import Link, MemberDirectory
+from sidecar.engine.planning import (
+    build_watch,
+    resolve_member_links,
+    resolve_rules,
+    rule_options,
+)
 from sidecar.engine.post_runner import PostScheduler, memories_today
 from sidecar.engine.posts import Plan
 from sidecar.engine.quiet import quiet_policy
@@ -51,7 +58,8 @@ from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.http_server import MetricsServer
 from sidecar.ops.logging import SchedulerLog
 from sidecar.ops.metrics import Metrics
-from sidecar.targets.base import SinkContext
+from sidecar.push.runtime import PushRuntime
+from sidecar.targets.base import Sink, SinkContext
 from sidecar.targets.sinks import SinkSet
 from sidecar.wording import count
 
@@ -86,10 +94,17 @@ class Sidecar:
         self._resources = contextlib.AsyncExitStack()
         self._sinks = SinkSet(
             lambda settings: SinkContext(
-                settings.immich.external_url, self.client, self.metrics, self._stdout, self._bot
+                settings.immich.external_url,
+                self.client,
+                self.metrics,
+                self._stdout,
+                self._bot,
+                self.directory,
+                settings.discord.members.favourite_roles,
             )
         )
         self._rules: tuple[CompiledRule, ...] | None = None  # the running config's, resolved
+        self._resolved_links: list[Link] = []  # discord.members of the config being applied
         # Connected: the version and the key's permissions were checked against the Immich
         # that answers now. A reload never makes it so, an Immich outage undoes it.
         self._connected = False
@@ -102,11 +117,13 @@ class Sidecar:
         self.settings: Settings
         self.loaded_at: datetime
         self.store: Store
+        self.directory: MemberDirectory
         self.client: ImmichClient
         self.poller: Poller
         self.albums: AlbumWatcher
         self.dispatcher: Dispatcher
         self.posts: PostScheduler
+        self.push: PushRuntime
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -124,13 +141,14 @@ class Sidecar:
         self._reloader = ConfigReloader(
             self.config_path,
             self.settings,
-            lambda new: resolve_rules(self.client, new),
+            self._resolve,
             self._apply_reload,
             self.metrics,
         )
         settings = self.settings
         self.store = Store.open(settings.state.path)
         self._resources.callback(self.store.close)
+        self.directory = MemberDirectory(self.store, self._clock)
         self.client = await self._resources.enter_async_context(
             ImmichClient(settings.immich.url, settings.immich.api_key, self.metrics)
         )
@@ -144,13 +162,25 @@ class Sidecar:
             await self._start_bot(settings.discord.token)
         await self._connect_immich()
         self.dispatcher.configure(
-            self._sinks.build(settings), rule_options(settings), quiet_policy(settings)
+            self._build_sinks(settings), rule_options(settings), quiet_policy(settings)
         )
 
         self._http = MetricsServer(
             self.metrics, self.readiness, settings.metrics.host, settings.metrics.port
         )
         await self._http.start()
+        self.push = PushRuntime(
+            self.client,
+            self.store,
+            self.metrics,
+            self._clock,
+            lambda: self.settings,
+            lambda: self._rules,
+            self._poll_lock,
+            self.dispatcher.wake,
+        )
+        self._resources.push_async_callback(self.push.stop)
+        await self.push.start(self._stop)
         self._scheduler = AsyncIOScheduler(timezone="UTC", logger=SchedulerLog())
         self._scheduler.add_job(
             self._poll_job,
@@ -160,6 +190,9 @@ class Sidecar:
             max_instances=1,
             coalesce=True,
             next_run_time=utc_now(),
+        )
+        self._scheduler.add_job(
+            self._check_members, "interval", hours=1, id="members-check", coalesce=True
         )
         self._scheduler.start()
         self.posts = PostScheduler(
@@ -185,6 +218,10 @@ class Sidecar:
             settings.poll.interval,
         )
 
+    def _build_sinks(self, settings: Settings) -> Mapping[str, Sink]:
+        # An asset that came in through an ingest channel is not announced back there.
+        return without_echo(self._sinks.build(settings), settings, self.store.ingested_from)
+
     async def _connect_immich(self) -> bool:
         """Learn the server version, check the key and resolve the rules' people. Immich being
         down is not fatal (the poll job tries again); an unknown person name is
@@ -200,7 +237,9 @@ class Sidecar:
                     feature.off_sentence(missing),
                 )
             if self._rules is None:
-                self._rules = await resolve_rules(self.client, self.settings)
+                self._rules = await self._resolve(self.settings)
+                self.directory.configure(self._resolved_links, self._rules)
+                await self.directory.check_people(self.client)
         except ImmichError as err:
             self._immich_unusable(err)
             return False
@@ -232,6 +271,8 @@ class Sidecar:
                 self.metrics,
                 self._status_async,
                 memories_provider=self._memories_today,
+                directory=self.directory,
+                ingest_store=self.store,
             )
         )
         problems = await self._bot.launch(token)
@@ -279,7 +320,10 @@ class Sidecar:
             async with self._poll_lock:
                 if self._stop.is_set():
                     return
+                started = self._clock()
                 polled = await self._poll()
+            if polled:
+                await self.push.after_poll(started)  # new uploads: fast polls for their faces
         except asyncio.CancelledError:
             if not self._stop.is_set():
                 raise
@@ -341,6 +385,17 @@ class Sidecar:
             reasons.append(problem)
         return reasons
 
+    async def _resolve(self, settings: Settings) -> tuple[CompiledRule, ...]:
+        """Look the people of a config up in Immich: its rules' and its member links'."""
+        rules = await resolve_rules(self.client, settings)
+        self._resolved_links = await resolve_member_links(self.client, settings)
+        return rules
+
+    async def _check_members(self) -> None:
+        """A linked person deleted or merged in Immich is reported, not silently kept."""
+        if self._connected:
+            await self.directory.check_people(self.client)
+
     async def _memories_today(self) -> Plan:
         return await memories_today(self.client, self.store, self.settings, self._clock())
 
@@ -379,8 +434,9 @@ class Sidecar:
         self.settings = new
         self.loaded_at = self._clock()
         self._rules = rules
+        self.directory.configure(self._resolved_links, rules)
         drop_removed_targets(self.store, old, new, self._clock())
-        self.dispatcher.configure(self._sinks.build(new), rule_options(new), quiet_policy(new))
+        self.dispatcher.configure(self._build_sinks(new), rule_options(new), quiet_policy(new))
         self.posts.apply(new)
         if old.poll.interval != new.poll.interval and self._scheduler is not None:
             self._scheduler.reschedule_job(

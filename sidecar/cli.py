@@ -1,4 +1,5 @@
-"""The ``immich-sidecar`` command: run, dry-run, check-config, doctor, schema and healthcheck."""
+"""The ``immich-sidecar`` command: run, dry-run, check-config, doctor, schema, healthcheck and
+push (setup, status)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from sidecar import __version__
 from sidecar.config.durations import format_duration, parse_duration
+from sidecar.config.ingest_checks import ingest_lines
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Settings
 from sidecar.config.schema import schema_text
@@ -196,6 +198,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     health.add_argument("-c", "--config", default=default_config, help=config_help)
     health.set_defaults(handler=_healthcheck)
+
+    push = commands.add_parser("push", help="set up or show Immich 3.x push (workflow webhooks)")
+    actions = push.add_subparsers(
+        dest="push_action", required=True, metavar="ACTION", parser_class=_CommandParser
+    )
+    setup = actions.add_parser(
+        "setup", help="create or update the sidecar's workflow for the API key's Immich user"
+    )
+    setup.add_argument("-c", "--config", default=default_config, help=config_help)
+    setup.add_argument(
+        "--url",
+        default=None,
+        help="the push URL as Immich reaches it (default: http://immich-sidecar:PORT/hooks/immich)",
+    )
+    status = actions.add_parser("status", help="whether the workflow exists; the last push")
+    status.add_argument("-c", "--config", default=default_config, help=config_help)
+    for action in (setup, status):
+        action.set_defaults(handler=_push)
     return parser
 
 
@@ -215,6 +235,8 @@ def _check_config(args: argparse.Namespace) -> int:
     print(f"{path}: OK: {describe(settings)}")
     posts = importlib.import_module("sidecar.engine.posts")
     for line in posts.next_run_lines(settings, datetime.now(UTC)):
+        print(line)
+    for line in ingest_lines(settings):
         print(line)
     print(OFFLINE_NOTE)
     return EXIT_OK
@@ -257,6 +279,12 @@ def _dry_run(args: argparse.Namespace) -> int:
 def _doctor(args: argparse.Namespace) -> int:
     doctor = importlib.import_module("sidecar.doctor")
     return _exit_code(doctor.run(Path(args.config), send_test_to=args.send_test))
+
+
+def _push(args: argparse.Namespace) -> int:
+    push = importlib.import_module("sidecar.push.setup")
+    url = getattr(args, "url", None)
+    return _exit_code(push.run(Path(args.config), args.push_action, url))
 
 
 def _exit_code(result: object) -> int:

@@ -24,6 +24,8 @@ import httpx
 from sidecar.config.loader import load_settings
 from sidecar.config.model import Secret, Settings
 from sidecar.discord.bot import channel_problem
+from sidecar.discord.intents import ingest_checks
+from sidecar.doctor_members import claims_channel_check, member_name_checks
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichAuthError, ImmichError
 from sidecar.immich.models import Person, ServerVersion, is_immich_id
@@ -37,6 +39,7 @@ from sidecar.immich.permissions import (
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.checks import Check, failed, passed
 from sidecar.ops.metrics import Metrics
+from sidecar.push.setup import push_checks
 from sidecar.targets.discord_channel import NEEDED_PERMISSIONS, ChannelTarget
 from sidecar.targets.registry import kind_of
 
@@ -164,6 +167,7 @@ async def immich_checks(settings: Settings, client: ImmichClient, *, bot: bool) 
     checks += [feature_check(f, granted) for f in features_in_use(settings, bot=bot)]
     if not WATCHING.missing(granted):
         checks += await _people_checks(settings, client)
+        checks += await member_name_checks(settings, client)
     checks += await _album_checks(settings, client, granted, bot=bot)
     return checks
 
@@ -295,6 +299,7 @@ async def discord_checks(settings: Settings, probe: _Probe | None) -> list[Check
                         f"invite it: {invite_url(probe.application_id)}",
                     )
                 )
+            checks += await claims_channel_check(settings, probe)
     async with httpx.AsyncClient(timeout=15.0, follow_redirects=False) as http:
         for target in settings.targets.values():  # in the config's order, whatever the kind
             if not isinstance(target, ChannelTarget):
@@ -369,6 +374,7 @@ async def diagnose(
     )
     try:
         emit(await immich_checks(settings, immich, bot=bot))
+        emit(await push_checks(settings, immich))
     finally:
         if own_client:
             await immich.aclose()
@@ -376,6 +382,7 @@ async def diagnose(
     probe = _Probe() if bot else None
     try:
         emit(await discord_checks(settings, probe))
+        emit(await ingest_checks(settings))
         if send_test_to is not None:
             emit([await send_test(settings, send_test_to, probe, out)])
     finally:

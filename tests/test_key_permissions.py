@@ -19,7 +19,14 @@ from pathlib import Path
 import pytest
 
 from sidecar.app import Sidecar
-from sidecar.config.model import MemoriesCommand, PersonCommand, Post, Secret, UploadCommand
+from sidecar.config.model import (
+    IngestChannel,
+    MemoriesCommand,
+    PersonCommand,
+    Post,
+    Secret,
+    UploadCommand,
+)
 from sidecar.discord.commands import SORRY
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.permissions import (
@@ -69,10 +76,24 @@ def test_features_in_use_follow_the_config() -> None:
         "watching",
         "upload",
         "upload_album_by_name",
+        "save_command",
         "person",
         "memories_command",
     ]
     assert [f.key for f in features_in_use(with_bot, bot=False)] == ["watching"]
+    ingest = replace(
+        with_bot,
+        discord=replace(
+            with_bot.discord,
+            ingest=(IngestChannel(1, album="Family"), IngestChannel(2, album="From Discord")),
+        ),
+    )
+    assert [f.key for f in features_in_use(ingest, bot=True)][-3:] == [
+        "ingest",
+        "person",
+        "memories_command",
+    ]
+    assert "ingest" not in [f.key for f in features_in_use(ingest, bot=False)]
     by_id = make_settings(upload=UploadCommand(album="0b6a4f7e-5d2c-4e8a-9a51-3f2d8c1b7e40"))
     assert "upload_album" in [f.key for f in features_in_use(by_id, bot=True)]
     off = make_settings(upload=UploadCommand(enabled=False))
@@ -120,6 +141,9 @@ def test_off_sentences_agree_with_their_labels() -> None:
     assert off["birthday posts"].startswith("birthday posts are off:")
     assert off["watching for new photos"].startswith("watching for new photos is off:")
     assert off["/immich memories"].startswith("/immich memories is off:")
+    assert off["spotted DMs"].startswith("spotted DMs are off:")
+    assert off["/immich claim and members"].startswith("/immich claim and members are off:")
+    assert off["the Favourite button"].startswith("the Favourite button is off:")
 
 
 def test_readme_lists_exactly_the_permissions_of_each_feature() -> None:

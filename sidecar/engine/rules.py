@@ -111,6 +111,17 @@ def compile_rules(
     return tuple(compiled)
 
 
+def resolve_person(
+    reference: str,
+    candidates_for: Callable[[str], Sequence[Person]],
+    where: str,
+    problems: list[str],
+) -> str | None:
+    """One person reference (name or id) as rules resolve theirs; a problem is appended (with
+    the candidates for a near miss) and None returned when it does not name one person."""
+    return _resolve(reference, candidates_for, where, problems)
+
+
 def _resolve(
     reference: str,
     candidates_for: Callable[[str], Sequence[Person]],

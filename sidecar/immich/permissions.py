@@ -35,7 +35,7 @@ class Feature:
         """The one sentence said at start and answered by a command that cannot work."""
         names = ", ".join(missing) or ", ".join(self.permissions)
         # "album rules are off", "/immich person is off": a label naming several things.
-        verb = "are" if self.label.endswith(("rules", "posts")) else "is"
+        verb = "are" if self.label.endswith(("rules", "posts", "DMs", " and members")) else "is"
         return (
             f"{self.label} {verb} off: the Immich API key lacks {names}; add "
             f"{'it' if ',' not in names else 'them'} to the key ({KEY_SETTINGS_HINT})"
@@ -97,6 +97,42 @@ MEMORIES_COMMAND = Feature(
     ("memory.read", "asset.read", "asset.view"),
     "GET /memories, POST /search/metadata (the fallback), GET /assets/{id}/thumbnail",
 )
+CLAIMS = Feature(
+    "claims",
+    "/immich claim and members",
+    ("person.read",),
+    "GET /search/person (autocomplete, hidden people left out), GET /people/{id} (still there?)",
+)
+SPOTTED_DMS = Feature(
+    "spotted_dms",
+    "spotted DMs",
+    ("asset.view", "person.read"),
+    "GET /assets/{id}/thumbnail (the picture), GET /people/{id} (still there?)",
+)
+FAVOURITE = Feature(
+    "favourite",
+    "the Favourite button",
+    ("asset.update",),
+    "PUT /assets (ids, isFavorite); Immich allows it for the key owner's assets only",
+)
+PUSH_SETUP = Feature(
+    "push_setup",
+    "push setup",
+    ("workflow.read", "workflow.create", "workflow.update"),
+    "GET /workflows, POST /workflows, PUT /workflows/{id} (push status and doctor: GET only)",
+)
+INGEST = Feature(
+    "ingest",
+    "drag-and-drop ingest (discord.ingest)",
+    ("asset.upload", "asset.update"),
+    "POST /assets, PUT /assets/{id} (the description)",
+)
+SAVE_COMMAND = Feature(
+    "save_command",
+    '"Save to Immich" (message command)',
+    ("asset.upload", "asset.update"),
+    "POST /assets, PUT /assets/{id} (the description)",
+)
 FEATURES: tuple[Feature, ...] = (
     WATCHING,
     UPLOAD,
@@ -107,6 +143,12 @@ FEATURES: tuple[Feature, ...] = (
     MEMORY_POSTS,
     BIRTHDAY_POSTS,
     MEMORIES_COMMAND,
+    PUSH_SETUP,
+    INGEST,
+    SAVE_COMMAND,
+    CLAIMS,
+    SPOTTED_DMS,
+    FAVOURITE,
 )
 
 
@@ -133,11 +175,32 @@ def features_in_use(settings: Settings, *, bot: bool) -> tuple[Feature, ...]:
         album = album_feature(commands.upload.album)
         if album is not None:
             used.append(album)
+    if bot and commands.upload.enabled:
+        used.append(SAVE_COMMAND)
+    if bot and commands.ingest:
+        used.append(INGEST)
+        used += [f for c in commands.ingest if (f := album_feature(c.album)) is not None]
     if bot and commands.person.enabled:
         used.append(PERSON)
     if bot and commands.memories.enabled:
         used.append(MEMORIES_COMMAND)
-    return tuple(used)
+    used += member_features(settings, bot=bot)
+    return tuple(dict.fromkeys(used))
+
+
+def member_features(settings: Settings, *, bot: bool) -> list[Feature]:
+    """The people-link features this config turns on (all need the bot)."""
+    if not bot:
+        return []
+    members = settings.discord.members
+    used = []
+    if members.links or members.claims_possible:
+        used.append(CLAIMS)
+    if any(getattr(t, "audience", None) == "members" for t in settings.targets.values()):
+        used.append(SPOTTED_DMS)
+    if members.favourite_roles:
+        used.append(FAVOURITE)
+    return used
 
 
 def permissions_for(features: Iterable[Feature]) -> tuple[str, ...]:
