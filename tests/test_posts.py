@@ -741,7 +741,9 @@ async def test_quiet_hours_hold_deliveries_across_a_restart_and_release_them_at_
 async def test_a_failed_run_is_counted_retried_later_and_posts_nothing(
     tmp_path, monkeypatch, caplog
 ):
-    async with FakeImmich(permissions=("asset.read", "asset.view", "person.read")) as immich:
+    async with FakeImmich(
+        permissions=("asset.read", "asset.view", "asset.statistics", "person.read")
+    ) as immich:
         monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
         immich.add_person("Alice")
         clock = Clock(NINE - timedelta(minutes=1))

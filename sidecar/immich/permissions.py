@@ -45,8 +45,9 @@ class Feature:
 WATCHING = Feature(
     "watching",
     "watching for new photos",
-    ("asset.read", "asset.view", "person.read"),
-    "POST /search/metadata, GET /assets/{id}/thumbnail, GET /search/person and /people",
+    ("asset.read", "asset.view", "asset.statistics", "person.read"),
+    "POST /search/metadata and /search/statistics, GET /assets/{id}/thumbnail, "
+    "GET /search/person and /people",
 )
 UPLOAD = Feature(
     "upload",
