@@ -56,6 +56,7 @@ from sidecar.immich.errors import ImmichClientError, ImmichError
 from sidecar.immich.permissions import WATCHING, features_in_use, gaps
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.http_server import MetricsServer
+from sidecar.ops.logging import SchedulerLog
 from sidecar.ops.metrics import Metrics
 from sidecar.push.runtime import PushRuntime
 from sidecar.targets.base import Sink, SinkContext
@@ -65,6 +66,7 @@ from sidecar.wording import count
 log = logging.getLogger(__name__)
 
 POLL_JOB_ID = "poll"
+PUSH_POLL_JOB_ID = "poll-after-push"
 
 
 class Sidecar:
@@ -177,10 +179,11 @@ class Sidecar:
             lambda: self._rules,
             self._poll_lock,
             self.dispatcher.wake,
+            self._poll_soon,
         )
         self._resources.push_async_callback(self.push.stop)
         await self.push.start(self._stop)
-        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._scheduler = AsyncIOScheduler(timezone="UTC", logger=SchedulerLog())
         self._scheduler.add_job(
             self._poll_job,
             "interval",
@@ -243,15 +246,18 @@ class Sidecar:
             self._immich_unusable(err)
             return False
         self._connected = True
+        again = " again" if self._immich_problem is not None else ""
         self._immich_problem = None
-        log.info("connected to Immich %s", self._version)
+        log.info("connected to Immich %s%s", self._version, again)
         return True
 
     def _immich_unusable(self, err: ImmichError) -> None:
         self._connected = False
         self._poll_error = f"Immich is not usable: {err}"
-        problem = (type(err), err.endpoint, err.status, err.message)  # not the correlation id
-        if problem == self._immich_problem:  # said once per outage, not at every poll
+        # One line per outage: the same kind of failure on another endpoint (the poll's search,
+        # then the version check of each later poll) is the same outage.
+        problem = (type(err), err.status)
+        if problem == self._immich_problem:
             log.debug("Immich is still not usable (%s)", err)
             return
         self._immich_problem = problem
@@ -308,6 +314,14 @@ class Sidecar:
 
     # -- the poll ------------------------------------------------------------------------------
 
+    def _poll_soon(self, delay: float) -> None:
+        """One extra poll in ``delay`` seconds (a push said an upload is coming), unless one is
+        already planned."""
+        if self._scheduler is None or self._scheduler.get_job(PUSH_POLL_JOB_ID) is not None:
+            return
+        when = utc_now() + timedelta(seconds=delay)
+        self._scheduler.add_job(self._poll_job, "date", run_date=when, id=PUSH_POLL_JOB_ID)
+
     async def _poll_job(self) -> None:
         if self._stop.is_set():
             return
@@ -338,10 +352,15 @@ class Sidecar:
             assert self._rules is not None  # resolved on connecting, or by a reload
             await self.poller.poll(build_watch(self.settings, self._rules))
         except ImmichError as err:
-            log.warning("poll failed: %s", err)
+            if isinstance(err, ImmichClientError):
+                log.warning("poll failed: %s", err)
+            else:  # down or restarting (maybe another version comes back): said once
+                self._connected = False
+                outage = (type(err), err.status)
+                if outage != self._immich_problem:
+                    self._immich_problem = outage
+                    log.warning("poll failed: %s", err)
             self._poll_error = f"the last poll failed: {err}"
-            if not isinstance(err, ImmichClientError):
-                self._connected = False  # down or restarting: maybe another version comes back
             return False
         except RuleResolutionError as err:  # Immich answered only now, and a name is wrong
             for problem in err.lines():

@@ -48,6 +48,7 @@ EVERYTHING_BUT = {
     "person.statistics": (
         "asset.read",
         "asset.view",
+        "asset.statistics",
         "person.read",
         "asset.upload",
         "asset.update",
@@ -58,6 +59,7 @@ EVERYTHING_BUT = {
     "album.read": (
         "asset.read",
         "asset.view",
+        "asset.statistics",
         "person.read",
         "person.statistics",
         "asset.upload",
@@ -121,7 +123,7 @@ def test_features_in_use_follow_the_config() -> None:
 
 
 def test_gaps_name_what_each_feature_lacks_and_all_grants_everything() -> None:
-    granted = {"asset.read", "asset.view", "person.read"}
+    granted = {"asset.read", "asset.view", "asset.statistics", "person.read"}
     found = gaps(FEATURES, granted)
     assert WATCHING not in found
     assert found[PERSON] == ("person.statistics",)
@@ -131,6 +133,19 @@ def test_gaps_name_what_each_feature_lacks_and_all_grants_everything() -> None:
         "/immich person is off: the Immich API key lacks person.statistics; add it to the key "
         "(Immich: Account settings > API keys)"
     )
+
+
+def test_off_sentences_agree_with_their_labels() -> None:
+    """ "album rules is off" read wrong: a label naming several things takes "are"."""
+    off = {f.label: f.off_sentence(f.permissions) for f in FEATURES}
+    assert off["album rules"].startswith("album rules are off: the Immich API key lacks")
+    assert off["memories posts"].startswith("memories posts are off:")
+    assert off["birthday posts"].startswith("birthday posts are off:")
+    assert off["watching for new photos"].startswith("watching for new photos is off:")
+    assert off["/immich memories"].startswith("/immich memories is off:")
+    assert off["spotted DMs"].startswith("spotted DMs are off:")
+    assert off["/immich claim and members"].startswith("/immich claim and members are off:")
+    assert off["the Favourite button"].startswith("the Favourite button is off:")
 
 
 def test_readme_lists_exactly_the_permissions_of_each_feature() -> None:

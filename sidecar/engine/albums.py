@@ -39,6 +39,7 @@ from sidecar.immich.errors import ImmichError
 from sidecar.immich.models import AlbumSummary, Asset, BucketAsset, ServerVersion, is_immich_id
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import AlbumRef
+from sidecar.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -306,11 +307,11 @@ class AlbumWatcher:
             self._metrics.album_assets_added.inc(len(found.assets))
         if changed:
             log.info(
-                "albums: %d of %d watched changed, %d assets added, %d deliveries queued",
+                "albums: %d of %d watched changed, %s added, %s queued",
                 changed,
                 len(watched),
-                added,
-                queued,
+                count(added, "asset"),
+                count(queued, "delivery", "deliveries"),
             )
         return AlbumPollResult(len(watched), changed, added, matches, queued)
 
@@ -388,9 +389,10 @@ class AlbumWatcher:
             members += [a.id for a in await self._client.album_bucket(album.id, bucket)]
         self._store.save_album(self._state(album, buckets), members)
         log.info(
-            "album %r: watching from now on; its %d assets are the baseline",
+            "album %r: watching from now on; its %s %s the baseline",
             album.name,
-            len(members),
+            count(len(members), "asset"),
+            "is" if len(members) == 1 else "are",
         )
 
     async def _additions(
@@ -401,16 +403,21 @@ class AlbumWatcher:
         """What was added since ``state``, the album's new state and its new member ids (the
         caller saves them once the additions are queued)."""
         buckets = await self._client.album_buckets(album.id)
+        saved = dict(buckets)
         fresh: list[BucketAsset] = []
         for bucket in grown_buckets(state.buckets, buckets):
             members = await self._client.album_bucket(album.id, bucket)
+            if len(members) < buckets[bucket]:
+                # The bucket leaves out members Immich has not read yet (it inner-joins the
+                # exif table; the count does not): keep the month "grown" until they show.
+                saved[bucket] = len(members)
             known = self._store.known_album_members(album.id, (a.id for a in members))
             fresh += [a for a in members if a.id not in known]
         # Archived, hidden or trashed members are remembered but never announced.
         assets = await self._details(album.id, [a for a in fresh if a.on_timeline])
         return (
             AlbumAddition(AlbumRef(album.id, album.name), tuple(assets)),
-            self._state(album, buckets),
+            self._state(album, saved),
             [a.id for a in fresh],
         )
 
@@ -437,16 +444,25 @@ class AlbumWatcher:
         return sorted((s.name, s.asset_count) for s in self._store.album_states().values())
 
 
+@dataclass(frozen=True)
+class AlbumDryRun:
+    """The dry run's album part: one line per watched album with the matches of its additions,
+    and how many additions (assets not seen before) were examined."""
+
+    lines: tuple[tuple[str, tuple[tuple[AlbumRef, Match], ...]], ...] = ()
+    additions: int = 0
+
+
 async def preview_albums(
     client: AlbumClient,
     state_path: Path,
     rules: Sequence[CompiledRule],
-) -> list[tuple[str, tuple[tuple[AlbumRef, Match], ...]]]:
+) -> AlbumDryRun:
     """The dry run's album part: one line per watched album (what is known and what is not),
     with the matches of additions the sidecar has not seen yet. Reads the state file, never
     writes it."""
     if not rules:
-        return []
+        return AlbumDryRun()
     store = Store.open_for_reading(state_path)
     try:
         previews = await AlbumWatcher(client, store, Metrics()).preview(rules)
@@ -464,7 +480,9 @@ async def preview_albums(
         if preview.kind == "baseline":
             text = (
                 f"album {preview.album!r}: not watched yet; at the first poll its "
-                f"{preview.count} assets become the baseline and nothing is announced"
+                f"{count(preview.count, 'asset')} "
+                f"{'becomes' if preview.count == 1 else 'become'} the baseline and nothing is "
+                "announced"
             )
         elif preview.kind == "unchanged":
             text = f"album {preview.album!r}: unchanged since the sidecar last looked"
@@ -472,8 +490,9 @@ async def preview_albums(
             text = f"album {preview.album!r}: not visible to the API key (deleted or unshared?)"
         else:
             text = (
-                f"album {preview.album!r}: {preview.count} assets added since the sidecar "
-                f"last looked, {len(preview.matches)} matching"
+                f"album {preview.album!r}: {count(preview.count, 'asset')} added since the "
+                f"sidecar last looked, {len(preview.matches)} matching"
             )
         lines.append((text, preview.matches))
-    return lines
+    additions = sum(p.count for p in previews if p.kind == "changed")
+    return AlbumDryRun(tuple(lines), additions)
