@@ -38,7 +38,7 @@ from sidecar.engine.posts import (
     plan_fallback,
     plan_memories,
 )
-from sidecar.engine.rules import RuleResolutionError, _resolve, is_person_id
+from sidecar.engine.rules import RuleResolutionError, is_person_id, resolve_person
 from sidecar.engine.store import MATCH_LOG_DAYS, Store
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichError
@@ -91,7 +91,7 @@ class PostPlanner:
         for position, name in enumerate(post.people):
             if name not in found and not is_person_id(name):
                 found[name] = await self._client.search_person(name, with_hidden=True)
-            person_id = _resolve(
+            person_id = resolve_person(
                 name,
                 lambda n: found.get(n, []),
                 f"posts {post.name}: people.any[{position}]",

@@ -101,7 +101,7 @@ def compile_rules(
                 line = line_of(path)
                 location = source if line is None else f"{source}:{line}"
                 where = f"{location}: {format_key_path(path)}"
-                person_id = _resolve(reference, candidates_for, where, problems)
+                person_id = resolve_person(reference, candidates_for, where, problems)
                 if person_id is not None:
                     ids.add(person_id)
             resolved[field] = frozenset(ids)
@@ -111,12 +111,14 @@ def compile_rules(
     return tuple(compiled)
 
 
-def _resolve(
+def resolve_person(
     reference: str,
     candidates_for: Callable[[str], Sequence[Person]],
     where: str,
     problems: list[str],
 ) -> str | None:
+    """The Immich person id ``reference`` names, or None with its problem appended to
+    ``problems`` as ``where: problem`` (run, the posts and doctor say it alike)."""
     if is_person_id(reference):
         return reference.lower()
     candidates = candidates_for(reference)
