@@ -24,11 +24,13 @@ from sidecar.clock import utc_now
 from sidecar.config.loader import load_settings
 from sidecar.config.model import (
     ConfigError,
+    Rule,
     Secret,
     Settings,
 )
 from sidecar.discord.bot import DiscordStartupError, SidecarBot
 from sidecar.discord.commands import StatusInfo
+from sidecar.engine.access import FeatureAccess, missing_permission
 from sidecar.engine.albums import (
     AlbumWatcher,
 )
@@ -42,11 +44,12 @@ from sidecar.engine.rules import (
     CompiledRule,
     RuleResolutionError,
 )
+from sidecar.engine.state_owner import StateOwnerError, check_owner, move_aside
 from sidecar.engine.store import Store
 from sidecar.engine.uploads import LAST_POLL_KEY, Poller
 from sidecar.immich.client import ImmichClient
-from sidecar.immich.errors import ImmichClientError, ImmichError
-from sidecar.immich.permissions import WATCHING, features_in_use, gaps
+from sidecar.immich.errors import ImmichClientError, ImmichError, ImmichPermissionError
+from sidecar.immich.permissions import STATE_OWNER, Feature, features_in_use, rule_features
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.http_server import MetricsServer
 from sidecar.ops.metrics import Metrics
@@ -70,9 +73,13 @@ class Sidecar:
         stdout: TextIO | None = None,
         clock: Callable[[], datetime] = utc_now,
         metrics: Metrics | None = None,
+        reset_state: bool = False,
     ) -> None:
         self.config_path = config_path
         self.metrics = metrics or Metrics()
+        self.access = FeatureAccess(self.metrics)
+        self.fatal: StateOwnerError | None = None  # why the sidecar stopped by itself
+        self._reset_state = reset_state
         self._stdout = stdout
         self._clock = clock
         self._stop = asyncio.Event()
@@ -89,6 +96,9 @@ class Sidecar:
             )
         )
         self._rules: tuple[CompiledRule, ...] | None = None  # the running config's, resolved
+        self._rules_off: frozenset[Feature] = frozenset()  # the rule features off when resolved
+        self._owner_checked = False
+        self._unexpected_refusals: set[str] = set()
         # Connected: the version and the key's permissions were checked against the Immich
         # that answers now. A reload never makes it so, an Immich outage undoes it.
         self._connected = False
@@ -123,11 +133,13 @@ class Sidecar:
         self._reloader = ConfigReloader(
             self.config_path,
             self.settings,
-            lambda new: resolve_rules(self.client, new),
+            self._resolve_for_reload,
             self._apply_reload,
             self.metrics,
         )
         settings = self.settings
+        if self._reset_state and (aside := move_aside(settings.state.path)) is not None:
+            log.warning("--reset-state: moved the old state file aside to %s", aside)
         self.store = Store.open(settings.state.path)
         self._resources.callback(self.store.close)
         self.client = await self._resources.enter_async_context(
@@ -168,6 +180,7 @@ class Sidecar:
             self.metrics,
             self._clock,
             self.dispatcher.wake,
+            self.access,
         )
         self.posts.apply(settings)
         if settings.posts:  # a run missed while the sidecar was down, made up once
@@ -185,21 +198,25 @@ class Sidecar:
         )
 
     async def _connect_immich(self) -> bool:
-        """Learn the server version, check the key and resolve the rules' people. Immich being
-        down is not fatal (the poll job tries again); an unknown person name is
-        (RuleResolutionError)."""
+        """Learn the server version, read the key's permissions (which features are off),
+        check whose state file this is and resolve the names of the rules that run. Immich
+        being down is not fatal (the poll job tries again); an unknown person name is
+        (RuleResolutionError), and so is another user's state file (StateOwnerError)."""
         try:
             version = await self.client.version()
             self._version = str(version)
-            features = features_in_use(self.settings, bot=self._bot is not None)
-            for feature, missing in gaps(features, await self.client.key_permissions()).items():
-                log.log(
-                    logging.ERROR if feature is WATCHING else logging.WARNING,
-                    "%s",
-                    feature.off_sentence(missing),
-                )
+            self.access.use(features_in_use(self.settings, bot=self._bot is not None))
+            self.access.granted(await self.client.key_permissions())
+            if not self._owner_checked and self.access.is_on(STATE_OWNER):
+                check_owner(self.store, await self.client.me(), self.settings.immich.url)
+                self._owner_checked = True
             if self._rules is None:
-                self._rules = await resolve_rules(self.client, self.settings)
+                await self._resolve_rules()
+        except ImmichPermissionError as err:
+            if not self._refused(err):
+                self._immich_unusable(err)
+                return False
+            return await self._connect_immich()  # again, without what the key lacks
         except ImmichError as err:
             self._immich_unusable(err)
             return False
@@ -207,6 +224,48 @@ class Sidecar:
         self._immich_problem = None
         log.info("connected to Immich %s", self._version)
         return True
+
+    def _runs(self, rule: Rule) -> bool:
+        return self.access.all_on(rule_features(rule))
+
+    async def _resolve_rules(self) -> None:
+        self._rules = await resolve_rules(self.client, self.settings, self._runs)
+        self._rules_off = self.access.off_running()
+
+    async def _resolve_for_reload(self, new: Settings) -> tuple[CompiledRule, ...]:
+        running = features_in_use(self.settings, bot=self._bot is not None)
+        self.access.use(features_in_use(new, bot=self._bot is not None))
+        try:
+            rules = await resolve_rules(self.client, new, self._runs)
+        except BaseException:
+            self.access.use(running)  # the reload is refused: the running config stays
+            raise
+        self._rules_off = self.access.off_running()
+        return rules
+
+    def _refused(self, err: ImmichPermissionError) -> bool:
+        """A 403: the key lacks the permission it names, so every feature that needs it is off
+        (said once) instead of a retry. False when it names none, or nothing changed."""
+        permission = missing_permission(err.message)
+        if permission is None:
+            return False
+        if self.access.refused(permission):
+            return True
+        if permission not in self._unexpected_refusals:  # a call the feature table misses
+            self._unexpected_refusals.add(permission)
+            log.error("Immich refused %s: the API key lacks %s", err.endpoint, permission)
+        return False
+
+    async def _recheck_access(self) -> None:
+        """While a feature is off: read the key's permissions again (one small request per
+        poll), and resolve the rules again when a rule's feature turned on or off."""
+        if self.access.anything_off:
+            self.access.granted(await self.client.key_permissions())
+        if self.access.off_running() != self._rules_off:
+            await self._resolve_rules()
+        if not self._owner_checked and self.access.is_on(STATE_OWNER):
+            check_owner(self.store, await self.client.me(), self.settings.immich.url)
+            self._owner_checked = True
 
     def _immich_unusable(self, err: ImmichError) -> None:
         self._connected = False
@@ -288,11 +347,25 @@ class Sidecar:
 
     async def _poll(self) -> bool:
         try:
-            if not self._connected and not await self._connect_immich():
-                self.metrics.poll_runs.labels(result="failure").inc()
-                return False
+            if not self._connected:
+                if not await self._connect_immich():
+                    self.metrics.poll_runs.labels(result="failure").inc()
+                    return False
+            else:
+                await self._recheck_access()
             assert self._rules is not None  # resolved on connecting, or by a reload
             await self.poller.poll(build_watch(self.settings, self._rules))
+        except ImmichPermissionError as err:
+            if not self._refused(err):
+                log.warning("poll failed: %s", err)
+                self._poll_error = f"the last poll failed: {err}"
+            return False  # the next poll runs without what the key lacks
+        except StateOwnerError as err:  # Immich answered only now, and it is another user's
+            log.error("%s", err)
+            self.fatal = err
+            self._poll_error = str(err)
+            self.request_stop()
+            return False
         except ImmichError as err:
             log.warning("poll failed: %s", err)
             self._poll_error = f"the last poll failed: {err}"
@@ -330,7 +403,7 @@ class Sidecar:
             reasons.append(f"last successful poll more than {limit:g}s ago")
         if problem := self._reloader.problem():
             reasons.append(problem)
-        return reasons
+        return reasons + self.access.off_sentences()
 
     async def _memories_today(self) -> Plan:
         return await memories_today(self.client, self.store, self.settings, self._clock())
@@ -349,6 +422,7 @@ class Sidecar:
             outbox_failed=counts.failed,
             config_loaded_at=self.loaded_at,
             albums=tuple(self.albums.watched_albums()),
+            features_off=tuple(self.access.off_sentences()),
         )
 
     # -- reload --------------------------------------------------------------------------------
@@ -379,14 +453,14 @@ class Sidecar:
             )
 
 
-def run_forever(config_path: Path) -> int:
+def run_forever(config_path: Path, *, reset_state: bool = False) -> int:
     """``immich-sidecar run``: run until SIGTERM or SIGINT, then stop cleanly (exit 0)."""
     quiet_library_retry_hooks()
-    return asyncio.run(_run(config_path))
+    return asyncio.run(_run(config_path, reset_state))
 
 
-async def _run(config_path: Path) -> int:
-    sidecar = Sidecar(config_path)
+async def _run(config_path: Path, reset_state: bool = False) -> int:
+    sidecar = Sidecar(config_path, reset_state=reset_state)
     try:
         await sidecar.start()
     except (ConfigError, RuleResolutionError) as err:
@@ -401,4 +475,7 @@ async def _run(config_path: Path) -> int:
         loop.add_signal_handler(sig, sidecar.request_stop)
     await sidecar.run_until_stopped()
     await sidecar.stop()
+    if sidecar.fatal is not None:  # another user's state file, found once Immich answered
+        print(sidecar.fatal, file=sys.stderr)
+        return 2
     return 0

@@ -25,11 +25,13 @@ from sidecar.config.loader import load_settings
 from sidecar.config.model import Secret, Settings
 from sidecar.discord.bot import channel_problem
 from sidecar.engine.planning import name_refs, resolve_name, rule_albums
+from sidecar.engine.state_owner import RESET_FIX, StateOwner, owner_problem, read_owner
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichAuthError, ImmichError
 from sidecar.immich.models import Album, AlbumSummary, ServerVersion
 from sidecar.immich.permissions import (
     KEY_SETTINGS_HINT,
+    STATE_OWNER,
     Feature,
     features_in_use,
 )
@@ -153,7 +155,26 @@ async def immich_checks(settings: Settings, client: ImmichClient, *, bot: bool) 
         ]
     checks.append(passed("Immich accepts the API key"))
     checks += [feature_check(f, granted) for f in features_in_use(settings, bot=bot)]
-    return checks + await _name_checks(settings, client, granted, bot=bot)
+    checks += await _name_checks(settings, client, granted, bot=bot)
+    if STATE_OWNER.missing(granted):
+        return checks
+    return checks + await _owner_checks(settings, client)
+
+
+async def _owner_checks(settings: Settings, client: ImmichClient) -> list[Check]:
+    """An existing state file must be the key's user's (``run`` refuses another's)."""
+    path = settings.state.path
+    recorded = read_owner(path) if path.is_file() else None
+    if recorded is None:  # a new file, or one from before the record: adopted at the start
+        return []
+    try:
+        user = await client.me()
+    except ImmichError as err:
+        return [failed(f"could not ask Immich who the API key is ({err})", "check immich.api_key")]
+    problem = owner_problem(path, recorded, StateOwner(user.id, user.name, settings.immich.url))
+    if problem is not None:
+        return [failed(problem, RESET_FIX)]
+    return [passed(f"state file {path} belongs to Immich user {user.name!r}, the key's user")]
 
 
 NAME_FIXES = {

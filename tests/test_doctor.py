@@ -31,6 +31,7 @@ ALL_BUT_PERSON_READ = (
     "albumAsset.create",
     "album.read",
     "memory.read",
+    "user.read",
 )
 
 
@@ -150,10 +151,9 @@ async def test_all_green(setup: Setup) -> None:
         (
             "key lacking person.read",
             [
-                "✗ the API key lacks person.read, needed for watching for new photos -> tick "
+                "✗ the API key lacks person.read, needed for finding people by name -> tick "
                 "person.read on the key (Immich: Account settings > API keys), or create a new key "
-                "with "
-                "them and set immich.api_key",
+                "with them and set immich.api_key",
                 "✗ the API key lacks person.read, needed for /immich person -> tick person.read on "
                 "the "
                 "key (Immich: Account settings > API keys), or create a new key with them and set "

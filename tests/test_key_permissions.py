@@ -19,16 +19,28 @@ from pathlib import Path
 import pytest
 
 from sidecar.app import Sidecar
-from sidecar.config.model import MemoriesCommand, PersonCommand, Post, Secret, UploadCommand
+from sidecar.config.model import (
+    AlbumFilter,
+    MemoriesCommand,
+    PeopleFilter,
+    PersonCommand,
+    Post,
+    Rule,
+    Secret,
+    UploadCommand,
+)
 from sidecar.discord.commands import SORRY
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.permissions import (
+    ALBUM_WATCHING,
     FEATURES,
+    PEOPLE,
     PERSON,
     UPLOAD_ALBUM_BY_NAME,
     WATCHING,
     features_in_use,
     gaps,
+    rule_features,
 )
 from sidecar.ops.metrics import Metrics
 from tests.e2e_harness import REPO, free_port, write_config
@@ -47,6 +59,7 @@ EVERYTHING_BUT = {
         "albumAsset.create",
         "album.read",
         "memory.read",
+        "user.read",
     ),
     "album.read": (
         "asset.read",
@@ -56,6 +69,7 @@ EVERYTHING_BUT = {
         "asset.upload",
         "asset.update",
         "albumAsset.create",
+        "user.read",
     ),
 }
 
@@ -66,13 +80,13 @@ EVERYTHING_BUT = {
 def test_features_in_use_follow_the_config() -> None:
     with_bot = make_settings(upload=UploadCommand(album="From Discord"))
     assert [f.key for f in features_in_use(with_bot, bot=True)] == [
-        "watching",
         "upload",
         "upload_album_by_name",
         "person",
         "memories_command",
+        "state_owner",
     ]
-    assert [f.key for f in features_in_use(with_bot, bot=False)] == ["watching"]
+    assert [f.key for f in features_in_use(with_bot, bot=False)] == ["state_owner"]
     by_id = make_settings(upload=UploadCommand(album="0b6a4f7e-5d2c-4e8a-9a51-3f2d8c1b7e40"))
     assert "upload_album" in [f.key for f in features_in_use(by_id, bot=True)]
     off = make_settings(upload=UploadCommand(enabled=False))
@@ -84,25 +98,41 @@ def test_features_in_use_follow_the_config() -> None:
             memories=MemoriesCommand(enabled=False),
         ),
     )
-    assert [f.key for f in features_in_use(off, bot=True)] == ["watching"]
+    assert [f.key for f in features_in_use(off, bot=True)] == ["state_owner"]
     posts = replace(
         off,
         posts=(
             Post("m", "memories", "0 9 * * *", ("photos",)),
-            Post("b", "birthdays", "0 8 * * *", ("photos",)),
+            Post("b", "birthdays", "0 8 * * *", ("photos",), people=("Alice",)),
         ),
     )
     assert [f.key for f in features_in_use(posts, bot=False)] == [
-        "watching",
+        "people",
         "memory_posts",
         "birthday_posts",
+        "state_owner",
+    ]
+    by_person_id = Rule(
+        "ids", ("photos",), people=PeopleFilter(any=("0b6a4f7e-5d2c-4e8a-9a51-3f2d8c1b7e40",))
+    )
+    by_name = Rule("kids", ("photos",), people=PeopleFilter(any=("Alice",)))
+    album = Rule("holiday", ("photos",), albums=AlbumFilter(("Holiday",)))
+    assert rule_features(by_person_id) == (WATCHING,)  # an id needs no look-up
+    assert rule_features(by_name) == (WATCHING, PEOPLE)
+    assert rule_features(album) == (ALBUM_WATCHING,)
+    rules = replace(off, rules=(album, by_name))
+    assert [f.key for f in features_in_use(rules, bot=False)] == [
+        "watching",
+        "people",
+        "album_watching",
+        "state_owner",
     ]
 
 
 def test_gaps_name_what_each_feature_lacks_and_all_grants_everything() -> None:
     granted = {"asset.read", "asset.view", "person.read"}
     found = gaps(FEATURES, granted)
-    assert WATCHING not in found
+    assert WATCHING not in found and PEOPLE not in found
     assert found[PERSON] == ("person.statistics",)
     assert found[UPLOAD_ALBUM_BY_NAME] == ("albumAsset.create", "album.read")
     assert gaps(FEATURES, {"all"}) == {}

@@ -142,6 +142,7 @@ def resolve_album_refs(
     rules: Sequence[Rule],
     albums: Iterable[AlbumSummary],
     source: str,
+    runs: Callable[[Rule], bool] = lambda _rule: True,
 ) -> tuple[dict[str, frozenset[str]], list[str]]:
     """Album ids per rule name, and one ``file:line: key: problem`` per unknown or ambiguous
     album name (a name matches ignoring case; an id must be one the key can see)."""
@@ -149,6 +150,8 @@ def resolve_album_refs(
     resolved: dict[str, frozenset[str]] = {}
     problems: list[str] = []
     for index, rule in enumerate(rules):
+        if not runs(rule):
+            continue
         ids: set[str] = set()
         for position, reference in enumerate(rule.albums.any):
             album_id, problem = resolve_album_ref(reference, known)
@@ -174,14 +177,15 @@ async def resolve_albums(
     source: str,
     rules: tuple[CompiledRule, ...],
     earlier: Sequence[str] = (),
+    runs: Callable[[Rule], bool] = lambda _rule: True,
 ) -> tuple[CompiledRule, ...]:
     """``rules`` (compiled from ``config``) with their album names resolved to ids; raises
     RuleResolutionError with ``earlier`` problems (the people's) and the albums' together.
-    Lists albums only when a rule names one."""
+    Lists albums only when a rule that ``runs`` names one."""
     problems = list(earlier)
-    if any(rule.albums.any for rule in config):
+    if any(rule.albums.any for rule in config if runs(rule)):
         albums = await list_albums(client, all_listings(client))
-        resolved, album_problems = resolve_album_refs(config, albums.values(), source)
+        resolved, album_problems = resolve_album_refs(config, albums.values(), source, runs)
         problems += album_problems
         rules = tuple(replace(rule, albums=resolved.get(rule.name, frozenset())) for rule in rules)
     if problems:

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sidecar.config.model import KeyPath, Settings, format_key_path
+from sidecar.config.model import KeyPath, Rule, Settings, format_key_path
 from sidecar.engine.albums import (
     album_where,
     all_listings,
@@ -28,11 +28,17 @@ from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import Album, AlbumSummary, Person, is_immich_id
 
 
-async def resolve_rules(client: ImmichClient, settings: Settings) -> tuple[CompiledRule, ...]:
-    """Look every person name of the rules up in Immich (once per distinct name)."""
+async def resolve_rules(
+    client: ImmichClient,
+    settings: Settings,
+    runs: Callable[[Rule], bool] = lambda _rule: True,
+) -> tuple[CompiledRule, ...]:
+    """Look every person name of the rules that ``runs`` up in Immich (once per distinct name),
+    and their albums; the other rules are left out (off until the key allows them)."""
     names = {
         ref
         for rule in settings.rules
+        if runs(rule)
         for ref in (*rule.people.any, *rule.people.all, *rule.people.none)
         if not is_person_id(ref)
     }
@@ -47,10 +53,11 @@ async def resolve_rules(client: ImmichClient, settings: Settings) -> tuple[Compi
             lambda name: found.get(name, []),
             source=source,
             line_of=settings.line_of,
+            runs=runs,
         )
     except RuleResolutionError as err:  # the albums' problems are reported with the people's
-        return await resolve_albums(client, settings.rules, source, (), err.problems)
-    return await resolve_albums(client, settings.rules, source, rules)
+        return await resolve_albums(client, settings.rules, source, (), err.problems, runs)
+    return await resolve_albums(client, settings.rules, source, rules, runs=runs)
 
 
 def build_watch(settings: Settings, rules: tuple[CompiledRule, ...]) -> Watch:

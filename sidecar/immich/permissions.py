@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from sidecar.config.model import Settings
+from sidecar.config.model import Post, Rule, Settings
 from sidecar.immich.models import is_immich_id
 
 KEY_SETTINGS_HINT = "Immich: Account settings > API keys"
@@ -43,8 +43,14 @@ class Feature:
 WATCHING = Feature(
     "watching",
     "watching for new photos",
-    ("asset.read", "asset.view", "person.read"),
-    "POST /search/metadata, GET /assets/{id}/thumbnail, GET /search/person and /people",
+    ("asset.read", "asset.view"),
+    "POST /search/metadata, GET /assets/{id}/thumbnail",
+)
+PEOPLE = Feature(
+    "people",
+    "finding people by name",
+    ("person.read",),
+    "GET /search/person (the person names of rules and posts)",
 )
 UPLOAD = Feature(
     "upload",
@@ -73,9 +79,9 @@ PERSON = Feature(
 ALBUM_WATCHING = Feature(
     "album_watching",
     "album rules",
-    ("album.read", "asset.read"),
+    ("album.read", "asset.read", "asset.view"),
     "GET /albums, GET /timeline/buckets and /timeline/bucket, GET /assets/{id}, "
-    "POST /search/metadata (albumIds)",
+    "POST /search/metadata (albumIds), GET /assets/{id}/thumbnail",
 )
 MEMORY_POSTS = Feature(
     "memory_posts",
@@ -95,8 +101,15 @@ MEMORIES_COMMAND = Feature(
     ("memory.read", "asset.read", "asset.view"),
     "GET /memories, POST /search/metadata (the fallback), GET /assets/{id}/thumbnail",
 )
+STATE_OWNER = Feature(
+    "state_owner",
+    "checking whose state file it is",
+    ("user.read",),
+    "GET /users/me (the state file belongs to one Immich user)",
+)
 FEATURES: tuple[Feature, ...] = (
     WATCHING,
+    PEOPLE,
     UPLOAD,
     UPLOAD_ALBUM,
     UPLOAD_ALBUM_BY_NAME,
@@ -105,7 +118,11 @@ FEATURES: tuple[Feature, ...] = (
     MEMORY_POSTS,
     BIRTHDAY_POSTS,
     MEMORIES_COMMAND,
+    STATE_OWNER,
 )
+# The features a rule or a post needs to run at all; the others are the slash commands' and
+# the start's own.
+RUNNING_FEATURES = frozenset({WATCHING, PEOPLE, ALBUM_WATCHING, MEMORY_POSTS, BIRTHDAY_POSTS})
 
 
 def album_feature(album: str | None) -> Feature | None:
@@ -115,27 +132,42 @@ def album_feature(album: str | None) -> Feature | None:
     return UPLOAD_ALBUM if is_immich_id(album) else UPLOAD_ALBUM_BY_NAME
 
 
+def rule_features(rule: Rule) -> tuple[Feature, ...]:
+    """What one rule needs: album rules and upload rules differ; a person name must be found."""
+    needs = [ALBUM_WATCHING if rule.albums.any else WATCHING]
+    people = (*rule.people.any, *rule.people.all, *rule.people.none)
+    if any(not is_immich_id(ref) for ref in people):
+        needs.append(PEOPLE)
+    return tuple(needs)
+
+
+def post_features(post: Post) -> tuple[Feature, ...]:
+    """What one scheduled post needs (a digest reads the state file only)."""
+    needs = {"memories": [MEMORY_POSTS], "birthdays": [BIRTHDAY_POSTS]}.get(post.kind, [])
+    if any(not is_immich_id(ref) for ref in post.people):
+        needs.append(PEOPLE)
+    return tuple(needs)
+
+
 def features_in_use(settings: Settings, *, bot: bool) -> tuple[Feature, ...]:
-    """The features this config turns on. Slash commands exist only with a bot (``bot``)."""
-    used = [WATCHING]
-    if any(rule.albums.any for rule in settings.rules):
-        used.append(ALBUM_WATCHING)
-    kinds = {post.kind for post in settings.posts}
-    if "memories" in kinds:
-        used.append(MEMORY_POSTS)
-    if "birthdays" in kinds:
-        used.append(BIRTHDAY_POSTS)
+    """The features this config turns on, in the order of ``FEATURES``. Slash commands exist
+    only with a bot (``bot``)."""
+    used: set[Feature] = {STATE_OWNER}
+    for rule in settings.rules:
+        used.update(rule_features(rule))
+    for post in settings.posts:
+        used.update(post_features(post))
     commands = settings.discord
     if bot and commands.upload.enabled:
-        used.append(UPLOAD)
+        used.add(UPLOAD)
         album = album_feature(commands.upload.album)
         if album is not None:
-            used.append(album)
+            used.add(album)
     if bot and commands.person.enabled:
-        used.append(PERSON)
+        used.add(PERSON)
     if bot and commands.memories.enabled:
-        used.append(MEMORIES_COMMAND)
-    return tuple(used)
+        used.add(MEMORIES_COMMAND)
+    return tuple(f for f in FEATURES if f in used)
 
 
 def permissions_for(features: Iterable[Feature]) -> tuple[str, ...]:

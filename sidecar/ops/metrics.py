@@ -143,6 +143,13 @@ class Metrics:
             ["post"],
             registry=r,
         )
+        self.feature_enabled = Gauge(
+            PREFIX + "feature_enabled",
+            "1 for each feature the config uses that the Immich API key allows, 0 while the key "
+            "lacks a permission it needs (feature: watching, people, album_watching, ...).",
+            ["feature"],
+            registry=r,
+        )
         self.build_info = Gauge(
             PREFIX + "build_info",
             "Build information; the value is always 1.",
