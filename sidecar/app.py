@@ -24,18 +24,17 @@ from sidecar.clock import utc_now
 from sidecar.config.loader import load_settings
 from sidecar.config.model import (
     ConfigError,
-    Rule,
     Secret,
     Settings,
 )
 from sidecar.discord.bot import DiscordStartupError, SidecarBot
 from sidecar.discord.commands import StatusInfo
-from sidecar.engine.access import FeatureAccess, missing_permission
+from sidecar.engine.access import FeatureAccess
 from sidecar.engine.albums import (
     AlbumWatcher,
 )
 from sidecar.engine.dispatch import Dispatcher
-from sidecar.engine.planning import build_watch, resolve_rules, rule_options
+from sidecar.engine.planning import build_watch, rule_options
 from sidecar.engine.post_runner import PostScheduler, memories_today
 from sidecar.engine.posts import Plan
 from sidecar.engine.quiet import quiet_policy
@@ -44,12 +43,12 @@ from sidecar.engine.rules import (
     CompiledRule,
     RuleResolutionError,
 )
-from sidecar.engine.state_owner import StateOwnerError, check_owner, move_aside
+from sidecar.engine.session import ImmichSession
+from sidecar.engine.state_owner import StateOwnerError, move_aside
 from sidecar.engine.store import Store
 from sidecar.engine.uploads import LAST_POLL_KEY, Poller
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichClientError, ImmichError, ImmichPermissionError
-from sidecar.immich.permissions import STATE_OWNER, Feature, features_in_use, rule_features
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.http_server import MetricsServer
 from sidecar.ops.metrics import Metrics
@@ -95,10 +94,6 @@ class Sidecar:
                 settings.immich.external_url, self.client, self.metrics, self._stdout, self._bot
             )
         )
-        self._rules: tuple[CompiledRule, ...] | None = None  # the running config's, resolved
-        self._rules_off: frozenset[Feature] = frozenset()  # the rule features off when resolved
-        self._owner_checked = False
-        self._unexpected_refusals: set[str] = set()
         # Connected: the version and the key's permissions were checked against the Immich
         # that answers now. A reload never makes it so, an Immich outage undoes it.
         self._connected = False
@@ -113,6 +108,7 @@ class Sidecar:
         self.store: Store
         self.client: ImmichClient
         self.poller: Poller
+        self.session: ImmichSession
         self.albums: AlbumWatcher
         self.dispatcher: Dispatcher
         self.posts: PostScheduler
@@ -145,6 +141,7 @@ class Sidecar:
         self.client = await self._resources.enter_async_context(
             ImmichClient(settings.immich.url, settings.immich.api_key, self.metrics)
         )
+        self.session = ImmichSession(self.client, self.store, self.access)
         self.albums = AlbumWatcher(self.client, self.store, self.metrics)
         self.poller = Poller(self.client, self.store, self.metrics, self._clock, self.albums)
         self.dispatcher = Dispatcher(self.store, self.metrics, self._clock)
@@ -198,22 +195,16 @@ class Sidecar:
         )
 
     async def _connect_immich(self) -> bool:
-        """Learn the server version, read the key's permissions (which features are off),
-        check whose state file this is and resolve the names of the rules that run. Immich
-        being down is not fatal (the poll job tries again); an unknown person name is
-        (RuleResolutionError), and so is another user's state file (StateOwnerError)."""
+        """Learn the server version, then what the key allows, whose state file this is and
+        the rules' names (``ImmichSession.connect``). Immich being down is not fatal (the poll
+        job tries again); an unknown person name is (RuleResolutionError), and so is another
+        user's state file (StateOwnerError)."""
         try:
             version = await self.client.version()
             self._version = str(version)
-            self.access.use(features_in_use(self.settings, bot=self._bot is not None))
-            self.access.granted(await self.client.key_permissions())
-            if not self._owner_checked and self.access.is_on(STATE_OWNER):
-                check_owner(self.store, await self.client.me(), self.settings.immich.url)
-                self._owner_checked = True
-            if self._rules is None:
-                await self._resolve_rules()
+            await self.session.connect(self.settings, bot=self._bot is not None)
         except ImmichPermissionError as err:
-            if not self._refused(err):
+            if not self.session.refused(err):
                 self._immich_unusable(err)
                 return False
             return await self._connect_immich()  # again, without what the key lacks
@@ -225,47 +216,8 @@ class Sidecar:
         log.info("connected to Immich %s", self._version)
         return True
 
-    def _runs(self, rule: Rule) -> bool:
-        return self.access.all_on(rule_features(rule))
-
-    async def _resolve_rules(self) -> None:
-        self._rules = await resolve_rules(self.client, self.settings, self._runs)
-        self._rules_off = self.access.off_running()
-
     async def _resolve_for_reload(self, new: Settings) -> tuple[CompiledRule, ...]:
-        running = features_in_use(self.settings, bot=self._bot is not None)
-        self.access.use(features_in_use(new, bot=self._bot is not None))
-        try:
-            rules = await resolve_rules(self.client, new, self._runs)
-        except BaseException:
-            self.access.use(running)  # the reload is refused: the running config stays
-            raise
-        self._rules_off = self.access.off_running()
-        return rules
-
-    def _refused(self, err: ImmichPermissionError) -> bool:
-        """A 403: the key lacks the permission it names, so every feature that needs it is off
-        (said once) instead of a retry. False when it names none, or nothing changed."""
-        permission = missing_permission(err.message)
-        if permission is None:
-            return False
-        if self.access.refused(permission):
-            return True
-        if permission not in self._unexpected_refusals:  # a call the feature table misses
-            self._unexpected_refusals.add(permission)
-            log.error("Immich refused %s: the API key lacks %s", err.endpoint, permission)
-        return False
-
-    async def _recheck_access(self) -> None:
-        """While a feature is off: read the key's permissions again (one small request per
-        poll), and resolve the rules again when a rule's feature turned on or off."""
-        if self.access.anything_off:
-            self.access.granted(await self.client.key_permissions())
-        if self.access.off_running() != self._rules_off:
-            await self._resolve_rules()
-        if not self._owner_checked and self.access.is_on(STATE_OWNER):
-            check_owner(self.store, await self.client.me(), self.settings.immich.url)
-            self._owner_checked = True
+        return await self.session.resolve_for_reload(self.settings, new, bot=self._bot is not None)
 
     def _immich_unusable(self, err: ImmichError) -> None:
         self._connected = False
@@ -352,11 +304,11 @@ class Sidecar:
                     self.metrics.poll_runs.labels(result="failure").inc()
                     return False
             else:
-                await self._recheck_access()
-            assert self._rules is not None  # resolved on connecting, or by a reload
-            await self.poller.poll(build_watch(self.settings, self._rules))
+                await self.session.recheck(self.settings)
+            assert self.session.rules is not None  # resolved on connecting, or by a reload
+            await self.poller.poll(build_watch(self.settings, self.session.rules))
         except ImmichPermissionError as err:
-            if not self._refused(err):
+            if not self.session.refused(err):
                 log.warning("poll failed: %s", err)
                 self._poll_error = f"the last poll failed: {err}"
             return False  # the next poll runs without what the key lacks
@@ -443,7 +395,7 @@ class Sidecar:
             self._bot.update_settings(new)
         self.settings = new
         self.loaded_at = self._clock()
-        self._rules = rules
+        self.session.rules = rules
         drop_removed_targets(self.store, old, new, self._clock())
         self.dispatcher.configure(self._sinks.build(new), rule_options(new), quiet_policy(new))
         self.posts.apply(new)
