@@ -163,9 +163,9 @@ async def test_all_green(setup: Setup) -> None:
         (
             "unknown person",
             [
-                "✗ {config}:{line}: rules[0].people.any[1]: no person called 'Dave' in Immich -> name "
-                "the person in Immich (People > the face > add a name), or correct the name in "
-                "the config"
+                "✗ {config}:{line}: rules[0].people.any[1]: no person called 'Dave' in Immich "
+                "-> name the person in Immich (People > the face > add a name), or correct the "
+                "name in the config"
             ],
         ),
         (
@@ -327,10 +327,11 @@ async def test_an_unknown_album_of_a_rule_is_one_cross(setup: Setup) -> None:
     assert code == 1, output
     config = setup.tmp / "config.yaml"
     assert crosses(output) == [
-        f"✗ {config}:{line_of(config, '[Holiday]')}: rules[1].albums.any[0]: no album called 'Holiday' in Immich (albums: "
-        "'Holiday 2026'); an album of that name may exist but not be visible to this key's user "
-        "(owned by someone else and not shared with them) -> create the album in Immich or share "
-        "it with the key's user, or correct the name in the rule"
+        f"✗ {config}:{line_of(config, '[Holiday]')}: rules[1].albums.any[0]: no album called "
+        "'Holiday' in Immich (albums: 'Holiday 2026'); an album of that name may exist but not "
+        "be visible to this key's user (owned by someone else and not shared with them) -> "
+        "create the album in Immich or share it with the key's user, or correct the name in the "
+        "rule"
     ], output
 
 
@@ -358,8 +359,9 @@ async def test_an_unknown_post_person_is_one_cross(setup: Setup) -> None:
     assert code == 1, output
     config = setup.tmp / "config.yaml"
     assert crosses(output) == [
-        f"✗ {config}:{line_of(config, 'Carol')}: posts[0].people.any[1]: no person called 'Carol' in Immich -> name the "
-        "person in Immich (People > the face > add a name), or correct the name in the config"
+        f"✗ {config}:{line_of(config, 'Carol')}: posts[0].people.any[1]: no person called "
+        "'Carol' in Immich -> name the person in Immich (People > the face > add a name), or "
+        "correct the name in the config"
     ], output
 
 

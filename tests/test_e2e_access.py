@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import textwrap
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -68,7 +69,7 @@ class World:
 
 
 @pytest.fixture(params=[(2, 7, 5), (3, 1, 0)], ids=["immich-2.7", "immich-3.1"])
-async def world(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
     async with FakeImmich(version=request.param, permissions=ALL_BUT_PERSON_READ) as immich:
         yield World(immich, tmp_path)
 

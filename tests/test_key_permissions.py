@@ -29,7 +29,9 @@ from sidecar.config.model import (
     Secret,
     UploadCommand,
 )
-from sidecar.discord.commands import SORRY
+from sidecar.discord.bot import SidecarBot
+from sidecar.discord.commands import SORRY, StatusInfo
+from sidecar.engine.access import FeatureAccess, missing_permission
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.permissions import (
     ALBUM_WATCHING,
@@ -46,7 +48,7 @@ from sidecar.ops.metrics import Metrics
 from tests.e2e_harness import REPO, free_port, write_config
 from tests.fakes import fake_discord as fd
 from tests.fakes.fake_immich import FakeImmich
-from tests.test_discord_bot import JPEG, make_settings, start_bot
+from tests.test_discord_bot import JPEG, fixed_status, make_settings, start_bot
 from tests.test_discord_commands import command, text_of, upload
 
 EVERYTHING_BUT = {
@@ -241,3 +243,68 @@ async def test_start_says_once_which_features_are_off(fake, tmp_path, monkeypatc
             "(Immich: Account settings > API keys)",
         )
     ]
+
+
+# ---------------------------------------------------------------------------- decided once
+
+
+def test_access_says_each_change_once_and_a_refusal_does_not_flap(caplog) -> None:
+    metrics = Metrics()
+    access = FeatureAccess(metrics)
+    caplog.set_level(logging.INFO, logger="sidecar")
+    assert access.use([WATCHING, PEOPLE, ALBUM_WATCHING]) == []  # nothing known yet
+    granted = ["asset.read", "asset.view", "album.read", "user.read"]
+    [change] = access.granted(granted)
+    assert (change.feature, change.missing) == (PEOPLE, ("person.read",))
+    assert access.granted(granted) == []  # read again, poll after poll: nothing new to say
+    assert not access.is_on(PEOPLE) and access.is_on(ALBUM_WATCHING)
+    assert (
+        metrics.registry.get_sample_value("immich_sidecar_feature_enabled", {"feature": "people"})
+        == 0
+    )
+    # A 403 for album.read although the listing grants it: off until the listing changes.
+    [refused] = access.refused("album.read")
+    assert refused.feature is ALBUM_WATCHING and not refused.on
+    assert access.granted(granted) == []
+    assert not access.is_on(ALBUM_WATCHING)
+    back = access.granted([*granted, "person.read"])
+    assert {(c.feature, c.on) for c in back} == {(PEOPLE, True), (ALBUM_WATCHING, True)}
+    assert access.off_sentences() == []
+    assert [r.getMessage() for r in caplog.records] == [
+        PEOPLE.off_sentence(["person.read"]),
+        ALBUM_WATCHING.off_sentence(["album.read"]),
+        "finding people by name is on: the Immich API key now has person.read",
+        "album rules is on: the Immich API key now has album.read, asset.read, asset.view",
+    ]
+
+
+def test_a_key_with_all_still_loses_what_immich_refuses() -> None:
+    access = FeatureAccess(Metrics())
+    access.use([WATCHING, PEOPLE])
+    assert access.granted(["all"]) == []
+    assert [c.feature for c in access.refused("person.read")] == [PEOPLE]
+    assert access.is_on(WATCHING)
+
+
+def test_the_403_message_names_the_permission() -> None:
+    assert missing_permission("Missing required permission: person.read") == "person.read"
+    assert missing_permission("Forbidden") is None
+
+
+async def test_status_lists_what_is_off(fake) -> None:
+    async def status() -> StatusInfo:
+        info = await fixed_status()
+        return replace(info, features_off=(PEOPLE.off_sentence(["person.read"]),))
+
+    async with ImmichClient("http://127.0.0.1:9", Secret("unused"), Metrics()) as client:
+        bot = SidecarBot(make_settings(), client, Metrics(), status, guild_ready_timeout=0.05)
+        await bot.__aenter__()
+        try:
+            await bot.launch(Secret(fd.TOKEN), ready_timeout=10)
+            answer = await command(fake, "status", [])
+        finally:
+            await bot.close()
+    assert (
+        "Off: finding people by name is off: the Immich API key lacks person.read; add it to "
+        "the key (Immich: Account settings > API keys)"
+    ) in text_of(answer)
