@@ -605,10 +605,11 @@ async def test_quiet_hours_hold_deliveries_across_a_restart_and_release_them_at_
 async def test_a_failed_run_is_counted_retried_later_and_posts_nothing(
     tmp_path, monkeypatch, caplog
 ):
-    async with FakeImmich(permissions=("asset.read", "asset.view", "person.read")) as immich:
+    async with FakeImmich() as immich:
         monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
         immich.add_person("Alice")
-        sidecar = await started(config(immich, tmp_path), Clock(NINE), io.StringIO())
+        carol = MEMORIES + "    people: {any: [Carol]}\n"  # named in Immich only later
+        sidecar = await started(config(immich, tmp_path, carol), Clock(NINE), io.StringIO())
         try:
             await wait_for(
                 lambda: (
@@ -623,6 +624,36 @@ async def test_a_failed_run_is_counted_retried_later_and_posts_nothing(
             assert any(
                 "post memories failed for 2026-12-01" in r.getMessage() for r in caplog.records
             )
+        finally:
+            await sidecar.stop()
+
+
+async def test_a_post_whose_permission_is_missing_is_skipped_not_retried(
+    tmp_path, monkeypatch, caplog
+):
+    async with FakeImmich(permissions=("asset.read", "asset.view", "person.read")) as immich:
+        monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
+        immich.add_person("Alice")
+        out = io.StringIO()
+        sidecar = await started(config(immich, tmp_path), Clock(NINE), out)
+        try:
+            await wait_for(
+                lambda: (
+                    sidecar.metrics.post_runs.labels(post="memories", result="skipped")._value.get()
+                    == 1
+                ),
+                "the skipped make-up run",
+            )
+            assert sidecar._scheduler is not None
+            assert sidecar._scheduler.get_job("post:memories:retry") is None
+            assert immich.api_requests("GET", "/api/memories") == []  # no call bound to fail
+            assert out.getvalue() == ""
+            assert [
+                r.getMessage() for r in caplog.records if "memories posts is off" in r.getMessage()
+            ] == [
+                "memories posts is off: the Immich API key lacks memory.read; add it to the key "
+                "(Immich: Account settings > API keys)"
+            ]
         finally:
             await sidecar.stop()
 
