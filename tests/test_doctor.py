@@ -402,6 +402,26 @@ async def test_passes_once_a_run_has_made_the_state_file(
     code, output = await setup.doctor()
     assert code == 0, output
     assert f"✓ state.path {state} exists and is writable" in output
+    assert f"✓ state file {state} belongs to Immich user 'Admin', the key's user" in output
+
+
+async def test_a_state_file_of_another_user_is_one_cross_naming_reset_state(setup: Setup) -> None:
+    from sidecar.engine.state_owner import OWNER_KEY, StateOwner
+    from sidecar.engine.store import Store
+
+    state = setup.tmp / "data" / "state.db"
+    store = Store.open(state)
+    anna = StateOwner("8c0b5f4e-0000-4000-8000-000000000001", "Anna", "http://old-nas:2283")
+    store.set_meta(OWNER_KEY, anna.to_json())
+    store.close()
+    code, output = await setup.doctor()
+    assert code == 1
+    assert crosses(output) == [
+        f"✗ state file {state} belongs to Immich user 'Anna' ({anna.user_id}) at "
+        f"http://old-nas:2283, but the API key is user 'Admin' ({setup.immich.key_user_id}) at "
+        f"{setup.immich.url} -> run `immich-sidecar run --reset-state` to move the old file "
+        "aside and start a new one (or set state.path to a file of this user's own)"
+    ], output
 
 
 def test_state_check_of_an_existing_file(tmp_path: Path) -> None:
