@@ -99,6 +99,7 @@ class Sidecar:
         self._connected = False
         self._immich_problem: tuple[object, ...] | None = None  # the last one logged
         self._poll_error: str | None = None  # why the last poll attempt failed
+        self._unresolved: list[str] = []  # the names problems last logged
         self._version: str | None = None
         self._started = time.monotonic()
         self._last_success: float | None = None
@@ -325,8 +326,10 @@ class Sidecar:
                 self._connected = False  # down or restarting: maybe another version comes back
             return False
         except RuleResolutionError as err:  # Immich answered only now, and a name is wrong
-            for problem in err.lines():
-                log.error("cannot watch: %s", problem)
+            if err.lines() != self._unresolved:  # said once, not at every poll
+                self._unresolved = err.lines()
+                for problem in err.lines():
+                    log.error("cannot watch: %s", problem)
             self._poll_error = "a rule names a person Immich does not know (see the log)"
             self.metrics.poll_runs.labels(result="failure").inc()
             return False
@@ -335,6 +338,7 @@ class Sidecar:
             self._poll_error = "the last poll failed unexpectedly (see the log)"
             return False
         self._poll_error = None
+        self._unresolved = []
         self._last_success = time.monotonic()
         return True
 
