@@ -308,3 +308,31 @@ async def test_status_lists_what_is_off(fake) -> None:
         "Off: finding people by name is off: the Immich API key lacks person.read; add it to "
         "the key (Immich: Account settings > API keys)"
     ) in text_of(answer)
+
+
+async def test_a_name_unknown_once_its_permission_comes_is_said_once(tmp_path, monkeypatch, caplog):
+    lacking = [p for p in EVERYTHING_BUT["person.statistics"] if p != "person.read"]
+    async with FakeImmich(permissions=lacking) as server:
+        monkeypatch.setenv("IMMICH_API_KEY", server.api_key)
+        path = tmp_path / "config.yaml"
+        write_config(
+            path,
+            immich_url=server.url,
+            state=tmp_path / "state.db",
+            metrics_port=free_port(),
+            rules="- name: kids\n  people: {any: [Zed]}\n  targets: [stdout]\n",
+        )
+        sidecar = Sidecar(Path(path), stdout=io.StringIO())
+        caplog.set_level(logging.INFO, logger="sidecar")
+        await sidecar.start()  # Zed cannot be looked up yet: the rule is off, the start is not
+        try:
+            await sidecar._poll_job()
+            server.permissions.append("person.read")
+            for _ in range(4):
+                await sidecar._poll_job()
+            assert "a rule names a person Immich does not know" in "; ".join(sidecar.readiness())
+        finally:
+            await sidecar.stop()
+    unknown = [r.getMessage() for r in caplog.records if "no person called 'Zed'" in r.getMessage()]
+    assert len(unknown) == 1, unknown
+    assert any("finding people by name is on" in r.getMessage() for r in caplog.records)
