@@ -359,7 +359,7 @@ class Sidecar:
             reasons.append(f"last successful poll more than {limit:g}s ago")
         if problem := self._reloader.problem():
             reasons.append(problem)
-        return reasons + self.access.off_sentences()
+        return reasons + self.access.off_sentences(safety=False)
 
     async def _memories_today(self) -> Plan:
         return await memories_today(self.client, self.store, self.settings, self._clock())

@@ -336,3 +336,38 @@ async def test_a_name_unknown_once_its_permission_comes_is_said_once(tmp_path, m
     unknown = [r.getMessage() for r in caplog.records if "no person called 'Zed'" in r.getMessage()]
     assert len(unknown) == 1, unknown
     assert any("finding people by name is on" in r.getMessage() for r in caplog.records)
+
+
+async def test_without_user_read_the_sidecar_stays_ready_and_says_so_once(
+    tmp_path, monkeypatch, caplog
+):
+    granted = [*EVERYTHING_BUT["person.statistics"], "person.statistics"]
+    granted.remove("user.read")
+    async with FakeImmich(permissions=granted) as server:
+        server.add_person("Alice")
+        monkeypatch.setenv("IMMICH_API_KEY", server.api_key)
+        path = tmp_path / "config.yaml"
+        write_config(
+            path,
+            immich_url=server.url,
+            state=tmp_path / "state.db",
+            metrics_port=free_port(),
+            rules="- name: kids\n  people: {any: [Alice]}\n  targets: [stdout]\n",
+        )
+        sidecar = Sidecar(Path(path), stdout=io.StringIO())
+        caplog.set_level(logging.INFO, logger="sidecar")
+        await sidecar.start()
+        try:
+            for _ in range(3):
+                await sidecar._poll_job()
+            assert sidecar.readiness() == []
+            [off] = sidecar.status().features_off
+            assert off.startswith("checking whose state file it is is off: ")
+        finally:
+            await sidecar.stop()
+        assert server.api_requests("GET", "/api/users/me") == []
+    said = [r.getMessage() for r in caplog.records if " is off" in r.getMessage()]
+    assert said == [
+        "checking whose state file it is is off: the Immich API key lacks user.read; add it to "
+        "the key (Immich: Account settings > API keys)"
+    ]

@@ -16,7 +16,7 @@ import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from sidecar.immich.permissions import RUNNING_FEATURES, Feature, gaps
+from sidecar.immich.permissions import RUNNING_FEATURES, SAFETY_FEATURES, Feature, gaps
 from sidecar.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -93,9 +93,14 @@ class FeatureAccess:
     def anything_off(self) -> bool:
         return bool(self._off)
 
-    def off_sentences(self) -> list[str]:
-        """One sentence per feature that is off, with the fix (readiness, /immich status)."""
-        return [f.off_sentence(missing) for f, missing in self._off.items()]
+    def off_sentences(self, *, safety: bool = True) -> list[str]:
+        """One sentence per feature that is off, with the fix (/immich status; readiness leaves
+        out the safety checks with ``safety=False``: the sidecar still does its job)."""
+        return [
+            f.off_sentence(missing)
+            for f, missing in self._off.items()
+            if safety or f not in SAFETY_FEATURES
+        ]
 
     def off_running(self) -> frozenset[Feature]:
         """The features rules and posts need that are off (their rules do not run)."""

@@ -123,6 +123,9 @@ FEATURES: tuple[Feature, ...] = (
 # The features a rule or a post needs to run at all; the others are the slash commands' and
 # the start's own.
 RUNNING_FEATURES = frozenset({WATCHING, PEOPLE, ALBUM_WATCHING, MEMORY_POSTS, BIRTHDAY_POSTS})
+# Checks that guard the sidecar rather than do its job: without them it still posts, so they
+# do not make it "not ready" (an upgrade with a key made before them keeps its pod ready).
+SAFETY_FEATURES = frozenset({STATE_OWNER})
 
 
 def album_feature(album: str | None) -> Feature | None:
