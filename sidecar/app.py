@@ -12,7 +12,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -29,6 +29,7 @@ from sidecar.config.model import (
 )
 from sidecar.discord.bot import DiscordStartupError, SidecarBot
 from sidecar.discord.commands import StatusInfo
+from sidecar.discord.no_echo import without_echo
 from sidecar.engine.access import FeatureAccess
 from sidecar.engine.albums import (
     AlbumWatcher,
@@ -52,7 +53,7 @@ from sidecar.immich.errors import ImmichClientError, ImmichError, ImmichPermissi
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.http_server import MetricsServer
 from sidecar.ops.metrics import Metrics
-from sidecar.targets.base import SinkContext
+from sidecar.targets.base import Sink, SinkContext
 from sidecar.targets.sinks import SinkSet
 from sidecar.wording import count
 
@@ -153,7 +154,7 @@ class Sidecar:
             await self._start_bot(settings.discord.token)
         await self._connect_immich()
         self.dispatcher.configure(
-            self._sinks.build(settings), rule_options(settings), quiet_policy(settings)
+            self._build_sinks(settings), rule_options(settings), quiet_policy(settings)
         )
 
         self._http = MetricsServer(
@@ -194,6 +195,10 @@ class Sidecar:
             count(len(settings.targets), "target"),
             settings.poll.interval,
         )
+
+    def _build_sinks(self, settings: Settings) -> Mapping[str, Sink]:
+        # An asset that came in through an ingest channel is not announced back there.
+        return without_echo(self._sinks.build(settings), settings, self.store.ingested_from)
 
     async def _connect_immich(self) -> bool:
         """Learn the server version, then what the key allows, whose state file this is and
@@ -240,6 +245,7 @@ class Sidecar:
                 self.metrics,
                 self._status_async,
                 memories_provider=self._memories_today,
+                ingest_store=self.store,
             )
         )
         problems = await self._bot.launch(token)
@@ -401,7 +407,7 @@ class Sidecar:
         self.loaded_at = self._clock()
         self.session.rules = rules
         drop_removed_targets(self.store, old, new, self._clock())
-        self.dispatcher.configure(self._sinks.build(new), rule_options(new), quiet_policy(new))
+        self.dispatcher.configure(self._build_sinks(new), rule_options(new), quiet_policy(new))
         self.posts.apply(new)
         if old.poll.interval != new.poll.interval and self._scheduler is not None:
             self._scheduler.reschedule_job(

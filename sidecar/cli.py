@@ -14,6 +14,7 @@ from typing import Any
 
 from sidecar import __version__
 from sidecar.config.durations import format_duration, parse_duration
+from sidecar.config.ingest_checks import ingest_lines
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Settings
 from sidecar.config.schema import schema_text
@@ -204,6 +205,8 @@ def _check_config(args: argparse.Namespace) -> int:
     print(f"{path}: OK: {describe(settings)}")
     posts = importlib.import_module("sidecar.engine.posts")
     for line in posts.next_run_lines(settings, datetime.now(UTC)):
+        print(line)
+    for line in ingest_lines(settings):
         print(line)
     print(OFFLINE_NOTE)
     return EXIT_OK

@@ -24,6 +24,7 @@ import httpx
 from sidecar.config.loader import load_settings
 from sidecar.config.model import Secret, Settings
 from sidecar.discord.bot import channel_problem
+from sidecar.discord.intents import ingest_checks
 from sidecar.engine.planning import name_refs, resolve_name, rule_albums
 from sidecar.engine.state_owner import RESET_FIX, StateOwner, owner_problem, read_owner
 from sidecar.immich.client import ImmichClient
@@ -183,7 +184,7 @@ NAME_FIXES = {
     "album": "create the album in Immich or share it with the key's user, or correct the name in "
     "the rule",
     "upload album": "create the album in Immich or share it with the key's user, or correct "
-    "discord.commands.upload.album",
+    "the album's name in the config",
 }
 # The permission each kind of look-up needs; without it the feature's own line says so.
 NAME_PERMISSIONS = {"person": "person.read", "album": "album.read", "upload album": "album.read"}
@@ -393,6 +394,7 @@ async def diagnose(
     probe = _Probe() if bot else None
     try:
         emit(await discord_checks(settings, probe))
+        emit(await ingest_checks(settings))
         if send_test_to is not None:
             emit([await send_test(settings, send_test_to, probe, out)])
     finally:

@@ -284,7 +284,8 @@ async def test_startup_reports_channel_problems(fake, immich, metrics):
 
 
 async def test_commands_are_synced_to_the_guild(fake, bot):
-    [group] = fake.synced_commands[str(fd.GUILD_ID)]
+    group, save = fake.synced_commands[str(fd.GUILD_ID)]
+    assert (save["name"], save["type"]) == ("Save to Immich", 3)  # a message command
     assert group["name"] == "immich"
     assert {o["name"] for o in group["options"]} == {"upload", "person", "status", "memories"}
 

@@ -21,6 +21,7 @@ import pytest
 from sidecar.app import Sidecar
 from sidecar.config.model import (
     AlbumFilter,
+    IngestChannel,
     MemoriesCommand,
     PeopleFilter,
     PersonCommand,
@@ -84,11 +85,26 @@ def test_features_in_use_follow_the_config() -> None:
     assert [f.key for f in features_in_use(with_bot, bot=True)] == [
         "upload",
         "upload_album_by_name",
+        "save_command",
         "person",
         "memories_command",
         "state_owner",
     ]
     assert [f.key for f in features_in_use(with_bot, bot=False)] == ["state_owner"]
+    ingest = replace(
+        with_bot,
+        discord=replace(
+            with_bot.discord,
+            ingest=(IngestChannel(1, album="Family"), IngestChannel(2, album="From Discord")),
+        ),
+    )
+    assert [f.key for f in features_in_use(ingest, bot=True)][-4:] == [
+        "ingest",
+        "person",
+        "memories_command",
+        "state_owner",
+    ]
+    assert "ingest" not in [f.key for f in features_in_use(ingest, bot=False)]
     by_id = make_settings(upload=UploadCommand(album="0b6a4f7e-5d2c-4e8a-9a51-3f2d8c1b7e40"))
     assert "upload_album" in [f.key for f in features_in_use(by_id, bot=True)]
     off = make_settings(upload=UploadCommand(enabled=False))

@@ -17,6 +17,7 @@ from typing import Any
 
 from sidecar.config.checks import cross_field_problems, post_problems, timezone_name
 from sidecar.config.durations import parse_duration
+from sidecar.config.ingest_checks import ingest_problems
 from sidecar.config.model import (
     ASSET_TYPES,
     AlbumFilter,
@@ -24,6 +25,7 @@ from sidecar.config.model import (
     ConfigError,
     DiscordSettings,
     ImmichSettings,
+    IngestChannel,
     KeyPath,
     MemoriesCommand,
     MetricsSettings,
@@ -81,6 +83,10 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     ]
     problems += cross_field_problems(data, lines)
     problems += post_problems(data, lines, environ)
+    problems += [
+        Problem(lines.line_of(path), format_key_path(path), message)
+        for path, message in ingest_problems(data)
+    ]
     secrets = SecretResolver(data, lines, path.parent)
     problems += secrets.problems
     if problems:
@@ -138,6 +144,9 @@ def _build(
         ),
         discord=DiscordSettings(
             token=secrets.get(("discord", "token")),
+            ingest=tuple(
+                _ingest(spec, upload.get("allowed_roles", [])) for spec in discord.get("ingest", [])
+            ),
             upload=UploadCommand(
                 enabled=upload.get("enabled", True),
                 allowed_roles=tuple(str(role) for role in upload.get("allowed_roles", [])),
@@ -173,6 +182,16 @@ def _build(
             _post(post, lines.line_of(("posts", index)) if lines is not None else None)
             for index, post in enumerate(data.get("posts", []))
         ),
+    )
+
+
+def _ingest(spec: Mapping[str, Any], upload_roles: list[Any]) -> IngestChannel:
+    roles = spec.get("allowed_roles", upload_roles)
+    return IngestChannel(
+        channel_id=int(spec["channel_id"]),
+        album=spec.get("album"),
+        allowed_roles=tuple(str(role) for role in roles),
+        description=spec.get("description", IngestChannel(0).description),
     )
 
 

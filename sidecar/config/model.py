@@ -119,9 +119,23 @@ class MemoriesCommand:
     allowed_channels: tuple[str, ...] = ()
 
 
+DEFAULT_INGEST_DESCRIPTION = "Uploaded by {member} in #{channel}"
+
+
+@dataclass(frozen=True)
+class IngestChannel:
+    """``discord.ingest[]``: a channel whose members' attachments go into Immich."""
+
+    channel_id: int
+    album: str | None = None
+    allowed_roles: tuple[str, ...] = ()  # resolved: the upload command's roles when unset
+    description: str = DEFAULT_INGEST_DESCRIPTION
+
+
 @dataclass(frozen=True)
 class DiscordSettings:
     token: Secret | None = None
+    ingest: tuple[IngestChannel, ...] = ()
     upload: UploadCommand = field(default_factory=UploadCommand)
     person: PersonCommand = field(default_factory=PersonCommand)
     memories: MemoriesCommand = field(default_factory=MemoriesCommand)

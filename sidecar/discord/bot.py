@@ -30,6 +30,14 @@ from sidecar.discord.commands import (
     StatusProvider,
     reply,
 )
+from sidecar.discord.ingest import Ingest, IngestStore
+from sidecar.discord.intents import (
+    MESSAGE_CONTENT_OFF,
+    asks_message_content,
+    bot_intents,
+    drop_message_content,
+)
+from sidecar.discord.save_command import save_to_immich
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import ThumbnailSource
 from sidecar.targets.discord_channel import NEEDED_PERMISSIONS, BotSink, ChannelTarget
@@ -109,11 +117,10 @@ class SidecarBot(discord.Client):
         memories_provider: MemoriesProvider | None = None,
         guild_ready_timeout: float = 2.0,
         max_ratelimit_timeout: float = 30.0,
+        ingest_store: IngestStore | None = None,
     ) -> None:
-        intents = discord.Intents.none()
-        intents.guilds = True  # channels, roles and our own permissions; nothing privileged
         super().__init__(
-            intents=intents,
+            intents=bot_intents(settings),
             allowed_mentions=discord.AllowedMentions.none(),
             guild_ready_timeout=guild_ready_timeout,
             max_ratelimit_timeout=max_ratelimit_timeout,
@@ -132,6 +139,12 @@ class SidecarBot(discord.Client):
         self._synced_guilds: set[int] = set()
         self._runner: asyncio.Task[None] | None = None
         self._checked = asyncio.Event()  # set once on_ready has synced commands and checked
+        self.ingest = (
+            Ingest(self, lambda: self.settings, immich, ingest_store)
+            if ingest_store is not None
+            else None
+        )
+        self._catch_up: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -141,6 +154,7 @@ class SidecarBot(discord.Client):
                 lambda: self.settings, self.immich, self.status_provider, self.memories_provider
             )
         )
+        self.tree.add_command(save_to_immich(lambda: self.settings, self.immich))
 
     async def launch(self, token: Secret, *, ready_timeout: float = 60.0) -> list[str]:
         """Log in, connect in the background, wait until ready, check the channel targets.
@@ -162,7 +176,7 @@ class SidecarBot(discord.Client):
             raise DiscordStartupError(
                 f"could not reach Discord to log in ({type(error).__name__})"
             ) from None
-        self._runner = asyncio.create_task(self.connect(reconnect=True), name="discord-gateway")
+        self._runner = asyncio.create_task(self._gateway(), name="discord-gateway")
         ready = asyncio.create_task(self._checked.wait())
         done, _ = await asyncio.wait(
             {self._runner, ready}, timeout=ready_timeout, return_when=asyncio.FIRST_COMPLETED
@@ -174,7 +188,19 @@ class SidecarBot(discord.Client):
             raise DiscordStartupError(f"could not connect to the Discord gateway{reason}")
         return self.startup_problems
 
+    async def _gateway(self) -> None:
+        try:
+            await self.connect(reconnect=True)
+        except discord.PrivilegedIntentsRequired:
+            if not asks_message_content(self):
+                raise
+            log.error("%s", MESSAGE_CONTENT_OFF)
+            drop_message_content(self)
+            await self.connect(reconnect=True)
+
     async def close(self) -> None:
+        if self._catch_up is not None:
+            self._catch_up.cancel()
         await super().close()
         if self._runner is not None and not self._runner.done():
             self._runner.cancel()
@@ -200,6 +226,14 @@ class SidecarBot(discord.Client):
             self.startup_problems = problems
         finally:
             self._checked.set()
+        running = self._catch_up is not None and not self._catch_up.done()
+        if self.ingest is not None and asks_message_content(self) and not running:
+            # At every READY (a new session may have missed messages): read what came meanwhile.
+            self._catch_up = asyncio.create_task(self.ingest.catch_up(), name="ingest-catch-up")
+
+    async def on_message(self, message: discord.Message) -> None:
+        if self.ingest is not None:
+            await self.ingest.on_message(message)
 
     async def on_resumed(self) -> None:
         self.metrics.discord_connected.set(1)

@@ -13,22 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-import aiohttp
 import discord
 from discord import app_commands
 
 from sidecar.config.model import Settings
-from sidecar.discord.upload_checks import (
-    Named,
-    sanitise_filename,
-    size_refusal,
-    sniff_media_type,
-    upload_refusal,
-)
+from sidecar.discord.upload_checks import Named, upload_refusal
+from sidecar.discord.uploading import AttachmentUploader, ImmichForUploads, off_sentence
 from sidecar.engine.posts import Plan
 from sidecar.immich.errors import ImmichPermissionError
-from sidecar.immich.models import Album, Person, UploadResult, is_immich_id
-from sidecar.immich.permissions import MEMORIES_COMMAND, PERSON, UPLOAD, Feature, album_feature
+from sidecar.immich.models import Person
+from sidecar.immich.permissions import MEMORIES_COMMAND, PERSON, UPLOAD, Feature
 from sidecar.targets.discord_render import attachment_name, safe_text
 
 log = logging.getLogger(__name__)
@@ -50,7 +44,7 @@ class StatusInfo:
     features_off: tuple[str, ...] = ()  # one sentence each: what is off and the fix
 
 
-class ImmichForCommands(Protocol):
+class ImmichForCommands(ImmichForUploads, Protocol):
     """The Immich client calls the commands make (sidecar.immich.client.ImmichClient)."""
 
     async def search_person(self, name: str) -> list[Person]: ...
@@ -58,24 +52,6 @@ class ImmichForCommands(Protocol):
     async def person_thumbnail(self, person_id: str) -> bytes | None: ...
 
     async def person_statistics(self, person_id: str) -> int: ...
-
-    async def upload_asset(
-        self,
-        filename: str,
-        data: bytes,
-        *,
-        file_created_at: datetime,
-        file_modified_at: datetime,
-        content_type: str,
-    ) -> UploadResult: ...
-
-    async def set_description(self, asset_id: str, text: str) -> object: ...
-
-    async def add_to_album(self, album_id: str, asset_ids: Sequence[str]) -> object: ...
-
-    async def list_albums(self) -> list[Album]: ...
-
-    async def key_permissions(self) -> frozenset[str]: ...
 
     async def asset_thumbnail(self, asset_id: str, size: str = "preview") -> tuple[bytes, str]: ...
 
@@ -100,11 +76,6 @@ def memories_refusal(
     if channels and (channel is None or not any(channel.matches(c) for c in channels)):
         return "memories are not shown in this channel"
     return None
-
-
-def _immich_reason(error: Exception) -> str:
-    status = getattr(error, "status", None)
-    return f"Immich answered {status}" if isinstance(status, int) else "Immich could not be reached"
 
 
 def _timestamp(moment: datetime, style: str) -> str:
@@ -154,15 +125,7 @@ class ImmichGroup(app_commands.Group):
         return self._settings().immich.external_url.rstrip("/")
 
     async def _off_sentence(self, feature: Feature) -> str:
-        """What to tell a user when Immich refused a call for lack of a key permission: the
-        sentence the start-up check logged, naming what the key lacks now."""
-        try:
-            missing = feature.missing(await self._immich.key_permissions())
-        except Exception as error:
-            log.warning("could not read the API key's permissions: %s", type(error).__name__)
-            missing = ()
-        log.warning("%s", feature.off_sentence(missing))
-        return feature.off_sentence(missing)
+        return await off_sentence(self._immich, feature)
 
     # ------------------------------------------------------------------ upload
 
@@ -216,92 +179,11 @@ class ImmichGroup(app_commands.Group):
         )
         if refusal is not None:
             return [f"Refused: {refusal}."]
-        lines: list[str] = []
-        album_ids: list[str] = []
-        for attachment in files:
-            line, asset_id = await self._upload_one(attachment, config.max_mb, description)
-            lines.append(line)
-            if asset_id is not None:
-                album_ids.append(asset_id)
-        if config.album and album_ids:
-            try:
-                album_id = await self._album_id(config.album)
-                if album_id is None:
-                    lines.append(
-                        f"Could not add them to the album: Immich has no album called "
-                        f"{safe_text(config.album)!r}."
-                    )
-                else:
-                    await self._immich.add_to_album(album_id, album_ids)
-            except ImmichPermissionError:
-                feature = album_feature(config.album)
-                assert feature is not None  # config.album is set
-                sentence = await self._off_sentence(feature)
-                lines.append(f"Could not add them to the album: {sentence}.")
-            except Exception as error:
-                log.warning("adding uploads to album failed: %s", type(error).__name__)
-                lines.append(f"Could not add them to the album ({_immich_reason(error)}).")
-        return lines
-
-    async def _album_id(self, album: str) -> str | None:
-        """The configured upload album is an Immich album id, or the name of one."""
-        if is_immich_id(album):
-            return album
-        wanted = album.casefold()
-        return next(
-            (a.id for a in await self._immich.list_albums() if a.name.casefold() == wanted), None
+        uploader = AttachmentUploader(self._immich, lambda: self._external_url, UPLOAD)
+        report = await uploader.upload(
+            files, max_mb=config.max_mb, description=description, album=config.album
         )
-
-    async def _upload_one(
-        self, attachment: discord.Attachment, max_mb: int, description: str | None
-    ) -> tuple[str, str | None]:
-        shown = safe_text(sanitise_filename(attachment.filename))
-        too_big = size_refusal(attachment.size, max_mb)
-        if too_big:
-            return f"`{shown}`: refused, {too_big}.", None
-        try:
-            data = await attachment.read()
-        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as error:
-            log.warning("could not download attachment: %s", type(error).__name__)
-            return f"`{shown}`: failed, could not download it from Discord.", None
-        too_big = size_refusal(len(data), max_mb)
-        if too_big:
-            return f"`{shown}`: refused, {too_big}.", None
-        media_type = sniff_media_type(data)
-        if media_type is None:
-            return f"`{shown}`: refused, not a photo or video Immich can take.", None
-        filename = sanitise_filename(attachment.filename, media_type)
-        shown = safe_text(filename)
-        sent_at = discord.utils.snowflake_time(attachment.id)
-        try:
-            result = await self._immich.upload_asset(
-                filename,
-                data,
-                file_created_at=sent_at,
-                file_modified_at=sent_at,
-                content_type=media_type,
-            )
-        except ImmichPermissionError:
-            return f"`{shown}`: failed, {await self._off_sentence(UPLOAD)}.", None
-        except Exception as error:
-            log.warning("upload of %s failed: %s", filename, type(error).__name__)
-            return f"`{shown}`: failed, {_immich_reason(error)}.", None
-        link = f"<{self._external_url}/photos/{result.id}>"
-        if result.duplicate:
-            return f"`{shown}`: already in Immich, {link}", result.id
-        if description:
-            try:
-                await self._immich.set_description(result.id, description)
-            except ImmichPermissionError:
-                return (
-                    f"`{shown}`: uploaded, {link} (description not set: "
-                    f"{await self._off_sentence(UPLOAD)})",
-                    result.id,
-                )
-            except Exception as error:
-                log.warning("setting a description failed: %s", type(error).__name__)
-                return f"`{shown}`: uploaded (description not set), {link}", result.id
-        return f"`{shown}`: uploaded, {link}", result.id
+        return report.lines()
 
     # ------------------------------------------------------------------ person
 

@@ -129,6 +129,11 @@ def name_refs(settings: Settings, *, bot: bool) -> list[NameRef]:
         refs.append(
             NameRef("upload album", upload.album, where(("discord", "commands", "upload", "album")))
         )
+    for index, channel in enumerate(settings.discord.ingest if bot else ()):
+        if channel.album and not is_immich_id(channel.album):
+            refs.append(
+                NameRef("upload album", channel.album, where(("discord", "ingest", index, "album")))
+            )
     seen: set[tuple[str, str]] = set()
     unique = []
     for ref in refs:

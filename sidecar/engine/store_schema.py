@@ -91,6 +91,27 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN post_json TEXT;
     ALTER TABLE outbox ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
     """,
+    # Drag-and-drop ingest (discord.ingest): each channel message claimed before its uploads
+    # and done after them, so it is never uploaded twice; how far each channel's history was
+    # read; which channel each ingested asset came through (not announced back there).
+    """
+    CREATE TABLE ingest_message (
+        channel_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        done       INTEGER NOT NULL DEFAULT 0,
+        started_at REAL NOT NULL,
+        PRIMARY KEY (channel_id, message_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE ingest_cursor (
+        channel_id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL
+    );
+    CREATE TABLE ingest_asset (
+        asset_id   TEXT PRIMARY KEY,
+        channel_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 
 

@@ -101,6 +101,18 @@ MEMORIES_COMMAND = Feature(
     ("memory.read", "asset.read", "asset.view"),
     "GET /memories, POST /search/metadata (the fallback), GET /assets/{id}/thumbnail",
 )
+INGEST = Feature(
+    "ingest",
+    "drag-and-drop ingest (discord.ingest)",
+    ("asset.upload", "asset.update"),
+    "POST /assets, PUT /assets/{id} (the description)",
+)
+SAVE_COMMAND = Feature(
+    "save_command",
+    '"Save to Immich" (message command)',
+    ("asset.upload", "asset.update"),
+    "POST /assets, PUT /assets/{id} (the description)",
+)
 STATE_OWNER = Feature(
     "state_owner",
     "checking whose state file it is",
@@ -113,6 +125,8 @@ FEATURES: tuple[Feature, ...] = (
     UPLOAD,
     UPLOAD_ALBUM,
     UPLOAD_ALBUM_BY_NAME,
+    SAVE_COMMAND,
+    INGEST,
     PERSON,
     ALBUM_WATCHING,
     MEMORY_POSTS,
@@ -166,6 +180,11 @@ def features_in_use(settings: Settings, *, bot: bool) -> tuple[Feature, ...]:
         album = album_feature(commands.upload.album)
         if album is not None:
             used.add(album)
+    if bot and commands.upload.enabled:
+        used.add(SAVE_COMMAND)
+    if bot and commands.ingest:
+        used.add(INGEST)
+        used.update(f for c in commands.ingest if (f := album_feature(c.album)) is not None)
     if bot and commands.person.enabled:
         used.add(PERSON)
     if bot and commands.memories.enabled:

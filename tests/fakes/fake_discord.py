@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import random
 import re
@@ -22,10 +21,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import discord.gateway
 import discord.http
+import discord.utils
 import yarl
 from aiohttp import BodyPartReader, WSMsgType, web
 
@@ -41,6 +41,7 @@ READ_ONLY_CHANNEL = 900000000000000032  # the bot may see but not send here
 UPLOADS_CHANNEL = 900000000000000033
 USER_ID = 900000000000000041
 
+ADD_REACTIONS = 1 << 6
 VIEW_CHANNEL = 1 << 10
 SEND_MESSAGES = 1 << 11
 EMBED_LINKS = 1 << 14
@@ -48,8 +49,18 @@ ATTACH_FILES = 1 << 15
 READ_HISTORY = 1 << 16
 USE_COMMANDS = 1 << 31
 EVERYONE_PERMS = (
-    VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_HISTORY | USE_COMMANDS
+    VIEW_CHANNEL
+    | SEND_MESSAGES
+    | EMBED_LINKS
+    | ATTACH_FILES
+    | READ_HISTORY
+    | USE_COMMANDS
+    | ADD_REACTIONS
 )
+# Gateway intents (IDENTIFY ``intents``) that decide which message events a session gets.
+GUILD_MESSAGES_INTENT = 1 << 9
+MESSAGE_CONTENT_INTENT = 1 << 15  # privileged: the application must have it switched on
+DISALLOWED_INTENTS = 4014  # gateway close code when a privileged intent is not allowed
 
 JSON = "application/json"  # discord.py parses a body only with exactly this content type
 FAULT_KINDS = ("500", "503", "429", "timeout", "drop")
@@ -119,9 +130,11 @@ class FakeDiscord:
     identifies: int = 0
     resumes: int = 0
     gateway_open: bool = True  # False: refuse gateway connections (Discord unreachable)
+    # The Developer Portal's "Message Content Intent" switch (Bot > Privileged Gateway Intents)
+    message_content_allowed: bool = True
 
     def __post_init__(self) -> None:
-        self._ids = itertools.count(910000000000000000)
+        self._ids = _snowflakes()
         self._failures: list[Failure] = []
         self._attachments: dict[int, tuple[str, bytes, str]] = {}
         self._sockets: list[web.WebSocketResponse] = []
@@ -135,6 +148,7 @@ class FakeDiscord:
         self.base_url = ""
         self.webhooks: dict[int, dict[str, Any]] = {}  # channel webhooks made by add_webhook
         self.deleted_webhooks: set[int] = set()
+        self._init_message_events()
         self.channels: dict[int, dict[str, Any]] = {
             PHOTOS_CHANNEL: self._channel(PHOTOS_CHANNEL, "photos"),
             READ_ONLY_CHANNEL: self._channel(
@@ -598,6 +612,8 @@ class FakeDiscord:
                     "interactions_endpoint_url": None,
                 }
             )
+        if (answer := self._message_route(method, path, request)) is not None:
+            return answer
         if m := re.fullmatch(r"/channels/(\d+)", path):
             channel = self.channels.get(int(m[1]))
             if channel is None:
@@ -612,6 +628,7 @@ class FakeDiscord:
             if method == "PUT":
                 self.synced_commands[scope] = [
                     {
+                        "description": "",  # Discord's answer for message and user commands
                         **c,
                         "id": str(next(self._ids)),
                         "application_id": str(APP_ID),
@@ -672,6 +689,7 @@ class FakeDiscord:
         message = self._message(channel_id, payload, files)
         if nonce:
             self._nonces[(channel_id, nonce)] = message
+        self._history.setdefault(channel_id, []).append(message)
         self.messages.append(RecordedMessage(channel_id, payload, files, int(message["id"])))
         return _json(message)
 
@@ -700,6 +718,226 @@ class FakeDiscord:
             answer["resource"] = {"type": kind}
         return _json(answer)
 
+    # ================================================================ message events, history,
+    # reactions and message commands (drag-and-drop ingest, "Save to Immich")
+    #
+    # As Discord does: MESSAGE_CREATE reaches a session only with the GUILD_MESSAGES intent, and
+    # carries content, attachments and embeds only with the privileged MESSAGE_CONTENT intent
+    # (or when the bot wrote the message or is mentioned); asking for that intent while the
+    # application does not have it switched on closes the gateway with 4014. The REST history
+    # (no ``member`` on its messages) is emptied the same way when the switch is off.
+
+    def _init_message_events(self) -> None:
+        self._intents: dict[int, int] = {}  # id(websocket) -> intents of its IDENTIFY
+        self._history: dict[int, list[dict[str, Any]]] = {}  # channel -> messages, oldest first
+        self.guild_members: dict[int, tuple[str, tuple[int, ...]]] = {}  # user -> (name, roles)
+        self.reactions: list[tuple[int, int, str]] = []  # (channel, message, emoji) by the bot
+        self.history_requests: list[dict[str, str]] = []  # the query of each history read
+
+    async def _identify_intents(self, ws: web.WebSocketResponse, identify: dict[str, Any]) -> bool:
+        intents = int(identify.get("intents") or 0)
+        if intents & MESSAGE_CONTENT_INTENT and not self.message_content_allowed:
+            await ws.close(code=DISALLOWED_INTENTS, message=b"Disallowed intent(s).")
+            return False
+        self._intents[id(ws)] = intents
+        return True
+
+    def add_member(self, user_id: int, name: str, roles: tuple[int, ...] = ()) -> None:
+        self.guild_members[user_id] = (name, roles)
+
+    def _member_json(self, user_id: int, *, with_user: bool = True) -> dict[str, Any]:
+        name, roles = self.guild_members.get(user_id, ("member", ()))
+        member: dict[str, Any] = {
+            "roles": [str(r) for r in roles],
+            "joined_at": _now(),
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "nick": None,
+            "avatar": None,
+        }
+        if with_user:
+            member["user"] = self._user(user_id, name)
+        return member
+
+    async def post_message(
+        self,
+        channel_id: int,
+        content: str = "",
+        *,
+        files: tuple[tuple[str, bytes, str], ...] = (),
+        author: int = USER_ID,
+        roles: tuple[int, ...] | None = None,
+        dispatch: bool = True,
+    ) -> dict[str, Any]:
+        """A member posts a message (files: name, bytes, content type); it joins the channel's
+        history and, with ``dispatch``, goes out as MESSAGE_CREATE (False: posted while the bot
+        was away). Returns the full message as Discord keeps it."""
+        if roles is not None or author not in self.guild_members:
+            self.add_member(
+                author, "carol" if author == USER_ID else f"user{author % 1000}", roles or ()
+            )
+        message_id = next(self._ids)
+        message = {
+            "id": str(message_id),
+            "channel_id": str(channel_id),
+            "guild_id": str(GUILD_ID),
+            "author": self._user(author, self.guild_members[author][0]),
+            "content": content,
+            "timestamp": _now(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [self.add_attachment(n, d, c) for n, d, c in files],
+            "embeds": [],
+            "pinned": False,
+            "type": 0,
+            "flags": 0,
+            "components": [],
+        }
+        self._history.setdefault(channel_id, []).append(message)
+        if dispatch:
+            await self._dispatch_message(message)
+        return message
+
+    async def _dispatch_message(self, message: dict[str, Any]) -> None:
+        event = {
+            **message,
+            "member": self._member_json(int(message["author"]["id"]), with_user=False),
+        }
+        for ws in list(self._sockets):
+            intents = self._intents.get(id(ws), 0)
+            if not intents & GUILD_MESSAGES_INTENT:
+                continue
+            shown = event if intents & MESSAGE_CONTENT_INTENT else self._without_content(event)
+            await self._send_event(ws, "MESSAGE_CREATE", shown)
+
+    def _without_content(self, message: dict[str, Any]) -> dict[str, Any]:
+        mentioned = any(int(u["id"]) == BOT_ID for u in message.get("mentions", []))
+        if int(message["author"]["id"]) == BOT_ID or mentioned:
+            return message
+        return {**message, "content": "", "attachments": [], "embeds": [], "components": []}
+
+    def history(self, channel_id: int) -> list[dict[str, Any]]:
+        return list(self._history.get(channel_id, []))
+
+    def _message_route(self, method: str, path: str, request: web.Request) -> web.Response | None:
+        if method == "GET" and (m := re.fullmatch(r"/channels/(\d+)/messages", path)):
+            return self._read_history(int(m[1]), dict(request.query))
+        if m := re.fullmatch(r"/channels/(\d+)/messages/(\d+)/reactions/([^/]+)/@me", path):
+            return self._react(method, int(m[1]), int(m[2]), unquote(m[3]))
+        if method == "GET" and (m := re.fullmatch(r"/guilds/(\d+)/members/(\d+)", path)):
+            if int(m[2]) not in self.guild_members:
+                return _json({"message": "Unknown Member", "code": 10007}, 404)
+            return _json(self._member_json(int(m[2])))
+        return None
+
+    def _read_history(self, channel_id: int, query: dict[str, str]) -> web.Response:
+        """Discord's rules: ``limit`` 1-100 (default 50); with ``after`` the messages just after
+        it, without it the newest; newest first either way; none without Read Message History."""
+        if channel_id not in self.channels:
+            return _json({"message": "Unknown Channel", "code": 10003}, 404)
+        self.history_requests.append(query)
+        limit = int(query.get("limit", "50"))
+        if not 1 <= limit <= 100:
+            return _json(
+                {
+                    "message": "Invalid Form Body",
+                    "code": 50035,
+                    "errors": {"limit": {"_errors": [{"code": "NUMBER_TYPE_MAX"}]}},
+                },
+                400,
+            )
+        deny = (
+            int(self.channels[channel_id]["permission_overwrites"][0]["deny"])
+            if (self.channels[channel_id]["permission_overwrites"])
+            else 0
+        )
+        if deny & READ_HISTORY:
+            return _json([])
+        messages = sorted(self._history.get(channel_id, []), key=lambda m: int(m["id"]))
+        if "after" in query:
+            page = [m for m in messages if int(m["id"]) > int(query["after"])][:limit]
+        else:
+            if "before" in query:
+                messages = [m for m in messages if int(m["id"]) < int(query["before"])]
+            page = messages[-limit:]
+        page.reverse()
+        if not self.message_content_allowed:
+            page = [self._without_content(m) for m in page]
+        return _json(page)
+
+    def _react(self, method: str, channel_id: int, message_id: int, emoji: str) -> web.Response:
+        if not any(int(m["id"]) == message_id for m in self._history.get(channel_id, [])):
+            return _json({"message": "Unknown Message", "code": 10008}, 404)
+        if method == "PUT":
+            self.reactions.append((channel_id, message_id, emoji))
+        return web.Response(status=204)
+
+    def reactions_on(self, message_id: int) -> list[str]:
+        return [emoji for _, mid, emoji in self.reactions if mid == message_id]
+
+    def replies_to(self, message_id: int) -> list[RecordedMessage]:
+        return [
+            m
+            for m in self.messages
+            if str((m.payload.get("message_reference") or {}).get("message_id")) == str(message_id)
+        ]
+
+    async def message_command(
+        self,
+        name: str,
+        target: dict[str, Any],
+        *,
+        roles: tuple[int, ...] = (),
+    ) -> str:
+        """Right-click a message > Apps > ``name``: an application command interaction of type
+        3 (MESSAGE) with the message in ``resolved.messages`` (content included: interactions
+        need no intent). Returns the interaction token."""
+        token = f"interaction-token-{next(self._ids)}"
+        channel_id = int(target["channel_id"])
+        command_id = next(
+            (
+                c["id"]
+                for scope in self.synced_commands.values()
+                for c in scope
+                if c.get("name") == name and c.get("type") == 3
+            ),
+            str(next(self._ids)),
+        )
+        payload: dict[str, Any] = {
+            "id": str(next(self._ids)),
+            "application_id": str(APP_ID),
+            "type": 2,
+            "data": {
+                "id": command_id,
+                "name": name,
+                "type": 3,
+                "target_id": target["id"],
+                "resolved": {"messages": {target["id"]: target}},
+                "guild_id": str(GUILD_ID),
+            },
+            "guild_id": str(GUILD_ID),
+            "channel_id": str(channel_id),
+            "channel": self.channels[channel_id],
+            "member": self.member(roles),
+            "token": token,
+            "version": 1,
+            "app_permissions": str(EVERYONE_PERMS),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(GUILD_ID)},
+            "context": 0,
+            "attachment_size_limit": 25 * 1024 * 1024,
+        }
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return token
+
+    # ================================================================ end of message events
+
     # ---------------------------------------------------------------- gateway
 
     async def _gateway(self, request: web.Request) -> web.StreamResponse:
@@ -718,6 +956,8 @@ class FakeDiscord:
                 if op == 1:
                     await ws.send_str(json.dumps({"op": 11}))
                 elif op == 2:
+                    if not await self._identify_intents(ws, frame.get("d") or {}):
+                        break
                     self.identifies += 1
                     await self._send_event(
                         ws,
@@ -740,6 +980,7 @@ class FakeDiscord:
                     await self._send_event(ws, "RESUMED", {})
         finally:
             self._sockets.remove(ws)
+            self._intents.pop(id(ws), None)
         return ws
 
     async def _send_event(
@@ -747,6 +988,15 @@ class FakeDiscord:
     ) -> None:
         self._seq += 1
         await ws.send_str(json.dumps({"op": 0, "t": event, "s": self._seq, "d": data}))
+
+
+def _snowflakes() -> Iterator[int]:
+    """Ids as Discord makes them: the time in their top bits, so that a later message has a
+    larger id (history reads and "after" depend on it), and unique."""
+    last = 0
+    while True:
+        last = max(last + 1, discord.utils.time_snowflake(datetime.now(UTC)))
+        yield last
 
 
 def _now() -> str:
