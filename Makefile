@@ -4,6 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 CONFIG ?= config/config.yaml
 STAMP  := $(VENV)/.installed
+# pytest-xdist: one worker per core, and a worker that runs out of tests takes over half of
+# another's (tests/conftest.py says which tests never overlap). PARALLEL= runs in one process.
+PARALLEL ?= -n auto --dist worksteal
 
 .PHONY: venv run demo test test-fast lint fmt bench tools clean
 
@@ -39,11 +42,11 @@ fmt: venv
 
 ## test: lint, then the whole test suite
 test: lint tools
-	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/pytest
+	PATH="$(CURDIR)/.tools/bin:$$PATH" $(BIN)/pytest $(PARALLEL)
 
 ## test-fast: lint, then every test but the end-to-end and slow ones (for the edit-test loop)
 test-fast: lint
-	$(BIN)/pytest -q -m "not e2e and not slow and not container"
+	$(BIN)/pytest -q $(PARALLEL) -m "not e2e and not slow and not container"
 
 ## bench: performance figures (not part of the pass/fail run)
 bench: venv

@@ -24,6 +24,7 @@ from sidecar.clock import utc_now
 from sidecar.config.loader import load_settings
 from sidecar.config.model import (
     ConfigError,
+    Rule,
     Secret,
     Settings,
 )
@@ -35,7 +36,13 @@ from sidecar.engine.albums import (
     AlbumWatcher,
 )
 from sidecar.engine.dispatch import Dispatcher
-from sidecar.engine.planning import build_watch, rule_options
+from sidecar.engine.members import Link, MemberDirectory
+from sidecar.engine.planning import (
+    build_watch,
+    resolve_member_links,
+    resolve_rules,
+    rule_options,
+)
 from sidecar.engine.post_runner import PostScheduler, memories_today
 from sidecar.engine.posts import Plan
 from sidecar.engine.quiet import quiet_policy
@@ -50,9 +57,11 @@ from sidecar.engine.store import Store
 from sidecar.engine.uploads import LAST_POLL_KEY, Poller
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichClientError, ImmichError, ImmichPermissionError
+from sidecar.immich.permissions import CLAIMS
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.http_server import MetricsServer
 from sidecar.ops.metrics import Metrics
+from sidecar.push.runtime import PushRuntime
 from sidecar.targets.base import Sink, SinkContext
 from sidecar.targets.sinks import SinkSet
 from sidecar.wording import count
@@ -92,9 +101,16 @@ class Sidecar:
         self._resources = contextlib.AsyncExitStack()
         self._sinks = SinkSet(
             lambda settings: SinkContext(
-                settings.immich.external_url, self.client, self.metrics, self._stdout, self._bot
+                settings.immich.external_url,
+                self.client,
+                self.metrics,
+                self._stdout,
+                self._bot,
+                self.directory,
+                settings.discord.members.favourite_roles,
             )
         )
+        self._resolved_links: list[Link] = []  # discord.members of the config being applied
         # Connected: the version and the key's permissions were checked against the Immich
         # that answers now. A reload never makes it so, an Immich outage undoes it.
         self._connected = False
@@ -108,12 +124,14 @@ class Sidecar:
         self.settings: Settings
         self.loaded_at: datetime
         self.store: Store
+        self.directory: MemberDirectory
         self.client: ImmichClient
         self.poller: Poller
         self.session: ImmichSession
         self.albums: AlbumWatcher
         self.dispatcher: Dispatcher
         self.posts: PostScheduler
+        self.push: PushRuntime
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -140,10 +158,11 @@ class Sidecar:
             log.warning("--reset-state: moved the old state file aside to %s", aside)
         self.store = Store.open(settings.state.path)
         self._resources.callback(self.store.close)
+        self.directory = MemberDirectory(self.store, self._clock)
         self.client = await self._resources.enter_async_context(
             ImmichClient(settings.immich.url, settings.immich.api_key, self.metrics)
         )
-        self.session = ImmichSession(self.client, self.store, self.access)
+        self.session = ImmichSession(self.client, self.store, self.access, self._resolve)
         self.albums = AlbumWatcher(self.client, self.store, self.metrics)
         self.poller = Poller(self.client, self.store, self.metrics, self._clock, self.albums)
         self.dispatcher = Dispatcher(self.store, self.metrics, self._clock)
@@ -161,6 +180,18 @@ class Sidecar:
             self.metrics, self.readiness, settings.metrics.host, settings.metrics.port
         )
         await self._http.start()
+        self.push = PushRuntime(
+            self.client,
+            self.store,
+            self.metrics,
+            self._clock,
+            lambda: self.settings,
+            lambda: self.session.rules,
+            self._poll_lock,
+            self.dispatcher.wake,
+        )
+        self._resources.push_async_callback(self.push.stop)
+        await self.push.start(self._stop)
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._scheduler.add_job(
             self._poll_job,
@@ -170,6 +201,9 @@ class Sidecar:
             max_instances=1,
             coalesce=True,
             next_run_time=utc_now(),
+        )
+        self._scheduler.add_job(
+            self._check_members, "interval", hours=1, id="members-check", coalesce=True
         )
         self._scheduler.start()
         self.posts = PostScheduler(
@@ -208,7 +242,13 @@ class Sidecar:
         try:
             version = await self.client.version()
             self._version = str(version)
+            first = self.session.rules is None
             await self.session.connect(self.settings, bot=self._bot is not None)
+            if first:
+                assert self.session.rules is not None
+                self.directory.configure(self._resolved_links, self.session.rules)
+                if self.access.is_on(CLAIMS):
+                    await self.directory.check_people(self.client)
         except ImmichPermissionError as err:
             if not self.session.refused(err):
                 self._immich_unusable(err)
@@ -245,6 +285,7 @@ class Sidecar:
                 self.metrics,
                 self._status_async,
                 memories_provider=self._memories_today,
+                directory=self.directory,
                 ingest_store=self.store,
             )
         )
@@ -293,7 +334,10 @@ class Sidecar:
             async with self._poll_lock:
                 if self._stop.is_set():
                     return
+                started = self._clock()
                 polled = await self._poll()
+            if polled:
+                await self.push.after_poll(started)  # new uploads: fast polls for their faces
         except asyncio.CancelledError:
             if not self._stop.is_set():
                 raise
@@ -311,7 +355,10 @@ class Sidecar:
                     self.metrics.poll_runs.labels(result="failure").inc()
                     return False
             else:
+                before = self.session.rules
                 await self.session.recheck(self.settings)
+                if self.session.rules is not before and self.session.rules is not None:
+                    self.directory.configure(self._resolved_links, self.session.rules)
             assert self.session.rules is not None  # resolved on connecting, or by a reload
             await self.poller.poll(build_watch(self.settings, self.session.rules))
         except ImmichPermissionError as err:
@@ -367,6 +414,21 @@ class Sidecar:
             reasons.append(problem)
         return reasons + self.access.off_sentences(safety=False)
 
+    async def _resolve(
+        self, settings: Settings, runs: Callable[[Rule], bool]
+    ) -> tuple[CompiledRule, ...]:
+        """Look the people of a config up in Immich: the rules' that can run, and its member
+        links' while the key allows them (``person.read``)."""
+        rules = await resolve_rules(self.client, settings, runs)
+        links_on = self.access.is_on(CLAIMS)
+        self._resolved_links = await resolve_member_links(self.client, settings) if links_on else []
+        return rules
+
+    async def _check_members(self) -> None:
+        """A linked person deleted or merged in Immich is reported, not silently kept."""
+        if self._connected and self.access.is_on(CLAIMS):
+            await self.directory.check_people(self.client)
+
     async def _memories_today(self) -> Plan:
         return await memories_today(self.client, self.store, self.settings, self._clock())
 
@@ -406,6 +468,7 @@ class Sidecar:
         self.settings = new
         self.loaded_at = self._clock()
         self.session.rules = rules
+        self.directory.configure(self._resolved_links, rules)
         drop_removed_targets(self.store, old, new, self._clock())
         self.dispatcher.configure(self._build_sinks(new), rule_options(new), quiet_policy(new))
         self.posts.apply(new)

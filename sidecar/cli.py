@@ -1,4 +1,5 @@
-"""The ``immich-sidecar`` command: run, dry-run, check-config, doctor, schema and healthcheck."""
+"""The ``immich-sidecar`` command: run, dry-run, check-config, doctor, schema, healthcheck and
+push (setup, status)."""
 
 from __future__ import annotations
 
@@ -186,6 +187,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     health.add_argument("-c", "--config", default=default_config, help=config_help)
     health.set_defaults(handler=_healthcheck)
+
+    push = commands.add_parser("push", help="set up or show Immich 3.x push (workflow webhooks)")
+    actions = push.add_subparsers(
+        dest="push_action", required=True, metavar="ACTION", parser_class=_CommandParser
+    )
+    setup = actions.add_parser(
+        "setup", help="create or update the sidecar's workflow for the API key's Immich user"
+    )
+    setup.add_argument("-c", "--config", default=default_config, help=config_help)
+    setup.add_argument(
+        "--url",
+        default=None,
+        help="the push URL as Immich reaches it (default: http://immich-sidecar:PORT/hooks/immich)",
+    )
+    status = actions.add_parser("status", help="whether the workflow exists; the last push")
+    status.add_argument("-c", "--config", default=default_config, help=config_help)
+    for action in (setup, status):
+        action.set_defaults(handler=_push)
     return parser
 
 
@@ -249,6 +268,12 @@ def _dry_run(args: argparse.Namespace) -> int:
 def _doctor(args: argparse.Namespace) -> int:
     doctor = importlib.import_module("sidecar.doctor")
     return _exit_code(doctor.run(Path(args.config), send_test_to=args.send_test))
+
+
+def _push(args: argparse.Namespace) -> int:
+    push = importlib.import_module("sidecar.push.setup")
+    url = getattr(args, "url", None)
+    return _exit_code(push.run(Path(args.config), args.push_action, url))
 
 
 def _exit_code(result: object) -> int:

@@ -25,6 +25,7 @@ from sidecar.config.loader import load_settings
 from sidecar.config.model import Secret, Settings
 from sidecar.discord.bot import channel_problem
 from sidecar.discord.intents import ingest_checks
+from sidecar.doctor_members import claims_channel_check, member_name_checks
 from sidecar.engine.planning import name_refs, resolve_name, rule_albums
 from sidecar.engine.state_owner import RESET_FIX, StateOwner, owner_problem, read_owner
 from sidecar.immich.client import ImmichClient
@@ -32,6 +33,7 @@ from sidecar.immich.errors import ImmichAuthError, ImmichError
 from sidecar.immich.models import Album, AlbumSummary, ServerVersion
 from sidecar.immich.permissions import (
     KEY_SETTINGS_HINT,
+    PEOPLE,
     STATE_OWNER,
     Feature,
     features_in_use,
@@ -39,6 +41,7 @@ from sidecar.immich.permissions import (
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.checks import Check, failed, passed
 from sidecar.ops.metrics import Metrics
+from sidecar.push.setup import push_checks
 from sidecar.targets.discord_channel import NEEDED_PERMISSIONS, ChannelTarget
 from sidecar.targets.registry import kind_of
 
@@ -157,6 +160,8 @@ async def immich_checks(settings: Settings, client: ImmichClient, *, bot: bool) 
     checks.append(passed("Immich accepts the API key"))
     checks += [feature_check(f, granted) for f in features_in_use(settings, bot=bot)]
     checks += await _name_checks(settings, client, granted, bot=bot)
+    if not PEOPLE.missing(granted):
+        checks += await member_name_checks(settings, client)
     if STATE_OWNER.missing(granted):
         return checks
     return checks + await _owner_checks(settings, client)
@@ -310,6 +315,7 @@ async def discord_checks(settings: Settings, probe: _Probe | None) -> list[Check
                         f"invite it: {invite_url(probe.application_id)}",
                     )
                 )
+            checks += await claims_channel_check(settings, probe)
             for target in settings.targets.values():
                 if isinstance(target, ChannelTarget):
                     problem_text = await channel_problem(probe, target)
@@ -387,6 +393,7 @@ async def diagnose(
     )
     try:
         emit(await immich_checks(settings, immich, bot=bot))
+        emit(await push_checks(settings, immich))
     finally:
         if own_client:
             await immich.aclose()

@@ -191,6 +191,7 @@ async def test_a_hidden_person_can_be_named_in_a_rule(immich, tmp_path, capsys):
 
 
 @pytest.mark.e2e
+@pytest.mark.serial  # the demo takes ports 2283 and 9187 when they are free
 def test_demo_shows_notifications_on_a_fresh_machine():
     """`make demo` runs `python -m tests.demo`: it must work without Immich or Discord."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

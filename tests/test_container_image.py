@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import SAID
 from tests.e2e_harness import free_port, write_config
 from tests.fakes.fake_immich import FakeImmich
 from tests.podman import WAIT_LIMIT, podman, require_image
@@ -40,14 +41,12 @@ def image() -> str:
 
 
 @pytest.fixture
-def say(capsys: pytest.CaptureFixture[str]) -> Callable[[str], None]:
-    """Prints a passed check to the terminal even under output capture: CI's log shows them."""
-    said: list[str] = []
+def say(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Reports a passed check in CI's log, after the test (tests/conftest.py prints it, also
+    when an xdist worker ran the test)."""
 
     def say(line: str) -> None:
-        with capsys.disabled():
-            print(f"{'' if said else chr(10)}  image check: {line}", flush=True)
-        said.append(line)
+        request.node.user_properties.append((SAID, f"image check: {line}"))
 
     return say
 

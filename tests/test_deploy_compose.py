@@ -207,3 +207,27 @@ async def wait_for_log(container: str, text: str, stream: int = 2) -> None:
         if time.monotonic() - started > WAIT_LIMIT:
             raise AssertionError(f"{container}: no {text!r} in its log:\n{err[-3000:]}")
         await asyncio.sleep(0.25)
+
+
+def test_the_push_port_is_exposed_only_when_push_is_uncommented(
+    service: dict[str, Any], tmp_path: Path
+) -> None:
+    assert "expose" not in service and "ports" not in service  # off by default
+    compose_text = COMPOSE.read_text()
+    assert '# expose:\n    #   - "9188"' in compose_text
+    env_file = (DEPLOY / "immich-discord-sidecar" / "secrets.env").read_text()
+    assert "# IMMICH_PUSH_SECRET=" in env_file
+    shipped = DEPLOY / "immich-discord-sidecar" / "config" / "config.yaml"
+    assert load_settings(shipped, {"IMMICH_API_KEY": "placeholder"}).push is None
+    enabled = shipped.read_text().replace("# push:\n#   listen", "push:\n  listen")
+    enabled = enabled.replace(
+        "#   secret: ${IMMICH_PUSH_SECRET}", "  secret: ${IMMICH_PUSH_SECRET}"
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(enabled)
+    env = {"IMMICH_API_KEY": "placeholder", "IMMICH_PUSH_SECRET": "0123456789abcdef0123"}
+    push = load_settings(path, env).push
+    assert push is not None and (push.host, push.port) == ("0.0.0.0", 9188)
+    exposed = compose_text.replace('# expose:\n    #   - "9188"', 'expose:\n      - "9188"')
+    service_after = yaml.safe_load(exposed)["services"][SERVICE]
+    assert service_after["expose"] == ["9188"]

@@ -144,7 +144,13 @@ async def test_config_edits_reload_without_restart(world, sidecar):
     text = world.config.read_text()
     world.config.write_text(text.replace("targets: [stdout]", "targets: [stdot]"))
     await sidecar.wait_for_log("config reload rejected")
-    assert any("is not a defined target" in line and "stdot" in line for line in sidecar.stderr)
+    # write_text is no atomic edit: a reload may first see the file cut short, then this.
+    await sidecar.wait_until(
+        lambda: any(
+            "is not a defined target" in line and "stdot" in line for line in sidecar.stderr
+        ),
+        "the rejection naming stdot",
+    )
     assert await sidecar.metric("immich_sidecar_config_last_reload_successful") == 0
     kept = world.upload(world.alice)
     await sidecar.wait_for_delivery(kept)

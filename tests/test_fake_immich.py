@@ -702,3 +702,151 @@ def test_images_are_valid_and_differ_by_colour():
     assert struct.unpack("<I", webp[4:8])[0] == len(webp) - 8
     assert images.webp(red) != images.webp(blue)
     assert images.colour_for("a") == images.colour_for("a") != images.colour_for("b")
+
+
+# -- workflows (push) ---------------------------------------------------------------------------
+
+WEBHOOK_STEP: dict[str, Any] = {
+    "method": "immich-plugin-core#webhook",
+    "config": {
+        "url": "",
+        "method": "POST",
+        "headerName": "X-Immich-Sidecar-Secret",
+        "headerValue": "0123456789abcdef",
+    },
+}
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that records what arrives and answers ``status``."""
+
+    def __init__(self, status: int = 204) -> None:
+        self.status = status
+        self.seen: list[tuple[float, dict[str, str], Any]] = []
+        self.url = ""
+        self._runner: Any = None
+
+    async def __aenter__(self) -> Receiver:
+        import asyncio
+
+        from aiohttp import web
+
+        async def handle(request: web.Request) -> web.Response:
+            self.seen.append(
+                (asyncio.get_running_loop().time(), dict(request.headers), await request.json())
+            )
+            return web.Response(status=self.status)
+
+        app = web.Application()
+        app.router.add_post("/hook", handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        self.url = f"http://{host}:{port}/hook"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._runner.cleanup()
+
+
+async def wait_for(condition: Any, limit: float = 5.0) -> None:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while not condition():
+        assert loop.time() - started < limit, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def workflow_body(url: str, trigger: str = "AssetCreate") -> dict[str, Any]:
+    step = {**WEBHOOK_STEP, "config": {**WEBHOOK_STEP["config"], "url": url}}
+    return {"name": "hook", "trigger": trigger, "enabled": True, "steps": [step]}
+
+
+async def test_v3_workflow_create_answers_without_steps_and_get_shows_them() -> None:
+    spec = require_spec("3.0.3")
+    async with FakeImmich(version=(3, 1, 0)) as immich, client_for(immich) as http:
+        body = workflow_body("http://127.0.0.1:9/hook")
+        validate_request(spec, "post", "/api/workflows", {}, body, None)
+        created = await http.post("/workflows", json=body)
+        assert created.status_code == 201 and created.json()["steps"] == []
+        validate_response(spec, "post", "/api/workflows", 201, created.json())
+        listed = (await http.get("/workflows")).json()
+        validate_response(spec, "get", "/api/workflows", 200, listed)
+        assert listed[0]["steps"][0]["method"] == "immich-plugin-core#webhook"
+        assert listed[0]["steps"][0]["config"]["url"] == "http://127.0.0.1:9/hook"
+
+
+async def test_v3_webhook_fires_for_the_owners_uploads_with_immichs_request() -> None:
+    async with FakeImmich(version=(3, 1, 0)) as immich, Receiver() as receiver:
+        async with client_for(immich) as http:
+            for trigger in ("AssetCreate", "AssetMetadataExtraction"):
+                await http.post("/workflows", json=workflow_body(receiver.url, trigger))
+        other = immich.add_user("Bob")
+        immich.add_asset(owner=other)  # not the workflows' owner: nothing is sent
+        asset = immich.add_asset()
+        await wait_for(lambda: len(receiver.seen) == 2)
+        (t_create, headers, created), (t_meta, _, metadata) = receiver.seen
+        assert headers["User-Agent"] == "immich-server/3.1.0"
+        assert headers["Content-Type"].startswith("application/json")
+        assert headers["X-Immich-Sidecar-Secret"] == "0123456789abcdef"
+        assert created["type"] == "AssetV1" and created["trigger"] == "AssetCreate"
+        assert metadata["trigger"] == "AssetMetadataExtraction"
+        assert created["data"]["asset"]["id"] == asset
+        assert created["data"]["asset"]["checksum"]["type"] == "Buffer"
+        assert "dateTimeOriginal" not in created["data"]["asset"]["exifInfo"]
+        assert metadata["data"]["asset"]["exifInfo"]["dateTimeOriginal"]
+        assert t_meta - t_create >= 0.015  # metadata about 20 ms after the upload
+        assert "people" not in created["data"]["asset"]  # no person, album or user names
+
+
+async def test_v3_webhook_is_not_retried_and_its_answer_is_ignored() -> None:
+    async with FakeImmich(version=(3, 1, 0)) as immich, Receiver(status=500) as receiver:
+        async with client_for(immich) as http:
+            await http.post("/workflows", json=workflow_body(receiver.url))
+            await http.post("/workflows", json=workflow_body("http://127.0.0.1:9/down"))
+        immich.add_asset()
+        await wait_for(lambda: len(immich.workflows.calls) == 2)
+        import asyncio
+
+        await asyncio.sleep(0.2)
+        assert len(receiver.seen) == 1  # a 500 is not retried
+        assert sorted(str(c.status) for c in immich.workflows.calls) == ["500", "None"]
+        assert immich.workflows.errors == ["Error executing workflow: ClientConnectorError"]
+
+
+async def test_v2_has_workflows_but_no_webhook_action() -> None:
+    spec = require_spec("2.7.3")
+    async with FakeImmich(version=(2, 7, 5)) as immich, client_for(immich) as http:
+        plugins = (await http.get("/plugins")).json()
+        validate_response(spec, "get", "/api/plugins", 200, plugins)
+        methods = [a["methodName"] for p in plugins for a in p["actions"]]
+        assert methods and not any("webhook" in m.lower() for m in methods)
+        refused = await http.post("/workflows", json=workflow_body("http://127.0.0.1:9/hook"))
+        assert refused.status_code == 400
+        action = plugins[0]["actions"][0]["id"]
+        body = {
+            "name": "archive",
+            "triggerType": "AssetCreate",
+            "filters": [],
+            "actions": [{"pluginActionId": action}],
+        }
+        validate_request(spec, "post", "/api/workflows", {}, body, None)
+        created = await http.post("/workflows", json=body)
+        assert created.status_code == 201
+        validate_response(spec, "post", "/api/workflows", 201, created.json())
+        immich.add_asset()
+        assert immich.workflows.calls == []
+
+
+async def test_workflows_need_the_workflow_permissions() -> None:
+    async with (
+        FakeImmich(version=(3, 1, 0), permissions=["asset.read"]) as immich,
+        client_for(immich) as http,
+    ):
+        answer = await http.get("/workflows")
+        assert answer.status_code == 403
+        assert "workflow.read" in answer.json()["message"]

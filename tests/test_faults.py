@@ -39,7 +39,7 @@ from tests.fault_rig import (
     webhook_posts,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # two minutes of faults and kills
 
 SEED = int(os.environ.get("FAULT_SEED", "20250611"))
 KILLS = 22

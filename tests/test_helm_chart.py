@@ -471,3 +471,18 @@ def test_notes_explain_how_to_check_it_works(helm: str) -> None:
         "no Secret is configured",
     ):
         assert needle in notes
+
+
+def test_the_push_port_is_exposed_only_when_push_is_enabled(render: Render, tmp_path: Path) -> None:
+    def ports(manifests: list[Manifest]) -> tuple[list[str], list[str]]:
+        service = one(manifests, "Service")["spec"]["ports"]
+        return [p["name"] for p in container(manifests)["ports"]], [p["name"] for p in service]
+
+    off = render()
+    assert ports(off) == (["metrics"], ["metrics"])
+    assert "push" not in config_file(off)
+    on = render(push__enabled="true")
+    assert ports(on) == (["metrics", "push"], ["metrics", "push"])
+    config = config_file(on)
+    assert config["push"] == {"listen": "0.0.0.0:9188", "secret": "${IMMICH_PUSH_SECRET}"}
+    validate_against_sidecar_schema(config, tmp_path)

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sidecar.ops.http_server import MetricsServer
-from sidecar.ops.metrics import PREFIX, Metrics
+from sidecar.ops.metrics import DEFINITIONS, PREFIX, Metrics
 
 DESIGN = Path(__file__).resolve().parents[1].parent / "shared" / "DESIGN.md"
 
@@ -133,6 +133,19 @@ async def test_metrics_exposes_every_interface_name(
     names = exposed_names(response.text)
     missing = [PREFIX + n for n in INTERFACE_NAMES if PREFIX + n not in names]
     assert missing == []
+
+
+def test_each_line_of_the_metrics_table_is_one_typed_attribute() -> None:
+    """A line in Metrics' table is all a new metric needs: an attribute of that name holding a
+    collector of that kind, registered in the instance's own registry (but discord_connected)."""
+    metrics, other = Metrics(), Metrics()
+    assert len({d.name for d in DEFINITIONS}) == len(DEFINITIONS)
+    registered = set(metrics.registry._names_to_collectors.values())
+    for definition in DEFINITIONS:
+        collector = getattr(metrics, definition.attr)
+        assert isinstance(collector, definition.kind)
+        assert collector is not getattr(other, definition.attr)
+        assert (collector in registered) == definition.registered, definition.attr
 
 
 async def test_discord_connected_is_absent_without_a_bot_and_0_until_it_connects(

@@ -79,6 +79,8 @@ def canned(version: str) -> dict[tuple[str, str], tuple[int, object]]:
         ("GET", "/faces"): (200, [face_json(person_json()), face_json(None)]),
         ("POST", "/assets"): (201, {"id": ASSET_ID, "status": "created"}),
         ("PUT", "/assets/{id}"): (200, asset_json(version)),
+        ("PUT", "/assets"): (204, None),
+        ("GET", "/people/{id}"): (200, person_json()),
         ("GET", "/albums"): (200, [album_json(version)]),
         ("PUT", "/albums/{id}/assets"): (
             200,
@@ -118,6 +120,9 @@ CALLS: dict[str, Call] = {
         "IMG_0002.jpg", JPEG, file_created_at=WHEN, file_modified_at=WHEN, content_type="image/jpeg"
     ),
     "set_description": lambda c: c.set_description(ASSET_ID, "Posted from Discord"),
+    "set_favourite": lambda c: c.set_favourite([ASSET_ID]),
+    "person": lambda c: c.person(PERSON_ID),
+    "search_person_with_hidden": lambda c: c.search_person("ali", with_hidden=True),
     "add_to_album": lambda c: c.add_to_album(ALBUM_ID, [ASSET_ID, ASSET_ID_2]),
     "list_albums": lambda c: c.list_albums(),
     "memories_on": lambda c: c.memories_on(date(2026, 12, 1)),
@@ -175,6 +180,8 @@ def respx_immich(
         status, body = answers[(request.method, template)]
         if isinstance(body, bytes):
             return httpx.Response(status, content=body, headers={"content-type": "image/jpeg"})
+        if body is None:  # 204 No Content
+            return httpx.Response(status)
         return httpx.Response(status, json=body)
 
     with respx.mock(base_url=API) as router:

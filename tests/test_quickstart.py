@@ -83,6 +83,7 @@ def test_the_quick_start_block_exports_every_variable_the_laptop_config_reads() 
     assert set(re.findall(r"\$\{(\w+)", active)) == exported
 
 
+@pytest.mark.serial  # the laptop config's metrics port, 9187, as the demo
 async def test_the_readme_quick_start_prints_a_notification(tmp_path: Path) -> None:
     if not port_free(9187):
         pytest.skip("port 9187 (the laptop config's metrics.listen) is in use on this machine")

@@ -18,6 +18,7 @@ from typing import Any
 from sidecar.config.checks import cross_field_problems, post_problems, timezone_name
 from sidecar.config.durations import parse_duration
 from sidecar.config.ingest_checks import ingest_problems
+from sidecar.config.members import member_problems, read_members
 from sidecar.config.model import (
     ASSET_TYPES,
     AlbumFilter,
@@ -34,6 +35,7 @@ from sidecar.config.model import (
     PollSettings,
     Post,
     Problem,
+    PushSettings,
     QuietHours,
     Rule,
     Secret,
@@ -83,6 +85,7 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     ]
     problems += cross_field_problems(data, lines)
     problems += post_problems(data, lines, environ)
+    problems += member_problems(data, lines)
     problems += [
         Problem(lines.line_of(path), format_key_path(path), message)
         for path, message in ingest_problems(data)
@@ -131,8 +134,9 @@ def _build(
     listen = data.get("metrics", {}).get("listen")
     metrics = MetricsSettings()
     if listen is not None:
-        host, _, port = listen.rpartition(":")
-        metrics = MetricsSettings(host=host.strip("[]"), port=int(port))
+        host, port = _host_port(listen)
+        metrics = MetricsSettings(host=host, port=port)
+    fast = poll.get("fast", {})
     state = data.get("state", {})
     return Settings(
         source=path,
@@ -164,12 +168,15 @@ def _build(
                     str(c) for c in commands.get("memories", {}).get("allowed_channels", [])
                 ),
             ),
+            members=read_members(discord),
         ),
         poll=PollSettings(
             interval=_seconds(poll, "interval", defaults.interval),
             lookback=_seconds(poll, "lookback", defaults.lookback),
             settle=_seconds(poll, "settle", defaults.settle),
             backfill=_seconds(poll, "backfill", defaults.backfill),
+            fast_every=_seconds(fast, "every", defaults.fast_every),
+            fast_for=_seconds(fast, "for", defaults.fast_for),
         ),
         state=StateSettings(path=Path(state["path"])) if "path" in state else StateSettings(),
         metrics=metrics,
@@ -182,6 +189,20 @@ def _build(
             _post(post, lines.line_of(("posts", index)) if lines is not None else None)
             for index, post in enumerate(data.get("posts", []))
         ),
+        push=_push(data["push"], secrets) if "push" in data else None,
+    )
+
+
+def _host_port(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _push(spec: Mapping[str, Any], secrets: Mapping[KeyPath, Secret]) -> PushSettings:
+    defaults = PushSettings(secret=secrets[("push", "secret")])
+    host, port = _host_port(spec["listen"]) if "listen" in spec else (defaults.host, defaults.port)
+    return PushSettings(
+        secret=defaults.secret, host=host, port=port, header=spec.get("header", defaults.header)
     )
 
 
@@ -249,6 +270,7 @@ def _rule(spec: Mapping[str, Any], index: int = 0, lines: LineMap | None = None)
         ),
         asset_types=frozenset(spec.get("asset_types", ASSET_TYPES)),
         mention_roles=tuple(int(role) for role in spec.get("mention_roles", ())),
+        mention_members=bool(spec.get("mention_members", False)),
         batching=Batching(
             max_per_message=int(batching.get("max_per_message", default_batching.max_per_message)),
             summary_over=int(batching.get("summary_over", default_batching.summary_over)),

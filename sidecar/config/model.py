@@ -119,6 +119,28 @@ class MemoriesCommand:
     allowed_channels: tuple[str, ...] = ()
 
 
+# --- people links, claims and buttons (discord.members ...) ------------------------------
+
+
+CLAIMS_MODES = ("approval", "open")
+
+
+@dataclass(frozen=True)
+class MembersSettings:
+    """Links between Discord members and Immich people, and who may make and approve them."""
+
+    links: tuple[tuple[str, int], ...] = ()  # (person name or id as written, Discord user id)
+    approvers: tuple[int, ...] = ()  # role ids that may approve claims
+    channel_id: int | None = None  # where claims wait for approval
+    claims: str = "approval"  # or "open": a claim links at once
+    favourite_roles: tuple[str, ...] = ()  # role names or ids that get the Favourite button
+
+    @property
+    def claims_possible(self) -> bool:
+        """Whether /immich claim can ever make a link with this config."""
+        return self.claims == "open" or bool(self.approvers and self.channel_id)
+
+
 DEFAULT_INGEST_DESCRIPTION = "Uploaded by {member} in #{channel}"
 
 
@@ -139,6 +161,7 @@ class DiscordSettings:
     upload: UploadCommand = field(default_factory=UploadCommand)
     person: PersonCommand = field(default_factory=PersonCommand)
     memories: MemoriesCommand = field(default_factory=MemoriesCommand)
+    members: MembersSettings = field(default_factory=MembersSettings)
 
 
 @dataclass(frozen=True)
@@ -147,6 +170,11 @@ class PollSettings:
     lookback: float = 48 * 3600.0
     settle: float = 120.0
     backfill: float = 0.0
+    # Fast polls of the people rules after new uploads (faces arrive seconds to minutes late):
+    # every 5 s adds at most 5 s to a late face, and 3 minutes covers recognition on a home
+    # server's CPU; 0 turns them off.
+    fast_every: float = 5.0
+    fast_for: float = 180.0
 
 
 @dataclass(frozen=True)
@@ -158,6 +186,19 @@ class StateSettings:
 class MetricsSettings:
     host: str = "0.0.0.0"  # noqa: S104 - the metrics port is meant to be scraped from outside
     port: int = 9187
+
+
+PUSH_HEADER = "X-Immich-Sidecar-Secret"
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    """The Immich push endpoint (``push:``); absent from the settings when it is off."""
+
+    secret: Secret
+    host: str = "0.0.0.0"  # noqa: S104 - Immich reaches it from another container
+    port: int = 9188
+    header: str = PUSH_HEADER
 
 
 @dataclass(frozen=True)
@@ -228,6 +269,7 @@ class Rule:
     people: PeopleFilter = field(default_factory=PeopleFilter)
     asset_types: frozenset[str] = frozenset(ASSET_TYPES)
     mention_roles: tuple[int, ...] = ()
+    mention_members: bool = False  # mention the linked members of the people in a post
     batching: Batching = field(default_factory=Batching)
     albums: AlbumFilter = field(default_factory=AlbumFilter)  # empty: fires on new uploads
     quiet_hours: QuietHours | None = None
@@ -265,6 +307,7 @@ class Settings:
     rules: tuple[Rule, ...]
     timezone: str = "UTC"  # IANA name: cron schedules and "today" are read in it
     posts: tuple[Post, ...] = ()
+    push: PushSettings | None = None  # None: no push endpoint
     # Where each key path was written, for problems found after loading (a person name that
     # Immich does not know).
     lines: Mapping[KeyPath, int] = field(default_factory=dict, compare=False, repr=False)

@@ -35,6 +35,7 @@ class SecretResolver:
         targets = data.get("targets")
         self._take(immich, ("immich",), "api_key")
         self._take(discord, ("discord",), "token")
+        self._take(data.get("push"), ("push",), "secret")
         for name, target in targets.items() if isinstance(targets, dict) else []:
             kind = kind_for_spec(target) if isinstance(target, dict) else None
             for key in kind.secrets if kind is not None else ():

@@ -21,6 +21,8 @@ import discord
 from discord import app_commands
 
 from sidecar.config.model import Secret, Settings
+from sidecar.discord.buttons import MembersImmich, dynamic_items
+from sidecar.discord.claims import member_commands
 from sidecar.discord.commands import (
     SORRY,
     ImmichForCommands,
@@ -38,6 +40,7 @@ from sidecar.discord.intents import (
     drop_message_content,
 )
 from sidecar.discord.save_command import save_to_immich
+from sidecar.engine.members import MemberDirectory
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import ThumbnailSource
 from sidecar.targets.discord_channel import NEEDED_PERMISSIONS, BotSink, ChannelTarget
@@ -71,7 +74,7 @@ class DiscordStartupError(Exception):
         self.passing = passing
 
 
-class ImmichForBot(ImmichForCommands, ThumbnailSource, Protocol):
+class ImmichForBot(ImmichForCommands, ThumbnailSource, MembersImmich, Protocol):
     """What the bot needs from the Immich client: the commands' calls and thumbnails."""
 
 
@@ -115,6 +118,7 @@ class SidecarBot(discord.Client):
         status_provider: StatusProvider,
         *,
         memories_provider: MemoriesProvider | None = None,
+        directory: MemberDirectory | None = None,
         guild_ready_timeout: float = 2.0,
         max_ratelimit_timeout: float = 30.0,
         ingest_store: IngestStore | None = None,
@@ -133,6 +137,8 @@ class SidecarBot(discord.Client):
         metrics.track_discord_connection()
         self.status_provider = status_provider
         self.memories_provider = memories_provider
+        self.directory = directory  # people links: /immich claim ..., buttons, DMs
+        self.members_immich: MembersImmich = immich
         self.tree = app_commands.CommandTree(self)
         self.tree.on_error = self._on_command_error  # type: ignore[method-assign]
         self.startup_problems: list[str] = []
@@ -149,11 +155,16 @@ class SidecarBot(discord.Client):
     # ------------------------------------------------------------------ lifecycle
 
     async def setup_hook(self) -> None:
-        self.tree.add_command(
-            ImmichGroup(
-                lambda: self.settings, self.immich, self.status_provider, self.memories_provider
-            )
+        group = ImmichGroup(
+            lambda: self.settings, self.immich, self.status_provider, self.memories_provider
         )
+        if self.directory is not None:
+            for command in member_commands(self):
+                group.add_command(command)
+        self.tree.add_command(group)
+        # Buttons of posts and claims sent before a restart answer too: their state is in
+        # their custom ids, parsed back by these dynamic items.
+        self.add_dynamic_items(*dynamic_items())
         self.tree.add_command(save_to_immich(lambda: self.settings, self.immich))
 
     async def launch(self, token: Secret, *, ready_timeout: float = 60.0) -> list[str]:

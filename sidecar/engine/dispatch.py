@@ -43,6 +43,7 @@ BATCH_LIMIT = 500  # deliveries taken from the outbox per round
 class RuleOptions:
     mention_roles: tuple[int, ...] = ()
     batching: Batching = field(default_factory=Batching)
+    mention_members: bool = False
 
 
 def retry_delay(attempts: int, retry_after: float | None = None) -> float:
@@ -86,6 +87,7 @@ def group_batches(
                 key=key or str(members[0].id),
                 mention_roles=opts.mention_roles,
                 batching=batching,
+                mention_members=opts.mention_members,
             )
         )
     return batches

@@ -16,6 +16,7 @@ from sidecar.engine.albums import (
     resolve_albums,
 )
 from sidecar.engine.dispatch import RuleOptions
+from sidecar.engine.members import Link, config_links
 from sidecar.engine.rules import (
     CompiledRule,
     RuleResolutionError,
@@ -60,6 +61,34 @@ async def resolve_rules(
     return await resolve_albums(client, settings.rules, source, rules, runs=runs)
 
 
+async def resolve_member_links(client: ImmichClient, settings: Settings) -> list[Link]:
+    """The ``discord.members`` links, each name resolved as rule names are (exact, any case;
+    a near miss refused with the candidates at file:line)."""
+    references = settings.discord.members.links
+    problems: list[str] = []
+    resolved: dict[str, Person] = {}
+    source = str(settings.source)
+    for reference, _user in references:
+        if is_person_id(reference):
+            resolved[reference] = Person(id=reference.lower(), name="")
+            continue
+        candidates = tuple(await client.search_person(reference, with_hidden=True))
+        line = settings.line_of(("discord", "members", reference))
+        where = f"{source if line is None else f'{source}:{line}'}: discord.members.{reference}"
+        person_id = resolve_person(reference, _answer(candidates), where, problems)
+        if person_id is not None:
+            person = next(p for p in candidates if p.id == person_id)
+            resolved[reference] = person
+    if problems:
+        raise RuleResolutionError(problems)
+    return config_links(references, resolved)
+
+
+def _answer(candidates: Sequence[Person]) -> Callable[[str], Sequence[Person]]:
+    """Immich's answer for one name, as ``resolve_person`` asks for candidates."""
+    return lambda _name: candidates
+
+
 def build_watch(settings: Settings, rules: tuple[CompiledRule, ...]) -> Watch:
     targets = {rule.name: rule.targets for rule in settings.rules}
     return Watch(
@@ -72,7 +101,11 @@ def build_watch(settings: Settings, rules: tuple[CompiledRule, ...]) -> Watch:
 
 def rule_options(settings: Settings) -> Callable[[str], RuleOptions]:
     options = {
-        rule.name: RuleOptions(mention_roles=rule.mention_roles, batching=rule.batching)
+        rule.name: RuleOptions(
+            mention_roles=rule.mention_roles,
+            batching=rule.batching,
+            mention_members=rule.mention_members,
+        )
         for rule in settings.rules
     }
     return lambda name: options.get(name, RuleOptions())

@@ -194,7 +194,7 @@ class ConfigReloader:
 
 def warn_restart_only(old: Settings, new: Settings) -> None:
     """Say which changes a reload cannot apply: they wait for the next start."""
-    for setting in ("state", "metrics"):
+    for setting in ("state", "metrics", "push"):
         if getattr(old, setting) != getattr(new, setting):
             log.warning("config: %s changed; it takes effect at the next restart", setting)
     if old.immich != new.immich or old.discord.token != new.discord.token:

@@ -6,6 +6,7 @@ rules again."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from sidecar.config.model import Rule, Settings
 from sidecar.engine.access import FeatureAccess, missing_permission
@@ -20,10 +21,31 @@ from sidecar.immich.permissions import STATE_OWNER, Feature, features_in_use, ru
 log = logging.getLogger(__name__)
 
 
+Resolver = Callable[[Settings, Callable[[Rule], bool]], Awaitable[tuple[CompiledRule, ...]]]
+
+
+async def rules_only(
+    client: ImmichClient, settings: Settings, runs: Callable[[Rule], bool]
+) -> tuple[CompiledRule, ...]:
+    return await resolve_rules(client, settings, runs)
+
+
 class ImmichSession:
-    def __init__(self, client: ImmichClient, store: Store, access: FeatureAccess) -> None:
+    """``resolve(settings, runs)`` resolves a config's names for the rules that ``runs``
+    (the app's: the rules' people and albums, and what else it looks up with them)."""
+
+    def __init__(
+        self,
+        client: ImmichClient,
+        store: Store,
+        access: FeatureAccess,
+        resolve: Resolver | None = None,
+    ) -> None:
         self._client = client
         self._store = store
+        self._resolve: Resolver = resolve or (
+            lambda settings, runs: rules_only(client, settings, runs)
+        )
         self.access = access
         self.rules: tuple[CompiledRule, ...] | None = None  # the running config's, resolved
         self._rules_off: frozenset[Feature] = frozenset()  # rule features off when resolved
@@ -49,7 +71,7 @@ class ImmichSession:
         await self._check_owner(settings)
 
     async def resolve(self, settings: Settings) -> None:
-        self.rules = await resolve_rules(self._client, settings, self.runs)
+        self.rules = await self._resolve(settings, self.runs)
         self._rules_off = self.access.off_running()
 
     async def resolve_for_reload(
@@ -58,7 +80,7 @@ class ImmichSession:
         """The rules of a new config (the caller swaps them in with it)."""
         self.access.use(features_in_use(new, bot=bot))
         try:
-            rules = await resolve_rules(self._client, new, self.runs)
+            rules = await self._resolve(new, self.runs)
         except BaseException:
             self.access.use(features_in_use(running, bot=bot))  # refused: the running one stays
             raise

@@ -21,6 +21,7 @@ from typing import Any
 
 from sidecar.engine.store_albums import AlbumState, AlbumTables
 from sidecar.engine.store_ingest import IngestTables
+from sidecar.engine.store_members import MemberTables
 from sidecar.engine.store_schema import (
     MIGRATIONS,
     StoreError,
@@ -63,7 +64,7 @@ MATCH_LOG_DAYS = 62  # how far back a digest can look
 WRITABLE_HINT = "set state.path to a writable file"
 
 
-class Store(AlbumTables, IngestTables):
+class Store(AlbumTables, IngestTables, MemberTables):
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection
         self.path = path

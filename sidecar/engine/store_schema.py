@@ -112,6 +112,31 @@ MIGRATIONS: tuple[str, ...] = (
         message_id INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    # People links made with /immich claim (pending until approved, one per member), each
+    # member's DM preferences (muted; closed for good after Discord error 50007), and the DMs
+    # already sent per delivery, so a retried delivery never DMs a member twice.
+    """
+    CREATE TABLE member_claim (
+        user_id      TEXT PRIMARY KEY,
+        person_id    TEXT NOT NULL,
+        person_name  TEXT NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN ('pending', 'approved')),
+        requested_at REAL NOT NULL,
+        decided_by   TEXT,
+        problem      TEXT
+    );
+    CREATE INDEX member_claim_person ON member_claim (person_id);
+    CREATE TABLE member_pref (
+        user_id   TEXT PRIMARY KEY,
+        dm_muted  INTEGER NOT NULL DEFAULT 0,
+        dm_closed TEXT
+    );
+    CREATE TABLE member_dm (
+        delivery_id INTEGER NOT NULL,
+        user_id     TEXT NOT NULL,
+        PRIMARY KEY (delivery_id, user_id)
+    ) WITHOUT ROWID;
+    """,
 )
 
 

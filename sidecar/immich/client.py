@@ -41,6 +41,7 @@ from sidecar.immich.transport import (
     require_int,
     require_list,
 )
+from sidecar.immich.workflow_endpoints import WorkflowEndpoints
 from sidecar.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ REQUIRED_PERMISSIONS = permissions_for(FEATURES)
 THUMBNAIL_SIZES = frozenset({"thumbnail", "preview", "fullsize", "original"})
 
 
-class ImmichClient(PeopleEndpoints, AlbumEndpoints):
+class ImmichClient(PeopleEndpoints, AlbumEndpoints, WorkflowEndpoints):
     """Async client for the parts of the Immich API the sidecar uses."""
 
     def __init__(
@@ -370,6 +371,13 @@ class ImmichClient(PeopleEndpoints, AlbumEndpoints):
         """Set an asset's description (upload itself takes none in either version)."""
         await self._io.request(
             "PUT", "/assets/{id}", path={"id": asset_id}, json_body={"description": text}
+        )
+
+    async def set_favourite(self, asset_ids: Sequence[str], favourite: bool = True) -> None:
+        """Mark assets as favourites (bulk update: 204). Immich lets only the assets' owner do
+        it: another user's asset answers 400 "Not found or no asset.update access"."""
+        await self._io.request(
+            "PUT", "/assets", json_body={"ids": list(asset_ids), "isFavorite": favourite}
         )
 
     async def list_albums(self) -> list[Album]:

@@ -3,6 +3,7 @@ part of ``ImmichClient``."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -72,6 +73,16 @@ class PeopleEndpoints:
         if with_hidden:
             params["withHidden"] = "true"
         return await self._io.call_json("GET", "/search/person", parse, params=params)
+
+    async def person(self, person_id: str) -> Person | None:
+        """One person by id; None when Immich no longer has them (deleted, or merged into
+        someone else: 2.x answers 400 "Not found or no person.read access", 3.x 404)."""
+        answer = await self._io.request(
+            "GET", "/people/{id}", path={"id": person_id}, allow={400, 404}
+        )
+        if answer.status in (400, 404):
+            return None
+        return Person.from_dict(require_dict(json.loads(answer.body), "body"))
 
     async def person_thumbnail(self, person_id: str) -> bytes | None:
         """The person's face picture, or None where Immich has none yet."""

@@ -101,6 +101,30 @@ MEMORIES_COMMAND = Feature(
     ("memory.read", "asset.read", "asset.view"),
     "GET /memories, POST /search/metadata (the fallback), GET /assets/{id}/thumbnail",
 )
+CLAIMS = Feature(
+    "claims",
+    "/immich claim and members",
+    ("person.read",),
+    "GET /search/person (autocomplete, hidden people left out), GET /people/{id} (still there?)",
+)
+SPOTTED_DMS = Feature(
+    "spotted_dms",
+    "spotted DMs",
+    ("asset.view", "person.read"),
+    "GET /assets/{id}/thumbnail (the picture), GET /people/{id} (still there?)",
+)
+FAVOURITE = Feature(
+    "favourite",
+    "the Favourite button",
+    ("asset.update",),
+    "PUT /assets (ids, isFavorite); Immich allows it for the key owner's assets only",
+)
+PUSH_SETUP = Feature(
+    "push_setup",
+    "push setup",
+    ("workflow.read", "workflow.create", "workflow.update"),
+    "GET /workflows, POST /workflows, PUT /workflows/{id} (push status and doctor: GET only)",
+)
 INGEST = Feature(
     "ingest",
     "drag-and-drop ingest (discord.ingest)",
@@ -132,6 +156,10 @@ FEATURES: tuple[Feature, ...] = (
     MEMORY_POSTS,
     BIRTHDAY_POSTS,
     MEMORIES_COMMAND,
+    CLAIMS,
+    SPOTTED_DMS,
+    FAVOURITE,
+    PUSH_SETUP,
     STATE_OWNER,
 )
 # The features a rule or a post needs to run at all; the others are the slash commands' and
@@ -189,7 +217,23 @@ def features_in_use(settings: Settings, *, bot: bool) -> tuple[Feature, ...]:
         used.add(PERSON)
     if bot and commands.memories.enabled:
         used.add(MEMORIES_COMMAND)
+    used.update(member_features(settings, bot=bot))
     return tuple(f for f in FEATURES if f in used)
+
+
+def member_features(settings: Settings, *, bot: bool) -> list[Feature]:
+    """The people-link features this config turns on (all need the bot)."""
+    if not bot:
+        return []
+    members = settings.discord.members
+    used = []
+    if members.links or members.claims_possible:
+        used.append(CLAIMS)
+    if any(getattr(t, "audience", None) == "members" for t in settings.targets.values()):
+        used.append(SPOTTED_DMS)
+    if members.favourite_roles:
+        used.append(FAVOURITE)
+    return used
 
 
 def permissions_for(features: Iterable[Feature]) -> tuple[str, ...]:

@@ -4,11 +4,12 @@ Retried: connection failures, timeouts and broken connections, and the statuses 
 "try again later" (429, 502, 503, 504), honouring ``Retry-After``. Never retried: other 4xx
 (the same request fails the same way) and 500 (in Immich an unhandled error for this very
 request, not an overload signal). The sleeping itself is stamina's job; this module only
-decides.
+decides (``Attempts`` also remembers, per request, what the next retry's log line says).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -123,3 +124,27 @@ def quiet_library_retry_hooks() -> None:
     """The Immich client counts and logs its own retries; stamina's default hooks would log a
     warning per retry and count them again in the global Prometheus registry."""
     stamina.instrumentation.set_on_retry_hooks([])
+
+
+class Attempts:
+    """What the retry loop of one request remembers between attempts: why the last one failed,
+    when, and the wait its answer asked for (Retry-After)."""
+
+    def __init__(self, deadline: float) -> None:
+        self._deadline = deadline
+        self._asked_wait: float | None = None
+        self.reason = ""
+        self._failed_at = 0.0
+
+    def on_error(self, exc: Exception) -> bool | float:
+        """stamina's ``on``: whether to retry ``exc``, or after how many seconds."""
+        decision = decide_retry(exc, self._deadline - time.monotonic())
+        self._asked_wait = None if isinstance(decision, bool) else decision
+        self.reason, self._failed_at = retry_reason(exc), time.monotonic()
+        return decision
+
+    def waited(self) -> str:
+        """How long the retry about to be sent waited, for the log line."""
+        if self._asked_wait is not None:
+            return f"{self._asked_wait:.1f}s, as its Retry-After asked"
+        return f"{time.monotonic() - self._failed_at:.1f}s"

@@ -32,11 +32,10 @@ from sidecar.immich.errors import (
 )
 from sidecar.immich.retry import (
     RETRYABLE_STATUSES,
+    Attempts,
     RetryableResponse,
     RetryPolicy,
-    decide_retry,
     retry_after_seconds,
-    retry_reason,
 )
 from sidecar.ops.logging import log_fields
 from sidecar.ops.metrics import Metrics
@@ -230,19 +229,10 @@ class Transport:
         allowed = frozenset(allow)
         policy = self._policy
         attempts = policy.max_attempts if retry else 1
-        deadline = time.monotonic() + policy.max_seconds
-        last_wait: list[float | None] = [None]
-        last_failure: list[tuple[str, float]] = [("", 0.0)]  # why the last attempt failed, when
-
-        def on_error(exc: Exception) -> bool | float:
-            decision = decide_retry(exc, deadline - time.monotonic())
-            last_wait[0] = None if isinstance(decision, bool) else decision
-            last_failure[0] = (retry_reason(exc), time.monotonic())
-            return decision
-
+        history = Attempts(deadline=time.monotonic() + policy.max_seconds)
         try:
             async for attempt in stamina.retry_context(
-                on=on_error,
+                on=history.on_error,
                 attempts=attempts,
                 timeout=policy.max_seconds,
                 wait_initial=policy.wait_initial,
@@ -251,24 +241,7 @@ class Transport:
             ):
                 with attempt:
                     if attempt.num > 1:
-                        self._metrics.immich_request_retries.labels(endpoint).inc()
-                        why, failed_at = last_failure[0]
-                        waited = (
-                            f"{last_wait[0]:.1f}s, as its Retry-After asked"
-                            if last_wait[0] is not None
-                            else f"{time.monotonic() - failed_at:.1f}s"
-                        )
-                        # The templated endpoint and the host only: a real URL may carry ids.
-                        log.info(
-                            "Immich %s on %s failed (%s); retry %d of %d after waiting %s",
-                            endpoint,
-                            self._http.base_url.netloc.decode("ascii"),
-                            self._redact(why),
-                            attempt.num - 1,
-                            attempts - 1,
-                            waited,
-                            extra=log_fields(endpoint=endpoint, reason=self._redact(why)),
-                        )
+                        self._count_retry(endpoint, attempt.num - 1, attempts - 1, history)
                     request = self._http.build_request(
                         method,
                         url,
@@ -279,38 +252,60 @@ class Transport:
                         headers=headers,
                     )
                     return await self._send_once(request, endpoint, allowed)
-        except RetryableResponse as exc:
-            final: ImmichError = error_for_status(
-                exc.status, exc.message, endpoint=endpoint, correlation_id=exc.correlation_id
-            )
-            reason = "rate_limited" if exc.status == 429 else "http_5xx"
-        except httpx.TimeoutException:
-            final = ImmichUnavailableError(
-                f"timed out ({attempts} attempt{'s' if attempts > 1 else ''})", endpoint=endpoint
-            )
-            reason = "timeout"
-        except httpx.ConnectError as exc:
-            final = ImmichUnavailableError(
-                f"cannot connect ({self._redact(str(exc)) or 'connection failed'})",
-                endpoint=endpoint,
-            )
-            reason = "connect"
-        except httpx.TransportError as exc:
-            final = ImmichUnavailableError(
-                f"connection broken ({type(exc).__name__})", endpoint=endpoint
-            )
-            reason = "network"
-        except ImmichError as exc:
-            final = exc
-            if isinstance(exc, ImmichResponseError):
-                reason = "bad_response"
-            elif exc.status is not None and exc.status >= 500:
-                reason = "http_5xx"
-            else:
-                reason = "http_4xx"
+        except (RetryableResponse, httpx.TransportError, ImmichError) as exc:
+            final, reason = self._final_error(exc, endpoint, attempts)
         self._metrics.immich_request_failures.labels(endpoint, reason).inc()
         log.debug("%s", final, extra=log_fields(endpoint=endpoint, reason=reason))
         raise final from None
+
+    def _count_retry(self, endpoint: str, retry: int, retries: int, history: Attempts) -> None:
+        """Count and log the retry about to be sent, with why the attempt before it failed."""
+        self._metrics.immich_request_retries.labels(endpoint).inc()
+        why = self._redact(history.reason)
+        # The templated endpoint and the host only: a real URL may carry ids.
+        log.info(
+            "Immich %s on %s failed (%s); retry %d of %d after waiting %s",
+            endpoint,
+            self._http.base_url.netloc.decode("ascii"),
+            why,
+            retry,
+            retries,
+            history.waited(),
+            extra=log_fields(endpoint=endpoint, reason=why),
+        )
+
+    def _final_error(
+        self,
+        exc: RetryableResponse | httpx.TransportError | ImmichError,
+        endpoint: str,
+        attempts: int,
+    ) -> tuple[ImmichError, str]:
+        """The ImmichError a request that failed for good raises, and the reason label its
+        failure is counted under."""
+        if isinstance(exc, RetryableResponse):
+            final: ImmichError = error_for_status(
+                exc.status, exc.message, endpoint=endpoint, correlation_id=exc.correlation_id
+            )
+            return final, "rate_limited" if exc.status == 429 else "http_5xx"
+        if isinstance(exc, httpx.TimeoutException):
+            plural = "s" if attempts > 1 else ""
+            return ImmichUnavailableError(
+                f"timed out ({attempts} attempt{plural})", endpoint=endpoint
+            ), "timeout"
+        if isinstance(exc, httpx.ConnectError):
+            return ImmichUnavailableError(
+                f"cannot connect ({self._redact(str(exc)) or 'connection failed'})",
+                endpoint=endpoint,
+            ), "connect"
+        if isinstance(exc, httpx.TransportError):
+            return ImmichUnavailableError(
+                f"connection broken ({type(exc).__name__})", endpoint=endpoint
+            ), "network"
+        if isinstance(exc, ImmichResponseError):
+            return exc, "bad_response"
+        if exc.status is not None and exc.status >= 500:
+            return exc, "http_5xx"
+        return exc, "http_4xx"
 
     async def _send_once(
         self, request: httpx.Request, endpoint: str, allowed: frozenset[int]

@@ -2,9 +2,16 @@
 
 Metric names are an interface: the alert rules and the Grafana dashboard in the Helm chart
 depend on them. Labels stay low-cardinality: never an asset id, a person name or a URL.
+
+The metrics are a table: one ``counter``/``gauge``/``histogram`` line in the body of
+``Metrics`` per metric, read as a typed attribute (``metrics.poll_runs`` is a ``Counter``).
+Adding a metric is adding a line there (and its row in the README's metrics table).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Generic, Self, TypeVar, overload
 
 from prometheus_client import (
     CollectorRegistry,
@@ -18,144 +25,182 @@ from prometheus_client import (
 
 PREFIX = "immich_sidecar_"
 
+M = TypeVar("M", Counter, Gauge, Histogram)
+
+
+@dataclass(frozen=True)
+class MetricDef(Generic[M]):
+    """One exported metric. A class attribute of ``Metrics``; each instance holds, under the
+    same attribute name, the collector made from it in the instance's own registry."""
+
+    kind: type[M]
+    name: str  # without PREFIX; a Counter's exported name gains ``_total``
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()  # a Histogram's; empty for the others
+    registered: bool = True  # False: exported only once something registers it
+    attr: str = field(default="", init=False, compare=False)  # the name in Metrics' body
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        object.__setattr__(self, "attr", name)
+
+    def create(self, registry: CollectorRegistry) -> M:
+        extra: dict[str, Any] = {"buckets": self.buckets} if self.buckets else {}
+        target = registry if self.registered else None
+        return self.kind(PREFIX + self.name, self.help, self.labels, registry=target, **extra)
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> Self: ...
+    @overload
+    def __get__(self, instance: Metrics, owner: type[Any]) -> M: ...
+    def __get__(self, instance: Metrics | None, owner: type[Any]) -> Self | M:
+        # Metrics.__init__ sets the collector on the instance, which then shadows this; the
+        # overloads are what give ``metrics.poll_runs`` its type.
+        if instance is None:
+            return self
+        collector: M = vars(instance)[self.attr]
+        return collector
+
+
+def counter(name: str, help: str, *labels: str) -> MetricDef[Counter]:
+    return MetricDef(Counter, name, help, labels)
+
+
+def gauge(name: str, help: str, *labels: str, registered: bool = True) -> MetricDef[Gauge]:
+    return MetricDef(Gauge, name, help, labels, registered=registered)
+
+
+def histogram(
+    name: str, help: str, *labels: str, buckets: tuple[float, ...]
+) -> MetricDef[Histogram]:
+    return MetricDef(Histogram, name, help, labels, buckets)
+
 
 class Metrics:
     """All metrics of one sidecar, registered in a registry of its own (never the global one),
-    so that every test and every app instance starts from zero."""
+    so that every test and every app instance starts from zero. Exported in the order below."""
+
+    immich_requests = counter(
+        "immich_requests",
+        "Immich API responses, by endpoint and HTTP status.",
+        "endpoint",
+        "status",
+    )
+    immich_request_retries = counter(
+        "immich_request_retries", "Immich API requests that were retried.", "endpoint"
+    )
+    immich_request_failures = counter(
+        "immich_request_failures",
+        "Immich API calls that failed for good (after retries), by reason.",
+        "endpoint",
+        "reason",
+    )
+    immich_request_duration = histogram(
+        "immich_request_duration_seconds",
+        "Duration of one Immich API request.",
+        "endpoint",
+        buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    )
+    poll_runs = counter("poll_runs", "Poll runs, by result (success, failure).", "result")
+    last_successful_poll = gauge(
+        "last_successful_poll_timestamp_seconds",
+        "Unix time at which the last successful poll finished.",
+    )
+    poll_duration = histogram(
+        "poll_duration_seconds",
+        "Duration of one poll run.",
+        buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    )
+    notifications_sent = counter(
+        "notifications_sent",
+        "Deliveries (rule, target, asset) sent, by rule and target name.",
+        "rule",
+        "target",
+    )
+    notification_failures = counter(
+        "notification_failures",
+        "Failed delivery attempts, by target name and reason.",
+        "target",
+        "reason",
+    )
+    discord_retries = counter(
+        "discord_retries",
+        "Discord requests sent again after a rate limit or server error (an answer that is "
+        "not retried does not count).",
+    )
+    outbox_pending = gauge("outbox_pending", "Deliveries waiting in the outbox.")
+    outbox_dead = gauge("outbox_dead", "Deliveries that failed for good (dead letters).")
+    config_last_reload_successful = gauge(
+        "config_last_reload_successful", "1 if the last config load or reload was valid, else 0."
+    )
+    config_last_reload_success_timestamp = gauge(
+        "config_last_reload_success_timestamp_seconds",
+        "Unix time of the last successful config load or reload.",
+    )
+    config_reloads = counter(
+        "config_reloads", "Config reloads, by result (success, failure, unchanged).", "result"
+    )
+    # Not registered until track_discord_connection(): without a bot the series is absent,
+    # so the disconnected alert (== 0) cannot fire for webhook- or console-only installs.
+    discord_connected = gauge(
+        "discord_connected",
+        "1 while the Discord bot is connected to the gateway, else 0 (absent without a bot).",
+        registered=False,
+    )
+    albums_watched = gauge("albums_watched", "Albums that album rules watch for additions.")
+    album_changes = counter(
+        "album_changes", "Watched albums found changed by a poll (then examined for additions)."
+    )
+    album_assets_added = counter(
+        "album_assets_added",
+        "Assets found added to watched albums (before the rules filter them).",
+    )
+    post_runs = counter(
+        "post_runs",
+        "Scheduled post runs by post name (from the config) and result: sent, nothing "
+        "(no occasion today), skipped (already posted for this occasion), failure.",
+        "post",
+        "result",
+    )
+    post_next_run = gauge(
+        "post_next_run_timestamp_seconds", "When each scheduled post runs next (Unix time).", "post"
+    )
+    push_requests = counter(
+        "push_requests",
+        "Requests to the Immich push endpoint, by result: accepted, unauthorized (wrong or "
+        "missing secret), too_large, malformed.",
+        "result",
+    )
+    push_assets = counter(
+        "push_assets",
+        "Assets named by accepted pushes, by result: queued (new deliveries), nothing (no "
+        "rule decides it now), unknown (Immich does not know the id), failed (Immich error).",
+        "result",
+    )
+    fast_poll_windows = counter(
+        "fast_poll_windows", "Fast-poll windows opened (new uploads seen while people rules exist)."
+    )
+    fast_polls = counter(
+        "fast_polls", "Fast polls of the people rules, by result (success, failure).", "result"
+    )
+    feature_enabled = gauge(
+        "feature_enabled",
+        "1 for each feature the config uses that the Immich API key allows, 0 while the key "
+        "lacks a permission it needs (feature: watching, people, album_watching, ...).",
+        "feature",
+    )
+    build_info = gauge("build_info", "Build information; the value is always 1.", "version")
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = r = registry if registry is not None else CollectorRegistry()
+        self.registry = registry if registry is not None else CollectorRegistry()
         # What the global registry would have had: process_resident_memory_bytes,
         # process_cpu_seconds_total, python_info and the garbage collector's counts.
-        ProcessCollector(registry=r)
-        PlatformCollector(registry=r)
-        GCCollector(registry=r)
-        self.immich_requests = Counter(
-            PREFIX + "immich_requests",
-            "Immich API responses, by endpoint and HTTP status.",
-            ["endpoint", "status"],
-            registry=r,
-        )
-        self.immich_request_retries = Counter(
-            PREFIX + "immich_request_retries",
-            "Immich API requests that were retried.",
-            ["endpoint"],
-            registry=r,
-        )
-        self.immich_request_failures = Counter(
-            PREFIX + "immich_request_failures",
-            "Immich API calls that failed for good (after retries), by reason.",
-            ["endpoint", "reason"],
-            registry=r,
-        )
-        self.immich_request_duration = Histogram(
-            PREFIX + "immich_request_duration_seconds",
-            "Duration of one Immich API request.",
-            ["endpoint"],
-            registry=r,
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-        )
-        self.poll_runs = Counter(
-            PREFIX + "poll_runs", "Poll runs, by result (success, failure).", ["result"], registry=r
-        )
-        self.last_successful_poll = Gauge(
-            PREFIX + "last_successful_poll_timestamp_seconds",
-            "Unix time at which the last successful poll finished.",
-            registry=r,
-        )
-        self.poll_duration = Histogram(
-            PREFIX + "poll_duration_seconds",
-            "Duration of one poll run.",
-            registry=r,
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-        )
-        self.notifications_sent = Counter(
-            PREFIX + "notifications_sent",
-            "Deliveries (rule, target, asset) sent, by rule and target name.",
-            ["rule", "target"],
-            registry=r,
-        )
-        self.notification_failures = Counter(
-            PREFIX + "notification_failures",
-            "Failed delivery attempts, by target name and reason.",
-            ["target", "reason"],
-            registry=r,
-        )
-        self.discord_retries = Counter(
-            PREFIX + "discord_retries",
-            "Discord requests sent again after a rate limit or server error (an answer that is "
-            "not retried does not count).",
-            registry=r,
-        )
-        self.outbox_pending = Gauge(
-            PREFIX + "outbox_pending", "Deliveries waiting in the outbox.", registry=r
-        )
-        self.outbox_dead = Gauge(
-            PREFIX + "outbox_dead", "Deliveries that failed for good (dead letters).", registry=r
-        )
-        self.config_last_reload_successful = Gauge(
-            PREFIX + "config_last_reload_successful",
-            "1 if the last config load or reload was valid, else 0.",
-            registry=r,
-        )
-        self.config_last_reload_success_timestamp = Gauge(
-            PREFIX + "config_last_reload_success_timestamp_seconds",
-            "Unix time of the last successful config load or reload.",
-            registry=r,
-        )
-        self.config_reloads = Counter(
-            PREFIX + "config_reloads",
-            "Config reloads, by result (success, failure, unchanged).",
-            ["result"],
-            registry=r,
-        )
-        # Not registered until track_discord_connection(): without a bot the series is absent,
-        # so the disconnected alert (== 0) cannot fire for webhook- or console-only installs.
-        self.discord_connected = Gauge(
-            PREFIX + "discord_connected",
-            "1 while the Discord bot is connected to the gateway, else 0 (absent without a bot).",
-            registry=None,
-        )
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        for definition in DEFINITIONS:
+            setattr(self, definition.attr, definition.create(self.registry))
         self._discord_tracked = False
-        self.albums_watched = Gauge(
-            PREFIX + "albums_watched", "Albums that album rules watch for additions.", registry=r
-        )
-        self.album_changes = Counter(
-            PREFIX + "album_changes",
-            "Watched albums found changed by a poll (then examined for additions).",
-            registry=r,
-        )
-        self.album_assets_added = Counter(
-            PREFIX + "album_assets_added",
-            "Assets found added to watched albums (before the rules filter them).",
-            registry=r,
-        )
-        self.post_runs = Counter(
-            PREFIX + "post_runs",
-            "Scheduled post runs by post name (from the config) and result: sent, nothing "
-            "(no occasion today), skipped (already posted for this occasion), failure.",
-            ["post", "result"],
-            registry=r,
-        )
-        self.post_next_run = Gauge(
-            PREFIX + "post_next_run_timestamp_seconds",
-            "When each scheduled post runs next (Unix time).",
-            ["post"],
-            registry=r,
-        )
-        self.feature_enabled = Gauge(
-            PREFIX + "feature_enabled",
-            "1 for each feature the config uses that the Immich API key allows, 0 while the key "
-            "lacks a permission it needs (feature: watching, people, album_watching, ...).",
-            ["feature"],
-            registry=r,
-        )
-        self.build_info = Gauge(
-            PREFIX + "build_info",
-            "Build information; the value is always 1.",
-            ["version"],
-            registry=r,
-        )
 
     def track_discord_connection(self) -> None:
         """Export ``discord_connected`` (0 until the bot connects). Called once a bot exists;
@@ -163,3 +208,9 @@ class Metrics:
         if not self._discord_tracked:
             self.registry.register(self.discord_connected)
             self._discord_tracked = True
+
+
+# The table above, in its order: what every Metrics instance creates.
+DEFINITIONS: tuple[MetricDef[Any], ...] = tuple(
+    value for value in vars(Metrics).values() if isinstance(value, MetricDef)
+)

@@ -67,6 +67,9 @@ class Batch:
     key: str = ""  # stable identity of this batch across retries and restarts
     mention_roles: tuple[int, ...] = ()
     batching: Batching = field(default_factory=Batching)
+    mention_members: bool = False  # the rule's mention_members
+    # (person id, Discord user id) of the linked people in the batch, filled in by the sink
+    member_mentions: tuple[tuple[str, int], ...] = ()
 
 
 class DeliveryError(Exception):
@@ -106,6 +109,22 @@ class Sink(Protocol):
     async def close(self) -> None: ...
 
 
+class Members(Protocol):
+    """The people links, as sinks use them (``sidecar.engine.members.MemberDirectory``)."""
+
+    def mentions(self, assets: Iterable[Asset]) -> tuple[tuple[str, int], ...]: ...
+
+    def dm_recipients(self, rule: str, asset: Asset) -> tuple[int, ...]: ...
+
+    def dms_sent(self, delivery_ids: Iterable[int]) -> set[tuple[int, int]]: ...
+
+    def record_dms(self, user_id: int, delivery_ids: Iterable[int]) -> None: ...
+
+    def forget_finished_dms(self) -> None: ...
+
+    def close_dms(self, user_id: int, reason: str) -> None: ...
+
+
 class ThumbnailSource(Protocol):
     async def asset_thumbnail(self, asset_id: str, size: str = "preview") -> tuple[bytes, str]: ...
 
@@ -119,6 +138,8 @@ class SinkContext:
     metrics: Metrics
     stdout: TextIO | None = None  # None: sys.stdout at each write
     bot: discord.Client | None = None  # the logged-in bot, when discord.token is set
+    members: Members | None = None  # the people links (DMs, mentions)
+    favourite_roles: tuple[str, ...] = ()  # who gets the Favourite button on bot posts
 
 
 @dataclass(frozen=True)

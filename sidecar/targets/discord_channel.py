@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -16,12 +16,14 @@ from sidecar.ops.logging import log_fields
 from sidecar.targets.base import (
     Batch,
     DeliveryError,
+    Members,
     PermanentDeliveryError,
     SinkContext,
     TargetKind,
     TemporaryDeliveryError,
     ThumbnailSource,
 )
+from sidecar.targets.discord_buttons import post_view
 from sidecar.targets.discord_render import RenderedMessage
 from sidecar.targets.discord_send import send_rendered
 
@@ -40,8 +42,9 @@ class ChannelTarget:
 def discord_allowed_mentions(allowed: dict[str, Any]) -> discord.AllowedMentions:
     """The rendered ``allowed_mentions`` dict as discord.py's object (same meaning)."""
     roles = [discord.Object(int(r)) for r in allowed.get("roles", [])]
+    users = [discord.Object(int(u)) for u in allowed.get("users", [])]
     return discord.AllowedMentions(
-        everyone=False, users=False, roles=roles or False, replied_user=False
+        everyone=False, users=users or False, roles=roles or False, replied_user=False
     )
 
 
@@ -64,11 +67,15 @@ class BotSink:
         target: ChannelTarget,
         thumbnails: ThumbnailSource,
         external_url: str,
+        members: Members | None = None,
+        favourite_roles: tuple[str, ...] = (),
     ) -> None:
         self._client = client
         self._target = target
         self._thumbnails = thumbnails
         self._external_url = external_url
+        self._members = members
+        self._favourite = bool(favourite_roles)
 
     @property
     def name(self) -> str:
@@ -77,13 +84,20 @@ class BotSink:
     async def send(self, batch: Batch) -> None:
         # notifications_sent / notification_failures are counted by the dispatcher; the bot's
         # retries are counted by SidecarBot's HTTP trace hook
+        if batch.mention_members and self._members is not None:
+            batch = replace(
+                batch, member_mentions=self._members.mentions(d.asset for d in batch.deliveries)
+            )
+        assets = {d.id: d.asset.id for d in batch.deliveries}
         try:
             channel = await self._channel()
             await send_rendered(
                 batch,
                 self._thumbnails,
                 self._external_url,
-                lambda message: self._send_one(channel, message),
+                lambda message: self._send_one(
+                    channel, message, [assets[i] for i in message.delivery_ids]
+                ),
             )
         except DeliveryError as error:
             log.warning(
@@ -114,10 +128,14 @@ class BotSink:
             )
         return channel
 
-    async def _send_one(self, channel: discord.abc.Messageable, message: RenderedMessage) -> None:
+    async def _send_one(
+        self, channel: discord.abc.Messageable, message: RenderedMessage, asset_ids: list[str]
+    ) -> None:
         files = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in message.files]
+        link = message.embeds[0].get("url") if message.embeds else None
         try:
             await channel.send(
+                view=post_view(link, asset_ids, favourite=self._favourite),
                 content=message.content or None,
                 embeds=[discord.Embed.from_dict(e) for e in message.embeds],
                 files=files,
@@ -195,4 +213,11 @@ class ChannelKind(TargetKind[ChannelTarget]):
     def build_sink(self, target: ChannelTarget, context: SinkContext) -> BotSink | None:
         if context.bot is None:
             return None
-        return BotSink(context.bot, target, context.thumbnails, context.external_url)
+        return BotSink(
+            context.bot,
+            target,
+            context.thumbnails,
+            context.external_url,
+            context.members,
+            context.favourite_roles,
+        )

@@ -82,9 +82,21 @@ def safe_text(text: str) -> str:
     return _MENTION_LIKE.sub("<\u200b", escape_mentions(escape_markdown(text)))
 
 
-def allowed_mentions(role_ids: Sequence[int]) -> dict[str, Any]:
-    """Only the listed roles may be pinged: never @everyone, users or roles named in text."""
-    return {"parse": [], "roles": list(role_ids), "users": [], "replied_user": False}
+def allowed_mentions(role_ids: Sequence[int], user_ids: Sequence[int] = ()) -> dict[str, Any]:
+    """Only the listed roles and users may be pinged: never @everyone, nor users or roles
+    named in text."""
+    return {
+        "parse": [],
+        "roles": list(role_ids),
+        "users": list(user_ids),
+        "replied_user": False,
+    }
+
+
+def member_users(batch: Batch, assets: Sequence[Asset]) -> tuple[int, ...]:
+    """The linked members of the people in these assets (mention_members), each once."""
+    people = {p.id for a in assets for p in a.people}
+    return tuple(dict.fromkeys(u for person, u in batch.member_mentions if person in people))
 
 
 NO_MENTIONS: dict[str, Any] = allowed_mentions(())
@@ -219,8 +231,10 @@ def _count_phrase(assets: Sequence[Asset]) -> str:
     return f"{photos} new photo" + ("s" if photos != 1 else "")
 
 
-def _mention_prefix(role_ids: Sequence[int]) -> str:
-    return "".join(f"<@&{role_id}> " for role_id in role_ids)
+def _mention_prefix(role_ids: Sequence[int], user_ids: Sequence[int] = ()) -> str:
+    return "".join(f"<@&{role_id}> " for role_id in role_ids) + "".join(
+        f"<@{user_id}> " for user_id in user_ids
+    )
 
 
 def summary_text(rule: str, assets: Sequence[Asset]) -> str:
@@ -262,10 +276,17 @@ def render_batch(
     post = _batch_post(batch)
     if post is not None:
         return [post_message(batch, post, external_url, thumbnails)]
-    mentions = allowed_mentions(batch.mention_roles)
-    prefix = _mention_prefix(batch.mention_roles)
     if is_summary(batch):
-        return [_summary_message(batch, external_url, thumbnails, prefix, mentions)]
+        users = member_users(batch, [d.asset for d in batch.deliveries])
+        return [
+            _summary_message(
+                batch,
+                external_url,
+                thumbnails,
+                _mention_prefix(batch.mention_roles, users),
+                allowed_mentions(batch.mention_roles, users),
+            )
+        ]
     per_message = max(1, min(batch.batching.max_per_message, DISCORD_MAX_EMBEDS))
     messages = []
     deliveries = batch.deliveries
@@ -287,7 +308,8 @@ def render_batch(
         ids = tuple(d.id for d in chunk)
         album = _batch_album(batch)
         assets = [d.asset for d in chunk]
-        content = prefix + (
+        users = member_users(batch, assets)
+        content = _mention_prefix(batch.mention_roles, users) + (
             summary_text(batch.rule, assets) if album is None else album_summary_text(album, assets)
         )
         messages.append(
@@ -295,7 +317,7 @@ def render_batch(
                 content=_truncate(content, CONTENT_LIMIT),
                 embeds=tuple(embeds),
                 files=tuple(files),
-                allowed_mentions=mentions,
+                allowed_mentions=allowed_mentions(batch.mention_roles, users),
                 delivery_ids=ids,
                 nonce=message_nonce(batch.rule, batch.target, ids),
             )

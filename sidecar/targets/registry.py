@@ -15,6 +15,7 @@ from sidecar.config.model import TargetConfig
 from sidecar.targets.base import TargetKind
 from sidecar.targets.console import ConsoleKind
 from sidecar.targets.discord_channel import ChannelKind
+from sidecar.targets.discord_dm import DmKind
 from sidecar.targets.discord_webhook import WebhookKind
 from sidecar.targets.http_webhook import HttpKind
 
@@ -23,6 +24,7 @@ KINDS: tuple[TargetKind[Any], ...] = (
     WebhookKind(),
     ConsoleKind(),
     HttpKind(),
+    DmKind(),
 )
 
 

@@ -16,7 +16,15 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from tests.bench import album_cost, discord_burst, latency, memory, poll_cost, reload
+from tests.bench import (
+    album_cost,
+    discord_burst,
+    latency,
+    memory,
+    poll_cost,
+    push_latency,
+    reload,
+)
 from tests.bench.report import Figure, table
 
 SECTIONS: dict[str, Callable[[str], Awaitable[list[Figure]]]] = {
@@ -26,6 +34,7 @@ SECTIONS: dict[str, Callable[[str], Awaitable[list[Figure]]]] = {
     "discord": discord_burst.run,  # (d) a 300-photo burst to the fake Discord
     "reload": reload.run,  # (e) config written -> reloaded
     "albums": album_cost.run,  # (f) what album rules add to a poll
+    "push": push_latency.run,  # (g) upload -> message with push and fast polls
 }
 
 

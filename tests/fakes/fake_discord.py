@@ -148,6 +148,12 @@ class FakeDiscord:
         self.base_url = ""
         self.webhooks: dict[int, dict[str, Any]] = {}  # channel webhooks made by add_webhook
         self.deleted_webhooks: set[int] = set()
+        # -- issue 19: members, DM channels, message components
+        self.user_names: dict[int, str] = {USER_ID: "carol"}
+        self.dms_closed: set[int] = set()  # users who block DMs from the server (50007)
+        self.dm_channels: dict[int, int] = {}  # DM channel id -> recipient user id
+        self.message_json: dict[int, dict[str, Any]] = {}  # posted messages as Discord has them
+        self._clicked: dict[str, int] = {}  # component interaction token -> message id
         self._init_message_events()
         self.channels: dict[int, dict[str, Any]] = {
             PHOTOS_CHANNEL: self._channel(PHOTOS_CHANNEL, "photos"),
@@ -280,10 +286,13 @@ class FakeDiscord:
         }
 
     def member(
-        self, roles: tuple[int, ...] = (), permissions: int = EVERYONE_PERMS
+        self,
+        roles: tuple[int, ...] = (),
+        permissions: int = EVERYONE_PERMS,
+        user_id: int = USER_ID,
     ) -> dict[str, Any]:
         return {
-            "user": self._user(USER_ID, "carol"),
+            "user": self._user(user_id, self.user_names.get(user_id, "carol")),
             "roles": [str(r) for r in roles],
             "joined_at": _now(),
             "deaf": False,
@@ -304,6 +313,7 @@ class FakeDiscord:
         permissions: int = EVERYONE_PERMS,
         autocomplete: bool = False,
         attachments: list[dict[str, Any]] | None = None,
+        user_id: int = USER_ID,
     ) -> str:
         """Push an INTERACTION_CREATE for ``/command <options>``; returns its token."""
         token = f"interaction-token-{next(self._ids)}"
@@ -324,7 +334,7 @@ class FakeDiscord:
             "guild_id": str(GUILD_ID),
             "channel_id": str(channel_id),
             "channel": self.channels[channel_id],
-            "member": self.member(roles, permissions),
+            "member": self.member(roles, permissions, user_id),
             "token": token,
             "version": 1,
             "app_permissions": str(EVERYONE_PERMS),
@@ -491,7 +501,7 @@ class FakeDiscord:
             "type": 0,
             "flags": flags | int(payload.get("flags") or 0),
             "nonce": payload.get("nonce"),
-            "components": [],
+            "components": _components(payload.get("components") or []),
         }
 
     # ---------------------------------------------------------------- HTTP handlers
@@ -595,6 +605,8 @@ class FakeDiscord:
         files: dict[str, tuple[str, bytes]],
         request: web.Request,
     ) -> web.StreamResponse:
+        if (answer := self._members_route(method, path, body, files)) is not None:
+            return answer
         if method == "GET" and path == "/users/@me":
             return _json(self._user(BOT_ID, "sidecar", bot=True))
         if method == "GET" and path == "/oauth2/applications/@me":
@@ -691,6 +703,7 @@ class FakeDiscord:
             self._nonces[(channel_id, nonce)] = message
         self._history.setdefault(channel_id, []).append(message)
         self.messages.append(RecordedMessage(channel_id, payload, files, int(message["id"])))
+        self.message_json[int(message["id"])] = message
         return _json(message)
 
     def _interaction_callback(
@@ -714,9 +727,131 @@ class FakeDiscord:
             message = self._message(UPLOADS_CHANNEL, data, files)
             answer["interaction"]["response_message_id"] = message["id"]
             answer["resource"] = {"type": kind, "message": message}
+        elif kind == 7 and token in self._clicked:  # UPDATE_MESSAGE: edits the clicked one
+            answer["interaction"]["type"] = 3
+            answer["resource"] = {"type": kind, "message": self._update_message(token, data)}
         else:
             answer["resource"] = {"type": kind}
         return _json(answer)
+
+    # ---------------------------------------------------------------- members, DMs, components
+    # (issue 19) DM channels as Discord makes them (POST /users/@me/channels, one per user),
+    # error 50007 for members who block DMs from the server, and component interactions
+    # (button clicks and select menus) on messages the bot posted.
+
+    def add_user(self, name: str, *, dms_closed: bool = False) -> int:
+        """A server member who can use the commands, click buttons and receive DMs."""
+        user_id = next(self._ids)
+        self.user_names[user_id] = name
+        if dms_closed:
+            self.dms_closed.add(user_id)
+        return user_id
+
+    def dm_channel_of(self, user_id: int) -> int | None:
+        return next((c for c, u in self.dm_channels.items() if u == user_id), None)
+
+    def dms_to(self, user_id: int) -> list[RecordedMessage]:
+        """The DMs the bot sent to this user (delivered ones only)."""
+        channel = self.dm_channel_of(user_id)
+        return [] if channel is None else self.messages_in(channel)
+
+    def dm_attempts(self, user_id: int) -> int:
+        """Every message the bot tried to send this user, refused (50007) or not."""
+        channel = self.dm_channel_of(user_id)
+        wanted = f"/channels/{channel}/messages"
+        return sum(1 for r in self.requests if r.method == "POST" and r.path == wanted)
+
+    def custom_ids(self, message_id: int) -> list[str]:
+        rows = self.message_json[message_id]["components"]
+        return [c["custom_id"] for row in rows for c in row["components"] if "custom_id" in c]
+
+    async def click(
+        self,
+        message_id: int,
+        custom_id: str,
+        *,
+        user_id: int = USER_ID,
+        roles: tuple[int, ...] = (),
+        values: list[str] | None = None,
+    ) -> str:
+        """Push an INTERACTION_CREATE (type 3, MESSAGE_COMPONENT) for a click on the button
+        (or, with ``values``, a choice in the select menu) ``custom_id`` of a posted message;
+        returns the interaction token."""
+        message = self.message_json[message_id]
+        component = next(
+            c
+            for row in message["components"]
+            for c in row["components"]
+            if c.get("custom_id") == custom_id
+        )
+        data: dict[str, Any] = {"custom_id": custom_id, "component_type": component["type"]}
+        if values is not None:
+            data["values"] = values
+        token = f"interaction-token-{next(self._ids)}"
+        self._clicked[token] = message_id
+        channel_id = int(message["channel_id"])
+        payload: dict[str, Any] = {
+            "id": str(next(self._ids)),
+            "application_id": str(APP_ID),
+            "type": 3,
+            "data": data,
+            "guild_id": str(GUILD_ID),
+            "channel_id": str(channel_id),
+            "channel": self.channels[channel_id],
+            "member": self.member(roles, EVERYONE_PERMS, user_id),
+            "message": message,
+            "token": token,
+            "version": 1,
+            "app_permissions": str(EVERYONE_PERMS),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(GUILD_ID)},
+            "context": 0,
+            "attachment_size_limit": 25 * 1024 * 1024,
+        }
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return token
+
+    def _update_message(self, token: str, data: dict[str, Any]) -> dict[str, Any]:
+        message = self.message_json[self._clicked[token]]
+        if "content" in data:
+            message["content"] = data["content"] or ""
+        if "components" in data:
+            message["components"] = _components(data["components"] or [])
+        if "embeds" in data:
+            message["embeds"] = data["embeds"] or []
+        return message
+
+    def _members_route(
+        self, method: str, path: str, body: Any, files: dict[str, tuple[str, bytes]]
+    ) -> web.Response | None:
+        if method == "POST" and path == "/users/@me/channels":
+            recipient = int((body or {}).get("recipient_id", 0))
+            if recipient not in self.user_names:
+                return _json({"message": "Unknown User", "code": 10013}, 404)
+            channel_id = self.dm_channel_of(recipient) or next(self._ids)
+            self.dm_channels[channel_id] = recipient
+            return _json(
+                {
+                    "id": str(channel_id),
+                    "type": 1,
+                    "last_message_id": None,
+                    "flags": 0,
+                    "recipients": [self._user(recipient, self.user_names[recipient])],
+                }
+            )
+        match = re.fullmatch(r"/channels/(\d+)/messages", path)
+        if method == "POST" and match and int(match[1]) in self.dm_channels:
+            channel_id = int(match[1])
+            if self.dm_channels[channel_id] in self.dms_closed:
+                return _json({"message": "Cannot send messages to this user", "code": 50007}, 403)
+            message = self._message(channel_id, body or {}, files)
+            message.pop("guild_id")
+            self.messages.append(RecordedMessage(channel_id, body or {}, files, int(message["id"])))
+            self.message_json[int(message["id"])] = message
+            return _json(message)
+        return None
 
     # ================================================================ message events, history,
     # reactions and message commands (drag-and-drop ingest, "Save to Immich")
@@ -997,6 +1132,17 @@ def _snowflakes() -> Iterator[int]:
     while True:
         last = max(last + 1, discord.utils.time_snowflake(datetime.now(UTC)))
         yield last
+
+
+def _components(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Action rows as Discord gives them back: each component keeps what was sent."""
+    return [
+        {
+            "type": int(row.get("type", 1)),
+            "components": [dict(c) for c in row.get("components", [])],
+        }
+        for row in rows
+    ]
 
 
 def _now() -> str:

@@ -34,6 +34,10 @@ Where Immich leaves room, or where 2.7.5 and 3.1.0 (both checked against real se
   3.x (a date-time is a 400) and a date or date-time on 2.x. ``search/random`` answers a bare
   array; people carry ``birthDate`` (``YYYY-MM-DD`` or null).
 
+Workflows (``tests.fakes.fake_workflows``): 3.x workflows call their webhook steps for the
+owner's uploads (``AssetCreate``, then ``AssetMetadataExtraction`` ~20 ms later), without retry;
+2.x has workflows but no webhook action.
+
 Run it on its own: ``python -m tests.fakes.fake_immich --port 0 --version 2.7.5`` prints its
 URL on the first line of stdout and serves until SIGTERM or SIGINT.
 """
@@ -62,6 +66,8 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from tests.fakes import images
+from tests.fakes.fake_workflows import PERMISSIONS as WORKFLOW_PERMISSIONS
+from tests.fakes.fake_workflows import FakeWorkflows
 
 Json = Any
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -149,6 +155,7 @@ _PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/api/faces"): "face.read",
     ("POST", "/api/assets"): "asset.upload",
     ("PUT", "/api/assets/{id}"): "asset.update",
+    ("PUT", "/api/assets"): "asset.update",
     ("PUT", "/api/albums/{id}/assets"): "albumAsset.create",
     ("GET", "/api/albums/{id}"): "album.read",
     ("GET", "/api/albums"): "album.read",
@@ -157,6 +164,7 @@ _PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/api/memories"): "memory.read",
     ("POST", "/api/search/random"): "asset.read",
     ("POST", "/api/jobs"): "job.create",
+    **WORKFLOW_PERMISSIONS,
 }
 MEMORY_DAYS_AROUND = 3  # the nightly memory job covers today and 3 days either side
 _PLAIN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -674,6 +682,7 @@ class FakeImmich:
         self._key_id = str(uuid.uuid4())
         self._started_at = _now()
         self._counter = 0
+        self.workflows = FakeWorkflows(self)  # workflows and their webhook calls
 
     # -- lifecycle
 
@@ -711,6 +720,7 @@ class FakeImmich:
         self._url = f"http://{host}:{port}"
 
     async def stop(self) -> None:
+        await self.workflows.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         self._runner = None
@@ -875,6 +885,8 @@ class FakeImmich:
             self._by_checksum[checksum] = asset_id
             ids.append(asset_id)
         self._ordered = None
+        for asset_id in ids:
+            self.workflows.uploaded(asset_id, owner or "")
         return ids
 
     def add_album(
@@ -915,6 +927,15 @@ class FakeImmich:
                 face.person_id = person_id
                 return
         asset.faces.append(self._new_face(asset, person_id))
+
+    def merge_people(self, source_id: str, into_id: str) -> None:
+        """As "merge people" in Immich's web app: the source's faces go to the other person
+        and the source person is deleted (its id answers 400 from then on)."""
+        for asset in self._assets.values():
+            for face in asset.faces:
+                if face.person_id == source_id:
+                    face.person_id = into_id
+        del self._people[source_id]
 
     def set_visibility(self, asset_id: str, visibility: str) -> None:
         if visibility not in VISIBILITIES:
@@ -1126,6 +1147,7 @@ class FakeImmich:
         app.router.add_get("/api/assets/{id}/thumbnail", self._asset_thumbnail)
         app.router.add_get("/api/assets/{id}", self._asset_get)
         app.router.add_put("/api/assets/{id}", self._asset_update)
+        app.router.add_put("/api/assets", self._assets_bulk_update)
         app.router.add_post("/api/assets", self._asset_upload)
         app.router.add_get("/api/faces", self._faces)
         app.router.add_get("/api/albums", self._album_list)
@@ -1136,6 +1158,7 @@ class FakeImmich:
         app.router.add_get("/api/memories", self._memories_list)
         app.router.add_post("/api/search/random", self._search_random)
         app.router.add_post("/api/jobs", self._jobs_create)
+        self.workflows.add_routes(app)
         control = ControlApi(self)
         app.router.add_post("/_fake/people", control.add_person)
         app.router.add_post("/_fake/assets", control.add_asset)
@@ -1584,6 +1607,30 @@ class FakeImmich:
             self._ordered = None
         asset.updated_at = _now()
         return web.json_response(self._asset_json(asset, with_people=True, with_exif=True))
+
+    async def _assets_bulk_update(self, request: web.Request) -> web.Response:
+        """``PUT /api/assets`` (AssetBulkUpdateDto): every id must be the key owner's (asset
+        .update is an owner-only access check: a partner's or an album-shared asset answers
+        400 like an unknown one), then 204 with no body."""
+        body = await _json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("ids"), list):
+            raise _ApiError(400, ["ids must be an array"])
+        assets = []
+        for raw in body["ids"]:
+            asset = self._assets.get(_require_uuid(raw, "ids"))
+            if asset is None or asset.owner_id:
+                raise _ApiError(400, "Not found or no asset.update access")
+            assets.append(asset)
+        for asset in assets:
+            if "isFavorite" in body:
+                asset.is_favorite = bool(body["isFavorite"])
+            if "description" in body:
+                asset.description = str(body["description"])
+            asset.updated_at = _now()
+        return web.Response(status=204)
+
+    def is_favourite(self, asset_id: str) -> bool:
+        return self._asset(asset_id).is_favorite
 
     async def _asset_upload(self, request: web.Request) -> web.Response:
         if not request.content_type.startswith("multipart/"):

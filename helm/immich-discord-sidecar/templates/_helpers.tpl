@@ -73,6 +73,16 @@ URL and key reference, the state path on the volume, the metrics port the probes
 {{- end }}
 {{- $_ := set $config "state" (dict "path" "/data/state.db") }}
 {{- $_ := set $config "metrics" (dict "listen" "0.0.0.0:9187") }}
+{{- if .Values.push.enabled }}
+{{- $push := get $config "push" | default dict }}
+{{- $_ := set $push "listen" (printf "0.0.0.0:%d" (int .Values.push.port)) }}
+{{- if not (or (hasKey $push "secret") (hasKey $push "secret_file")) }}
+{{- $_ := set $push "secret" "${IMMICH_PUSH_SECRET}" }}
+{{- end }}
+{{- $_ := set $config "push" $push }}
+{{- else }}
+{{- $_ := unset $config "push" }}
+{{- end }}
 {{- if and (empty (get $config "targets")) (empty (get $config "rules")) }}
 {{- $_ := set $config "targets" (dict "log" (dict "console" true)) }}
 {{- $_ := set $config "rules" (list (dict "name" "everything" "targets" (list "log"))) }}

@@ -1,0 +1,92 @@
+"""The Immich endpoints behind push: workflows (3.x webhooks) and the cheap "anything new?"
+probe that opens a fast-poll window (part of ``ImmichClient``).
+
+Workflows (specs 2.7.3 and 3.0.3, and a real 3.1.0 server): 3.x takes ``{name, trigger,
+enabled, steps: [{method, config}]}`` where the webhook step is ``immich-plugin-core#webhook``
+with ``{url, method, headerName, headerValue}``; the create answer shows ``steps: []``, and
+``GET /workflows`` shows the steps. 2.x has workflows (``triggerType``, ``actions`` naming a
+plugin action id) but its core plugin has no webhook action, so nothing can push from 2.x.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sidecar.immich.models import ServerVersion
+from sidecar.immich.transport import Transport, isoformat, require_dict, require_list
+
+WEBHOOK_METHOD = "immich-plugin-core#webhook"
+
+
+@dataclass(frozen=True)
+class Workflow:
+    id: str
+    name: str | None
+    trigger: str
+    enabled: bool
+    steps: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Workflow:
+        steps = data.get("steps") or []
+        return cls(
+            id=str(data["id"]),
+            name=data.get("name"),
+            trigger=str(data.get("trigger") or data.get("triggerType") or ""),
+            enabled=bool(data.get("enabled", False)),
+            steps=tuple(s for s in require_list(steps, "steps") if isinstance(s, dict)),
+        )
+
+
+class WorkflowEndpoints:
+    """Workflow endpoints of ``ImmichClient`` (which provides the transport and the version)."""
+
+    _io: Transport
+
+    async def known_version(self) -> ServerVersion:
+        raise NotImplementedError  # ImmichClient's: the version, asked once
+
+    async def workflows(self) -> list[Workflow]:
+        """The key's user's workflows (``workflow.read``)."""
+
+        def parse(data: Any) -> list[Workflow]:
+            items = require_list(data, "body")
+            return [Workflow.from_dict(require_dict(w, "workflow")) for w in items]
+
+        return await self._io.call_json("GET", "/workflows", parse)
+
+    async def create_workflow(self, body: dict[str, Any]) -> Workflow:
+        return await self._io.call_json(
+            "POST",
+            "/workflows",
+            lambda d: Workflow.from_dict(require_dict(d, "body")),
+            json_body=body,
+        )
+
+    async def update_workflow(self, workflow_id: str, body: dict[str, Any]) -> Workflow:
+        return await self._io.call_json(
+            "PUT",
+            "/workflows/{id}",
+            lambda d: Workflow.from_dict(require_dict(d, "body")),
+            path={"id": workflow_id},
+            json_body=body,
+        )
+
+    async def uploads_since(self, after: datetime) -> bool:
+        """Whether any asset was created at or after ``after``: one search of one item, without
+        people or exif (``withExif`` would hide library assets whose metadata is not read yet)."""
+
+        def parse(data: Any) -> bool:
+            assets = require_dict(require_dict(data, "body").get("assets"), "assets")
+            return bool(require_list(assets.get("items"), "items"))
+
+        body = {
+            "createdAfter": isoformat(after),
+            "visibility": "timeline",
+            "withPeople": False,
+            "withExif": False,
+            "size": 1,
+        }
+        return await self._io.call_json("POST", "/search/metadata", parse, json_body=body)

@@ -1,0 +1,201 @@
+"""``immich-sidecar push setup`` and ``push status``, and the doctor's push line.
+
+The workflow belongs to the API key's user and fires only for that user's uploads: each Immich
+user whose uploads should be pushed runs ``push setup`` with a key of their own. The sidecar
+finds its workflow again by name, so running setup twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from sidecar.clock import utc_now
+from sidecar.config.loader import load_settings
+from sidecar.config.model import PushSettings, Settings
+from sidecar.engine.store import Store
+from sidecar.immich.client import ImmichClient
+from sidecar.immich.errors import ImmichError
+from sidecar.immich.permissions import KEY_SETTINGS_HINT, PUSH_SETUP
+from sidecar.immich.retry import quiet_library_retry_hooks
+from sidecar.immich.workflow_endpoints import WEBHOOK_METHOD, Workflow
+from sidecar.ops.checks import Check, failed, passed
+from sidecar.ops.metrics import Metrics
+from sidecar.push.handler import LAST_PUSH_KEY
+from sidecar.push.receiver import PATH
+
+WORKFLOW_NAME = "immich-sidecar push"
+TRIGGER = "AssetMetadataExtraction"
+DEFAULT_HOST = "immich-discord-sidecar"  # the service name in deploy/docker-compose.yml
+NO_WEBHOOK_ON_2X = (
+    "Immich {version} is 2.x: its workflows have no webhook action, so Immich cannot push to "
+    "the sidecar (push needs Immich 3.x). The sidecar keeps polling, with fast polls while "
+    "faces are recognised."
+)
+NOT_CONFIGURED = "push is off: add a push: block (listen, secret) to the config first"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    lines: tuple[str, ...]
+
+
+def default_url(push: PushSettings) -> str:
+    return f"http://{DEFAULT_HOST}:{push.port}{PATH}"
+
+
+def workflow_body(push: PushSettings, url: str) -> dict[str, Any]:
+    """The sidecar's workflow as ``POST /workflows`` takes it (3.x)."""
+    config = {
+        "url": url,
+        "method": "POST",
+        "headerName": push.header,
+        "headerValue": push.secret.reveal(),
+    }
+    return {
+        "name": WORKFLOW_NAME,
+        "description": "Tells immich-discord-sidecar about new uploads (made by push setup).",
+        "trigger": TRIGGER,
+        "enabled": True,
+        "steps": [{"method": WEBHOOK_METHOD, "config": config}],
+    }
+
+
+def _same(workflow: Workflow, body: dict[str, Any]) -> bool:
+    steps = [{"method": s.get("method"), "config": s.get("config")} for s in workflow.steps]
+    return bool(
+        workflow.trigger == body["trigger"]
+        and workflow.enabled == body["enabled"]
+        and steps == body["steps"]
+    )
+
+
+def _url_of(workflow: Workflow) -> str:
+    for step in workflow.steps:
+        config = step.get("config")
+        if step.get("method") == WEBHOOK_METHOD and isinstance(config, dict):
+            return str(config.get("url", "?"))
+    return "no webhook step"
+
+
+async def _usable(client: ImmichClient, needed: tuple[str, ...]) -> str | None:
+    """Why the workflows cannot be used with this server and key; None when they can."""
+    version = await client.version()
+    if version.major < 3:
+        return NO_WEBHOOK_ON_2X.format(version=version)
+    granted = await client.key_permissions()
+    missing = [p for p in needed if "all" not in granted and p not in granted]
+    if missing:
+        return (
+            f"the Immich API key lacks {', '.join(missing)}; add "
+            f"{'it' if len(missing) == 1 else 'them'} to the key ({KEY_SETTINGS_HINT})"
+        )
+    return None
+
+
+async def setup(settings: Settings, client: ImmichClient, url: str | None) -> Outcome:
+    """Create or update the sidecar's workflow for the key's user."""
+    push = settings.push
+    if push is None:
+        return Outcome(False, (NOT_CONFIGURED,))
+    problem = await _usable(client, PUSH_SETUP.permissions)
+    if problem is not None:
+        return Outcome(False, (problem,))
+    body = workflow_body(push, url or default_url(push))
+    target = f"POST {body['steps'][0]['config']['url']} with header {push.header}"
+    mine = [w for w in await client.workflows() if w.name == WORKFLOW_NAME]
+    if not mine:
+        created = await client.create_workflow(body)
+        return Outcome(True, (f"created workflow '{WORKFLOW_NAME}' ({created.id}): {TRIGGER} -> "
+                              f"{target}",))  # fmt: skip
+    if _same(mine[0], body):
+        return Outcome(True, (f"workflow '{WORKFLOW_NAME}' ({mine[0].id}) is already set up: "
+                              f"{TRIGGER} -> {target}; nothing changed",))  # fmt: skip
+    await client.update_workflow(mine[0].id, body)
+    return Outcome(True, (f"updated workflow '{WORKFLOW_NAME}' ({mine[0].id}): {TRIGGER} -> "
+                          f"{target}",))  # fmt: skip
+
+
+def last_push(settings: Settings) -> datetime | None:
+    store = Store.open_for_reading(settings.state.path)
+    try:
+        return store.get_time(LAST_PUSH_KEY)
+    finally:
+        store.close()
+
+
+async def status(settings: Settings, client: ImmichClient, now: datetime) -> Outcome:
+    """Whether the workflow exists and when the last push arrived."""
+    if settings.push is None:
+        return Outcome(False, (NOT_CONFIGURED,))
+    arrived = last_push(settings)
+    when = (
+        f"last push arrived {arrived:%Y-%m-%d %H:%M:%S} UTC "
+        f"({max(0, int((now - arrived).total_seconds()))} s ago)"
+        if arrived is not None
+        else "no push has arrived yet"
+    )
+    check = await workflow_check(settings, client)
+    return Outcome(check.ok, (check.line + (f" -> {check.fix}" if check.fix else ""), when))
+
+
+async def workflow_check(settings: Settings, client: ImmichClient) -> Check:
+    """The doctor's push line: is the workflow there, enabled, on the right trigger?"""
+    try:
+        problem = await _usable(client, ("workflow.read",))
+        if problem is not None:
+            return failed("push: the Immich workflow cannot be checked", problem)
+        mine = [w for w in await client.workflows() if w.name == WORKFLOW_NAME]
+    except ImmichError as err:
+        return failed(f"push: could not read the Immich workflows ({err})", "check immich.url")
+    if not mine:
+        return failed(
+            f"push: no workflow '{WORKFLOW_NAME}' for this key's user",
+            "run `immich-sidecar push setup` (with each user's key whose uploads should push)",
+        )
+    workflow = mine[0]
+    if not workflow.enabled or workflow.trigger != TRIGGER:
+        return failed(
+            f"push: workflow '{WORKFLOW_NAME}' is disabled or not on {TRIGGER}",
+            "run `immich-sidecar push setup` to repair it",
+        )
+    return passed(f"push: workflow '{WORKFLOW_NAME}' sends {TRIGGER} to {_url_of(workflow)}")
+
+
+async def push_checks(settings: Settings, client: ImmichClient) -> list[Check]:
+    """Nothing when push is off; else the workflow line."""
+    if settings.push is None:
+        return []
+    return [await workflow_check(settings, client)]
+
+
+async def _with_client(settings: Settings, action: str, url: str | None) -> Outcome:
+    async with ImmichClient(
+        settings.immich.url,
+        settings.immich.api_key,
+        Metrics(),
+        timeout=10.0,
+        max_attempts=2,
+        max_retry_seconds=10.0,
+    ) as client:
+        try:
+            if action == "setup":
+                return await setup(settings, client, url)
+            return await status(settings, client, utc_now())
+        except ImmichError as err:
+            return Outcome(False, (f"Immich: {err}",))
+
+
+def run(config_path: Path, action: str, url: str | None = None, out: TextIO | None = None) -> int:
+    """``immich-sidecar push setup|status``: prints what it did or found; 0 when all is well."""
+    settings = load_settings(config_path)
+    quiet_library_retry_hooks()
+    outcome = asyncio.run(_with_client(settings, action, url))
+    for line in outcome.lines:
+        print(line, file=out or sys.stdout)
+    return 0 if outcome.ok else 1
