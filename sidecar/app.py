@@ -69,6 +69,7 @@ from sidecar.wording import count
 log = logging.getLogger(__name__)
 
 POLL_JOB_ID = "poll"
+PUSH_POLL_JOB_ID = "poll-after-push"
 
 
 class Sidecar:
@@ -189,6 +190,7 @@ class Sidecar:
             lambda: self.session.rules,
             self._poll_lock,
             self.dispatcher.wake,
+            self._poll_soon,
         )
         self._resources.push_async_callback(self.push.stop)
         await self.push.start(self._stop)
@@ -325,6 +327,14 @@ class Sidecar:
         log.info("sidecar stopped")
 
     # -- the poll ------------------------------------------------------------------------------
+
+    def _poll_soon(self, delay: float) -> None:
+        """One extra poll in ``delay`` seconds (a push said an upload is coming), unless one is
+        already planned."""
+        if self._scheduler is None or self._scheduler.get_job(PUSH_POLL_JOB_ID) is not None:
+            return
+        when = utc_now() + timedelta(seconds=delay)
+        self._scheduler.add_job(self._poll_job, "date", run_date=when, id=PUSH_POLL_JOB_ID)
 
     async def _poll_job(self) -> None:
         if self._stop.is_set():

@@ -250,6 +250,23 @@ async def test_existing_members_are_the_baseline_then_an_old_photo_added_is_anno
     assert len(rig.album_rows()) == 1
 
 
+async def test_a_library_photo_added_before_immich_read_it_is_announced_once_read(rig):
+    """The month's count has it, its bucket does not (an inner join on exif): the month stays
+    grown until extraction, which moves the album's lastModifiedAssetTimestamp."""
+    album = rig.immich.add_album("Holiday 2026", [rig.old_photo(rig.alice) for _ in range(2)])
+    assert await rig.poll([holiday_rule()]) == 0  # the baseline
+    rig.immich.pause_extraction()
+    [scanned] = rig.immich.library_scan(1, taken_at=OLD)
+    rig.immich.add_to_album(album, [scanned])
+    assert await rig.poll([holiday_rule()]) == 0
+    assert await rig.poll([holiday_rule()]) == 0
+    rig.immich.resume_extraction()
+    await asyncio.sleep(0.01)
+    assert await rig.poll([holiday_rule()]) == 1
+    assert rig.album_rows() == [("holiday", scanned, "Holiday 2026")]
+    assert await rig.poll([holiday_rule()]) == 0
+
+
 async def test_another_users_asset_added_to_a_shared_album_is_announced_with_its_people(rig):
     album = rig.immich.add_album(
         "Holiday 2026", owner=rig.grandpa, shared_with=[rig.immich.key_user_id]
@@ -539,7 +556,7 @@ def test_status_lists_watched_albums_with_their_sizes():
 
 
 async def test_a_key_without_album_read_is_named_at_start(tmp_path, monkeypatch, caplog):
-    permissions = ["asset.read", "asset.view", "person.read"]
+    permissions = ["asset.read", "asset.view", "asset.statistics", "person.read"]
     async with FakeImmich(version=V2, permissions=permissions) as immich:
         monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
         immich.add_album("Holiday 2026")

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.slow  # each test logs a bot in to the fake Discord
 ALL_BUT_PERSON_READ = (
     "asset.read",
     "asset.view",
+    "asset.statistics",
     "person.statistics",
     "asset.upload",
     "asset.update",

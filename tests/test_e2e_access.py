@@ -31,6 +31,7 @@ RULES = textwrap.dedent("""\
 ALL_BUT_PERSON_READ = (
     "asset.read",
     "asset.view",
+    "asset.statistics",
     "album.read",
     "albumAsset.create",
     "memory.read",

@@ -56,6 +56,7 @@ EVERYTHING_BUT = {
     "person.statistics": (
         "asset.read",
         "asset.view",
+        "asset.statistics",
         "person.read",
         "asset.upload",
         "asset.update",
@@ -67,6 +68,7 @@ EVERYTHING_BUT = {
     "album.read": (
         "asset.read",
         "asset.view",
+        "asset.statistics",
         "person.read",
         "person.statistics",
         "asset.upload",
@@ -148,7 +150,7 @@ def test_features_in_use_follow_the_config() -> None:
 
 
 def test_gaps_name_what_each_feature_lacks_and_all_grants_everything() -> None:
-    granted = {"asset.read", "asset.view", "person.read"}
+    granted = {"asset.read", "asset.view", "asset.statistics", "person.read"}
     found = gaps(FEATURES, granted)
     assert WATCHING not in found and PEOPLE not in found
     assert found[PERSON] == ("person.statistics",)

@@ -631,7 +631,8 @@ async def test_a_failed_run_is_counted_retried_later_and_posts_nothing(
 async def test_a_post_whose_permission_is_missing_is_skipped_not_retried(
     tmp_path, monkeypatch, caplog
 ):
-    async with FakeImmich(permissions=("asset.read", "asset.view", "person.read")) as immich:
+    lacking_memory_read = ("asset.read", "asset.view", "asset.statistics", "person.read")
+    async with FakeImmich(permissions=lacking_memory_read) as immich:
         monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
         immich.add_person("Alice")
         out = io.StringIO()

@@ -427,16 +427,21 @@ class AlbumWatcher:
         """What was added since ``state``, the album's new state and its new member ids (the
         caller saves them once the additions are queued)."""
         buckets = await self._client.album_buckets(album.id)
+        saved = dict(buckets)
         fresh: list[BucketAsset] = []
         for bucket in grown_buckets(state.buckets, buckets):
             members = await self._client.album_bucket(album.id, bucket)
+            if len(members) < buckets[bucket]:
+                # The bucket leaves out members Immich has not read yet (it inner-joins the
+                # exif table; the count does not): keep the month "grown" until they show.
+                saved[bucket] = len(members)
             known = self._store.known_album_members(album.id, (a.id for a in members))
             fresh += [a for a in members if a.id not in known]
         # Archived, hidden or trashed members are remembered but never announced.
         assets = await self._details(album.id, [a for a in fresh if a.on_timeline])
         return (
             AlbumAddition(AlbumRef(album.id, album.name), tuple(assets)),
-            self._state(album, buckets),
+            self._state(album, saved),
             [a.id for a in fresh],
         )
 

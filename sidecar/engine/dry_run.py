@@ -58,7 +58,8 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
                 f"{start:%Y-%m-%d %H:%M} UTC; nothing is stored or sent",
                 file=out,
             )
-            seen = await collect_matches(client, watch, window, {}, found.extend)
+            collected = await collect_matches(client, watch, window, {}, found.extend)
+            seen = collected.examined
             albums = await preview_albums(client, settings.state.path, watch.album_rules)
         except RuleResolutionError as err:
             for problem in err.lines():
@@ -95,6 +96,14 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
                 f"    {album_asset_link(settings.immich.external_url, album.id, hit.asset.id)}",
                 file=out,
             )
+    if collected.waiting:
+        print(
+            f"{count(collected.waiting, 'asset')} created in that time "
+            f"{'has' if collected.waiting == 1 else 'have'} no metadata yet (Immich has not "
+            "read the files: an external library, or a job backlog); rules without people "
+            "decide them once it arrives",
+            file=out,
+        )
     print(
         f"{count(seen, 'asset')} examined, {count(len(found), 'match', 'matches')}, "
         f"{count(deliveries, 'delivery', 'deliveries')} would be sent",

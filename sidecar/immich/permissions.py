@@ -43,8 +43,8 @@ class Feature:
 WATCHING = Feature(
     "watching",
     "watching for new photos",
-    ("asset.read", "asset.view"),
-    "POST /search/metadata, GET /assets/{id}/thumbnail",
+    ("asset.read", "asset.view", "asset.statistics"),
+    "POST /search/metadata and /search/statistics, GET /assets/{id}/thumbnail",
 )
 PEOPLE = Feature(
     "people",
