@@ -271,7 +271,7 @@ def test_access_says_each_change_once_and_a_refusal_does_not_flap(caplog) -> Non
     access = FeatureAccess(metrics)
     caplog.set_level(logging.INFO, logger="sidecar")
     assert access.use([WATCHING, PEOPLE, ALBUM_WATCHING]) == []  # nothing known yet
-    granted = ["asset.read", "asset.view", "album.read", "user.read"]
+    granted = ["asset.read", "asset.view", "asset.statistics", "album.read", "user.read"]
     [change] = access.granted(granted)
     assert (change.feature, change.missing) == (PEOPLE, ("person.read",))
     assert access.granted(granted) == []  # read again, poll after poll: nothing new to say
