@@ -60,6 +60,7 @@ from sidecar.immich.errors import ImmichClientError, ImmichError, ImmichPermissi
 from sidecar.immich.permissions import CLAIMS
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.http_server import MetricsServer
+from sidecar.ops.logging import SchedulerLog
 from sidecar.ops.metrics import Metrics
 from sidecar.push.runtime import PushRuntime
 from sidecar.targets.base import Sink, SinkContext
@@ -194,7 +195,7 @@ class Sidecar:
         )
         self._resources.push_async_callback(self.push.stop)
         await self.push.start(self._stop)
-        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._scheduler = AsyncIOScheduler(timezone="UTC", logger=SchedulerLog())
         self._scheduler.add_job(
             self._poll_job,
             "interval",
@@ -260,8 +261,9 @@ class Sidecar:
             self._immich_unusable(err)
             return False
         self._connected = True
+        again = " again" if self._immich_problem is not None else ""
         self._immich_problem = None
-        log.info("connected to Immich %s", self._version)
+        log.info("connected to Immich %s%s", self._version, again)
         return True
 
     async def _resolve_for_reload(self, new: Settings) -> tuple[CompiledRule, ...]:
@@ -270,8 +272,10 @@ class Sidecar:
     def _immich_unusable(self, err: ImmichError) -> None:
         self._connected = False
         self._poll_error = f"Immich is not usable: {err}"
-        problem = (type(err), err.endpoint, err.status, err.message)  # not the correlation id
-        if problem == self._immich_problem:  # said once per outage, not at every poll
+        # One line per outage: the same kind of failure on another endpoint (the poll's search,
+        # then the version check of each later poll) is the same outage.
+        problem = (type(err), err.status)
+        if problem == self._immich_problem:
             log.debug("Immich is still not usable (%s)", err)
             return
         self._immich_problem = problem
@@ -383,10 +387,15 @@ class Sidecar:
             self.request_stop()
             return False
         except ImmichError as err:
-            log.warning("poll failed: %s", err)
+            if isinstance(err, ImmichClientError):
+                log.warning("poll failed: %s", err)
+            else:  # down or restarting (maybe another version comes back): said once
+                self._connected = False
+                outage = (type(err), err.status)
+                if outage != self._immich_problem:
+                    self._immich_problem = outage
+                    log.warning("poll failed: %s", err)
             self._poll_error = f"the last poll failed: {err}"
-            if not isinstance(err, ImmichClientError):
-                self._connected = False  # down or restarting: maybe another version comes back
             return False
         except RuleResolutionError as err:  # Immich answered only now, and a name is wrong
             if err.lines() != self._unresolved:  # said once, not at every poll

@@ -46,6 +46,20 @@ OFFLINE_NOTE = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, not at exit, so that a reader gone is caught below
+    except BrokenPipeError:
+        # The reader stopped reading (`immich-sidecar schema | head -1`): nothing is wrong with
+        # the sidecar. Python's own recipe (docs: "Note on SIGPIPE"): the output still buffered
+        # goes to /dev/null instead of raising again at exit, and the exit is quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -81,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_CONFIG
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        raise  # the reader of stdout is gone: main() ends quietly
     except Exception as exc:  # the last line of defence: one line, the traceback only on DEBUG
         log.debug("unexpected error", exc_info=True)
         print(f"immich-sidecar: error: {type(exc).__name__}: {exc}", file=sys.stderr)

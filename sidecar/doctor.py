@@ -287,22 +287,13 @@ async def _connect(probe: _Probe, token: Secret) -> Check | None:
 async def discord_checks(settings: Settings, probe: _Probe | None) -> list[Check]:
     checks: list[Check] = []
     token = settings.discord.token
+    bot_ready = False
     if probe is not None and token is not None:
         problem = await _connect(probe, token)
         if problem is not None:
             checks.append(problem)
-            # Every bot channel still gets its line: a target that is silently not listed
-            # reads as one that needs no check.
-            checks += [
-                failed(
-                    f"target {target.name!r} (channel {target.channel_id}): not checked, the "
-                    "bot is not connected to Discord",
-                    "fix the Discord connection above, then run doctor again",
-                )
-                for target in settings.targets.values()
-                if isinstance(target, ChannelTarget)
-            ]
         else:
+            bot_ready = True
             checks.append(
                 passed(
                     f"the Discord bot logs in as {probe.user} (in {len(probe.guilds)} server(s))"
@@ -316,18 +307,25 @@ async def discord_checks(settings: Settings, probe: _Probe | None) -> list[Check
                     )
                 )
             checks += await claims_channel_check(settings, probe)
-            for target in settings.targets.values():
-                if isinstance(target, ChannelTarget):
-                    problem_text = await channel_problem(probe, target)
-                    channel = probe.get_channel(target.channel_id)
-                    checks.append(
-                        channel_check(target, problem_text, getattr(channel, "name", None))
-                    )
     async with httpx.AsyncClient(timeout=15.0, follow_redirects=False) as http:
-        for target in settings.targets.values():
-            if not isinstance(target, ChannelTarget):  # the bot's are checked above
+        for target in settings.targets.values():  # in the config's order, whatever the kind
+            if not isinstance(target, ChannelTarget):
                 check = await kind_of(target).check(target, http)
                 checks += [check] if check is not None else []
+            elif bot_ready and probe is not None:  # a bot channel needs the bot's session
+                problem_text = await channel_problem(probe, target)
+                channel = probe.get_channel(target.channel_id)
+                checks.append(channel_check(target, problem_text, getattr(channel, "name", None)))
+            elif probe is not None:
+                # Every bot channel still gets its line: a target that is silently not listed
+                # reads as one that needs no check.
+                checks.append(
+                    failed(
+                        f"target {target.name!r} (channel {target.channel_id}): not checked, the "
+                        "bot is not connected to Discord",
+                        "fix the Discord connection above, then run doctor again",
+                    )
+                )
     return checks
 
 

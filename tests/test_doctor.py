@@ -47,6 +47,11 @@ class Setup:
     channel: int = fd.PHOTOS_CHANNEL
     more_rules: str = ""
     posts: str = ""
+    targets: str = textwrap.dedent("""\
+        family: {channel_id: "CHANNEL"}
+        grandma: {webhook_url: "${GRANDMA_WEBHOOK_URL}"}
+        stdout: {console: true}
+        """)
 
     def write(self) -> Path:
         path = self.tmp / "config.yaml"
@@ -55,11 +60,7 @@ class Setup:
             immich_url=self.immich.url,
             state=self.tmp / "data" / "state.db",
             metrics_port=free_port(),
-            targets=textwrap.dedent(f"""\
-                family: {{channel_id: "{self.channel}"}}
-                grandma: {{webhook_url: "${{GRANDMA_WEBHOOK_URL}}"}}
-                stdout: {{console: true}}
-                """),
+            targets=self.targets.replace("CHANNEL", str(self.channel)),
             rules=textwrap.dedent(f"""\
                 - name: kids
                   people: {{any: {self.people}}}
@@ -136,6 +137,26 @@ async def test_all_green(setup: Setup) -> None:
     assert output.rstrip().endswith(f"all {len(ticks)} checks passed")
     assert not any(secret in output for secret in setup.secrets())
     assert setup.discord.messages == []  # checking posts nothing
+
+
+async def test_lines_follow_the_config_order(setup: Setup) -> None:
+    """People and targets in the order the file names them, not sorted, not bot first."""
+    setup.people = "[Bob, Alice]"
+    setup.targets = textwrap.dedent("""\
+        stdout: {console: true}
+        grandma: {webhook_url: "${GRANDMA_WEBHOOK_URL}"}
+        family: {channel_id: "CHANNEL"}
+        """)
+    code, output = await setup.doctor()
+    assert code == 0, output
+    lines = output.splitlines()
+
+    def where(text: str) -> int:
+        [index] = [i for i, line in enumerate(lines) if text in line]
+        return index
+
+    assert where("person 'Bob'") < where("person 'Alice'")
+    assert where("target 'stdout'") < where("target 'grandma'") < where("target 'family'")
 
 
 @pytest.mark.parametrize(

@@ -162,6 +162,19 @@ def test_gaps_name_what_each_feature_lacks_and_all_grants_everything() -> None:
     )
 
 
+def test_off_sentences_agree_with_their_labels() -> None:
+    """ "album rules is off" read wrong: a label naming several things takes "are"."""
+    off = {f.label: f.off_sentence(f.permissions) for f in FEATURES}
+    assert off["album rules"].startswith("album rules are off: the Immich API key lacks")
+    assert off["memories posts"].startswith("memories posts are off:")
+    assert off["birthday posts"].startswith("birthday posts are off:")
+    assert off["watching for new photos"].startswith("watching for new photos is off:")
+    assert off["/immich memories"].startswith("/immich memories is off:")
+    assert off["spotted DMs"].startswith("spotted DMs are off:")
+    assert off["/immich claim and members"].startswith("/immich claim and members are off:")
+    assert off["the Favourite button"].startswith("the Favourite button is off:")
+
+
 def test_readme_lists_exactly_the_permissions_of_each_feature() -> None:
     readme = (REPO / "README.md").read_text()
     table = readme[readme.index("| feature | key permissions |") :]

@@ -46,6 +46,7 @@ from sidecar.immich.models import (
 )
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import AlbumRef
+from sidecar.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -332,11 +333,11 @@ class AlbumWatcher:
             self._metrics.album_assets_added.inc(len(found.assets))
         if changed:
             log.info(
-                "albums: %d of %d watched changed, %d assets added, %d deliveries queued",
+                "albums: %d of %d watched changed, %s added, %s queued",
                 changed,
                 len(watched),
-                added,
-                queued,
+                count(added, "asset"),
+                count(queued, "delivery", "deliveries"),
             )
         return AlbumPollResult(len(watched), changed, added, matches, queued)
 
@@ -414,9 +415,10 @@ class AlbumWatcher:
             members += [a.id for a in await self._client.album_bucket(album.id, bucket)]
         self._store.save_album(self._state(album, buckets), members)
         log.info(
-            "album %r: watching from now on; its %d assets are the baseline",
+            "album %r: watching from now on; its %s %s the baseline",
             album.name,
-            len(members),
+            count(len(members), "asset"),
+            "is" if len(members) == 1 else "are",
         )
 
     async def _additions(
@@ -468,16 +470,25 @@ class AlbumWatcher:
         return sorted((s.name, s.asset_count) for s in self._store.album_states().values())
 
 
+@dataclass(frozen=True)
+class AlbumDryRun:
+    """The dry run's album part: one line per watched album with the matches of its additions,
+    and how many additions (assets not seen before) were examined."""
+
+    lines: tuple[tuple[str, tuple[tuple[AlbumRef, Match], ...]], ...] = ()
+    additions: int = 0
+
+
 async def preview_albums(
     client: AlbumClient,
     state_path: Path,
     rules: Sequence[CompiledRule],
-) -> list[tuple[str, tuple[tuple[AlbumRef, Match], ...]]]:
+) -> AlbumDryRun:
     """The dry run's album part: one line per watched album (what is known and what is not),
     with the matches of additions the sidecar has not seen yet. Reads the state file, never
     writes it."""
     if not rules:
-        return []
+        return AlbumDryRun()
     store = Store.open_for_reading(state_path)
     try:
         previews = await AlbumWatcher(client, store, Metrics()).preview(rules)
@@ -495,7 +506,9 @@ async def preview_albums(
         if preview.kind == "baseline":
             text = (
                 f"album {preview.album!r}: not watched yet; at the first poll its "
-                f"{preview.count} assets become the baseline and nothing is announced"
+                f"{count(preview.count, 'asset')} "
+                f"{'becomes' if preview.count == 1 else 'become'} the baseline and nothing is "
+                "announced"
             )
         elif preview.kind == "unchanged":
             text = f"album {preview.album!r}: unchanged since the sidecar last looked"
@@ -503,8 +516,9 @@ async def preview_albums(
             text = f"album {preview.album!r}: not visible to the API key (deleted or unshared?)"
         else:
             text = (
-                f"album {preview.album!r}: {preview.count} assets added since the sidecar "
-                f"last looked, {len(preview.matches)} matching"
+                f"album {preview.album!r}: {count(preview.count, 'asset')} added since the "
+                f"sidecar last looked, {len(preview.matches)} matching"
             )
         lines.append((text, preview.matches))
-    return lines
+    additions = sum(p.count for p in previews if p.kind == "changed")
+    return AlbumDryRun(tuple(lines), additions)

@@ -34,8 +34,10 @@ class Feature:
     def off_sentence(self, missing: Iterable[str]) -> str:
         """The one sentence said at start and answered by a command that cannot work."""
         names = ", ".join(missing) or ", ".join(self.permissions)
+        # "album rules are off", "/immich person is off": a label naming several things.
+        verb = "are" if self.label.endswith(("rules", "posts", "DMs", " and members")) else "is"
         return (
-            f"{self.label} is off: the Immich API key lacks {names}; add "
+            f"{self.label} {verb} off: the Immich API key lacks {names}; add "
             f"{'it' if ',' not in names else 'them'} to the key ({KEY_SETTINGS_HINT})"
         )
 

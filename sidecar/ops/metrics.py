@@ -119,7 +119,8 @@ class Metrics:
     )
     notification_failures = counter(
         "notification_failures",
-        "Failed delivery attempts, by target name and reason.",
+        "Failed send attempts, by target name and reason, each counted once: also one a "
+        "target kind retried with success, and each batch kept for later or given up on.",
         "target",
         "reason",
     )
