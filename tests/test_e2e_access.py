@@ -142,9 +142,9 @@ async def test_a_permission_taken_away_while_running_is_said_once(world: World) 
     try:
         await sidecar.wait_for_polls(2)
         immich.permissions.remove("album.read")  # the 403 comes from the album listing
-        await sidecar.wait_for_log("album rules is off")
+        await sidecar.wait_for_log("album rules are off")
         await sidecar.wait_for_polls(5)
-        assert said(sidecar, "album rules is off") == 1, sidecar.stderr
+        assert said(sidecar, "album rules are off") == 1, sidecar.stderr
         assert said(sidecar, "poll failed") == 0
         photo = immich.add_asset(created_at=datetime.now(UTC), people=[alice])
         await sidecar.wait_for_delivery(photo)  # the person rule still runs

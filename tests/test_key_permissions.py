@@ -305,7 +305,7 @@ def test_access_says_each_change_once_and_a_refusal_does_not_flap(caplog) -> Non
         PEOPLE.off_sentence(["person.read"]),
         ALBUM_WATCHING.off_sentence(["album.read"]),
         "finding people by name is on: the Immich API key now has person.read",
-        "album rules is on: the Immich API key now has album.read, asset.read, asset.view",
+        "album rules are on: the Immich API key now has album.read, asset.read, asset.view",
     ]
 
 

@@ -792,9 +792,9 @@ async def test_a_post_whose_permission_is_missing_is_skipped_not_retried(
             assert immich.api_requests("GET", "/api/memories") == []  # no call bound to fail
             assert out.getvalue() == ""
             assert [
-                r.getMessage() for r in caplog.records if "memories posts is off" in r.getMessage()
+                r.getMessage() for r in caplog.records if "memories posts are off" in r.getMessage()
             ] == [
-                "memories posts is off: the Immich API key lacks memory.read; add it to the key "
+                "memories posts are off: the Immich API key lacks memory.read; add it to the key "
                 "(Immich: Account settings > API keys)"
             ]
         finally:

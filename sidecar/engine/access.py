@@ -134,11 +134,7 @@ class FeatureAccess:
     def _announce(change: Change) -> None:
         feature = change.feature
         if change.on:
-            log.info(
-                "%s is on: the Immich API key now has %s",
-                feature.label,
-                ", ".join(feature.permissions),
-            )
+            log.info("%s", feature.on_sentence())
         else:
             level = logging.ERROR if feature in RUNNING_FEATURES else logging.WARNING
             log.log(level, "%s", feature.off_sentence(change.missing))

@@ -34,12 +34,20 @@ class Feature:
     def off_sentence(self, missing: Iterable[str]) -> str:
         """The one sentence said at start and answered by a command that cannot work."""
         names = ", ".join(missing) or ", ".join(self.permissions)
-        # "album rules are off", "/immich person is off": a label naming several things.
-        verb = "are" if self.label.endswith(("rules", "posts", "DMs", " and members")) else "is"
         return (
-            f"{self.label} {verb} off: the Immich API key lacks {names}; add "
+            f"{self.label} {self._verb} off: the Immich API key lacks {names}; add "
             f"{'it' if ',' not in names else 'them'} to the key ({KEY_SETTINGS_HINT})"
         )
+
+    def on_sentence(self) -> str:
+        """Said once when the key gains what the feature lacked."""
+        names = ", ".join(self.permissions)
+        return f"{self.label} {self._verb} on: the Immich API key now has {names}"
+
+    @property
+    def _verb(self) -> str:
+        # "album rules are off", "/immich person is off": a label naming several things.
+        return "are" if self.label.endswith(("rules", "posts", "DMs", " and members")) else "is"
 
 
 WATCHING = Feature(
