@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import textwrap
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -81,7 +82,8 @@ def test_album_names_resolve_ignoring_case_and_problems_name_file_and_line():
     assert resolved["holiday"] == {holiday.id}
     assert problems == [
         "config.yaml:20: rules[1].albums.any[0]: no album called 'Holiday' in Immich "
-        "(albums: 'Holiday 2026')",
+        "(albums: 'Holiday 2026'); an album of that name may exist but not be visible to this "
+        "key's user (owned by someone else and not shared with them)",
         "config.yaml:21: rules[1].albums.any[1]: 2 albums are called 'Trip' "
         f"({twin_a.id}, {twin_b.id}); rename one in Immich or use its id",
         "config.yaml:22: rules[1].albums.any[2]: no album with id "
@@ -249,6 +251,23 @@ async def test_existing_members_are_the_baseline_then_an_old_photo_added_is_anno
     assert len(rig.album_rows()) == 1
 
 
+async def test_a_library_photo_added_before_immich_read_it_is_announced_once_read(rig):
+    """The month's count has it, its bucket does not (an inner join on exif): the month stays
+    grown until extraction, which moves the album's lastModifiedAssetTimestamp."""
+    album = rig.immich.add_album("Holiday 2026", [rig.old_photo(rig.alice) for _ in range(2)])
+    assert await rig.poll([holiday_rule()]) == 0  # the baseline
+    rig.immich.pause_extraction()
+    [scanned] = rig.immich.library_scan(1, taken_at=OLD)
+    rig.immich.add_to_album(album, [scanned])
+    assert await rig.poll([holiday_rule()]) == 0
+    assert await rig.poll([holiday_rule()]) == 0
+    rig.immich.resume_extraction()
+    await asyncio.sleep(0.01)
+    assert await rig.poll([holiday_rule()]) == 1
+    assert rig.album_rows() == [("holiday", scanned, "Holiday 2026")]
+    assert await rig.poll([holiday_rule()]) == 0
+
+
 async def test_another_users_asset_added_to_a_shared_album_is_announced_with_its_people(rig):
     album = rig.immich.add_album(
         "Holiday 2026", owner=rig.grandpa, shared_with=[rig.immich.key_user_id]
@@ -305,7 +324,8 @@ async def test_unknown_album_name_is_refused_with_candidates(rig):
         await rig.watch([rule])
     assert err.value.lines() == [
         "config.yaml:7: rules[0].albums.any[0]: no album called 'Holiday 2025' in Immich "
-        "(albums: 'Holiday 2026')"
+        "(albums: 'Holiday 2026'); an album of that name may exist but not be visible to this "
+        "key's user (owned by someone else and not shared with them)"
     ]
 
 
@@ -468,6 +488,17 @@ async def test_the_fake_lists_and_searches_albums_as_each_version_does():
                 assert (await api.get(f"/assets/{private}")).status_code == 400
 
 
+async def test_the_poll_log_line_counts_in_words(rig, caplog):
+    album = rig.immich.add_album("Holiday 2026", [rig.old_photo(rig.alice)])
+    with caplog.at_level(logging.INFO, logger="sidecar.engine.albums"):
+        await rig.poll([holiday_rule()])  # the baseline
+        rig.immich.add_to_album(album, [rig.old_photo(rig.bob)])
+        await rig.poll([holiday_rule()])
+    said = [r.getMessage() for r in caplog.records]
+    assert "album 'Holiday 2026': watching from now on; its 1 asset is the baseline" in said
+    assert "albums: 1 of 1 watched changed, 1 asset added, 1 delivery queued" in said
+
+
 # -- dry-run and /immich status ---------------------------------------------------------------
 
 
@@ -495,7 +526,7 @@ async def test_dry_run_shows_additions_the_sidecar_has_not_seen_and_writes_nothi
         out = io.StringIO()
         assert await asyncio.to_thread(dry_run, path, 3600.0, out) == 0
         assert (
-            "album 'Holiday 2026': not watched yet; at the first poll its 1 assets become "
+            "album 'Holiday 2026': not watched yet; at the first poll its 1 asset becomes "
             "the baseline and nothing is announced"
         ) in out.getvalue()
         assert "--since does not apply to album rules" in out.getvalue()
@@ -520,11 +551,15 @@ async def test_dry_run_shows_additions_the_sidecar_has_not_seen_and_writes_nothi
         assert await asyncio.to_thread(dry_run, path, 3600.0, out) == 0
         text = out.getvalue()
         assert (
-            "album 'Holiday 2026': 1 assets added since the sidecar last looked, 1 matching" in text
+            "album 'Holiday 2026': 1 asset added since the sidecar last looked, 1 matching" in text
         )
         assert "holiday -> stdout: grandma.jpg (IMAGE) added to Holiday 2026 because" in text
         assert f"https://photos.example.test/albums/{album}/photos/{added}" in text
-        assert text.rstrip().endswith("1 match, 1 delivery would be sent")
+        # Album additions are counted apart: not "0 assets examined, 1 match".
+        assert text.rstrip().splitlines()[-1] == (
+            "new uploads: 0 assets examined, 0 matches; album additions: 1 asset not seen "
+            "before, 1 match; 1 delivery would be sent"
+        )
         assert (tmp_path / "state.db").read_bytes() == before
 
 
@@ -537,7 +572,7 @@ def test_status_lists_watched_albums_with_their_sizes():
 
 
 async def test_a_key_without_album_read_is_named_at_start(tmp_path, monkeypatch, caplog):
-    permissions = ["asset.read", "asset.view", "person.read"]
+    permissions = ["asset.read", "asset.view", "asset.statistics", "person.read"]
     async with FakeImmich(version=V2, permissions=permissions) as immich:
         monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
         immich.add_album("Holiday 2026")
@@ -554,7 +589,7 @@ async def test_a_key_without_album_read_is_named_at_start(tmp_path, monkeypatch,
         await sidecar.start()
         await sidecar.stop()
     assert (
-        "album rules is off: the Immich API key lacks album.read; add it to the key "
+        "album rules are off: the Immich API key lacks album.read; add it to the key "
         "(Immich: Account settings > API keys)"
     ) in caplog.messages
 

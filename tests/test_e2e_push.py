@@ -218,3 +218,25 @@ async def test_a_push_opens_fast_polls_that_find_a_late_face(world: PushWorld) -
         assert await sidecar.metric("immich_sidecar_fast_polls_total", 'result="success"') >= 1
     finally:
         assert await sidecar.stop() == 0
+
+
+async def test_a_push_polls_again_once_settled_for_a_rule_with_none(world: PushWorld) -> None:
+    """A rule with ``none:`` waits ``settle`` even when pushed; the push plans one poll for
+    then, so the asset is not left waiting for the next regular interval (10 minutes here)."""
+    world.immich.add_person("Carol")
+    world.write(
+        settle="2s",
+        interval="10m",
+        rules="- {name: no-carol, people: {none: [Carol]}, targets: [stdout]}",
+    )
+    await world.workflow()
+    sidecar = world.sidecar()
+    await sidecar.start()
+    try:
+        await first_poll(sidecar)
+        asset = world.upload()
+        took = await sidecar.wait_until(lambda: bool(sidecar.delivered(asset)), "poll", 10.0)
+        assert took >= 2.0  # not before settle
+        assert len(sidecar.delivered(asset)) == 1
+    finally:
+        assert await sidecar.stop() == 0

@@ -62,6 +62,7 @@ def canned(version: str) -> dict[tuple[str, str], tuple[int, object]]:
         ("GET", "/server/ping"): (200, {"res": "pong"}),
         ("GET", "/server/version"): (200, server_version),
         ("GET", "/api-keys/me"): (200, api_key_json(["asset.read", "person.read"])),
+        ("GET", "/users/me"): (200, FakeImmich().me_json()),
         ("POST", "/search/metadata"): (
             200,
             search_json(
@@ -71,6 +72,7 @@ def canned(version: str) -> dict[tuple[str, str], tuple[int, object]]:
         ("GET", "/people"): (200, people_json([born_person_json()], has_next=False)),
         ("GET", "/memories"): (200, memories_json(version)),
         ("POST", "/search/random"): (200, [asset_json(version), asset_json(version, ASSET_ID_2)]),
+        ("POST", "/search/statistics"): (200, {"total": 2}),
         ("GET", "/search/person"): (200, [person_json()]),
         ("GET", "/people/{id}/thumbnail"): (200, JPEG),
         ("GET", "/people/{id}/statistics"): (200, {"assets": 12}),
@@ -94,6 +96,7 @@ def canned(version: str) -> dict[tuple[str, str], tuple[int, object]]:
 CALLS: dict[str, Call] = {
     "version": lambda c: c.version(),
     "missing_permissions": lambda c: c.missing_permissions(REQUIRED_PERMISSIONS),
+    "me": lambda c: c.me(),
     "search_metadata": lambda c: c.search_metadata(
         created_after=WHEN,
         created_before=datetime(2025, 6, 1, tzinfo=UTC),
@@ -105,6 +108,15 @@ CALLS: dict[str, Call] = {
         with_exif=False,
     ),
     "search_metadata_minimal": lambda c: c.search_metadata(),
+    "count_assets": lambda c: c.count_assets(WHEN, WHEN + timedelta(minutes=1), "VIDEO"),
+    "new_assets_changed_unread": lambda c: _drain(
+        c.new_assets(
+            WHEN,
+            WHEN + timedelta(minutes=1),
+            changed=(WHEN, WHEN + timedelta(minutes=3)),
+            readable_only=False,
+        )
+    ),
     "iter_search": lambda c: _drain(c.iter_search(created_after=WHEN, size=500)),
     "people": lambda c: c.people(page=3, size=100),
     "all_people": lambda c: c.all_people(),

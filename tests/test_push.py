@@ -264,3 +264,68 @@ def test_run_prints_what_push_setup_needs_when_push_is_off(tmp_path: Path, monke
     out = io.StringIO()
     assert run(config(tmp_path, push=""), "setup", out=out) == 1
     assert "push is off" in out.getvalue()
+
+
+# -- what a push decides --------------------------------------------------------------------------
+
+
+async def test_a_metadata_push_decides_rules_without_people_only(tmp_path: Path) -> None:
+    """Rules without people decide the pushed asset at once (settle does not delay it); a rule
+    with ``none:`` still waits settle; a people rule waits for faces; a forged id is unknown."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from sidecar.config.model import PeopleFilter, Rule
+    from sidecar.engine.rules import compile_rules
+    from sidecar.engine.uploads import Watch
+    from sidecar.immich.models import Person
+    from sidecar.push.handler import PushHandler
+
+    async with FakeImmich(version=(3, 1, 0)) as immich:
+        carol = immich.add_person("Carol")
+        rules = (
+            Rule("everything", ("log",)),
+            Rule("no-carol", ("log",), PeopleFilter(none=("Carol",))),
+            Rule("carol", ("log",), PeopleFilter(any=("Carol",))),
+        )
+        compiled = compile_rules(rules, lambda n: [Person(carol, n)])
+        watch = Watch(compiled, lambda _: ("log",), timedelta(hours=48), timedelta(hours=1))
+        store = Store.open(tmp_path / "state.db")
+        now = datetime.now(UTC)
+        store.rule_baselines((r.name for r in rules), since_if_new=now - timedelta(hours=1))
+        opened: list[datetime] = []
+        metrics = Metrics()
+        async with ImmichClient(immich.url, Secret(immich.api_key), metrics) as client:
+            handler = PushHandler(
+                client, store, metrics, lambda: now, lambda: watch, asyncio.Lock(),
+                opened.append, lambda: None,
+            )  # fmt: skip
+            asset = immich.add_asset(created_at=now)
+            handler.offer(PushEvent("AssetMetadataExtraction", asset))
+            assert opened == [now]  # fast polls for the people rule
+            assert await handler.handle(PushEvent("AssetMetadataExtraction", asset)) == "queued"
+            assert await handler.handle(PushEvent("AssetMetadataExtraction", asset)) == "nothing"
+            assert await handler.handle(PushEvent("AssetCreate", asset)) == "nothing"
+            forged = "0b1c2d3e-4f50-4a6b-8c7d-8e9fa0b1c2d3"
+            assert await handler.handle(PushEvent("AssetMetadataExtraction", forged)) == "unknown"
+        assert {(r.rule, r.asset_id) for r in store.rows()} == {("everything", asset)}
+        assert store.get_time(LAST_PUSH_KEY) == now
+        store.close()
+
+
+async def test_doctor_has_a_push_line(tmp_path: Path) -> None:
+    from sidecar.doctor import diagnose
+
+    async with FakeImmich(version=(3, 1, 0)) as immich:
+        settings = load_settings(config(tmp_path, immich.url), ENV)
+        async with ImmichClient(immich.url, Secret(immich.api_key), Metrics()) as client:
+            before = io.StringIO()
+            await diagnose(settings, before, client=client)
+            await setup(settings, client, None)
+            after = io.StringIO()
+            await diagnose(settings, after, client=client)
+        assert f"✗ push: no workflow '{WORKFLOW_NAME}'" in before.getvalue()
+        assert "push setup" in before.getvalue()
+        assert (
+            f"✓ push: workflow '{WORKFLOW_NAME}' sends AssetMetadataExtraction" in after.getvalue()
+        )

@@ -7,7 +7,8 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,70 +60,106 @@ def schema_problems(data: dict[str, Any], lines: LineMap) -> Iterator[Problem]:
         yield from _translate(error, lines)
 
 
+@dataclass(frozen=True)
+class _Failure:
+    """One schema error, as the translations below read it."""
+
+    path: KeyPath  # where the failing value is
+    kind: str  # the failing keyword: "type", "required", ...
+    expected: Any  # that keyword's value in the schema
+    value: Any
+    schema: dict[str, Any]  # the (sub)schema the keyword is in
+    custom: str | None  # its errorMessage: what the value means ("a duration like 30s")
+    of_a_name: bool  # the value is a key's name (failing propertyNames)
+
+
+# Bounds, by keyword: the message for the bound in the schema.
+_BOUNDS: dict[str, Callable[[Any], str]] = {
+    "minLength": lambda n: "must not be empty" if n == 1 else f"needs {n}+ characters",
+    "maxLength": lambda n: f"is longer than {n} characters",
+    "minItems": lambda n: "needs at least one entry" if n == 1 else f"needs {n} entries",
+    "maxItems": lambda n: f"has more than {n} entries",
+    "minimum": lambda n: f"must be at least {n}",
+    "maximum": lambda n: f"must be at most {n}",
+    "minProperties": lambda n: "needs at least one entry",
+}
+
+
 def _translate(error: ValidationError, lines: LineMap) -> Iterator[Problem]:
-    path: KeyPath = tuple(error.absolute_path)
-    kind = error.validator
-    expected: Any = error.validator_value
-    value = error.instance
     schema = error.schema if isinstance(error.schema, dict) else {}
-    custom = schema.get("errorMessage")
+    failure = _Failure(
+        path=tuple(error.absolute_path),
+        kind=error.validator,
+        expected=error.validator_value,
+        value=error.instance,
+        schema=schema,
+        custom=schema.get("errorMessage"),
+        of_a_name="propertyNames" in error.relative_schema_path,
+    )
+    found = _key_problems(failure)
+    if found is None:
+        found = [(failure.path, _value_problem(failure))]
+    for where, message in found:
+        yield Problem(lines.line_of(where), format_key_path(where), message)
 
-    def at(where: KeyPath, message: str) -> Problem:
-        return Problem(lines.line_of(where), format_key_path(where), message)
 
-    if "propertyNames" in error.relative_schema_path:
-        yield at((*path, str(value)), f"'{value}' is not a valid name: {custom or 'bad format'}")
-    elif kind == "additionalProperties" and isinstance(value, dict):
-        allowed = list(schema.get("properties", {}))
-        for key in value:
-            if key not in allowed:
-                yield at((*path, key), f"'{key}' is not allowed here{suggest(key, allowed)}")
-    elif kind == "required" and isinstance(value, dict):
-        for key in expected:
-            if key not in value:
-                yield at(path, f"missing required key '{key}'")
-    elif kind == "type":
-        wanted = [expected] if isinstance(expected, str) else list(expected)
-        names = " or ".join(_JSON_TYPES.get(name, name) for name in wanted)
-        hint = " (put it in quotes)" if isinstance(value, bool) and "string" in wanted else ""
-        if _is_duration(schema) and type(value) is int:
-            hint = f": add a unit, e.g. {value}s (seconds) or {value}m (minutes)"
-        # A custom message says what the value means ("a duration like 30s"), not only its type.
-        yield at(path, f"{custom or 'expected ' + names}, got {describe_kind(value)}{hint}")
-    elif kind == "enum":
-        choices = ", ".join(str(choice) for choice in expected)
-        yield at(path, f"expected one of {choices}{_shown(value, path)}")
-    elif kind == "oneOf" and isinstance(value, dict):
+def _key_problems(failure: _Failure) -> list[tuple[KeyPath, str]] | None:
+    """What is wrong with the keys of a mapping, each at the key it is about; None for an error
+    about something else."""
+    path, expected, value = failure.path, failure.expected, failure.value
+    if failure.of_a_name:
+        where = (*path, str(value))
+        return [(where, f"'{value}' is not a valid name: {failure.custom or 'bad format'}")]
+    if not isinstance(value, dict):
+        return None
+    if failure.kind == "additionalProperties":
+        allowed = list(failure.schema.get("properties", {}))
+        return [
+            ((*path, key), f"'{key}' is not allowed here{suggest(key, allowed)}")
+            for key in value
+            if key not in allowed
+        ]
+    if failure.kind == "required":
+        return [(path, f"missing required key '{key}'") for key in expected if key not in value]
+    if failure.kind == "oneOf":
         keys = [key for branch in expected for key in branch.get("required", [])]
         present = [key for key in keys if key in value]
         if not present:
-            yield at(path, f"needs one of {_either(keys)}")
-        else:
-            yield at((*path, present[-1]), f"{' and '.join(present)} are both set; use only one")
-    elif kind == "not" and isinstance(expected, dict):
-        yield at(path, expected.get("errorMessage", "is not allowed here"))
-    elif kind == "uniqueItems" and isinstance(value, list):
+            return [(path, f"needs one of {_either(keys)}")]
+        return [((*path, present[-1]), f"{' and '.join(present)} are both set; use only one")]
+    return None
+
+
+def _value_problem(failure: _Failure) -> str:
+    """What is wrong with the value at the failure's path, in words."""
+    kind, expected, value, custom = failure.kind, failure.expected, failure.value, failure.custom
+    if kind == "type":
+        return _type_problem(failure)
+    if kind == "enum":
+        choices = ", ".join(str(choice) for choice in expected)
+        return f"expected one of {choices}{_shown(value, failure.path)}"
+    if kind == "not" and isinstance(expected, dict):
+        return str(expected.get("errorMessage", "is not allowed here"))
+    if kind == "uniqueItems" and isinstance(value, list):
         repeated = next((i for n, i in enumerate(value) if i in value[:n]), "a value")
-        yield at(path, f"'{repeated}' is listed twice")
-    elif kind in ("pattern", "const", "minimum", "maximum", "minProperties") and custom:
-        yield at(path, f"{custom}{_shown(value, path) if kind == 'pattern' else ''}")
-    elif kind == "minLength":
-        yield at(path, "must not be empty" if expected == 1 else f"needs {expected}+ characters")
-    elif kind == "maxLength":
-        yield at(path, f"is longer than {expected} characters")
-    elif kind == "minItems":
-        yield at(path, "needs at least one entry" if expected == 1 else f"needs {expected} entries")
-    elif kind == "maxItems":
-        yield at(path, f"has more than {expected} entries")
-    elif kind == "minimum":
-        yield at(path, f"must be at least {expected}")
-    elif kind == "maximum":
-        yield at(path, f"must be at most {expected}")
-    elif kind == "minProperties":
-        yield at(path, "needs at least one entry")
-    else:
-        # Fallback without jsonschema's message, which would echo the value (maybe a secret).
-        yield at(path, f"is not valid here (fails the schema's '{kind}' check)")
+        return f"'{repeated}' is listed twice"
+    if kind in ("pattern", "const", "minimum", "maximum", "minProperties") and custom:
+        return f"{custom}{_shown(value, failure.path) if kind == 'pattern' else ''}"
+    if kind in _BOUNDS:
+        return _BOUNDS[kind](expected)
+    # Fallback without jsonschema's message, which would echo the value (maybe a secret).
+    return f"is not valid here (fails the schema's '{kind}' check)"
+
+
+def _type_problem(failure: _Failure) -> str:
+    expected, value = failure.expected, failure.value
+    wanted = [expected] if isinstance(expected, str) else list(expected)
+    names = " or ".join(_JSON_TYPES.get(name, name) for name in wanted)
+    hint = " (put it in quotes)" if isinstance(value, bool) and "string" in wanted else ""
+    if _is_duration(failure.schema) and type(value) is int:
+        hint = f": add a unit, e.g. {value}s (seconds) or {value}m (minutes)"
+    # A custom message says what the value means ("a duration like 30s"), not only its type.
+    return f"{failure.custom or 'expected ' + names}, got {describe_kind(value)}{hint}"
 
 
 def _is_duration(schema: dict[str, Any]) -> bool:

@@ -14,7 +14,7 @@ from typing import TextIO
 from sidecar.clock import utc_now
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError
-from sidecar.engine.albums import preview_albums
+from sidecar.engine.albums import AlbumDryRun, preview_albums
 from sidecar.engine.planning import build_watch, resolve_rules
 from sidecar.engine.rules import Match, RuleResolutionError
 from sidecar.engine.uploads import Window, collect_matches
@@ -58,7 +58,8 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
                 f"{start:%Y-%m-%d %H:%M} UTC; nothing is stored or sent",
                 file=out,
             )
-            seen = await collect_matches(client, watch, window, {}, found.extend)
+            collected = await collect_matches(client, watch, window, {}, found.extend)
+            seen = collected.examined
             albums = await preview_albums(client, settings.state.path, watch.album_rules)
         except RuleResolutionError as err:
             for problem in err.lines():
@@ -79,7 +80,8 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
             file=out,
         )
         print(f"    {asset_link(settings.immich.external_url, asset.id)}", file=out)
-    for line, album_matches in albums:
+    upload_matches = len(found)
+    for line, album_matches in albums.lines:
         print(line, file=out)
         for album, hit in album_matches:
             targets = watch.targets_of(hit.rule.name)
@@ -95,9 +97,27 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
                 f"    {album_asset_link(settings.immich.external_url, album.id, hit.asset.id)}",
                 file=out,
             )
-    print(
-        f"{count(seen, 'asset')} examined, {count(len(found), 'match', 'matches')}, "
-        f"{count(deliveries, 'delivery', 'deliveries')} would be sent",
-        file=out,
-    )
+    if collected.waiting:
+        print(
+            f"{count(collected.waiting, 'asset')} created in that time "
+            f"{'has' if collected.waiting == 1 else 'have'} no metadata yet (Immich has not "
+            "read the files: an external library, or a job backlog); rules without people "
+            "decide them once it arrives",
+            file=out,
+        )
+    print(summary_line(seen, upload_matches, albums, deliveries), file=out)
     return 0
+
+
+def summary_line(seen: int, upload_matches: int, albums: AlbumDryRun, deliveries: int) -> str:
+    """The dry run's last line. Album additions are counted apart from the uploads examined:
+    "3 assets examined, 4 matches" would read as more matches than assets."""
+    uploads = f"{count(seen, 'asset')} examined, {count(upload_matches, 'match', 'matches')}"
+    would = f"{count(deliveries, 'delivery', 'deliveries')} would be sent"
+    if not albums.lines:
+        return f"{uploads}, {would}"
+    album_matches = sum(len(matches) for _line, matches in albums.lines)
+    return (
+        f"new uploads: {uploads}; album additions: {count(albums.additions, 'asset')} not seen "
+        f"before, {count(album_matches, 'match', 'matches')}; {would}"
+    )

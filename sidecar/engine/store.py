@@ -31,6 +31,7 @@ from sidecar.engine.store_schema import (
     post_from_json,
     post_json,
 )
+from sidecar.engine.store_unread import UnreadTables
 from sidecar.immich.models import Asset, PersonRef
 from sidecar.targets.base import AlbumRef, Delivery, PostRef
 
@@ -64,7 +65,7 @@ MATCH_LOG_DAYS = 62  # how far back a digest can look
 WRITABLE_HINT = "set state.path to a writable file"
 
 
-class Store(AlbumTables, IngestTables, MemberTables):
+class Store(AlbumTables, IngestTables, MemberTables, UnreadTables):
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection
         self.path = path
@@ -138,6 +139,9 @@ class Store(AlbumTables, IngestTables, MemberTables):
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+
+    def forget_meta(self, key: str) -> None:
+        self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
 
     def get_time(self, key: str) -> datetime | None:
         value = self.get_meta(key)

@@ -137,6 +137,22 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (delivery_id, user_id)
     ) WITHOUT ROWID;
     """,
+    # Rules without people: spans of upload time that still held assets Immich had not read
+    # (an external library before metadata extraction), and the assets of each already decided.
+    """
+    CREATE TABLE unread_window (
+        id             INTEGER PRIMARY KEY,
+        created_after  REAL NOT NULL,
+        created_before REAL NOT NULL,
+        changed_since  REAL NOT NULL,
+        opened_at      REAL NOT NULL
+    );
+    CREATE TABLE unread_seen (
+        window_id INTEGER NOT NULL,
+        asset_id  TEXT NOT NULL,
+        PRIMARY KEY (window_id, asset_id)
+    ) WITHOUT ROWID;
+    """,
 )
 
 

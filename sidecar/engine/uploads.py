@@ -8,7 +8,11 @@ after upload) and assigning a face does not change an asset's ``updatedAt``:
   poll costs requests and bytes in proportion to the matching assets, not to the window or the
   library; the outbox's uniqueness makes re-seeing an asset harmless.
 * rules that need no person (no people filter, or ``none:`` only) decide each asset once, when it
-  is older than ``poll.settle``, from a cursor over newly created assets.
+  is older than ``poll.settle``, from a cursor over newly created assets; assets whose metadata
+  Immich has not read by then (an external library) are waited for (``engine.stream``).
+
+Person rules need no such wait: Immich finds faces only after it read the file, so an asset
+with a watched person always has its exif row and the ``withExif`` search sees it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from sidecar.clock import utc_now
 from sidecar.engine.albums import AlbumWatcher
 from sidecar.engine.rules import CompiledRule, Match, matches_for
 from sidecar.engine.store import Store
+from sidecar.engine.stream import StreamClient, StreamPass, UnreadLedger
 from sidecar.immich.models import Asset
 from sidecar.ops.metrics import Metrics
 from sidecar.wording import count
@@ -35,7 +40,7 @@ STREAM_CURSOR_KEY = "stream_cursor"
 LAST_POLL_KEY = "last_successful_poll_started"
 
 
-class AssetSearch(Protocol):
+class AssetSearch(StreamClient, Protocol):
     """The part of the Immich client a poll uses (it picks the form the server's version
     understands)."""
 
@@ -43,13 +48,6 @@ class AssetSearch(Protocol):
         self,
         person_ids: Iterable[str],
         since: datetime,
-    ) -> AsyncIterator[tuple[Asset, ...]]: ...
-
-    def new_assets(
-        self,
-        after: datetime,
-        before: datetime,
-        asset_type: str | None = None,
     ) -> AsyncIterator[tuple[Asset, ...]]: ...
 
 
@@ -82,6 +80,12 @@ class Window:
     stream_after: datetime  # other rules: assets created in [stream_after, stream_before]
     stream_before: datetime
     settled_before: datetime  # person rules with `none:` wait until an asset is this old
+
+
+@dataclass(frozen=True)
+class Collected:
+    examined: int  # assets looked at
+    waiting: int  # new assets left for later: Immich has not read their files yet
 
 
 @dataclass(frozen=True)
@@ -127,9 +131,12 @@ async def collect_matches(
     window: Window,
     baselines: dict[str, datetime],
     on_page: Callable[[list[Match]], None],
-) -> int:
+    ledger: UnreadLedger | None = None,
+    now: datetime | None = None,
+) -> Collected:
     """Fetch the candidate assets page by page and hand each page's matches to ``on_page``.
-    Returns how many assets were examined. Memory stays bounded by one page."""
+    Memory stays bounded by one page. New assets that Immich has not read yet are remembered
+    in ``ledger`` (None: a dry run, which only counts them)."""
     seen = 0
     person_rules = watch.person_rules
     if person_rules:
@@ -146,15 +153,39 @@ async def collect_matches(
                 [m for m in found if not m.rule.none or m.asset.created_at <= window.settled_before]
             )
     stream_rules = watch.stream_rules
+    waiting = 0
     if stream_rules and window.stream_before > window.stream_after:
-        async for page in client.new_assets(
-            window.stream_after,
-            window.stream_before,
-            single_type(stream_rules),
-        ):
-            seen += len(page)
-            on_page(matches_for(stream_rules, page, baselines))
-    return seen
+        stream = StreamPass(client, stream_rules, single_type(stream_rules), baselines, on_page)
+        outcome = await stream.new_window(
+            window.stream_after, window.stream_before, now or window.stream_before, ledger
+        )
+        seen += outcome.examined
+        waiting = outcome.waiting
+    return Collected(seen, waiting)
+
+
+async def revisit_unread(
+    client: StreamClient,
+    watch: Watch,
+    store: Store,
+    baselines: dict[str, datetime],
+    on_page: Callable[[list[Match]], None],
+    now: datetime,
+) -> int:
+    """Look again at the windows whose assets Immich had not all read; returns how many assets
+    were decided. Without rules that need no person, nothing waits for them."""
+    windows = store.unread_windows()
+    if not windows:
+        return 0
+    rules = watch.stream_rules
+    stream = StreamPass(client, rules, single_type(rules), baselines, on_page)
+    decided = 0
+    for window in windows:
+        if not rules:
+            store.close_unread_window(window.id)
+            continue
+        decided += await stream.unread_window(window, now, watch.settle, store)
+    return decided
 
 
 class Poller:
@@ -217,8 +248,13 @@ class Poller:
             totals["matches"] += len(found)
             totals["queued"] += store.enqueue(rows, now)
 
-        seen = await collect_matches(self._client, watch, window, baselines, enqueue)
+        collected = await collect_matches(
+            self._client, watch, window, baselines, enqueue, store, now
+        )
+        seen = collected.examined
+        # The window's unread assets are in the store before the cursor moves past them.
         store.set_time(STREAM_CURSOR_KEY, window.stream_before)
+        seen += await revisit_unread(self._client, watch, store, baselines, enqueue, now)
         store.set_time(LAST_POLL_KEY, now)
         # Sent rows older than any window a poll can reach are no longer needed for de-duplication.
         store.forget_sent_before(window.people_since - watch.lookback)

@@ -24,6 +24,7 @@ from sidecar.immich.errors import (
 from sidecar.immich.models import (
     Album,
     Asset,
+    ImmichUser,
     SearchPage,
     ServerVersion,
     UploadResult,
@@ -128,6 +129,17 @@ class ImmichClient(PeopleEndpoints, AlbumEndpoints, WorkflowEndpoints):
 
         return await self._io.call_json("GET", "/api-keys/me", parse)
 
+    async def me(self) -> ImmichUser:
+        """The user the API key belongs to (permission ``user.read``)."""
+
+        def parse(data: Any) -> ImmichUser:
+            body = require_dict(data, "body")
+            if not isinstance(body.get("id"), str):
+                raise ShapeError("the user has no id")
+            return ImmichUser.from_dict(body)
+
+        return await self._io.call_json("GET", "/users/me", parse)
+
     async def missing_permissions(self, required: Iterable[str]) -> list[str]:
         """The permissions in ``required`` that the API key lacks (``all`` grants every one)."""
         granted = await self.key_permissions()
@@ -150,9 +162,13 @@ class ImmichClient(PeopleEndpoints, AlbumEndpoints, WorkflowEndpoints):
         with_exif: bool = True,
         taken_after: datetime | None = None,
         taken_before: datetime | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
     ) -> SearchPage:
         """One page of timeline assets (flat 2.x/3.x form). ``person_ids`` means ALL of them.
-        Every bound includes its own moment."""
+        Every bound includes its own moment. ``with_exif`` inner-joins Immich's exif table: an
+        asset whose file Immich has not read yet (an external library's, until metadata
+        extraction ran) is left out."""
         check_size(size)
         body: dict[str, Any] = {
             "visibility": "timeline",
@@ -168,6 +184,10 @@ class ImmichClient(PeopleEndpoints, AlbumEndpoints, WorkflowEndpoints):
             body["takenAfter"] = isoformat(taken_after)
         if taken_before is not None:
             body["takenBefore"] = isoformat(taken_before)
+        if updated_after is not None:
+            body["updatedAfter"] = isoformat(updated_after)
+        if updated_before is not None:
+            body["updatedBefore"] = isoformat(updated_before)
         if person_ids:
             body["personIds"] = list(person_ids)
         if asset_type is not None:
@@ -218,6 +238,8 @@ class ImmichClient(PeopleEndpoints, AlbumEndpoints, WorkflowEndpoints):
         size: int = 1000,
         with_people: bool = True,
         with_exif: bool = True,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
     ) -> AsyncIterator[SearchPage]:
         """Every asset of a flat search once, a page at a time (bounded). Not by offset: before
         3.1 Immich breaks no ties in its order, and offsets would skip some (see ``paging``)."""
@@ -228,6 +250,8 @@ class ImmichClient(PeopleEndpoints, AlbumEndpoints, WorkflowEndpoints):
                 created_before=bounds.created_before,
                 taken_after=bounds.taken_after,
                 taken_before=bounds.taken_before,
+                updated_after=bounds.updated_after,
+                updated_before=bounds.updated_before,
                 person_ids=person_ids,
                 asset_type=asset_type,
                 page=None if page is None else str(page),
@@ -236,9 +260,42 @@ class ImmichClient(PeopleEndpoints, AlbumEndpoints, WorkflowEndpoints):
                 with_exif=with_exif,
             )
 
-        window = Bounds(created_after=created_after, created_before=created_before)
-        async for assets in lossless_pages(fetch, window, max_requests=MAX_SEARCH_PAGES):
+        window = Bounds(
+            created_after=created_after,
+            created_before=created_before,
+            updated_after=updated_after,
+            updated_before=updated_before,
+        )
+        # Offsets are safe from 3.1 on; a version not asked yet counts as older (never asked
+        # here: the sidecar learns it at start).
+        stable = self._server_version is not None and self._server_version.breaks_ties
+        async for assets in lossless_pages(
+            fetch, window, max_requests=MAX_SEARCH_PAGES, stable_ties=stable
+        ):
             yield SearchPage(assets=assets, next_page=None)
+
+    async def count_assets(
+        self,
+        after: datetime,
+        before: datetime,
+        asset_type: str | None = None,
+    ) -> int:
+        """How many timeline assets were created in [after, before] (of one type, when given),
+        whether or not Immich has read their files yet: ``POST /search/statistics`` joins no
+        exif table. One small request whatever the count."""
+        body: dict[str, Any] = {
+            "visibility": "timeline",
+            "createdAfter": isoformat(after),
+            "createdBefore": isoformat(before),
+        }
+        if asset_type is not None:
+            body["type"] = asset_type
+        return await self._io.call_json(
+            "POST",
+            "/search/statistics",
+            lambda d: require_int(require_dict(d, "body")["total"], "total"),
+            json_body=body,
+        )
 
     # -- what a poll asks, whatever the version -------------------------------------------
 
@@ -280,12 +337,23 @@ class ImmichClient(PeopleEndpoints, AlbumEndpoints, WorkflowEndpoints):
         after: datetime,
         before: datetime,
         asset_type: str | None = None,
+        *,
+        changed: tuple[datetime | None, datetime | None] = (None, None),
+        readable_only: bool = True,
+        with_people: bool = True,
     ) -> AsyncIterator[tuple[Asset, ...]]:
-        """Pages of timeline assets created in [after, before] (of one type, when given)."""
+        """Pages of timeline assets created in [after, before] (of one type, when given) and,
+        where ``changed`` bounds it, last changed in that range. ``readable_only``: only those
+        whose files Immich has read (``withExif``); False also returns the others, without
+        exif. ``with_people=False`` for a count by id (half the bytes)."""
         async for result in self.iter_search(
             created_after=after,
             created_before=before,
             asset_type=asset_type,
+            with_people=with_people,
+            with_exif=readable_only,
+            updated_after=changed[0],
+            updated_before=changed[1],
         ):
             yield result.assets
 

@@ -49,6 +49,10 @@ class Asset:
     city: str | None = None
     country: str | None = None
     description: str | None = None
+    # When Immich last changed the asset (metadata extraction and thumbnails move it); None
+    # where the answer had none (a queued copy).
+    updated_at: datetime | None = None
+    has_exif: bool = True  # False: an answer without exifInfo (Immich has not read the file)
 
     @property
     def on_timeline(self) -> bool:
@@ -66,6 +70,7 @@ class Asset:
         if visibility is None:  # very old servers only had isArchived
             visibility = "archive" if data.get("isArchived") else "timeline"
         taken = data.get("fileCreatedAt")
+        updated = data.get("updatedAt")
         return cls(
             id=str(data["id"]),
             type=str(data["type"]),
@@ -78,6 +83,8 @@ class Asset:
             city=exif.get("city") or None,
             country=exif.get("country") or None,
             description=exif.get("description") or None,
+            updated_at=parse_time(str(updated)) if updated else None,
+            has_exif=bool(data.get("exifInfo")),
         )
 
 
@@ -129,10 +136,28 @@ class Album:
 
 
 @dataclass(frozen=True)
+class ImmichUser:
+    """The user an API key belongs to (``GET /api/users/me``)."""
+
+    id: str
+    name: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImmichUser:
+        return cls(id=str(data["id"]), name=str(data.get("name") or data.get("email") or ""))
+
+
+@dataclass(frozen=True)
 class ServerVersion:
     major: int
     minor: int
     patch: int
+
+    @property
+    def breaks_ties(self) -> bool:
+        """3.1 orders search results taken at the same moment by id (before, ties come in
+        whatever order Postgres' plan gives, which may change between requests)."""
+        return (self.major, self.minor) >= (3, 1)
 
     @property
     def has_search_filter(self) -> bool:

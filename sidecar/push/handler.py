@@ -5,8 +5,9 @@ An ``AssetMetadataExtraction`` push means the asset's metadata is there, which i
 ``poll.settle`` waits for: rules without people (and without ``none:``) decide the asset now,
 through the same rules, outbox and exactly-once path as a poll (the outbox is unique per rule,
 target and asset, so the poll that sees the asset later adds nothing). Rules with ``none:``
-still wait ``settle`` (a face may exclude the asset), and rules with people need faces, which
-arrive later: the fast polls look for them. An ``AssetCreate`` push only opens the window.
+still wait ``settle`` (a face may exclude the asset: one extra poll is planned for when it is
+settled), and rules with people need faces, which arrive later: the fast polls look for them.
+An ``AssetCreate`` push means "poll soon": the window and the extra poll.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class PushHandler:
         lock: asyncio.Lock,
         uploads_seen: Callable[[datetime], object],
         delivered: Callable[[], None],
+        poll_soon: Callable[[float], None] = lambda delay: None,
     ) -> None:
         self._client = client
         self._store = store
@@ -54,6 +56,7 @@ class PushHandler:
         self._uploads_seen = uploads_seen
         self._delivered = delivered
         self._queue: asyncio.Queue[PushEvent] = asyncio.Queue(QUEUE_LIMIT)
+        self._poll_soon = poll_soon  # one extra regular poll in so many seconds
 
     def offer(self, event: PushEvent) -> None:
         now = self._clock()
@@ -86,7 +89,14 @@ class PushHandler:
 
     async def _decide(self, event: PushEvent) -> str:
         watch = self._watch()
-        if event.trigger != METADATA or watch is None:
+        if watch is None:
+            return "nothing"
+        waiting = any(r.none for r in watch.stream_rules)
+        if event.trigger != METADATA or waiting:
+            # "Poll soon": once settled, the asset is decided by the regular rules (an
+            # AssetCreate push, and rules with none: that wait settle), not an interval later.
+            self._poll_soon(watch.settle.total_seconds() + 1)
+        if event.trigger != METADATA:
             return "nothing"
         rules = tuple(r for r in watch.stream_rules if not r.none)
         if not rules:

@@ -39,6 +39,7 @@ class PushRuntime:
         rules: Callable[[], tuple[CompiledRule, ...] | None],
         lock: asyncio.Lock,
         delivered: Callable[[], None],
+        poll_soon: Callable[[float], None] = lambda delay: None,
     ) -> None:
         self._client = client
         self._store = store
@@ -49,7 +50,15 @@ class PushRuntime:
         self._delivered = delivered
         self.fast = FastPoller(self._fast_poll, self._fast_settings, metrics, clock)
         self.handler = PushHandler(
-            client, store, metrics, clock, self._watch, lock, self._uploads_seen, delivered
+            client,
+            store,
+            metrics,
+            clock,
+            self._watch,
+            lock,
+            self._uploads_seen,
+            delivered,
+            poll_soon,
         )
         push = settings().push
         self.receiver = PushReceiver(push, metrics, self.handler.offer) if push else None

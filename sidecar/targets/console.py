@@ -19,6 +19,7 @@ from sidecar.targets.base import (
     SinkContext,
     TargetKind,
     TemporaryDeliveryError,
+    people_names,
 )
 from sidecar.targets.discord_render import album_asset_link, album_link
 
@@ -56,7 +57,7 @@ def console_line(delivery: Delivery, external_url: str) -> str:
             "target": delivery.target,
             "asset_id": asset.id,
             "type": asset.type,
-            "people": [p.name for p in asset.people if p.name],
+            "people": people_names(asset),
             "taken_at": asset.taken_at.isoformat() if asset.taken_at else None,
             "city": asset.city,
             "country": asset.country,

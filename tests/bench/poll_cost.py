@@ -130,6 +130,33 @@ async def measure(
     return costs
 
 
+EVERYTHING = (Rule("everything", ("family",), PeopleFilter()),)
+LIBRARY_BATCH = 1_100
+
+
+async def measure_library(version: tuple[int, int, int]) -> tuple[PollCost, PollCost]:
+    """An external library's batch of 1,100 (one createdAt, no exif until extraction) over a
+    library of 10,000: a poll while extraction is held, then the poll after it ran."""
+    with tempfile.TemporaryDirectory() as tmp:
+        async with FakeImmich(version=version) as immich:
+            rig = PollRig(immich, Path(tmp) / "state.db", EVERYTHING)
+            immich.clock = rig.clock
+            try:
+                immich.add_assets_bulk(10_000, created_at=rig.clock.now - timedelta(days=30))
+                await rig.measured_poll()
+                immich.pause_extraction()
+                immich.library_scan(LIBRARY_BATCH, created_at=rig.clock.now)
+                rig.clock.now += SETTLE
+                await rig.measured_poll()  # the window passes the unread batch
+                waiting = await rig.measured_poll()
+                immich.resume_extraction()
+                rig.clock.now += timedelta(seconds=5)
+                decided = await rig.measured_poll()
+            finally:
+                await rig.close()
+    return waiting, decided
+
+
 def idle_budget(version: tuple[int, int, int]) -> int:
     """One search per watched person before 3.2 (personIds means ALL), one for all of them with
     3.2's filter; plus one for newly created assets."""
@@ -192,6 +219,26 @@ async def run(section: str = "poll") -> list[Figure]:
                 f"{requests} req, {size:,} B, {seconds * 1000:.0f} ms (median of 3)",
                 "downloads each new asset once",
                 None,
+            )
+        )
+        waiting, decided = await measure_library(version)
+        figures.append(
+            Figure(
+                section,
+                f"{label}: library scan of {LIBRARY_BATCH:,}, extraction held (each poll)",
+                f"{waiting.requests} req, {waiting.response_bytes:,} B",
+                "small, whatever the batch",
+                waiting.requests <= 3 and waiting.response_bytes < 1_000,
+            )
+        )
+        figures.append(
+            Figure(
+                section,
+                f"{label}: the poll after extraction ({decided.queued} queued)",
+                f"{decided.requests} req, {decided.response_bytes:,} B, "
+                f"{decided.seconds * 1000:.0f} ms",
+                f"all {LIBRARY_BATCH:,} once",
+                decided.queued == LIBRARY_BATCH,
             )
         )
     return figures

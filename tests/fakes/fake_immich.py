@@ -28,6 +28,16 @@ Where Immich leaves room, or where 2.7.5 and 3.1.0 (both checked against real se
   answers, best first); hidden people only with ``withHidden``; an empty name is 400 on 2.x.
 - Video ``duration`` is ``"00:00:12.000"`` on 2.x, milliseconds on 3.x (null for images).
 - Bulk uploads never share a ``createdAt``: Immich keeps microseconds and shows milliseconds.
+- An external library's scan (``library_scan``) inserts its batch in one statement: every
+  asset shares one ``createdAt`` (and ``updatedAt``), its ``fileCreatedAt`` is the file's
+  mtime, and it has no exif row until metadata extraction reads it, ``extract_after`` later
+  (``pause_extraction``/``resume_extraction`` hold the queue, as a paused job queue or a
+  backlog does). Until then the flat ``search/metadata`` and ``search/random`` with
+  ``withExif``, and ``GET /timeline/bucket``, leave the asset out (they inner-join the exif
+  table); ``withExif: false``, the 3.2 ``filter`` form (a left join), ``search/statistics``,
+  ``GET /timeline/buckets`` (counts) and ``GET /assets/{id}`` show it without ``exifInfo``.
+  Extraction updates each asset on its own: ``updatedAt`` moves to that moment (one asset
+  per ``extract_step``) and ``fileCreatedAt`` to the date in the file (``exif_taken_at``).
 - ``on_this_day`` memories exist only once the nightly ``memory-create`` job ran
   (``run_memory_job`` or ``POST /api/jobs``): one per past year, for today ±3 days, each day
   covered once (photos added later are in no memory). ``GET /memories?for=`` takes a date on
@@ -143,6 +153,7 @@ _FILTER_OPERATORS = {
 # None: any valid key will do. Routes not listed here need no key at all.
 _PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/api/api-keys/me"): None,
+    ("GET", "/api/users/me"): "user.read",
     ("POST", "/api/search/metadata"): "asset.read",
     ("GET", "/api/people"): "person.read",
     ("GET", "/api/search/person"): "person.read",
@@ -162,6 +173,7 @@ _PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/api/timeline/bucket"): "asset.read",
     ("GET", "/api/memories"): "memory.read",
     ("POST", "/api/search/random"): "asset.read",
+    ("POST", "/api/search/statistics"): "asset.statistics",
     ("POST", "/api/jobs"): "job.create",
     **WORKFLOW_PERMISSIONS,
 }
@@ -248,6 +260,9 @@ class _Asset:
     device_asset_id: str = ""
     device_id: str = "fake-immich"
     owner_id: str = ""  # "": the API key's user
+    exif_read: bool = True  # False: a library asset whose metadata was not extracted yet
+    extract_at: datetime | None = None  # when extraction reads it (None: queue paused)
+    exif_taken_at: datetime | None = None  # the date in the file, set by extraction
 
     def person_ids(self) -> set[str]:
         return {f.person_id for f in self.faces if f.person_id is not None}
@@ -655,8 +670,11 @@ class FakeImmich:
         permissions: Sequence[str] = ("all",),
         host: str = "127.0.0.1",
         port: int = 0,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.version = version
+        # When extraction jobs come due (tests that move time pass theirs); else the wall clock.
+        self.clock: Callable[[], datetime] = clock or _now
         self.api_key = api_key
         self.permissions = list(permissions)
         self.requests: list[RecordedRequest] = []
@@ -681,6 +699,8 @@ class FakeImmich:
         self._key_id = str(uuid.uuid4())
         self._started_at = _now()
         self._counter = 0
+        self.extraction_paused = False
+        self.extract_step = timedelta(milliseconds=1)  # one asset read per step
         self.workflows = FakeWorkflows(self)  # workflows and their webhook calls
 
     # -- lifecycle
@@ -835,6 +855,7 @@ class FakeImmich:
         unrecognised_faces: int = 0,
         upload_gap: timedelta = timedelta(milliseconds=1),
         owner: str | None = None,
+        announce: bool = True,
     ) -> list[str]:
         """Add ``n`` assets alike but for their ids and upload times (a library import landing
         at once). Like Immich's ``createdAt``, no two uploads share a moment: the last is
@@ -885,8 +906,83 @@ class FakeImmich:
             ids.append(asset_id)
         self._ordered = None
         for asset_id in ids:
-            self.workflows.uploaded(asset_id, owner or "")
+            if announce:  # False: a library scan, whose workflow calls come one by one
+                self.workflows.uploaded(asset_id, owner or "")
+            else:
+                self.workflows.fire("AssetCreate", asset_id, owner or "")
         return ids
+
+    def library_scan(
+        self,
+        n: int,
+        *,
+        created_at: datetime | None = None,
+        taken_at: datetime | None = None,
+        exif_taken_at: datetime | None = None,
+        extract_after: timedelta = timedelta(0),
+        type: str = "IMAGE",
+        file_name: str | None = None,
+    ) -> list[str]:
+        """An external library's scan of ``n`` new files: one INSERT, so every asset shares
+        one ``createdAt`` (default now) and ``updatedAt``; ``fileCreatedAt`` is the files'
+        mtime (``taken_at``, default the scan's moment). No exif row until metadata extraction
+        reads each file, ``extract_after`` after the scan, one per ``extract_step`` (held while
+        extraction is paused); it then moves ``updatedAt`` and, with ``exif_taken_at``,
+        ``fileCreatedAt``."""
+        created = _to_ms(created_at) if created_at else _now()
+        ids = self.add_assets_bulk(
+            n,
+            type=type,
+            created_at=created,
+            taken_at=taken_at or created,
+            file_name=file_name,
+            upload_gap=timedelta(0),
+            announce=False,
+        )
+        start = created + extract_after
+        for index, asset_id in enumerate(ids):
+            asset = self._assets[asset_id]
+            asset.exif_read = False
+            asset.device_id = "Library Import"
+            asset.exif_taken_at = _to_ms(exif_taken_at) if exif_taken_at else None
+            asset.extract_at = None if self.extraction_paused else start + self.extract_step * index
+        return ids
+
+    def pause_extraction(self) -> None:
+        """Hold the metadata extraction queue (Immich's job queue paused, or stopped)."""
+        self._extract_due()
+        self.extraction_paused = True
+        for asset in self._assets.values():
+            asset.extract_at = None
+
+    def resume_extraction(self) -> None:
+        """Let the queue run again: the waiting files are read from now on, one per step."""
+        self.extraction_paused = False
+        waiting = sorted(
+            (a for a in self._assets.values() if not a.exif_read), key=lambda a: a.created_at
+        )
+        now = _to_ms(self.clock())
+        for index, asset in enumerate(waiting):
+            asset.extract_at = now + self.extract_step * index
+
+    def unread_count(self) -> int:
+        """How many assets still wait for metadata extraction."""
+        self._extract_due()
+        return sum(1 for a in self._assets.values() if not a.exif_read)
+
+    def _extract_due(self) -> None:
+        """Run the extraction jobs whose time has come (the fake has no background tasks)."""
+        now = _to_ms(self.clock())
+        for asset in self._assets.values():
+            if asset.exif_read or asset.extract_at is None or asset.extract_at > now:
+                continue
+            asset.exif_read = True
+            asset.updated_at = asset.extract_at
+            if asset.exif_taken_at is not None:
+                asset.taken_at = asset.exif_taken_at
+            asset.extract_at = None
+            self._ordered = None
+            self.workflows.fire("AssetMetadataExtraction", asset.id, asset.owner_id)
 
     def add_album(
         self,
@@ -1042,7 +1138,7 @@ class FakeImmich:
             data["duration"] = "00:00:12.000" if video else "0:00:00.00000"
             data["deviceAssetId"] = asset.device_asset_id
             data["deviceId"] = asset.device_id
-        if with_exif:
+        if with_exif and asset.exif_read:  # a left join: no row, no exifInfo
             data["exifInfo"] = {
                 "city": asset.city,
                 "country": asset.country,
@@ -1136,6 +1232,7 @@ class FakeImmich:
         app.router.add_get("/api/server/ping", self._ping)
         app.router.add_get("/api/server/version", self._server_version)
         app.router.add_get("/api/api-keys/me", self._api_key_me)
+        app.router.add_get("/api/users/me", self._users_me)
         app.router.add_post("/api/search/metadata", self._search_metadata)
         app.router.add_get("/api/people", self._people_list)
         app.router.add_get("/api/search/person", self._search_person)
@@ -1155,6 +1252,7 @@ class FakeImmich:
         app.router.add_get("/api/timeline/bucket", self._timeline_bucket)
         app.router.add_get("/api/memories", self._memories_list)
         app.router.add_post("/api/search/random", self._search_random)
+        app.router.add_post("/api/search/statistics", self._search_statistics)
         app.router.add_post("/api/jobs", self._jobs_create)
         self.workflows.add_routes(app)
         control = ControlApi(self)
@@ -1169,9 +1267,12 @@ class FakeImmich:
         app.router.add_get("/_fake/requests", control.requests)
         app.router.add_post("/_fake/reset-requests", control.reset_requests)
         app.router.add_post("/_fake/faults", control.set_faults)
+        app.router.add_post("/_fake/library-scan", control.library_scan)
+        app.router.add_post("/_fake/extraction", control.extraction)
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self._extract_due()
         if request.path.startswith("/_fake/"):
             return await handler(request)
         correlation_id = str(uuid.uuid4())
@@ -1297,6 +1398,26 @@ class FakeImmich:
             }
         )
 
+    async def _users_me(self, request: web.Request) -> web.Response:
+        return web.json_response(self.me_json())
+
+    def me_json(self) -> dict[str, Json]:
+        """``GET /api/users/me``: the key's user as ``UserAdminResponseDto`` (both versions)."""
+        return {
+            **self._user_json(self._owner_id),
+            "createdAt": _iso(self._started_at),
+            "updatedAt": _iso(self._started_at),
+            "deletedAt": None,
+            "isAdmin": True,
+            "license": None,
+            "oauthId": "",
+            "quotaSizeInBytes": None,
+            "quotaUsageInBytes": 0,
+            "shouldChangePassword": False,
+            "status": "active",
+            "storageLabel": "admin",
+        }
+
     def _parse_search(self, body: Json) -> _Query:
         if not isinstance(body, dict):
             raise _ApiError(400, ["body must be a JSON object"])
@@ -1328,6 +1449,9 @@ class FakeImmich:
             predicates.append(lambda a: a.visibility in default)
         if not body.get("withDeleted"):
             predicates.append(lambda a: not a.trashed)
+        if body.get("withExif") and body.get("filter") is None:
+            # The flat form inner-joins asset_exif; 3.2's filter form left-joins it.
+            predicates.append(lambda a: a.exif_read)
         order = body.get("order") or "desc"
         if order not in ("asc", "desc"):
             raise _ApiError(400, ["order must be one of the following values: asc, desc"])
@@ -1426,6 +1550,18 @@ class FakeImmich:
         albums = {"total": 0, "count": 0, "items": [], "facets": []}
         return web.json_response({"albums": albums, "assets": assets})
 
+    async def _search_statistics(self, request: web.Request) -> web.Response:
+        """``{total}`` of the assets a flat search would match; no exif join (whatever the
+        body says: the statistics body has no ``withExif``), no paging."""
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            raise _ApiError(400, ["body must be a JSON object"])
+        paging = {"page", "size", "withExif", "withPeople", "order", "withStacked"}
+        body = {k: v for k, v in body.items() if k not in paging}
+        query = self._parse_search(body)
+        total = sum(1 for a in self._assets.values() if all(p(a) for p in query.predicates))
+        return web.json_response({"total": total})
+
     async def _search_random(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
         if not isinstance(body, dict):
@@ -1439,6 +1575,8 @@ class FakeImmich:
             predicates.append(lambda a: a.visibility in default)
         if not body.get("withDeleted"):
             predicates.append(lambda a: not a.trashed)
+        if body.get("withExif"):
+            predicates.append(lambda a: a.exif_read)  # an inner join, as search/metadata's
         size = _parse_int(body.get("size"), "size", default=250, low=1, high=1000)
         found = [a for a in self._ordered_assets() if all(p(a) for p in predicates)]
         self._tie_random.shuffle(found)
@@ -1853,6 +1991,7 @@ class FakeImmich:
         except ValueError:
             raise _ApiError(400, ["timeBucket must be a date like 2024-05-01"]) from None
         members = self._timeline_members(album, (month.year, month.month))
+        members = [a for a in members if a.exif_read]  # the bucket inner-joins asset_exif
         columns: dict[str, list[Json]] = {
             "id": [a.id for a in members],
             "ownerId": [a.owner_id or self._owner_id for a in members],
@@ -1974,6 +2113,33 @@ class ControlApi:
     async def trash(self, request: web.Request) -> web.Response:
         body = await self._body(request)
         return await self._call(lambda: self._fake.trash(**body))
+
+    async def library_scan(self, request: web.Request) -> web.Response:
+        """``{n, created_at?, taken_at?, exif_taken_at?, extract_after_seconds?}``."""
+        kwargs = self._asset_kwargs(await self._body(request))
+        if kwargs.get("exif_taken_at") is not None:
+            kwargs["exif_taken_at"] = datetime.fromisoformat(
+                str(kwargs["exif_taken_at"]).replace("Z", "+00:00")
+            )
+        seconds = kwargs.pop("extract_after_seconds", 0)
+        return await self._call(
+            lambda: {
+                "ids": self._fake.library_scan(
+                    **kwargs, extract_after=timedelta(seconds=float(seconds))
+                )
+            }
+        )
+
+    async def extraction(self, request: web.Request) -> web.Response:
+        """``{"paused": true|false}``: hold or resume metadata extraction."""
+        paused = (await self._body(request)).get("paused")
+        if not isinstance(paused, bool):
+            return web.json_response({"message": "paused must be true or false"}, status=400)
+        if paused:
+            self._fake.pause_extraction()
+        else:
+            self._fake.resume_extraction()
+        return web.json_response({"paused": paused, "unread": self._fake.unread_count()})
 
     async def requests(self, request: web.Request) -> web.Response:
         return web.json_response([asdict(r) for r in self._fake.requests])

@@ -88,19 +88,24 @@ class FakeWorkflows:
     def uploaded(self, asset_id: str, owner: str) -> None:
         """An asset was uploaded by ``owner`` ("" is the key's user, who owns every workflow
         here): run the matching webhook steps, the metadata one ~20 ms later."""
+        for trigger, delay in (("AssetCreate", 0.0), ("AssetMetadataExtraction", METADATA_DELAY)):
+            self.fire(trigger, asset_id, owner, delay)
+
+    def fire(self, trigger: str, asset_id: str, owner: str, delay: float = 0.0) -> None:
+        """Run the webhook steps of the workflows on ``trigger`` for one asset (a library scan
+        fires ``AssetCreate`` at the scan and ``AssetMetadataExtraction`` when it is read)."""
         if not self._fake.is_v3 or owner:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # driven outside the event loop: nothing can be sent
-        for trigger, delay in (("AssetCreate", 0.0), ("AssetMetadataExtraction", METADATA_DELAY)):
-            for workflow in self.workflows.values():
-                if not workflow["enabled"] or workflow["trigger"] != trigger:
-                    continue
-                for step in workflow["steps"]:
-                    if step.get("method") == WEBHOOK and step.get("enabled", True):
-                        loop.call_later(delay, self._spawn, dict(step["config"]), trigger, asset_id)
+        for workflow in self.workflows.values():
+            if not workflow["enabled"] or workflow["trigger"] != trigger:
+                continue
+            for step in workflow["steps"]:
+                if step.get("method") == WEBHOOK and step.get("enabled", True):
+                    loop.call_later(delay, self._spawn, dict(step["config"]), trigger, asset_id)
 
     def _spawn(self, config: dict[str, Json], trigger: str, asset_id: str) -> None:
         task = asyncio.ensure_future(self._call(config, trigger, asset_id))
