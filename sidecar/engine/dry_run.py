@@ -22,8 +22,7 @@ from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichError
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.metrics import Metrics
-from sidecar.targets.console import asset_link
-from sidecar.targets.discord_render import album_asset_link
+from sidecar.targets.links import album_asset_link, asset_link
 from sidecar.wording import count
 
 

@@ -21,7 +21,7 @@ from sidecar.targets.base import (
     TemporaryDeliveryError,
     people_names,
 )
-from sidecar.targets.discord_render import album_asset_link, album_link
+from sidecar.targets.links import album_asset_link, album_link, asset_link
 
 if TYPE_CHECKING:
     import httpx
@@ -31,10 +31,6 @@ if TYPE_CHECKING:
 class ConsoleTarget:
     name: str
     quiet_hours: QuietHours | None = None
-
-
-def asset_link(external_url: str, asset_id: str) -> str:
-    return f"{external_url.rstrip('/')}/photos/{asset_id}"
 
 
 def console_line(delivery: Delivery, external_url: str) -> str:

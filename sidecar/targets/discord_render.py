@@ -18,6 +18,7 @@ from discord.utils import escape_markdown, escape_mentions
 
 from sidecar.immich.models import Asset
 from sidecar.targets.base import AlbumRef, Batch, PostRef, people_names
+from sidecar.targets.links import album_asset_link, album_link, asset_link
 
 DISCORD_MAX_EMBEDS = 10
 SUMMARY_PREVIEWS = 4
@@ -124,19 +125,6 @@ def attachment_name(asset_id: str, content_type: str) -> str:
     extension = _EXTENSIONS.get(content_type.split(";")[0].strip().lower(), "jpg")
     safe_id = re.sub(r"[^A-Za-z0-9-]", "", asset_id) or "asset"
     return f"{safe_id}.{extension}"
-
-
-def asset_link(external_url: str, asset_id: str) -> str:
-    return f"{external_url.rstrip('/')}/photos/{asset_id}"
-
-
-def album_asset_link(external_url: str, album_id: str, asset_id: str) -> str:
-    """Opens the asset inside the album."""
-    return f"{external_url.rstrip('/')}/albums/{album_id}/photos/{asset_id}"
-
-
-def album_link(external_url: str, album_id: str) -> str:
-    return f"{external_url.rstrip('/')}/albums/{album_id}"
 
 
 def describe_people(asset: Asset) -> str:

@@ -41,7 +41,7 @@ from sidecar.targets.base import (
     TemporaryDeliveryError,
     people_names,
 )
-from sidecar.targets.discord_render import album_asset_link, album_link, asset_link
+from sidecar.targets.links import album_asset_link, album_link, asset_link
 
 log = logging.getLogger(__name__)
 
