@@ -24,12 +24,14 @@ from sidecar.clock import utc_now
 from sidecar.config.loader import load_settings
 from sidecar.config.model import (
     ConfigError,
+    Rule,
     Secret,
     Settings,
 )
 from sidecar.discord.bot import DiscordStartupError, SidecarBot
 from sidecar.discord.commands import StatusInfo
 from sidecar.discord.no_echo import without_echo
+from sidecar.engine.access import FeatureAccess
 from sidecar.engine.albums import (
     AlbumWatcher,
 )
@@ -49,11 +51,13 @@ from sidecar.engine.rules import (
     CompiledRule,
     RuleResolutionError,
 )
+from sidecar.engine.session import ImmichSession
+from sidecar.engine.state_owner import StateOwnerError, move_aside
 from sidecar.engine.store import Store
 from sidecar.engine.uploads import LAST_POLL_KEY, Poller
 from sidecar.immich.client import ImmichClient
-from sidecar.immich.errors import ImmichClientError, ImmichError
-from sidecar.immich.permissions import WATCHING, features_in_use, gaps
+from sidecar.immich.errors import ImmichClientError, ImmichError, ImmichPermissionError
+from sidecar.immich.permissions import CLAIMS
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.http_server import MetricsServer
 from sidecar.ops.logging import SchedulerLog
@@ -80,9 +84,13 @@ class Sidecar:
         stdout: TextIO | None = None,
         clock: Callable[[], datetime] = utc_now,
         metrics: Metrics | None = None,
+        reset_state: bool = False,
     ) -> None:
         self.config_path = config_path
         self.metrics = metrics or Metrics()
+        self.access = FeatureAccess(self.metrics)
+        self.fatal: StateOwnerError | None = None  # why the sidecar stopped by itself
+        self._reset_state = reset_state
         self._stdout = stdout
         self._clock = clock
         self._stop = asyncio.Event()
@@ -104,13 +112,13 @@ class Sidecar:
                 settings.discord.members.favourite_roles,
             )
         )
-        self._rules: tuple[CompiledRule, ...] | None = None  # the running config's, resolved
         self._resolved_links: list[Link] = []  # discord.members of the config being applied
         # Connected: the version and the key's permissions were checked against the Immich
         # that answers now. A reload never makes it so, an Immich outage undoes it.
         self._connected = False
         self._immich_problem: tuple[object, ...] | None = None  # the last one logged
         self._poll_error: str | None = None  # why the last poll attempt failed
+        self._unresolved: list[str] = []  # the names problems last logged
         self._version: str | None = None
         self._started = time.monotonic()
         self._last_success: float | None = None
@@ -121,6 +129,7 @@ class Sidecar:
         self.directory: MemberDirectory
         self.client: ImmichClient
         self.poller: Poller
+        self.session: ImmichSession
         self.albums: AlbumWatcher
         self.dispatcher: Dispatcher
         self.posts: PostScheduler
@@ -142,17 +151,20 @@ class Sidecar:
         self._reloader = ConfigReloader(
             self.config_path,
             self.settings,
-            self._resolve,
+            self._resolve_for_reload,
             self._apply_reload,
             self.metrics,
         )
         settings = self.settings
+        if self._reset_state and (aside := move_aside(settings.state.path)) is not None:
+            log.warning("--reset-state: moved the old state file aside to %s", aside)
         self.store = Store.open(settings.state.path)
         self._resources.callback(self.store.close)
         self.directory = MemberDirectory(self.store, self._clock)
         self.client = await self._resources.enter_async_context(
             ImmichClient(settings.immich.url, settings.immich.api_key, self.metrics)
         )
+        self.session = ImmichSession(self.client, self.store, self.access, self._resolve)
         self.albums = AlbumWatcher(self.client, self.store, self.metrics)
         self.poller = Poller(self.client, self.store, self.metrics, self._clock, self.albums)
         self.dispatcher = Dispatcher(self.store, self.metrics, self._clock)
@@ -176,7 +188,7 @@ class Sidecar:
             self.metrics,
             self._clock,
             lambda: self.settings,
-            lambda: self._rules,
+            lambda: self.session.rules,
             self._poll_lock,
             self.dispatcher.wake,
             self._poll_soon,
@@ -204,6 +216,7 @@ class Sidecar:
             self.metrics,
             self._clock,
             self.dispatcher.wake,
+            self.access,
         )
         self.posts.apply(settings)
         if settings.posts:  # a run missed while the sidecar was down, made up once
@@ -225,23 +238,25 @@ class Sidecar:
         return without_echo(self._sinks.build(settings), settings, self.store.ingested_from)
 
     async def _connect_immich(self) -> bool:
-        """Learn the server version, check the key and resolve the rules' people. Immich being
-        down is not fatal (the poll job tries again); an unknown person name is
-        (RuleResolutionError)."""
+        """Learn the server version, then what the key allows, whose state file this is and
+        the rules' names (``ImmichSession.connect``). Immich being down is not fatal (the poll
+        job tries again); an unknown person name is (RuleResolutionError), and so is another
+        user's state file (StateOwnerError)."""
         try:
             version = await self.client.version()
             self._version = str(version)
-            features = features_in_use(self.settings, bot=self._bot is not None)
-            for feature, missing in gaps(features, await self.client.key_permissions()).items():
-                log.log(
-                    logging.ERROR if feature is WATCHING else logging.WARNING,
-                    "%s",
-                    feature.off_sentence(missing),
-                )
-            if self._rules is None:
-                self._rules = await self._resolve(self.settings)
-                self.directory.configure(self._resolved_links, self._rules)
-                await self.directory.check_people(self.client)
+            first = self.session.rules is None
+            await self.session.connect(self.settings, bot=self._bot is not None)
+            if first:
+                assert self.session.rules is not None
+                self.directory.configure(self._resolved_links, self.session.rules)
+                if self.access.is_on(CLAIMS):
+                    await self.directory.check_people(self.client)
+        except ImmichPermissionError as err:
+            if not self.session.refused(err):
+                self._immich_unusable(err)
+                return False
+            return await self._connect_immich()  # again, without what the key lacks
         except ImmichError as err:
             self._immich_unusable(err)
             return False
@@ -250,6 +265,9 @@ class Sidecar:
         self._immich_problem = None
         log.info("connected to Immich %s%s", self._version, again)
         return True
+
+    async def _resolve_for_reload(self, new: Settings) -> tuple[CompiledRule, ...]:
+        return await self.session.resolve_for_reload(self.settings, new, bot=self._bot is not None)
 
     def _immich_unusable(self, err: ImmichError) -> None:
         self._connected = False
@@ -346,11 +364,28 @@ class Sidecar:
 
     async def _poll(self) -> bool:
         try:
-            if not self._connected and not await self._connect_immich():
-                self.metrics.poll_runs.labels(result="failure").inc()
-                return False
-            assert self._rules is not None  # resolved on connecting, or by a reload
-            await self.poller.poll(build_watch(self.settings, self._rules))
+            if not self._connected:
+                if not await self._connect_immich():
+                    self.metrics.poll_runs.labels(result="failure").inc()
+                    return False
+            else:
+                before = self.session.rules
+                await self.session.recheck(self.settings)
+                if self.session.rules is not before and self.session.rules is not None:
+                    self.directory.configure(self._resolved_links, self.session.rules)
+            assert self.session.rules is not None  # resolved on connecting, or by a reload
+            await self.poller.poll(build_watch(self.settings, self.session.rules))
+        except ImmichPermissionError as err:
+            if not self.session.refused(err):
+                log.warning("poll failed: %s", err)
+                self._poll_error = f"the last poll failed: {err}"
+            return False  # the next poll runs without what the key lacks
+        except StateOwnerError as err:  # Immich answered only now, and it is another user's
+            log.error("%s", err)
+            self.fatal = err
+            self._poll_error = str(err)
+            self.request_stop()
+            return False
         except ImmichError as err:
             if isinstance(err, ImmichClientError):
                 log.warning("poll failed: %s", err)
@@ -363,8 +398,10 @@ class Sidecar:
             self._poll_error = f"the last poll failed: {err}"
             return False
         except RuleResolutionError as err:  # Immich answered only now, and a name is wrong
-            for problem in err.lines():
-                log.error("cannot watch: %s", problem)
+            if err.lines() != self._unresolved:  # said once, not at every poll
+                self._unresolved = err.lines()
+                for problem in err.lines():
+                    log.error("cannot watch: %s", problem)
             self._poll_error = "a rule names a person Immich does not know (see the log)"
             self.metrics.poll_runs.labels(result="failure").inc()
             return False
@@ -373,6 +410,7 @@ class Sidecar:
             self._poll_error = "the last poll failed unexpectedly (see the log)"
             return False
         self._poll_error = None
+        self._unresolved = []
         self._last_success = time.monotonic()
         return True
 
@@ -393,17 +431,21 @@ class Sidecar:
             reasons.append(f"last successful poll more than {limit:g}s ago")
         if problem := self._reloader.problem():
             reasons.append(problem)
-        return reasons
+        return reasons + self.access.off_sentences(safety=False)
 
-    async def _resolve(self, settings: Settings) -> tuple[CompiledRule, ...]:
-        """Look the people of a config up in Immich: its rules' and its member links'."""
-        rules = await resolve_rules(self.client, settings)
-        self._resolved_links = await resolve_member_links(self.client, settings)
+    async def _resolve(
+        self, settings: Settings, runs: Callable[[Rule], bool]
+    ) -> tuple[CompiledRule, ...]:
+        """Look the people of a config up in Immich: the rules' that can run, and its member
+        links' while the key allows them (``person.read``)."""
+        rules = await resolve_rules(self.client, settings, runs)
+        links_on = self.access.is_on(CLAIMS)
+        self._resolved_links = await resolve_member_links(self.client, settings) if links_on else []
         return rules
 
     async def _check_members(self) -> None:
         """A linked person deleted or merged in Immich is reported, not silently kept."""
-        if self._connected:
+        if self._connected and self.access.is_on(CLAIMS):
             await self.directory.check_people(self.client)
 
     async def _memories_today(self) -> Plan:
@@ -423,6 +465,7 @@ class Sidecar:
             outbox_failed=counts.failed,
             config_loaded_at=self.loaded_at,
             albums=tuple(self.albums.watched_albums()),
+            features_off=tuple(self.access.off_sentences()),
         )
 
     # -- reload --------------------------------------------------------------------------------
@@ -443,7 +486,7 @@ class Sidecar:
             self._bot.update_settings(new)
         self.settings = new
         self.loaded_at = self._clock()
-        self._rules = rules
+        self.session.rules = rules
         self.directory.configure(self._resolved_links, rules)
         drop_removed_targets(self.store, old, new, self._clock())
         self.dispatcher.configure(self._build_sinks(new), rule_options(new), quiet_policy(new))
@@ -454,14 +497,14 @@ class Sidecar:
             )
 
 
-def run_forever(config_path: Path) -> int:
+def run_forever(config_path: Path, *, reset_state: bool = False) -> int:
     """``immich-sidecar run``: run until SIGTERM or SIGINT, then stop cleanly (exit 0)."""
     quiet_library_retry_hooks()
-    return asyncio.run(_run(config_path))
+    return asyncio.run(_run(config_path, reset_state))
 
 
-async def _run(config_path: Path) -> int:
-    sidecar = Sidecar(config_path)
+async def _run(config_path: Path, reset_state: bool = False) -> int:
+    sidecar = Sidecar(config_path, reset_state=reset_state)
     try:
         await sidecar.start()
     except (ConfigError, RuleResolutionError) as err:
@@ -476,4 +519,7 @@ async def _run(config_path: Path) -> int:
         loop.add_signal_handler(sig, sidecar.request_stop)
     await sidecar.run_until_stopped()
     await sidecar.stop()
+    if sidecar.fatal is not None:  # another user's state file, found once Immich answered
+        print(sidecar.fatal, file=sys.stderr)
+        return 2
     return 0

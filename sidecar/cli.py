@@ -153,6 +153,11 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="watch Immich and post to Discord until stopped")
     run.add_argument("-c", "--config", default=default_config, help=config_help)
+    run.add_argument(
+        "--reset-state",
+        action="store_true",
+        help="move the state file aside (renamed, not deleted) and start a new one",
+    )
     run.set_defaults(handler=_run)
 
     dry_run = commands.add_parser(
@@ -264,7 +269,7 @@ def _healthcheck(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     app = importlib.import_module("sidecar.app")
-    return _exit_code(app.run_forever(Path(args.config)))
+    return _exit_code(app.run_forever(Path(args.config), reset_state=args.reset_state))
 
 
 def _dry_run(args: argparse.Namespace) -> int:

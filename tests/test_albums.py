@@ -82,7 +82,8 @@ def test_album_names_resolve_ignoring_case_and_problems_name_file_and_line():
     assert resolved["holiday"] == {holiday.id}
     assert problems == [
         "config.yaml:20: rules[1].albums.any[0]: no album called 'Holiday' in Immich "
-        "(albums: 'Holiday 2026')",
+        "(albums: 'Holiday 2026'); an album of that name may exist but not be visible to this "
+        "key's user (owned by someone else and not shared with them)",
         "config.yaml:21: rules[1].albums.any[1]: 2 albums are called 'Trip' "
         f"({twin_a.id}, {twin_b.id}); rename one in Immich or use its id",
         "config.yaml:22: rules[1].albums.any[2]: no album with id "
@@ -323,7 +324,8 @@ async def test_unknown_album_name_is_refused_with_candidates(rig):
         await rig.watch([rule])
     assert err.value.lines() == [
         "config.yaml:7: rules[0].albums.any[0]: no album called 'Holiday 2025' in Immich "
-        "(albums: 'Holiday 2026')"
+        "(albums: 'Holiday 2026'); an album of that name may exist but not be visible to this "
+        "key's user (owned by someone else and not shared with them)"
     ]
 
 

@@ -176,8 +176,8 @@ class RecordingApp(types.ModuleType):
             raise self.error
         return self.result
 
-    def run_forever(self, path: Path) -> Any:
-        return self._call("run_forever", path)
+    def run_forever(self, path: Path, *, reset_state: bool = False) -> Any:
+        return self._call("run_forever", path, reset_state)
 
     def dry_run(self, path: Path, since: float | None) -> Any:
         return self._call("dry_run", path, since)
@@ -195,10 +195,12 @@ def test_run_hands_the_config_path_to_the_app(env: None, monkeypatch: pytest.Mon
 
     assert main(["run"]) == 0
     assert main(["run", "-c", "mine.yaml"]) == 0
+    assert main(["run", "--reset-state"]) == 0
 
     assert app.calls == [
-        ("run_forever", (Path("/etc/sidecar.yaml"),)),
-        ("run_forever", (Path("mine.yaml"),)),
+        ("run_forever", (Path("/etc/sidecar.yaml"), False)),
+        ("run_forever", (Path("mine.yaml"), False)),
+        ("run_forever", (Path("/etc/sidecar.yaml"), True)),
     ]
 
 

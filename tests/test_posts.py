@@ -741,13 +741,12 @@ async def test_quiet_hours_hold_deliveries_across_a_restart_and_release_them_at_
 async def test_a_failed_run_is_counted_retried_later_and_posts_nothing(
     tmp_path, monkeypatch, caplog
 ):
-    async with FakeImmich(
-        permissions=("asset.read", "asset.view", "asset.statistics", "person.read")
-    ) as immich:
+    async with FakeImmich() as immich:
         monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
         immich.add_person("Alice")
+        carol = MEMORIES + "    people: {any: [Carol]}\n"  # named in Immich only later
         clock = Clock(NINE - timedelta(minutes=1))
-        sidecar = await started(config(immich, tmp_path), clock, io.StringIO())
+        sidecar = await started(config(immich, tmp_path, carol), clock, io.StringIO())
         try:
             clock.now = NINE
             await sidecar.posts._fire("memories")
@@ -764,6 +763,40 @@ async def test_a_failed_run_is_counted_retried_later_and_posts_nothing(
             assert any(
                 "post memories failed for 2026-12-01" in r.getMessage() for r in caplog.records
             )
+        finally:
+            await sidecar.stop()
+
+
+async def test_a_post_whose_permission_is_missing_is_skipped_not_retried(
+    tmp_path, monkeypatch, caplog
+):
+    lacking_memory_read = ("asset.read", "asset.view", "asset.statistics", "person.read")
+    async with FakeImmich(permissions=lacking_memory_read) as immich:
+        monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
+        immich.add_person("Alice")
+        out = io.StringIO()
+        clock = Clock(NINE - timedelta(minutes=1))
+        sidecar = await started(config(immich, tmp_path), clock, out)
+        try:
+            clock.now = NINE
+            await sidecar.posts._fire("memories")
+            await wait_for(
+                lambda: (
+                    sidecar.metrics.post_runs.labels(post="memories", result="skipped")._value.get()
+                    == 1
+                ),
+                "the skipped run",
+            )
+            assert sidecar._scheduler is not None
+            assert sidecar._scheduler.get_job("post:memories:retry") is None
+            assert immich.api_requests("GET", "/api/memories") == []  # no call bound to fail
+            assert out.getvalue() == ""
+            assert [
+                r.getMessage() for r in caplog.records if "memories posts are off" in r.getMessage()
+            ] == [
+                "memories posts are off: the Immich API key lacks memory.read; add it to the key "
+                "(Immich: Account settings > API keys)"
+            ]
         finally:
             await sidecar.stop()
 

@@ -28,6 +28,7 @@ from sidecar.clock import utc_now
 from sidecar.config.checks import post_trigger, zone_of
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Post, Settings
+from sidecar.engine.access import FeatureAccess, missing_permission
 from sidecar.engine.posts import (
     Plan,
     birthdays_today,
@@ -40,11 +41,12 @@ from sidecar.engine.posts import (
     plan_fallback,
     plan_memories,
 )
-from sidecar.engine.rules import RuleResolutionError, _resolve, is_person_id
+from sidecar.engine.rules import RuleResolutionError, is_person_id, resolve_person
 from sidecar.engine.store import MATCH_LOG_DAYS, Store
 from sidecar.immich.client import ImmichClient
-from sidecar.immich.errors import ImmichError
+from sidecar.immich.errors import ImmichError, ImmichPermissionError
 from sidecar.immich.models import Asset, Person
+from sidecar.immich.permissions import post_features
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import PostRef
 from sidecar.wording import count
@@ -94,7 +96,7 @@ class PostPlanner:
         for position, name in enumerate(post.people):
             if name not in found and not is_person_id(name):
                 found[name] = await self._client.search_person(name, with_hidden=True)
-            person_id = _resolve(
+            person_id = resolve_person(
                 name,
                 lambda n: found.get(n, []),
                 f"posts {post.name}: people.any[{position}]",
@@ -212,7 +214,9 @@ class PostScheduler:
         metrics: Metrics,
         clock: Callable[[], datetime],
         queued: Callable[[], None],
+        access: FeatureAccess | None = None,
     ) -> None:
+        self._access = access  # a post whose feature is off is skipped, not retried
         self._scheduler = scheduler
         self._client = client
         self._store = store
@@ -337,10 +341,20 @@ class PostScheduler:
         if self._store.post_ran(post.name, occasion):
             log.info("post %s: already done for %s", post.name, occasion)
             return RunResult("skipped", note=f"already posted for {occasion}")
+        off = self._off(post)
+        if off:
+            log.info("post %s: skipped for %s: %s", post.name, occasion, off)
+            return RunResult("skipped", note=off)
         planner = PostPlanner(self._client, self._store, self._external_url)
         try:
             since = self._store.last_post_run(post.name)
             plan = await planner.plan(post, now, self._zone, since)
+        except ImmichPermissionError as err:
+            permission = missing_permission(err.message)
+            if self._access is None or permission is None:
+                raise
+            self._access.refused(permission)  # says once which features are off
+            return RunResult("failure", note=str(err))
         except (ImmichError, RuleResolutionError) as err:
             problem = "; ".join(err.lines()) if isinstance(err, RuleResolutionError) else err
             log.error(
@@ -382,6 +396,13 @@ class PostScheduler:
             return RunResult("nothing", note=plan.note)
         self._queued()
         return RunResult("sent", messages=len(plan.messages), note=plan.note)
+
+    def _off(self, post: Post) -> str:
+        """Why the post cannot run now (a feature it needs is off), or ""."""
+        if self._access is None:
+            return ""
+        off = [f for f in post_features(post) if not self._access.is_on(f)]
+        return f"{off[0].label} is off (the API key lacks a permission)" if off else ""
 
     def _retry_later(self, name: str) -> None:
         when = utc_now() + timedelta(seconds=RETRY_SECONDS)  # the scheduler's own time

@@ -24,6 +24,7 @@ from sidecar.immich.errors import (
 from sidecar.immich.models import (
     Album,
     Asset,
+    ImmichUser,
     SearchPage,
     ServerVersion,
     UploadResult,
@@ -127,6 +128,17 @@ class ImmichClient(PeopleEndpoints, AlbumEndpoints, WorkflowEndpoints):
             return frozenset(str(p) for p in perms)
 
         return await self._io.call_json("GET", "/api-keys/me", parse)
+
+    async def me(self) -> ImmichUser:
+        """The user the API key belongs to (permission ``user.read``)."""
+
+        def parse(data: Any) -> ImmichUser:
+            body = require_dict(data, "body")
+            if not isinstance(body.get("id"), str):
+                raise ShapeError("the user has no id")
+            return ImmichUser.from_dict(body)
+
+        return await self._io.call_json("GET", "/users/me", parse)
 
     async def missing_permissions(self, required: Iterable[str]) -> list[str]:
         """The permissions in ``required`` that the API key lacks (``all`` grants every one)."""

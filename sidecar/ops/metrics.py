@@ -184,6 +184,12 @@ class Metrics:
     fast_polls = counter(
         "fast_polls", "Fast polls of the people rules, by result (success, failure).", "result"
     )
+    feature_enabled = gauge(
+        "feature_enabled",
+        "1 for each feature the config uses that the Immich API key allows, 0 while the key "
+        "lacks a permission it needs (feature: watching, people, album_watching, ...).",
+        "feature",
+    )
     build_info = gauge("build_info", "Build information; the value is always 1.", "version")
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:

@@ -153,6 +153,7 @@ _FILTER_OPERATORS = {
 # None: any valid key will do. Routes not listed here need no key at all.
 _PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/api/api-keys/me"): None,
+    ("GET", "/api/users/me"): "user.read",
     ("POST", "/api/search/metadata"): "asset.read",
     ("GET", "/api/people"): "person.read",
     ("GET", "/api/search/person"): "person.read",
@@ -1231,6 +1232,7 @@ class FakeImmich:
         app.router.add_get("/api/server/ping", self._ping)
         app.router.add_get("/api/server/version", self._server_version)
         app.router.add_get("/api/api-keys/me", self._api_key_me)
+        app.router.add_get("/api/users/me", self._users_me)
         app.router.add_post("/api/search/metadata", self._search_metadata)
         app.router.add_get("/api/people", self._people_list)
         app.router.add_get("/api/search/person", self._search_person)
@@ -1395,6 +1397,26 @@ class FakeImmich:
                 "updatedAt": _iso(self._started_at),
             }
         )
+
+    async def _users_me(self, request: web.Request) -> web.Response:
+        return web.json_response(self.me_json())
+
+    def me_json(self) -> dict[str, Json]:
+        """``GET /api/users/me``: the key's user as ``UserAdminResponseDto`` (both versions)."""
+        return {
+            **self._user_json(self._owner_id),
+            "createdAt": _iso(self._started_at),
+            "updatedAt": _iso(self._started_at),
+            "deletedAt": None,
+            "isAdmin": True,
+            "license": None,
+            "oauthId": "",
+            "quotaSizeInBytes": None,
+            "quotaUsageInBytes": 0,
+            "shouldChangePassword": False,
+            "status": "active",
+            "storageLabel": "admin",
+        }
 
     def _parse_search(self, body: Json) -> _Query:
         if not isinstance(body, dict):
