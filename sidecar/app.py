@@ -24,12 +24,14 @@ from sidecar.clock import utc_now
 from sidecar.config.loader import load_settings
 from sidecar.config.model import (
     ConfigError,
+    Rule,
     Secret,
     Settings,
 )
 from sidecar.discord.bot import DiscordStartupError, SidecarBot
 from sidecar.discord.commands import StatusInfo
 from sidecar.discord.no_echo import without_echo
+from sidecar.engine.access import FeatureAccess
 from sidecar.engine.account_rules import AccountRules
 from sidecar.engine.accounts import AccountPolls, Accounts
 from sidecar.engine.albums import (
@@ -47,13 +49,18 @@ from sidecar.engine.post_runner import PostScheduler, memories_today
 from sidecar.engine.posts import Plan
 from sidecar.engine.quiet import quiet_policy
 from sidecar.engine.reload import ConfigReloader, drop_removed_targets, warn_restart_only
-from sidecar.engine.rules import RuleResolutionError
+from sidecar.engine.rules import (
+    RuleResolutionError,
+)
+from sidecar.engine.session import ImmichSession
+from sidecar.engine.state_owner import StateOwnerError, move_aside
 from sidecar.engine.store import Store
 from sidecar.immich.client import ImmichClient
-from sidecar.immich.errors import ImmichClientError, ImmichError
-from sidecar.immich.permissions import WATCHING, features_in_use, gaps
+from sidecar.immich.errors import ImmichClientError, ImmichError, ImmichPermissionError
+from sidecar.immich.permissions import CLAIMS
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.http_server import MetricsServer
+from sidecar.ops.logging import SchedulerLog
 from sidecar.ops.metrics import Metrics
 from sidecar.push.runtime import PushRuntime
 from sidecar.targets.base import Sink, SinkContext
@@ -77,9 +84,13 @@ class Sidecar:
         stdout: TextIO | None = None,
         clock: Callable[[], datetime] = utc_now,
         metrics: Metrics | None = None,
+        reset_state: bool = False,
     ) -> None:
         self.config_path = config_path
         self.metrics = metrics or Metrics()
+        self.access = FeatureAccess(self.metrics)
+        self.fatal: StateOwnerError | None = None  # why the sidecar stopped by itself
+        self._reset_state = reset_state
         self._stdout = stdout
         self._clock = clock
         self._stop = asyncio.Event()
@@ -101,13 +112,13 @@ class Sidecar:
                 settings.discord.members.favourite_roles,
             )
         )
-        self._rules: AccountRules | None = None  # the running config's, resolved per account
         self._resolved_links: list[Link] = []  # discord.members of the config being applied
         # Connected: the version and the key's permissions were checked against the Immich
         # that answers now. A reload never makes it so, an Immich outage undoes it.
         self._connected = False
         self._immich_problem: tuple[object, ...] | None = None  # the last one logged
         self._poll_error: str | None = None  # why the last poll attempt failed
+        self._unresolved: list[str] = []  # the names problems last logged
         self._version: str | None = None
         self._started = time.monotonic()
         self._last_success: float | None = None
@@ -119,6 +130,7 @@ class Sidecar:
         self.accounts: Accounts
         self.client: ImmichClient  # the first account's (uploads' by default)
         self.polls: AccountPolls
+        self.session: ImmichSession
         self.albums: AlbumWatcher
         self.dispatcher: Dispatcher
         self.posts: PostScheduler
@@ -140,16 +152,19 @@ class Sidecar:
         self._reloader = ConfigReloader(
             self.config_path,
             self.settings,
-            self._resolve,
+            self._resolve_for_reload,
             self._apply_reload,
             self.metrics,
         )
         settings = self.settings
+        if self._reset_state and (aside := move_aside(settings.state.path)) is not None:
+            log.warning("--reset-state: moved the old state file aside to %s", aside)
         self.store = Store.open(settings.state.path)
         self._resources.callback(self.store.close)
         self.directory = MemberDirectory(self.store, self._clock)
         self.accounts = await Accounts.open(settings, self.metrics, self._resources)
         self.client = self.accounts.first.client
+        self.session = ImmichSession(self.client, self.store, self.access, self._resolve)
         self.albums = AlbumWatcher(self.accounts.albums(), self.store, self.metrics)
         self.polls = AccountPolls(self.accounts, self.store, self.metrics, self._clock, self.albums)
         self.dispatcher = Dispatcher(self.store, self.metrics, self._clock)
@@ -174,14 +189,14 @@ class Sidecar:
             self._clock,
             lambda: self.settings,
             # Push and fast polls run in the first account (a workflow is its owner's).
-            lambda: self._rules.first if self._rules is not None else None,
+            lambda: self.session.rules.first if self.session.rules is not None else None,
             self._poll_lock,
             self.dispatcher.wake,
             self._poll_soon,
         )
         self._resources.push_async_callback(self.push.stop)
         await self.push.start(self._stop)
-        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._scheduler = AsyncIOScheduler(timezone="UTC", logger=SchedulerLog())
         self._scheduler.add_job(
             self._poll_job,
             "interval",
@@ -202,6 +217,7 @@ class Sidecar:
             self.metrics,
             self._clock,
             self.dispatcher.wake,
+            self.access,
             lambda post: self.accounts.post_source(post.accounts),
         )
         self.posts.apply(settings)
@@ -224,42 +240,47 @@ class Sidecar:
         return without_echo(self._sinks.build(settings), settings, self.store.ingested_from)
 
     async def _connect_immich(self) -> bool:
-        """Learn the server version, check the key and resolve the rules' people. Immich being
-        down is not fatal (the poll job tries again); an unknown person name is
-        (RuleResolutionError)."""
+        """Learn the server version, then what the key allows, whose state file this is and
+        the rules' names (``ImmichSession.connect``). Immich being down is not fatal (the poll
+        job tries again); an unknown person name is (RuleResolutionError), and so is another
+        user's state file (StateOwnerError)."""
         try:
             version = await self.client.version()
             self._version = str(version)
-            features = features_in_use(self.settings, bot=self._bot is not None)
-            for account in self.accounts:
-                granted = await account.client.key_permissions()
-                for feature, missing in gaps(features, granted).items():
-                    log.log(
-                        logging.ERROR if feature is WATCHING else logging.WARNING,
-                        "%s%s",
-                        f"account {account.name}: " if len(self.accounts) > 1 else "",
-                        feature.off_sentence(missing),
-                    )
-            if self._rules is None:
-                self._rules = await self._resolve(self.settings)
-                self.directory.configure(self._resolved_links, self._rules.first)
-                await self.directory.check_people(self.client)
+            first = self.session.rules is None
+            await self.session.connect(self.settings, bot=self._bot is not None)
+            if first:
+                assert self.session.rules is not None
+                self.directory.configure(self._resolved_links, self.session.rules.first)
                 if len(self.accounts) > 1:
-                    for line in self._rules.where_found():
+                    for line in self.session.rules.where_found():
                         log.info("people: %s", line)
+                if self.access.is_on(CLAIMS):
+                    await self.directory.check_people(self.client)
+        except ImmichPermissionError as err:
+            if not self.session.refused(err):
+                self._immich_unusable(err)
+                return False
+            return await self._connect_immich()  # again, without what the key lacks
         except ImmichError as err:
             self._immich_unusable(err)
             return False
         self._connected = True
+        again = " again" if self._immich_problem is not None else ""
         self._immich_problem = None
-        log.info("connected to Immich %s", self._version)
+        log.info("connected to Immich %s%s", self._version, again)
         return True
+
+    async def _resolve_for_reload(self, new: Settings) -> AccountRules:
+        return await self.session.resolve_for_reload(self.settings, new, bot=self._bot is not None)
 
     def _immich_unusable(self, err: ImmichError) -> None:
         self._connected = False
         self._poll_error = f"Immich is not usable: {err}"
-        problem = (type(err), err.endpoint, err.status, err.message)  # not the correlation id
-        if problem == self._immich_problem:  # said once per outage, not at every poll
+        # One line per outage: the same kind of failure on another endpoint (the poll's search,
+        # then the version check of each later poll) is the same outage.
+        problem = (type(err), err.status)
+        if problem == self._immich_problem:
             log.debug("Immich is still not usable (%s)", err)
             return
         self._immich_problem = problem
@@ -348,25 +369,49 @@ class Sidecar:
 
     async def _poll(self) -> bool:
         try:
-            if not self._connected and not await self._connect_immich():
-                self.metrics.poll_runs.labels(result="failure").inc()
-                return False
-            assert self._rules is not None  # resolved on connecting, or by a reload
+            if not self._connected:
+                if not await self._connect_immich():
+                    self.metrics.poll_runs.labels(result="failure").inc()
+                    return False
+            else:
+                before = self.session.rules
+                await self.session.recheck(self.settings)
+                if self.session.rules is not before and self.session.rules is not None:
+                    self.directory.configure(self._resolved_links, self.session.rules.first)
+            assert self.session.rules is not None  # resolved on connecting, or by a reload
             await self.polls.poll(
                 {
                     name: build_watch(self.settings, rules)
-                    for name, rules in self._rules.by_account.items()
+                    for name, rules in self.session.rules.by_account.items()
                 }
             )
+        except ImmichPermissionError as err:
+            if not self.session.refused(err):
+                log.warning("poll failed: %s", err)
+                self._poll_error = f"the last poll failed: {err}"
+            return False  # the next poll runs without what the key lacks
+        except StateOwnerError as err:  # Immich answered only now, and it is another user's
+            log.error("%s", err)
+            self.fatal = err
+            self._poll_error = str(err)
+            self.request_stop()
+            return False
         except ImmichError as err:
-            log.warning("poll failed: %s", err)
+            if isinstance(err, ImmichClientError):
+                log.warning("poll failed: %s", err)
+            else:  # down or restarting (maybe another version comes back): said once
+                self._connected = False
+                outage = (type(err), err.status)
+                if outage != self._immich_problem:
+                    self._immich_problem = outage
+                    log.warning("poll failed: %s", err)
             self._poll_error = f"the last poll failed: {err}"
-            if not isinstance(err, ImmichClientError):
-                self._connected = False  # down or restarting: maybe another version comes back
             return False
         except RuleResolutionError as err:  # Immich answered only now, and a name is wrong
-            for problem in err.lines():
-                log.error("cannot watch: %s", problem)
+            if err.lines() != self._unresolved:  # said once, not at every poll
+                self._unresolved = err.lines()
+                for problem in err.lines():
+                    log.error("cannot watch: %s", problem)
             self._poll_error = "a rule names a person Immich does not know (see the log)"
             self.metrics.poll_runs.labels(result="failure").inc()
             return False
@@ -375,6 +420,7 @@ class Sidecar:
             self._poll_error = "the last poll failed unexpectedly (see the log)"
             return False
         self._poll_error = None
+        self._unresolved = []
         self._last_success = time.monotonic()
         return True
 
@@ -395,18 +441,19 @@ class Sidecar:
             reasons.append(f"last successful poll more than {limit:g}s ago")
         if problem := self._reloader.problem():
             reasons.append(problem)
-        reasons += self.polls.problems()
-        return reasons
+        return reasons + self.access.off_sentences(safety=False) + self.polls.problems()
 
-    async def _resolve(self, settings: Settings) -> AccountRules:
-        """Look the people of a config up in Immich: its rules' and its member links'."""
-        rules = await resolve_account_rules(self.accounts, settings)
-        self._resolved_links = await resolve_member_links(self.client, settings)
+    async def _resolve(self, settings: Settings, runs: Callable[[Rule], bool]) -> AccountRules:
+        """Look the people of a config up in Immich: the rules' that can run, and its member
+        links' while the key allows them (``person.read``)."""
+        rules = await resolve_account_rules(self.accounts, settings, runs)
+        links_on = self.access.is_on(CLAIMS)
+        self._resolved_links = await resolve_member_links(self.client, settings) if links_on else []
         return rules
 
     async def _check_members(self) -> None:
         """A linked person deleted or merged in Immich is reported, not silently kept."""
-        if self._connected:
+        if self._connected and self.access.is_on(CLAIMS):
             await self.directory.check_people(self.client)
 
     async def _memories_today(self) -> Plan:
@@ -427,6 +474,7 @@ class Sidecar:
             outbox_failed=counts.failed,
             config_loaded_at=self.loaded_at,
             albums=tuple(self.albums.watched_albums()),
+            features_off=tuple(self.access.off_sentences()),
             failing_accounts=tuple(self.polls.problems()),
         )
 
@@ -448,7 +496,7 @@ class Sidecar:
             self._bot.update_settings(new)
         self.settings = new
         self.loaded_at = self._clock()
-        self._rules = rules
+        self.session.rules = rules
         self.directory.configure(self._resolved_links, rules.first)
         drop_removed_targets(self.store, old, new, self._clock())
         self.dispatcher.configure(self._build_sinks(new), rule_options(new), quiet_policy(new))
@@ -459,14 +507,14 @@ class Sidecar:
             )
 
 
-def run_forever(config_path: Path) -> int:
+def run_forever(config_path: Path, *, reset_state: bool = False) -> int:
     """``immich-sidecar run``: run until SIGTERM or SIGINT, then stop cleanly (exit 0)."""
     quiet_library_retry_hooks()
-    return asyncio.run(_run(config_path))
+    return asyncio.run(_run(config_path, reset_state))
 
 
-async def _run(config_path: Path) -> int:
-    sidecar = Sidecar(config_path)
+async def _run(config_path: Path, reset_state: bool = False) -> int:
+    sidecar = Sidecar(config_path, reset_state=reset_state)
     try:
         await sidecar.start()
     except (ConfigError, RuleResolutionError) as err:
@@ -481,4 +529,7 @@ async def _run(config_path: Path) -> int:
         loop.add_signal_handler(sig, sidecar.request_stop)
     await sidecar.run_until_stopped()
     await sidecar.stop()
+    if sidecar.fatal is not None:  # another user's state file, found once Immich answered
+        print(sidecar.fatal, file=sys.stderr)
+        return 2
     return 0

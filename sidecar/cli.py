@@ -46,6 +46,20 @@ OFFLINE_NOTE = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, not at exit, so that a reader gone is caught below
+    except BrokenPipeError:
+        # The reader stopped reading (`immich-sidecar schema | head -1`): nothing is wrong with
+        # the sidecar. Python's own recipe (docs: "Note on SIGPIPE"): the output still buffered
+        # goes to /dev/null instead of raising again at exit, and the exit is quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -81,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_CONFIG
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        raise  # the reader of stdout is gone: main() ends quietly
     except Exception as exc:  # the last line of defence: one line, the traceback only on DEBUG
         log.debug("unexpected error", exc_info=True)
         print(f"immich-sidecar: error: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -137,6 +153,11 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="watch Immich and post to Discord until stopped")
     run.add_argument("-c", "--config", default=default_config, help=config_help)
+    run.add_argument(
+        "--reset-state",
+        action="store_true",
+        help="move the state file aside (renamed, not deleted) and start a new one",
+    )
     run.set_defaults(handler=_run)
 
     dry_run = commands.add_parser(
@@ -253,7 +274,7 @@ def _healthcheck(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     app = importlib.import_module("sidecar.app")
-    return _exit_code(app.run_forever(Path(args.config)))
+    return _exit_code(app.run_forever(Path(args.config), reset_state=args.reset_state))
 
 
 def _dry_run(args: argparse.Namespace) -> int:

@@ -27,14 +27,16 @@ from sidecar.discord.bot import channel_problem
 from sidecar.discord.intents import ingest_checks
 from sidecar.doctor_accounts import account_checks
 from sidecar.doctor_members import claims_channel_check, member_name_checks
+from sidecar.engine.planning import name_refs, resolve_name, rule_albums
+from sidecar.engine.state_owner import RESET_FIX, StateOwner, owner_problem, read_owner
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichAuthError, ImmichError
-from sidecar.immich.models import Person, ServerVersion, is_immich_id
+from sidecar.immich.models import Album, AlbumSummary, ServerVersion
 from sidecar.immich.permissions import (
     KEY_SETTINGS_HINT,
-    WATCHING,
+    PEOPLE,
+    STATE_OWNER,
     Feature,
-    album_feature,
     features_in_use,
 )
 from sidecar.immich.retry import quiet_library_retry_hooks
@@ -83,36 +85,28 @@ def feature_check(feature: Feature, granted: frozenset[str]) -> Check:
     )
 
 
-def person_check(name: str, candidates: Sequence[Person]) -> Check:
-    """A person name of the rules must match exactly one Immich person, ignoring case."""
-    exact = [p for p in candidates if p.name.casefold() == name.casefold()]
-    if len(exact) == 1:
-        return passed(f"person {name!r} is Immich person {exact[0].id}")
-    if exact:
-        return failed(
-            f"{len(exact)} people in Immich are called {name!r}",
-            "name them apart in Immich (People), or use the person id in the rule",
-        )
-    similar = sorted({p.name for p in candidates if p.name})[:8]
-    hint = f" (similar: {', '.join(repr(n) for n in similar)})" if similar else ""
-    return failed(
-        f"no person called {name!r} in Immich{hint}",
-        "name the person in Immich (People > the face > add a name), "
-        "or correct the name in the rule",
-    )
-
-
 def state_check(path: Path) -> Check:
-    """The state file can be created or written (it is made at the first start)."""
-    target = path if path.exists() else path.parent
-    while not target.exists() and target != target.parent:
-        target = target.parent
+    """The state file can be created, or read and written where it is. SQLite keeps its journal
+    (``-wal``, ``-shm``) beside the file, so its folder must be writable too."""
     fix = "set state.path to a file in a folder this user may write"
-    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        return failed(f"state.path {path}: the file is not writable", fix)
-    if not os.access(target, os.W_OK | os.X_OK):
-        return failed(f"state.path {path}: cannot create it in {target} (permission denied)", fix)
-    return passed(f"state.path {path} is writable")
+    if path.exists():
+        if path.is_dir():
+            return failed(f"state.path {path} is a folder, not a file", fix)
+        if not os.access(path, os.R_OK | os.W_OK):
+            return failed(f"state.path {path}: the file is not writable", fix)
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            return failed(
+                f"state.path {path}: cannot write beside it in {path.parent} (permission "
+                "denied; SQLite keeps its journal there)",
+                fix,
+            )
+        return passed(f"state.path {path} exists and is writable")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        return failed(f"state.path {path}: cannot create it in {folder} (permission denied)", fix)
+    return passed(f"state.path {path} is writable (made at the first start)")
 
 
 def channel_check(target: ChannelTarget, problem: str | None, channel_name: str | None) -> Check:
@@ -166,64 +160,76 @@ async def immich_checks(settings: Settings, client: ImmichClient, *, bot: bool) 
         ]
     checks.append(passed("Immich accepts the API key"))
     checks += [feature_check(f, granted) for f in features_in_use(settings, bot=bot)]
-    if not WATCHING.missing(granted):
-        if len(settings.immich.accounts) <= 1:
-            checks += await _people_checks(settings, client)  # several: account_checks
+    checks += await _name_checks(settings, client, granted, bot=bot)
+    if not PEOPLE.missing(granted):
         checks += await member_name_checks(settings, client)
-    checks += await _album_checks(settings, client, granted, bot=bot)
-    return checks
+    if STATE_OWNER.missing(granted):
+        return checks
+    return checks + await _owner_checks(settings, client)
 
 
-async def _people_checks(settings: Settings, client: ImmichClient) -> list[Check]:
-    names = sorted(
-        {
-            ref
-            for rule in settings.rules
-            for ref in (*rule.people.any, *rule.people.all, *rule.people.none)
-            if not is_immich_id(ref)
-        },
-        key=str.casefold,
-    )
+async def _owner_checks(settings: Settings, client: ImmichClient) -> list[Check]:
+    """An existing state file must be the key's user's (``run`` refuses another's)."""
+    path = settings.state.path
+    recorded = read_owner(path) if path.is_file() else None
+    if recorded is None:  # a new file, or one from before the record: adopted at the start
+        return []
+    try:
+        user = await client.me()
+    except ImmichError as err:
+        return [failed(f"could not ask Immich who the API key is ({err})", "check immich.api_key")]
+    problem = owner_problem(path, recorded, StateOwner(user.id, user.name, settings.immich.url))
+    if problem is not None:
+        return [failed(problem, RESET_FIX)]
+    return [passed(f"state file {path} belongs to Immich user {user.name!r}, the key's user")]
+
+
+NAME_FIXES = {
+    "person": "name the person in Immich (People > the face > add a name), or correct the name "
+    "in the config",
+    "album": "create the album in Immich or share it with the key's user, or correct the name in "
+    "the rule",
+    "upload album": "create the album in Immich or share it with the key's user, or correct "
+    "the album's name in the config",
+}
+# The permission each kind of look-up needs; without it the feature's own line says so.
+NAME_PERMISSIONS = {"person": "person.read", "album": "album.read", "upload album": "album.read"}
+
+
+async def _name_checks(
+    settings: Settings, client: ImmichClient, granted: frozenset[str], *, bot: bool
+) -> list[Check]:
+    """One line per name ``run`` resolves, in config order, looked up as ``run`` does."""
+    listed: dict[str, Sequence[Album | AlbumSummary]] = {}
+
+    async def albums(kind: str) -> Sequence[Album | AlbumSummary]:
+        if kind not in listed:
+            listed[kind] = await (
+                client.list_albums() if kind == "upload album" else rule_albums(client)
+            )
+        return listed[kind]
+
     checks = []
-    for name in names:
+    for ref in name_refs(settings, bot=bot):
+        if "all" not in granted and NAME_PERMISSIONS[ref.kind] not in granted:
+            continue
         try:
-            checks.append(person_check(name, await client.search_person(name)))
+            found = await resolve_name(client, ref, albums)
         except ImmichError as err:
             checks.append(
                 failed(
-                    f"could not look {name!r} up in Immich ({err})",
+                    f"could not look {ref.kind} {ref.name!r} up in Immich ({err})",
                     "run doctor again when Immich answers",
                 )
             )
+            continue
+        if found.immich_id is None:
+            checks.append(failed(f"{ref.where}: {found.problem}", NAME_FIXES[ref.kind]))
+        elif ref.kind == "upload album":
+            checks.append(passed(f"upload album {ref.name!r} exists in Immich"))
+        else:
+            checks.append(passed(f"{ref.kind} {ref.name!r} is Immich {ref.kind} {found.immich_id}"))
     return checks
-
-
-async def _album_checks(
-    settings: Settings, client: ImmichClient, granted: frozenset[str], *, bot: bool
-) -> list[Check]:
-    upload = settings.discord.upload
-    feature = album_feature(upload.album)
-    if (
-        not bot
-        or not upload.enabled
-        or upload.album is None
-        or feature is None
-        or is_immich_id(upload.album)
-        or feature.missing(granted)
-    ):
-        return []
-    try:
-        albums = await client.list_albums()
-    except ImmichError as err:
-        return [failed(f"could not list Immich's albums ({err})", "check immich.api_key")]
-    if any(a.name.casefold() == upload.album.casefold() for a in albums):
-        return [passed(f"upload album {upload.album!r} exists in Immich")]
-    return [
-        failed(
-            f"no album called {upload.album!r} in Immich (uploads would not be added to an album)",
-            "create the album in Immich, or correct discord.commands.upload.album",
-        )
-    ]
 
 
 # ---------------------------------------------------------------------------- Discord
@@ -282,11 +288,13 @@ async def _connect(probe: _Probe, token: Secret) -> Check | None:
 async def discord_checks(settings: Settings, probe: _Probe | None) -> list[Check]:
     checks: list[Check] = []
     token = settings.discord.token
+    bot_ready = False
     if probe is not None and token is not None:
         problem = await _connect(probe, token)
         if problem is not None:
             checks.append(problem)
         else:
+            bot_ready = True
             checks.append(
                 passed(
                     f"the Discord bot logs in as {probe.user} (in {len(probe.guilds)} server(s))"
@@ -300,18 +308,25 @@ async def discord_checks(settings: Settings, probe: _Probe | None) -> list[Check
                     )
                 )
             checks += await claims_channel_check(settings, probe)
-            for target in settings.targets.values():
-                if isinstance(target, ChannelTarget):
-                    problem_text = await channel_problem(probe, target)
-                    channel = probe.get_channel(target.channel_id)
-                    checks.append(
-                        channel_check(target, problem_text, getattr(channel, "name", None))
-                    )
     async with httpx.AsyncClient(timeout=15.0, follow_redirects=False) as http:
-        for target in settings.targets.values():
-            if not isinstance(target, ChannelTarget):  # the bot's are checked above
+        for target in settings.targets.values():  # in the config's order, whatever the kind
+            if not isinstance(target, ChannelTarget):
                 check = await kind_of(target).check(target, http)
                 checks += [check] if check is not None else []
+            elif bot_ready and probe is not None:  # a bot channel needs the bot's session
+                problem_text = await channel_problem(probe, target)
+                channel = probe.get_channel(target.channel_id)
+                checks.append(channel_check(target, problem_text, getattr(channel, "name", None)))
+            elif probe is not None:
+                # Every bot channel still gets its line: a target that is silently not listed
+                # reads as one that needs no check.
+                checks.append(
+                    failed(
+                        f"target {target.name!r} (channel {target.channel_id}): not checked, the "
+                        "bot is not connected to Discord",
+                        "fix the Discord connection above, then run doctor again",
+                    )
+                )
     return checks
 
 
@@ -405,6 +420,10 @@ def run(config_path: Path, *, send_test_to: str | None = None, out: TextIO | Non
     """``immich-sidecar doctor``."""
     settings = load_settings(config_path)
     quiet_library_retry_hooks()  # the Immich client logs its own retries
+    # discord.py logs its login at INFO ("logging in using static token"): among doctor's
+    # one-line-per-check output it reads as a check. Its warnings still show; DEBUG shows all.
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("discord").setLevel(logging.WARNING)
     stream = out or sys.stdout
     print(f"checking {config_path}", file=stream)
     return asyncio.run(diagnose(settings, stream, send_test_to=send_test_to))

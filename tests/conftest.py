@@ -1,18 +1,20 @@
 """Fixtures shared by several test files, and how the suite runs in parallel.
 
-`make test` runs the suite on pytest-xdist workers (``-n auto --dist worksteal``: a worker
-that runs out of tests takes over half of another's). Tests that
-must not overlap one another (marked ``container``: they share podman's store; ``serial``: they
-need a fixed port) take one lock, shared by the workers of a run, so they run one at a time.
-Tests that wait on real time (``e2e``, ``slow``) are handed out first, so that their waiting
-overlaps the quick tests instead of trailing after them.
+`make test` runs the suite on pytest-xdist workers (``-n auto --dist worksteal``: a worker that
+runs out of tests takes over half of another's). Tests that must not overlap one another (marked
+``container``: they share podman's store; ``serial``: they need a fixed port) run one at a time,
+and an ``alone`` test (timing-sensitive: tests/test_faults.py) runs with no other end-to-end or
+slow test beside it (``_xdist_locks``). Tests that wait on real time (``e2e``, ``slow``) are
+handed out first, so that their waiting overlaps the quick tests instead of trailing after them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,8 +25,14 @@ SAID = "said"  # a test's user_properties key for lines CI's log should show (se
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if hasattr(config, "workerinput"):  # an xdist worker; every worker sorts alike
-        # end to end and slow (the longest: tests/test_faults.py), end to end or slow, the rest
-        items.sort(key=lambda item: -sum(_marked(item, name) for name in ("e2e", "slow")))
+        # ``alone`` (tests/test_faults.py, the longest), then end to end and slow, end to end
+        # or slow, the rest
+        items.sort(
+            key=lambda item: (
+                not _marked(item, "alone"),
+                -sum(_marked(item, name) for name in ("e2e", "slow")),
+            )
+        )
 
 
 def _marked(item: pytest.Item, *names: str) -> bool:
@@ -32,21 +40,36 @@ def _marked(item: pytest.Item, *names: str) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _one_at_a_time(
+def _xdist_locks(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
-    """Holds the run's lock around a ``container`` or ``serial`` test on an xdist worker."""
-    if not (os.environ.get("PYTEST_XDIST_WORKER") and _marked(request.node, "container", "serial")):
+    """On an xdist worker, the locks a test's markers ask for, shared by the workers of the run.
+    An ``alone`` test holds the heavy lock exclusively and every other end-to-end or slow test
+    holds it shared: nothing heavy runs beside it. ``container`` and ``serial`` tests hold the
+    serial lock: one at a time. Always in this order, so no two tests wait for each other."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
         yield
         return
-    # The workers' base folders (popen-gw0, ...) share this run's folder.
-    path = tmp_path_factory.getbasetemp().parent / "one-at-a-time.lock"
-    with path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    folder = tmp_path_factory.getbasetemp().parent  # holds the workers' popen-gw0, ...
+    node = request.node
+    with contextlib.ExitStack() as held:
+        if _marked(node, "alone"):
+            held.enter_context(_flock(folder / "heavy.lock", fcntl.LOCK_EX))
+        elif _marked(node, "e2e", "slow"):
+            held.enter_context(_flock(folder / "heavy.lock", fcntl.LOCK_SH))
+        if _marked(node, "container", "serial"):
+            held.enter_context(_flock(folder / "serial.lock", fcntl.LOCK_EX))
+        yield
+
+
+@contextlib.contextmanager
+def _flock(path: Path, how: int) -> Iterator[None]:
+    with path.open("a") as file:
+        fcntl.flock(file, how)
         try:
             yield
         finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            fcntl.flock(file, fcntl.LOCK_UN)
 
 
 class Said:

@@ -118,7 +118,8 @@ class ConfigMapVolume:
 
 class SidecarProcess:
     """The sidecar as a child process; stdout lines (JSON notifications) and stderr lines (logs)
-    are collected as they arrive. ``options`` go before the command (``--log-level DEBUG``);
+    are collected as they arrive. ``options`` go before the command (``--log-level DEBUG``),
+    ``run_options`` after it (``--reset-state``);
     with ``log_file`` the log is written into that file (and read back from it) instead of a
     pipe."""
 
@@ -132,11 +133,13 @@ class SidecarProcess:
         *,
         options: Sequence[str] = (),
         log_file: Path | None = None,
+        run_options: Sequence[str] = (),
     ) -> None:
         self.config = config
         self.env = env
         self.metrics_port = metrics_port
         self.options = tuple(options)
+        self.run_options = tuple(run_options)  # after the command: ``run --reset-state``
         self.log_file = log_file
         self.stdout: list[str] = []
         self.stderr: list[str] = []
@@ -155,6 +158,7 @@ class SidecarProcess:
                 "run",
                 "-c",
                 str(self.config),
+                *self.run_options,
                 cwd=REPO,
                 env=env,
                 stdout=asyncio.subprocess.PIPE,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import textwrap
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -81,7 +82,8 @@ def test_album_names_resolve_ignoring_case_and_problems_name_file_and_line():
     assert resolved["holiday"] == {holiday.id}
     assert problems == [
         "config.yaml:20: rules[1].albums.any[0]: no album called 'Holiday' in Immich "
-        "(albums: 'Holiday 2026')",
+        "(albums: 'Holiday 2026'); an album of that name may exist but not be visible to this "
+        "key's user (owned by someone else and not shared with them)",
         "config.yaml:21: rules[1].albums.any[1]: 2 albums are called 'Trip' "
         f"({twin_a.id}, {twin_b.id}); rename one in Immich or use its id",
         "config.yaml:22: rules[1].albums.any[2]: no album with id "
@@ -322,7 +324,8 @@ async def test_unknown_album_name_is_refused_with_candidates(rig):
         await rig.watch([rule])
     assert err.value.lines() == [
         "config.yaml:7: rules[0].albums.any[0]: no album called 'Holiday 2025' in Immich "
-        "(albums: 'Holiday 2026')"
+        "(albums: 'Holiday 2026'); an album of that name may exist but not be visible to this "
+        "key's user (owned by someone else and not shared with them)"
     ]
 
 
@@ -485,6 +488,17 @@ async def test_the_fake_lists_and_searches_albums_as_each_version_does():
                 assert (await api.get(f"/assets/{private}")).status_code == 400
 
 
+async def test_the_poll_log_line_counts_in_words(rig, caplog):
+    album = rig.immich.add_album("Holiday 2026", [rig.old_photo(rig.alice)])
+    with caplog.at_level(logging.INFO, logger="sidecar.engine.albums"):
+        await rig.poll([holiday_rule()])  # the baseline
+        rig.immich.add_to_album(album, [rig.old_photo(rig.bob)])
+        await rig.poll([holiday_rule()])
+    said = [r.getMessage() for r in caplog.records]
+    assert "album 'Holiday 2026': watching from now on; its 1 asset is the baseline" in said
+    assert "albums: 1 of 1 watched changed, 1 asset added, 1 delivery queued" in said
+
+
 # -- dry-run and /immich status ---------------------------------------------------------------
 
 
@@ -512,7 +526,7 @@ async def test_dry_run_shows_additions_the_sidecar_has_not_seen_and_writes_nothi
         out = io.StringIO()
         assert await asyncio.to_thread(dry_run, path, 3600.0, out) == 0
         assert (
-            "album 'Holiday 2026': not watched yet; at the first poll its 1 assets become "
+            "album 'Holiday 2026': not watched yet; at the first poll its 1 asset becomes "
             "the baseline and nothing is announced"
         ) in out.getvalue()
         assert "--since does not apply to album rules" in out.getvalue()
@@ -537,11 +551,15 @@ async def test_dry_run_shows_additions_the_sidecar_has_not_seen_and_writes_nothi
         assert await asyncio.to_thread(dry_run, path, 3600.0, out) == 0
         text = out.getvalue()
         assert (
-            "album 'Holiday 2026': 1 assets added since the sidecar last looked, 1 matching" in text
+            "album 'Holiday 2026': 1 asset added since the sidecar last looked, 1 matching" in text
         )
         assert "holiday -> stdout: grandma.jpg (IMAGE) added to Holiday 2026 because" in text
         assert f"https://photos.example.test/albums/{album}/photos/{added}" in text
-        assert text.rstrip().endswith("1 match, 1 delivery would be sent")
+        # Album additions are counted apart: not "0 assets examined, 1 match".
+        assert text.rstrip().splitlines()[-1] == (
+            "new uploads: 0 assets examined, 0 matches; album additions: 1 asset not seen "
+            "before, 1 match; 1 delivery would be sent"
+        )
         assert (tmp_path / "state.db").read_bytes() == before
 
 
@@ -571,7 +589,7 @@ async def test_a_key_without_album_read_is_named_at_start(tmp_path, monkeypatch,
         await sidecar.start()
         await sidecar.stop()
     assert (
-        "album rules is off: the Immich API key lacks album.read; add it to the key "
+        "album rules are off: the Immich API key lacks album.read; add it to the key "
         "(Immich: Account settings > API keys)"
     ) in caplog.messages
 

@@ -163,6 +163,7 @@ EXPECTED_ALERTS = {
     "ImmichSidecarConfigReloadFailed": "immich_sidecar_config_last_reload_successful",
     "ImmichSidecarDiscordDisconnected": "immich_sidecar_discord_connected",
     "ImmichSidecarPostFailed": "immich_sidecar_post_runs_total",
+    "ImmichSidecarFeatureOff": "immich_sidecar_feature_enabled",
 }
 
 

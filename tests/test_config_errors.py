@@ -78,7 +78,7 @@ CASES = [
         "expected a duration like 30s, 2m or 48h, got '2 minutes'",
     ),
     ("zero-interval", _replace("1h30m", "0m"), "7: poll.interval", "must be longer than 0s"),
-    ("empty-rules", VALID.split("rules:")[0] + "rules: []\n", "12: rules", "at least one"),
+    ("rules-not-a-list", VALID.split("rules:")[0] + "rules: {}\n", "12: rules", "list"),
     (
         "duplicate-rule-name",
         _replace("- name: grandma", "- name: kids"),

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -181,8 +182,27 @@ async def test_a_retried_batch_keeps_its_members_when_new_deliveries_arrive(env)
     first, second = sink.accepted
     assert len(first.deliveries) == 3 and len(second.deliveries) == 1
     assert first.key != second.key
-    # The same key as at the failed attempt, hence the same messages and nonces.
-    assert first.key == str(min(d.id for d in first.deliveries))
+    # The key stored before the failed attempt: the retry carries the same one.
+    assert {d.batch_key for d in first.deliveries} == {first.key}
+    assert uuid.UUID(first.key).version == 4
+
+
+async def test_two_state_files_never_give_the_same_batch_key(tmp_path):
+    """Two sidecars (or one before and after a state reset) number their outbox rows alike; a
+    receiver de-duplicating on the batch key must still see two different batches."""
+    keys = []
+    for name in ("one", "two"):
+        store = Store.open(tmp_path / f"{name}.db")
+        sink = FlakySink()
+        dispatcher = Dispatcher(store, Metrics(), Clock())
+        store.enqueue([("kids", "a", make_asset())], T0)
+        dispatcher.configure({"a": sink}, lambda r: RuleOptions())
+        await dispatcher.drain()
+        store.close()
+        [batch] = sink.accepted
+        assert [d.id for d in batch.deliveries] == [1]  # the same row id in both files
+        keys.append(batch.key)
+    assert keys[0] != keys[1]
 
 
 def test_due_returns_a_formed_batch_whole_even_past_the_limit(env):

@@ -280,7 +280,9 @@ async def test_a_debug_log_written_into_the_config_folder_does_not_feed_itself(w
     assert not any("config reload" in line for line in process.stderr)
 
 
-async def test_sigterm_during_a_poll_that_retries_stops_without_a_traceback(world, sidecar):
+async def test_sigterm_during_a_poll_that_retries_stops_without_a_traceback(world):
+    sidecar = world.sidecar(options=("--log-level", "DEBUG"))  # the retry lines are DEBUG
+    await sidecar.start()
     await sidecar.wait_for_polls(1)
     world.immich.faults = Faults(rate=1.0, kinds=("503",))  # retried with backoff
     await sidecar.wait_for_log("retry 1 of 4")

@@ -125,7 +125,8 @@ async def test_an_unknown_album_name_stops_the_start_and_is_refused_at_reload(wo
     line = world.line_of("Holiday 2025")
     assert (
         f"{world.config}:{line}: rules[0].albums.any[0]: no album called 'Holiday 2025' in "
-        "Immich (albums: 'Holiday 2026')"
+        "Immich (albums: 'Holiday 2026'); an album of that name may exist but not be visible to "
+        "this key's user (owned by someone else and not shared with them)"
     ) in refused.stderr
     assert "Traceback" not in "\n".join(refused.stderr)
 

@@ -58,6 +58,9 @@ async def test_http_targets_sign_retry_and_dead_letter(tmp_path):
             )
             await process.wait_for_metric("immich_sidecar_outbox_dead", "", 1)
             await process.wait_for_polls(2)  # more polls: nothing is sent again
+            # The 500 retried with success is a failed attempt all the same.
+            flaky = 'reason="server_error",target="flaky"'
+            assert await process.metric("immich_sidecar_notification_failures_total", flaky) == 1
         finally:
             assert await process.stop() == 0
     [signed] = receiver.to("/signed")
@@ -80,3 +83,38 @@ async def test_http_targets_sign_retry_and_dead_letter(tmp_path):
     assert (rows["signed"].state, rows["flaky"].state) == ("sent", "sent")
     assert rows["gone"].state == "failed" and "404" in (rows["gone"].last_error or "")
     assert not any(SECRET in line for line in process.stderr)
+
+
+async def test_two_sidecars_posting_to_one_receiver_send_distinct_delivery_ids(tmp_path):
+    """Each sidecar numbers its own outbox from 1: the ids a receiver de-duplicates on (the
+    X-Sidecar-Delivery header and the body's batch) must still differ between them."""
+    async with FakeImmich() as immich, Receiver() as receiver:
+        alice = immich.add_person("Alice")
+        processes = []
+        for name in ("first", "second"):
+            config, port = tmp_path / f"{name}.yaml", free_port()
+            write_config(
+                config,
+                immich_url=immich.url,
+                state=tmp_path / f"{name}.db",
+                rules="- {name: kids, people: {any: [Alice]}, targets: [hook]}",
+                targets=f'hook: {{http: {{url: "{receiver.url}/hook"}}}}',
+                metrics_port=port,
+            )
+            processes.append(SidecarProcess(config, {"IMMICH_API_KEY": immich.api_key}, port))
+        try:
+            for process in processes:
+                await process.start()
+            asset = immich.add_asset(created_at=datetime.now(UTC), people=(alice,))
+            await processes[0].wait_until(
+                lambda: len(receiver.to("/hook")) >= 2, "a post from each sidecar"
+            )
+        finally:
+            for process in processes:
+                assert await process.stop() == 0
+    posts = receiver.to("/hook")
+    assert len(posts) == 2
+    bodies = [json.loads(post.body) for post in posts]
+    assert [b["assets"][0]["id"] for b in bodies] == [asset, asset]
+    headers = {post.headers["X-Sidecar-Delivery"] for post in posts}
+    assert len(headers) == 2 and {b["batch"] for b in bodies} == headers

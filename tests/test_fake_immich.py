@@ -507,6 +507,10 @@ async def test_missing_permission_is_a_403_naming_it():
         assert denied.json()["message"] == "Missing required permission: person.read"
         me = (await api.get("/api-keys/me")).json()
         assert me["permissions"] == ["asset.read", "asset.view"]
+        assert (await api.get("/users/me")).status_code == 403  # user.read
+        immich.permissions.append("user.read")  # a key edited in Immich: in force at once
+        user = (await api.get("/users/me")).json()
+        assert user["id"] == immich.key_user_id and user["name"] == "Admin"
 
 
 async def test_every_api_request_is_recorded(immich, api):

@@ -39,7 +39,9 @@ from tests.fault_rig import (
     webhook_posts,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # two minutes of faults and kills
+# Two minutes of faults and kills; its counts (kills, config edits proven) need the CPU that a
+# run of its own would have, so no other heavy test runs beside it (tests/conftest.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.alone]
 
 SEED = int(os.environ.get("FAULT_SEED", "20250611"))
 KILLS = 22

@@ -17,6 +17,9 @@ from jsonschema import Draft202012Validator
 from sidecar.cli import describe
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Secret
+from sidecar.engine.dispatch import Dispatcher, RuleOptions
+from sidecar.engine.store import Store
+from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import (
     AlbumRef,
     Delivery,
@@ -27,6 +30,8 @@ from sidecar.targets.base import (
 from sidecar.targets.http_webhook import HttpKind, HttpTarget, HttpWebhookSink
 from sidecar.targets.registry import kind_of
 from tests.config_helpers import REPO_ROOT, write_config
+from tests.factories import T0
+from tests.factories import make_asset as factory_asset
 from tests.fakes.http_receiver import Receiver
 from tests.test_render import make_asset, make_batch
 
@@ -157,6 +162,36 @@ async def test_a_receiver_still_failing_is_a_temporary_failure(receiver):
     await sink.close()
     assert caught.value.reason == "server_error"
     assert len(receiver.requests) == 3 and waits.seconds == [0.5, 1.0]
+
+
+async def test_every_failed_attempt_is_counted_once_also_when_a_retry_succeeds(receiver, tmp_path):
+    """A 500 retried with success within the send is still a failed attempt: counted once (the
+    sink counts the attempts it retries, the dispatcher the one it hands on)."""
+    store = Store.open(tmp_path / "state.db")
+    metrics = Metrics()
+    dispatcher = Dispatcher(store, metrics, lambda: T0)
+    sink = sink_for(receiver, metrics=metrics)
+    dispatcher.configure({"automations": sink}, lambda _rule: RuleOptions())
+
+    def failures(reason: str) -> float:
+        labels = {"target": "automations", "reason": reason}
+        found = metrics.registry.get_sample_value(
+            "immich_sidecar_notification_failures_total", labels
+        )
+        return found or 0.0
+
+    try:
+        receiver.answer("/hook", 500)
+        store.enqueue([("kids", "automations", factory_asset())], T0)
+        assert await dispatcher.drain() == 1
+        assert failures("server_error") == 1
+        receiver.answer("/hook", 503, 503, 503)  # all three attempts of the next batch fail
+        store.enqueue([("kids", "automations", factory_asset())], T0)
+        assert await dispatcher.drain() == 0
+        assert failures("server_error") == 1 + 3
+    finally:
+        await sink.close()
+        store.close()
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 410, 302])

@@ -62,7 +62,7 @@ def canned(version: str) -> dict[tuple[str, str], tuple[int, object]]:
         ("GET", "/server/ping"): (200, {"res": "pong"}),
         ("GET", "/server/version"): (200, server_version),
         ("GET", "/api-keys/me"): (200, api_key_json(["asset.read", "person.read"])),
-        ("GET", "/users/me"): (200, FakeImmich(version=(major, minor, patch)).me_json()),
+        ("GET", "/users/me"): (200, FakeImmich().me_json()),
         ("POST", "/search/metadata"): (
             200,
             search_json(
@@ -96,7 +96,7 @@ def canned(version: str) -> dict[tuple[str, str], tuple[int, object]]:
 CALLS: dict[str, Call] = {
     "version": lambda c: c.version(),
     "missing_permissions": lambda c: c.missing_permissions(REQUIRED_PERMISSIONS),
-    "key_user": lambda c: c.key_user(),
+    "me": lambda c: c.me(),
     "search_metadata": lambda c: c.search_metadata(
         created_after=WHEN,
         created_before=datetime(2025, 6, 1, tzinfo=UTC),

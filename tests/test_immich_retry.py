@@ -218,11 +218,16 @@ async def test_each_retry_line_says_which_endpoint_and_host_why_and_the_wait(
     failure: httpx.Response | Exception,
     why: str,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="sidecar.immich.client")
+    caplog.set_level(logging.DEBUG, logger="sidecar.immich.client")
     mock.get(f"/people/{KEY_ID_LIKE}/thumbnail").side_effect = [failure, failure, ok()]
     async with make_client(metrics, max_attempts=3) as client:
         await client.person_thumbnail(KEY_ID_LIKE)
-    lines = [r.getMessage() for r in caplog.records if r.name == "sidecar.immich.client"]
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "sidecar.immich.client" and "; retry " in r.getMessage()
+    ]
+    assert {r.levelname for r in caplog.records if r.getMessage() in lines} == {"DEBUG"}
     prefix = f"Immich GET /api/people/{{id}}/thumbnail on 127.0.0.1:2283 failed ({why}); retry"
     assert [line.split(" after waiting ")[0] for line in lines] == [
         f"{prefix} 1 of 2",

@@ -122,7 +122,8 @@ async def test_memories_posted_once_at_the_scheduled_minute_one_message_per_year
     immich.run_memory_job(TODAY)
     clock = Clock(datetime(2026, 12, 1, 8, 59, tzinfo=UTC))
     out = io.StringIO()
-    sidecar = await started(config(immich, tmp_path), clock, out)
+    posts = MEMORIES + "    one_message_per_year: true\n"
+    sidecar = await started(config(immich, tmp_path, posts=posts), clock, out)
     try:
         assert sidecar.posts.next_runs()["memories"] == datetime(2026, 12, 1, 9, tzinfo=UTC)
         assert sidecar.store.rows() == []  # before 09:00: nothing made up at start
@@ -143,6 +144,32 @@ async def test_memories_posted_once_at_the_scheduled_minute_one_message_per_year
         assert again.result == "skipped"
         assert len(sidecar.store.rows()) == 3
         assert sidecar.metrics.post_runs.labels(post="memories", result="sent")._value.get() == 1
+    finally:
+        await sidecar.stop()
+
+
+async def test_memories_of_several_years_go_out_as_one_message_by_default(immich, tmp_path):
+    """Three years on one day: one message (one notification in a family channel), its
+    pictures spread over the years, not three messages in a row."""
+    newest = past_photos(immich, 2025, 2025, 2025)
+    middle = past_photos(immich, 2023)
+    oldest = past_photos(immich, 2019, 2019)
+    immich.run_memory_job(TODAY)
+    out = io.StringIO()
+    sidecar = await started(config(immich, tmp_path), Clock(NINE - timedelta(hours=1)), out)
+    try:
+        sidecar._clock.now = NINE  # type: ignore[attr-defined]
+        result = await sidecar.posts.run("memories")
+        assert result.result == "sent" and result.messages == 1
+        await wait_for(lambda: len(lines(out)) == 3, "one message of three pictures")
+        posted = lines(out)
+        assert {p["text"] for p in posted} == {
+            "📅 On this day: 1 year ago (2025), 3 years ago (2023) and 7 years ago (2019): 6 photos"
+        }
+        # max_pictures 3: one of each year, the most recent year first.
+        first, second, third = (p["asset_id"] for p in posted)
+        assert (first in newest, second in middle, third in oldest) == (True, True, True)
+        assert len({p["post_link"] for p in posted}) == 1
     finally:
         await sidecar.stop()
 
@@ -199,10 +226,12 @@ async def test_a_birthday_today_is_posted_with_photos_from_different_years(immic
         created_at=datetime(2024, 5, 1, tzinfo=UTC),
     )
     out = io.StringIO()
-    clock = Clock(datetime(2026, 12, 1, 8, 0, 1, tzinfo=UTC))
+    clock = Clock(datetime(2026, 12, 1, 7, 59, tzinfo=UTC))
     sidecar = await started(config(immich, tmp_path, posts="posts:\n" + BIRTHDAYS), clock, out)
     try:
-        await wait_for(lambda: len(lines(out)) == 2, "the birthday post (made up at start)")
+        clock.now = datetime(2026, 12, 1, 8, 0, 1, tzinfo=UTC)
+        await sidecar.posts._fire("birthdays")
+        await wait_for(lambda: len(lines(out)) == 2, "the birthday post")
         posted = lines(out)
         assert {p["text"] for p in posted} == {"🎂 Alice turns 7 today"}
         years = sorted(p["taken_at"][:4] for p in posted)
@@ -315,10 +344,12 @@ async def test_a_restart_after_posting_does_not_post_again(immich, tmp_path):
     immich.run_memory_job(TODAY)
     path = config(immich, tmp_path)
     out = io.StringIO()
-    clock = Clock(NINE)
+    clock = Clock(NINE - timedelta(minutes=1))
     first = await started(path, clock, out)
     try:
-        await wait_for(lambda: len(lines(out)) == 1, "the post, made up at start")
+        clock.now = NINE
+        await first.posts._fire("memories")
+        await wait_for(lambda: len(lines(out)) == 1, "the post")
     finally:
         await first.stop()
     clock.now = NINE + timedelta(hours=2)
@@ -356,6 +387,31 @@ async def test_down_at_the_scheduled_time_makes_up_one_post_at_start(immich, tmp
         assert await third.posts.catch_up() == []
     finally:
         await third.stop()
+
+
+async def test_a_new_state_file_makes_nothing_up_it_never_missed(immich, tmp_path, caplog):
+    """The first start after 09:00 of a new state file: the sidecar was not down at 09:00, it
+    did not exist. Nothing is posted at start, and the log says when the first run is."""
+    past_photos(immich, 2023)
+    immich.run_memory_job(TODAY)
+    caplog.set_level(logging.INFO, logger="sidecar.engine.post_runner")
+    out = io.StringIO()
+    clock = Clock(datetime(2026, 12, 1, 10, tzinfo=UTC))
+    sidecar = await started(config(immich, tmp_path), clock, out)
+    try:
+        assert await sidecar.posts.catch_up() == []
+        assert sidecar.store.rows() == []
+    finally:
+        await sidecar.stop()
+    said = [r.getMessage() for r in caplog.records]
+    assert not any("making up" in line or "missed" in line for line in said), said
+    assert any(line.startswith("post memories: first run 2026-12-02 09:00") for line in said), said
+    clock.now = datetime(2026, 12, 2, 10, tzinfo=UTC)  # down at 09:00 the next day: made up
+    again = await started(config(immich, tmp_path), clock, out)
+    try:
+        await wait_for(lambda: again.store.post_ran("memories", "2026-12-02"), "the make-up run")
+    finally:
+        await again.stop()
 
 
 async def test_a_reload_that_changes_a_cron_takes_effect(immich, tmp_path):
@@ -418,6 +474,63 @@ def problems(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -
     with pytest.raises(ConfigError) as caught:
         load_settings(path, environ or {})
     return caught.value.lines()
+
+
+def test_one_message_per_year_is_a_memories_option_only(tmp_path):
+    path = tmp_path / "config.yaml"
+    posts = BIRTHDAYS.replace("max_pictures: 2", "one_message_per_year: true")
+    write_config(
+        path,
+        immich_url="http://127.0.0.1:9",
+        state=tmp_path / "state.db",
+        rules="- name: kids\n  targets: [stdout]",
+        extra="posts:\n" + posts,
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={"IMMICH_API_KEY": "k"})
+    [line] = [p for p in caught.value.lines() if "one_message_per_year" in p]
+    assert "posts[0].one_message_per_year: only memories posts have years" in line
+    write_config(
+        path,
+        immich_url="http://127.0.0.1:9",
+        state=tmp_path / "state.db",
+        rules="- name: kids\n  targets: [stdout]",
+        extra=MEMORIES + "    one_message_per_year: true\n",
+    )
+    assert load_settings(path, environ={"IMMICH_API_KEY": "k"}).posts[0].one_message_per_year
+
+
+async def test_a_sidecar_of_posts_only_needs_no_rules(immich, tmp_path, capsys):
+    """No ``rules:`` at all: the config loads, check-config says so, polls ask Immich for no
+    new assets, and the posts run."""
+    from sidecar.cli import main
+
+    past_photos(immich, 2023)
+    immich.run_memory_job(TODAY)
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        textwrap.dedent(f"""\
+            immich: {{url: "{immich.url}", api_key: "${{IMMICH_API_KEY}}"}}
+            state: {{path: "{tmp_path / "state.db"}"}}
+            metrics: {{listen: "127.0.0.1:{free_port()}"}}
+            targets: {{stdout: {{console: true}}}}
+            """)
+        + MEMORIES
+    )
+    assert main(["check-config", "-c", str(path)]) == 0
+    assert "0 rules, 1 target" in capsys.readouterr().out
+    out = io.StringIO()
+    clock = Clock(NINE - timedelta(minutes=1))
+    sidecar = await started(path, clock, out)
+    try:
+        await sidecar._poll_job()
+        assert sidecar._poll_error is None and sidecar.readiness() == []
+        assert immich.api_requests("POST", "/api/search/metadata") == []
+        clock.now = NINE
+        assert (await sidecar.posts.run("memories")).result == "sent"
+        await wait_for(lambda: len(lines(out)) == 1, "the memories post")
+    finally:
+        await sidecar.stop()
 
 
 def test_a_bad_cron_is_reported_at_its_line(tmp_path):
@@ -495,6 +608,29 @@ async def test_dry_run_posts_shows_what_each_post_would_send_and_stores_nothing(
     assert f"📅 2 years ago today ({today.year - 2}): 1 photo [1 picture]" in text
     assert "birthdays (birthdays) -> stdout:" in text
     assert not (tmp_path / "state.db").exists()
+
+
+async def test_dry_run_posts_says_a_post_already_sent_today(immich, tmp_path):
+    from sidecar.engine.post_runner import _dry_run_posts
+
+    now = datetime.now(UTC)
+    past_photos(immich, now.year - 2, day=now.date())
+    immich.run_memory_job(now.date())
+    posts = MEMORIES.replace('"0 9 * * *"', '"0 0 * * *"')  # midnight: always past today
+    path = config(immich, tmp_path, posts=posts)
+    clock = Clock(now - timedelta(seconds=1))
+    sidecar = await started(path, clock, io.StringIO())
+    try:  # known to the state file since yesterday: today's midnight run is made up
+        sidecar.store.set_time("post_known_since:memories", now - timedelta(days=1))
+        assert (await sidecar.posts.run("memories")).result == "sent"
+    finally:
+        await sidecar.stop()
+    out = io.StringIO()
+    assert await _dry_run_posts(path, out) == 0
+    text = out.getvalue()
+    assert f"memories (memories) -> stdout: already sent for {now.date().isoformat()} at " in text
+    assert "nothing more today; next run " in text
+    assert "years ago today" not in text
 
 
 # -- quiet hours ------------------------------------------------------------------------------
@@ -605,19 +741,21 @@ async def test_quiet_hours_hold_deliveries_across_a_restart_and_release_them_at_
 async def test_a_failed_run_is_counted_retried_later_and_posts_nothing(
     tmp_path, monkeypatch, caplog
 ):
-    async with FakeImmich(
-        permissions=("asset.read", "asset.view", "asset.statistics", "person.read")
-    ) as immich:
+    async with FakeImmich() as immich:
         monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
         immich.add_person("Alice")
-        sidecar = await started(config(immich, tmp_path), Clock(NINE), io.StringIO())
+        carol = MEMORIES + "    people: {any: [Carol]}\n"  # named in Immich only later
+        clock = Clock(NINE - timedelta(minutes=1))
+        sidecar = await started(config(immich, tmp_path, carol), clock, io.StringIO())
         try:
+            clock.now = NINE
+            await sidecar.posts._fire("memories")
             await wait_for(
                 lambda: (
                     sidecar.metrics.post_runs.labels(post="memories", result="failure")._value.get()
                     == 1
                 ),
-                "the failed make-up run",
+                "the failed run",
             )
             assert sidecar._scheduler is not None
             assert sidecar._scheduler.get_job("post:memories:retry") is not None
@@ -625,6 +763,40 @@ async def test_a_failed_run_is_counted_retried_later_and_posts_nothing(
             assert any(
                 "post memories failed for 2026-12-01" in r.getMessage() for r in caplog.records
             )
+        finally:
+            await sidecar.stop()
+
+
+async def test_a_post_whose_permission_is_missing_is_skipped_not_retried(
+    tmp_path, monkeypatch, caplog
+):
+    lacking_memory_read = ("asset.read", "asset.view", "asset.statistics", "person.read")
+    async with FakeImmich(permissions=lacking_memory_read) as immich:
+        monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
+        immich.add_person("Alice")
+        out = io.StringIO()
+        clock = Clock(NINE - timedelta(minutes=1))
+        sidecar = await started(config(immich, tmp_path), clock, out)
+        try:
+            clock.now = NINE
+            await sidecar.posts._fire("memories")
+            await wait_for(
+                lambda: (
+                    sidecar.metrics.post_runs.labels(post="memories", result="skipped")._value.get()
+                    == 1
+                ),
+                "the skipped run",
+            )
+            assert sidecar._scheduler is not None
+            assert sidecar._scheduler.get_job("post:memories:retry") is None
+            assert immich.api_requests("GET", "/api/memories") == []  # no call bound to fail
+            assert out.getvalue() == ""
+            assert [
+                r.getMessage() for r in caplog.records if "memories posts are off" in r.getMessage()
+            ] == [
+                "memories posts are off: the Immich API key lacks memory.read; add it to the key "
+                "(Immich: Account settings > API keys)"
+            ]
         finally:
             await sidecar.stop()
 

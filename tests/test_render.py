@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from hypothesis import given
@@ -10,7 +11,8 @@ from hypothesis import strategies as st
 
 from sidecar.config.model import Batching
 from sidecar.immich.models import Asset, PersonRef
-from sidecar.targets.base import Batch, Delivery
+from sidecar.targets.base import Batch, Delivery, PostRef
+from sidecar.targets.console import console_line
 from sidecar.targets.discord_render import (
     Thumbnail,
     assets_to_picture,
@@ -18,6 +20,7 @@ from sidecar.targets.discord_render import (
     render_batch,
     safe_text,
 )
+from sidecar.targets.http_webhook import asset_entry
 
 EXTERNAL = "https://photos.example.org"
 ALICE = PersonRef("p-alice", "Alice")
@@ -187,3 +190,36 @@ def test_safe_text_never_leaves_a_live_mention(text):
     assert "@here" not in out
     assert "<@" not in out
     assert "<#" not in out
+
+
+def test_a_scheduled_post_says_its_headline_once() -> None:
+    """Discord shows a message's content above its embeds: the headline in both read twice."""
+    headline = "📅 On this day: 1 year ago (2025) and 3 years ago (2023): 3 photos"
+    post = PostRef("memories", "memories", "2026-12-01", "years", headline, f"{EXTERNAL}/memory")
+    assets = [make_asset(n) for n in range(3)]
+    batch = replace(
+        make_batch(assets),
+        deliveries=tuple(
+            Delivery(n + 1, "memories", "family-channel", a, post=post)
+            for n, a in enumerate(assets)
+        ),
+    )
+    (message,) = render_batch(batch, EXTERNAL, pictures(assets))
+    assert message.content == safe_text(headline)
+    shown = json.dumps([message.content, *message.embeds], ensure_ascii=False)
+    assert shown.count("On this day") == 1
+    assert message.embeds[0]["url"] == f"{EXTERNAL}/memory"  # the title still links to Immich
+    assert [e["image"]["url"] for e in message.embeds] == [
+        f"attachment://asset-{n}.jpg" for n in range(3)
+    ]
+
+
+def test_every_target_kind_lists_people_in_the_same_order() -> None:
+    """Immich 3.1.0 listed ["Bob", "Alice"] (its face order); Discord sorted them and the
+    console and JSON targets did not."""
+    asset = make_asset(1, people=(BOB, PersonRef("p-x", ""), PersonRef("p-al", "alice"), ALICE))
+    delivery = Delivery(1, "family", "t", asset)
+    console = json.loads(console_line(delivery, EXTERNAL))["people"]
+    webhook = asset_entry(delivery, EXTERNAL)["people"]
+    assert console == webhook == ["Alice", "alice", "Bob"]
+    assert describe_people(asset) == "Alice, alice, Bob and 1 other person"

@@ -105,3 +105,23 @@ def test_every_job_has_a_timeout_and_least_privilege(name: str) -> None:
         if "uses" in job:  # a called workflow brings its own
             continue
         assert "timeout-minutes" in job, job_name
+
+
+def test_release_publishes_the_package_to_pypi_by_trusted_publishing() -> None:
+    """`pipx install immich-discord-sidecar` (README) needs the package on PyPI: built once
+    the tag matched pyproject.toml, uploaded with the job's OIDC token, never a stored one."""
+    release = load("release.yml")
+    jobs = release["jobs"]
+    assert jobs["package"]["needs"] == "image"  # the image job checks the tag's version
+    build = " ".join(s.get("run", "") for s in steps(release, "package"))
+    assert "python -m build" in build
+    pypi = jobs["pypi"]
+    assert pypi["needs"] == "package"
+    assert pypi["permissions"] == {"id-token": "write"}
+    assert pypi["environment"]["name"] == "pypi"
+    publish = step_using(release, "pypi", "pypa/gh-action-pypi-publish")
+    assert publish["uses"] == "pypa/gh-action-pypi-publish@release/v1"
+    assert "password" not in publish.get("with", {})  # trusted publishing: no token
+    name = re.search(r'^name = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert name is not None and pypi["environment"]["url"].endswith("/p/" + name[1])
+    assert f"pipx install {name[1]}" in (ROOT / "README.md").read_text()

@@ -200,6 +200,11 @@ def post_problems(
                     f"'{rule}' is not a defined rule"
                     f"{suggest(rule, [r for r in rule_names if isinstance(r, str)])}",
                 )
+        if kind != "memories" and "one_message_per_year" in post:
+            add(
+                ("posts", index, "one_message_per_year"),
+                "only memories posts have years to put in one message or several",
+            )
         if kind == "digest" and "people" in post:
             add(("posts", index, "people"), "a digest has no people filter (its rules do)")
     return problems

@@ -182,7 +182,7 @@ def _build(
         targets=MappingProxyType(
             {name: _target(name, spec, secrets) for name, spec in data["targets"].items()}
         ),
-        rules=tuple(_rule(rule, index, lines) for index, rule in enumerate(data["rules"])),
+        rules=tuple(_rule(rule, index, lines) for index, rule in enumerate(data.get("rules", []))),
         timezone=timezone,
         posts=tuple(
             _post(post, lines.line_of(("posts", index)) if lines is not None else None)
@@ -250,6 +250,7 @@ def _post(spec: Mapping[str, Any], line: int | None) -> Post:
         people=tuple(spec.get("people", {}).get("any", ())),
         max_pictures=int(spec.get("max_pictures", defaults.max_pictures)),
         max_per_day=int(spec.get("max_per_day", defaults.max_per_day)),
+        one_message_per_year=bool(spec.get("one_message_per_year", defaults.one_message_per_year)),
         rules=tuple(spec.get("rules", ())),
         accounts=tuple(spec.get("accounts", ())),
         line=line,

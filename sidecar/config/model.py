@@ -308,7 +308,9 @@ class Post:
     targets: tuple[str, ...]
     people: tuple[str, ...] = ()  # names or ids: memories showing / birthdays of these only
     max_pictures: int = 4  # per message
-    max_per_day: int = 5  # memories: messages (years) per day at most
+    max_per_day: int = 5  # memories: years per day at most
+    # memories: each year its own message, or (the default) all years in one message
+    one_message_per_year: bool = False
     rules: tuple[str, ...] = ()  # digest: the rules summarised
     accounts: tuple[str, ...] = ()  # memories, birthdays: the accounts asked (empty: all)
     line: int | None = field(default=None, compare=False)  # where the post starts in the file

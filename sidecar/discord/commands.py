@@ -41,6 +41,7 @@ class StatusInfo:
     config_loaded_at: datetime
     outbox_failed: int = 0  # dead letters
     albums: tuple[tuple[str, int], ...] = ()  # (name, asset count) of each watched album
+    features_off: tuple[str, ...] = ()  # one sentence each: what is off and the fix
     failing_accounts: tuple[str, ...] = ()  # "Immich account mum fails: ..."
 
 
@@ -256,6 +257,7 @@ class ImmichGroup(app_commands.Group):
             ]
             if info.albums:
                 lines.append(watched_albums_line(info.albums))
+            lines += [f"Off: {safe_text(sentence)}" for sentence in info.features_off]
             lines += [safe_text(problem) for problem in info.failing_accounts]
             if latency == latency and latency != float("inf"):  # NaN before the first heartbeat
                 lines.append(f"Discord latency: {latency * 1000:.0f} ms")

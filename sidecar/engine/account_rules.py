@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from sidecar.config.model import KeyPath, Rule, format_key_path
+from sidecar.config.model import DEFAULT_ACCOUNT, KeyPath, Rule, format_key_path
 from sidecar.engine.rules import (
     CompiledRule,
     RuleResolutionError,
@@ -26,6 +26,11 @@ from sidecar.immich.models import Person
 _ABSENT = "absent:"  # stands for a name an account does not know, dropped after compiling
 
 Candidates = Mapping[str, Mapping[str, Sequence[Person]]]  # account -> name -> search answer
+
+
+def one_account(rules: tuple[CompiledRule, ...], name: str = DEFAULT_ACCOUNT) -> AccountRules:
+    """Rules resolved with a single client, as the rules of its one account."""
+    return AccountRules({name: rules}, {})
 
 
 @dataclass(frozen=True)
@@ -70,20 +75,21 @@ def compile_across(
     candidates: Candidates,
     source: str = "config",
     line_of: Callable[[KeyPath], int | None] = lambda _path: None,
+    runs: Callable[[Rule], bool] = lambda _rule: True,
 ) -> AccountRules:
-    """Each account's compiled rules; RuleResolutionError lists every name found in none of a
-    rule's accounts, and every name that is ambiguous in an account."""
+    """Each account's compiled rules (of those that ``runs``); RuleResolutionError lists every
+    name found in none of a rule's accounts, and every name that is ambiguous in an account."""
     accounts = list(candidates)
     if len(accounts) == 1:  # one account: exactly the single-key behaviour
         only = candidates[accounts[0]]
-        compiled = compile_rules(rules, lambda n: only.get(n, []), source, line_of)
-        found = {n: (accounts[0],) for n in person_names(rules)}
+        compiled = compile_rules(rules, lambda n: only.get(n, []), source, line_of, runs=runs)
+        found = {n: (accounts[0],) for n in person_names([r for r in rules if runs(r)])}
         return AccountRules({accounts[0]: compiled}, found)
     found_in = {
         name: tuple(a for a in accounts if exact_people(name, candidates[a].get(name, [])))
-        for name in person_names(rules)
+        for name in person_names([r for r in rules if runs(r)])
     }
-    problems = _nowhere_problems(rules, candidates, found_in, source, line_of)
+    problems = _nowhere_problems(rules, candidates, found_in, source, line_of, runs)
     by_account: dict[str, tuple[CompiledRule, ...]] = {}
     for account in accounts:
         known = candidates[account]
@@ -94,7 +100,7 @@ def compile_across(
             return [Person(id=_ABSENT + name, name=name)]
 
         try:
-            compiled = compile_rules(rules, lookup, source, line_of)
+            compiled = compile_rules(rules, lookup, source, line_of, runs=runs)
         except RuleResolutionError as err:
             problems += [f"{p} (account {account})" for p in err.problems]
             continue
@@ -112,10 +118,13 @@ def _nowhere_problems(
     found_in: Mapping[str, tuple[str, ...]],
     source: str,
     line_of: Callable[[KeyPath], int | None],
+    runs: Callable[[Rule], bool],
 ) -> list[str]:
     """Names found in none of their rule's accounts, with similar names from every account."""
     problems: list[str] = []
     for index, rule in enumerate(rules):
+        if not runs(rule):
+            continue
         allowed = set(rule.accounts or candidates)
         for field in ("any", "all", "none"):
             for position, name in enumerate(getattr(rule.people, field)):

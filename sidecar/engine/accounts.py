@@ -119,7 +119,7 @@ async def check_keys(accounts: Accounts, settings: Settings) -> dict[str, str]:
     problems = []
     for account in accounts:
         try:
-            user_id, user_name = await account.client.key_user()
+            user = await account.client.me()
         except ImmichPermissionError:
             log.warning(
                 "account %s: the key lacks user.read, so it cannot be told apart from the "
@@ -127,12 +127,13 @@ async def check_keys(accounts: Accounts, settings: Settings) -> dict[str, str]:
                 account.name,
             )
             continue
+        user_id = user.id
         users[account.name] = user_id
         if user_id in owner_of:
             line = f":{account.line}" if account.line is not None else ""
             problems.append(
                 f"{settings.source}{line}: immich.accounts.{account.name}: this key belongs to "
-                f"the same Immich user ({user_name or user_id}) as account "
+                f"the same Immich user ({user.name or user_id}) as account "
                 f"{owner_of[user_id]}; each account needs a key of its own user"
             )
         owner_of.setdefault(user_id, account.name)

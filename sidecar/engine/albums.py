@@ -36,9 +36,17 @@ from sidecar.config.model import Rule
 from sidecar.engine.rules import CompiledRule, Match, RuleResolutionError, match
 from sidecar.engine.store import AlbumState, Store
 from sidecar.immich.errors import ImmichError
-from sidecar.immich.models import AlbumSummary, Asset, BucketAsset, ServerVersion, is_immich_id
+from sidecar.immich.models import (
+    Album,
+    AlbumSummary,
+    Asset,
+    BucketAsset,
+    ServerVersion,
+    is_immich_id,
+)
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import AlbumRef
+from sidecar.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -94,56 +102,74 @@ def all_listings(client: AlbumClient) -> tuple[bool | None, ...]:
     return (None, True) if _is_v2(client) else (None,)
 
 
+NOT_VISIBLE = (
+    "an album of that name may exist but not be visible to this key's user (owned by someone "
+    "else and not shared with them)"
+)
+
+
+def resolve_album_ref(
+    reference: str, known: Sequence[Album | AlbumSummary]
+) -> tuple[str | None, str]:
+    """The id of the album ``reference`` (a name, ignoring case, or an id) names among the albums
+    the key can see, or None and the problem (run, dry-run and doctor say it alike)."""
+    if is_immich_id(reference):
+        for album in known:
+            if album.id.lower() == reference.lower():
+                return album.id, ""
+        return None, (
+            f"no album with id {reference} is visible to the API key (owned or shared with its "
+            "user)"
+        )
+    exact = [a for a in known if a.name.casefold() == reference.casefold()]
+    if len(exact) == 1:
+        return exact[0].id, ""
+    if exact:
+        return None, (
+            f"{len(exact)} albums are called {reference!r} "
+            f"({', '.join(a.id for a in exact)}); rename one in Immich or use its id"
+        )
+    names = sorted({a.name for a in known if a.name})
+    close = [
+        n
+        for n in names
+        if reference.casefold() in n.casefold() or n.casefold() in reference.casefold()
+    ] or names
+    hint = f"albums: {', '.join(repr(n) for n in close[:8])}" if close else "the key sees no albums"
+    return None, f"no album called {reference!r} in Immich ({hint}); {NOT_VISIBLE}"
+
+
 def resolve_album_refs(
     rules: Sequence[Rule],
     albums: Iterable[AlbumSummary],
     source: str,
+    runs: Callable[[Rule], bool] = lambda _rule: True,
 ) -> tuple[dict[str, frozenset[str]], list[str]]:
     """Album ids per rule name, and one ``file:line: key: problem`` per unknown or ambiguous
     album name (a name matches ignoring case; an id must be one the key can see)."""
     known = list(albums)
-    by_id = {a.id.lower(): a for a in known}
     resolved: dict[str, frozenset[str]] = {}
     problems: list[str] = []
     for index, rule in enumerate(rules):
+        if not runs(rule):
+            continue
         ids: set[str] = set()
         for position, reference in enumerate(rule.albums.any):
-            line = rule.albums.line_of(position)
-            where = (
-                f"{source}:{line}" if line is not None else source
-            ) + f": rules[{index}].albums.any[{position}]"
-            if is_immich_id(reference):
-                if reference.lower() in by_id:
-                    ids.add(by_id[reference.lower()].id)
-                else:
-                    problems.append(
-                        f"{where}: no album with id {reference} is visible to the "
-                        "API key (owned or shared with its user)"
-                    )
-                continue
-            exact = [a for a in known if a.name.casefold() == reference.casefold()]
-            if len(exact) == 1:
-                ids.add(exact[0].id)
-            elif exact:
-                problems.append(
-                    f"{where}: {len(exact)} albums are called {reference!r} "
-                    f"({', '.join(a.id for a in exact)}); rename one in Immich or use its id"
-                )
+            album_id, problem = resolve_album_ref(reference, known)
+            if album_id is not None:
+                ids.add(album_id)
             else:
-                names = sorted({a.name for a in known if a.name})
-                close = [
-                    n
-                    for n in names
-                    if reference.casefold() in n.casefold() or n.casefold() in reference.casefold()
-                ] or names
-                hint = (
-                    f" (albums: {', '.join(repr(n) for n in close[:8])})"
-                    if close
-                    else " (the key sees no albums)"
-                )
-                problems.append(f"{where}: no album called {reference!r} in Immich{hint}")
+                problems.append(f"{album_where(source, rule, index, position)}: {problem}")
         resolved[rule.name] = frozenset(ids)
     return resolved, problems
+
+
+def album_where(source: str, rule: Rule, index: int, position: int) -> str:
+    """``file:line: rules[i].albums.any[j]``, as every album problem starts."""
+    line = rule.albums.line_of(position)
+    return (f"{source}:{line}" if line is not None else source) + (
+        f": rules[{index}].albums.any[{position}]"
+    )
 
 
 async def resolve_albums(
@@ -152,14 +178,15 @@ async def resolve_albums(
     source: str,
     rules: tuple[CompiledRule, ...],
     earlier: Sequence[str] = (),
+    runs: Callable[[Rule], bool] = lambda _rule: True,
 ) -> tuple[CompiledRule, ...]:
     """``rules`` (compiled from ``config``) with their album names resolved to ids; raises
     RuleResolutionError with ``earlier`` problems (the people's) and the albums' together.
-    Lists albums only when a rule names one."""
+    Lists albums only when a rule that ``runs`` names one."""
     problems = list(earlier)
-    if any(rule.albums.any for rule in config):
+    if any(rule.albums.any for rule in config if runs(rule)):
         albums = await list_albums(client, all_listings(client))
-        resolved, album_problems = resolve_album_refs(config, albums.values(), source)
+        resolved, album_problems = resolve_album_refs(config, albums.values(), source, runs)
         problems += album_problems
         rules = tuple(replace(rule, albums=resolved.get(rule.name, frozenset())) for rule in rules)
     if problems:
@@ -306,11 +333,11 @@ class AlbumWatcher:
             self._metrics.album_assets_added.inc(len(found.assets))
         if changed:
             log.info(
-                "albums: %d of %d watched changed, %d assets added, %d deliveries queued",
+                "albums: %d of %d watched changed, %s added, %s queued",
                 changed,
                 len(watched),
-                added,
-                queued,
+                count(added, "asset"),
+                count(queued, "delivery", "deliveries"),
             )
         return AlbumPollResult(len(watched), changed, added, matches, queued)
 
@@ -388,9 +415,10 @@ class AlbumWatcher:
             members += [a.id for a in await self._client.album_bucket(album.id, bucket)]
         self._store.save_album(self._state(album, buckets), members)
         log.info(
-            "album %r: watching from now on; its %d assets are the baseline",
+            "album %r: watching from now on; its %s %s the baseline",
             album.name,
-            len(members),
+            count(len(members), "asset"),
+            "is" if len(members) == 1 else "are",
         )
 
     async def _additions(
@@ -442,16 +470,25 @@ class AlbumWatcher:
         return sorted((s.name, s.asset_count) for s in self._store.album_states().values())
 
 
+@dataclass(frozen=True)
+class AlbumDryRun:
+    """The dry run's album part: one line per watched album with the matches of its additions,
+    and how many additions (assets not seen before) were examined."""
+
+    lines: tuple[tuple[str, tuple[tuple[AlbumRef, Match], ...]], ...] = ()
+    additions: int = 0
+
+
 async def preview_albums(
     client: AlbumClient,
     state_path: Path,
     rules: Sequence[CompiledRule],
-) -> list[tuple[str, tuple[tuple[AlbumRef, Match], ...]]]:
+) -> AlbumDryRun:
     """The dry run's album part: one line per watched album (what is known and what is not),
     with the matches of additions the sidecar has not seen yet. Reads the state file, never
     writes it."""
     if not rules:
-        return []
+        return AlbumDryRun()
     store = Store.open_for_reading(state_path)
     try:
         previews = await AlbumWatcher(client, store, Metrics()).preview(rules)
@@ -469,7 +506,9 @@ async def preview_albums(
         if preview.kind == "baseline":
             text = (
                 f"album {preview.album!r}: not watched yet; at the first poll its "
-                f"{preview.count} assets become the baseline and nothing is announced"
+                f"{count(preview.count, 'asset')} "
+                f"{'becomes' if preview.count == 1 else 'become'} the baseline and nothing is "
+                "announced"
             )
         elif preview.kind == "unchanged":
             text = f"album {preview.album!r}: unchanged since the sidecar last looked"
@@ -477,8 +516,9 @@ async def preview_albums(
             text = f"album {preview.album!r}: not visible to the API key (deleted or unshared?)"
         else:
             text = (
-                f"album {preview.album!r}: {preview.count} assets added since the sidecar "
-                f"last looked, {len(preview.matches)} matching"
+                f"album {preview.album!r}: {count(preview.count, 'asset')} added since the "
+                f"sidecar last looked, {len(preview.matches)} matching"
             )
         lines.append((text, preview.matches))
-    return lines
+    additions = sum(p.count for p in previews if p.kind == "changed")
+    return AlbumDryRun(tuple(lines), additions)

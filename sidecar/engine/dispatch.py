@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -61,7 +62,10 @@ def group_batches(
 ) -> list[Batch]:
     """Batches in the order the deliveries were queued: a batch formed before (it has a key)
     comes back with the same members; new deliveries form one batch per (target, rule), keyed
-    by its first delivery id (unique, since a delivery belongs to one batch)."""
+    by a new UUID. The key is stored before the first send and kept across retries, and it is
+    unique across state files: a receiver that de-duplicates on it (the JSON webhook's
+    ``X-Sidecar-Delivery``) never confuses two sidecars, or one before and after a state reset,
+    as a row id would."""
     groups: dict[tuple[str, str, str | None, str | None, str | None], list[Delivery]] = {}
     for delivery in deliveries:
         album = delivery.album.id if delivery.album is not None else None  # one album a message
@@ -84,7 +88,7 @@ def group_batches(
                 rule=rule,
                 target=target,
                 deliveries=tuple(members),
-                key=key or str(members[0].id),
+                key=key or str(uuid.uuid4()),
                 mention_roles=opts.mention_roles,
                 batching=batching,
                 mention_members=opts.mention_members,

@@ -16,15 +16,14 @@ from sidecar.clock import utc_now
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError
 from sidecar.engine.accounts import Accounts
-from sidecar.engine.albums import preview_albums
+from sidecar.engine.albums import AlbumDryRun, preview_albums
 from sidecar.engine.planning import build_watch, resolve_account_rules
 from sidecar.engine.rules import Match, RuleResolutionError
 from sidecar.engine.uploads import Window, collect_matches
 from sidecar.immich.errors import ImmichError
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.metrics import Metrics
-from sidecar.targets.console import asset_link
-from sidecar.targets.discord_render import album_asset_link
+from sidecar.targets.links import album_asset_link, asset_link
 from sidecar.wording import count
 
 
@@ -91,7 +90,8 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
             file=out,
         )
         print(f"    {asset_link(settings.immich.external_url, asset.id)}", file=out)
-    for line, album_matches in albums:
+    upload_matches = len(found)
+    for line, album_matches in albums.lines:
         print(line, file=out)
         for album, hit in album_matches:
             targets = watch.targets_of(hit.rule.name)
@@ -115,9 +115,19 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
             "decide them once it arrives",
             file=out,
         )
-    print(
-        f"{count(seen, 'asset')} examined, {count(len(found), 'match', 'matches')}, "
-        f"{count(deliveries, 'delivery', 'deliveries')} would be sent",
-        file=out,
-    )
+    print(summary_line(seen, upload_matches, albums, deliveries), file=out)
     return 0
+
+
+def summary_line(seen: int, upload_matches: int, albums: AlbumDryRun, deliveries: int) -> str:
+    """The dry run's last line. Album additions are counted apart from the uploads examined:
+    "3 assets examined, 4 matches" would read as more matches than assets."""
+    uploads = f"{count(seen, 'asset')} examined, {count(upload_matches, 'match', 'matches')}"
+    would = f"{count(deliveries, 'delivery', 'deliveries')} would be sent"
+    if not albums.lines:
+        return f"{uploads}, {would}"
+    album_matches = sum(len(matches) for _line, matches in albums.lines)
+    return (
+        f"new uploads: {uploads}; album additions: {count(albums.additions, 'asset')} not seen "
+        f"before, {count(album_matches, 'match', 'matches')}; {would}"
+    )

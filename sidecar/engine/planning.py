@@ -3,14 +3,20 @@ the ``Watch`` a poll runs with, and each rule's presentation options."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from sidecar.config.model import Settings
+from sidecar.config.model import KeyPath, Rule, Settings, format_key_path
 from sidecar.engine.account_rules import AccountRules, compile_across, person_names
 from sidecar.engine.accounts import Accounts, check_keys
-from sidecar.engine.albums import resolve_albums
+from sidecar.engine.albums import (
+    album_where,
+    all_listings,
+    list_albums,
+    resolve_album_ref,
+    resolve_albums,
+)
 from sidecar.engine.dispatch import RuleOptions
 from sidecar.engine.members import Link, config_links
 from sidecar.engine.rules import (
@@ -22,14 +28,20 @@ from sidecar.engine.rules import (
 )
 from sidecar.engine.uploads import Watch
 from sidecar.immich.client import ImmichClient
-from sidecar.immich.models import Person
+from sidecar.immich.models import Album, AlbumSummary, Person, is_immich_id
 
 
-async def resolve_rules(client: ImmichClient, settings: Settings) -> tuple[CompiledRule, ...]:
-    """Look every person name of the rules up in Immich (once per distinct name)."""
+async def resolve_rules(
+    client: ImmichClient,
+    settings: Settings,
+    runs: Callable[[Rule], bool] = lambda _rule: True,
+) -> tuple[CompiledRule, ...]:
+    """Look every person name of the rules that ``runs`` up in Immich (once per distinct name),
+    and their albums; the other rules are left out (off until the key allows them)."""
     names = {
         ref
         for rule in settings.rules
+        if runs(rule)
         for ref in (*rule.people.any, *rule.people.all, *rule.people.none)
         if not is_person_id(ref)
     }
@@ -44,17 +56,22 @@ async def resolve_rules(client: ImmichClient, settings: Settings) -> tuple[Compi
             lambda name: found.get(name, []),
             source=source,
             line_of=settings.line_of,
+            runs=runs,
         )
     except RuleResolutionError as err:  # the albums' problems are reported with the people's
-        return await resolve_albums(client, settings.rules, source, (), err.problems)
-    return await resolve_albums(client, settings.rules, source, rules)
+        return await resolve_albums(client, settings.rules, source, (), err.problems, runs)
+    return await resolve_albums(client, settings.rules, source, rules, runs=runs)
 
 
-async def resolve_account_rules(accounts: Accounts, settings: Settings) -> AccountRules:
-    """Check that no two keys are of one user, then look every person name up in every account
-    (each account has its own people) and the albums in the first."""
+async def resolve_account_rules(
+    accounts: Accounts,
+    settings: Settings,
+    runs: Callable[[Rule], bool] = lambda _rule: True,
+) -> AccountRules:
+    """Check that no two keys are of one user, then look every person name of the rules that
+    ``runs`` up in every account (each has its own people) and the albums across them."""
     await check_keys(accounts, settings)
-    names = person_names(settings.rules)
+    names = person_names([rule for rule in settings.rules if runs(rule)])
     candidates = {
         account.name: {n: await account.client.search_person(n, with_hidden=True) for n in names}
         for account in accounts
@@ -62,11 +79,11 @@ async def resolve_account_rules(accounts: Accounts, settings: Settings) -> Accou
     source = str(settings.source)
     client = accounts.albums()
     try:
-        compiled = compile_across(settings.rules, candidates, source, settings.line_of)
+        compiled = compile_across(settings.rules, candidates, source, settings.line_of, runs)
     except RuleResolutionError as err:  # the albums' problems are reported with the people's
-        await resolve_albums(client, settings.rules, source, (), err.problems)
+        await resolve_albums(client, settings.rules, source, (), err.problems, runs)
         raise
-    first = await resolve_albums(client, settings.rules, source, compiled.first)
+    first = await resolve_albums(client, settings.rules, source, compiled.first, runs=runs)
     return replace(compiled, by_account={**compiled.by_account, accounts.first.name: first})
 
 
@@ -118,3 +135,90 @@ def rule_options(settings: Settings) -> Callable[[str], RuleOptions]:
         for rule in settings.rules
     }
     return lambda name: options.get(name, RuleOptions())
+
+
+# -- every name the config gives, for doctor ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NameRef:
+    """A person or album the config names, where it first does (``file:line: key``)."""
+
+    kind: str  # "person", "album" (an album rule) or "upload album"
+    name: str
+    where: str
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What Immich said of one name: its id, or the problem in the words ``run`` uses."""
+
+    ref: NameRef
+    immich_id: str | None
+    problem: str = ""
+
+
+def name_refs(settings: Settings, *, bot: bool) -> list[NameRef]:
+    """Every name ``run`` looks up, in config order, each once: the rules' people and albums,
+    the posts' people, then the upload album (only where the bot runs its commands)."""
+    source = str(settings.source)
+
+    def where(path: KeyPath, line: int | None = None) -> str:
+        line = settings.line_of(path) if line is None else line
+        return (f"{source}:{line}" if line is not None else source) + f": {format_key_path(path)}"
+
+    refs: list[NameRef] = []
+    for index, rule in enumerate(settings.rules):
+        for field in ("any", "all", "none"):
+            for position, name in enumerate(getattr(rule.people, field)):
+                if not is_person_id(name):
+                    refs.append(
+                        NameRef("person", name, where(("rules", index, "people", field, position)))
+                    )
+        for position, name in enumerate(rule.albums.any):
+            refs.append(NameRef("album", name, album_where(source, rule, index, position)))
+    for index, post in enumerate(settings.posts):
+        for position, name in enumerate(post.people):
+            if not is_person_id(name):
+                refs.append(
+                    NameRef("person", name, where(("posts", index, "people", "any", position)))
+                )
+    upload = settings.discord.upload
+    if bot and upload.enabled and upload.album and not is_immich_id(upload.album):
+        refs.append(
+            NameRef("upload album", upload.album, where(("discord", "commands", "upload", "album")))
+        )
+    for index, channel in enumerate(settings.discord.ingest if bot else ()):
+        if channel.album and not is_immich_id(channel.album):
+            refs.append(
+                NameRef("upload album", channel.album, where(("discord", "ingest", index, "album")))
+            )
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for ref in refs:
+        key = (ref.kind, ref.name.casefold())
+        if key not in seen:
+            seen.add(key)
+            unique.append(ref)
+    return unique
+
+
+async def resolve_name(
+    client: ImmichClient,
+    ref: NameRef,
+    albums: Callable[[str], Awaitable[Sequence[Album | AlbumSummary]]],
+) -> Resolved:
+    """Look one name up as ``run`` does; ``albums(kind)`` lists the albums a kind of album name
+    is looked up among. Raises ImmichError when Immich cannot answer."""
+    if ref.kind == "person":
+        candidates = await client.search_person(ref.name, with_hidden=True)
+        problems: list[str] = []
+        found = resolve_person(ref.name, lambda _name: candidates, ref.where, problems)
+        return Resolved(ref, found, problems[0].removeprefix(f"{ref.where}: ") if problems else "")
+    album_id, problem = resolve_album_ref(ref.name, await albums(ref.kind))
+    return Resolved(ref, album_id, problem)
+
+
+async def rule_albums(client: ImmichClient) -> list[AlbumSummary]:
+    """Every album the key's user can see, as album rules are resolved."""
+    return list((await list_albums(client, all_listings(client))).values())

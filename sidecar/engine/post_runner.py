@@ -4,7 +4,9 @@
 ``posts`` (start and every reload). A run asks Immich what to say (``posts`` decides), then
 queues its messages in the outbox and keys the run (post, occasion) in the same transaction:
 a restart, a reload or a second fire in the same minute never posts twice. ``catch_up`` makes
-up, once, a run missed while the sidecar was down, when it is still the same occasion.
+up, once, a run missed while the sidecar was down, when it is still the same occasion; a run
+scheduled before the state file knew the post (a new state file, a post added since) was not
+missed and is not made up.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sidecar.clock import utc_now
 from sidecar.config.checks import post_trigger, zone_of
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Post, Settings
+from sidecar.engine.access import FeatureAccess, missing_permission
 from sidecar.engine.post_accounts import PostSource
 from sidecar.engine.posts import (
     Plan,
@@ -39,11 +42,12 @@ from sidecar.engine.posts import (
     plan_fallback,
     plan_memories,
 )
-from sidecar.engine.rules import RuleResolutionError, _resolve, is_person_id
+from sidecar.engine.rules import RuleResolutionError, is_person_id, resolve_person
 from sidecar.engine.store import MATCH_LOG_DAYS, Store
 from sidecar.immich.client import ImmichClient
-from sidecar.immich.errors import ImmichError
+from sidecar.immich.errors import ImmichError, ImmichPermissionError
 from sidecar.immich.models import Asset, Person
+from sidecar.immich.permissions import post_features
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import PostRef
 from sidecar.wording import count
@@ -51,6 +55,7 @@ from sidecar.wording import count
 log = logging.getLogger(__name__)
 
 JOB_PREFIX = "post:"
+KNOWN_SINCE_PREFIX = "post_known_since:"  # state meta: when this state file first had the post
 MISFIRE_GRACE_SECONDS = 3600  # a fire delayed by a busy loop still runs (then coalesced)
 RETRY_SECONDS = 300.0  # a run that failed (Immich down) is tried again this much later
 BIRTHDAY_CANDIDATES = 50  # random photos of a person to pick from
@@ -92,7 +97,7 @@ class PostPlanner:
         for position, name in enumerate(post.people):
             if name not in found and not is_person_id(name):
                 found[name] = await self._client.search_person(name, with_hidden=True)
-            person_id = _resolve(
+            person_id = resolve_person(
                 name,
                 lambda n: found.get(n, []),
                 f"posts {post.name}: people.any[{position}]",
@@ -115,6 +120,7 @@ class PostPlanner:
             max_pictures=post.max_pictures,
             max_per_day=post.max_per_day,
             people=people,
+            one_message_per_year=post.one_message_per_year,
         )
         if plan.messages:
             return plan
@@ -139,6 +145,7 @@ class PostPlanner:
             max_pictures=post.max_pictures,
             max_per_day=post.max_per_day,
             people=people,
+            one_message_per_year=post.one_message_per_year,
         )
         if not memories:
             return fallback
@@ -176,8 +183,14 @@ class PostPlanner:
         return plan_digest(matches, since, now, self._external_url, max_pictures=post.max_pictures)
 
 
-COMMAND_POST = Post(
-    name="command", kind="memories", cron="* * * * *", targets=(), max_pictures=4, max_per_day=10
+COMMAND_POST = Post(  # the command shows one embed per year
+    name="command",
+    kind="memories",
+    cron="* * * * *",
+    targets=(),
+    max_pictures=4,
+    max_per_day=10,
+    one_message_per_year=True,
 )
 
 
@@ -202,8 +215,10 @@ class PostScheduler:
         metrics: Metrics,
         clock: Callable[[], datetime],
         queued: Callable[[], None],
+        access: FeatureAccess | None = None,
         source_for: Callable[[Post], PostSource] | None = None,
     ) -> None:
+        self._access = access  # a post whose feature is off is skipped, not retried
         self._scheduler = scheduler
         self._client = client
         self._source_for = source_for  # a post's accounts (default: the one client)
@@ -235,8 +250,13 @@ class PostScheduler:
                 self._scheduler.remove_job(JOB_PREFIX + name)
             with contextlib.suppress(KeyError):  # never set when it had no next run
                 self._metrics.post_next_run.remove(name)
+            self._store.forget_meta(KNOWN_SINCE_PREFIX + name)
             log.info("post %s removed", name)
         for name, post in self._posts.items():
+            if self._store.get_meta(KNOWN_SINCE_PREFIX + name) is None:
+                # A state file from before this key: a post that ran is known since then.
+                since = self._store.last_post_run(name) or self._clock()
+                self._store.set_time(KNOWN_SINCE_PREFIX + name, since)
             job = self._scheduler.get_job(JOB_PREFIX + name)
             trigger = post_trigger(post.cron, zone)
             if job is None:
@@ -263,6 +283,10 @@ class PostScheduler:
             for name, post in self._posts.items()
         }
 
+    def _next_run_text(self, post: Post) -> str:
+        when = post_trigger(post.cron, self._zone).get_next_fire_time(None, self._clock())
+        return "never" if when is None else when.astimezone(self._zone).strftime("%Y-%m-%d %H:%M")
+
     def _update_next_runs(self) -> None:
         for name, when in self.next_runs().items():
             if when is not None:
@@ -279,6 +303,16 @@ class PostScheduler:
         for name, post in list(self._posts.items()):
             fire = last_fire(post_trigger(post.cron, self._zone), now, self._zone)
             if fire is None or self._store.post_ran(name, occasion_of(fire, self._zone)):
+                continue
+            known = self._store.get_time(KNOWN_SINCE_PREFIX + name)
+            if known is not None and fire < known:
+                log.info(
+                    "post %s: first run %s (today's run of %s was before this state file knew "
+                    "the post, so it is not made up)",
+                    name,
+                    self._next_run_text(post),
+                    fire.astimezone(self._zone).strftime("%H:%M"),
+                )
                 continue
             log.info(
                 "post %s: making up the run of %s missed while the sidecar was down",
@@ -310,11 +344,21 @@ class PostScheduler:
         if self._store.post_ran(post.name, occasion):
             log.info("post %s: already done for %s", post.name, occasion)
             return RunResult("skipped", note=f"already posted for {occasion}")
+        off = self._off(post)
+        if off:
+            log.info("post %s: skipped for %s: %s", post.name, occasion, off)
+            return RunResult("skipped", note=off)
         source = self._source_for(post) if self._source_for is not None else self._client
         planner = PostPlanner(source, self._store, self._external_url)
         try:
             since = self._store.last_post_run(post.name)
             plan = await planner.plan(post, now, self._zone, since)
+        except ImmichPermissionError as err:
+            permission = missing_permission(err.message)
+            if self._access is None or permission is None:
+                raise
+            self._access.refused(permission)  # says once which features are off
+            return RunResult("failure", note=str(err))
         except (ImmichError, RuleResolutionError) as err:
             problem = "; ".join(err.lines()) if isinstance(err, RuleResolutionError) else err
             log.error(
@@ -356,6 +400,13 @@ class PostScheduler:
             return RunResult("nothing", note=plan.note)
         self._queued()
         return RunResult("sent", messages=len(plan.messages), note=plan.note)
+
+    def _off(self, post: Post) -> str:
+        """Why the post cannot run now (a feature it needs is off), or ""."""
+        if self._access is None:
+            return ""
+        off = [f for f in post_features(post) if not self._access.is_on(f)]
+        return f"{off[0].label} is off (the API key lacks a permission)" if off else ""
 
     def _retry_later(self, name: str) -> None:
         when = utc_now() + timedelta(seconds=RETRY_SECONDS)  # the scheduler's own time
@@ -405,6 +456,12 @@ async def _dry_run_posts(config_path: Path, out: TextIO) -> int:
                 file=out,
             )
             for post in settings.posts:
+                done = _already_sent(store, post, now, zone)
+                if done is not None:
+                    print(
+                        f"{post.name} ({post.kind}) -> {', '.join(post.targets)}: {done}", file=out
+                    )
+                    continue
                 try:
                     plan = await planner.plan(post, now, zone, store.last_post_run(post.name))
                 except (ImmichError, RuleResolutionError) as err:
@@ -422,3 +479,19 @@ async def _dry_run_posts(config_path: Path, out: TextIO) -> int:
     finally:
         store.close()
     return 0
+
+
+def _already_sent(store: Store, post: Post, now: datetime, zone: ZoneInfo) -> str | None:
+    """What ``dry-run --posts`` says of a post whose run for today is done (a run would skip
+    it), or None."""
+    trigger = post_trigger(post.cron, zone)
+    fire = last_fire(trigger, now, zone)
+    if fire is None or not store.post_ran(post.name, occasion_of(fire, zone)):
+        return None
+    ran = store.last_post_run(post.name)
+    at = f" at {ran.astimezone(zone):%H:%M}" if ran is not None else ""
+    upcoming = trigger.get_next_fire_time(None, now)
+    following = (
+        f"; next run {upcoming.astimezone(zone):%a %Y-%m-%d %H:%M}" if upcoming is not None else ""
+    )
+    return f"already sent for {occasion_of(fire, zone)}{at}, nothing more today{following}"

@@ -98,6 +98,64 @@ def memory_link(external_url: str, memory_id: str) -> str:
     return f"{external_url.rstrip('/')}/memory?id={memory_id}"
 
 
+@dataclass(frozen=True)
+class _Year:
+    """One past year of today's memories: what it shows, and where it opens in Immich."""
+
+    year: int
+    shown: tuple[Asset, ...]
+    link: str
+
+
+def _memory_messages(
+    years: Sequence[_Year],
+    today: date,
+    *,
+    max_pictures: int,
+    max_per_day: int,
+    one_message_per_year: bool,
+) -> tuple[PlannedMessage, ...]:
+    """The years (most recent first, at most ``max_per_day``) as one message each, or all in
+    one message whose pictures are spread over the years."""
+    kept = list(years)[:max_per_day]
+    if one_message_per_year or len(kept) <= 1:
+        return tuple(
+            PlannedMessage(
+                group=str(y.year),
+                text=f"📅 {years_ago(y.year, today)} ({y.year}): {count(len(y.shown), 'photo')}",
+                link=y.link,
+                assets=_pictures(y.shown, max_pictures),
+            )
+            for y in kept
+        )
+    ages = [f"{years_ago(y.year, today).removesuffix(' today')} ({y.year})" for y in kept]
+    total = sum(len(y.shown) for y in kept)
+    return (
+        PlannedMessage(
+            group="years",
+            text=f"📅 On this day: {join_words(ages)}: {count(total, 'photo')}",
+            link=kept[0].link,  # Immich's memory viewer steps on to the other years from there
+            assets=_spread(
+                [_pictures(y.shown, max_pictures) for y in kept],
+                max_pictures,
+            ),
+        ),
+    )
+
+
+def join_words(words: Sequence[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _spread(per_year: Sequence[Sequence[Asset]], limit: int) -> tuple[Asset, ...]:
+    """Up to ``limit`` pictures taken in turn from each year, so that every year shows."""
+    picked: list[Asset] = []
+    for round_ in range(max((len(p) for p in per_year), default=0)):
+        picked += [p[round_] for p in per_year if round_ < len(p)]
+    return tuple(picked[:limit])
+
+
 def plan_memories(
     memories: Sequence[Memory],
     today: date,
@@ -106,27 +164,26 @@ def plan_memories(
     max_pictures: int,
     max_per_day: int,
     people: Collection[str] | None = None,
+    one_message_per_year: bool = False,
 ) -> Plan:
-    """One message per past year of Immich's memories for today, most recent year first.
-    ``people``: person ids; only memories (and pictures) showing any of them."""
-    messages = []
+    """Immich's memories for today, most recent year first: one message for all the years, or
+    one per year. ``people``: person ids; only memories (and pictures) showing any of them."""
+    years = []
     for memory in sorted(memories, key=lambda m: m.year, reverse=True):
         if memory.year >= today.year:
             continue
-        shown = [a for a in memory.assets if _shows(a, people)]
-        if not shown:
-            continue
-        text = f"📅 {years_ago(memory.year, today)} ({memory.year}): {count(len(shown), 'photo')}"
-        messages.append(
-            PlannedMessage(
-                group=str(memory.year),
-                text=text,
-                link=memory_link(external_url, memory.id),
-                assets=_pictures(shown, max_pictures),
-            )
-        )
-    kept = tuple(messages[:max_per_day])
-    return Plan(kept, f"{count(len(kept), 'memory', 'memories')} from Immich")
+        shown = tuple(a for a in memory.assets if _shows(a, people))
+        if shown:
+            years.append(_Year(memory.year, shown, memory_link(external_url, memory.id)))
+    messages = _memory_messages(
+        years,
+        today,
+        max_pictures=max_pictures,
+        max_per_day=max_per_day,
+        one_message_per_year=one_message_per_year,
+    )
+    kept = min(len(years), max_per_day)
+    return Plan(messages, f"{count(kept, 'memory', 'memories')} from Immich")
 
 
 def fallback_windows(
@@ -155,28 +212,25 @@ def plan_fallback(
     max_pictures: int,
     max_per_day: int,
     people: Collection[str] | None = None,
+    one_message_per_year: bool = False,
 ) -> Plan:
     """The same messages as ``plan_memories`` from photos found taken on this month-day."""
-    messages = []
+    years = []
     for year in sorted(found, reverse=True):
-        shown = [a for a in found[year] if _shows(a, people)]
-        if not shown:
-            continue
-        pictures = _pictures(shown, max_pictures)
-        text = f"📅 {years_ago(year, today)} ({year}): {count(len(shown), 'photo')}"
-        messages.append(
-            PlannedMessage(
-                group=str(year),
-                text=text,
-                link=f"{external_url.rstrip('/')}/photos/{pictures[0].id}",
-                assets=pictures,
-            )
-        )
-    kept = tuple(messages[:max_per_day])
+        shown = tuple(_pictures((a for a in found[year] if _shows(a, people)), len(found[year])))
+        if shown:
+            years.append(_Year(year, shown, f"{external_url.rstrip('/')}/photos/{shown[0].id}"))
+    messages = _memory_messages(
+        years,
+        today,
+        max_pictures=max_pictures,
+        max_per_day=max_per_day,
+        one_message_per_year=one_message_per_year,
+    )
+    kept = min(len(years), max_per_day)
     return Plan(
-        kept,
-        f"no memory in Immich for today; fallback search found "
-        f"{count(len(kept), 'year')} with photos",
+        messages,
+        f"no memory in Immich for today; fallback search found {count(kept, 'year')} with photos",
     )
 
 

@@ -82,17 +82,21 @@ def compile_rules(
     candidates_for: Callable[[str], Sequence[Person]],
     source: str = "config",
     line_of: Callable[[KeyPath], int | None] = lambda _path: None,
+    runs: Callable[[Rule], bool] = lambda _rule: True,
 ) -> tuple[CompiledRule, ...]:
     """Resolve every person name in the rules to one Immich person id.
 
     ``candidates_for(name)`` returns the people Immich finds for a name (its person search is
     fuzzy); a name must match exactly one of them, ignoring case (and accents if need be).
     All problems are collected and raised together, each as ``source:line: key: problem``
-    (``source: key: problem`` when ``line_of`` does not know the line).
+    (``source: key: problem`` when ``line_of`` does not know the line). Rules that do not
+    ``run`` are left out.
     """
     problems: list[str] = []
     compiled = []
     for index, rule in enumerate(rules):
+        if not runs(rule):  # off for now (the key lacks a permission it needs)
+            continue
         resolved: dict[str, frozenset[str]] = {}
         for field in ("any", "all", "none"):
             ids = set()
@@ -101,7 +105,7 @@ def compile_rules(
                 line = line_of(path)
                 location = source if line is None else f"{source}:{line}"
                 where = f"{location}: {format_key_path(path)}"
-                person_id = _resolve(reference, candidates_for, where, problems)
+                person_id = resolve_person(reference, candidates_for, where, problems)
                 if person_id is not None:
                     ids.add(person_id)
             resolved[field] = frozenset(ids)
@@ -117,17 +121,8 @@ def resolve_person(
     where: str,
     problems: list[str],
 ) -> str | None:
-    """One person reference (name or id) as rules resolve theirs; a problem is appended (with
-    the candidates for a near miss) and None returned when it does not name one person."""
-    return _resolve(reference, candidates_for, where, problems)
-
-
-def _resolve(
-    reference: str,
-    candidates_for: Callable[[str], Sequence[Person]],
-    where: str,
-    problems: list[str],
-) -> str | None:
+    """The Immich person id ``reference`` names, or None with its problem appended to
+    ``problems`` as ``where: problem`` (run, the posts and doctor say it alike)."""
     if is_person_id(reference):
         return reference.lower()
     candidates = candidates_for(reference)

@@ -145,6 +145,9 @@ class Store(AlbumTables, IngestTables, MemberTables, UnreadTables):
             (key, value),
         )
 
+    def forget_meta(self, key: str) -> None:
+        self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
     def get_time(self, key: str) -> datetime | None:
         value = self.get_meta(key)
         return None if value is None else datetime.fromtimestamp(float(value), UTC)

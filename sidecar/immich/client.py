@@ -24,6 +24,7 @@ from sidecar.immich.errors import (
 from sidecar.immich.models import (
     Album,
     Asset,
+    ImmichUser,
     SearchPage,
     ServerVersion,
     UploadResult,
@@ -128,12 +129,14 @@ class ImmichClient(PeopleEndpoints, AlbumEndpoints, WorkflowEndpoints):
 
         return await self._io.call_json("GET", "/api-keys/me", parse)
 
-    async def key_user(self) -> tuple[str, str]:
-        """``(id, name)`` of the Immich user the API key belongs to (``GET /users/me``)."""
+    async def me(self) -> ImmichUser:
+        """The user the API key belongs to (permission ``user.read``)."""
 
-        def parse(data: Any) -> tuple[str, str]:
+        def parse(data: Any) -> ImmichUser:
             body = require_dict(data, "body")
-            return str(body["id"]), str(body.get("name") or "")
+            if not isinstance(body.get("id"), str):
+                raise ShapeError("the user has no id")
+            return ImmichUser.from_dict(body)
 
         return await self._io.call_json("GET", "/users/me", parse)
 

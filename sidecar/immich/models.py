@@ -136,6 +136,18 @@ class Album:
 
 
 @dataclass(frozen=True)
+class ImmichUser:
+    """The user an API key belongs to (``GET /api/users/me``)."""
+
+    id: str
+    name: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImmichUser:
+        return cls(id=str(data["id"]), name=str(data.get("name") or data.get("email") or ""))
+
+
+@dataclass(frozen=True)
 class ServerVersion:
     major: int
     minor: int

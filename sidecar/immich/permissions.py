@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from sidecar.config.model import Settings
+from sidecar.config.model import Post, Rule, Settings
 from sidecar.immich.models import is_immich_id
 
 KEY_SETTINGS_HINT = "Immich: Account settings > API keys"
@@ -35,17 +35,32 @@ class Feature:
         """The one sentence said at start and answered by a command that cannot work."""
         names = ", ".join(missing) or ", ".join(self.permissions)
         return (
-            f"{self.label} is off: the Immich API key lacks {names}; add "
+            f"{self.label} {self._verb} off: the Immich API key lacks {names}; add "
             f"{'it' if ',' not in names else 'them'} to the key ({KEY_SETTINGS_HINT})"
         )
+
+    def on_sentence(self) -> str:
+        """Said once when the key gains what the feature lacked."""
+        names = ", ".join(self.permissions)
+        return f"{self.label} {self._verb} on: the Immich API key now has {names}"
+
+    @property
+    def _verb(self) -> str:
+        # "album rules are off", "/immich person is off": a label naming several things.
+        return "are" if self.label.endswith(("rules", "posts", "DMs", " and members")) else "is"
 
 
 WATCHING = Feature(
     "watching",
     "watching for new photos",
-    ("asset.read", "asset.view", "asset.statistics", "person.read"),
-    "POST /search/metadata and /search/statistics, GET /assets/{id}/thumbnail, "
-    "GET /search/person and /people",
+    ("asset.read", "asset.view", "asset.statistics"),
+    "POST /search/metadata and /search/statistics, GET /assets/{id}/thumbnail",
+)
+PEOPLE = Feature(
+    "people",
+    "finding people by name",
+    ("person.read",),
+    "GET /search/person (the person names of rules and posts)",
 )
 UPLOAD = Feature(
     "upload",
@@ -74,9 +89,9 @@ PERSON = Feature(
 ALBUM_WATCHING = Feature(
     "album_watching",
     "album rules",
-    ("album.read", "asset.read"),
+    ("album.read", "asset.read", "asset.view"),
     "GET /albums, GET /timeline/buckets and /timeline/bucket, GET /assets/{id}, "
-    "POST /search/metadata (albumIds)",
+    "POST /search/metadata (albumIds), GET /assets/{id}/thumbnail",
 )
 MEMORY_POSTS = Feature(
     "memory_posts",
@@ -132,23 +147,37 @@ SAVE_COMMAND = Feature(
     ("asset.upload", "asset.update"),
     "POST /assets, PUT /assets/{id} (the description)",
 )
+STATE_OWNER = Feature(
+    "state_owner",
+    "checking whose state file it is",
+    ("user.read",),
+    "GET /users/me (the state file belongs to one Immich user)",
+)
 FEATURES: tuple[Feature, ...] = (
     WATCHING,
+    PEOPLE,
     UPLOAD,
     UPLOAD_ALBUM,
     UPLOAD_ALBUM_BY_NAME,
+    SAVE_COMMAND,
+    INGEST,
     PERSON,
     ALBUM_WATCHING,
     MEMORY_POSTS,
     BIRTHDAY_POSTS,
     MEMORIES_COMMAND,
-    PUSH_SETUP,
-    INGEST,
-    SAVE_COMMAND,
     CLAIMS,
     SPOTTED_DMS,
     FAVOURITE,
+    PUSH_SETUP,
+    STATE_OWNER,
 )
+# The features a rule or a post needs to run at all; the others are the slash commands' and
+# the start's own.
+RUNNING_FEATURES = frozenset({WATCHING, PEOPLE, ALBUM_WATCHING, MEMORY_POSTS, BIRTHDAY_POSTS})
+# Checks that guard the sidecar rather than do its job: without them it still posts, so they
+# do not make it "not ready" (an upgrade with a key made before them keeps its pod ready).
+SAFETY_FEATURES = frozenset({STATE_OWNER})
 
 
 def album_feature(album: str | None) -> Feature | None:
@@ -158,33 +187,48 @@ def album_feature(album: str | None) -> Feature | None:
     return UPLOAD_ALBUM if is_immich_id(album) else UPLOAD_ALBUM_BY_NAME
 
 
+def rule_features(rule: Rule) -> tuple[Feature, ...]:
+    """What one rule needs: album rules and upload rules differ; a person name must be found."""
+    needs = [ALBUM_WATCHING if rule.albums.any else WATCHING]
+    people = (*rule.people.any, *rule.people.all, *rule.people.none)
+    if any(not is_immich_id(ref) for ref in people):
+        needs.append(PEOPLE)
+    return tuple(needs)
+
+
+def post_features(post: Post) -> tuple[Feature, ...]:
+    """What one scheduled post needs (a digest reads the state file only)."""
+    needs = {"memories": [MEMORY_POSTS], "birthdays": [BIRTHDAY_POSTS]}.get(post.kind, [])
+    if any(not is_immich_id(ref) for ref in post.people):
+        needs.append(PEOPLE)
+    return tuple(needs)
+
+
 def features_in_use(settings: Settings, *, bot: bool) -> tuple[Feature, ...]:
-    """The features this config turns on. Slash commands exist only with a bot (``bot``)."""
-    used = [WATCHING]
-    if any(rule.albums.any for rule in settings.rules):
-        used.append(ALBUM_WATCHING)
-    kinds = {post.kind for post in settings.posts}
-    if "memories" in kinds:
-        used.append(MEMORY_POSTS)
-    if "birthdays" in kinds:
-        used.append(BIRTHDAY_POSTS)
+    """The features this config turns on, in the order of ``FEATURES``. Slash commands exist
+    only with a bot (``bot``)."""
+    used: set[Feature] = {STATE_OWNER}
+    for rule in settings.rules:
+        used.update(rule_features(rule))
+    for post in settings.posts:
+        used.update(post_features(post))
     commands = settings.discord
     if bot and commands.upload.enabled:
-        used.append(UPLOAD)
+        used.add(UPLOAD)
         album = album_feature(commands.upload.album)
         if album is not None:
-            used.append(album)
+            used.add(album)
     if bot and commands.upload.enabled:
-        used.append(SAVE_COMMAND)
+        used.add(SAVE_COMMAND)
     if bot and commands.ingest:
-        used.append(INGEST)
-        used += [f for c in commands.ingest if (f := album_feature(c.album)) is not None]
+        used.add(INGEST)
+        used.update(f for c in commands.ingest if (f := album_feature(c.album)) is not None)
     if bot and commands.person.enabled:
-        used.append(PERSON)
+        used.add(PERSON)
     if bot and commands.memories.enabled:
-        used.append(MEMORIES_COMMAND)
-    used += member_features(settings, bot=bot)
-    return tuple(dict.fromkeys(used))
+        used.add(MEMORIES_COMMAND)
+    used.update(member_features(settings, bot=bot))
+    return tuple(f for f in FEATURES if f in used)
 
 
 def member_features(settings: Settings, *, bot: bool) -> list[Feature]:

@@ -262,8 +262,9 @@ class Transport:
         """Count and log the retry about to be sent, with why the attempt before it failed."""
         self._metrics.immich_request_retries.labels(endpoint).inc()
         why = self._redact(history.reason)
-        # The templated endpoint and the host only: a real URL may carry ids.
-        log.info(
+        # The templated endpoint and the host only: a real URL may carry ids. DEBUG: an outage
+        # is said once by the caller, not once per request.
+        log.debug(
             "Immich %s on %s failed (%s); retry %d of %d after waiting %s",
             endpoint,
             self._http.base_url.netloc.decode("ascii"),

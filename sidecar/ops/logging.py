@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
+from collections.abc import MutableMapping
+from typing import Any, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -47,3 +48,30 @@ def configure_logging(level: str, log_format: str = "text", stream: TextIO | Non
     logging.basicConfig(level=level, handlers=[handler])
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+SKIPPED_RUN = "maximum number of running instances reached"
+
+
+class SchedulerLog(logging.LoggerAdapter[logging.Logger]):
+    """APScheduler's logger (its ``logger`` option), saying its "skipped: maximum number of
+    running instances reached" warning as what it means here, at DEBUG. A poll that outlasts
+    the interval (Immich slow, or retrying through an outage) makes the next one wait; the
+    outage itself is said once by the sidecar, and a warning per skipped poll said nothing
+    more. Everything else APScheduler says passes unchanged."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.getLogger("apscheduler.scheduler"), {})
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
+        return msg, kwargs
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if isinstance(msg, str) and SKIPPED_RUN in msg:
+            job = args[0] if args else None
+            logging.getLogger("sidecar.scheduler").debug(
+                "%s: run skipped, the previous run is still going (Immich slow or retrying)",
+                getattr(job, "id", job),
+            )
+            return
+        super().log(level, msg, *args, **kwargs)

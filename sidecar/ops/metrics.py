@@ -119,7 +119,8 @@ class Metrics:
     )
     notification_failures = counter(
         "notification_failures",
-        "Failed delivery attempts, by target name and reason.",
+        "Failed send attempts, by target name and reason, each counted once: also one a "
+        "target kind retried with success, and each batch kept for later or given up on.",
         "target",
         "reason",
     )
@@ -182,6 +183,12 @@ class Metrics:
     )
     fast_polls = counter(
         "fast_polls", "Fast polls of the people rules, by result (success, failure).", "result"
+    )
+    feature_enabled = gauge(
+        "feature_enabled",
+        "1 for each feature the config uses that the Immich API key allows, 0 while the key "
+        "lacks a permission it needs (feature: watching, people, album_watching, ...).",
+        "feature",
     )
     # Several Immich accounts: `account` is a name from immich.accounts (a few at most).
     account_up = gauge(

@@ -23,6 +23,17 @@ if TYPE_CHECKING:
     import httpx
 
 
+def people_names(asset: Asset) -> list[str]:
+    """The named people of an asset, by name (ignoring case), for every target kind alike.
+    Immich lists them in the order their faces were found, which differs from one photo (and
+    one server version) to the next: the same pair would read "Bob, Alice" here and "Alice and
+    Bob" there."""
+    # Ties in case broken by the name itself: the order never depends on Immich's.
+    return sorted(
+        (p.name for p in asset.people if p.name.strip()), key=lambda name: (name.casefold(), name)
+    )
+
+
 @dataclass(frozen=True)
 class AlbumRef:
     """The album an album rule's delivery was added to (for the message and its links)."""

@@ -19,8 +19,9 @@ from sidecar.targets.base import (
     SinkContext,
     TargetKind,
     TemporaryDeliveryError,
+    people_names,
 )
-from sidecar.targets.discord_render import album_asset_link, album_link
+from sidecar.targets.links import album_asset_link, album_link, asset_link
 
 if TYPE_CHECKING:
     import httpx
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
 class ConsoleTarget:
     name: str
     quiet_hours: QuietHours | None = None
-
-
-def asset_link(external_url: str, asset_id: str) -> str:
-    return f"{external_url.rstrip('/')}/photos/{asset_id}"
 
 
 def console_line(delivery: Delivery, external_url: str) -> str:
@@ -56,7 +53,7 @@ def console_line(delivery: Delivery, external_url: str) -> str:
             "target": delivery.target,
             "asset_id": asset.id,
             "type": asset.type,
-            "people": [p.name for p in asset.people if p.name],
+            "people": people_names(asset),
             "taken_at": asset.taken_at.isoformat() if asset.taken_at else None,
             "city": asset.city,
             "country": asset.country,

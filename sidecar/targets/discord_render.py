@@ -17,7 +17,8 @@ from typing import Any
 from discord.utils import escape_markdown, escape_mentions
 
 from sidecar.immich.models import Asset
-from sidecar.targets.base import AlbumRef, Batch, PostRef
+from sidecar.targets.base import AlbumRef, Batch, PostRef, people_names
+from sidecar.targets.links import album_asset_link, album_link, asset_link
 
 DISCORD_MAX_EMBEDS = 10
 SUMMARY_PREVIEWS = 4
@@ -25,6 +26,7 @@ EMBED_TITLE_LIMIT = 256
 EMBED_FIELD_LIMIT = 1024
 CONTENT_LIMIT = 2000
 NONCE_LENGTH = 25  # Discord rejects longer nonces
+POST_LINK_TITLE = "Open in Immich"  # a scheduled post's embed title (its headline is the content)
 
 _EXTENSIONS = {
     "image/jpeg": "jpg",
@@ -125,25 +127,10 @@ def attachment_name(asset_id: str, content_type: str) -> str:
     return f"{safe_id}.{extension}"
 
 
-def asset_link(external_url: str, asset_id: str) -> str:
-    return f"{external_url.rstrip('/')}/photos/{asset_id}"
-
-
-def album_asset_link(external_url: str, album_id: str, asset_id: str) -> str:
-    """Opens the asset inside the album."""
-    return f"{external_url.rstrip('/')}/albums/{album_id}/photos/{asset_id}"
-
-
-def album_link(external_url: str, album_id: str) -> str:
-    return f"{external_url.rstrip('/')}/albums/{album_id}"
-
-
 def describe_people(asset: Asset) -> str:
-    """ "Alice and Bob", "Alice and 1 other person", "someone", or "nobody recognised".
-    Names are sorted: Immich lists people in the order their faces were found, which would
-    make the same group read differently from one photo to the next."""
-    named = sorted((p.name for p in asset.people if p.name.strip()), key=str.casefold)
-    names = [safe_text(name) for name in named]
+    """ "Alice and Bob", "Alice and 1 other person", "someone", or "nobody recognised", the
+    names sorted (``people_names``)."""
+    names = [safe_text(name) for name in people_names(asset)]
     unnamed = len(asset.people) - len(names)
     if not asset.people:
         return "nobody recognised"
@@ -357,11 +344,13 @@ def _batch_post(batch: Batch) -> PostRef | None:
 def post_message(
     batch: Batch, post: PostRef, external_url: str, thumbnails: Mapping[str, Thumbnail]
 ) -> RenderedMessage:
-    """One scheduled post message: its headline, and its pictures as one gallery (embeds that
-    share a url). Mentions are off: a post never pings anyone."""
+    """One scheduled post message: its headline as the content (what a notification shows),
+    and its pictures as one gallery (embeds that share a url) under a link to Immich. The
+    headline is said once: the embed's title is the link, not the headline again. Mentions are
+    off: a post never pings anyone."""
     link = post.link or f"{external_url.rstrip('/')}/photos"
     text = safe_text(post.text)
-    embeds: list[dict[str, Any]] = [{"title": _truncate(post.text, EMBED_TITLE_LIMIT), "url": link}]
+    embeds: list[dict[str, Any]] = [{"title": POST_LINK_TITLE, "url": link}]
     files = _gallery(
         embeds, [d.asset for d in batch.deliveries[:DISCORD_MAX_EMBEDS]], thumbnails, link
     )

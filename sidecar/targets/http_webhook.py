@@ -29,6 +29,7 @@ from sidecar.clock import utc_now
 from sidecar.config.model import KeyPath, QuietHours, Secret
 from sidecar.ops.checks import Check, failed, passed
 from sidecar.ops.logging import log_fields
+from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import (
     Batch,
     Delivery,
@@ -38,8 +39,9 @@ from sidecar.targets.base import (
     SinkContext,
     TargetKind,
     TemporaryDeliveryError,
+    people_names,
 )
-from sidecar.targets.discord_render import album_asset_link, album_link, asset_link
+from sidecar.targets.links import album_asset_link, album_link, asset_link
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ def asset_entry(delivery: Delivery, external_url: str) -> dict[str, Any]:
         "id": asset.id,
         "type": asset.type,
         "taken_at": asset.taken_at.isoformat() if asset.taken_at else None,
-        "people": [p.name for p in asset.people if p.name],
+        "people": people_names(asset),
         "city": asset.city,
         "country": asset.country,
         "file_name": asset.original_file_name,
@@ -142,8 +144,10 @@ class HttpWebhookSink:
         max_wait: float = 30.0,
         timeout: float = 15.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        metrics: Metrics | None = None,
     ) -> None:
         self._target = target
+        self._metrics = metrics
         self._external_url = external_url
         self._own_client = client is None
         # Redirects are not followed: the signed body goes to the configured URL only.
@@ -167,6 +171,7 @@ class HttpWebhookSink:
                 self._max_attempts,
                 self._max_wait,
                 self._sleep,
+                self._count_retried_failure,
             )
         except DeliveryError as error:
             log.warning(
@@ -176,6 +181,12 @@ class HttpWebhookSink:
                 extra=log_fields(target=self.name, rule=batch.rule, reason=error.reason),
             )
             raise
+
+    def _count_retried_failure(self, error: DeliveryError) -> None:
+        """An attempt that failed and is retried here: a failure all the same (the last
+        attempt's failure is counted by the dispatcher, which decides what happens next)."""
+        if self._metrics is not None:
+            self._metrics.notification_failures.labels(target=self.name, reason=error.reason).inc()
 
     async def close(self) -> None:
         if self._own_client:
@@ -190,8 +201,10 @@ async def post_json(
     max_attempts: int,
     max_wait: float,
     sleep: Callable[[float], Awaitable[None]],
+    retried: Callable[[DeliveryError], None] = lambda _error: None,
 ) -> None:
-    """POST ``body`` to the target, retrying what is worth retrying; raises DeliveryError."""
+    """POST ``body`` to the target, retrying what is worth retrying; raises DeliveryError.
+    ``retried`` hears of each failed attempt that is tried again."""
     headers = {name: value.reveal() for name, value in target.headers}
     headers.update(
         {"Content-Type": "application/json", "User-Agent": f"immich-sidecar/{__version__}"}
@@ -207,6 +220,7 @@ async def post_json(
         wait = error.retry_after if error.retry_after is not None else 0.5 * 2 ** (attempt - 1)
         if attempt == max_attempts or wait > max_wait:
             raise error
+        retried(error)
         log.info(
             "http target %s: %s; retry %d of %d in %.2fs",
             target.name,
@@ -290,7 +304,7 @@ class HttpKind(TargetKind[HttpTarget]):
                 yield (("http", "headers", key), "is set by the sidecar itself; remove it")
 
     def build_sink(self, target: HttpTarget, context: SinkContext) -> HttpWebhookSink:
-        return HttpWebhookSink(target, context.external_url)
+        return HttpWebhookSink(target, context.external_url, metrics=context.metrics)
 
     async def check(self, target: HttpTarget, http: httpx.AsyncClient) -> Check:
         # Any request would be acted on by the receiver (an n8n flow runs on a GET too).
