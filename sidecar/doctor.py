@@ -25,8 +25,9 @@ from sidecar.config.loader import load_settings
 from sidecar.config.model import Secret, Settings
 from sidecar.discord.bot import channel_problem
 from sidecar.discord.intents import ingest_checks
-from sidecar.doctor_accounts import account_checks
+from sidecar.doctor_accounts import account_checks, person_across
 from sidecar.doctor_members import claims_channel_check, member_name_checks
+from sidecar.engine.accounts import Accounts
 from sidecar.engine.planning import name_refs, resolve_name, rule_albums
 from sidecar.engine.state_owner import RESET_FIX, StateOwner, owner_problem, read_owner
 from sidecar.immich.client import ImmichClient
@@ -129,7 +130,9 @@ def invite_url(application_id: int) -> str:
 # ---------------------------------------------------------------------------- Immich
 
 
-async def immich_checks(settings: Settings, client: ImmichClient, *, bot: bool) -> list[Check]:
+async def immich_checks(
+    settings: Settings, client: ImmichClient, *, bot: bool, accounts: Accounts | None = None
+) -> list[Check]:
     url = settings.immich.url
     try:
         version = await client.version()
@@ -160,7 +163,7 @@ async def immich_checks(settings: Settings, client: ImmichClient, *, bot: bool) 
         ]
     checks.append(passed("Immich accepts the API key"))
     checks += [feature_check(f, granted) for f in features_in_use(settings, bot=bot)]
-    checks += await _name_checks(settings, client, granted, bot=bot)
+    checks += await _name_checks(settings, client, granted, bot=bot, accounts=accounts)
     if not PEOPLE.missing(granted):
         checks += await member_name_checks(settings, client)
     if STATE_OWNER.missing(granted):
@@ -197,16 +200,27 @@ NAME_PERMISSIONS = {"person": "person.read", "album": "album.read", "upload albu
 
 
 async def _name_checks(
-    settings: Settings, client: ImmichClient, granted: frozenset[str], *, bot: bool
+    settings: Settings,
+    client: ImmichClient,
+    granted: frozenset[str],
+    *,
+    bot: bool,
+    accounts: Accounts | None = None,
 ) -> list[Check]:
-    """One line per name ``run`` resolves, in config order, looked up as ``run`` does."""
+    """One line per name ``run`` resolves, in config order, looked up as ``run`` does: with
+    several accounts, people and album rules across them and upload albums in the account
+    uploads go into."""
     listed: dict[str, Sequence[Album | AlbumSummary]] = {}
 
     async def albums(kind: str) -> Sequence[Album | AlbumSummary]:
         if kind not in listed:
-            listed[kind] = await (
-                client.list_albums() if kind == "upload album" else rule_albums(client)
-            )
+            if kind == "upload album":
+                uploads = (
+                    client if accounts is None else accounts.get(_upload_account(settings)).client
+                )
+                listed[kind] = await uploads.list_albums()
+            else:
+                listed[kind] = await rule_albums(client if accounts is None else accounts.albums())
         return listed[kind]
 
     checks = []
@@ -214,6 +228,9 @@ async def _name_checks(
         if "all" not in granted and NAME_PERMISSIONS[ref.kind] not in granted:
             continue
         try:
+            if ref.kind == "person" and accounts is not None:
+                checks.append(await person_across(accounts, ref))
+                continue
             found = await resolve_name(client, ref, albums)
         except ImmichError as err:
             checks.append(
@@ -230,6 +247,10 @@ async def _name_checks(
         else:
             checks.append(passed(f"{ref.kind} {ref.name!r} is Immich {ref.kind} {found.immich_id}"))
     return checks
+
+
+def _upload_account(settings: Settings) -> str | None:
+    return settings.discord.upload.account
 
 
 # ---------------------------------------------------------------------------- Discord
@@ -391,9 +412,13 @@ async def diagnose(
         max_retry_seconds=10.0,
     )
     try:
-        emit(await immich_checks(settings, immich, bot=bot))
-        emit(await push_checks(settings, immich))
-        emit(await account_checks(settings))
+        async with contextlib.AsyncExitStack() as stack:
+            accounts = None
+            if len(settings.immich.accounts) > 1:  # people are looked up in every account
+                accounts = await Accounts.open(settings, Metrics(), stack)
+            emit(await immich_checks(settings, immich, bot=bot, accounts=accounts))
+            emit(await push_checks(settings, immich))
+            emit(await account_checks(settings, accounts))
     finally:
         if own_client:
             await immich.aclose()

@@ -253,3 +253,54 @@ async def test_dry_run_and_doctor_say_where_each_name_was_found(household, monke
     await diagnose(load_settings(household.config), report)
     assert "person Grandma: dad, mum; not in leo" in report.getvalue()
     assert "account leo: Immich accepts its key" in report.getvalue()
+
+
+async def test_doctor_looks_each_person_up_in_every_account(household, monkeypatch) -> None:
+    """A rule's person only Mum has and a post's person only Dad has pass, one line each; a name
+    in neither account is one ✗ line (issue 17: doctor asked only the first account)."""
+    from io import StringIO
+
+    from sidecar.doctor import diagnose
+
+    immich = household.immich
+    immich.add_person("Auntie Flo", owner=household.mum)
+    immich.add_person("Uncle Bob", owner=household.dad)
+    monkeypatch.setenv("DAD_KEY", KEYS["dad"])
+    monkeypatch.setenv("MUM_KEY", KEYS["mum"])
+    posts = textwrap.dedent("""\
+        posts:
+          - name: memories
+            kind: memories
+            cron: "0 9 * * *"
+            people: {any: [Uncle Bob]}
+            targets: [stdout]
+        """)
+
+    async def doctor(rules: str) -> tuple[int, list[str]]:
+        write_config(
+            household.config,
+            immich_url=immich.url,
+            state=household.state,
+            rules=rules,
+            metrics_port=household.port,
+            accounts={"dad": "DAD_KEY", "mum": "MUM_KEY"},
+            extra=posts,
+        )
+        report = StringIO()
+        code = await diagnose(load_settings(household.config), report)
+        return code, report.getvalue().splitlines()
+
+    code, lines = await doctor("- name: flo\n  people: {any: [Auntie Flo]}\n  targets: [stdout]")
+    assert [line for line in lines if "Auntie Flo" in line] == [
+        "✓ person Auntie Flo: mum; not in dad"
+    ]
+    assert [line for line in lines if "Uncle Bob" in line] == [
+        "✓ person Uncle Bob: dad; not in mum"
+    ]
+    assert code == 0, "\n".join(lines)
+
+    code, lines = await doctor("- name: nobody\n  people: {any: [Nobody]}\n  targets: [stdout]")
+    named = [line for line in lines if "Nobody" in line]
+    assert len(named) == 1 and named[0].startswith("✗ "), lines
+    assert f"{household.config}:" in named[0] and "rules[0].people.any[0]" in named[0]
+    assert code == 1

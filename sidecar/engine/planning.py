@@ -11,6 +11,7 @@ from sidecar.config.model import KeyPath, Rule, Settings, format_key_path
 from sidecar.engine.account_rules import AccountRules, compile_across, person_names
 from sidecar.engine.accounts import Accounts, check_keys
 from sidecar.engine.albums import (
+    AlbumClient,
     album_where,
     all_listings,
     list_albums,
@@ -19,6 +20,7 @@ from sidecar.engine.albums import (
 )
 from sidecar.engine.dispatch import RuleOptions
 from sidecar.engine.members import Link, config_links
+from sidecar.engine.post_accounts import PostSource
 from sidecar.engine.rules import (
     CompiledRule,
     RuleResolutionError,
@@ -147,6 +149,8 @@ class NameRef:
     kind: str  # "person", "album" (an album rule) or "upload album"
     name: str
     where: str
+    # Each place that names it with ``accounts:`` narrowed: (file:line: key, those accounts).
+    narrowed: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -172,17 +176,15 @@ def name_refs(settings: Settings, *, bot: bool) -> list[NameRef]:
         for field in ("any", "all", "none"):
             for position, name in enumerate(getattr(rule.people, field)):
                 if not is_person_id(name):
-                    refs.append(
-                        NameRef("person", name, where(("rules", index, "people", field, position)))
-                    )
+                    at = where(("rules", index, "people", field, position))
+                    refs.append(NameRef("person", name, at, _narrowed(at, rule.accounts)))
         for position, name in enumerate(rule.albums.any):
             refs.append(NameRef("album", name, album_where(source, rule, index, position)))
     for index, post in enumerate(settings.posts):
         for position, name in enumerate(post.people):
             if not is_person_id(name):
-                refs.append(
-                    NameRef("person", name, where(("posts", index, "people", "any", position)))
-                )
+                at = where(("posts", index, "people", "any", position))
+                refs.append(NameRef("person", name, at, _narrowed(at, post.accounts)))
     upload = settings.discord.upload
     if bot and upload.enabled and upload.album and not is_immich_id(upload.album):
         refs.append(
@@ -193,18 +195,21 @@ def name_refs(settings: Settings, *, bot: bool) -> list[NameRef]:
             refs.append(
                 NameRef("upload album", channel.album, where(("discord", "ingest", index, "album")))
             )
-    seen: set[tuple[str, str]] = set()
-    unique = []
+    unique: dict[tuple[str, str], NameRef] = {}
     for ref in refs:
         key = (ref.kind, ref.name.casefold())
-        if key not in seen:
-            seen.add(key)
-            unique.append(ref)
-    return unique
+        first = unique.setdefault(key, ref)
+        if first is not ref:
+            unique[key] = replace(first, narrowed=first.narrowed + ref.narrowed)
+    return list(unique.values())
+
+
+def _narrowed(where: str, accounts: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return ((where, accounts),) if accounts else ()
 
 
 async def resolve_name(
-    client: ImmichClient,
+    client: PostSource,
     ref: NameRef,
     albums: Callable[[str], Awaitable[Sequence[Album | AlbumSummary]]],
 ) -> Resolved:
@@ -219,6 +224,6 @@ async def resolve_name(
     return Resolved(ref, album_id, problem)
 
 
-async def rule_albums(client: ImmichClient) -> list[AlbumSummary]:
+async def rule_albums(client: AlbumClient) -> list[AlbumSummary]:
     """Every album the key's user can see, as album rules are resolved."""
     return list((await list_albums(client, all_listings(client))).values())

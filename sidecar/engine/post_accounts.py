@@ -83,6 +83,11 @@ class MergedAccounts:
             own.append(person_id if links is None else links.get(index, ""))
         return None if "" in own else own
 
+    def holders(self, person_id: str) -> tuple[int, ...]:
+        """The accounts (indices of the clients given) in which ``search_person`` or
+        ``all_people`` found this person, by the id it answered."""
+        return tuple(sorted(self._own.get(person_id, {})))
+
     async def search_person(self, name: str, *, with_hidden: bool = False) -> list[Person]:
         answers = [await c.search_person(name, with_hidden=with_hidden) for c in self._clients]
         standing: Person | None = None
