@@ -256,8 +256,9 @@ async def test_dry_run_and_doctor_say_where_each_name_was_found(household, monke
 
 
 async def test_doctor_looks_each_person_up_in_every_account(household, monkeypatch) -> None:
-    """A rule's person only Mum has and a post's person only Dad has pass, one line each; a name
-    in neither account is one ✗ line (issue 17: doctor asked only the first account)."""
+    """A rule's person only Mum has and a post's person only Dad has pass, one line each, and so
+    does an album only Mum can read; a name in neither account is one ✗ line, and so is a name
+    only in an account its rule does not watch (issue 17: doctor asked only the first account)."""
     from io import StringIO
 
     from sidecar.doctor import diagnose
@@ -265,6 +266,7 @@ async def test_doctor_looks_each_person_up_in_every_account(household, monkeypat
     immich = household.immich
     immich.add_person("Auntie Flo", owner=household.mum)
     immich.add_person("Uncle Bob", owner=household.dad)
+    trip = immich.add_album("Mum's trip", owner=household.mum)
     monkeypatch.setenv("DAD_KEY", KEYS["dad"])
     monkeypatch.setenv("MUM_KEY", KEYS["mum"])
     posts = textwrap.dedent("""\
@@ -290,7 +292,19 @@ async def test_doctor_looks_each_person_up_in_every_account(household, monkeypat
         code = await diagnose(load_settings(household.config), report)
         return code, report.getvalue().splitlines()
 
-    code, lines = await doctor("- name: flo\n  people: {any: [Auntie Flo]}\n  targets: [stdout]")
+    code, lines = await doctor(
+        textwrap.dedent("""\
+            - name: flo
+              people: {any: [Auntie Flo]}
+              targets: [stdout]
+            - name: trip
+              albums: {any: [Mum's trip]}
+              targets: [stdout]
+            """)
+    )
+    assert [line for line in lines if "Mum's trip" in line] == [
+        f"✓ album \"Mum's trip\" is Immich album {trip}"
+    ]
     assert [line for line in lines if "Auntie Flo" in line] == [
         "✓ person Auntie Flo: mum; not in dad"
     ]
@@ -303,4 +317,12 @@ async def test_doctor_looks_each_person_up_in_every_account(household, monkeypat
     named = [line for line in lines if "Nobody" in line]
     assert len(named) == 1 and named[0].startswith("✗ "), lines
     assert f"{household.config}:" in named[0] and "rules[0].people.any[0]" in named[0]
+    assert code == 1
+
+    code, lines = await doctor(
+        "- name: flo\n  accounts: [dad]\n  people: {any: [Auntie Flo]}\n  targets: [stdout]"
+    )
+    named = [line for line in lines if "Auntie Flo" in line]
+    assert len(named) == 1 and named[0].startswith("✗ "), lines
+    assert "only in account mum" in named[0] and "rules[0].people.any[0]" in named[0]
     assert code == 1
