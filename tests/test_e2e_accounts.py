@@ -303,7 +303,7 @@ async def test_doctor_looks_each_person_up_in_every_account(household, monkeypat
             """)
     )
     assert [line for line in lines if "Mum's trip" in line] == [
-        f"✓ album \"Mum's trip\" is Immich album {trip}"
+        f'✓ album "Mum\'s trip" is Immich album {trip}'
     ]
     assert [line for line in lines if "Auntie Flo" in line] == [
         "✓ person Auntie Flo: mum; not in dad"
