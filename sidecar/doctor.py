@@ -25,6 +25,7 @@ from sidecar.config.loader import load_settings
 from sidecar.config.model import Secret, Settings
 from sidecar.discord.bot import channel_problem
 from sidecar.discord.intents import ingest_checks
+from sidecar.discord.probe import GatewayProbe
 from sidecar.doctor_accounts import account_checks, person_across
 from sidecar.doctor_members import claims_channel_check, member_name_checks
 from sidecar.engine.accounts import Accounts
@@ -52,7 +53,6 @@ log = logging.getLogger(__name__)
 SUPPORTED_MAJORS = (2, 3)
 # View Channel, Send Messages, Embed Links, Attach Files: what the invite link asks for.
 INVITE_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15)
-DISCORD_READY_TIMEOUT = 30.0
 TEST_MESSAGE = (
     "Test message from immich-sidecar doctor: target {name!r} works. "
     "This is not a photo notification."
@@ -256,24 +256,7 @@ def _upload_account(settings: Settings) -> str | None:
 # ---------------------------------------------------------------------------- Discord
 
 
-class _Probe(discord.Client):
-    """A bot session that only logs in, learns its servers and channels, and leaves."""
-
-    def __init__(self) -> None:
-        intents = discord.Intents.none()
-        intents.guilds = True
-        super().__init__(
-            intents=intents,
-            allowed_mentions=discord.AllowedMentions.none(),
-            guild_ready_timeout=1.0,
-        )
-        self.ready = asyncio.Event()
-
-    async def on_ready(self) -> None:
-        self.ready.set()
-
-
-async def _connect(probe: _Probe, token: Secret) -> Check | None:
+async def _connect(probe: GatewayProbe, token: Secret) -> Check | None:
     """Log in and wait until the gateway is ready; a failed Check when that cannot happen."""
     fix = (
         "reset the token (Discord Developer Portal > your application > Bot > Reset "
@@ -290,23 +273,16 @@ async def _connect(probe: _Probe, token: Secret) -> Check | None:
             f"could not reach Discord ({type(err).__name__})",
             "check the network, then run doctor again",
         )
-    runner = asyncio.create_task(probe.connect(reconnect=False))
-    ready = asyncio.create_task(probe.ready.wait())
-    done, _ = await asyncio.wait(
-        {runner, ready}, timeout=DISCORD_READY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
-    )
-    if ready in done:
+    ready, error = await probe.connect_until_ready()
+    if ready:
         return None
-    ready.cancel()
-    reason = ""
-    if runner in done and runner.exception() is not None:
-        reason = f" ({type(runner.exception()).__name__})"
+    reason = f" ({type(error).__name__})" if error is not None else ""
     return failed(
         f"the bot logged in but could not connect to the Discord gateway{reason}", "try again later"
     )
 
 
-async def discord_checks(settings: Settings, probe: _Probe | None) -> list[Check]:
+async def discord_checks(settings: Settings, probe: GatewayProbe | None) -> list[Check]:
     checks: list[Check] = []
     token = settings.discord.token
     bot_ready = False
@@ -354,7 +330,9 @@ async def discord_checks(settings: Settings, probe: _Probe | None) -> list[Check
 # ---------------------------------------------------------------------------- test message
 
 
-async def send_test(settings: Settings, name: str, probe: _Probe | None, out: TextIO) -> Check:
+async def send_test(
+    settings: Settings, name: str, probe: GatewayProbe | None, out: TextIO
+) -> Check:
     target = settings.targets.get(name)
     if target is None:
         return failed(
@@ -423,7 +401,7 @@ async def diagnose(
         if own_client:
             await immich.aclose()
     emit([state_check(settings.state.path)])
-    probe = _Probe() if bot else None
+    probe = GatewayProbe() if bot else None
     try:
         emit(await discord_checks(settings, probe))
         emit(await ingest_checks(settings))

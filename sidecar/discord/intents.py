@@ -10,13 +10,13 @@ without it, so that everything else keeps working.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 import discord
 
 from sidecar.config.ingest_checks import PORTAL_SWITCH
 from sidecar.config.model import Settings
+from sidecar.discord.probe import GatewayProbe
 from sidecar.ops.checks import Check, failed, passed
 
 MESSAGE_CONTENT_OFF = (
@@ -29,7 +29,6 @@ INGEST_CHANNEL_NEEDS = (
     ("send_messages", "Send Messages"),
     ("add_reactions", "Add Reactions"),
 )
-CHECK_TIMEOUT = 30.0
 
 
 def bot_intents(settings: Settings) -> discord.Intents:
@@ -65,47 +64,25 @@ def refused_intent(error: BaseException | None) -> bool:
 # ---------------------------------------------------------------------------- doctor
 
 
-class _IntentProbe(discord.Client):
-    def __init__(self) -> None:
-        intents = discord.Intents.none()
-        intents.guilds = True
-        intents.guild_messages = True
-        intents.message_content = True
-        super().__init__(
-            intents=intents,
-            allowed_mentions=discord.AllowedMentions.none(),
-            guild_ready_timeout=1.0,
-        )
-        self.ready = asyncio.Event()
-
-    async def on_ready(self) -> None:
-        self.ready.set()
-
-
 async def ingest_checks(settings: Settings) -> list[Check]:
     """``doctor``: with ``discord.ingest``, may the bot read message content, and may it read,
     react and reply in each ingest channel? Login problems are the bot check's to report."""
     token = settings.discord.token
     if not settings.discord.ingest or token is None:
         return []
-    probe = _IntentProbe()
+    probe = GatewayProbe(message_content=True)
     try:
         try:
             await probe.login(token.reveal())
         except (discord.HTTPException, discord.LoginFailure, OSError, TimeoutError):
             return []
-        runner = asyncio.create_task(probe.connect(reconnect=False))
-        ready = asyncio.create_task(probe.ready.wait())
-        done, _ = await asyncio.wait(
-            {runner, ready}, timeout=CHECK_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
-        )
-        if ready in done:
+        ready, error = await probe.connect_until_ready()
+        if ready:
             return [
                 passed("the bot may read message content (Message Content intent, for ingest)"),
                 *[_channel_check(probe, c.channel_id) for c in settings.discord.ingest],
             ]
-        ready.cancel()
-        if runner in done and refused_intent(runner.exception()):
+        if refused_intent(error):
             return [
                 failed(
                     "Discord refused the Message Content intent: discord.ingest cannot see "
