@@ -326,15 +326,30 @@ class FakeDiscord:
         }
         if attachments:
             data["resolved"] = {"attachments": {a["id"]: a for a in attachments}}
+        member = self.member(roles, permissions, user_id)
+        return await self._interact(4 if autocomplete else 2, data, channel_id, member, token)
+
+    async def _interact(
+        self,
+        kind: int,
+        data: dict[str, Any],
+        channel_id: int,
+        member: dict[str, Any],
+        token: str,
+        **extra: Any,
+    ) -> str:
+        """Push an INTERACTION_CREATE of ``kind`` (2 command, 3 component, 4 autocomplete) as
+        Discord sends it in a guild channel; returns its token."""
         payload: dict[str, Any] = {
             "id": str(next(self._ids)),
             "application_id": str(APP_ID),
-            "type": 4 if autocomplete else 2,
+            "type": kind,
             "data": data,
             "guild_id": str(GUILD_ID),
             "channel_id": str(channel_id),
             "channel": self.channels[channel_id],
-            "member": self.member(roles, permissions, user_id),
+            "member": member,
+            **extra,
             "token": token,
             "version": 1,
             "app_permissions": str(EVERYONE_PERMS),
@@ -790,28 +805,8 @@ class FakeDiscord:
         token = f"interaction-token-{next(self._ids)}"
         self._clicked[token] = message_id
         channel_id = int(message["channel_id"])
-        payload: dict[str, Any] = {
-            "id": str(next(self._ids)),
-            "application_id": str(APP_ID),
-            "type": 3,
-            "data": data,
-            "guild_id": str(GUILD_ID),
-            "channel_id": str(channel_id),
-            "channel": self.channels[channel_id],
-            "member": self.member(roles, EVERYONE_PERMS, user_id),
-            "message": message,
-            "token": token,
-            "version": 1,
-            "app_permissions": str(EVERYONE_PERMS),
-            "locale": "en-US",
-            "guild_locale": "en-US",
-            "entitlements": [],
-            "authorizing_integration_owners": {"0": str(GUILD_ID)},
-            "context": 0,
-            "attachment_size_limit": 25 * 1024 * 1024,
-        }
-        await self.dispatch("INTERACTION_CREATE", payload)
-        return token
+        member = self.member(roles, EVERYONE_PERMS, user_id)
+        return await self._interact(3, data, channel_id, member, token, message=message)
 
     def _update_message(self, token: str, data: dict[str, Any]) -> dict[str, Any]:
         message = self.message_json[self._clicked[token]]
@@ -1042,34 +1037,15 @@ class FakeDiscord:
             ),
             str(next(self._ids)),
         )
-        payload: dict[str, Any] = {
-            "id": str(next(self._ids)),
-            "application_id": str(APP_ID),
-            "type": 2,
-            "data": {
-                "id": command_id,
-                "name": name,
-                "type": 3,
-                "target_id": target["id"],
-                "resolved": {"messages": {target["id"]: target}},
-                "guild_id": str(GUILD_ID),
-            },
+        data = {
+            "id": command_id,
+            "name": name,
+            "type": 3,
+            "target_id": target["id"],
+            "resolved": {"messages": {target["id"]: target}},
             "guild_id": str(GUILD_ID),
-            "channel_id": str(channel_id),
-            "channel": self.channels[channel_id],
-            "member": self.member(roles),
-            "token": token,
-            "version": 1,
-            "app_permissions": str(EVERYONE_PERMS),
-            "locale": "en-US",
-            "guild_locale": "en-US",
-            "entitlements": [],
-            "authorizing_integration_owners": {"0": str(GUILD_ID)},
-            "context": 0,
-            "attachment_size_limit": 25 * 1024 * 1024,
         }
-        await self.dispatch("INTERACTION_CREATE", payload)
-        return token
+        return await self._interact(2, data, channel_id, self.member(roles), token)
 
     # ================================================================ end of message events
 
