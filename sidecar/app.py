@@ -32,12 +32,12 @@ from sidecar.discord.bot import DiscordStartupError, SidecarBot
 from sidecar.discord.commands import StatusInfo
 from sidecar.discord.no_echo import without_echo
 from sidecar.engine.access import FeatureAccess
-from sidecar.engine.account_rules import AccountRules
 from sidecar.engine.accounts import AccountPolls, Accounts
-from sidecar.engine.albums import (
+from sidecar.engine.albums.watcher import (
     AlbumWatcher,
 )
-from sidecar.engine.dispatch import Dispatcher
+from sidecar.engine.dispatch.dispatcher import Dispatcher
+from sidecar.engine.dispatch.quiet import quiet_policy
 from sidecar.engine.members import Link, MemberDirectory
 from sidecar.engine.planning import (
     build_watch,
@@ -45,16 +45,16 @@ from sidecar.engine.planning import (
     resolve_member_links,
     rule_options,
 )
-from sidecar.engine.post_runner import PostScheduler, memories_today
-from sidecar.engine.posts import Plan
-from sidecar.engine.quiet import quiet_policy
+from sidecar.engine.posts.plan import Plan
+from sidecar.engine.posts.runner import PostScheduler, memories_today
 from sidecar.engine.reload import ConfigReloader, drop_removed_targets, warn_restart_only
-from sidecar.engine.rules import (
+from sidecar.engine.rules.accounts import AccountRules
+from sidecar.engine.rules.matching import (
     RuleResolutionError,
 )
 from sidecar.engine.session import ImmichSession
-from sidecar.engine.state_owner import StateOwnerError, move_aside
-from sidecar.engine.store import Store
+from sidecar.engine.store.database import Store
+from sidecar.engine.store.owner import StateOwnerError, move_aside
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichClientError, ImmichError, ImmichPermissionError
 from sidecar.immich.permissions import CLAIMS

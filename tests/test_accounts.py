@@ -10,11 +10,11 @@ import pytest
 
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, PeopleFilter, Rule
-from sidecar.engine import store_schema
-from sidecar.engine.account_rules import compile_across
-from sidecar.engine.rules import RuleResolutionError
-from sidecar.engine.store import Store
-from sidecar.engine.store_accounts import AccountStore, adopt_account, stored_accounts
+from sidecar.engine.rules.accounts import compile_across
+from sidecar.engine.rules.matching import RuleResolutionError
+from sidecar.engine.store import schema as store_schema
+from sidecar.engine.store.accounts import AccountStore, adopt_account, stored_accounts
+from sidecar.engine.store.database import Store
 from sidecar.immich.models import Person
 
 DADS_GRANDMA, MUMS_GRANDMA = (
@@ -187,7 +187,7 @@ async def test_an_idle_poll_costs_per_account_not_per_photo(version):
 
 
 def test_check_config_names_the_accounts_and_points_to_doctor(tmp_path, capsys):
-    from sidecar.cli import main
+    from sidecar.cli.main import main
 
     path = write(tmp_path, "  accounts:\n    dad:\n      api_key: d\n    mum:\n      api_key: m\n")
     assert main(["check-config", str(path)]) == 0
@@ -235,7 +235,7 @@ def test_unread_windows_are_each_accounts_own(tmp_path, monkeypatch):
     [window] = dad.unread_windows()
     assert (window.created_before, window.seen) == (T0 + timedelta(minutes=5), 1)
     assert [w.created_before for w in mum.unread_windows()] == [T0 + timedelta(minutes=1)]
-    from sidecar.engine.store_accounts import drop_account
+    from sidecar.engine.store.accounts import drop_account
 
     drop_account(store, "mum")
     assert mum.unread_windows() == [] and len(dad.unread_windows()) == 1

@@ -16,7 +16,7 @@ import pytest
 from sidecar.app import Sidecar
 from sidecar.config.model import AlbumFilter, PeopleFilter, Rule, Secret
 from sidecar.discord.commands import watched_albums_line
-from sidecar.engine.albums import (
+from sidecar.engine.albums.watcher import (
     AlbumWatcher,
     detail_ranges,
     grown_buckets,
@@ -24,16 +24,16 @@ from sidecar.engine.albums import (
     resolve_album_refs,
     resolve_albums,
 )
-from sidecar.engine.dispatch import RuleOptions, group_batches
+from sidecar.engine.dispatch.dispatcher import RuleOptions, group_batches
 from sidecar.engine.dry_run import dry_run
-from sidecar.engine.rules import RuleResolutionError, compile_rules
-from sidecar.engine.store import AlbumState, Store
-from sidecar.engine.uploads import Poller, Watch
+from sidecar.engine.rules.matching import RuleResolutionError, compile_rules
+from sidecar.engine.store.database import AlbumState, Store
+from sidecar.engine.uploads.poller import Poller, Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import AlbumSummary, Asset, BucketAsset, Person, PersonRef
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import AlbumRef, Batch, Delivery
-from sidecar.targets.discord_render import render_batch
+from sidecar.targets.discord.render import render_batch
 from tests.bench.album_cost import build_library
 from tests.e2e_harness import free_port, write_config
 from tests.fakes.fake_immich import FakeImmich
@@ -490,7 +490,7 @@ async def test_the_fake_lists_and_searches_albums_as_each_version_does():
 
 async def test_the_poll_log_line_counts_in_words(rig, caplog):
     album = rig.immich.add_album("Holiday 2026", [rig.old_photo(rig.alice)])
-    with caplog.at_level(logging.INFO, logger="sidecar.engine.albums"):
+    with caplog.at_level(logging.INFO, logger="sidecar.engine.albums.watcher"):
         await rig.poll([holiday_rule()])  # the baseline
         rig.immich.add_to_album(album, [rig.old_photo(rig.bob)])
         await rig.poll([holiday_rule()])

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sidecar.cli import _parser, main
+from sidecar.cli.main import _parser, main
 from sidecar.config.model import ConfigError, Problem
 from tests.config_helpers import ENV, REPO_ROOT, SECRETS, VALID, write_config
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.cli import main
+from sidecar.cli.main import main
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError
 from sidecar.config.yamlsource import MAX_FILE_BYTES

@@ -23,7 +23,7 @@ from sidecar.discord.bot import DiscordStartupError, SidecarBot, StatusInfo
 from sidecar.immich.models import Album, Person, UploadResult
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import PermanentDeliveryError, TemporaryDeliveryError
-from sidecar.targets.discord_channel import ChannelTarget
+from sidecar.targets.discord.channel import ChannelTarget
 from tests.fakes import fake_discord as fd
 from tests.test_render import make_asset, make_batch
 

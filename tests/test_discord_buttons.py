@@ -13,7 +13,7 @@ from sidecar.config.model import MembersSettings, Secret
 from sidecar.discord.bot import SidecarBot
 from sidecar.immich.client import ImmichClient
 from sidecar.ops.metrics import Metrics
-from sidecar.targets.discord_buttons import post_view
+from sidecar.targets.discord.buttons import post_view
 from tests.fakes import fake_discord as fd
 from tests.fakes.fake_immich import FakeImmich
 from tests.test_discord_bot import make_settings, start_bot

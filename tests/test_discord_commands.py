@@ -16,14 +16,14 @@ from sidecar.config.model import MemoriesCommand, Secret, UploadCommand
 from sidecar.config.schema import schema_text
 from sidecar.discord.bot import SidecarBot
 from sidecar.discord.commands import SORRY
-from sidecar.discord.upload_checks import (
+from sidecar.discord.uploads.checks import (
     Named,
     sanitise_filename,
     size_refusal,
     sniff_media_type,
     upload_refusal,
 )
-from sidecar.engine.posts import Plan, PlannedMessage
+from sidecar.engine.posts.plan import Plan, PlannedMessage
 from sidecar.immich.models import Asset
 from sidecar.ops.metrics import Metrics
 from tests.fakes import fake_discord as fd

@@ -12,12 +12,12 @@ import pytest
 
 from sidecar.discord.bot import SidecarBot
 from sidecar.engine.members import Link, MemberDirectory
-from sidecar.engine.store import Store
+from sidecar.engine.store.database import Store
 from sidecar.immich.models import PersonRef
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import TemporaryDeliveryError
-from sidecar.targets.discord_dm import DmSink, DmTarget
-from sidecar.targets.discord_render import render_batch
+from sidecar.targets.discord.dm import DmSink, DmTarget
+from sidecar.targets.discord.render import render_batch
 from tests.fakes import fake_discord as fd
 from tests.test_discord_bot import FakeImmich, start_bot
 from tests.test_render import EXTERNAL, make_asset, make_batch, pictures

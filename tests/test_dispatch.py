@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from sidecar.engine.dispatch import MAX_ATTEMPTS, Dispatcher, RuleOptions, retry_delay
-from sidecar.engine.store import Store
+from sidecar.engine.dispatch.dispatcher import MAX_ATTEMPTS, Dispatcher, RuleOptions, retry_delay
+from sidecar.engine.store.database import Store
 from sidecar.immich.models import PersonRef
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import Batch, PermanentDeliveryError, TemporaryDeliveryError

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from sidecar.config.loader import load_settings
-from sidecar.engine import store_schema
 from sidecar.engine.planning import build_watch, resolve_rules
-from sidecar.engine.store import Store
-from sidecar.engine.uploads import Poller
+from sidecar.engine.store import schema as store_schema
+from sidecar.engine.store.database import Store
+from sidecar.engine.uploads.poller import Poller
 from sidecar.immich.client import ImmichClient
 from sidecar.ops.metrics import Metrics
 from tests.e2e_harness import SidecarProcess, free_port, write_config
@@ -224,7 +224,7 @@ async def test_two_albums_of_one_name_in_two_accounts_are_refused_with_their_ids
 async def test_dry_run_and_doctor_say_where_each_name_was_found(household, monkeypatch):
     from io import StringIO
 
-    from sidecar.doctor import diagnose
+    from sidecar.doctor.diagnose import diagnose
     from sidecar.engine.dry_run import _dry_run
 
     immich = household.immich
@@ -261,7 +261,7 @@ async def test_doctor_looks_each_person_up_in_every_account(household, monkeypat
     only in an account its rule does not watch (issue 17: doctor asked only the first account)."""
     from io import StringIO
 
-    from sidecar.doctor import diagnose
+    from sidecar.doctor.diagnose import diagnose
 
     immich = household.immich
     immich.add_person("Auntie Flo", owner=household.mum)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sidecar.engine.store import Store
+from sidecar.engine.store.database import Store
 from tests.e2e_harness import SidecarProcess, free_port, write_config
 from tests.fakes.fake_immich import FakeImmich
 from tests.fakes.http_receiver import Receiver

@@ -8,7 +8,7 @@ import discord
 import httpx
 
 from sidecar.ops.metrics import Metrics
-from sidecar.targets.discord_channel import ChannelTarget
+from sidecar.targets.discord.channel import ChannelTarget
 from tests.fakes import fake_discord as fd
 from tests.test_discord_bot import FakeImmich, make_settings, start_bot
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sidecar.engine.fast_poll import FastPoller, WindowState, closed, opened, poll_people
-from sidecar.engine.store import Store
+from sidecar.engine.store.database import Store
+from sidecar.engine.uploads.fast_poll import FastPoller, WindowState, closed, opened, poll_people
 from sidecar.ops.metrics import Metrics
 from tests.fakes.fake_immich import FakeImmich
 from tests.test_poller import V2, V32, Clock, Rig

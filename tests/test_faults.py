@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.engine.store import Store
+from sidecar.engine.store.database import Store
 from tests.e2e_harness import free_port, write_config
 from tests.fakes import fake_discord as fd
 from tests.fakes.fake_immich import FakeImmich

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.cli import main
+from sidecar.cli.main import main
 from sidecar.config.model import MetricsSettings
 from sidecar.ops.healthcheck import healthz_url
 from sidecar.ops.http_server import MetricsServer

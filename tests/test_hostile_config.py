@@ -14,7 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sidecar.cli import main
+from sidecar.cli.main import main
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Settings
 from sidecar.config.yamlsource import MAX_FILE_BYTES

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.discord.upload_checks import MAX_FILENAME_LENGTH
+from sidecar.discord.uploads.checks import MAX_FILENAME_LENGTH
 from tests.fakes import fake_discord as fd
 from tests.test_discord_bot import JPEG
 from tests.test_discord_commands import (  # noqa: F401  (fixtures)

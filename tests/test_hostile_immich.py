@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from sidecar.config.model import PeopleFilter, Rule, Secret
-from sidecar.engine.rules import compile_rules
-from sidecar.engine.store import Store
-from sidecar.engine.uploads import Poller, Watch
+from sidecar.engine.rules.matching import compile_rules
+from sidecar.engine.store.database import Store
+from sidecar.engine.uploads.poller import Poller, Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichError, ImmichResponseError, ImmichServerError
 from sidecar.immich.models import Person

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
-from sidecar.cli import describe
+from sidecar.cli.main import describe
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Secret
-from sidecar.engine.dispatch import Dispatcher, RuleOptions
-from sidecar.engine.store import Store
+from sidecar.engine.dispatch.dispatcher import Dispatcher, RuleOptions
+from sidecar.engine.store.database import Store
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import (
     AlbumRef,

@@ -14,13 +14,13 @@ import pytest
 
 from sidecar.config.model import IngestChannel, Secret, Settings, UploadCommand
 from sidecar.discord.bot import SidecarBot
-from sidecar.discord.ingest import ALL_IN, SOME_REFUSED
 from sidecar.discord.intents import MESSAGE_CONTENT_OFF
 from sidecar.discord.no_echo import without_echo
-from sidecar.engine.store import Store
+from sidecar.discord.uploads.ingest import ALL_IN, SOME_REFUSED
+from sidecar.engine.store.database import Store
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import Batch, Delivery, PostRef
-from sidecar.targets.discord_channel import ChannelTarget
+from sidecar.targets.discord.channel import ChannelTarget
 from tests.fakes import fake_discord as fd
 from tests.test_discord_bot import JPEG, FakeImmich, fixed_status, make_settings
 from tests.test_discord_commands import final_answer, text_of

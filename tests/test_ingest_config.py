@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.cli import main
+from sidecar.cli.main import main
 from sidecar.config.ingest_checks import render_description, template_problem
 from sidecar.config.loader import load_settings
 from sidecar.config.model import IngestChannel

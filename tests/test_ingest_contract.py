@@ -10,7 +10,7 @@ from typing import Any, cast
 import discord
 
 from sidecar.config.model import Secret
-from sidecar.discord.uploading import AttachmentUploader
+from sidecar.discord.uploads.upload import AttachmentUploader
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.permissions import INGEST
 from sidecar.ops.metrics import Metrics

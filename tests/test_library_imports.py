@@ -16,9 +16,9 @@ import pytest
 
 from sidecar.config.model import PeopleFilter, Rule, Secret
 from sidecar.engine.dry_run import dry_run
-from sidecar.engine.store import Store
-from sidecar.engine.stream import METADATA_WAIT
-from sidecar.engine.uploads import Poller
+from sidecar.engine.store.database import Store
+from sidecar.engine.uploads.poller import Poller
+from sidecar.engine.uploads.stream import METADATA_WAIT
 from sidecar.immich.client import ImmichClient
 from sidecar.ops.metrics import Metrics
 from tests.e2e_harness import free_port, write_config

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sidecar.cli import main
+from sidecar.cli.main import main
 from sidecar.ops.logging import formatter, log_fields
 from tests.e2e_harness import SidecarProcess, free_port, write_config
 from tests.fakes.fake_immich import FakeImmich
@@ -19,7 +19,7 @@ from tests.fakes.http_receiver import Receiver
 
 def record(**extra: object) -> logging.LogRecord:
     rec = logging.LogRecord(
-        "sidecar.engine.dispatch",
+        "sidecar.engine.dispatch.dispatcher",
         logging.ERROR,
         __file__,
         1,
@@ -37,14 +37,16 @@ def test_json_lines_carry_the_fields_as_keys() -> None:
     )
     data = json.loads(line)
     assert data["message"] == "target hook: deliveries failed for good"
-    assert (data["level"], data["logger"]) == ("ERROR", "sidecar.engine.dispatch")
+    assert (data["level"], data["logger"]) == ("ERROR", "sidecar.engine.dispatch.dispatcher")
     assert (data["target"], data["rule"], data["reason"]) == ("hook", "kids", "rejected")
     assert "time" in data
 
 
 def test_text_stays_the_default_shape() -> None:
     line = formatter("text").format(record(**log_fields(target="hook")))
-    assert line.endswith("ERROR sidecar.engine.dispatch: target hook: deliveries failed for good")
+    assert line.endswith(
+        "ERROR sidecar.engine.dispatch.dispatcher: target hook: deliveries failed for good"
+    )
 
 
 def test_only_the_known_fields_are_accepted() -> None:

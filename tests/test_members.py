@@ -15,9 +15,9 @@ from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Rule, Secret
 from sidecar.engine.members import Link, MemberDirectory
 from sidecar.engine.planning import resolve_member_links
-from sidecar.engine.rules import CompiledRule, RuleResolutionError
-from sidecar.engine.store import Store
-from sidecar.engine.store_members import Claim
+from sidecar.engine.rules.matching import CompiledRule, RuleResolutionError
+from sidecar.engine.store.database import Store
+from sidecar.engine.store.members import Claim
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import Asset, PersonRef
 from sidecar.ops.metrics import Metrics

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sidecar.config.model import PeopleFilter, Rule, Secret
-from sidecar.engine.rules import compile_rules
-from sidecar.engine.store import Store
-from sidecar.engine.uploads import Poller, Watch
+from sidecar.engine.rules.matching import compile_rules
+from sidecar.engine.store.database import Store
+from sidecar.engine.uploads.poller import Poller, Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import Person
 from sidecar.ops.metrics import Metrics
@@ -115,7 +115,7 @@ async def test_one_new_matching_asset_costs_no_extra_request(rig):
 
 
 async def test_the_poll_line_counts_one_delivery_in_the_singular(rig, caplog):
-    caplog.set_level(logging.INFO, logger="sidecar.engine.uploads")
+    caplog.set_level(logging.INFO, logger="sidecar.engine.uploads.poller")
     rig.photo(rig.alice)
     await rig.poll([Rule("kids", ("family",), PeopleFilter(any=("Alice",)))])
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("poll:")]

@@ -18,7 +18,13 @@ import pytest
 from sidecar.app import Sidecar
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError
-from sidecar.engine.posts import birthdays_today, is_birthday, last_fire, pick_spread, plan_digest
+from sidecar.engine.posts.plan import (
+    birthdays_today,
+    is_birthday,
+    last_fire,
+    pick_spread,
+    plan_digest,
+)
 from sidecar.immich.models import Asset, Person, PersonRef
 from tests.e2e_harness import free_port, write_config
 from tests.fakes.fake_immich import FakeImmich
@@ -179,7 +185,7 @@ async def test_the_fallback_finds_photos_of_this_day_when_immich_has_no_memory(
 ):
     immich.run_memory_job(TODAY)  # ran before the photo arrived: no memory covers it
     photo = past_photos(immich, 2024)[0]
-    caplog.set_level(logging.INFO, logger="sidecar.engine.post_runner")
+    caplog.set_level(logging.INFO, logger="sidecar.engine.posts.runner")
     out = io.StringIO()
     sidecar = await started(config(immich, tmp_path), Clock(NINE - timedelta(hours=1)), out)
     try:
@@ -394,7 +400,7 @@ async def test_a_new_state_file_makes_nothing_up_it_never_missed(immich, tmp_pat
     did not exist. Nothing is posted at start, and the log says when the first run is."""
     past_photos(immich, 2023)
     immich.run_memory_job(TODAY)
-    caplog.set_level(logging.INFO, logger="sidecar.engine.post_runner")
+    caplog.set_level(logging.INFO, logger="sidecar.engine.posts.runner")
     out = io.StringIO()
     clock = Clock(datetime(2026, 12, 1, 10, tzinfo=UTC))
     sidecar = await started(config(immich, tmp_path), clock, out)
@@ -503,7 +509,7 @@ def test_one_message_per_year_is_a_memories_option_only(tmp_path):
 async def test_a_sidecar_of_posts_only_needs_no_rules(immich, tmp_path, capsys):
     """No ``rules:`` at all: the config loads, check-config says so, polls ask Immich for no
     new assets, and the posts run."""
-    from sidecar.cli import main
+    from sidecar.cli.main import main
 
     past_photos(immich, 2023)
     immich.run_memory_job(TODAY)
@@ -584,7 +590,7 @@ def test_the_timezone_is_validated_and_defaults_to_tz_then_utc(tmp_path):
 
 
 def test_check_config_prints_each_posts_next_run(tmp_path, capsys):
-    from sidecar.cli import main
+    from sidecar.cli.main import main
 
     path = tmp_path / "c.yaml"
     path.write_text(BASE + "timezone: Europe/Paris\n" + MEMORIES + BIRTHDAYS)
@@ -595,7 +601,7 @@ def test_check_config_prints_each_posts_next_run(tmp_path, capsys):
 
 
 async def test_dry_run_posts_shows_what_each_post_would_send_and_stores_nothing(immich, tmp_path):
-    from sidecar.engine.post_runner import _dry_run_posts
+    from sidecar.engine.posts.runner import _dry_run_posts
 
     today = datetime.now(UTC).date()
     past_photos(immich, today.year - 2, day=today)
@@ -611,7 +617,7 @@ async def test_dry_run_posts_shows_what_each_post_would_send_and_stores_nothing(
 
 
 async def test_dry_run_posts_says_a_post_already_sent_today(immich, tmp_path):
-    from sidecar.engine.post_runner import _dry_run_posts
+    from sidecar.engine.posts.runner import _dry_run_posts
 
     now = datetime.now(UTC)
     past_photos(immich, now.year - 2, day=now.date())
@@ -641,7 +647,7 @@ def test_quiet_windows_across_midnight_and_within_a_day():
     from zoneinfo import ZoneInfo
 
     from sidecar.config.model import QuietHours
-    from sidecar.engine.quiet import window_end
+    from sidecar.engine.dispatch.quiet import window_end
 
     paris = ZoneInfo("Europe/Paris")
     night = QuietHours(time(22), time(7))
@@ -656,9 +662,9 @@ def test_quiet_windows_across_midnight_and_within_a_day():
 
 
 def test_deliveries_released_from_quiet_hours_form_one_summary_per_rule():
-    from sidecar.engine.dispatch import RuleOptions, group_batches
+    from sidecar.engine.dispatch.dispatcher import RuleOptions, group_batches
     from sidecar.targets.base import Delivery
-    from sidecar.targets.discord_render import render_batch
+    from sidecar.targets.discord.render import render_batch
 
     def delivery(n: int, rule: str, held: bool = True) -> Delivery:
         asset = Asset(
@@ -831,7 +837,7 @@ async def test_fake_memories_random_and_birth_dates_answer_like_immich(version):
 
 
 def test_the_digests_match_log_is_kept_two_months_then_forgotten(tmp_path):
-    from sidecar.engine.store import Store
+    from sidecar.engine.store.database import Store
 
     store = Store.open(tmp_path / "state.db")
     asset = Asset("a1", "IMAGE", NINE, None, "", "timeline", False, ())

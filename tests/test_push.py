@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from sidecar.cli import main
+from sidecar.cli.main import main
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, PushSettings, Secret, Settings
-from sidecar.engine.store import Store
+from sidecar.engine.store.database import Store
 from sidecar.immich.client import ImmichClient
 from sidecar.ops.metrics import Metrics
 from sidecar.push.handler import LAST_PUSH_KEY
@@ -276,8 +276,8 @@ async def test_a_metadata_push_decides_rules_without_people_only(tmp_path: Path)
     from datetime import UTC, datetime, timedelta
 
     from sidecar.config.model import PeopleFilter, Rule
-    from sidecar.engine.rules import compile_rules
-    from sidecar.engine.uploads import Watch
+    from sidecar.engine.rules.matching import compile_rules
+    from sidecar.engine.uploads.poller import Watch
     from sidecar.immich.models import Person
     from sidecar.push.handler import PushHandler
 
@@ -314,7 +314,7 @@ async def test_a_metadata_push_decides_rules_without_people_only(tmp_path: Path)
 
 
 async def test_doctor_has_a_push_line(tmp_path: Path) -> None:
-    from sidecar.doctor import diagnose
+    from sidecar.doctor.diagnose import diagnose
 
     async with FakeImmich(version=(3, 1, 0)) as immich:
         settings = load_settings(config(tmp_path, immich.url), ENV)

@@ -13,7 +13,7 @@ from sidecar.config.model import Batching
 from sidecar.immich.models import Asset, PersonRef
 from sidecar.targets.base import Batch, Delivery, PostRef
 from sidecar.targets.console import console_line
-from sidecar.targets.discord_render import (
+from sidecar.targets.discord.render import (
     Thumbnail,
     assets_to_picture,
     describe_people,

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from sidecar.config.model import PeopleFilter, Rule
-from sidecar.engine.rules import RuleResolutionError, compile_rules, match, matches_for
+from sidecar.engine.rules.matching import RuleResolutionError, compile_rules, match, matches_for
 from sidecar.immich.models import Person, PersonRef
 from tests.factories import T0, make_asset, new_id
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from sidecar.app import Sidecar
-from sidecar.discord.upload_checks import Named, upload_refusal
+from sidecar.discord.uploads.checks import Named, upload_refusal
 from tests.e2e_harness import SidecarProcess, free_port, write_config
 from tests.fakes import fake_discord as fd
 from tests.fakes.fake_immich import FakeImmich

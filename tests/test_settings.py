@@ -17,8 +17,8 @@ from sidecar.config.loader import load_settings, normalise_base_url
 from sidecar.config.model import ASSET_TYPES, Batching, ConfigError, PeopleFilter, Rule, Secret
 from sidecar.config.schema import schema_text
 from sidecar.targets.console import ConsoleTarget
-from sidecar.targets.discord_channel import ChannelTarget
-from sidecar.targets.discord_webhook import WebhookTarget
+from sidecar.targets.discord.channel import ChannelTarget
+from sidecar.targets.discord.webhook import WebhookTarget
 from tests.config_helpers import (
     API_KEY,
     DISCORD_TOKEN,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.engine.store import Store, StoreError
-from sidecar.engine.store_schema import MIGRATIONS
+from sidecar.engine.store.database import Store, StoreError
+from sidecar.engine.store.schema import MIGRATIONS
 from tests.factories import T0, make_asset
 
 
@@ -149,7 +149,7 @@ def test_a_state_folder_without_write_permission_says_permission_denied(tmp_path
 def test_run_with_an_unusable_state_path_exits_2_with_that_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from sidecar.cli import main
+    from sidecar.cli.main import main
     from tests.e2e_harness import write_config
 
     (tmp_path / "a-file").write_text("")

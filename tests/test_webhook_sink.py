@@ -16,7 +16,7 @@ import respx
 from sidecar.config.model import Secret
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import PermanentDeliveryError, TemporaryDeliveryError
-from sidecar.targets.discord_webhook import WebhookSink, WebhookTarget
+from sidecar.targets.discord.webhook import WebhookSink, WebhookTarget
 from tests.test_render import make_asset, make_batch
 
 TOKEN = "s3cr3t-webhook-token"
@@ -121,7 +121,7 @@ async def test_rate_limit_is_waited_out_and_counted(metrics):
 
 @respx.mock
 async def test_rate_limit_attempts_are_bounded(metrics, caplog):
-    caplog.set_level(logging.INFO, logger="sidecar.targets.discord_webhook")
+    caplog.set_level(logging.INFO, logger="sidecar.targets.discord.webhook")
     route = respx.post(URL).mock(return_value=httpx.Response(429, json={"retry_after": 0.01}))
     with pytest.raises(TemporaryDeliveryError) as caught:
         await sink(metrics, max_attempts=3).send(make_batch([make_asset(1)]))

@@ -32,18 +32,18 @@ from sidecar.discord.commands import (
     StatusProvider,
     reply,
 )
-from sidecar.discord.ingest import Ingest, IngestStore
 from sidecar.discord.intents import (
     MESSAGE_CONTENT_OFF,
     asks_message_content,
     bot_intents,
     drop_message_content,
 )
-from sidecar.discord.save_command import save_to_immich
+from sidecar.discord.uploads.ingest import Ingest, IngestStore
+from sidecar.discord.uploads.save_command import save_to_immich
 from sidecar.engine.members import MemberDirectory
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import ThumbnailSource
-from sidecar.targets.discord_channel import NEEDED_PERMISSIONS, BotSink, ChannelTarget
+from sidecar.targets.discord.channel import NEEDED_PERMISSIONS, BotSink, ChannelTarget
 
 __all__ = ["DiscordStartupError", "SidecarBot", "StatusInfo"]
 

@@ -13,13 +13,13 @@ from typing import Any, Protocol
 import discord
 
 from sidecar.config.model import Settings
-from sidecar.discord.upload_checks import Named
+from sidecar.discord.uploads.checks import Named
 from sidecar.engine.members import MemberDirectory
 from sidecar.immich.errors import ImmichBadRequestError, ImmichNotFoundError, ImmichPermissionError
 from sidecar.immich.models import Person
 from sidecar.immich.permissions import FAVOURITE
-from sidecar.targets.discord_buttons import FAVOURITE_ID, FAVOURITE_LABEL, favourite_custom_id
-from sidecar.targets.discord_render import safe_text
+from sidecar.targets.discord.buttons import FAVOURITE_ID, FAVOURITE_LABEL, favourite_custom_id
+from sidecar.targets.discord.render import safe_text
 
 log = logging.getLogger(__name__)
 

@@ -23,11 +23,11 @@ from sidecar.discord.buttons import (
     has_role,
 )
 from sidecar.engine.members import Link, MemberDirectory
-from sidecar.engine.store_members import Claim
+from sidecar.engine.store.members import Claim
 from sidecar.immich.errors import ImmichPermissionError
 from sidecar.immich.models import Person, is_immich_id
 from sidecar.immich.permissions import CLAIMS
-from sidecar.targets.discord_render import safe_text
+from sidecar.targets.discord.render import safe_text
 
 log = logging.getLogger(__name__)
 

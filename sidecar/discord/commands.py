@@ -17,13 +17,13 @@ import discord
 from discord import app_commands
 
 from sidecar.config.model import Settings
-from sidecar.discord.upload_checks import Named, upload_refusal
-from sidecar.discord.uploading import AttachmentUploader, ImmichForUploads, off_sentence
-from sidecar.engine.posts import Plan
+from sidecar.discord.uploads.checks import Named, upload_refusal
+from sidecar.discord.uploads.upload import AttachmentUploader, ImmichForUploads, off_sentence
+from sidecar.engine.posts.plan import Plan
 from sidecar.immich.errors import ImmichPermissionError
 from sidecar.immich.models import Person
 from sidecar.immich.permissions import MEMORIES_COMMAND, PERSON, UPLOAD, Feature
-from sidecar.targets.discord_render import attachment_name, safe_text
+from sidecar.targets.discord.render import attachment_name, safe_text
 
 log = logging.getLogger(__name__)
 

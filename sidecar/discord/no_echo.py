@@ -16,7 +16,7 @@ from dataclasses import replace
 from sidecar.config.model import Settings
 from sidecar.ops.logging import log_fields
 from sidecar.targets.base import Batch, Sink
-from sidecar.targets.discord_channel import ChannelTarget
+from sidecar.targets.discord.channel import ChannelTarget
 from sidecar.wording import count
 
 log = logging.getLogger(__name__)

@@ -19,19 +19,19 @@ from datetime import datetime, timedelta
 
 from sidecar.clock import utc_now
 from sidecar.config.model import DEFAULT_ACCOUNT, Settings
-from sidecar.engine.album_accounts import AlbumsAcross
-from sidecar.engine.albums import AlbumClient, AlbumWatcher
-from sidecar.engine.post_accounts import MergedAccounts, PostSource
-from sidecar.engine.rules import RuleResolutionError
-from sidecar.engine.store import Store
-from sidecar.engine.store_accounts import (
+from sidecar.engine.albums.accounts import AlbumsAcross
+from sidecar.engine.albums.watcher import AlbumClient, AlbumWatcher
+from sidecar.engine.posts.accounts import MergedAccounts, PostSource
+from sidecar.engine.rules.matching import RuleResolutionError
+from sidecar.engine.store.accounts import (
     LEGACY_ACCOUNT,
     AccountStore,
     adopt_account,
     drop_account,
     stored_accounts,
 )
-from sidecar.engine.uploads import LAST_POLL_KEY, Poller, PollResult, Watch
+from sidecar.engine.store.database import Store
+from sidecar.engine.uploads.poller import LAST_POLL_KEY, Poller, PollResult, Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichClientError, ImmichError, ImmichPermissionError
 from sidecar.ops.metrics import Metrics

@@ -16,10 +16,10 @@ from sidecar.clock import utc_now
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError
 from sidecar.engine.accounts import Accounts
-from sidecar.engine.albums import AlbumDryRun, preview_albums
+from sidecar.engine.albums.watcher import AlbumDryRun, preview_albums
 from sidecar.engine.planning import build_watch, resolve_account_rules
-from sidecar.engine.rules import Match, RuleResolutionError
-from sidecar.engine.uploads import Window, collect_matches
+from sidecar.engine.rules.matching import Match, RuleResolutionError
+from sidecar.engine.uploads.poller import Window, collect_matches
 from sidecar.immich.errors import ImmichError
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.metrics import Metrics

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Protocol
 
 from sidecar.clock import utc_now
-from sidecar.engine.rules import CompiledRule
-from sidecar.engine.store import Store
-from sidecar.engine.store_members import Claim
+from sidecar.engine.rules.matching import CompiledRule
+from sidecar.engine.store.database import Store
+from sidecar.engine.store.members import Claim
 from sidecar.immich.errors import ImmichError
 from sidecar.immich.models import Asset, Person
 from sidecar.ops.logging import log_fields

@@ -8,9 +8,8 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sidecar.config.model import KeyPath, Rule, Settings, format_key_path
-from sidecar.engine.account_rules import AccountRules, compile_across, person_names
 from sidecar.engine.accounts import Accounts, check_keys
-from sidecar.engine.albums import (
+from sidecar.engine.albums.watcher import (
     AlbumClient,
     album_where,
     all_listings,
@@ -18,17 +17,18 @@ from sidecar.engine.albums import (
     resolve_album_ref,
     resolve_albums,
 )
-from sidecar.engine.dispatch import RuleOptions
+from sidecar.engine.dispatch.dispatcher import RuleOptions
 from sidecar.engine.members import Link, config_links
-from sidecar.engine.post_accounts import PostSource
-from sidecar.engine.rules import (
+from sidecar.engine.posts.accounts import PostSource
+from sidecar.engine.rules.accounts import AccountRules, compile_across, person_names
+from sidecar.engine.rules.matching import (
     CompiledRule,
     RuleResolutionError,
     compile_rules,
     is_person_id,
     resolve_person,
 )
-from sidecar.engine.uploads import Watch
+from sidecar.engine.uploads.poller import Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import Album, AlbumSummary, Person, is_immich_id
 

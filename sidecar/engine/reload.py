@@ -28,9 +28,9 @@ from watchfiles import Change, awatch
 
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Settings
-from sidecar.engine.account_rules import AccountRules
-from sidecar.engine.rules import RuleResolutionError
-from sidecar.engine.store import Store
+from sidecar.engine.rules.accounts import AccountRules
+from sidecar.engine.rules.matching import RuleResolutionError
+from sidecar.engine.store.database import Store
 from sidecar.immich.errors import ImmichError
 from sidecar.ops.metrics import Metrics
 from sidecar.wording import count

@@ -10,10 +10,10 @@ from collections.abc import Awaitable, Callable
 
 from sidecar.config.model import Rule, Settings
 from sidecar.engine.access import FeatureAccess, missing_permission
-from sidecar.engine.account_rules import AccountRules, one_account
 from sidecar.engine.planning import resolve_rules
-from sidecar.engine.state_owner import check_owner
-from sidecar.engine.store import Store
+from sidecar.engine.rules.accounts import AccountRules, one_account
+from sidecar.engine.store.database import Store
+from sidecar.engine.store.owner import check_owner
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichPermissionError
 from sidecar.immich.permissions import STATE_OWNER, Feature, features_in_use, rule_features

@@ -17,7 +17,15 @@ from typing import Any, Self
 import httpx
 
 from sidecar.config.model import Secret
-from sidecar.immich.album_endpoints import AlbumEndpoints
+from sidecar.immich.endpoints.albums import AlbumEndpoints
+from sidecar.immich.endpoints.people import PeopleEndpoints
+from sidecar.immich.endpoints.search import (
+    MAX_SEARCH_PAGES,
+    SEARCH_PAGE_SIZE,
+    check_size,
+    search_page,
+)
+from sidecar.immich.endpoints.workflows import WorkflowEndpoints
 from sidecar.immich.errors import (
     shorten,
 )
@@ -30,9 +38,7 @@ from sidecar.immich.models import (
     UploadResult,
 )
 from sidecar.immich.paging import Bounds, lossless_pages
-from sidecar.immich.people_endpoints import PeopleEndpoints
 from sidecar.immich.permissions import FEATURES, permissions_for
-from sidecar.immich.search import MAX_SEARCH_PAGES, SEARCH_PAGE_SIZE, check_size, search_page
 from sidecar.immich.transport import (
     ShapeError,
     Transport,
@@ -41,7 +47,6 @@ from sidecar.immich.transport import (
     require_int,
     require_list,
 )
-from sidecar.immich.workflow_endpoints import WorkflowEndpoints
 from sidecar.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)

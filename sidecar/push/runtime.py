@@ -10,11 +10,11 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sidecar.config.model import Settings
-from sidecar.engine.fast_poll import FastPoller, poll_people
 from sidecar.engine.planning import build_watch
-from sidecar.engine.rules import CompiledRule
-from sidecar.engine.store import Store
-from sidecar.engine.uploads import Watch
+from sidecar.engine.rules.matching import CompiledRule
+from sidecar.engine.store.database import Store
+from sidecar.engine.uploads.fast_poll import FastPoller, poll_people
+from sidecar.engine.uploads.poller import Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichError
 from sidecar.ops.metrics import Metrics

@@ -17,12 +17,12 @@ from typing import Any, TextIO
 from sidecar.clock import utc_now
 from sidecar.config.loader import load_settings
 from sidecar.config.model import PushSettings, Settings
-from sidecar.engine.store import Store
+from sidecar.engine.store.database import Store
 from sidecar.immich.client import ImmichClient
+from sidecar.immich.endpoints.workflows import WEBHOOK_METHOD, Workflow
 from sidecar.immich.errors import ImmichError
 from sidecar.immich.permissions import KEY_SETTINGS_HINT, PUSH_SETUP
 from sidecar.immich.retry import quiet_library_retry_hooks
-from sidecar.immich.workflow_endpoints import WEBHOOK_METHOD, Workflow
 from sidecar.ops.checks import Check, failed, passed
 from sidecar.ops.metrics import Metrics
 from sidecar.push.handler import LAST_PUSH_KEY

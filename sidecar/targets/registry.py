@@ -14,9 +14,9 @@ from typing import Any
 from sidecar.config.model import TargetConfig
 from sidecar.targets.base import TargetKind
 from sidecar.targets.console import ConsoleKind
-from sidecar.targets.discord_channel import ChannelKind
-from sidecar.targets.discord_dm import DmKind
-from sidecar.targets.discord_webhook import WebhookKind
+from sidecar.targets.discord.channel import ChannelKind
+from sidecar.targets.discord.dm import DmKind
+from sidecar.targets.discord.webhook import WebhookKind
 from sidecar.targets.http_webhook import HttpKind
 
 KINDS: tuple[TargetKind[Any], ...] = (

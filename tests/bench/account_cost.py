@@ -11,10 +11,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from sidecar.config.model import Secret
-from sidecar.engine.account_rules import compile_across
 from sidecar.engine.accounts import AccountPolls, Accounts, ImmichAccount
-from sidecar.engine.store import Store
-from sidecar.engine.uploads import Watch
+from sidecar.engine.rules.accounts import compile_across
+from sidecar.engine.store.database import Store
+from sidecar.engine.uploads.poller import Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import Person
 from sidecar.ops.metrics import Metrics

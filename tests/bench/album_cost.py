@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sidecar.config.model import AlbumFilter, PeopleFilter, Rule, Secret
-from sidecar.engine.albums import AlbumWatcher, resolve_albums
-from sidecar.engine.rules import compile_rules
-from sidecar.engine.store import Store
-from sidecar.engine.uploads import Poller, Watch
+from sidecar.engine.albums.watcher import AlbumWatcher, resolve_albums
+from sidecar.engine.rules.matching import compile_rules
+from sidecar.engine.store.database import Store
+from sidecar.engine.uploads.poller import Poller, Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import Person
 from sidecar.ops.metrics import Metrics

@@ -16,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sidecar.config.model import PeopleFilter, Rule, Secret
-from sidecar.engine.rules import compile_rules
-from sidecar.engine.store import Store
-from sidecar.engine.uploads import Poller, Watch
+from sidecar.engine.rules.matching import compile_rules
+from sidecar.engine.store.database import Store
+from sidecar.engine.uploads.poller import Poller, Watch
 from sidecar.immich.client import ImmichClient
+from sidecar.immich.endpoints.search import SEARCH_PAGE_SIZE as PAGE_SIZE
 from sidecar.immich.models import Person
-from sidecar.immich.search import SEARCH_PAGE_SIZE as PAGE_SIZE
 from sidecar.ops.metrics import Metrics
 from tests.bench.report import Figure
 from tests.fakes.fake_immich import FakeImmich

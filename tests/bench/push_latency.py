@@ -152,10 +152,10 @@ async def window_cost(version: tuple[int, int, int]) -> tuple[int, int, int]:
     from datetime import timedelta
 
     from sidecar.config.model import PeopleFilter, Rule, Secret
-    from sidecar.engine.fast_poll import FastPoller, poll_people
-    from sidecar.engine.rules import compile_rules
-    from sidecar.engine.store import Store
-    from sidecar.engine.uploads import Watch
+    from sidecar.engine.rules.matching import compile_rules
+    from sidecar.engine.store.database import Store
+    from sidecar.engine.uploads.fast_poll import FastPoller, poll_people
+    from sidecar.engine.uploads.poller import Watch
     from sidecar.immich.client import ImmichClient
     from sidecar.immich.models import Person
     from sidecar.ops.metrics import Metrics

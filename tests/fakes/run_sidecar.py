@@ -16,8 +16,8 @@ import discord.gateway
 import discord.http
 import yarl
 
-from sidecar.cli import main
-from sidecar.engine import dispatch
+from sidecar.cli.main import main
+from sidecar.engine.dispatch import dispatcher as dispatch
 
 DISCORD_URL_VAR = "FAKE_DISCORD_URL"
 RETRY_VAR = "FAKE_DISPATCH_RETRY"
@@ -34,7 +34,9 @@ def compress_retry_backoff(spec: str) -> None:
     first, cap = (float(part) for part in spec.split(","))
     for name, value in (("FIRST_RETRY_SECONDS", first), ("MAX_RETRY_SECONDS", cap)):
         if not hasattr(dispatch, name):  # renamed in the product: say so rather than run slow
-            raise SystemExit(f"run_sidecar: sidecar.engine.dispatch has no {name} to shorten")
+            raise SystemExit(
+                f"run_sidecar: sidecar.engine.dispatch.dispatcher has no {name} to shorten"
+            )
         setattr(dispatch, name, value)
 
 

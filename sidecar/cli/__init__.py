@@ -1,0 +1,1 @@
+"""The ``immich-sidecar`` command."""

@@ -1,0 +1,1 @@
+"""From Discord into Immich: the checks, the one upload path, channel ingest, "Save to Immich"."""

@@ -1,0 +1,1 @@
+"""Source: assets added to watched albums, in one account or across several."""

@@ -1,0 +1,1 @@
+"""Source: scheduled posts (memories, birthdays, digests): the pure plan, the cron runner."""

@@ -1,0 +1,1 @@
+"""The state file (SQLite): one module per family of tables, the schema and its migrations."""

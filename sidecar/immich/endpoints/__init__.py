@@ -1,0 +1,1 @@
+"""What the client asks Immich, one module per family of endpoints (mixed into ``ImmichClient``)."""
