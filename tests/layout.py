@@ -193,7 +193,8 @@ def problems(root: Path) -> list[Problem]:
     for folder, modules in sorted(per_folder.items()):
         if modules > MAX_MODULES_PER_FOLDER:
             rel = folder.relative_to(root.parent).as_posix()
-            found.append(Problem(f"{rel}/", f"{modules} modules (at most {MAX_MODULES_PER_FOLDER})"))
+            limit = MAX_MODULES_PER_FOLDER
+            found.append(Problem(f"{rel}/", f"{modules} modules (at most {limit})"))
     return found
 
 

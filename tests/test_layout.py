@@ -54,8 +54,10 @@ def test_a_module_of_400_lines_passes_and_401_fails(tmp_path: Path) -> None:
 
 
 def test_a_function_of_61_lines_fails_where_60_pass(tmp_path: Path) -> None:
-    source = _function("fits", 60) + "\n\nclass Holder:\n    " + _function("over", 61).replace(
-        "\n", "\n    "
+    source = (
+        _function("fits", 60)
+        + "\n\nclass Holder:\n    "
+        + _function("over", 61).replace("\n", "\n    ")
     )
     root = _tree(tmp_path, {"config/loader.py": source})
     assert [str(p) for p in problems(root)] == [
