@@ -79,6 +79,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "sidecar.targets",
         "sidecar.engine.members",
         "sidecar.engine.posts",
+        "sidecar.engine.status",  # /immich status shows the running sidecar's StatusInfo
         "sidecar.engine.store",
     ),
     "sidecar.doctor": (

@@ -31,8 +31,9 @@ from sidecar.config.model import (
     UploadCommand,
 )
 from sidecar.discord.bot import SidecarBot
-from sidecar.discord.commands import SORRY, StatusInfo
+from sidecar.discord.commands import SORRY
 from sidecar.engine.access import FeatureAccess, missing_permission
+from sidecar.engine.status import StatusInfo
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.permissions import (
     ALBUM_WATCHING,
@@ -263,7 +264,7 @@ async def test_start_says_once_which_features_are_off(fake, tmp_path, monkeypatc
         await sidecar.start()
         try:
             for _ in range(3):
-                await sidecar._poll_job()
+                await sidecar.poll_job.run()
         finally:
             await sidecar.stop()
     said = [r for r in caplog.records if "is off" in r.getMessage()]
@@ -357,10 +358,10 @@ async def test_a_name_unknown_once_its_permission_comes_is_said_once(tmp_path, m
         caplog.set_level(logging.INFO, logger="sidecar")
         await sidecar.start()  # Zed cannot be looked up yet: the rule is off, the start is not
         try:
-            await sidecar._poll_job()
+            await sidecar.poll_job.run()
             server.permissions.append("person.read")
             for _ in range(4):
-                await sidecar._poll_job()
+                await sidecar.poll_job.run()
             assert "a rule names a person Immich does not know" in "; ".join(sidecar.readiness())
         finally:
             await sidecar.stop()
@@ -390,7 +391,7 @@ async def test_without_user_read_the_sidecar_stays_ready_and_says_so_once(
         await sidecar.start()
         try:
             for _ in range(3):
-                await sidecar._poll_job()
+                await sidecar.poll_job.run()
             assert sidecar.readiness() == []
             [off] = sidecar.status().features_off
             assert off.startswith("checking whose state file it is is off: ")

@@ -529,8 +529,8 @@ async def test_a_sidecar_of_posts_only_needs_no_rules(immich, tmp_path, capsys):
     clock = Clock(NINE - timedelta(minutes=1))
     sidecar = await started(path, clock, out)
     try:
-        await sidecar._poll_job()
-        assert sidecar._poll_error is None and sidecar.readiness() == []
+        await sidecar.poll_job.run()
+        assert sidecar.poll.error is None and sidecar.readiness() == []
         assert immich.api_requests("POST", "/api/search/metadata") == []
         clock.now = NINE
         assert (await sidecar.posts.run("memories")).result == "sent"

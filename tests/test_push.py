@@ -314,7 +314,7 @@ async def test_a_metadata_push_decides_rules_without_people_only(tmp_path: Path)
 
 
 async def test_doctor_has_a_push_line(tmp_path: Path) -> None:
-    from sidecar.doctor.diagnose import diagnose
+    from sidecar.doctor.runner import diagnose
 
     async with FakeImmich(version=(3, 1, 0)) as immich:
         settings = load_settings(config(tmp_path, immich.url), ENV)

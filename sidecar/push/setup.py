@@ -167,13 +167,6 @@ async def workflow_check(settings: Settings, client: ImmichClient) -> Check:
     return passed(f"push: workflow '{WORKFLOW_NAME}' sends {TRIGGER} to {_url_of(workflow)}")
 
 
-async def push_checks(settings: Settings, client: ImmichClient) -> list[Check]:
-    """Nothing when push is off; else the workflow line."""
-    if settings.push is None:
-        return []
-    return [await workflow_check(settings, client)]
-
-
 async def _with_client(settings: Settings, action: str, url: str | None) -> Outcome:
     async with ImmichClient(
         settings.immich.url,
