@@ -19,7 +19,7 @@ from sidecar.config.ingest_checks import ingest_lines
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Settings
 from sidecar.config.schema import schema_text
-from sidecar.engine.store.database import StoreError
+from sidecar.engine.store.schema import StoreError
 from sidecar.ops.healthcheck import healthz_url, probe
 from sidecar.ops.logging import LOG_FORMATS, configure_logging
 from sidecar.targets.registry import KINDS, kind_of
@@ -281,7 +281,7 @@ def _dry_run(args: argparse.Namespace) -> int:
     path = Path(args.config)
     if args.posts:
         return _exit_code(
-            importlib.import_module("sidecar.engine.posts.runner").dry_run_posts(path)
+            importlib.import_module("sidecar.engine.posts.dry_run").dry_run_posts(path)
         )
     since = args.since if args.since is not None else load_settings(path).poll.lookback
     dry_run = importlib.import_module("sidecar.engine.dry_run")
