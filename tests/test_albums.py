@@ -33,7 +33,7 @@ from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import AlbumSummary, Asset, BucketAsset, Person, PersonRef
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import AlbumRef, Batch, Delivery
-from sidecar.targets.discord.render import render_batch
+from sidecar.targets.discord.render.batch import render_batch
 from tests.bench.album_cost import build_library
 from tests.e2e_harness import free_port, write_config
 from tests.fakes.fake_immich import FakeImmich

@@ -664,7 +664,7 @@ def test_quiet_windows_across_midnight_and_within_a_day():
 def test_deliveries_released_from_quiet_hours_form_one_summary_per_rule():
     from sidecar.engine.dispatch.dispatcher import RuleOptions, group_batches
     from sidecar.targets.base import Delivery
-    from sidecar.targets.discord.render import render_batch
+    from sidecar.targets.discord.render.batch import render_batch
 
     def delivery(n: int, rule: str, held: bool = True) -> Delivery:
         asset = Asset(
