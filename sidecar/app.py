@@ -35,7 +35,8 @@ from sidecar.engine.members import MemberDirectory
 from sidecar.engine.planning import rule_options
 from sidecar.engine.poll import ImmichPoll, PollJob
 from sidecar.engine.posts.plan import Plan
-from sidecar.engine.posts.runner import PostScheduler, memories_today
+from sidecar.engine.posts.planner import memories_today
+from sidecar.engine.posts.scheduler import PostScheduler
 from sidecar.engine.reload import ConfigReloader, drop_removed_targets, warn_restart_only
 from sidecar.engine.rules.accounts import AccountRules
 from sidecar.engine.rules.matching import RuleResolutionError

@@ -83,7 +83,7 @@ def dry_run(args: argparse.Namespace) -> int:
     path = Path(args.config)
     if args.posts:
         return _exit_code(
-            importlib.import_module("sidecar.engine.posts.runner").dry_run_posts(path)
+            importlib.import_module("sidecar.engine.posts.dry_run").dry_run_posts(path)
         )
     since = args.since if args.since is not None else load_settings(path).poll.lookback
     dry_run = importlib.import_module("sidecar.engine.dry_run")

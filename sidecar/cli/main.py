@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from sidecar.cli.commands import EXIT_BAD_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED
 from sidecar.cli.parser import LOG_LEVELS, build_parser
 from sidecar.config.model import ConfigError
-from sidecar.engine.store.database import StoreError
+from sidecar.engine.store.schema import StoreError
 from sidecar.ops.logging import LOG_FORMATS, configure_logging
 
 log = logging.getLogger("sidecar.cli.main")

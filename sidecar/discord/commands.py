@@ -23,7 +23,7 @@ from sidecar.engine.status import StatusInfo
 from sidecar.immich.errors import ImmichPermissionError
 from sidecar.immich.models import Person
 from sidecar.immich.permissions import MEMORIES_COMMAND, PERSON, UPLOAD, Feature
-from sidecar.targets.discord.render import attachment_name, safe_text
+from sidecar.targets.discord.safe import attachment_name, safe_text
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from sidecar.clock import utc_now
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Settings
 from sidecar.engine.accounts import Accounts
-from sidecar.engine.albums.watcher import AlbumDryRun, preview_albums
+from sidecar.engine.albums.preview import AlbumDryRun, preview_albums
 from sidecar.engine.planning import build_watch, resolve_account_rules
 from sidecar.engine.rules.matching import Match, RuleResolutionError
 from sidecar.engine.uploads.poller import Watch, Window, collect_matches

@@ -24,7 +24,7 @@ from sidecar.targets.base import (
     ThumbnailSource,
 )
 from sidecar.targets.discord.buttons import post_view
-from sidecar.targets.discord.render import RenderedMessage
+from sidecar.targets.discord.render.message import RenderedMessage
 from sidecar.targets.discord.send import send_rendered
 
 log = logging.getLogger(__name__)

@@ -9,12 +9,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from sidecar.immich.models import Asset
 from sidecar.ops.logging import log_fields
 from sidecar.targets.base import Batch, DeliveryError, TemporaryDeliveryError, ThumbnailSource
-from sidecar.targets.discord.render import (
-    RenderedMessage,
-    Thumbnail,
-    assets_to_picture,
-    render_batch,
-)
+from sidecar.targets.discord.render.batch import assets_to_picture, render_batch
+from sidecar.targets.discord.render.message import RenderedMessage, Thumbnail
 
 log = logging.getLogger(__name__)
 

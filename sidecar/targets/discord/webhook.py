@@ -30,7 +30,7 @@ from sidecar.targets.base import (
     TemporaryDeliveryError,
     ThumbnailSource,
 )
-from sidecar.targets.discord.render import RenderedMessage
+from sidecar.targets.discord.render.message import RenderedMessage
 from sidecar.targets.discord.send import send_rendered
 
 log = logging.getLogger(__name__)
