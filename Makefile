@@ -34,8 +34,7 @@ lint: venv
 	$(BIN)/ruff check sidecar tests
 	$(BIN)/ruff format --check sidecar tests
 	$(BIN)/mypy
-	@# issue 22: "-" until the split of the large modules lands (it prints what is left)
-	-$(BIN)/python -m tests.layout
+	$(BIN)/python -m tests.layout
 
 ## fmt: format the code and apply ruff's safe fixes
 fmt: venv
