@@ -5,10 +5,13 @@ every 5s for 3m; time is NOT scaled down) against the fake Immich:
 
 - 3.1.0 with push (a workflow on ``AssetMetadataExtraction``), a rule without people;
 - 3.1.0 with push, a rule with people, the face recognised 20 s after each upload;
-- 2.7.5 without push (2.x has no webhook action), the same people rule, fast polls only.
+- 2.7.5 without push (2.x has no webhook action), the same people rule, fast polls only;
+- 3.1.0 without push, the rule without people (the default config: nothing but polls).
 
 30 uploads, one every 2 s (a phone's backup of a short burst), each measured from its upload to
-its line on the sidecar's stdout. Idle cost: requests and bytes of one idle poll (interval 1s).
+its line on the sidecar's stdout. Idle cost: requests and bytes of one idle poll (interval 1s),
+and of an idle hour per account at the defaults (regular polls and new-upload checks, counted
+over a minute with the interval at 10 s and scaled to the defaults).
 A sidecar without ``push:`` in its schema (main before issue 18) runs the same configs without the
 push block: the "before" figures.
 """
@@ -30,7 +33,7 @@ import httpx
 from tests.bench.report import Figure
 from tests.bench.sidecar_process import TimedSidecar
 from tests.e2e_harness import REPO, free_port, write_config
-from tests.fakes.fake_immich import FakeImmich
+from tests.fakes.fake_immich import FakeImmich, RecordedRequest
 
 V2 = (2, 7, 5)
 V31 = (3, 1, 0)
@@ -127,6 +130,51 @@ async def latencies(
     return list(samples), fast
 
 
+# The config of the idle hour: a people rule and a rule without people, one account.
+BOTH = ALICE + EVERYTHING + "\n"
+DEFAULT_INTERVAL = 120.0
+IDLE_SPAN_POLLS = 6  # regular polls (10 s apart) over which the idle hour is counted
+
+
+def is_check(request: RecordedRequest) -> bool:
+    """A new-upload check (issue 23): a count of what changed since, nothing else."""
+    body = request.json if isinstance(request.json, dict) else {}
+    return (
+        request.path == "/api/search/statistics"
+        and "updatedAfter" in body
+        and "createdAfter" not in body
+    )
+
+
+async def idle_hour(version: tuple[int, int, int], push: bool = False) -> tuple[float, float, str]:
+    """Requests and bytes of an idle hour of one account at the defaults (2 m interval, checks
+    every 5 s): the regular polls' and the checks' requests counted apart over a minute of an
+    idle sidecar polling every 10 s, then scaled to 30 polls and 720 checks an hour."""
+    async with running(version, BOTH, push=push, interval="10s") as (immich, sidecar, _):
+        await sidecar.wait_for_polls(1)
+        immich.reset_requests()
+        before = await sidecar.successful_polls()
+        started = time.monotonic()
+        await sidecar.wait_for_polls(IDLE_SPAN_POLLS)
+        span = time.monotonic() - started
+        polls = await sidecar.successful_polls() - before
+        requests = immich.api_requests()
+    checks = [r for r in requests if is_check(r)]
+    rest = [r for r in requests if not is_check(r)]
+    per_poll = len(rest) / polls
+    poll_bytes = sum(r.response_bytes for r in rest) / polls
+    check_bytes = sum(r.response_bytes for r in checks) / len(checks) if checks else 0.0
+    checks_an_hour = len(checks) / span * 3600  # each check is one request
+    polls_an_hour = 3600 / DEFAULT_INTERVAL
+    hour = polls_an_hour * per_poll + checks_an_hour
+    hour_bytes = polls_an_hour * poll_bytes + checks_an_hour * check_bytes
+    detail = (
+        f"{polls_an_hour:.0f} polls x {per_poll:.1f} req + {checks_an_hour:.0f} checks "
+        f"({len(checks)} seen in {span:.0f} s)"
+    )
+    return hour, hour_bytes, detail
+
+
 def p50_p95(samples: list[float]) -> str:
     ordered = sorted(samples)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
@@ -195,7 +243,8 @@ async def run(section: str = "push") -> list[Figure]:
     cases = (
         ("3.1.0 push, rule without people", V31, EVERYTHING, True, False, 2.0),
         ("3.1.0 push, people rule, face +20 s", V31, ALICE, True, True, 25.0),
-        ("2.7.5 no push, people rule, face +20 s", V2, ALICE, False, True, 25.0),
+        ("2.7.5 no push, people rule, face +20 s", V2, ALICE, False, True, 30.0),
+        ("3.1.0 no push, rule without people", V31, EVERYTHING, False, False, 15.0),
     )
     for what, version, rules, push, face, goal in cases:
         if not HAS_PUSH:
@@ -229,6 +278,17 @@ async def run(section: str = "push") -> list[Figure]:
                 f"{label}: idle poll, people rule, immich {'.'.join(map(str, version))}"
                 + (" with push" if push and HAS_PUSH else ""),
                 f"{requests:.1f} requests, {size:.0f} bytes",
+            )
+        )
+    for version, push in ((V2, False), (V31, False), (V31, True)):
+        hour, hour_bytes, detail = await idle_hour(version, push)
+        figures.append(
+            Figure(
+                section,
+                f"{label}: idle hour per account at the defaults, people rule + rule without "
+                f"people, immich {'.'.join(map(str, version))}"
+                + (" with push" if push and HAS_PUSH else ""),
+                f"{hour:.0f} requests, {hour_bytes / 1024:.1f} KiB ({detail})",
             )
         )
     return figures
