@@ -204,8 +204,6 @@ class Sidecar:
             self._reloader,
             self._poll_lock,
             self._stop,
-            self._clock,
-            lambda started: self.push.after_poll(started),
             self.dispatcher.wake,
         )
         self._status = SidecarStatus(
@@ -228,13 +226,13 @@ class Sidecar:
         )
         await self._http.start()
         self.push = PushRuntime(
-            self.client,
+            self.client,  # push runs in the first account (a workflow is its owner's)
+            self.polls,
             self.store,
             self.metrics,
             self._clock,
             lambda: self.settings,
-            # Push and fast polls run in the first account (a workflow is its owner's).
-            lambda: self.session.rules.first if self.session.rules is not None else None,
+            lambda: self.session.rules,
             self._poll_lock,
             self.dispatcher.wake,
             self.poll_job.soon,

@@ -56,7 +56,8 @@ async def test_a_library_scan_read_after_settle_is_decided_once_when_its_metadat
     rig.clock.advance(minutes=2)
     await rig.poll(EVERYTHING)  # the window passes the batch: nothing readable yet
     assert rig.queued() == set()
-    assert len(rig.store.unread_windows()) == 1
+    # The eager pass (no settle) saw it first, the settled pass now: each waits for it.
+    assert sorted(w.kind for w in rig.store.unread_windows()) == ["eager", "settled"]
     rig.clock.advance(minutes=3)  # extraction ran: the metadata is 0 to 30 s old
     await rig.poll(EVERYTHING)
     assert rig.queued() == {("everything", a) for a in scan}
@@ -138,13 +139,41 @@ async def test_2500_tied_library_assets_are_paged_without_offsets(rig):
     assert rig.store.unread_windows() == []
 
 
-async def test_an_upload_is_still_decided_at_settle_and_costs_two_small_requests(rig):
+async def test_an_upload_older_than_settle_is_decided_once_at_the_first_poll(rig):
+    """The settled pass decides it; the eager pass (from where the settled one ends) has
+    nothing: one count for both, each pass's own count, one search."""
     video = rig.photo(type="VIDEO", ago=timedelta(minutes=3))
     await rig.poll(EVERYTHING)
     assert rig.queued() == {("everything", video)}
     paths = [r.path for r in rig.immich.requests]
-    assert paths == ["/api/search/statistics", "/api/search/metadata"]
+    assert paths == ["/api/search/statistics"] * 3 + ["/api/search/metadata"]
     assert rig.store.unread_windows() == []
+
+
+async def test_an_upload_is_decided_at_the_first_poll_that_sees_it_not_after_settle(rig):
+    await rig.poll(EVERYTHING)
+    rig.clock.advance(seconds=10)
+    photo = rig.photo(ago=timedelta(seconds=5))
+    await rig.poll(EVERYTHING)
+    assert rig.queued() == {("everything", photo)}  # no settle wait: its metadata is there
+    rig.clock.advance(minutes=3)
+    result = await rig.poll(EVERYTHING)  # the settled pass sees it again: queued once
+    assert result.queued == 0 and len(rig.store.rows()) == 1
+
+
+async def test_an_upload_stamped_before_the_eager_cursor_is_not_lost(rig):
+    """Immich's clock a little behind the sidecar's (or a long insert): the asset appears with
+    a creation time the eager pass had passed already; the settled pass still decides it."""
+    await rig.poll(EVERYTHING)
+    rig.clock.advance(seconds=10)
+    await rig.poll(EVERYTHING)
+    late = rig.photo(ago=timedelta(seconds=8))  # created before the last poll, seen only now
+    rig.clock.advance(seconds=10)
+    await rig.poll(EVERYTHING)
+    assert rig.queued() == set()
+    rig.clock.advance(minutes=2)
+    await rig.poll(EVERYTHING)
+    assert rig.queued() == {("everything", late)}
 
 
 async def test_revisiting_asks_only_for_what_changed_and_grows_with_the_batch(rig):

@@ -31,7 +31,9 @@ from sidecar.engine.store.accounts import (
     stored_accounts,
 )
 from sidecar.engine.store.database import Store
-from sidecar.engine.uploads.poller import LAST_POLL_KEY, Poller, PollResult, Watch
+from sidecar.engine.uploads.holds import reach
+from sidecar.engine.uploads.passes import Watch
+from sidecar.engine.uploads.poller import LAST_POLL_KEY, Poller, PollResult
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichClientError, ImmichError, ImmichPermissionError
 from sidecar.ops.metrics import Metrics
@@ -168,6 +170,20 @@ class AccountPolls:
         }
         self._failing: dict[str, str] = {}  # account -> why, while it fails
 
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        return tuple(self._pollers)
+
+    async def anything_new(self, account: str, since: datetime) -> bool:
+        """The new-upload check of one account (``Poller.anything_new``)."""
+        return await self._pollers[account].anything_new(since)
+
+    async def fast_poll(
+        self, account: str, watch: Watch, since: datetime, *, people: bool = True
+    ) -> int:
+        """One fast poll of one account (``Poller.fast_poll``)."""
+        return await self._pollers[account].fast_poll(watch, since, people=people)
+
     def start(self, rule_names: Iterable[str], backfill: timedelta) -> None:
         """Bring the state file in line with the configured accounts: the first takes over the
         state of a single-key sidecar, an account no longer configured loses its cursors (with
@@ -255,7 +271,13 @@ class AccountPolls:
             if (last := account_store.get_time(LAST_POLL_KEY)) is not None
         ]
         if moments and len(moments) == len(self._stores):
-            self._store.forget_sent_before(min(moments))
+            # ... nor the catch-up of a rule held while its feature was off
+            held = [
+                moment
+                for name, account_store in self._stores.items()
+                if (moment := reach(account_store.rule_holds(), watches[name])) is not None
+            ]
+            self._store.forget_sent_before(min(moments + held))
 
     def problems(self) -> list[str]:
         """Why some accounts fail, for /readyz."""

@@ -20,7 +20,7 @@ from sidecar.engine.accounts import Accounts
 from sidecar.engine.albums.preview import AlbumDryRun, preview_albums
 from sidecar.engine.planning import build_watch, resolve_account_rules
 from sidecar.engine.rules.matching import Match, RuleResolutionError
-from sidecar.engine.uploads.poller import Watch, Window, collect_matches
+from sidecar.engine.uploads.passes import Watch, Window, collect_matches
 from sidecar.immich.errors import ImmichError
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.metrics import Metrics

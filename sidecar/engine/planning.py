@@ -28,7 +28,7 @@ from sidecar.engine.rules.matching import (
     is_person_id,
     resolve_person,
 )
-from sidecar.engine.uploads.poller import Watch
+from sidecar.engine.uploads.passes import Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import Album, AlbumSummary, Person, is_immich_id
 
@@ -117,14 +117,31 @@ def _answer(candidates: Sequence[Person]) -> Callable[[str], Sequence[Person]]:
     return lambda _name: candidates
 
 
-def build_watch(settings: Settings, rules: tuple[CompiledRule, ...]) -> Watch:
+def build_watch(
+    settings: Settings,
+    rules: tuple[CompiledRule, ...],
+    off: Sequence[Rule] = (),
+) -> Watch:
+    """What one account's poll runs with; ``off``: the config's rules of that account that do
+    not run because a feature they need is off (held where they stopped)."""
     targets = {rule.name: rule.targets for rule in settings.rules}
     return Watch(
         rules=rules,
         targets_of=lambda name: targets.get(name, ()),
         lookback=timedelta(seconds=settings.poll.lookback),
         settle=timedelta(seconds=settings.poll.settle),
+        held=tuple(rule.name for rule in off if not rule.albums.any),
+        albums_held=any(rule.albums.any for rule in off),
     )
+
+
+def rules_off(settings: Settings, account: str, runs: Callable[[Rule], bool]) -> list[Rule]:
+    """The config's rules of ``account`` that ``runs`` refuses (a feature they need is off)."""
+    return [
+        rule
+        for rule in settings.rules
+        if not runs(rule) and (not rule.accounts or account in rule.accounts)
+    ]
 
 
 def rule_options(settings: Settings) -> Callable[[str], RuleOptions]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -22,7 +22,7 @@ from sidecar.engine.access import FeatureAccess
 from sidecar.engine.accounts import AccountPolls, Accounts
 from sidecar.engine.lookup import ConfigLookup
 from sidecar.engine.members import MemberDirectory
-from sidecar.engine.planning import build_watch
+from sidecar.engine.planning import build_watch, rules_off
 from sidecar.engine.reload import ConfigReloader
 from sidecar.engine.rules.matching import RuleResolutionError
 from sidecar.engine.session import ImmichSession
@@ -169,8 +169,12 @@ class ImmichPoll:
         rules = self._session.rules
         assert rules is not None  # resolved on connecting, or by a reload
         settings = self._settings()
+        runs = self._session.runs
         await self._polls.poll(
-            {name: build_watch(settings, own) for name, own in rules.by_account.items()}
+            {
+                name: build_watch(settings, own, rules_off(settings, name, runs))
+                for name, own in rules.by_account.items()
+            }
         )
 
     def _another_users_state(self, err: StateOwnerError) -> None:
@@ -201,8 +205,7 @@ class ImmichPoll:
 
 class PollJob:
     """When a poll runs: every ``poll.interval`` and once soon after a push, never two at once.
-    Each run checks the config file first, polls under ``lock``, then hands the new uploads'
-    start time to ``after_poll`` (fast polls for their faces) and wakes the dispatcher."""
+    Each run checks the config file first, polls under ``lock``, then wakes the dispatcher."""
 
     def __init__(
         self,
@@ -210,16 +213,12 @@ class PollJob:
         reloader: ConfigReloader,
         lock: asyncio.Lock,
         stop: asyncio.Event,
-        clock: Callable[[], datetime],
-        after_poll: Callable[[datetime], Awaitable[None]],
         wake: Callable[[], None],
     ) -> None:
         self._poll = poll
         self._reloader = reloader
         self._lock = lock
         self._stop = stop
-        self._clock = clock
-        self._after_poll = after_poll
         self._wake = wake
         self._scheduler: AsyncIOScheduler | None = None
 
@@ -256,10 +255,7 @@ class PollJob:
             async with self._lock:
                 if self._stop.is_set():
                     return
-                started = self._clock()
                 polled = await self._poll.poll()
-            if polled:
-                await self._after_poll(started)  # new uploads: fast polls for their faces
         except asyncio.CancelledError:
             if not self._stop.is_set():
                 raise

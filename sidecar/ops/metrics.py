@@ -179,10 +179,15 @@ class Metrics:
         "result",
     )
     fast_poll_windows = counter(
-        "fast_poll_windows", "Fast-poll windows opened (new uploads seen while people rules exist)."
+        "fast_poll_windows", "Fast-poll windows opened (new uploads seen, by a check or a push)."
     )
     fast_polls = counter(
-        "fast_polls", "Fast polls of the people rules, by result (success, failure).", "result"
+        "fast_polls", "Fast polls after new uploads, by result (success, failure).", "result"
+    )
+    upload_checks = counter(
+        "upload_checks",
+        "New-upload checks without push (one small count each), by result (new, nothing, failure).",
+        "result",
     )
     feature_enabled = gauge(
         "feature_enabled",

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from sidecar.engine.rules.matching import matches_for
 from sidecar.engine.store.database import Store
-from sidecar.engine.uploads.poller import Watch
+from sidecar.engine.uploads.passes import Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichClientError, ImmichError
 from sidecar.ops.metrics import Metrics

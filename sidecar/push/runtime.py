@@ -1,20 +1,27 @@
-"""The push endpoint and the fast polls as one part of the running sidecar (``app.py`` starts,
-feeds and stops it)."""
+"""The push endpoint, the new-upload checks and the fast polls as one part of the running
+sidecar (``app.py`` starts, feeds and stops it).
+
+Each account has its own checks and fast polls (``engine.uploads.fast_poll``). Push runs in the
+first account (a workflow is its owner's): that account is not checked, its pushes open its
+fast-poll windows; every other account is checked every ``poll.fast.every``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from sidecar.config.model import Settings
+from sidecar.engine.accounts import AccountPolls
 from sidecar.engine.planning import build_watch
-from sidecar.engine.rules.matching import CompiledRule
+from sidecar.engine.rules.accounts import AccountRules
 from sidecar.engine.store.database import Store
-from sidecar.engine.uploads.fast_poll import FastPoller, poll_people
-from sidecar.engine.uploads.poller import Watch
+from sidecar.engine.uploads.fast_poll import FastPoller
+from sidecar.engine.uploads.passes import Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichError
 from sidecar.ops.metrics import Metrics
@@ -25,44 +32,55 @@ log = logging.getLogger(__name__)
 
 
 class PushRuntime:
-    """Fast polls always (unless ``poll.fast.for`` is 0s); the push endpoint when ``push:`` is
-    configured. ``settings()`` and ``rules()`` are the running config's (None until Immich
-    answered)."""
+    """Checks and fast polls always (unless ``poll.fast.for`` is 0s); the push endpoint when
+    ``push:`` is configured. ``settings()`` and ``rules()`` are the running config's (None
+    until Immich answered); ``held(account)`` the rules of an account that are off."""
 
     def __init__(
         self,
         client: ImmichClient,
+        polls: AccountPolls,
         store: Store,
         metrics: Metrics,
         clock: Callable[[], datetime],
         settings: Callable[[], Settings],
-        rules: Callable[[], tuple[CompiledRule, ...] | None],
+        rules: Callable[[], AccountRules | None],
         lock: asyncio.Lock,
         delivered: Callable[[], None],
         poll_soon: Callable[[float], None] = lambda delay: None,
     ) -> None:
-        self._client = client
-        self._store = store
+        self._polls = polls
         self._clock = clock
         self._settings = settings
         self._rules = rules
         self._lock = lock
         self._delivered = delivered
-        self.fast = FastPoller(self._fast_poll, self._fast_settings, metrics, clock)
+        self._metrics = metrics
+        self._first = polls.accounts[0]
+        push = settings().push
+        pushed = {self._first} if push else set()  # its pushes say what is new: not checked
+        self.fast = {
+            account: FastPoller(
+                functools.partial(self._fast_poll, account),
+                self._fast_settings,
+                metrics,
+                clock,
+                None if account in pushed else functools.partial(self._check, account),
+            )
+            for account in polls.accounts
+        }
         self.handler = PushHandler(
             client,
             store,
             metrics,
             clock,
-            self._watch,
+            lambda: self._watch(self._first),
             lock,
             self._uploads_seen,
             delivered,
             poll_soon,
         )
-        push = settings().push
         self.receiver = PushReceiver(push, metrics, self.handler.offer) if push else None
-        self._probe_from: datetime | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, stop: asyncio.Event) -> None:
@@ -70,9 +88,10 @@ class PushRuntime:
             await self.receiver.start()
             log.info("listening for Immich pushes on port %d", self.receiver.port)
         self._tasks = [
-            asyncio.create_task(self.fast.run(stop), name="fast-polls"),
-            asyncio.create_task(self.handler.run(stop), name="pushes"),
+            asyncio.create_task(fast.run(stop), name=f"fast-polls-{account}")
+            for account, fast in self.fast.items()
         ]
+        self._tasks.append(asyncio.create_task(self.handler.run(stop), name="pushes"))
 
     async def stop(self) -> None:
         if self.receiver is not None:
@@ -82,42 +101,44 @@ class PushRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def after_poll(self, started: datetime) -> None:
-        """After a successful regular poll: were there new uploads since the previous one? One
-        small search, only while people rules exist and no push endpoint tells us instead."""
-        since, self._probe_from = self._probe_from, started
-        watch = self._watch()
-        settings = self._settings()
-        if since is None or watch is None or not watch.person_rules:
-            return
-        if self.receiver is not None or settings.poll.fast_for <= 0 or self.fast.active():
-            return
-        try:
-            if await self._client.uploads_since(since):
-                self.fast.uploads_seen(since)
-        except ImmichError as err:  # the next poll tries again; nothing is lost meanwhile
-            log.debug("new-upload check failed: %s", err)
-
     def _uploads_seen(self, since: datetime) -> None:
-        watch = self._watch()
+        """A push: the first account's people rules get a fast-poll window."""
+        watch = self._watch(self._first)
         if watch is not None and watch.person_rules:
-            self.fast.uploads_seen(since)
+            self.fast[self._first].uploads_seen(since)
 
-    def _watch(self) -> Watch | None:
+    def _watch(self, account: str) -> Watch | None:
         rules = self._rules()
-        return None if rules is None else build_watch(self._settings(), rules)
+        if rules is None:
+            return None
+        return build_watch(self._settings(), rules.by_account.get(account, ()))
 
     def _fast_settings(self) -> tuple[float, float, float]:
         poll = self._settings().poll
         return poll.fast_every, poll.fast_for, poll.interval
 
-    async def _fast_poll(self, since: datetime) -> bool:
+    async def _check(self, account: str, since: datetime) -> bool | None:
+        """Anything new in ``account`` since ``since``? None when there is nothing to look
+        for (no rule a new upload concerns, fast polls off) or Immich did not answer."""
+        watch = self._watch(account)
+        if watch is None or self._settings().poll.fast_for <= 0:
+            return None
+        if not watch.person_rules and not watch.eager_rules:
+            return None
+        try:
+            return await self._polls.anything_new(account, since)
+        except ImmichError as err:  # the regular poll is the safety net; nothing is lost
+            self._metrics.upload_checks.labels(result="failure").inc()
+            log.debug("new-upload check of account %s failed: %s", account, err)
+            return None
+
+    async def _fast_poll(self, account: str, since: datetime, people: bool) -> bool:
         try:
             async with self._lock:
-                watch = self._watch()
+                watch = self._watch(account)
                 if watch is None:
                     return False
-                queued = await poll_people(self._client, self._store, watch, since, self._clock())
+                queued = await self._polls.fast_poll(account, watch, since, people=people)
         except ImmichError as err:
             log.warning("fast poll failed: %s", err)
             return False

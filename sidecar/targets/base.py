@@ -2,8 +2,10 @@
 interface every target kind implements (``TargetKind``; the kinds are listed in
 ``sidecar.targets.registry``).
 
-A delivery is one (rule, target, asset) row of the outbox. The dispatcher groups the due
-deliveries of one target and rule into a batch and calls the target's sink once per batch.
+A delivery is one (rule, target, asset) row of the outbox; the rows of several rules for the
+same asset and target are folded into one delivery (one message there, naming every rule). The
+dispatcher groups the due deliveries of one target and the same rules into a batch and calls
+the target's sink once per batch.
 """
 
 from __future__ import annotations
@@ -66,11 +68,25 @@ class Delivery:
     album: AlbumRef | None = None  # album rules: the album the asset was added to
     post: PostRef | None = None  # scheduled posts: the message this picture belongs to
     held: bool = False  # waited for the end of quiet hours: goes out in one summary
+    # The rows of other rules for the same asset and target, sent in this one message:
+    # (rule, outbox row id) each, folded in by the dispatcher.
+    also: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        """Every rule this delivery stands for, its own first."""
+        return (self.rule, *(rule for rule, _ in self.also))
+
+    @property
+    def row_ids(self) -> tuple[int, ...]:
+        """The outbox rows this delivery stands for: its own, then the folded ones."""
+        return (self.id, *(row for _, row in self.also))
 
 
 @dataclass(frozen=True)
 class Batch:
-    """The due deliveries of one rule for one target, with that rule's presentation settings."""
+    """The due deliveries of the same rules for one target, with the presentation settings of
+    those rules (``rule``: the first of them, whose batching applies)."""
 
     rule: str
     target: str
@@ -81,6 +97,11 @@ class Batch:
     mention_members: bool = False  # the rule's mention_members
     # (person id, Discord user id) of the linked people in the batch, filled in by the sink
     member_mentions: tuple[tuple[str, int], ...] = ()
+    rules: tuple[str, ...] = ()  # every rule of the batch, ``rule`` first (empty: ``rule`` alone)
+
+    @property
+    def rule_names(self) -> tuple[str, ...]:
+        return self.rules or (self.rule,)
 
 
 class DeliveryError(Exception):

@@ -1,4 +1,5 @@
-"""The ``console`` target: one JSON line per delivery on standard output.
+"""The ``console`` target: one JSON line per delivery (an asset, with every rule that sent it
+to the target) on standard output.
 
 Useful to try the sidecar without Discord, and to feed notifications to another program.
 """
@@ -50,6 +51,7 @@ def console_line(delivery: Delivery, external_url: str) -> str:
     return json.dumps(
         {
             "rule": delivery.rule,
+            "rules": list(delivery.rules),  # every rule that sent the asset here
             "target": delivery.target,
             "asset_id": asset.id,
             "type": asset.type,

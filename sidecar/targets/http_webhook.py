@@ -99,6 +99,7 @@ def batch_body(batch: Batch, external_url: str) -> dict[str, Any]:
     return {
         "version": BODY_VERSION,
         "rule": batch.rule,
+        "rules": list(batch.rule_names),
         "target": batch.target,
         "batch": batch.key,
         "assets": [asset_entry(d, external_url) for d in batch.deliveries],
@@ -320,6 +321,7 @@ class HttpKind(TargetKind[HttpTarget]):
             {
                 "version": BODY_VERSION,
                 "rule": "",
+                "rules": [],
                 "target": target.name,
                 "batch": "test",
                 "test": True,

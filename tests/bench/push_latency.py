@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import statistics
+import sys
 import tempfile
 import textwrap
 import time
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.bench.report import Figure
+from tests.bench.report import Figure, table
 from tests.bench.sidecar_process import TimedSidecar
 from tests.e2e_harness import REPO, free_port, write_config
 from tests.fakes.fake_immich import FakeImmich, RecordedRequest
@@ -155,7 +156,8 @@ async def idle_hour(version: tuple[int, int, int], push: bool = False) -> tuple[
         immich.reset_requests()
         before = await sidecar.successful_polls()
         started = time.monotonic()
-        await sidecar.wait_for_polls(IDLE_SPAN_POLLS)
+        for _ in range(IDLE_SPAN_POLLS):  # one at a time: each wait is bounded
+            await sidecar.wait_for_polls(1)
         span = time.monotonic() - started
         polls = await sidecar.successful_polls() - before
         requests = immich.api_requests()
@@ -202,8 +204,8 @@ async def window_cost(version: tuple[int, int, int]) -> tuple[int, int, int]:
     from sidecar.config.model import PeopleFilter, Rule, Secret
     from sidecar.engine.rules.matching import compile_rules
     from sidecar.engine.store.database import Store
-    from sidecar.engine.uploads.fast_poll import FastPoller, poll_people
-    from sidecar.engine.uploads.poller import Watch
+    from sidecar.engine.uploads.fast_poll import FastPoller
+    from sidecar.engine.uploads.poller import Poller, Watch
     from sidecar.immich.client import ImmichClient
     from sidecar.immich.models import Person
     from sidecar.ops.metrics import Metrics
@@ -218,9 +220,10 @@ async def window_cost(version: tuple[int, int, int]) -> tuple[int, int, int]:
             store = Store.open(Path(tmp) / "state.db")
             immich.add_asset(created_at=now[0], unrecognised_faces=1)
             async with ImmichClient(immich.url, Secret(immich.api_key), Metrics()) as client:
+                poller = Poller(client, store, Metrics(), lambda: now[0])
 
-                async def poll(since: datetime) -> bool:
-                    await poll_people(client, store, watch, since, now[0])
+                async def poll(since: datetime, people: bool) -> bool:
+                    await poller.fast_poll(watch, since, people=people)
                     return True
 
                 fast = FastPoller(poll, lambda: (5.0, 180.0, 120.0), Metrics(), lambda: now[0])
@@ -235,6 +238,11 @@ async def window_cost(version: tuple[int, int, int]) -> tuple[int, int, int]:
             store.close()
             searches = immich.api_requests("POST", "/api/search/metadata")
             return polls, len(searches), sum(r.response_bytes for r in searches)
+
+
+def said(figures: list[Figure]) -> None:
+    """Each figure as soon as it is measured (a later failure keeps the earlier ones)."""
+    print(table(figures[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
 
 
 async def run(section: str = "push") -> list[Figure]:
@@ -259,6 +267,7 @@ async def run(section: str = "push") -> list[Figure]:
                 statistics.median(samples) <= goal,
             )
         )
+        said(figures)
     if HAS_PUSH:
         for version in (V2, V31):
             polls, searches, window_bytes = await window_cost(version)
@@ -270,6 +279,7 @@ async def run(section: str = "push") -> list[Figure]:
                     f"{polls} fast polls, {searches} searches, {window_bytes:,} bytes",
                 )
             )
+            said(figures)
     for version, push in ((V2, False), (V31, False), (V31, True)):
         requests, size = await idle_cost(version, push)
         figures.append(
@@ -280,6 +290,7 @@ async def run(section: str = "push") -> list[Figure]:
                 f"{requests:.1f} requests, {size:.0f} bytes",
             )
         )
+        said(figures)
     for version, push in ((V2, False), (V31, False), (V31, True)):
         hour, hour_bytes, detail = await idle_hour(version, push)
         figures.append(
@@ -291,4 +302,5 @@ async def run(section: str = "push") -> list[Figure]:
                 f"{hour:.0f} requests, {hour_bytes / 1024:.1f} KiB ({detail})",
             )
         )
+        said(figures)
     return figures

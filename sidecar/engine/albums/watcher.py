@@ -168,10 +168,15 @@ class AlbumWatcher:
         rules: Sequence[CompiledRule],
         targets_of: Callable[[str], Sequence[str]],
         now: datetime,
+        *,
+        keep_all: bool = False,
     ) -> AlbumPollResult:
+        """``keep_all``: some album rules are off (a permission the key lacks): the albums'
+        state stays as it is, so they find the additions made meanwhile once they are back."""
         store = self._store
         watched = watched_ids(rules)
-        store.forget_albums_except(watched)
+        if not keep_all:
+            store.forget_albums_except(watched)
         self._metrics.albums_watched.set(len(watched))
         if not watched:
             return AlbumPollResult(0, 0, 0, 0, 0)

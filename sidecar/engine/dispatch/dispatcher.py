@@ -1,4 +1,5 @@
-"""Drains the outbox to the sinks: groups due deliveries, sends, records the outcome.
+"""Drains the outbox to the sinks: folds the rows of one asset and target into one delivery
+(``merge``), groups due deliveries, sends, records the outcome.
 
 A failed send is retried with exponential backoff (or after the time Discord asked for) and
 survives restarts, because the retry time lives in the outbox row. A permanent failure becomes a
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 
 from sidecar.clock import utc_now
 from sidecar.config.model import Batching
+from sidecar.engine.dispatch.merge import fold, message_key, repeats
 from sidecar.engine.dispatch.quiet import QuietUntil, never_quiet
 from sidecar.engine.store.database import Store
 from sidecar.ops.logging import log_fields
@@ -56,18 +58,29 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> float:
     return backoff * random.uniform(0.8, 1.2)
 
 
+def options_of(rules: Sequence[str], options: Callable[[str], RuleOptions]) -> RuleOptions:
+    """What a message of several rules does: every rule's mentions (each once), the first
+    rule's batching."""
+    each = [options(rule) for rule in rules]
+    roles = tuple(dict.fromkeys(role for o in each for role in o.mention_roles))
+    return RuleOptions(roles, each[0].batching, any(o.mention_members for o in each))
+
+
 def group_batches(
     deliveries: list[Delivery],
     options: Callable[[str], RuleOptions],
 ) -> list[Batch]:
     """Batches in the order the deliveries were queued: a batch formed before (it has a key)
-    comes back with the same members; new deliveries form one batch per (target, rule), keyed
-    by a new UUID. The key is stored before the first send and kept across retries, and it is
+    comes back with the same members; new deliveries form one batch per target and rules (a
+    delivery folded from several rules' rows goes with the others of the same rules), keyed by
+    a new UUID. The key is stored before the first send and kept across retries, and it is
     unique across state files: a receiver that de-duplicates on it (the JSON webhook's
     ``X-Sidecar-Delivery``) never confuses two sidecars, or one before and after a state reset,
     as a row id would."""
-    groups: dict[tuple[str, str, str | None, str | None, str | None], list[Delivery]] = {}
-    for delivery in deliveries:
+    groups: dict[
+        tuple[str, tuple[str, ...], str | None, str | None, str | None], list[Delivery]
+    ] = {}
+    for delivery in fold(deliveries):
         album = delivery.album.id if delivery.album is not None else None  # one album a message
         post = (
             f"{delivery.post.occasion}/{delivery.post.group}"  # one post message a batch
@@ -75,26 +88,32 @@ def group_batches(
             else None
         )
         groups.setdefault(
-            (delivery.target, delivery.rule, delivery.batch_key, album, post), []
+            (delivery.target, delivery.rules, delivery.batch_key, album, post), []
         ).append(delivery)
     batches = []
-    for (target, rule, key, _album, _post), members in groups.items():
-        opts = options(rule)
+    for (target, rules, key, _album, _post), members in groups.items():
+        opts = options_of(rules, options)
         batching = opts.batching
         if any(d.held for d in members):  # released from quiet hours: a summary, not a burst
             batching = replace(batching, summary_over=1)
         batches.append(
             Batch(
-                rule=rule,
+                rule=rules[0],
                 target=target,
                 deliveries=tuple(members),
                 key=key or str(uuid.uuid4()),
                 mention_roles=opts.mention_roles,
                 batching=batching,
                 mention_members=opts.mention_members,
+                rules=rules if len(rules) > 1 else (),
             )
         )
     return batches
+
+
+def row_ids(deliveries: Sequence[Delivery]) -> list[int]:
+    """The outbox rows of these deliveries, folded ones included."""
+    return [row for d in deliveries for row in d.row_ids]
 
 
 class Dispatcher:
@@ -157,10 +176,11 @@ class Dispatcher:
             due = self._store.due(self._clock(), limit=BATCH_LIMIT)
             if not due:
                 break
-            for batch in group_batches(due, self._options):
-                until = self._quiet(batch.target, batch.rule, self._clock())
+            ready = self._without_repeats(due)
+            for batch in group_batches(ready, self._options):
+                until = self._quiet_until(batch)
                 if until is not None:
-                    self._store.hold([d.id for d in batch.deliveries], until)
+                    self._store.hold(row_ids(batch.deliveries), until)
                     log.info(
                         "target %s, rule %s: %s held by quiet hours until %s",
                         batch.target,
@@ -176,8 +196,48 @@ class Dispatcher:
         self._update_gauges()
         return sent
 
+    def _without_repeats(self, due: list[Delivery]) -> list[Delivery]:
+        """The due rows but those whose asset a batch formed before already sent to their
+        target (closed with that batch: one message per asset there) or is still sending
+        (they wait for it)."""
+        fresh = [k for d in due if d.batch_key is None and (k := message_key(d)) is not None]
+        if not fresh:
+            return due
+        found = repeats(due, self._store.earlier_messages(fresh))
+        if found.closed:
+            closing = {row: key for row, (key, _) in found.closed.items()}
+            self._store.close_repeats(closing, self._clock())
+            self._said_repeats(due, found.closed)
+        if found.waiting:
+            self._store.postpone(found.waiting)
+        return list(found.rest)
+
+    @staticmethod
+    def _said_repeats(due: list[Delivery], closed: Mapping[int, tuple[str, str]]) -> None:
+        counted: dict[tuple[str, str, str], int] = {}
+        for delivery in due:
+            if delivery.id in closed:
+                key = (delivery.target, delivery.rule, closed[delivery.id][1])
+                counted[key] = counted.get(key, 0) + 1
+        for (target, rule, earlier), number in counted.items():
+            log.info(
+                "target %s, rule %s: %s already posted there by rule %s; not posted again",
+                target,
+                rule,
+                count(number, "asset"),
+                earlier,
+                extra=log_fields(target=target, rule=rule),
+            )
+
+    def _quiet_until(self, batch: Batch) -> datetime | None:
+        """When the quiet hours holding this batch end (None: send now). A message of several
+        rules goes out as soon as one of them would send it."""
+        now = self._clock()
+        ends = [self._quiet(batch.target, rule, now) for rule in batch.rule_names]
+        return None if any(end is None for end in ends) else min(e for e in ends if e)
+
     async def _send(self, batch: Batch) -> int:
-        ids = [d.id for d in batch.deliveries]
+        ids = row_ids(batch.deliveries)
         if any(d.batch_key is None for d in batch.deliveries):
             self._store.assign_batch(ids, batch.key)
         sink = self._sinks.get(batch.target)
@@ -192,8 +252,8 @@ class Dispatcher:
         try:
             await sink.send(batch)
         except DeliveryError as err:
-            sent = self._mark_sent(batch, err.sent_ids)
             accepted = set(err.sent_ids)
+            sent = self._mark_sent(batch, [d for d in batch.deliveries if d.id in accepted])
             rest = replace(
                 batch, deliveries=tuple(d for d in batch.deliveries if d.id not in accepted)
             )
@@ -207,14 +267,19 @@ class Dispatcher:
             log.exception("target %s: sending failed unexpectedly", batch.target)
             self._retry_later(batch, DeliveryError("error", type(err).__name__), None)
             return 0
-        return self._mark_sent(batch, ids)
+        return self._mark_sent(batch, batch.deliveries)
 
-    def _mark_sent(self, batch: Batch, ids: Sequence[int]) -> int:
+    def _mark_sent(self, batch: Batch, deliveries: Sequence[Delivery]) -> int:
+        """Record the deliveries sent (every rule's row of each); returns how many rows."""
+        ids = row_ids(deliveries)
         if ids:
             self._store.mark_sent(ids, self._clock())
-            self._metrics.notifications_sent.labels(rule=batch.rule, target=batch.target).inc(
-                len(ids)
-            )
+        per_rule: dict[str, int] = {}
+        for delivery in deliveries:
+            for rule in delivery.rules:
+                per_rule[rule] = per_rule.get(rule, 0) + 1
+        for rule, number in per_rule.items():
+            self._metrics.notifications_sent.labels(rule=rule, target=batch.target).inc(number)
         return len(ids)
 
     def _retry_later(
@@ -243,12 +308,12 @@ class Dispatcher:
             extra=log_fields(target=batch.target, rule=batch.rule, reason=err.reason),
         )
         self._store.mark_retry(
-            [d.id for d in batch.deliveries], str(err), self._clock() + timedelta(seconds=delay)
+            row_ids(batch.deliveries), str(err), self._clock() + timedelta(seconds=delay)
         )
 
     def _dead_letter(self, batch: Batch, err: PermanentDeliveryError) -> None:
         self._metrics.notification_failures.labels(target=batch.target, reason=err.reason).inc()
-        self._store.mark_failed([d.id for d in batch.deliveries], str(err), self._clock())
+        self._store.mark_failed(row_ids(batch.deliveries), str(err), self._clock())
         # Said once per target and reason: the fix is the same for every delivery.
         if (batch.target, err.reason) not in self._logged_permanent:
             self._logged_permanent.add((batch.target, err.reason))

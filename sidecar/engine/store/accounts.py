@@ -34,6 +34,7 @@ def adopt_account(store: Store, old: str, new: str) -> bool:
                 "UPDATE account_meta SET account = ? WHERE account = ?", (new, old)
             ).rowcount
             db.execute("UPDATE unread_window SET account = ? WHERE account = ?", (new, old))
+            db.execute("UPDATE rule_hold SET account = ? WHERE account = ?", (new, old))
     except BaseException:
         db.execute("ROLLBACK")
         raise
@@ -42,7 +43,7 @@ def adopt_account(store: Store, old: str, new: str) -> bool:
 
 
 def drop_account(store: Store, name: str) -> int:
-    """Forget an account's cursors and unread windows (it left the config)."""
+    """Forget an account's cursors, unread windows and rule holds (it left the config)."""
     db = store.connection
     db.execute(
         "DELETE FROM unread_seen WHERE window_id IN "
@@ -50,6 +51,7 @@ def drop_account(store: Store, name: str) -> int:
         (name,),
     )
     db.execute("DELETE FROM unread_window WHERE account = ?", (name,))
+    db.execute("DELETE FROM rule_hold WHERE account = ?", (name,))
     return db.execute("DELETE FROM account_meta WHERE account = ?", (name,)).rowcount
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sidecar.engine.store.albums import AlbumTables
 from sidecar.engine.store.cursors import CursorTables
+from sidecar.engine.store.holds import HoldTables
 from sidecar.engine.store.ingest import IngestTables
 from sidecar.engine.store.members import MemberTables
 from sidecar.engine.store.outbox import OutboxTables
@@ -33,10 +34,11 @@ class Store(
     IngestTables,
     MemberTables,
     UnreadTables,
+    HoldTables,
 ):
     """The state file as callers use it: the connection, its transactions and the methods of
     every table family (``store.outbox``, ``store.post_runs``, ``store.cursors``,
-    ``store.albums``, ``store.ingest``, ``store.members``, ``store.unread``)."""
+    ``store.albums``, ``store.ingest``, ``store.members``, ``store.unread``, ``store.holds``)."""
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection

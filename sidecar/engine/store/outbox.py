@@ -10,7 +10,7 @@ rule and asset, whatever the targets: what a digest summarises), and pruned with
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +25,19 @@ _DELIVERY_COLUMNS = (
 )
 
 MATCH_LOG_DAYS = 62  # how far back a digest can look
+
+MessageKey = tuple[str, str, str | None]  # target, asset id, album id: one message there
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """What the outbox holds for a message key in batches formed before: one that sent the
+    asset there (``sent_key``, its rule ``sent_rule``), or one still trying (next at
+    ``retry_at``)."""
+
+    sent_key: str | None = None
+    sent_rule: str = ""
+    retry_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +160,42 @@ class OutboxTables:
                 held,
             ) in rows
         ]
+
+    def earlier_messages(self, keys: Iterable[MessageKey]) -> dict[MessageKey, Earlier]:
+        """For each message key, the batch formed before that sent it or still tries to (rows
+        of scheduled posts are their own messages and never count)."""
+        found: dict[MessageKey, Earlier] = {}
+        for key in dict.fromkeys(keys):
+            target, asset_id, album_id = key
+            rows = self._db.execute(
+                "SELECT state, batch_key, rule, next_attempt_at FROM outbox "
+                "WHERE target = ? AND asset_id = ? AND album_id IS ? AND post_json IS NULL "
+                "AND batch_key IS NOT NULL AND state IN ('sent', 'pending') ORDER BY id",
+                (target, asset_id, album_id),
+            ).fetchall()
+            sent = next((row for row in rows if row[0] == "sent"), None)
+            if sent is not None:
+                found[key] = Earlier(sent_key=sent[1], sent_rule=sent[2])
+            elif rows:
+                found[key] = Earlier(retry_at=datetime.fromtimestamp(min(r[3] for r in rows), UTC))
+        return found
+
+    def close_repeats(self, closed: Mapping[int, str], now: datetime) -> None:
+        """Rows whose asset a batch already sent to their target: sent, with that batch's key."""
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE outbox SET state = 'sent', batch_key = ?, finished_at = ?, "
+                "last_error = NULL WHERE id = ?",
+                [(key, now.timestamp(), row_id) for row_id, key in closed.items()],
+            )
+
+    def postpone(self, until: Mapping[int, datetime]) -> None:
+        """These rows wait (for an earlier batch of the same message) until the given times."""
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE outbox SET next_attempt_at = ? WHERE id = ?",
+                [(moment.timestamp(), row_id) for row_id, moment in until.items()],
+            )
 
     def assign_batch(self, ids: Sequence[int], key: str) -> None:
         """Fix the membership of a batch before it is first sent."""

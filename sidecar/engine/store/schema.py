@@ -170,6 +170,23 @@ MIGRATIONS: tuple[str, ...] = (
     DELETE FROM meta WHERE key IN ('baseline', 'stream_cursor', 'last_successful_poll_started');
     ALTER TABLE unread_window ADD COLUMN account TEXT NOT NULL DEFAULT '';
     """,
+    # One message per asset per target: the rows of other rules for the same asset and target
+    # are looked up by (target, asset). An unread window is a rule kind's: rules without people
+    # decide an asset once its metadata is there ('eager'), the others once it is settled (every
+    # window before this one). A rule whose feature a missing permission turned off is held
+    # where its account's cursors stood (rule_hold), and catches up from there when it is back.
+    """
+    CREATE INDEX outbox_message ON outbox (target, asset_id);
+    ALTER TABLE unread_window ADD COLUMN kind TEXT NOT NULL DEFAULT 'settled';
+    CREATE TABLE rule_hold (
+        account     TEXT NOT NULL,
+        rule        TEXT NOT NULL,
+        stream_from REAL NOT NULL,
+        people_from REAL NOT NULL,
+        held_at     REAL NOT NULL,
+        PRIMARY KEY (account, rule)
+    ) WITHOUT ROWID;
+    """,
 )
 
 

@@ -22,6 +22,7 @@ class UnreadWindow:
     changed_since: datetime
     opened_at: datetime
     seen: int
+    kind: str = "settled"  # "eager": the rules without people and without `none:`
 
 
 def _time(stamp: float) -> datetime:
@@ -45,12 +46,14 @@ class UnreadTables:
         scope = "" if self.account is None else "WHERE w.account = ? "
         sql = (
             "SELECT w.id, w.created_after, w.created_before, w.changed_since, w.opened_at, "  # noqa: S608 - fixed fragments
-            "(SELECT count(*) FROM unread_seen s WHERE s.window_id = w.id) "
+            "(SELECT count(*) FROM unread_seen s WHERE s.window_id = w.id), w.kind "
             f"FROM unread_window w {scope}ORDER BY w.created_after, w.id"
         )
         values = () if self.account is None else (self.account,)
         return [
-            UnreadWindow(row[0], _time(row[1]), _time(row[2]), _time(row[3]), _time(row[4]), row[5])
+            UnreadWindow(
+                row[0], _time(row[1]), _time(row[2]), _time(row[3]), _time(row[4]), row[5], row[6]
+            )
             for row in self._db.execute(sql, values)
         ]
 
@@ -60,26 +63,45 @@ class UnreadTables:
         changed_since: datetime,
         opened_at: datetime,
         seen: Iterable[str],
+        kind: str = "settled",
     ) -> None:
-        """Remember a window and the assets of it that were decided, in one transaction."""
+        """Remember a window and the assets of it that were decided, in one transaction. An
+        eager window that ends where this one starts grows instead (one per run of passes)."""
         with self._transaction() as db:
-            times = (
-                created[0].timestamp(),
-                created[1].timestamp(),
-                changed_since.timestamp(),
-                opened_at.timestamp(),
-            )
-            columns = "created_after, created_before, changed_since, opened_at"
-            if self.account is None:
-                sql = f"INSERT INTO unread_window ({columns}) VALUES (?, ?, ?, ?)"  # noqa: S608
-                cursor = db.execute(sql, times)
-            else:
-                sql = f"INSERT INTO unread_window (account, {columns}) VALUES (?, ?, ?, ?, ?)"  # noqa: S608
-                cursor = db.execute(sql, (self.account, *times))
+            window_id = self._grown(db, created, changed_since) if kind == "eager" else None
+            if window_id is None:
+                times = (
+                    created[0].timestamp(),
+                    created[1].timestamp(),
+                    changed_since.timestamp(),
+                    opened_at.timestamp(),
+                )
+                columns = "created_after, created_before, changed_since, opened_at, kind"
+                sql = f"INSERT INTO unread_window (account, {columns}) VALUES (?, ?, ?, ?, ?, ?)"  # noqa: S608
+                window_id = db.execute(sql, (self.account or "", *times, kind)).lastrowid
             db.executemany(
                 "INSERT OR IGNORE INTO unread_seen (window_id, asset_id) VALUES (?, ?)",
-                [(cursor.lastrowid, asset_id) for asset_id in seen],
+                [(window_id, asset_id) for asset_id in seen],
             )
+
+    def _grown(
+        self, db: sqlite3.Connection, created: tuple[datetime, datetime], changed_since: datetime
+    ) -> int | None:
+        """The eager window that ends at ``created``'s start, grown to its end; None if none."""
+        scope = "" if self.account is None else "AND account = ? "
+        row = db.execute(
+            "SELECT id FROM unread_window WHERE kind = 'eager' AND created_before = ? "  # noqa: S608 - fixed fragments
+            f"{scope}ORDER BY id DESC LIMIT 1",
+            (created[0].timestamp(), *(() if self.account is None else (self.account,))),
+        ).fetchone()
+        if row is None:
+            return None
+        db.execute(
+            "UPDATE unread_window SET created_before = ?, "
+            "changed_since = min(changed_since, ?) WHERE id = ?",
+            (created[1].timestamp(), changed_since.timestamp(), row[0]),
+        )
+        return int(row[0])
 
     def unread_seen(self, window_id: int) -> set[str]:
         return {

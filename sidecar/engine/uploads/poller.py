@@ -10,6 +10,12 @@ after upload) and assigning a face does not change an asset's ``updatedAt``:
 * rules that need no person (no people filter, or ``none:`` only) decide each asset once, when it
   is older than ``poll.settle``, from a cursor over newly created assets; assets whose metadata
   Immich has not read by then (an external library) are waited for (``engine.stream``).
+* rules without people and without ``none:`` (*eager* rules) need nothing but the metadata:
+  they also decide, from a cursor of their own, every asset at the first poll (or fast poll)
+  whose search sees it (its metadata is there), without waiting ``settle``. The settled pass
+  still decides them too, which costs one more download of each new asset and makes up for
+  an asset that Immich wrote with an earlier ``createdAt`` than the eager cursor had reached
+  (a clock behind the sidecar's, a long insert): nothing is lost, the outbox keeps it once.
 
 Person rules need no such wait: Immich finds faces only after it read the file, so an asset
 with a watched person always has its exif row and the ``withExif`` search sees it.
@@ -19,73 +25,35 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from sidecar.clock import utc_now
 from sidecar.engine.albums.watcher import AlbumWatcher
-from sidecar.engine.rules.matching import CompiledRule, Match, matches_for
+from sidecar.engine.rules.matching import Match
 from sidecar.engine.store.database import Store
-from sidecar.engine.uploads.stream import StreamClient, StreamPass, UnreadLedger
-from sidecar.immich.models import Asset
+from sidecar.engine.uploads.holds import catch_up, hold_new, reach
+from sidecar.engine.uploads.passes import (
+    AssetSearch,
+    Watch,
+    Window,
+    collect_matches,
+    revisit_unread,
+    window_for,
+)
+from sidecar.engine.uploads.stream import EAGER
 from sidecar.ops.metrics import Metrics
 from sidecar.wording import count
+
+__all__ = ["LAST_POLL_KEY", "PollResult", "Poller", "Watch", "Window"]
 
 log = logging.getLogger(__name__)
 
 BASELINE_KEY = "baseline"
 STREAM_CURSOR_KEY = "stream_cursor"
+EAGER_CURSOR_KEY = "eager_cursor"
 LAST_POLL_KEY = "last_successful_poll_started"
-
-
-class AssetSearch(StreamClient, Protocol):
-    """The part of the Immich client a poll uses (it picks the form the server's version
-    understands)."""
-
-    def assets_of_people(
-        self,
-        person_ids: Iterable[str],
-        since: datetime,
-    ) -> AsyncIterator[tuple[Asset, ...]]: ...
-
-
-@dataclass(frozen=True)
-class Watch:
-    """What a poll needs from the settings; replaced as a whole when the config reloads."""
-
-    rules: tuple[CompiledRule, ...]
-    targets_of: Callable[[str], Sequence[str]]  # rule name -> its target names
-    lookback: timedelta
-    settle: timedelta
-
-    @property
-    def person_rules(self) -> tuple[CompiledRule, ...]:
-        return tuple(r for r in self.rules if r.requires_person and not r.watches_albums)
-
-    @property
-    def stream_rules(self) -> tuple[CompiledRule, ...]:
-        return tuple(r for r in self.rules if not r.requires_person and not r.watches_albums)
-
-    @property
-    def album_rules(self) -> tuple[CompiledRule, ...]:
-        """Rules that fire on additions to albums (sidecar/albums.py polls them)."""
-        return tuple(r for r in self.rules if r.watches_albums)
-
-
-@dataclass(frozen=True)
-class Window:
-    people_since: datetime  # person rules: assets created at or after this
-    stream_after: datetime  # other rules: assets created in [stream_after, stream_before]
-    stream_before: datetime
-    settled_before: datetime  # person rules with `none:` wait until an asset is this old
-
-
-@dataclass(frozen=True)
-class Collected:
-    examined: int  # assets looked at
-    waiting: int  # new assets left for later: Immich has not read their files yet
 
 
 @dataclass(frozen=True)
@@ -93,99 +61,6 @@ class PollResult:
     assets_seen: int
     matches: int
     queued: int  # new outbox rows
-
-
-def single_type(rules: Iterable[CompiledRule]) -> str | None:
-    """The one asset type all these rules want, to let Immich filter by it; else None."""
-    wanted: set[str] = set()
-    for rule in rules:
-        wanted |= rule.rule.asset_types
-    return next(iter(wanted)) if len(wanted) == 1 else None
-
-
-def window_for(
-    now: datetime,
-    last_poll: datetime | None,
-    stream_cursor: datetime,
-    lookback: timedelta,
-    settle: timedelta,
-) -> Window:
-    """The time ranges one poll looks at.
-
-    The look-back runs from the start of the last successful poll, not from now, so an outage
-    longer than the look-back loses nothing: the first poll after it reaches back far enough.
-    """
-    reference = min(last_poll, now) if last_poll is not None else now
-    settled = now - settle
-    return Window(
-        people_since=reference - lookback,
-        stream_after=stream_cursor,
-        stream_before=max(settled, stream_cursor),
-        settled_before=settled,
-    )
-
-
-async def collect_matches(
-    client: AssetSearch,
-    watch: Watch,
-    window: Window,
-    baselines: dict[str, datetime],
-    on_page: Callable[[list[Match]], None],
-    ledger: UnreadLedger | None = None,
-    now: datetime | None = None,
-) -> Collected:
-    """Fetch the candidate assets page by page and hand each page's matches to ``on_page``.
-    Memory stays bounded by one page. New assets that Immich has not read yet are remembered
-    in ``ledger`` (None: a dry run, which only counts them)."""
-    seen = 0
-    person_rules = watch.person_rules
-    if person_rules:
-        since = window.people_since
-        starts = [baselines[r.name] for r in person_rules if r.name in baselines]
-        if starts and len(starts) == len(person_rules):
-            since = max(since, min(starts))
-        watched = frozenset().union(*(r.watched_person_ids for r in person_rules))
-        async for page in client.assets_of_people(watched, since):
-            seen += len(page)
-            found = matches_for(person_rules, page, baselines)
-            # An exclusion (`none:`) can only be trusted once faces had time to be recognised.
-            on_page(
-                [m for m in found if not m.rule.none or m.asset.created_at <= window.settled_before]
-            )
-    stream_rules = watch.stream_rules
-    waiting = 0
-    if stream_rules and window.stream_before > window.stream_after:
-        stream = StreamPass(client, stream_rules, single_type(stream_rules), baselines, on_page)
-        outcome = await stream.new_window(
-            window.stream_after, window.stream_before, now or window.stream_before, ledger
-        )
-        seen += outcome.examined
-        waiting = outcome.waiting
-    return Collected(seen, waiting)
-
-
-async def revisit_unread(
-    client: StreamClient,
-    watch: Watch,
-    store: Store,
-    baselines: dict[str, datetime],
-    on_page: Callable[[list[Match]], None],
-    now: datetime,
-) -> int:
-    """Look again at the windows whose assets Immich had not all read; returns how many assets
-    were decided. Without rules that need no person, nothing waits for them."""
-    windows = store.unread_windows()
-    if not windows:
-        return 0
-    rules = watch.stream_rules
-    stream = StreamPass(client, rules, single_type(rules), baselines, on_page)
-    decided = 0
-    for window in windows:
-        if not rules:
-            store.close_unread_window(window.id)
-            continue
-        decided += await stream.unread_window(window, now, watch.settle, store)
-    return decided
 
 
 class Poller:
@@ -236,34 +111,44 @@ class Poller:
     async def _poll(self, watch: Watch) -> PollResult:
         now = self._clock()
         store = self._store
-        baselines = store.rule_baselines((r.name for r in watch.rules), since_if_new=now)
+        names = [r.name for r in watch.rules]
+        baselines = store.rule_baselines(names, since_if_new=now)
         cursor = store.get_time(STREAM_CURSOR_KEY) or now
+        last_poll = store.get_time(LAST_POLL_KEY)
         window = window_for(
-            now, store.get_time(LAST_POLL_KEY), cursor, watch.lookback, watch.settle
+            now,
+            last_poll,
+            cursor,
+            watch.lookback,
+            watch.settle,
+            store.get_time(EAGER_CURSOR_KEY),
         )
         totals = {"matches": 0, "queued": 0}
 
         def enqueue(found: list[Match]) -> None:
-            rows = [
-                (m.rule.name, target, m.asset)
-                for m in found
-                for target in watch.targets_of(m.rule.name)
-            ]
             totals["matches"] += len(found)
-            totals["queued"] += store.enqueue(rows, now)
+            totals["queued"] += self._enqueue(watch, found, now)
 
+        hold_new(store, watch, cursor, last_poll, now)
+        seen = await catch_up(self._client, store, watch, baselines, enqueue, cursor, now)
         collected = await collect_matches(
             self._client, watch, window, baselines, enqueue, store, now
         )
-        seen = collected.examined
-        # The window's unread assets are in the store before the cursor moves past them.
+        seen += collected.examined
+        # The window's unread assets are in the store before the cursors move past them.
         store.set_time(STREAM_CURSOR_KEY, window.stream_before)
+        store.set_time(EAGER_CURSOR_KEY, window.eager_before or now)
         seen += await revisit_unread(self._client, watch, store, baselines, enqueue, now)
         store.set_time(LAST_POLL_KEY, now)
-        # Sent rows older than any window a poll can reach are no longer needed for de-duplication.
-        store.forget_sent_before(window.people_since - watch.lookback)
+        # Sent rows older than any window a poll (or a rule's catch-up) can reach are no longer
+        # needed for de-duplication.
+        held = reach(store.rule_holds(), watch)
+        oldest = window.people_since - watch.lookback
+        store.forget_sent_before(oldest if held is None else min(oldest, held))
         if self._albums is not None:  # last: an album that fails does not hold up the uploads
-            added = await self._albums.poll(watch.album_rules, watch.targets_of, now)
+            added = await self._albums.poll(
+                watch.album_rules, watch.targets_of, now, keep_all=watch.albums_held
+            )
             seen += added.added
             totals["matches"] += added.matches
             totals["queued"] += added.queued
@@ -276,3 +161,48 @@ class Poller:
         else:
             log.debug("poll: %s examined, nothing new", count(seen, "asset"))
         return PollResult(assets_seen=seen, matches=totals["matches"], queued=totals["queued"])
+
+    def _enqueue(self, watch: Watch, found: list[Match], now: datetime) -> int:
+        rows = [(m.rule.name, t, m.asset) for m in found for t in watch.targets_of(m.rule.name)]
+        return self._store.enqueue(rows, now)
+
+    async def anything_new(self, since: datetime) -> bool:
+        """The new-upload check: was anything created at or after ``since`` (or, while assets
+        wait for their metadata for the rules without people, changed: extraction changes
+        them)? One small count, two while such assets wait."""
+        if await self._client.count_since(since):
+            return True
+        waiting = any(w.kind == EAGER for w in self._store.unread_windows())
+        return waiting and bool(await self._client.count_since(since, changed=True))
+
+    async def fast_poll(self, watch: Watch, since: datetime, *, people: bool = True) -> int:
+        """One fast poll: the people rules over the assets created since ``since`` (unless
+        ``people`` is False), the rules without people (and without ``none:``) over what is new
+        since their cursor and their unread windows; returns how many new deliveries it queued.
+        The regular poll's cursor and time stay as they are: it still decides the rest."""
+        rules = (*(watch.person_rules if people else ()), *watch.eager_rules)
+        if not rules:
+            return 0
+        now = self._clock()
+        store = self._store
+        baselines = store.rule_baselines((r.name for r in rules), since_if_new=now)
+        cursor = store.get_time(STREAM_CURSOR_KEY) or now
+        window = Window(
+            people_since=max(since, now - watch.lookback),
+            stream_after=now,
+            stream_before=now,
+            settled_before=now - watch.settle,
+            eager_after=store.get_time(EAGER_CURSOR_KEY) or cursor,
+            eager_before=now,
+        )
+        queued = 0
+
+        def enqueue(found: list[Match]) -> None:
+            nonlocal queued
+            queued += self._enqueue(watch, found, now)
+
+        fast = replace(watch, rules=rules)
+        await collect_matches(self._client, fast, window, baselines, enqueue, store, now)
+        store.set_time(EAGER_CURSOR_KEY, now)
+        await revisit_unread(self._client, fast, store, baselines, enqueue, now, (EAGER,))
+        return queued

@@ -19,6 +19,11 @@ decided as it is (its date is the file's, no place, no people), so nothing is lo
 
 A poll costs one small count per window (none when the window is empty) plus pages of the
 assets that were readable or became so: it grows with the new assets, not with the library.
+
+Rules without people and without ``none:`` (*eager*: ``poller``) pass over the newest assets
+first, without ``settle``; their unread windows are their own (kind ``eager``: an asset is
+decided as soon as its metadata is there), kept apart from those of every rule without people
+(kind ``settled``), and one eager window grows with the next pass instead of a new one per pass.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ from sidecar.wording import count
 
 log = logging.getLogger(__name__)
 
+EAGER = "eager"  # an unread window of the rules without people and without `none:`
+SETTLED = "settled"  # an unread window of every rule without people
 METADATA_WAIT = timedelta(hours=24)  # then an unread asset is decided without its metadata
 # A look at an unread window overlaps the previous one by this much: Immich writes the exif
 # row and the asset's update in separate statements, and the two clocks may differ a little.
@@ -72,6 +79,7 @@ class UnreadLedger(Protocol):
         changed_since: datetime,
         opened_at: datetime,
         seen: Sequence[str],
+        kind: str = SETTLED,
     ) -> None: ...
 
     def unread_seen(self, window_id: int) -> set[str]: ...
@@ -98,6 +106,7 @@ class StreamPass:
     asset_type: str | None  # the one type all the rules want, for Immich to filter on
     baselines: dict[str, datetime]
     on_page: Callable[[list[Match]], None]
+    kind: str = SETTLED  # the unread windows it opens
 
     async def _decide(
         self,
@@ -130,7 +139,9 @@ class StreamPass:
         decided = await self._decide(self.client.new_assets(after, before, self.asset_type), set())
         waiting = max(0, total - len(decided))
         if waiting and ledger is not None:
-            ledger.open_unread_window((after, before), now - CHANGE_MARGIN, now, decided)
+            ledger.open_unread_window((after, before), now - CHANGE_MARGIN, now, decided, self.kind)
+            if self.kind == EAGER:  # the settled pass says it once, as before
+                return StreamOutcome(len(decided), waiting)
             log.info(
                 "%d of %s created up to %s UTC without metadata yet (Immich has not read "
                 "the files: an external library, or a job backlog); rules without people "

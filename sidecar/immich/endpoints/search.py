@@ -196,6 +196,21 @@ class SearchEndpoints:
             json_body=body,
         )
 
+    async def count_since(self, since: datetime, *, changed: bool = False) -> int:
+        """How many timeline assets were created (``changed``: created or changed) at or after
+        ``since``: the new-upload check, one small ``POST /search/statistics`` (no exif join:
+        a library asset counts before Immich read its file; metadata extraction changes it)."""
+        body: dict[str, Any] = {
+            "visibility": "timeline",
+            "updatedAfter" if changed else "createdAfter": isoformat(since),
+        }
+        return await self._io.call_json(
+            "POST",
+            "/search/statistics",
+            lambda d: require_int(require_dict(d, "body")["total"], "total"),
+            json_body=body,
+        )
+
     async def random_assets(
         self,
         *,

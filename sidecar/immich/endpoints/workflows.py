@@ -11,11 +11,10 @@ plugin action id) but its core plugin has no webhook action, so nothing can push
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sidecar.immich.models import ServerVersion
-from sidecar.immich.transport import Transport, isoformat, require_dict, require_list
+from sidecar.immich.transport import Transport, require_dict, require_list
 
 WEBHOOK_METHOD = "immich-plugin-core#webhook"
 
@@ -73,20 +72,3 @@ class WorkflowEndpoints:
             path={"id": workflow_id},
             json_body=body,
         )
-
-    async def uploads_since(self, after: datetime) -> bool:
-        """Whether any asset was created at or after ``after``: one search of one item, without
-        people or exif (``withExif`` would hide library assets whose metadata is not read yet)."""
-
-        def parse(data: Any) -> bool:
-            assets = require_dict(require_dict(data, "body").get("assets"), "assets")
-            return bool(require_list(assets.get("items"), "items"))
-
-        body = {
-            "createdAfter": isoformat(after),
-            "visibility": "timeline",
-            "withPeople": False,
-            "withExif": False,
-            "size": 1,
-        }
-        return await self._io.call_json("POST", "/search/metadata", parse, json_body=body)

@@ -80,7 +80,11 @@ class DmSink:
             raise TemporaryDeliveryError("discord_not_ready", "the bot is not connected yet")
         wanted: dict[int, list[Delivery]] = {}
         for delivery in batch.deliveries:
-            for user in self._members.dm_recipients(batch.rule, delivery.asset):
+            for user in dict.fromkeys(
+                user
+                for rule in delivery.rules  # one DM whichever of its rules names the member
+                for user in self._members.dm_recipients(rule, delivery.asset)
+            ):
                 wanted.setdefault(user, []).append(delivery)
         done = self._members.dms_sent(d.id for d in batch.deliveries)
         failure: DeliveryError | None = None

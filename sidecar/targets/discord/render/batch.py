@@ -66,6 +66,11 @@ def member_users(batch: Batch, assets: Sequence[Asset]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(u for person, u in batch.member_mentions if person in people))
 
 
+def rules_shown(batch: Batch) -> str:
+    """The rule a message names: every rule of a message several rules sent."""
+    return ", ".join(batch.rule_names)
+
+
 def _batch_album(batch: Batch) -> AlbumRef | None:
     """The album of an album rule's batch (the dispatcher groups one album per batch)."""
     return batch.deliveries[0].album if batch.deliveries else None
@@ -83,12 +88,12 @@ def _assets_message(
     thumbnails: Mapping[str, Thumbnail],
 ) -> RenderedMessage:
     """One message of a chunk of the batch: its summary line, then an embed per asset."""
-    embeds, files = asset_embeds(chunk, batch.rule, external_url, thumbnails)
+    embeds, files = asset_embeds(chunk, rules_shown(batch), external_url, thumbnails)
     ids = tuple(d.id for d in chunk)
     assets = [d.asset for d in chunk]
     users = member_users(batch, assets)
     content = mention_prefix(batch.mention_roles, users) + batch_text(
-        batch.rule, _batch_album(batch), assets
+        rules_shown(batch), _batch_album(batch), assets
     )
     return RenderedMessage(
         content=truncate(content, CONTENT_LIMIT),
@@ -130,7 +135,7 @@ def _summary_message(
     assets = [d.asset for d in batch.deliveries]
     users = member_users(batch, assets)
     album = _batch_album(batch)
-    text = batch_text(batch.rule, album, assets)
+    text = batch_text(rules_shown(batch), album, assets)
     link = (
         f"{external_url.rstrip('/')}/photos"
         if album is None
@@ -138,7 +143,7 @@ def _summary_message(
     )
     where = "Immich" if album is None else "the album"
     embeds, files = summary_embeds(
-        text, batch.rule, link, where, assets[:SUMMARY_PREVIEWS], thumbnails
+        text, rules_shown(batch), link, where, assets[:SUMMARY_PREVIEWS], thumbnails
     )
     ids = tuple(d.id for d in batch.deliveries)
     return RenderedMessage(
