@@ -268,3 +268,47 @@ async def test_metadata_arriving_later_is_seen_by_a_check(checked: Checked) -> N
     assert fast.active()
     await fast.poll_once()
     assert ("everything", photo) in rig.queued()
+
+
+# -- in the running sidecar -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("push", [False, True], ids=["no-push", "push"])
+async def test_the_sidecar_checks_without_push_and_never_with_it(tmp_path, monkeypatch, push):
+    """Real time, scaled down (checks every second, a poll an hour): without push the account
+    is checked with one small count each time; with push, not once."""
+    import io
+
+    from sidecar.app import Sidecar
+    from tests.e2e_harness import free_port, write_config
+
+    async with FakeImmich(version=(3, 1, 0)) as immich:
+        monkeypatch.setenv("IMMICH_API_KEY", immich.api_key)
+        immich.add_person("Alice")
+        config = tmp_path / "config.yaml"
+        extra = f"push:\n  listen: 127.0.0.1:{free_port()}\n  secret: s3cret-s3cret-s3cret\n"
+        write_config(
+            config,
+            immich_url=immich.url,
+            state=tmp_path / "state.db",
+            rules="- {name: kids, people: {any: [Alice]}, targets: [stdout]}\n"
+            "- {name: everything, targets: [stdout]}",
+            interval="1h",
+            metrics_port=free_port(),
+            extra=extra if push else "",
+        )
+        config.write_text(config.read_text().replace("poll:\n", "poll:\n  fast: {every: 1s}\n", 1))
+        sidecar = Sidecar(config, stdout=io.StringIO())
+        await sidecar.start()
+        try:
+            await asyncio.sleep(0.3)  # the first poll, at start
+            immich.reset_requests()
+            await asyncio.sleep(3.5)
+            checks = [r for r in immich.requests if r.path == "/api/search/statistics"]
+            assert all(sorted(r.json or {}) == ["createdAfter", "visibility"] for r in checks)
+            if push:
+                assert immich.requests == []  # nothing at all between two polls
+            else:
+                assert 2 <= len(checks) <= 4 and len(immich.requests) == len(checks)
+        finally:
+            await sidecar.stop()

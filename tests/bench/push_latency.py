@@ -55,7 +55,12 @@ ALICE = textwrap.dedent("""\
 
 @contextlib.asynccontextmanager
 async def running(
-    version: tuple[int, int, int], rules: str, *, push: bool, interval: str = "2m"
+    version: tuple[int, int, int],
+    rules: str,
+    *,
+    push: bool,
+    interval: str = "2m",
+    backfill: str = "0s",
 ) -> AsyncIterator[tuple[FakeImmich, TimedSidecar, dict[str, str]]]:
     with tempfile.TemporaryDirectory() as tmp:
         async with FakeImmich(version=version) as immich:
@@ -74,6 +79,7 @@ async def running(
                 interval=interval,
                 settle="2m",
                 lookback="48h",
+                backfill=backfill,
                 metrics_port=metrics_port,
                 extra=extra,
             )
@@ -151,7 +157,13 @@ async def idle_hour(version: tuple[int, int, int], push: bool = False) -> tuple[
     """Requests and bytes of an idle hour of one account at the defaults (2 m interval, checks
     every 5 s): the regular polls' and the checks' requests counted apart over a minute of an
     idle sidecar polling every 10 s, then scaled to 30 polls and 720 checks an hour."""
-    async with running(version, BOTH, push=push, interval="10s") as (immich, sidecar, _):
+    # A backfill puts the cursors where a sidecar running for a while has them: the settled
+    # pass counts from the first poll on (a fresh one waits `settle` before its first count).
+    async with running(version, BOTH, push=push, interval="10s", backfill="1h") as (
+        immich,
+        sidecar,
+        _,
+    ):
         await sidecar.wait_for_polls(1)
         immich.reset_requests()
         before = await sidecar.successful_polls()
