@@ -56,8 +56,9 @@ async def explain(config: Path, env: dict[str, str], *args: str) -> tuple[int, s
 
 
 def block(answer: dict[str, Any], rule: str) -> dict[str, Any]:
-    [found] = [b for b in answer["rules"] if b["rule"] == rule]
-    return found
+    found: list[dict[str, Any]] = [b for b in answer["rules"] if b["rule"] == rule]
+    assert len(found) == 1
+    return found[0]
 
 
 @pytest.fixture
