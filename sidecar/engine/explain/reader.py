@@ -26,11 +26,15 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _NOT_VISIBLE = frozenset({400, 403, 404})
 
 
-class AssetRefError(ValueError):
+class ExplainError(Exception):
+    """Why there is no answer, in one sentence."""
+
+
+class AssetRefError(ExplainError, ValueError):
     """The argument is neither an asset id nor a link to one."""
 
 
-class AssetNotFound(LookupError):
+class AssetNotFound(ExplainError, LookupError):
     """No configured account can read the asset."""
 
 
