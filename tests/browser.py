@@ -9,6 +9,7 @@ test's (the network here is closed).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
@@ -118,18 +119,17 @@ class Page:
 
     async def screenshot(self, path: Path) -> int:
         data = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
-        import base64
-
         raw = base64.b64decode(data["data"])
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(raw)
         return len(raw)
 
-    def console_errors(self) -> list[str]:
-        """Errors the page caused: console errors, uncaught exceptions, failed loads and CSP
-        violations (Chromium reports the last two as log entries)."""
+    def console_errors(self, after: int = 0) -> list[str]:
+        """Errors the page caused (from event ``after`` on): console errors, uncaught
+        exceptions, failed loads and CSP violations (Chromium reports the last two as log
+        entries)."""
         found = []
-        for event in self.events:
+        for event in self.events[after:]:
             method, params = event.get("method"), event.get("params", {})
             if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
                 found.append(json.dumps(params.get("args")))
