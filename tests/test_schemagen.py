@@ -277,3 +277,18 @@ def test_the_chart_leaves_what_it_fills_in_and_values_from_the_environment_to_th
     ]
     for config in configs:
         assert not [e.message for e in chart.iter_errors(config)], config
+
+
+def test_the_sidecars_own_keywords_are_said_on_the_page_and_left_out_of_the_chart() -> None:
+    from tests.schemagen.reference import type_of
+
+    duration = {"$ref": "#/$defs/duration", "maxDuration": "1d", "errorMessage": "too long"}
+    resolved = {**SCHEMA["$defs"]["duration"], "maxDuration": "1d"}
+    assert type_of(resolved, SCHEMA) == "a duration like 30s, 2m or 48h (at most 1d)"
+    form = helm.values_schema(
+        {"type": "object", "properties": {"lookback": duration}, "$defs": SCHEMA["$defs"]},
+        {"properties": {}},
+    )
+    assert form["properties"]["config"]["properties"]["lookback"] == {
+        "$ref": "#/definitions/config-duration"
+    }

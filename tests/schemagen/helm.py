@@ -9,7 +9,8 @@ regexp, so the form written here is the config schema with:
 - ``${VAR}`` allowed wherever a text is constrained (a pattern, a choice, a length): the sidecar
   reads the variable at start and checks the value then, as it does for its own file;
 - what the chart fills in not required (``immich.url`` and its key, the push secret, a target
-  when there is none), and ``errorMessage`` (the sidecar's own keyword) left out.
+  when there is none), and the sidecar's own keywords (``errorMessage``, ``maxDuration``) left
+  out: a duration past its maximum is refused by the sidecar when it starts, not by Helm.
 
 Everything else (unknown keys, durations, types, bounds) is refused by ``helm template`` as the
 sidecar would refuse it, naming the key.
@@ -53,6 +54,9 @@ def render(config_schema: Schema) -> str:
 
 
 _NAMED = ("properties", "$defs", "definitions", "patternProperties")
+# The sidecar's own keywords, which Helm's validator does not know: a message, and a duration's
+# longest value (the sidecar refuses a longer one when it starts).
+_SIDECAR_KEYWORDS = ("errorMessage", "maxDuration")
 
 
 def _form(node: Any) -> Any:
@@ -68,7 +72,7 @@ def _form(node: Any) -> Any:
         elif keyword == "not" and isinstance(value, dict):
             # not X, where X now also takes ${VAR}: still let ${VAR} through (not X, or ${VAR})
             schema[keyword] = {"allOf": [_form(value), {"not": {"pattern": ENV_REFERENCE}}]}
-        elif keyword != "errorMessage":
+        elif keyword not in _SIDECAR_KEYWORDS:
             schema[keyword] = _form(value)
     if "$ref" in schema:
         target = {"$ref": "#/definitions/" + PREFIX + schema.pop("$ref").removeprefix("#/$defs/")}
@@ -93,9 +97,9 @@ def _with_env_references(schema: Schema) -> Schema:
 def _relax(config: Schema) -> Schema:
     """Not required what the chart's configmap template fills in."""
     config.pop("required", None)
-    properties = config["properties"]
+    properties = config.get("properties", {})
     for section in ("immich", "push"):
-        properties[section].pop("required", None)
-        properties[section].pop("oneOf", None)
-    properties["targets"].pop("minProperties", None)
+        properties.get(section, {}).pop("required", None)
+        properties.get(section, {}).pop("oneOf", None)
+    properties.get("targets", {}).pop("minProperties", None)
     return config

@@ -108,6 +108,8 @@ def _bounds(schema: Schema) -> Iterable[str]:
         yield "not empty"
     if schema.get("uniqueItems"):
         yield "no repeats"
+    if "maxDuration" in schema:  # the sidecar's own keyword: the longest a duration may be
+        yield f"at most {schema['maxDuration']}"
     if isinstance(schema.get("not"), dict) and "errorMessage" in schema["not"]:
         yield schema["not"]["errorMessage"]
 
