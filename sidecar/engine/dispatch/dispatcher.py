@@ -21,6 +21,7 @@ from sidecar.config.model import Batching
 from sidecar.engine.dispatch.merge import fold, message_key, repeats
 from sidecar.engine.dispatch.quiet import QuietUntil, never_quiet
 from sidecar.engine.store.database import Store
+from sidecar.engine.store.outbox import Earlier
 from sidecar.ops.logging import log_fields
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import (
@@ -28,6 +29,7 @@ from sidecar.targets.base import (
     Delivery,
     DeliveryError,
     PermanentDeliveryError,
+    SentMessages,
     Sink,
     TemporaryDeliveryError,
 )
@@ -205,19 +207,18 @@ class Dispatcher:
             return due
         found = repeats(due, self._store.earlier_messages(fresh))
         if found.closed:
-            closing = {row: key for row, (key, _) in found.closed.items()}
-            self._store.close_repeats(closing, self._clock())
+            self._store.close_repeats(found.closed, self._clock())
             self._said_repeats(due, found.closed)
         if found.waiting:
             self._store.postpone(found.waiting)
         return list(found.rest)
 
     @staticmethod
-    def _said_repeats(due: list[Delivery], closed: Mapping[int, tuple[str, str]]) -> None:
+    def _said_repeats(due: list[Delivery], closed: Mapping[int, Earlier]) -> None:
         counted: dict[tuple[str, str, str], int] = {}
         for delivery in due:
             if delivery.id in closed:
-                key = (delivery.target, delivery.rule, closed[delivery.id][1])
+                key = (delivery.target, delivery.rule, closed[delivery.id].sent_rule)
                 counted[key] = counted.get(key, 0) + 1
         for (target, rule, earlier), number in counted.items():
             log.info(
@@ -250,10 +251,11 @@ class Dispatcher:
             )
             return 0
         try:
-            await sink.send(batch)
+            messages = await sink.send(batch)
         except DeliveryError as err:
             accepted = set(err.sent_ids)
-            sent = self._mark_sent(batch, [d for d in batch.deliveries if d.id in accepted])
+            done = [d for d in batch.deliveries if d.id in accepted]
+            sent = self._mark_sent(batch, done, err.messages)
             rest = replace(
                 batch, deliveries=tuple(d for d in batch.deliveries if d.id not in accepted)
             )
@@ -267,13 +269,19 @@ class Dispatcher:
             log.exception("target %s: sending failed unexpectedly", batch.target)
             self._retry_later(batch, DeliveryError("error", type(err).__name__), None)
             return 0
-        return self._mark_sent(batch, batch.deliveries)
+        return self._mark_sent(batch, batch.deliveries, messages or {})
 
-    def _mark_sent(self, batch: Batch, deliveries: Sequence[Delivery]) -> int:
-        """Record the deliveries sent (every rule's row of each); returns how many rows."""
+    def _mark_sent(
+        self, batch: Batch, deliveries: Sequence[Delivery], messages: SentMessages
+    ) -> int:
+        """Record the deliveries sent (every rule's row of each, with the message that carried
+        it where the sink knew it); returns how many rows."""
         ids = row_ids(deliveries)
         if ids:
-            self._store.mark_sent(ids, self._clock())
+            carried = {
+                row: messages[d.id] for d in deliveries if d.id in messages for row in d.row_ids
+            }
+            self._store.mark_sent(ids, self._clock(), carried)
         per_rule: dict[str, int] = {}
         for delivery in deliveries:
             for rule in delivery.rules:

@@ -53,11 +53,11 @@ def fold(deliveries: Iterable[Delivery]) -> list[Delivery]:
 
 @dataclass(frozen=True)
 class Repeats:
-    """New rows whose asset is already in the target (``closed``: row -> the batch key and
-    rule that sent it), rows that wait for an earlier batch (``waiting``: row -> when it is
-    tried next), and the rest, to send."""
+    """New rows whose asset is already in the target (``closed``: row -> the batch that sent
+    it), rows that wait for an earlier batch (``waiting``: row -> when it is tried next), and
+    the rest, to send."""
 
-    closed: Mapping[int, tuple[str, str]]
+    closed: Mapping[int, Earlier]
     waiting: Mapping[int, datetime]
     rest: tuple[Delivery, ...]
 
@@ -65,14 +65,14 @@ class Repeats:
 def repeats(due: Iterable[Delivery], earlier: Mapping[MessageKey, Earlier]) -> Repeats:
     """Sort the due rows: a row not in a batch yet whose message an earlier batch sent is a
     repeat; one whose message an earlier batch is still trying to send waits for it."""
-    closed: dict[int, tuple[str, str]] = {}
+    closed: dict[int, Earlier] = {}
     waiting: dict[int, datetime] = {}
     rest: list[Delivery] = []
     for delivery in due:
         key = message_key(delivery)
         found = earlier.get(key) if key is not None and delivery.batch_key is None else None
         if found is not None and found.sent_key is not None:
-            closed[delivery.id] = (found.sent_key, found.sent_rule)
+            closed[delivery.id] = found
         elif found is not None and found.retry_at is not None:
             waiting[delivery.id] = found.retry_at
         else:

@@ -18,7 +18,7 @@ from typing import Any
 
 from sidecar.engine.store.schema import asset_from_json, asset_json, post_from_json
 from sidecar.immich.models import Asset
-from sidecar.targets.base import AlbumRef, Delivery
+from sidecar.targets.base import AlbumRef, Delivery, SentMessages
 
 _DELIVERY_COLUMNS = (
     "id, rule, target, asset_json, attempts, batch_key, album_id, album_name, post_json, held"
@@ -38,6 +38,7 @@ class Earlier:
     sent_key: str | None = None
     sent_rule: str = ""
     retry_at: datetime | None = None
+    sent_row: int = 0  # the row sent with that batch (its message is the asset's there)
 
 
 @dataclass(frozen=True)
@@ -168,25 +169,31 @@ class OutboxTables:
         for key in dict.fromkeys(keys):
             target, asset_id, album_id = key
             rows = self._db.execute(
-                "SELECT state, batch_key, rule, next_attempt_at FROM outbox "
+                "SELECT state, batch_key, rule, next_attempt_at, id FROM outbox "
                 "WHERE target = ? AND asset_id = ? AND album_id IS ? AND post_json IS NULL "
                 "AND batch_key IS NOT NULL AND state IN ('sent', 'pending') ORDER BY id",
                 (target, asset_id, album_id),
             ).fetchall()
             sent = next((row for row in rows if row[0] == "sent"), None)
             if sent is not None:
-                found[key] = Earlier(sent_key=sent[1], sent_rule=sent[2])
+                found[key] = Earlier(sent_key=sent[1], sent_rule=sent[2], sent_row=sent[4])
             elif rows:
                 found[key] = Earlier(retry_at=datetime.fromtimestamp(min(r[3] for r in rows), UTC))
         return found
 
-    def close_repeats(self, closed: Mapping[int, str], now: datetime) -> None:
-        """Rows whose asset a batch already sent to their target: sent, with that batch's key."""
+    def close_repeats(self, closed: Mapping[int, Earlier], now: datetime) -> None:
+        """Rows whose asset a batch already sent to their target: sent, with that batch's key
+        and the message that carried the asset there."""
         with self._transaction() as db:
             db.executemany(
                 "UPDATE outbox SET state = 'sent', batch_key = ?, finished_at = ?, "
-                "last_error = NULL WHERE id = ?",
-                [(key, now.timestamp(), row_id) for row_id, key in closed.items()],
+                "last_error = NULL, (message_guild, message_channel, message_id) = "
+                "(SELECT message_guild, message_channel, message_id FROM outbox WHERE id = ?) "
+                "WHERE id = ?",
+                [
+                    (earlier.sent_key, now.timestamp(), earlier.sent_row, row_id)
+                    for row_id, earlier in closed.items()
+                ],
             )
 
     def postpone(self, until: Mapping[int, datetime]) -> None:
@@ -211,8 +218,24 @@ class OutboxTables:
         ).fetchone()
         return None if row[0] is None else datetime.fromtimestamp(row[0], UTC)
 
-    def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
-        self._update(ids, "state = 'sent', finished_at = ?, last_error = NULL", (now.timestamp(),))
+    def mark_sent(
+        self, ids: Sequence[int], now: datetime, messages: SentMessages | None = None
+    ) -> None:
+        """Sent: with the Discord message that carried each delivery, where the sink knew it."""
+        if not ids:
+            return
+        refs = messages or {}
+        rows = []
+        for row_id in ids:
+            ref = refs.get(row_id)
+            message = (ref.guild_id, ref.channel_id, ref.message_id) if ref else (None,) * 3
+            rows.append((now.timestamp(), *message, row_id))
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE outbox SET state = 'sent', finished_at = ?, last_error = NULL, "
+                "message_guild = ?, message_channel = ?, message_id = ? WHERE id = ?",
+                rows,
+            )
 
     def mark_retry(self, ids: Sequence[int], reason: str, next_attempt_at: datetime) -> None:
         self._update(

@@ -170,6 +170,13 @@ MIGRATIONS: tuple[str, ...] = (
     DELETE FROM meta WHERE key IN ('baseline', 'stream_cursor', 'last_successful_poll_started');
     ALTER TABLE unread_window ADD COLUMN account TEXT NOT NULL DEFAULT '';
     """,
+    # The Discord message that carried a sent delivery (the send's answer), so `explain` and
+    # the status page link to it; the server's id is null where the answer did not say.
+    """
+    ALTER TABLE outbox ADD COLUMN message_guild TEXT;
+    ALTER TABLE outbox ADD COLUMN message_channel TEXT;
+    ALTER TABLE outbox ADD COLUMN message_id TEXT;
+    """,
     # One message per asset per target: the rows of other rules for the same asset and target
     # are looked up by (target, asset). An unread window is a rule kind's: rules without people
     # decide an asset once its metadata is there ('eager'), the others once it is settled (every

@@ -20,8 +20,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from sidecar.engine.rules.matching import Match
+from sidecar.engine.store.cursors import RuleHold
 from sidecar.engine.store.database import Store
-from sidecar.engine.store.holds import RuleHold
 from sidecar.engine.uploads.passes import AssetSearch, Watch, Window, collect_matches
 from sidecar.wording import count
 
