@@ -31,6 +31,10 @@ RULES = """\
   targets: [discord]
 - name: everything
   asset_types: [IMAGE]
+  people: {none: [Bob]}
+  targets: [discord]
+- name: photos
+  asset_types: [IMAGE]
   targets: [discord]
 """
 
@@ -87,7 +91,7 @@ async def test_explain_says_each_verdict_in_its_words(world):
         state=tmp / "state.db",
         rules=RULES,
         targets=f'discord: {{channel_id: "{fd.PHOTOS_CHANNEL}"}}',
-        settle="1h",  # a fresh upload waits for it under the rule without people
+        settle="1h",  # a fresh upload waits for it under the rule with none:
         backfill="3h",  # the library scan of two hours ago is after the baseline
         metrics_port=port,
         extra="discord:\n  token: ${DISCORD_TOKEN}\n",
@@ -120,6 +124,9 @@ async def test_explain_says_each_verdict_in_its_words(world):
         [pair] = block(answer, "pair")["verdicts"]
         assert pair["verdict"] == "will not post"
         assert pair["reason"].startswith("Bob is not recognised in it (faces: Alice, unnamed ×1)")
+        # A rule without people posts at once; one message for both rules, both link to it.
+        [also] = block(answer, "photos")["verdicts"]
+        assert also["verdict"] == "posted" and also["link"] == link
         [fresh] = block(answer, "everything")["verdicts"]
         assert fresh["verdict"] == "queued"
         assert fresh["waits_for"] == "settle"

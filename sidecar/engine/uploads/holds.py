@@ -38,6 +38,8 @@ def hold_new(
     store: Store, watch: Watch, cursor: datetime, last_poll: datetime | None, now: datetime
 ) -> None:
     """Hold the rules that are off and not held yet, where this account's cursors stand."""
+    if not watch.held:
+        return
     holds = store.rule_holds()
     new = [name for name in watch.held if name not in holds]
     if not new:
