@@ -41,6 +41,7 @@ from sidecar.engine.reload import ConfigReloader, drop_removed_targets, warn_res
 from sidecar.engine.rules.accounts import AccountRules
 from sidecar.engine.rules.matching import RuleResolutionError
 from sidecar.engine.session import ImmichSession
+from sidecar.engine.shared_links import SharedLinks
 from sidecar.engine.status import SidecarStatus, StatusInfo
 from sidecar.engine.store.database import Store
 from sidecar.engine.store.owner import move_aside
@@ -94,6 +95,7 @@ class Sidecar:
                 self._bot,
                 self.directory,
                 settings.discord.members.favourite_roles,
+                self.shared_links,
             )
         )
         self._started = time.monotonic()
@@ -103,6 +105,7 @@ class Sidecar:
         self.store: Store
         self.directory: MemberDirectory
         self.accounts: Accounts
+        self.shared_links: SharedLinks
         self.client: ImmichClient  # the first account's (uploads' by default)
         self.polls: AccountPolls
         self.lookup: ConfigLookup
@@ -176,6 +179,7 @@ class Sidecar:
         settings = self.settings
         self.accounts = await Accounts.open(settings, self.metrics, self._resources)
         self.client = self.accounts.first.client
+        self.shared_links = SharedLinks(self.store, self.accounts.clients, self.access, self._clock)
         self.lookup = ConfigLookup(self.accounts, self.access, self.directory)
         self.session = ImmichSession(self.client, self.store, self.access, self.lookup.resolve)
         self.albums = AlbumWatcher(self.accounts.albums(), self.store, self.metrics)

@@ -34,6 +34,7 @@ from sidecar.engine.store.database import Store
 from sidecar.engine.uploads.poller import LAST_POLL_KEY, Poller, PollResult, Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichClientError, ImmichError, ImmichPermissionError
+from sidecar.immich.models import VideoFile, VideoTooLarge
 from sidecar.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,21 @@ class Accounts:
                 last = err
         assert last is not None
         raise last
+
+    async def video_playback(self, asset_id: str, max_bytes: int) -> VideoFile | VideoTooLarge:
+        """A video's playable file through the first account that can see it."""
+        last: ImmichClientError | None = None
+        for account in self._accounts:
+            try:
+                return await account.client.video_playback(asset_id, max_bytes)
+            except ImmichClientError as err:
+                last = err
+        assert last is not None
+        raise last
+
+    def clients(self) -> list[ImmichClient]:
+        """Every account's client, the first account's first."""
+        return [a.client for a in self._accounts]
 
 
 async def check_keys(accounts: Accounts, settings: Settings) -> dict[str, str]:

@@ -23,15 +23,13 @@ from __future__ import annotations
 import base64
 import functools
 import secrets
+import sys
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-
-# The fake Immich imports this module; its helpers are read from the module at call time.
-from tests.fakes import fake_immich as fi
 
 if TYPE_CHECKING:
     from tests.fakes.fake_immich import FakeImmich
@@ -86,6 +84,8 @@ class FakeSharedLinks:
     def __init__(self, fake: FakeImmich) -> None:
         self._fake = fake
         self.links: dict[str, SharedLink] = {}
+        # The fake's own module (also when it runs as __main__): its errors and helpers.
+        self._fi: Any = sys.modules[type(fake).__module__]
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/api/shared-links", self._create)
@@ -107,17 +107,17 @@ class FakeSharedLinks:
 
     async def _create(self, request: web.Request) -> web.Response:
 
-        body = await fi._json_body(request)
+        body = await self._fi._json_body(request)
         if not isinstance(body, dict):
-            raise fi._ApiError(400, ["body must be a JSON object"])
+            raise self._fi._ApiError(400, ["body must be a JSON object"])
         body = {k: v for k, v in body.items() if k in _CREATE_FIELDS}
         kind = body.get("type")
         if kind not in LINK_TYPES:
-            raise fi._ApiError(
+            raise self._fi._ApiError(
                 400, [f"type must be one of the following values: {', '.join(LINK_TYPES)}"]
             )
         expires = body.get("expiresAt")
-        expires_at = None if expires is None else fi._parse_time(expires, "expiresAt")
+        expires_at = None if expires is None else self._fi._parse_time(expires, "expiresAt")
         asset_ids, album_id = self._shared_content(kind, body)
         show_metadata = body.get("showMetadata", True) is not False
         link = SharedLink(
@@ -132,7 +132,7 @@ class FakeSharedLinks:
             allow_download=show_metadata and body.get("allowDownload", True) is not False,
             show_metadata=show_metadata,
             description=body.get("description"),
-            created_at=fi._now(),
+            created_at=self._fi._now(),
             password=body.get("password"),
             slug=body.get("slug"),
             allow_upload=bool(body.get("allowUpload", False)),
@@ -144,18 +144,18 @@ class FakeSharedLinks:
 
         fake = self._fake
         if kind == "ALBUM":
-            album_id = fi._require_uuid(body.get("albumId"), "albumId")
+            album_id = self._fi._require_uuid(body.get("albumId"), "albumId")
             album = fake.album_of(album_id)
             if album is None or album.owner_id != fake.caller():
-                raise fi._ApiError(400, "Not found or no album.share access")
+                raise self._fi._ApiError(400, "Not found or no album.share access")
             return [], album_id
         ids = body.get("assetIds")
         if not isinstance(ids, list) or not ids:
-            raise fi._ApiError(400, "Invalid assetIds")
+            raise self._fi._ApiError(400, "Invalid assetIds")
         for asset_id in ids:
-            fi._require_uuid(asset_id, "assetIds")
+            self._fi._require_uuid(asset_id, "assetIds")
             if not fake.may_share(asset_id):
-                raise fi._ApiError(400, "Not found or no asset.share access")
+                raise self._fi._ApiError(400, "Not found or no asset.share access")
         return [str(a) for a in ids], None
 
     async def _list(self, request: web.Request) -> web.Response:
@@ -168,16 +168,16 @@ class FakeSharedLinks:
 
         link = self.links.get(request.match_info["id"])
         if link is None or link.owner_id != self._fake.caller():
-            raise fi._ApiError(400, "Not found or no sharedLink.delete access")
+            raise self._fi._ApiError(400, "Not found or no sharedLink.delete access")
         del self.links[link.id]
         return web.Response(status=204)
 
     async def _me(self, request: web.Request) -> web.Response:
 
         link = self.by_key(request.query.get("key", ""))
-        now = fi._now()
+        now = self._fi._now()
         if link is None or (link.expires_at is not None and link.expires_at <= now):
-            raise fi._ApiError(401, "Invalid share key")
+            raise self._fi._ApiError(401, "Invalid share key")
         link.opened.append(now)
         return web.json_response(self._link_json(link))
 
@@ -185,7 +185,7 @@ class FakeSharedLinks:
 
         asset = self._fake.find_asset(request.match_info["id"], "asset.view")
         if asset.type != "VIDEO":
-            raise fi._ApiError(400, "Asset is not a video")
+            raise self._fi._ApiError(400, "Asset is not a video")
         size = asset.video_size if asset.video_size is not None else DEFAULT_VIDEO_BYTES
         return web.Response(body=video_bytes(asset.id, size), content_type="video/mp4")
 
@@ -202,8 +202,8 @@ class FakeSharedLinks:
             "description": link.description,
             "password": link.password,
             "slug": link.slug,
-            "createdAt": fi._iso(link.created_at),
-            "expiresAt": None if link.expires_at is None else fi._iso(link.expires_at),
+            "createdAt": self._fi._iso(link.created_at),
+            "expiresAt": None if link.expires_at is None else self._fi._iso(link.expires_at),
             "allowUpload": link.allow_upload,
             "allowDownload": link.allow_download,
             "showMetadata": link.show_metadata,

@@ -20,6 +20,7 @@ from sidecar.engine.store.members import MemberTables
 from sidecar.engine.store.outbox import OutboxTables
 from sidecar.engine.store.post_runs import PostRunTables
 from sidecar.engine.store.schema import MIGRATIONS, StoreError, migrate
+from sidecar.engine.store.shared_links import SharedLinkTables
 from sidecar.engine.store.unread import UnreadTables
 
 WRITABLE_HINT = "set state.path to a writable file"
@@ -33,6 +34,7 @@ class Store(
     IngestTables,
     MemberTables,
     UnreadTables,
+    SharedLinkTables,
 ):
     """The state file as callers use it: the connection, its transactions and the methods of
     every table family (``store.outbox``, ``store.post_runs``, ``store.cursors``,
