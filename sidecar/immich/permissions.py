@@ -268,8 +268,10 @@ def link_features(settings: Settings) -> list[Feature]:
 
 
 def shares(target: object) -> bool:
-    """Whether a target's messages link to shared links of their own."""
-    return getattr(target, "links", None) == "shared"
+    """Whether a target's messages link to shared links of their own (its ``presentation``:
+    ``sidecar.targets.presentation``, read here by name as the immich package may not import
+    targets)."""
+    return getattr(getattr(target, "presentation", None), "links", None) == "shared"
 
 
 def permissions_for(features: Iterable[Feature]) -> tuple[str, ...]:

@@ -119,26 +119,44 @@ class FakeSharedLinks:
         expires = body.get("expiresAt")
         expires_at = None if expires is None else self._fi._parse_time(expires, "expiresAt")
         asset_ids, album_id = self._shared_content(kind, body)
-        show_metadata = body.get("showMetadata", True) is not False
+        link = self.add(
+            asset_ids,
+            album_id=album_id,
+            expires_at=expires_at,
+            allow_download=body.get("allowDownload", True) is not False,
+            show_metadata=body.get("showMetadata", True) is not False,
+            description=body.get("description"),
+        )
+        link.password, link.slug = body.get("password"), body.get("slug")
+        link.allow_upload = bool(body.get("allowUpload", False))
+        return web.json_response(self.link_json(link), status=201)
+
+    def add(
+        self,
+        asset_ids: list[str],
+        *,
+        album_id: str | None = None,
+        expires_at: datetime | None = None,
+        allow_download: bool = True,
+        show_metadata: bool = True,
+        description: str | None = None,
+    ) -> SharedLink:
+        """A link as ``POST /shared-links`` makes it (for the request's user)."""
         link = SharedLink(
             id=str(uuid.uuid4()),
             key=base64.urlsafe_b64encode(secrets.token_bytes(50)).decode().rstrip("="),
-            type=str(kind),
+            type="ALBUM" if album_id is not None else "INDIVIDUAL",
             owner_id=self._fake.caller(),
-            asset_ids=asset_ids,
+            asset_ids=list(asset_ids),
             album_id=album_id,
             expires_at=expires_at,
-            # Immich: no metadata means no download either
-            allow_download=show_metadata and body.get("allowDownload", True) is not False,
+            allow_download=show_metadata and allow_download,  # no metadata: no download either
             show_metadata=show_metadata,
-            description=body.get("description"),
+            description=description,
             created_at=self._fi._now(),
-            password=body.get("password"),
-            slug=body.get("slug"),
-            allow_upload=bool(body.get("allowUpload", False)),
         )
         self.links[link.id] = link
-        return web.json_response(self._link_json(link), status=201)
+        return link
 
     def _shared_content(self, kind: Json, body: dict[str, Json]) -> tuple[list[str], str | None]:
 
@@ -161,7 +179,7 @@ class FakeSharedLinks:
     async def _list(self, request: web.Request) -> web.Response:
         caller = self._fake.caller()
         return web.json_response(
-            [self._link_json(link) for link in self.links.values() if link.owner_id == caller]
+            [self.link_json(link) for link in self.links.values() if link.owner_id == caller]
         )
 
     async def _delete(self, request: web.Request) -> web.Response:
@@ -179,7 +197,7 @@ class FakeSharedLinks:
         if link is None or (link.expires_at is not None and link.expires_at <= now):
             raise self._fi._ApiError(401, "Invalid share key")
         link.opened.append(now)
-        return web.json_response(self._link_json(link))
+        return web.json_response(self.link_json(link))
 
     async def _playback(self, request: web.Request) -> web.StreamResponse:
 
@@ -191,7 +209,7 @@ class FakeSharedLinks:
 
     # -- shapes
 
-    def _link_json(self, link: SharedLink) -> dict[str, Json]:
+    def link_json(self, link: SharedLink) -> dict[str, Json]:
 
         fake = self._fake
         data: dict[str, Json] = {
