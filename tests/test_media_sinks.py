@@ -175,7 +175,7 @@ async def test_a_webhook_that_refuses_components_gets_one_message_of_embeds(fake
 async def test_the_bot_sends_a_gallery_with_a_video_that_plays(fake, immich, client):
     clip = immich.add_asset(type="VIDEO", video_size=MIB, created_at=datetime.now(UTC))
     photo = immich.add_asset()
-    bot, problems = await start_bot(fake, client, Metrics())
+    bot, _ = await start_bot(fake, client, Metrics())
     try:
         sink = bot.sink_for(ChannelTarget("family", fd.PHOTOS_CHANNEL))
         await sink.send(await batch_of(client, [clip, photo]))

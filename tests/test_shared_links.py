@@ -123,7 +123,8 @@ async def test_an_album_message_gets_the_album_s_link(immich, tmp_path):
         key = await links.key_for(request([], album_id=album))
     [create] = immich.api_requests("POST", "/api/shared-links")
     assert create.json["type"] == "ALBUM" and create.json["albumId"] == album
-    assert immich.shared_links.by_key(str(key)).album_id == album  # type: ignore[union-attr]
+    link = immich.shared_links.by_key(str(key))
+    assert link is not None and link.album_id == album
 
 
 async def test_without_the_permission_no_link_is_made_and_it_is_said_once(immich, tmp_path, caplog):
