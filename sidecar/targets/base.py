@@ -241,3 +241,10 @@ class TargetKind(ABC, Generic[T]):
     ) -> Check | None:
         """``doctor --send-test``: send ``text`` (None: sent elsewhere)."""
         return None
+
+    async def describe(self, target: T, batch: Batch, source: MediaSource) -> list[str]:
+        """``dry-run``: what the target would send for ``batch``, in lines (nothing is made or
+        sent)."""
+        many = len(batch.deliveries) != 1
+        words = f"{len(batch.deliveries)} deliver{'ies' if many else 'y'}"
+        return [f"target {batch.target}, rule {batch.rule}: {words}"]

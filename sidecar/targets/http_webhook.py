@@ -36,6 +36,7 @@ from sidecar.targets.base import (
     Batch,
     Delivery,
     DeliveryError,
+    MediaSource,
     PermanentDeliveryError,
     SecretKey,
     SharedLinkMaker,
@@ -353,6 +354,14 @@ class HttpKind(TargetKind[HttpTarget]):
             metrics=context.metrics,
             shared_links=context.shared_links,
         )
+
+    async def describe(self, target: HttpTarget, batch: Batch, source: MediaSource) -> list[str]:
+        line = f"target {batch.target} (JSON webhook), rule {batch.rule}: one POST of " + (
+            f"{len(batch.deliveries)} asset{'s' if len(batch.deliveries) != 1 else ''}"
+        )
+        if target.presentation.links == "shared":
+            line += "; an Immich shared link would be made for it (links.shared)"
+        return [line]
 
     async def check(self, target: HttpTarget, http: httpx.AsyncClient) -> Check:
         # Any request would be acted on by the receiver (an n8n flow runs on a GET too).

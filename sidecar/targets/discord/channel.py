@@ -26,6 +26,7 @@ from sidecar.targets.base import (
     TemporaryDeliveryError,
 )
 from sidecar.targets.discord.buttons import layout_view, post_view
+from sidecar.targets.discord.describe import describe_batch
 from sidecar.targets.discord.render.gallery import Buttons
 from sidecar.targets.discord.render.message import RenderedMessage
 from sidecar.targets.discord.send import BatchSender, ComponentsRefused, MessageTooLarge
@@ -244,6 +245,9 @@ class ChannelKind(TargetKind[ChannelTarget]):
                 "a channel_id target needs the bot: set discord.token (or use webhook_url)",
             )
         yield from presentation_problems(spec, data, DISCORD_KEYS)
+
+    async def describe(self, target: ChannelTarget, batch: Batch, source: MediaSource) -> list[str]:
+        return await describe_batch(batch, source, target.presentation)
 
     def build_sink(self, target: ChannelTarget, context: SinkContext) -> BotSink | None:
         if context.bot is None:

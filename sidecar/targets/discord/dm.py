@@ -35,6 +35,7 @@ from sidecar.targets.base import (
 )
 from sidecar.targets.discord.buttons import layout_view, post_view
 from sidecar.targets.discord.channel import discord_allowed_mentions
+from sidecar.targets.discord.describe import describe_batch
 from sidecar.targets.discord.render.gallery import Buttons
 from sidecar.targets.discord.render.message import RenderedMessage
 from sidecar.targets.discord.send import BatchSender, ComponentsRefused, MessageTooLarge
@@ -219,6 +220,9 @@ class DmKind(TargetKind[DmTarget]):
         ):
             yield (("discord_dm",), "spotted DMs are sent by the bot: set discord.token")
         yield from presentation_problems(spec, data, DISCORD_KEYS)
+
+    async def describe(self, target: DmTarget, batch: Batch, source: MediaSource) -> list[str]:
+        return await describe_batch(batch, source, target.presentation)
 
     def build_sink(self, target: DmTarget, context: SinkContext) -> DmSink | None:
         if context.bot is None or context.members is None:

@@ -31,6 +31,7 @@ from sidecar.targets.base import (
     TargetKind,
     TemporaryDeliveryError,
 )
+from sidecar.targets.discord.describe import describe_batch
 from sidecar.targets.discord.render.gallery import Buttons
 from sidecar.targets.discord.render.message import RenderedMessage
 from sidecar.targets.discord.send import BatchSender, ComponentsRefused, MessageTooLarge
@@ -289,6 +290,9 @@ class WebhookKind(TargetKind[WebhookTarget]):
         self, spec: Mapping[str, Any], data: Mapping[str, Any]
     ) -> Iterable[tuple[KeyPath, str]]:
         return presentation_problems(spec, data, DISCORD_KEYS)
+
+    async def describe(self, target: WebhookTarget, batch: Batch, source: MediaSource) -> list[str]:
+        return await describe_batch(batch, source, target.presentation)
 
     def build_sink(self, target: WebhookTarget, context: SinkContext) -> WebhookSink:
         return WebhookSink(
