@@ -185,3 +185,14 @@ async def test_the_bot_sends_a_gallery_with_a_video_that_plays(fake, immich, cli
     assert message.payload["flags"] & rules.IS_COMPONENTS_V2
     assert message.file_types() == {f"{clip}.mp4": "video/mp4", f"{photo}.jpg": "image/jpeg"}
     assert message.shown == (f"{clip}.mp4", f"{photo}.jpg")
+
+
+async def test_a_summary_shows_previews_and_fetches_no_video(fake, immich, client):
+    ids = [immich.add_asset(type="VIDEO", video_size=MIB) for _ in range(21)]
+    url = fake.add_webhook(fd.PHOTOS_CHANNEL)
+    sink = webhook_sink(url, client, Metrics())
+    await sink.send(await batch_of(client, ids))  # over summary_over (20): one summary
+    await sink.close()
+    [message] = fake.messages_in(fd.PHOTOS_CHANNEL)
+    assert len(message.shown) == 10 and all(n.endswith(".jpg") for n in message.shown)
+    assert [r for r in immich.requests if r.path.endswith("/video/playback")] == []

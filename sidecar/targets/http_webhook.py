@@ -207,7 +207,8 @@ class HttpWebhookSink:
         key = await self._shared.key_for(
             ShareRequest(
                 target=self.name,
-                message=batch.key,
+                # the batch key, stored before the first attempt (ids for a batch without one)
+                message=batch.key or ",".join(str(d.id) for d in batch.deliveries),
                 asset_ids=tuple(dict.fromkeys(d.asset.id for d in batch.deliveries)),
                 album_id=album.id if album is not None else None,
                 expire=options.expire,

@@ -715,7 +715,7 @@ class FakeDiscord:
             )
             message = self._message(UPLOADS_CHANNEL, body or {}, files)
             self.interaction_messages.append(
-                RecordedMessage(UPLOADS_CHANNEL, body or {}, files, int(message["id"]))
+                self._recorded(UPLOADS_CHANNEL, body or {}, files, message)
             )
             return _json(message)
         return _json({"message": f"fake Discord has no route {method} {path}", "code": 0}, 404)

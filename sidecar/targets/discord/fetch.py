@@ -5,7 +5,7 @@ file when it is small enough to attach (``video: {attach, max_mb}``), else why n
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from sidecar.immich.models import Asset, VideoFile
 from sidecar.ops.logging import log_fields
@@ -75,10 +75,13 @@ async def fetch_media(
     video: VideoOptions,
     *,
     attempts: int = 0,
+    videos: Collection[str] | None = None,
 ) -> dict[str, Media]:
     """Each asset's preview, and each video's playable file when ``video.attach`` and it is
     at most ``video.max_mb`` (and fits a message); a video that does not keeps its preview and
-    says why. A video Immich cannot give is shown by its preview: it never holds up a batch."""
+    says why. A video Immich cannot give is shown by its preview: it never holds up a batch.
+    ``videos``: the asset ids whose video may be attached (None: all; a summary shows only
+    previews)."""
     assets = list(assets)
     pictures = await fetch_thumbnails(source, assets, attempts=attempts)
     media = {a.id: Media(picture=pictures.get(a.id)) for a in assets}
@@ -86,7 +89,7 @@ async def fetch_media(
         return media
     limit = min(video.max_bytes, MESSAGE_BYTES)
     for asset in assets:
-        if asset.type != "VIDEO":
+        if asset.type != "VIDEO" or (videos is not None and asset.id not in videos):
             continue
         try:
             found = await source.video_playback(asset.id, limit)

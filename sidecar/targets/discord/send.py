@@ -27,7 +27,7 @@ from sidecar.targets.base import (
     ShareRequest,
 )
 from sidecar.targets.discord.fetch import fetch_media, fetch_thumbnails
-from sidecar.targets.discord.render.batch import Draft, drafts, render_embeds
+from sidecar.targets.discord.render.batch import SUMMARY, Draft, drafts, render_embeds
 from sidecar.targets.discord.render.fit import Part, fit
 from sidecar.targets.discord.render.gallery import Buttons, render_gallery, render_gallery_embeds
 from sidecar.targets.discord.render.message import Media, RenderedMessage, message_nonce
@@ -121,6 +121,7 @@ class BatchSender:
             [a for d in found for a in d.shown],
             self._presentation.video,
             attempts=batch_attempts(batch),
+            videos={a.id for d in found if d.kind != SUMMARY for a in d.shown},
         )
         for draft in found:
             for part in fit(draft, media):
