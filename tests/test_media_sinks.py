@@ -196,3 +196,32 @@ async def test_a_summary_shows_previews_and_fetches_no_video(fake, immich, clien
     [message] = fake.messages_in(fd.PHOTOS_CHANNEL)
     assert len(message.shown) == 10 and all(n.endswith(".jpg") for n in message.shown)
     assert [r for r in immich.requests if r.path.endswith("/video/playback")] == []
+
+
+async def test_a_video_over_the_limit_is_its_size_not_a_failure(immich):
+    """The client stops at the headers of a video over the limit: its size, no failure in the
+    metrics (Immich answered; the sidecar asked for less)."""
+    from sidecar.immich.models import VideoFile, VideoTooLarge
+
+    clip = immich.add_asset(type="VIDEO", video_size=3 * MIB)
+    metrics = Metrics()
+    async with ImmichClient(immich.url, Secret(immich.api_key), metrics) as client:
+        small = await client.video_playback(clip, 4 * MIB)
+        big = await client.video_playback(clip, MIB)
+    assert isinstance(small, VideoFile) and len(small.data) == 3 * MIB
+    assert small.content_type == "video/mp4"
+    assert big == VideoTooLarge(3 * MIB, MIB)
+    endpoint = "GET /api/assets/{id}/video/playback"
+    assert (
+        metrics.registry.get_sample_value(
+            "immich_sidecar_immich_requests_total", {"endpoint": endpoint, "status": "200"}
+        )
+        == 2
+    )
+    failures = [
+        s
+        for m in metrics.registry.collect()
+        for s in m.samples
+        if m.name == "immich_sidecar_immich_request_failures" and s.value
+    ]
+    assert failures == []

@@ -255,6 +255,8 @@ class Transport:
                         headers=headers,
                     )
                     return await self._send_once(request, endpoint, allowed, max_body)
+        except ImmichTooLargeError:
+            raise  # Immich answered; the caller asked for less (a video too large to attach)
         except (RetryableResponse, httpx.TransportError, ImmichError) as exc:
             final, reason = self._final_error(exc, endpoint, attempts)
         self._metrics.immich_request_failures.labels(endpoint, reason).inc()
