@@ -41,7 +41,6 @@ from sidecar.engine.reload import ConfigReloader, drop_removed_targets, warn_res
 from sidecar.engine.rules.accounts import AccountRules
 from sidecar.engine.rules.matching import RuleResolutionError
 from sidecar.engine.session import ImmichSession
-from sidecar.engine.shared_links import SharedLinks
 from sidecar.engine.status import SidecarStatus, StatusInfo
 from sidecar.engine.store.database import Store
 from sidecar.engine.store.owner import move_aside
@@ -54,6 +53,7 @@ from sidecar.ops.metrics import Metrics
 from sidecar.push.runtime import PushRuntime
 from sidecar.targets.base import Sink, SinkContext
 from sidecar.targets.sinks import SinkSet
+from sidecar.ui.runtime import StatusPage
 from sidecar.wording import count
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class Sidecar:
                 self._bot,
                 self.directory,
                 settings.discord.members.favourite_roles,
-                self.shared_links,
+                self.accounts.link_maker(self.store, self.access, self._clock),
             )
         )
         self._started = time.monotonic()
@@ -105,7 +105,6 @@ class Sidecar:
         self.store: Store
         self.directory: MemberDirectory
         self.accounts: Accounts
-        self.shared_links: SharedLinks
         self.client: ImmichClient  # the first account's (uploads' by default)
         self.polls: AccountPolls
         self.lookup: ConfigLookup
@@ -179,7 +178,6 @@ class Sidecar:
         settings = self.settings
         self.accounts = await Accounts.open(settings, self.metrics, self._resources)
         self.client = self.accounts.first.client
-        self.shared_links = SharedLinks(self.store, self.accounts.clients, self.access, self._clock)
         self.lookup = ConfigLookup(self.accounts, self.access, self.directory)
         self.session = ImmichSession(self.client, self.store, self.access, self.lookup.resolve)
         self.albums = AlbumWatcher(self.accounts.albums(), self.store, self.metrics)
@@ -245,6 +243,8 @@ class Sidecar:
         )
         self._resources.push_async_callback(self.push.stop)
         await self.push.start(self._stop)
+        if settings.ui is not None:  # the status page (read only)
+            self.ui = await StatusPage.open(settings.ui, self, self._resources)
 
     def _start_scheduler(self) -> None:
         """The poll job, the hourly member check and the scheduled posts."""

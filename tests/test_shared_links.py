@@ -16,7 +16,7 @@ from sidecar.config.model import Secret
 from sidecar.engine.access import FeatureAccess
 from sidecar.engine.shared_links import SharedLinks
 from sidecar.engine.store.database import Store
-from sidecar.engine.store.shared_links import StoredLink
+from sidecar.engine.store.outbox import StoredLink
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.permissions import SHARED_LINKS, WATCHING
 from sidecar.ops.metrics import Metrics

@@ -19,10 +19,12 @@ from datetime import datetime, timedelta
 
 from sidecar.clock import utc_now
 from sidecar.config.model import DEFAULT_ACCOUNT, Settings
+from sidecar.engine.access import FeatureAccess
 from sidecar.engine.albums.accounts import AlbumsAcross
 from sidecar.engine.albums.watcher import AlbumClient, AlbumWatcher
 from sidecar.engine.posts.accounts import MergedAccounts, PostSource
 from sidecar.engine.rules.matching import RuleResolutionError
+from sidecar.engine.shared_links import SharedLinks
 from sidecar.engine.store.accounts import (
     LEGACY_ACCOUNT,
     AccountStore,
@@ -123,6 +125,13 @@ class Accounts:
     def clients(self) -> list[ImmichClient]:
         """Every account's client, the first account's first."""
         return [a.client for a in self._accounts]
+
+    def link_maker(
+        self, store: Store, access: FeatureAccess, clock: Callable[[], datetime]
+    ) -> SharedLinks:
+        """Shared links for the targets' messages, made through the first of these accounts
+        Immich lets share them, kept in ``store``."""
+        return SharedLinks(store, self.clients, access, clock)
 
 
 async def check_keys(accounts: Accounts, settings: Settings) -> dict[str, str]:
@@ -280,6 +289,11 @@ class AccountPolls:
     @property
     def failing(self) -> tuple[str, ...]:
         return tuple(self._failing)
+
+    @property
+    def failing_reasons(self) -> dict[str, str]:
+        """Account -> why it fails, while it does."""
+        return dict(self._failing)
 
     def last_success(self) -> datetime | None:
         """When the most recent successful poll of any account started."""

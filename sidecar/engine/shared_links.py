@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sidecar.clock import utc_now
 from sidecar.engine.access import FeatureAccess, missing_permission
 from sidecar.engine.store.database import Store
-from sidecar.engine.store.shared_links import StoredLink
+from sidecar.engine.store.outbox import StoredLink
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import (
     ImmichClientError,

@@ -19,7 +19,9 @@ from sidecar.targets.base import (
     DeliveryError,
     MediaSource,
     Members,
+    MessageRef,
     PermanentDeliveryError,
+    SentMessages,
     SharedLinkMaker,
     SinkContext,
     TargetKind,
@@ -102,7 +104,7 @@ class BotSink:
     def name(self) -> str:
         return self._target.name
 
-    async def send(self, batch: Batch) -> None:
+    async def send(self, batch: Batch) -> SentMessages:
         # notifications_sent / notification_failures are counted by the dispatcher; the bot's
         # retries are counted by SidecarBot's HTTP trace hook
         if batch.mention_members and self._members is not None:
@@ -112,7 +114,7 @@ class BotSink:
         assets = {d.id: d.asset.id for d in batch.deliveries}
         try:
             channel = await self._channel()
-            await self._sender.send(
+            return await self._sender.send(
                 batch,
                 lambda message: self._send_one(
                     channel, message, [assets[i] for i in message.delivery_ids]
@@ -149,18 +151,18 @@ class BotSink:
 
     async def _send_one(
         self, channel: discord.abc.Messageable, message: RenderedMessage, asset_ids: list[str]
-    ) -> None:
+    ) -> MessageRef:
         files = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in message.files]
         try:
             if message.is_v2:  # a gallery: its buttons are among its components
-                await channel.send(
+                sent = await channel.send(
                     view=layout_view(message.components),
                     files=files,
                     allowed_mentions=discord_allowed_mentions(message.allowed_mentions),
                     nonce=message.nonce,
                 )
-                return
-            await channel.send(
+                return _ref(sent)
+            sent = await channel.send(
                 view=post_view(message.link, asset_ids, favourite=self._favourite),
                 content=message.content or None,
                 embeds=[discord.Embed.from_dict(e) for e in message.embeds],
@@ -172,6 +174,7 @@ class BotSink:
             )
         except _SEND_ERRORS as error:
             raise self._error_for(error, v2=message.is_v2) from error
+        return _ref(sent)
 
     def _error_for(self, error: Exception, *, v2: bool = False) -> DeliveryError:
         """What a failed Discord call means for the deliveries: wait, or fix something."""
@@ -206,6 +209,11 @@ class BotSink:
         return PermanentDeliveryError(
             "rejected", f"Discord rejected the message for {where} ({error.status}: {error.text})"
         )
+
+
+def _ref(sent: discord.Message) -> MessageRef:
+    guild = sent.guild.id if sent.guild is not None else None
+    return MessageRef(str(sent.channel.id), str(sent.id), None if guild is None else str(guild))
 
 
 class ChannelKind(TargetKind[ChannelTarget]):

@@ -22,7 +22,9 @@ from sidecar.targets.base import (
     Delivery,
     DeliveryError,
     MediaSource,
+    MessageRef,
     PermanentDeliveryError,
+    SentMessages,
     SharedLinkMaker,
     ShareRequest,
 )
@@ -36,7 +38,8 @@ from sidecar.targets.presentation import Presentation
 
 log = logging.getLogger(__name__)
 
-SendOne = Callable[[RenderedMessage], Awaitable[None]]
+# Posts one message; returns the message Discord made, where the answer says it.
+SendOne = Callable[[RenderedMessage], Awaitable[MessageRef | None]]
 STEPS = ("smaller pictures", "no videos")  # what each 413 takes away, in turn
 NO_VIDEO_NOTE = "too large for this Discord server"
 
@@ -58,6 +61,19 @@ class ComponentsRefused(PermanentDeliveryError):
 def batch_attempts(batch: Batch) -> int:
     """How many times this batch already failed."""
     return max((d.attempts for d in batch.deliveries), default=0)
+
+
+class _Sent:
+    """The deliveries a batch's messages carried so far, and those messages."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.messages: dict[int, MessageRef] = {}
+
+    def add(self, ids: tuple[int, ...], ref: MessageRef | None) -> None:
+        self.ids.extend(ids)
+        if ref is not None:
+            self.messages.update(dict.fromkeys(ids, ref))
 
 
 class BatchSender:
@@ -85,20 +101,23 @@ class BatchSender:
         self._metrics = metrics
         self.gallery = presentation.gallery  # False once Discord refused components here
 
-    async def send(self, batch: Batch, send_one: SendOne) -> None:
-        """Send the batch's messages in turn. A failure carries the ids of the deliveries
-        whose messages were already accepted."""
-        sent: list[int] = []
+    async def send(self, batch: Batch, send_one: SendOne) -> SentMessages:
+        """Send the batch's messages in turn; returns the message that carried each delivery
+        (where the answer said it). A failure carries the ids of the deliveries whose messages
+        were already accepted, and their messages."""
+        sent = _Sent()
         try:
             if self.gallery:
                 await self._send_galleries(batch, send_one, sent)
             else:
                 await self._send_embeds(batch, send_one, sent)
         except DeliveryError as error:
-            error.sent_ids = tuple(sent)
+            error.sent_ids = tuple(sent.ids)
+            error.messages = sent.messages
             raise
+        return sent.messages
 
-    async def _send_embeds(self, batch: Batch, send_one: SendOne, sent: list[int]) -> None:
+    async def _send_embeds(self, batch: Batch, send_one: SendOne, sent: _Sent) -> None:
         found = drafts(batch)
         pictures = await fetch_thumbnails(
             self._source, [a for d in found for a in d.shown], attempts=batch_attempts(batch)
@@ -107,14 +126,14 @@ class BatchSender:
             links = await self.links_for(batch, draft.deliveries, draft.album)
             message = render_embeds(batch, draft, links, pictures)
             try:
-                await send_one(message)
+                ref = await send_one(message)
             except MessageTooLarge:
                 self._count_too_large(batch)
                 small = await fetch_thumbnails(self._source, draft.shown, size="thumbnail")
-                await send_one(render_embeds(batch, draft, links, small))
-            sent.extend(message.delivery_ids)
+                ref = await send_one(render_embeds(batch, draft, links, small))
+            sent.add(message.delivery_ids, ref)
 
-    async def _send_galleries(self, batch: Batch, send_one: SendOne, sent: list[int]) -> None:
+    async def _send_galleries(self, batch: Batch, send_one: SendOne, sent: _Sent) -> None:
         found = drafts(batch, gallery=True)
         media = await fetch_media(
             self._source,
@@ -126,8 +145,8 @@ class BatchSender:
         for draft in found:
             for part in fit(draft, media):
                 links = await self.links_for(batch, part.deliveries, draft.album)
-                await self._send_part(batch, draft, part, links, media, send_one)
-                sent.extend(part.ids)
+                ref = await self._send_part(batch, draft, part, links, media, send_one)
+                sent.add(part.ids, ref)
 
     async def _send_part(
         self,
@@ -137,19 +156,17 @@ class BatchSender:
         links: Links,
         media: Mapping[str, Media],
         send_one: SendOne,
-    ) -> None:
+    ) -> MessageRef | None:
         """One message, stepped down once per 413 (never sent unchanged twice)."""
         for step in range(len(STEPS) + 1):
             message = self._render(batch, draft, part, links, media)
             try:
-                await send_one(message)
-                return
+                return await send_one(message)
             except ComponentsRefused as refused:
                 if not self.gallery:
                     raise
                 self._refused_components(batch, refused)
-                await send_one(render_gallery_embeds(batch, draft, part, links, media))
-                return
+                return await send_one(render_gallery_embeds(batch, draft, part, links, media))
             except MessageTooLarge:
                 self._count_too_large(batch)
                 smaller = await self._step_down(step, part, media)
@@ -163,6 +180,7 @@ class BatchSender:
                     extra=log_fields(target=self._target, rule=batch.rule, reason="too_large"),
                 )
                 media = smaller
+        raise MessageTooLarge()  # not reached: the last step returns or raises
 
     def _render(
         self, batch: Batch, draft: Draft, part: Part, links: Links, media: Mapping[str, Media]

@@ -24,8 +24,10 @@ from sidecar.targets.base import (
     Batch,
     DeliveryError,
     MediaSource,
+    MessageRef,
     PermanentDeliveryError,
     SecretKey,
+    SentMessages,
     SharedLinkMaker,
     SinkContext,
     TargetKind,
@@ -103,6 +105,21 @@ def _retry_after(response: httpx.Response) -> float | None:
     return None
 
 
+def _message_ref(response: httpx.Response) -> MessageRef | None:
+    """The message Discord made (``wait=true`` answers it); None when the answer does not say."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    ids = [body.get(key) for key in ("channel_id", "id", "guild_id")]
+    if not all(isinstance(value, str) and value.isdigit() for value in ids[:2]):
+        return None
+    guild = ids[2] if isinstance(ids[2], str) and ids[2].isdigit() else None
+    return MessageRef(str(ids[0]), str(ids[1]), guild)
+
+
 def _discord_message(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -152,10 +169,10 @@ class WebhookSink:
     def name(self) -> str:
         return self._target.name
 
-    async def send(self, batch: Batch) -> None:
+    async def send(self, batch: Batch) -> SentMessages:
         # notifications_sent / notification_failures are counted by the dispatcher
         try:
-            await self._sender.send(batch, self._post)
+            return await self._sender.send(batch, self._post)
         except DeliveryError as error:
             log.warning(
                 "webhook target %s: %s",
@@ -169,7 +186,7 @@ class WebhookSink:
         if self._own_client:
             await self._client.aclose()
 
-    async def _post(self, message: RenderedMessage) -> None:
+    async def _post(self, message: RenderedMessage) -> MessageRef | None:
         url = self._target.url.reveal()
         payload = message.payload()
         files: list[tuple[str, tuple[str, bytes, str]]] = [
@@ -196,7 +213,7 @@ class WebhookSink:
                     "connection", f"could not reach Discord ({type(error).__name__})"
                 ) from error
             if response.is_success:
-                return
+                return _message_ref(response)
             if response.status_code == 429:
                 wait = _retry_after(response)
                 wait = 1.0 if wait is None else max(0.0, wait)
@@ -216,6 +233,8 @@ class WebhookSink:
                 await asyncio.sleep(wait)
                 continue
             raise self._error_for(response, v2=message.is_v2)
+        # Not reached: the last attempt returns or raises.
+        raise TemporaryDeliveryError("rate_limited", "Discord kept asking to wait")
 
     def _error_for(self, response: httpx.Response, *, v2: bool = False) -> Exception:
         status = response.status_code
