@@ -85,9 +85,13 @@ class World:
             n, created_at=datetime.now(UTC), people=[self.alice], **fields
         )
 
-    def video(self, size: int) -> str:
+    def video(self, size: int, **fields: Any) -> str:
         return self.immich.add_asset(
-            type="VIDEO", created_at=datetime.now(UTC), people=[self.alice], video_size=size
+            type="VIDEO",
+            created_at=datetime.now(UTC),
+            people=[self.alice],
+            video_size=size,
+            **fields,
         )
 
     def in_channel(self, channel: int, ids: list[str]) -> list[fd.RecordedMessage]:
@@ -184,7 +188,19 @@ async def test_videos_attach_or_say_why_and_no_message_is_over_ten_mib(world):
     assert "too large to attach: 30 MB" in text and f"{EXTERNAL}/photos/{large}" in text
     assert len(world.immich.api_requests("GET", f"/api/assets/{large}/video/playback")) == 1
 
-    heavy = [world.video(4 * MIB) for _ in range(3)] + world.photos(2, preview_size=3 * MIB)
+    # Taken a minute apart, so the order of the gallery (newest first) is known: 3 + 3 + 4 MiB,
+    # then 4 + 4 MiB.
+    taken = datetime.now(UTC) - timedelta(hours=1)
+    heavy = [world.video(4 * MIB, taken_at=taken + timedelta(minutes=n)) for n in range(3)]
+    heavy += [
+        world.immich.add_asset(
+            created_at=datetime.now(UTC),
+            taken_at=taken + timedelta(minutes=5 + n),
+            people=[world.alice],
+            preview_size=3 * MIB,
+        )
+        for n in range(2)
+    ]
     messages = await world.wait_shown(fd.PHOTOS_CHANNEL, heavy)
     assert [m.size <= rules.UPLOAD_LIMIT for m in messages] == [True] * len(messages)
     assert len(messages) == 2 and world.discord.refusals == []
