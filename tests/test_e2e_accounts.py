@@ -168,7 +168,12 @@ async def test_an_upgrade_from_a_single_key_keeps_its_state(tmp_path, monkeypatc
             posted = immich.add_asset(people=[grandma], created_at=datetime.now(UTC))
             old.enqueue([("grandma", "stdout", await client.asset(posted))], started)
             old.set_time("last_successful_poll_started", datetime.now(UTC))
-        old.connection.execute("UPDATE outbox SET state = 'sent'")  # posted by that sidecar
+        # Sent as that sidecar marked it (its outbox has no message columns yet).
+        with old.connection:
+            old.connection.execute(
+                "UPDATE outbox SET state = 'sent', finished_at = ?",
+                (datetime.now(UTC).timestamp(),),
+            )
         assert old.connection.execute("PRAGMA user_version").fetchone()[0] == BEFORE_ACCOUNTS
         old.close()
         missed = immich.add_asset(people=[grandma], created_at=datetime.now(UTC))
