@@ -144,13 +144,10 @@ IDLE_SPAN_POLLS = 6  # regular polls (10 s apart) over which the idle hour is co
 
 
 def is_check(request: RecordedRequest) -> bool:
-    """A new-upload check (issue 23): a count of what changed since, nothing else."""
+    """A new-upload check (issue 23): a count of what was created (or changed) since, with no
+    upper bound; a poll's counts are of a span of creation times."""
     body = request.json if isinstance(request.json, dict) else {}
-    return (
-        request.path == "/api/search/statistics"
-        and "updatedAfter" in body
-        and "createdAfter" not in body
-    )
+    return request.path == "/api/search/statistics" and "createdBefore" not in body
 
 
 async def idle_hour(version: tuple[int, int, int], push: bool = False) -> tuple[float, float, str]:
