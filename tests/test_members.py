@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from sidecar.config.loader import load_settings
-from sidecar.config.model import ConfigError, Rule, Secret
+from sidecar.config.model import DEFAULT_ACCOUNT, ConfigError, Rule, Secret
+from sidecar.engine.accounts import Accounts, ImmichAccount
 from sidecar.engine.members import Link, MemberDirectory
 from sidecar.engine.planning import resolve_member_links
 from sidecar.engine.rules.matching import CompiledRule, RuleResolutionError
@@ -148,15 +149,20 @@ async def client(immich: FakeImmich) -> AsyncIterator[ImmichClient]:
         yield c
 
 
+def one_account(client: ImmichClient) -> Accounts:
+    return Accounts([ImmichAccount(DEFAULT_ACCOUNT, client)])
+
+
 async def test_member_names_resolve_like_rule_names(tmp_path, immich, client) -> None:
     alice = immich.add_person("Alice")
     bob = immich.add_person("Bob", hidden=True)  # hidden in Immich: still someone to link
     settings = load(tmp_path, MEMBERS)
-    links = await resolve_member_links(client, settings)
+    links, notes = await resolve_member_links(one_account(client), settings)
     assert links == [
-        Link(alice, "Alice", 111111111111111111, "config"),
-        Link(bob, "Bob", 222222222222222222, "config"),
+        Link(alice, "Alice", 111111111111111111, "config", account=DEFAULT_ACCOUNT),
+        Link(bob, "Bob", 222222222222222222, "config", account=DEFAULT_ACCOUNT),
     ]
+    assert notes == []
 
 
 async def test_a_near_miss_is_refused_with_candidates_at_file_line(
@@ -166,7 +172,7 @@ async def test_a_near_miss_is_refused_with_candidates_at_file_line(
     immich.add_person("Bob")
     settings = load(tmp_path, MEMBERS.replace("    Alice:", "    Alise:"))
     with pytest.raises(RuleResolutionError) as caught:
-        await resolve_member_links(client, settings)
+        await resolve_member_links(one_account(client), settings)
     [line] = caught.value.lines()
     assert line == (
         f"{tmp_path / 'config.yaml'}:7: discord.members.Alise: no person called 'Alise' in "
@@ -195,7 +201,7 @@ def test_claims_and_dm_settings_survive_a_restart(tmp_path: Path) -> None:
     assert prefs[7].dm_muted and prefs[8].dm_closed == "closed"
     store.set_dm_muted(8, False)  # "dm on" forgets closed DMs: the member may have opened them
     assert store.member_prefs()[8].dm_closed is None
-    assert store.drop_claim(7) and store.claim_of(7) is None
+    assert store.drop_claim(7) and store.claims_of(7) == []
     store.close()
 
 

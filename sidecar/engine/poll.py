@@ -106,11 +106,8 @@ class ImmichPoll:
         rules = self._session.rules
         assert rules is not None
         self._lookup.follow(rules)
-        if len(self._accounts) > 1:
-            for line in rules.where_found():
-                log.info("people: %s", line)
         if self._access.is_on(CLAIMS):
-            await self._directory.check_people(self._client)
+            await self._directory.check_people(self._lookup.people_lookups())
 
     def _unusable(self, err: ImmichError) -> None:
         self.connected = False
