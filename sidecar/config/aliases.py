@@ -10,6 +10,9 @@ from sidecar.config.model import KeyPath, PeopleAliases, Problem, format_key_pat
 from sidecar.config.yamlsource import LineMap
 
 
+_ONE_PERSON = "a name belongs to one person (list every alias under one name)"
+
+
 def read_aliases(spec: Mapping[str, Any]) -> PeopleAliases:
     """The aliases of a schema-valid ``people_aliases`` mapping (an alias equal to its own
     name is dropped)."""
@@ -30,21 +33,22 @@ def alias_problems(data: Mapping[str, Any], lines: LineMap) -> list[Problem]:
     def add(path: KeyPath, message: str) -> None:
         problems.append(Problem(lines.line_of(path), format_key_path(path), message))
 
-    owner: dict[str, str] = {}  # casefolded name -> the group (its key) that has it
+    keys: dict[str, str] = {}  # casefolded name -> the key as written
     for name in spec:
-        first = owner.setdefault(str(name).casefold(), str(name))
+        first = keys.setdefault(str(name).casefold(), str(name))
         if first != str(name):
             add(("people_aliases", name), f"{name!r} is {first!r} again: write each name once")
+    owner: dict[str, str] = {}  # casefolded alias -> the group (its key) that has it
     for name, aliases in spec.items():
         for position, alias in enumerate(aliases if isinstance(aliases, list) else []):
             if not isinstance(alias, str):
                 continue
             path: KeyPath = ("people_aliases", name, position)
-            first = owner.setdefault(alias.casefold(), str(name))
+            folded = alias.casefold()
+            if folded in keys and folded != str(name).casefold():
+                add(path, f"{alias!r} has aliases of its own here: {_ONE_PERSON}")
+                continue
+            first = owner.setdefault(folded, str(name))
             if first.casefold() != str(name).casefold():
-                add(
-                    path,
-                    f"{alias!r} already names {first!r} here: a name belongs to one person "
-                    "(list every alias under one name)",
-                )
+                add(path, f"{alias!r} already names {first!r} here: {_ONE_PERSON}")
     return problems
