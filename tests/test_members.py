@@ -297,7 +297,7 @@ async def test_a_merged_person_is_reported_not_kept(immich, client, caplog) -> N
 # id, whichever account saw the asset.
 
 
-def across(**people: dict[str, list[str]]) -> AccountRules:
+def across(**people: list[str]) -> AccountRules:
     """Rules ``spotted`` (Grandma) and ``everyone`` compiled in each account, with the people
     named ``Grandma`` there (``account=[ids]``)."""
     candidates = {

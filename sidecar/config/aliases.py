@@ -9,7 +9,6 @@ from typing import Any
 from sidecar.config.model import KeyPath, PeopleAliases, Problem, format_key_path
 from sidecar.config.yamlsource import LineMap
 
-
 _ONE_PERSON = "a name belongs to one person (list every alias under one name)"
 
 
