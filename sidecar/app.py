@@ -30,7 +30,7 @@ from sidecar.engine.accounts import AccountPolls, Accounts
 from sidecar.engine.albums.watcher import AlbumWatcher
 from sidecar.engine.dispatch.dispatcher import Dispatcher
 from sidecar.engine.dispatch.quiet import quiet_policy
-from sidecar.engine.lookup import PEOPLE_CHECK_HOURS, ConfigLookup, PeopleCheck
+from sidecar.engine.lookup import ConfigLookup
 from sidecar.engine.members import MemberDirectory
 from sidecar.engine.planning import rule_options
 from sidecar.engine.poll import ImmichPoll, PollJob
@@ -52,6 +52,7 @@ from sidecar.ops.metrics import Metrics
 from sidecar.push.runtime import PushRuntime
 from sidecar.targets.base import Sink, SinkContext
 from sidecar.targets.sinks import SinkSet
+from sidecar.ui.runtime import StatusPage
 from sidecar.wording import count
 
 log = logging.getLogger(__name__)
@@ -240,23 +241,14 @@ class Sidecar:
         )
         self._resources.push_async_callback(self.push.stop)
         await self.push.start(self._stop)
+        if settings.ui is not None:  # the status page (read only)
+            self.ui = await StatusPage.open(settings.ui, self, self._resources)
 
     def _start_scheduler(self) -> None:
         """The poll job, the hourly look-up of names and linked people, the scheduled posts."""
         settings = self.settings
         self._scheduler = AsyncIOScheduler(timezone="UTC", logger=SchedulerLog())
         self.poll_job.schedule(self._scheduler, settings.poll.interval)
-        people = PeopleCheck(
-            lambda: self.settings,
-            self.session,
-            self.lookup,
-            self.directory,
-            self._poll_lock,
-            lambda: self.poll.connected,
-        )
-        self._scheduler.add_job(
-            people.run, "interval", hours=PEOPLE_CHECK_HOURS, id="people-check", coalesce=True
-        )
         self._scheduler.start()
         self.posts = PostScheduler(
             self._scheduler,

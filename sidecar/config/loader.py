@@ -50,6 +50,7 @@ from sidecar.config.model import (
 )
 from sidecar.config.schema import describe_kind, schema_problems
 from sidecar.config.secrets import SecretResolver
+from sidecar.config.ui import read_ui, ui_problems
 from sidecar.config.yamlsource import LineMap, decode, parse, read_config_bytes
 from sidecar.targets.registry import kind_for_spec
 
@@ -90,6 +91,10 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     problems += post_problems(data, lines, environ)
     problems += member_problems(data, lines)
     problems += alias_problems(data, lines)
+    problems += [
+        Problem(lines.line_of(path), format_key_path(path), message)
+        for path, message in ui_problems(data)
+    ]
     problems += [
         Problem(lines.line_of(path), format_key_path(path), message)
         for path, message in ingest_problems(data)
@@ -147,6 +152,7 @@ def _build(
             for index, post in enumerate(data.get("posts", []))
         ),
         push=_push(data["push"], secrets) if "push" in data else None,
+        ui=read_ui(data["ui"], secrets.get(("ui", "password"))) if "ui" in data else None,
         people_aliases=read_aliases(data.get("people_aliases", {})),
     )
 

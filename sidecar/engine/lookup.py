@@ -3,13 +3,12 @@ albums in every account (for the rules that can run), and the member links' peop
 key may read them. The member directory follows what was looked up last.
 
 Names are looked up at start, at a reload, when a feature turns on or off, and every hour
-(``PeopleCheck``): a person renamed, merged or given the same name as another in Immich is
-followed, and what changed is said once.
+(``engine.poll``'s people check): a person renamed, merged or given the same name as another
+in Immich is followed, and what changed is said once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 
@@ -19,14 +18,9 @@ from sidecar.engine.accounts import Accounts
 from sidecar.engine.members import Link, MemberDirectory, PersonLookup
 from sidecar.engine.planning import PeopleSearch, resolve_account_rules, resolve_member_links
 from sidecar.engine.rules.accounts import AccountRules, people_changes
-from sidecar.engine.rules.matching import RuleResolutionError
-from sidecar.engine.session import ImmichSession
-from sidecar.immich.errors import ImmichError
 from sidecar.immich.permissions import CLAIMS
 
 log = logging.getLogger(__name__)
-
-PEOPLE_CHECK_HOURS = 1
 
 
 class ConfigLookup:
@@ -79,45 +73,3 @@ class ConfigLookup:
     def people_lookups(self) -> Mapping[str, PersonLookup]:
         """Each account's client, to ask about a linked person in its own account."""
         return {account.name: account.client for account in self._accounts}
-
-
-class PeopleCheck:
-    """Every hour: the running config's names looked up again and followed (under the poll
-    lock, as a reload), then every linked person checked in their own account."""
-
-    def __init__(
-        self,
-        settings: Callable[[], Settings],
-        session: ImmichSession,
-        lookup: ConfigLookup,
-        directory: MemberDirectory,
-        lock: asyncio.Lock,
-        connected: Callable[[], bool],
-    ) -> None:
-        self._settings = settings
-        self._session = session
-        self._lookup = lookup
-        self._directory = directory
-        self._lock = lock
-        self._connected = connected
-
-    async def run(self) -> None:
-        if not self._connected() or self._session.rules is None:
-            return
-        async with self._lock:
-            before = self._session.rules
-            try:
-                await self._session.resolve(self._settings())
-            except ImmichError as err:
-                log.info("people: could not look the names up again (%s); next hour then", err)
-            except RuleResolutionError as err:
-                for problem in err.lines():
-                    self._lookup.say(
-                        f"people: {problem}; the rules keep watching whom they watched, but the "
-                        "next start refuses the config: correct the name or people_aliases"
-                    )
-            else:
-                if self._session.rules is not before and self._session.rules is not None:
-                    self._lookup.follow(self._session.rules)
-        if self._session.access.is_on(CLAIMS):
-            await self._directory.check_people(self._lookup.people_lookups())

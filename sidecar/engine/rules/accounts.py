@@ -45,6 +45,8 @@ class AccountRules:
 
     by_account: Mapping[str, tuple[CompiledRule, ...]]
     found_in: Mapping[str, tuple[str, ...]]  # person name -> accounts that know it
+    # account -> rule name -> why the rule does not run there (``account_problem``)
+    dropped: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     people: People = field(default_factory=dict)  # person name -> account -> its people there
 
     @property
@@ -179,9 +181,10 @@ def compile_across(
         compiled = compile_rules(
             rules, lambda n: only.get(n, []), source, line_of, runs=runs, aliases=aliases
         )
-        return AccountRules({accounts[0]: compiled}, found_in, kept)
+        return AccountRules({accounts[0]: compiled}, found_in, people=kept)
     problems = _nowhere_problems(rules, candidates, found_in, source, line_of, runs)
     by_account: dict[str, tuple[CompiledRule, ...]] = {}
+    dropped: dict[str, dict[str, str]] = {}
     for account in accounts:
 
         def lookup(name: str, account: str = account) -> list[Person]:
@@ -191,9 +194,12 @@ def compile_across(
         by_account[account] = tuple(
             kept_rule for rule in compiled if (kept_rule := _in_account(rule, account)) is not None
         )
+        dropped[account] = {
+            rule.name: why for rule in compiled if (why := account_problem(rule, account))
+        }
     if problems:
         raise RuleResolutionError(problems)
-    return AccountRules(by_account, found_in, kept)
+    return AccountRules(by_account, found_in, dropped, kept)
 
 
 def _nowhere_problems(
@@ -237,17 +243,29 @@ def _nowhere_problems(
 
 def _in_account(rule: CompiledRule, account: str) -> CompiledRule | None:
     """The rule as it runs in this account, or None when it cannot match there."""
-    if rule.rule.accounts and account not in rule.rule.accounts:
-        return None
-
-    def known(ids: frozenset[str]) -> frozenset[str]:
-        return frozenset(i for i in ids if not i.startswith(_ABSENT))
-
-    groups = tuple(known(group) for group in rule.required_groups)
-    if not all(groups):
-        return None  # someone it needs is not in this account
-    if rule.rule.people.any and not known(rule.any):
+    if account_problem(rule, account) is not None:
         return None
     return replace(
-        rule, any=known(rule.any), all=known(rule.all), none=known(rule.none), all_groups=groups
+        rule,
+        any=_known(rule.any),
+        all=_known(rule.all),
+        none=_known(rule.none),
+        all_groups=tuple(_known(group) for group in rule.required_groups),
     )
+
+
+def _known(ids: frozenset[str]) -> frozenset[str]:
+    return frozenset(i for i in ids if not i.startswith(_ABSENT))
+
+
+def account_problem(rule: CompiledRule, account: str) -> str | None:
+    """Why the rule cannot match assets read through ``account`` (None: it can), in the words
+    ``explain`` shows. ``rule`` is compiled across the accounts (absent names kept)."""
+    if rule.rule.accounts and account not in rule.rule.accounts:
+        return f"the rule's accounts [{', '.join(rule.rule.accounts)}] do not include {account}"
+    if missing := [group for group in rule.required_groups if not _known(group)]:
+        names = ", ".join(sorted(i.removeprefix(_ABSENT) for group in missing for i in group))
+        return f"{names}, whom the rule needs, is not a person of account {account}"
+    if rule.rule.people.any and not _known(rule.any):
+        return f"none of the rule's people is a person of account {account}"
+    return None
