@@ -142,3 +142,56 @@ async def test_doctor_says_which_accounts_person_each_name_is(tmp_path, monkeypa
         "✓ discord.members: 'Grandma' is linked to Discord member 123456789012345678 as "
         "'Grandma' in dad, 'Oma' and 'Oma' in mum -> 'Grandma' names 2 people in account mum"
     )
+
+
+async def test_a_look_up_asks_each_spelling_once_per_account(tmp_path, monkeypatch) -> None:
+    """The look-up run does at start, at a reload and every hour: one person search per name
+    or alias and account, shared by the rules and the member links (counted, not timed)."""
+    import contextlib
+
+    from sidecar.engine.accounts import Accounts, ImmichAccount
+    from sidecar.engine.planning import PeopleSearch, resolve_account_rules, resolve_member_links
+
+    async with FakeImmich(version=(3, 1, 0)) as immich:
+        for name in ("Dad", "Mum"):
+            owner = immich.add_user(name, api_key=f"{name}-key")
+            immich.add_person("Grandma" if name == "Dad" else "Oma", owner=owner)
+            immich.add_person("Leo", owner=owner)
+        text = (
+            ALIASES.replace("[Alice, Bob]", "[Grandma, Leo]")
+            .replace("{all: [Alice], none: [Carol]}", "{any: [Oma]}")
+            .replace(
+                "  token: ${DISCORD_TOKEN}\n",
+                '  token: ${DISCORD_TOKEN}\n  members: {Grandma: "1"}\n',
+            )
+        )
+        settings = load(tmp_path, text)
+        async with contextlib.AsyncExitStack() as stack:
+            accounts = Accounts(
+                [
+                    ImmichAccount(
+                        name,
+                        await stack.enter_async_context(
+                            ImmichClient(immich.url, Secret(f"{name}-key"), Metrics())
+                        ),
+                    )
+                    for name in ("Dad", "Mum")
+                ]
+            )
+            immich.reset_requests()
+            search = PeopleSearch(settings.people_aliases)
+            rules = await resolve_account_rules(accounts, settings, search=search)
+            links, notes = await resolve_member_links(accounts, settings, search)
+    asked = [r.query["name"] for r in immich.api_requests("GET", "/api/search/person")]
+    # Grandma, Oma, Grandma Rose (one group) and Leo, in each of the two accounts.
+    assert sorted(asked) == sorted(["Grandma", "Oma", "Grandma Rose", "Leo"] * 2)
+    assert rules.where_found() == [
+        "Grandma: Dad, Mum (as Oma)",
+        "Leo: Dad, Mum",
+        "Oma: Dad (as Grandma), Mum",
+    ]
+    assert [(link.account, link.person_name) for link in links] == [
+        ("Dad", "Grandma"),
+        ("Mum", "Oma"),
+    ]
+    assert notes == []
