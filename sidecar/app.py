@@ -270,7 +270,9 @@ class Sidecar:
         return without_echo(self._sinks.build(settings), settings, self.store.ingested_from)
 
     async def _resolve_for_reload(self, new: Settings) -> AccountRules:
-        return await self.session.resolve_for_reload(self.settings, new, bot=self._bot is not None)
+        with self.accounts.keys_of(new, self.settings):  # a rotated key: looked up with it
+            bot = self._bot is not None
+            return await self.session.resolve_for_reload(self.settings, new, bot=bot)
 
     async def _start_bot(self, token: Secret) -> None:
         """Log the bot in; raises DiscordStartupError when it cannot (bad token, no Discord).

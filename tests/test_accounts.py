@@ -286,3 +286,105 @@ def test_unread_windows_are_each_accounts_own(tmp_path, monkeypatch):
     drop_account(store, "mum")
     assert mum.unread_windows() == [] and len(dad.unread_windows()) == 1
     store.close()
+
+
+# -- an account Immich does not answer for (issue 28 items 4 and 6) ------------------------------
+
+
+def test_a_name_of_an_account_not_asked_yet_is_not_refused():
+    """Mum's answers are missing (her key failed): a name only she may know waits, the rules
+    run in Dad's account, and a rule of Mum's alone has nowhere to run yet."""
+    rules = [
+        rule("grandma", any=["Grandma"]),
+        rule("oma", any=["Oma"]),
+        rule("mums", any=["Oma"], accounts=["mum"]),
+        rule("dads-oma", any=["Oma"], accounts=["dad"]),
+    ]
+    with pytest.raises(RuleResolutionError) as refused:
+        compile_across(rules, {"dad": CANDIDATES["dad"]}, unresolved=["mum"])
+    assert [p.split(": ", 1)[1] for p in refused.value.lines()] == [
+        "rules[3].people.any[0]: no person called 'Oma' in any Immich account"
+    ]  # only the rule of Dad's alone can be refused: Dad was asked
+    compiled = compile_across(rules[:3], {"dad": CANDIDATES["dad"]}, unresolved=["mum"])
+    assert list(compiled.by_account) == ["dad"]
+    assert [r.name for r in compiled.by_account["dad"]] == ["grandma"]
+
+
+async def test_an_account_immich_refuses_is_left_out_and_the_others_resolve(tmp_path):
+    from contextlib import AsyncExitStack
+
+    from sidecar.engine.accounts import Accounts
+    from sidecar.engine.planning import resolve_account_rules
+    from sidecar.immich.errors import ImmichAuthError
+    from sidecar.ops.metrics import Metrics
+    from tests.fakes.fake_immich import FakeImmich
+
+    async with FakeImmich(version=(3, 1, 0)) as immich, AsyncExitStack() as stack:
+        dad = immich.add_user("Dad", api_key="dad-key")
+        immich.add_user("Mum", api_key="mum-key")
+        grandma = immich.add_person("Grandma", owner=dad)
+        path = tmp_path / "config.yaml"
+        path.write_text(
+            f"immich:\n  url: {immich.url}\n  accounts:\n    dad: {{api_key: dad-key}}\n"
+            "    mum: {api_key: mum-key}\n"
+            "targets: {stdout: {console: true}}\n"
+            "rules:\n  - {name: grandma, people: {any: [Grandma]}, targets: [stdout]}\n"
+        )
+        settings = load_settings(path)
+        accounts = await Accounts.open(settings, Metrics(), stack)
+        immich.revoke_key("mum-key")
+        rules = await resolve_account_rules(accounts, settings)
+        assert list(rules.by_account) == ["dad"] and list(rules.unresolved) == ["mum"]
+        assert "HTTP 401" in rules.unresolved["mum"] and "mum-key" not in rules.unresolved["mum"]
+        assert rules.by_account["dad"][0].any == {grandma}
+        immich.revoke_key("dad-key")  # no account answers: Immich's error, as with one key
+        with pytest.raises(ImmichAuthError):
+            await resolve_account_rules(accounts, settings)
+
+
+async def test_a_rotated_key_is_used_by_the_same_client_and_given_back_if_the_reload_fails(
+    tmp_path,
+):
+    from contextlib import AsyncExitStack
+
+    from sidecar.engine.accounts import Accounts
+    from sidecar.ops.metrics import Metrics
+
+    def settings_with(mum_key: str):
+        path = tmp_path / "config.yaml"
+        path.write_text(
+            "immich:\n  url: http://127.0.0.1:9\n  accounts:\n    dad: {api_key: dad-key}\n"
+            f"    mum: {{api_key: {mum_key}}}\n"
+            "targets: {stdout: {console: true}}\nrules:\n  - {name: all, targets: [stdout]}\n"
+        )
+        return load_settings(path)
+
+    old, new = settings_with("mum-old"), settings_with("mum-new")
+    async with AsyncExitStack() as stack:
+        accounts = await Accounts.open(old, Metrics(), stack)
+        mum = accounts.get("mum").client
+        with accounts.keys_of(new, old) as changed:
+            assert changed == ["mum"] and mum.api_key.reveal() == "mum-new"
+        assert accounts.get("mum").client is mum and mum.api_key.reveal() == "mum-new"
+        with pytest.raises(RuntimeError), accounts.keys_of(old, new):
+            assert mum.api_key.reveal() == "mum-old"
+            raise RuntimeError("the reload is refused")
+        assert mum.api_key.reveal() == "mum-new"  # the running config's key again
+
+
+def test_a_key_file_is_part_of_the_config_a_reload_compares(tmp_path):
+    from sidecar.engine.reload import file_hash
+
+    key = tmp_path / "mum.key"
+    key.write_text("mum-old\n")
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"immich:\n  url: http://127.0.0.1:9\n  accounts:\n    mum: {{api_key_file: {key}}}\n"
+        "targets: {stdout: {console: true}}\nrules:\n  - {name: all, targets: [stdout]}\n"
+    )
+    settings = load_settings(path)
+    assert settings.secret_files == (key,)
+    assert file_hash(path, settings.secret_files) == settings.content_hash
+    key.write_text("mum-new\n")
+    assert file_hash(path, settings.secret_files) != settings.content_hash
+    assert load_settings(path).content_hash == file_hash(path, settings.secret_files)

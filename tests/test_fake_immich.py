@@ -1023,6 +1023,15 @@ async def test_each_key_sees_its_own_users_people_and_assets(immich):
         assert (await as_dad.get(f"/people/{mums_grandma}")).status_code == 400
 
 
+async def test_a_user_given_a_new_key_answers_to_it_while_the_revoked_one_is_refused(immich):
+    bea = immich.add_user("Bea", api_key="bea-old")
+    immich.revoke_key("bea-old")
+    immich.add_key(bea, "bea-new")
+    async with client_for(immich, key="bea-old") as old, client_for(immich, key="bea-new") as new:
+        assert (await old.get("/users/me")).status_code == 401
+        assert (await new.get("/users/me")).json()["id"] == bea
+
+
 async def test_partner_sharing_in_timeline_widens_the_search_but_not_the_people(immich):
     dad = immich.add_user("Dad", api_key=DAD_KEY)
     mum = immich.add_user("Mum", api_key=MUM_KEY)

@@ -6,7 +6,6 @@ lines read ``config.yaml:14: rules[0].targets[1]: 'famly' is not a defined targe
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -49,7 +48,7 @@ from sidecar.config.model import (
     format_key_path,
 )
 from sidecar.config.schema import describe_kind, schema_problems
-from sidecar.config.secrets import SecretResolver
+from sidecar.config.secrets import SecretResolver, config_digest
 from sidecar.config.ui import read_ui, ui_problems
 from sidecar.config.yamlsource import LineMap, decode, parse, read_config_bytes
 from sidecar.targets.registry import kind_for_spec
@@ -107,11 +106,15 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
         data,
         secrets.values,
         path,
-        hashlib.sha256(raw).hexdigest(),
+        config_digest(raw, secrets.files),
         lines,
         timezone_name(data, environ),
     )
-    return replace(settings, lines=MappingProxyType({**lines.value_lines, **lines.key_lines}))
+    return replace(
+        settings,
+        lines=MappingProxyType({**lines.value_lines, **lines.key_lines}),
+        secret_files=tuple(secrets.files),
+    )
 
 
 # --- plain values -> frozen Settings ----------------------------------------------------------

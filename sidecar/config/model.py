@@ -353,7 +353,9 @@ class Post:
 @dataclass(frozen=True)
 class Settings:
     source: Path  # the file these settings were loaded from
-    content_hash: str  # sha256 of the file's bytes; a reload with the same hash changes nothing
+    # sha256 of the file's bytes and its secret files' (config_digest): a reload with the same
+    # hash changes nothing
+    content_hash: str
     immich: ImmichSettings
     discord: DiscordSettings
     poll: PollSettings
@@ -369,6 +371,8 @@ class Settings:
     # Where each key path was written, for problems found after loading (a person name that
     # Immich does not know).
     lines: Mapping[KeyPath, int] = field(default_factory=dict, compare=False, repr=False)
+    # the *_file secrets it read (their bytes are in content_hash)
+    secret_files: tuple[Path, ...] = field(default=(), compare=False, repr=False)
 
     def line_of(self, path: KeyPath) -> int | None:
         """The line of the key path, else of the nearest enclosing one that has a line."""

@@ -4,8 +4,10 @@ own secret keys.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +24,25 @@ MAX_SECRET_FILE_BYTES = 64 * 1024
 _HTTP_URL = re.compile(r"^https?://[^\s/?#]+(/\S*)?$")
 
 
+def config_digest(raw: bytes, secret_files: Sequence[Path]) -> str:
+    """The hash a reload compares: the config's bytes and those of every secret file it names
+    (a key rotated in its file is a change to reload, as an edit of the config is)."""
+    digest = hashlib.sha256(raw)
+    for path in secret_files:
+        digest.update(b"\0" + str(path).encode() + b"\0")
+        try:
+            digest.update(path.read_bytes()[: MAX_SECRET_FILE_BYTES + 1])
+        except OSError:
+            digest.update(b"\0unreadable")
+    return digest.hexdigest()
+
+
 class SecretResolver:
     """Secrets from the config or from the files it names, as Secret values by key path."""
 
     def __init__(self, data: dict[str, Any], lines: LineMap, base: Path) -> None:
         self.values: dict[KeyPath, Secret] = {}
+        self.files: list[Path] = []  # the secret files read, in the order they were
         self.problems: list[Problem] = []
         self._lines = lines
         self._base = base
@@ -72,6 +88,7 @@ class SecretResolver:
         path = Path(file_name)
         if not path.is_absolute():
             path = self._base / path
+        self.files.append(path)
         try:
             if not stat.S_ISREG(path.stat().st_mode):
                 return "", f"cannot read secret file {file_name}: not a regular file"

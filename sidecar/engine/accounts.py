@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -87,11 +87,40 @@ class Accounts:
     def names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self._accounts)
 
-    def albums(self) -> AlbumClient:
-        """Album endpoints across the accounts (the first alone when it is the only one)."""
-        if len(self._accounts) == 1:
-            return self.first.client
-        return AlbumsAcross([a.client for a in self._accounts])
+    def albums(self, without: Collection[str] = ()) -> AlbumClient:
+        """Album endpoints across the accounts (the first alone when it is the only one),
+        leaving out the accounts ``without`` names."""
+        chosen = [a.client for a in self._accounts if a.name not in without]
+        return chosen[0] if len(chosen) == 1 else AlbumsAcross(chosen)
+
+    @contextlib.contextmanager
+    def keys_of(self, new: Settings, running: Settings) -> Iterator[list[str]]:
+        """The keys of ``new`` while a reload looks its names up; the running config's again
+        when the reload does not apply (an exception). Yields the accounts whose key changed."""
+        changed = self.use_keys(new)
+        try:
+            yield changed
+        except BaseException:
+            self.use_keys(running)
+            raise
+        for name in changed:
+            if len(self._accounts) == 1:
+                log.info("a new Immich API key is in use (the cursors are kept)")
+            else:
+                log.info("account %s: a new API key is in use (its cursors are kept)", name)
+
+    def use_keys(self, settings: Settings) -> list[str]:
+        """Give each account the API key ``settings`` has for it (the same account names);
+        returns the accounts whose key changed. Their clients stay, and so does everything
+        that holds them (pollers, cursors, the bot), sending the new key from now on."""
+        keys = {account.name: account.api_key for account in settings.immich.accounts}
+        changed = []
+        for account in self._accounts:
+            key = keys.get(account.name)
+            if key is not None and key != account.client.api_key:
+                account.client.use_key(key)
+                changed.append(account.name)
+        return changed
 
     def post_source(
         self, names: Sequence[str] = (), aliases: PeopleAliases = NO_ALIASES
@@ -138,9 +167,13 @@ class Accounts:
         return SharedLinks(store, self.clients, access, clock)
 
 
-async def check_keys(accounts: Accounts, settings: Settings) -> dict[str, str]:
+async def check_keys(
+    accounts: Accounts, settings: Settings, failed: dict[str, ImmichError] | None = None
+) -> dict[str, str]:
     """Which Immich user each account's key belongs to (``GET /users/me``; only asked with two
-    accounts or more). Two keys of the same user are refused, naming the second's entry."""
+    accounts or more). Two keys of the same user are refused, naming the second's entry. With
+    ``failed``, an account Immich does not answer (down, its key refused) goes there instead
+    of raising, and is not checked."""
     if len(accounts) < 2:
         return {}
     users: dict[str, str] = {}
@@ -155,6 +188,11 @@ async def check_keys(accounts: Accounts, settings: Settings) -> dict[str, str]:
                 "other accounts' keys; add user.read to it",
                 account.name,
             )
+            continue
+        except ImmichError as err:
+            if failed is None:
+                raise
+            failed[account.name] = err
             continue
         user_id = user.id
         users[account.name] = user_id
@@ -236,18 +274,20 @@ class AccountPolls:
             self._metrics.account_up.labels(account=name).set(1)
 
     async def poll(self, watches: Mapping[str, Watch]) -> PollResult:
-        """Poll each account in turn. Raises the first account's error only when every
-        account failed (Immich itself is down, or the only key is bad)."""
+        """Poll each account that has a watch in turn (one without waits for its names: its
+        cursors stay). Raises the first account's error only when every account polled failed
+        (Immich itself is down, or the only key is bad)."""
         started = time.monotonic()
         totals = PollResult(0, 0, 0)
         errors: list[ImmichError] = []
+        polled = [(name, poller) for name, poller in self._pollers.items() if name in watches]
         try:
-            for name, poller in self._pollers.items():
+            for name, poller in polled:
                 try:
                     result = await poller.poll_account(watches[name])
                 except ImmichError as err:
                     errors.append(err)
-                    self._failed(name, err)
+                    self._failed(name, str(err))
                     continue
                 self._recovered(name)
                 totals = PollResult(
@@ -255,7 +295,7 @@ class AccountPolls:
                     totals.matches + result.matches,
                     totals.queued + result.queued,
                 )
-            if len(errors) == len(self._pollers):
+            if polled and len(errors) == len(polled):
                 raise errors[0]
         except Exception:
             self._metrics.poll_runs.labels(result="failure").inc()
@@ -267,7 +307,12 @@ class AccountPolls:
         self._metrics.last_successful_poll.set(time.time())
         return totals
 
-    def _failed(self, name: str, err: ImmichError) -> None:
+    def waiting(self, unresolved: Mapping[str, str]) -> None:
+        """Accounts whose names Immich did not answer for: not polled, failing until polled."""
+        for name, why in unresolved.items():
+            self._failed(name, why)
+
+    def _failed(self, name: str, err: str) -> None:
         if len(self._pollers) == 1:
             return  # a single account's failure is the poll's (reported by the caller)
         self._metrics.account_up.labels(account=name).set(0)
@@ -277,12 +322,13 @@ class AccountPolls:
             self._metrics.account_outages.labels(account=name).inc()
             log.error(
                 "account %s fails (%s); the other accounts go on, and %s resumes where it "
-                "stopped once Immich accepts its key again",
+                "stopped once Immich accepts its key again (a new key in the config or its key "
+                "file applies without a restart)",
                 name,
                 err,
                 name,
             )
-        self._failing[name] = str(err)
+        self._failing[name] = err
 
     def _recovered(self, name: str) -> None:
         self._metrics.account_up.labels(account=name).set(1)
@@ -292,6 +338,8 @@ class AccountPolls:
     def _forget_old(self, watches: Mapping[str, Watch]) -> None:
         """Sent rows no account's window can reach again (the slowest account decides, so an
         account back from an outage finds what the others sent meanwhile)."""
+        if any(name not in watches for name in self._stores):
+            return  # an account waiting for its names reaches back to where it stopped
         moments = [
             last - 2 * watches[name].lookback
             for name, account_store in self._stores.items()

@@ -33,6 +33,7 @@ from sidecar.engine.rules.matching import (
 )
 from sidecar.engine.uploads.passes import Watch
 from sidecar.immich.client import ImmichClient
+from sidecar.immich.errors import ImmichError, ImmichPermissionError
 from sidecar.immich.models import Album, AlbumSummary, Person, is_immich_id
 
 
@@ -92,25 +93,49 @@ async def resolve_account_rules(
     search: PeopleSearch | None = None,
 ) -> AccountRules:
     """Check that no two keys are of one user, then look every person name of the rules that
-    ``runs`` up in every account (each has its own people) and the albums across them."""
-    await check_keys(accounts, settings)
+    ``runs`` up in every account (each has its own people) and the albums across them. With
+    several accounts, one Immich does not answer (down, its key refused) is left out, in
+    ``unresolved``, and the others go on; ImmichError only when none answers."""
+    failed: dict[str, ImmichError] = {}
+    await check_keys(accounts, settings, failed)
     names = person_names([rule for rule in settings.rules if runs(rule)])
     search = search or PeopleSearch(settings.people_aliases)
-    candidates = {
-        account.name: {n: await search.answers(account.client, n) for n in names}
-        for account in accounts
-    }
+    candidates = {}
+    for account in accounts:
+        if account.name in failed:
+            continue
+        try:
+            candidates[account.name] = {n: await search.answers(account.client, n) for n in names}
+        except ImmichPermissionError:
+            raise  # a missing permission turns features off (engine.access), not the account
+        except ImmichError as err:
+            if len(accounts) == 1:
+                raise
+            failed[account.name] = err
+    if not candidates:
+        raise next(iter(failed.values()))
+    unresolved = {name: str(err) for name, err in failed.items()}
     source = str(settings.source)
-    client = accounts.albums()
+    client = accounts.albums(without=unresolved)
     try:
         compiled = compile_across(
-            settings.rules, candidates, source, settings.line_of, runs, settings.people_aliases
+            settings.rules,
+            candidates,
+            source,
+            settings.line_of,
+            runs,
+            settings.people_aliases,
+            unresolved,
         )
     except RuleResolutionError as err:  # the albums' problems are reported with the people's
         await resolve_albums(client, settings.rules, source, (), err.problems, runs)
         raise
-    first = await resolve_albums(client, settings.rules, source, compiled.first, runs=runs)
-    return replace(compiled, by_account={**compiled.by_account, accounts.first.name: first})
+    by_account = dict(compiled.by_account)
+    if accounts.first.name not in unresolved:  # album rules run in the first account
+        by_account[accounts.first.name] = await resolve_albums(
+            client, settings.rules, source, compiled.first, runs=runs
+        )
+    return replace(compiled, by_account=by_account, unresolved=unresolved)
 
 
 async def resolve_member_links(

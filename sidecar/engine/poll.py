@@ -169,6 +169,7 @@ class ImmichPoll:
         assert rules is not None  # resolved on connecting, or by a reload
         settings = self._settings()
         runs = self._session.runs
+        self._polls.waiting(rules.unresolved)
         await self._polls.poll(
             {
                 name: build_watch(settings, own, rules_off(settings, name, runs))

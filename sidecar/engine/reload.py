@@ -17,10 +17,9 @@ could not finish.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from watchfiles import Change, awatch
 
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Settings
+from sidecar.config.secrets import config_digest
 from sidecar.engine.rules.accounts import AccountRules
 from sidecar.engine.rules.matching import RuleResolutionError
 from sidecar.engine.store.database import Store
@@ -45,9 +45,10 @@ Resolve = Callable[[Settings], Awaitable[Rules]]
 Apply = Callable[[Settings, Rules], Awaitable[None]]
 
 
-def file_hash(path: Path) -> str | None:
+def file_hash(path: Path, secret_files: Sequence[Path] = ()) -> str | None:
+    """The config's ``content_hash`` as it would load now (None: the file cannot be read)."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return config_digest(path.read_bytes(), secret_files)
     except OSError:
         return None
 
@@ -80,6 +81,7 @@ class ConfigReloader:
         self._metrics = metrics
         self._lock = asyncio.Lock()  # the watcher and the poll job both check
         self._running_hash = running.content_hash
+        self._secret_files = running.secret_files  # a key rotated in its file is a change
         self._pending: Settings | None = None  # valid, waiting for Immich to look people up
         self._rejected: str | None = None  # hash of the file that was rejected
         self._failed = False  # config_last_reload_successful is 0
@@ -138,7 +140,7 @@ class ConfigReloader:
         return self._running_hash != before
 
     async def _check(self) -> bool:
-        digest = file_hash(self._path) or UNREADABLE
+        digest = file_hash(self._path, self._secret_files) or UNREADABLE
         if digest == self._running_hash:
             self._pending = self._rejected = None
             self.last_error = ()
@@ -178,6 +180,7 @@ class ConfigReloader:
             return False
         await self._apply(new, rules)
         self._running_hash = new.content_hash
+        self._secret_files = new.secret_files
         self._pending = self._rejected = None
         self.last_error = ()
         self._mark(success=True)
@@ -204,11 +207,14 @@ def warn_restart_only(old: Settings, new: Settings) -> None:
     for setting in ("state", "metrics", "push", "ui"):
         if getattr(old, setting) != getattr(new, setting):
             log.warning("config: %s changed; it takes effect at the next restart", setting)
-    if old.immich != new.immich or old.discord.token != new.discord.token:
+    # An account's new api_key (or api_key_file) applies now (``Accounts.keys_of``).
+    connection = (old.immich.url, old.immich.account_names)
+    if connection != (new.immich.url, new.immich.account_names):
         log.warning(
-            "config: the Immich connection or the Discord token changed; "
-            "that takes effect at the next restart"
+            "config: the Immich URL or the accounts changed; that takes effect at the next restart"
         )
+    if old.discord.token != new.discord.token:
+        log.warning("config: the Discord token changed; that takes effect at the next restart")
 
 
 def drop_removed_targets(store: Store, old: Settings, new: Settings, now: datetime) -> None:

@@ -63,10 +63,11 @@ class ImmichSession:
 
     async def recheck(self, settings: Settings) -> None:
         """Before a poll: while a feature is off, read the key's permissions again (one small
-        request), and resolve the rules again when a rule's feature turned on or off."""
+        request), and resolve the rules again when a rule's feature turned on or off, or while
+        an account's names could not be looked up (at start or at a reload)."""
         if self.access.anything_off:
             self.access.granted(await self._client.key_permissions())
-        if self.access.off_running() != self._rules_off:
+        if self.access.off_running() != self._rules_off or self.waiting:
             await self.resolve(settings)
         await self._check_owner(settings)
 
@@ -86,6 +87,11 @@ class ImmichSession:
             raise
         self._rules_off = self.access.off_running()
         return rules
+
+    @property
+    def waiting(self) -> dict[str, str]:
+        """The accounts whose names Immich did not answer for (looked up before every poll)."""
+        return dict(self.rules.unresolved) if self.rules is not None else {}
 
     def runs(self, rule: Rule) -> bool:
         """Whether the key allows everything ``rule`` needs."""

@@ -88,6 +88,15 @@ class ImmichClient(
     async def aclose(self) -> None:
         await self._io.aclose()
 
+    def use_key(self, api_key: Secret) -> None:
+        """Send ``api_key`` from the next request on (a key rotated at a reload: whoever holds
+        this client, a poller, the bot, a sink, goes on with it)."""
+        self._io.api_key = api_key
+
+    @property
+    def api_key(self) -> Secret:
+        return self._io.api_key
+
     @property
     def server_version(self) -> ServerVersion | None:
         """The version learnt by the last ``version()`` call, if any."""

@@ -154,7 +154,7 @@ class Transport:
             raise ValueError("the Immich URL must look like http://host:port")
         if parts.query or parts.fragment:
             raise ValueError("the Immich URL must not have a query or fragment")
-        self._api_key = api_key
+        self.api_key = api_key  # swapped by ImmichClient.use_key (a key rotated at reload)
         self._metrics = metrics
         self._policy = RetryPolicy(
             max_attempts=max_attempts,
@@ -228,7 +228,7 @@ class Transport:
         url = template.format_map({k: quote(v, safe="") for k, v in (path or {}).items()})
         headers = {"Accept": accept}
         if authenticated:
-            headers["x-api-key"] = self._api_key.reveal()
+            headers["x-api-key"] = self.api_key.reveal()
         allowed = frozenset(allow)
         policy = self._policy
         attempts = policy.max_attempts if retry else 1
@@ -372,7 +372,7 @@ class Transport:
         )
 
     def _redact(self, text: str) -> str:
-        key = self._api_key.reveal()
+        key = self.api_key.reveal()
         return text.replace(key, "********") if key else text
 
 

@@ -1979,6 +1979,11 @@ class FakeImmich:
         stay the sharer's, so the receiver's person ids never match them."""
         self._partners[(self._local(sharer), self._local(receiver))] = in_timeline
 
+    def add_key(self, user_id: str, api_key: str) -> None:
+        """A new API key for a user made with ``add_user`` (a key rotated in Immich)."""
+        self._local(user_id)
+        self._user_keys[api_key] = user_id
+
     def revoke_key(self, api_key: str) -> None:
         """Delete an API key in Immich: it answers 401 until ``restore_key``."""
         self._revoked.add(api_key)

@@ -13,7 +13,7 @@ there; ``ambiguities`` says so.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from sidecar.config.model import DEFAULT_ACCOUNT, KeyPath, PeopleAliases, Rule, format_key_path
@@ -48,6 +48,9 @@ class AccountRules:
     # account -> rule name -> why the rule does not run there (``account_problem``)
     dropped: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     people: People = field(default_factory=dict)  # person name -> account -> its people there
+    # account -> why its names could not be looked up (Immich did not answer its key): it has
+    # no rules here, is not polled (its cursors wait) and is looked up again before every poll
+    unresolved: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def accounts(self) -> tuple[str, ...]:
@@ -113,7 +116,7 @@ def people_changes(before: AccountRules, after: AccountRules) -> list[str]:
     changes = []
     several = len(after.accounts) > 1
     for name in sorted(set(before.people) & set(after.people)):
-        for account in after.accounts:
+        for account in (a for a in after.accounts if a in before.accounts):  # both looked up
             old, new = before.people[name].get(account, ()), after.people[name].get(account, ())
             if {p.id for p in old} == {p.id for p in new}:
                 continue
@@ -165,9 +168,11 @@ def compile_across(
     line_of: Callable[[KeyPath], int | None] = lambda _path: None,
     runs: Callable[[Rule], bool] = lambda _rule: True,
     aliases: PeopleAliases = NO_ALIASES,
+    unresolved: Collection[str] = (),
 ) -> AccountRules:
     """Each account's compiled rules (of those that ``runs``); RuleResolutionError lists every
-    name found in none of a rule's accounts."""
+    name found in none of a rule's accounts. ``unresolved``: accounts whose answers are not
+    there (left out of ``candidates``): a name may be theirs, so it is not refused for that."""
     accounts = list(candidates)
     names = person_names([r for r in rules if runs(r)])
     people = {
@@ -176,13 +181,13 @@ def compile_across(
     }
     found_in = {name: tuple(a for a in accounts if people[name][a]) for name in names}
     kept = {name: {a: found for a, found in people[name].items() if found} for name in names}
-    if len(accounts) == 1:  # one account: exactly the single-key behaviour
+    if len(accounts) == 1 and not unresolved:  # one account: exactly the single-key behaviour
         only = candidates[accounts[0]]
         compiled = compile_rules(
             rules, lambda n: only.get(n, []), source, line_of, runs=runs, aliases=aliases
         )
         return AccountRules({accounts[0]: compiled}, found_in, people=kept)
-    problems = _nowhere_problems(rules, candidates, found_in, source, line_of, runs)
+    problems = _nowhere_problems(rules, candidates, found_in, source, line_of, runs, unresolved)
     by_account: dict[str, tuple[CompiledRule, ...]] = {}
     dropped: dict[str, dict[str, str]] = {}
     for account in accounts:
@@ -202,6 +207,11 @@ def compile_across(
     return AccountRules(by_account, found_in, dropped, kept)
 
 
+def _nowhere_yet(rule: Rule, unresolved: Collection[str]) -> bool:
+    """Whether one of the rule's accounts could not be asked (its names may be there)."""
+    return bool(unresolved) and (not rule.accounts or bool(set(rule.accounts) & set(unresolved)))
+
+
 def _nowhere_problems(
     rules: Sequence[Rule],
     candidates: Candidates,
@@ -209,13 +219,14 @@ def _nowhere_problems(
     source: str,
     line_of: Callable[[KeyPath], int | None],
     runs: Callable[[Rule], bool],
+    unresolved: Collection[str] = (),
 ) -> list[str]:
     """Names found in none of their rule's accounts, with similar names from every account."""
     problems: list[str] = []
     for index, rule in enumerate(rules):
-        if not runs(rule):
+        if not runs(rule) or _nowhere_yet(rule, unresolved):
             continue
-        allowed = set(rule.accounts or candidates)
+        allowed = set(rule.accounts or candidates) & set(candidates)
         for kind in ("any", "all", "none"):
             for position, name in enumerate(getattr(rule.people, kind)):
                 if is_person_id(name) or allowed & set(found_in.get(name, ())):
