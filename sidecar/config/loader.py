@@ -50,6 +50,7 @@ from sidecar.config.model import (
 from sidecar.config.schema import describe_kind, schema_problems
 from sidecar.config.secrets import SecretResolver
 from sidecar.config.yamlsource import LineMap, decode, parse, read_config_bytes
+from sidecar.masking import without_credentials
 from sidecar.targets.registry import kind_for_spec
 
 
@@ -234,7 +235,12 @@ def _immich(
     return ImmichSettings(
         url=url,
         api_key=accounts[0].api_key,
-        external_url=immich["external_url"].rstrip("/") if "external_url" in immich else url,
+        # Links in messages are opened by others: never with the URL's own user and password.
+        external_url=(
+            immich["external_url"].rstrip("/")
+            if "external_url" in immich
+            else without_credentials(url)
+        ),
         accounts=accounts,
     )
 

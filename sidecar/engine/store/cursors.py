@@ -52,3 +52,8 @@ class CursorTables:
             rows = db.execute("SELECT rule, since FROM rule_baseline").fetchall()
         wanted = set(names)
         return {rule: datetime.fromtimestamp(since, UTC) for rule, since in rows if rule in wanted}
+
+    def recorded_baselines(self) -> dict[str, datetime]:
+        """When each rule the state file knows started watching; reads only (the dry run)."""
+        rows = self._db.execute("SELECT rule, since FROM rule_baseline").fetchall()
+        return {rule: datetime.fromtimestamp(since, UTC) for rule, since in rows}
