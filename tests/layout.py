@@ -92,6 +92,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "sidecar.push",
         "sidecar.discord",
     ),
+    # init asks Immich what is there (the client, the people and album look-ups the rules use)
+    # and writes a config the loader reads back.
+    "sidecar.init": (*_CONFIG, "sidecar.ops", "sidecar.immich", "sidecar.engine"),
     "sidecar.app": (
         *_CONFIG,
         "sidecar.ops",
@@ -111,6 +114,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "sidecar.discord",
         "sidecar.doctor",
         "sidecar.app",
+        "sidecar.init",
     ),
     "sidecar.__main__": ("sidecar.cli",),
 }

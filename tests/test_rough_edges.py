@@ -5,6 +5,7 @@ tests/test_cli.py and tests/test_config_errors.py.)"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
 import logging
@@ -159,14 +160,16 @@ async def test_dry_run_after_run_says_what_was_already_sent_apart(tmp_path, monk
         out = io.StringIO()
         assert await asyncio.to_thread(dry_run, path, 3600.0, out) == 0
     text = out.getvalue()
-    assert f"kids -> stdout: new-alice.jpg (IMAGE" in text and fresh in text
+    assert "kids -> stdout: new-alice.jpg (IMAGE" in text and fresh in text
     assert "kids -> stdout: alice.jpg (" not in text  # not among what would be sent
     known = text[text.index("already (run sends none again):") :]
     assert "kids -> stdout: alice.jpg: already sent" in known
     assert "videos -> stdout: clip.mp4: already sent" in known
     assert "trip -> stdout: alice.jpg (IMAGE) added to Trip" in text  # new for this rule
-    assert text.rstrip().splitlines()[-1].endswith(
-        "2 deliveries would be sent; 2 deliveries already sent"
+    assert (
+        text.rstrip()
+        .splitlines()[-1]
+        .endswith("2 deliveries would be sent; 2 deliveries already sent")
     )
 
 
@@ -306,9 +309,9 @@ def test_the_longest_durations_allowed_still_run(tmp_path):
 def test_every_subcommand_has_a_one_line_description(monkeypatch, capsys):
     monkeypatch.setenv("COLUMNS", "80")
     parser = build_parser()
-    subparsers = next(a for a in parser._actions if a.dest == "command")
-    commands = dict(subparsers.choices)
-    push = next(a for a in commands["push"]._actions if a.dest == "push_action")
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    commands: dict[str, argparse.ArgumentParser] = dict(subparsers.choices)
+    push = next(a for a in commands["push"]._actions if isinstance(a, argparse._SubParsersAction))
     commands.update({f"push {n}": p for n, p in push.choices.items()})
     summaries = {c.dest: c.help for c in subparsers._choices_actions}
     assert set(summaries) == set(subparsers.choices)
@@ -318,6 +321,7 @@ def test_every_subcommand_has_a_one_line_description(monkeypatch, capsys):
     assert main(["--help"]) == 0
     listing = capsys.readouterr().out
     for name, summary in summaries.items():
+        assert summary is not None, name
         assert re.search(rf"^    {re.escape(name)} +{re.escape(summary)}$", listing, re.M), name
 
 
@@ -337,9 +341,7 @@ def yaml_error(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) ->
     return capsys.readouterr().err.splitlines()
 
 
-def test_a_key_indented_under_nothing_is_said_as_indentation_with_its_line_shown(
-    tmp_path, capsys
-):
+def test_a_key_indented_under_nothing_is_said_as_indentation_with_its_line_shown(tmp_path, capsys):
     text = VALID.replace("    people: {any: [Alice, Bob]}", "   people: {any: [Alice, Bob]}")
     head, *shown = yaml_error(tmp_path, text, capsys)
     assert head == (

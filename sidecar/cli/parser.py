@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sidecar import __version__
 from sidecar.cli import commands
 from sidecar.config.durations import parse_duration, within
+from sidecar.init.place import PLACES
 from sidecar.ops.logging import LOG_FORMATS
 
 DEFAULT_CONFIG = "config/config.yaml"
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser
     )
-    for add in (_run, _dry_run, _check_config, _doctor, _schema, _healthcheck, _push):
+    for add in (_init, _run, _dry_run, _check_config, _doctor, _schema, _healthcheck, _push):
         add(subparsers)
     return parser
 
@@ -97,6 +98,35 @@ def _default_config() -> str:
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", default=_default_config(), help=CONFIG_HELP)
+
+
+def _init(subparsers: Subcommands) -> None:
+    init = _command(subparsers, "init", "write a config.yaml from what your Immich has")
+    init.add_argument(
+        "--url", default=None, help="where Immich answers (default: $IMMICH_URL; asked on a tty)"
+    )
+    init.add_argument(
+        "--api-key-file",
+        default=None,
+        metavar="FILE",
+        help="a file holding the Immich API key (default: $IMMICH_API_KEY; asked on a tty)",
+    )
+    init.add_argument(
+        "--out",
+        default=_default_config(),
+        metavar="PATH",
+        help="the file to write, - for stdout (default: the file the other commands read)",
+    )
+    init.add_argument("--force", action="store_true", help="replace the file if it exists")
+    init.add_argument(
+        "--for",
+        dest="place",
+        choices=PLACES,
+        default=None,
+        help="settings for a laptop or a container (default: container inside Docker, "
+        "Podman or Kubernetes, else laptop)",
+    )
+    init.set_defaults(handler=commands.init, default_out=_default_config())
 
 
 def _run(subparsers: Subcommands) -> None:

@@ -139,7 +139,9 @@ def _build(
         targets=MappingProxyType(
             {name: _target(name, spec, secrets) for name, spec in data["targets"].items()}
         ),
-        rules=tuple(_rule(rule, index, lines) for index, rule in enumerate(data.get("rules", []))),
+        rules=tuple(
+            _rule(rule, index, lines) for index, rule in enumerate(data.get("rules") or [])
+        ),
         timezone=timezone,
         posts=tuple(
             _post(post, lines.line_of(("posts", index)) if lines is not None else None)
