@@ -103,6 +103,11 @@ def dry_run(args: argparse.Namespace) -> int:
     return _exit_code(dry_run.dry_run(path, since))
 
 
+def explain(args: argparse.Namespace) -> int:
+    command = importlib.import_module("sidecar.engine.explain.command")
+    return _exit_code(command.explain(Path(args.config), args.asset, as_json=args.json))
+
+
 def doctor(args: argparse.Namespace) -> int:
     doctor = importlib.import_module("sidecar.doctor.runner")
     return _exit_code(doctor.run(Path(args.config), send_test_to=args.send_test))

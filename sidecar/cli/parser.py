@@ -73,16 +73,28 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser
     )
-    for add in (_init, _run, _dry_run, _check_config, _doctor, _schema, _healthcheck, _push):
+    for add in (
+        _init,
+        _run,
+        _dry_run,
+        _explain,
+        _check_config,
+        _doctor,
+        _schema,
+        _healthcheck,
+        _push,
+    ):
         add(subparsers)
     return parser
 
 
-def _command(subparsers: Subcommands, name: str, summary: str) -> _CommandParser:
-    """A subcommand whose one-line summary is its entry in ``--help`` and its own help's
-    description."""
+def _command(
+    subparsers: Subcommands, name: str, summary: str, description: str | None = None
+) -> _CommandParser:
+    """A subcommand whose one-line summary is its entry in ``--help`` and, unless it has more to
+    say, its own help's description."""
     return subparsers.add_parser(
-        name, help=summary, description=summary[:1].upper() + summary[1:] + "."
+        name, help=summary, description=description or summary[:1].upper() + summary[1:] + "."
     )
 
 
@@ -156,6 +168,22 @@ def _dry_run(subparsers: Subcommands) -> None:
         help="show what each scheduled post would send today instead (nothing is stored)",
     )
     dry_run.set_defaults(handler=commands.dry_run)
+
+
+def _explain(subparsers: Subcommands) -> None:
+    explain = _command(
+        subparsers,
+        "explain",
+        "say why an asset was posted, waits, or was not, by rule",
+        "Reads the asset from Immich (every account that can see it) and the state "
+        "file (read only: safe while run runs), then prints one block per rule: posted, queued "
+        "(and what it waits for), will not post (and why), or not seen yet. Exit 0 whatever "
+        "the verdict, 2 for a bad argument, 1 when Immich cannot be read.",
+    )
+    explain.add_argument("asset", metavar="ASSET", help="an asset id or an Immich link to it")
+    _config_option(explain)
+    explain.add_argument("--json", action="store_true", help="print the answer as JSON")
+    explain.set_defaults(handler=commands.explain)
 
 
 def _check_config(subparsers: Subcommands) -> None:

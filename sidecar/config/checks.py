@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sidecar.config.cron import EXAMPLE, post_trigger
+from sidecar.config.cron import EXAMPLE
+from sidecar.config.cron import post_trigger as post_trigger  # its former home: still here
 from sidecar.config.model import (
     KeyPath,
     Problem,

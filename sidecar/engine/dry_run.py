@@ -131,7 +131,7 @@ class Known:
         try:
             return cls(
                 store.delivery_states(keys),
-                store.recorded_baselines(),
+                store.stored_baselines(),
                 store.get_meta(BASELINE_KEY) is not None,
             )
         finally:

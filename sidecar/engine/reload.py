@@ -90,6 +90,8 @@ class ConfigReloader:
         self._waiting: tuple[NotInImmich, ...] = ()  # what Immich lacks for the pending one
         self._rejected: str | None = None  # hash of the file that was rejected
         self._failed = False  # config_last_reload_successful is 0
+        # Why the file on disk is not the running config (file:line: key: problem lines)
+        self.last_error: tuple[str, ...] = ()
         self._mark(success=True, result=None)
 
     def problem(self) -> str | None:
@@ -152,6 +154,7 @@ class ConfigReloader:
         if digest == self._running_hash:
             self._pending = self._rejected = None
             self._waiting = ()
+            self.last_error = ()
             if self._failed:
                 log.info("the config file matches the running config again")
                 self._mark(success=True, result="unchanged")
@@ -185,6 +188,7 @@ class ConfigReloader:
                 err,
             )
             self._pending, self._rejected, self._waiting = new, None, ()
+            self.last_error = (f"postponed: cannot look people up in Immich ({err})",)
             self._mark(success=False)
             return False
         await self._apply(new, rules)
@@ -193,6 +197,7 @@ class ConfigReloader:
         self._running_hash = new.content_hash
         self._pending = self._rejected = None
         self._waiting = ()
+        self.last_error = ()
         self._mark(success=True)
         log.info(
             "config reloaded: %s, %s",
@@ -205,6 +210,7 @@ class ConfigReloader:
         for problem in problems:
             log.error("config reload rejected, keeping the running config: %s", problem)
         self._pending, self._rejected, self._waiting = None, digest, ()
+        self.last_error = tuple(problems)
         self._mark(success=False)
 
     def _wait_for(self, new: Settings, missing: tuple[NotInImmich, ...]) -> None:
@@ -213,6 +219,7 @@ class ConfigReloader:
         same_file = self._pending is not None and self._pending.content_hash == new.content_hash
         before = {(m.kind, m.name) for m in self._waiting} if same_file else set()
         self._pending, self._rejected, self._waiting = new, None, missing
+        self.last_error = tuple(f"waiting for Immich: {problem}" for problem in missing)
         if before == {(m.kind, m.name) for m in missing}:
             log.debug("config reload still waits for %s in Immich", waiting_for(missing))
             return
@@ -247,7 +254,7 @@ def waiting_for(missing: tuple[NotInImmich, ...]) -> str:
 
 def warn_restart_only(old: Settings, new: Settings) -> None:
     """Say which changes a reload cannot apply: they wait for the next start."""
-    for setting in ("state", "metrics", "push"):
+    for setting in ("state", "metrics", "push", "ui"):
         if getattr(old, setting) != getattr(new, setting):
             log.warning("config: %s changed; it takes effect at the next restart", setting)
     if old.immich != new.immich or old.discord.token != new.discord.token:
