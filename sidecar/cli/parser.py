@@ -174,7 +174,7 @@ def _explain(subparsers: Subcommands) -> None:
     explain = _command(
         subparsers,
         "explain",
-        "say why an asset was posted, waits, or was not, by rule",
+        "say why an asset was or was not posted, rule by rule",
         "Reads the asset from Immich (every account that can see it) and the state "
         "file (read only: safe while run runs), then prints one block per rule: posted, queued "
         "(and what it waits for), will not post (and why), or not seen yet. Exit 0 whatever "
