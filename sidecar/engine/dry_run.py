@@ -20,7 +20,7 @@ from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Settings
 from sidecar.engine.accounts import Accounts
 from sidecar.engine.albums.preview import AlbumDryRun, preview_albums
-from sidecar.engine.planning import build_watch, resolve_account_rules
+from sidecar.engine.planning import build_watch, resolve_account_rules, rule_options
 from sidecar.engine.rules.matching import Match, RuleResolutionError
 from sidecar.engine.store.database import Store
 from sidecar.engine.uploads.poller import BASELINE_KEY, Watch, Window, collect_matches
@@ -28,7 +28,9 @@ from sidecar.immich.errors import ImmichError
 from sidecar.immich.models import Asset
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.metrics import Metrics
+from sidecar.targets.base import AlbumRef, Batch, Delivery
 from sidecar.targets.links import album_asset_link, asset_link
+from sidecar.targets.registry import kind_of
 from sidecar.wording import count
 
 
@@ -59,52 +61,6 @@ def _refused(err: ConfigError | RuleResolutionError) -> int:
     for problem in err.lines():
         print(problem, file=sys.stderr)
     return 2
-
-
-@dataclass(frozen=True)
-class Found:
-    """What one dry run found: the matches of new uploads and of album additions."""
-
-    watch: Watch  # the first account's: which targets each rule sends to
-    uploads: list[Match]
-    seen: int  # new uploads examined
-    waiting: int  # new uploads Immich has not read yet (in the last account polled)
-    albums: AlbumDryRun
-
-
-async def _poll_once(settings: Settings, since_seconds: float, out: TextIO) -> Found:
-    """Poll every account once over the last ``since_seconds``, as ``run`` would, and preview
-    the watched albums; says first which Immich it asks and, with several accounts, where each
-    person name was found."""
-    async with contextlib.AsyncExitStack() as stack:
-        accounts = await Accounts.open(settings, Metrics(), stack)
-        version = await accounts.first.client.version()
-        resolved = await resolve_account_rules(accounts, settings)
-        watch = build_watch(settings, resolved.first)
-        now = utc_now()
-        start = now - timedelta(seconds=since_seconds)
-        window = Window(
-            people_since=start, stream_after=start, stream_before=now, settled_before=now
-        )
-        print(
-            f"dry run against Immich {version}: assets created since "
-            f"{start:%Y-%m-%d %H:%M} UTC; nothing is stored or sent",
-            file=out,
-        )
-        if len(accounts) > 1:
-            for line in resolved.where_found():
-                print(f"people: {line}", file=out)
-        found: list[Match] = []
-        seen = waiting = 0
-        for account in accounts:  # each account with its own people's ids
-            own = build_watch(settings, resolved.by_account[account.name])
-            collected = await collect_matches(account.client, own, window, {}, found.extend)
-            seen += collected.examined
-            waiting = collected.waiting
-        albums = await preview_albums(accounts.albums(), settings.state.path, watch.album_rules)
-    # An asset reached through two accounts is delivered once (one outbox key).
-    uploads = list({(m.rule.name, m.asset.id): m for m in found}.values())
-    return Found(watch, uploads, seen, waiting, albums)
 
 
 # What the state file says of a delivery the dry run found, in words; None: run would send it.
@@ -149,17 +105,109 @@ class Known:
         return None
 
 
+@dataclass(frozen=True)
+class Found:
+    """What one dry run found: the matches of new uploads and of album additions."""
+
+    watch: Watch  # the first account's: which targets each rule sends to
+    uploads: list[Match]
+    seen: int  # new uploads examined
+    waiting: int  # new uploads Immich has not read yet (in the last account polled)
+    albums: AlbumDryRun
+    sends: tuple[str, ...] = ()  # what each target would send: layout, files, links
+    known: Known = Known({}, {}, started=False)  # what the state file already has of them
+
+
+async def _poll_once(settings: Settings, since_seconds: float, out: TextIO) -> Found:
+    """Poll every account once over the last ``since_seconds``, as ``run`` would, and preview
+    the watched albums; says first which Immich it asks and, with several accounts, where each
+    person name was found."""
+    async with contextlib.AsyncExitStack() as stack:
+        accounts = await Accounts.open(settings, Metrics(), stack)
+        version = await accounts.first.client.version()
+        resolved = await resolve_account_rules(accounts, settings)
+        watch = build_watch(settings, resolved.first)
+        now = utc_now()
+        start = now - timedelta(seconds=since_seconds)
+        window = Window(
+            people_since=start, stream_after=start, stream_before=now, settled_before=now
+        )
+        print(
+            f"dry run against Immich {version}: assets created since "
+            f"{start:%Y-%m-%d %H:%M} UTC; nothing is stored or sent",
+            file=out,
+        )
+        if len(accounts) > 1:
+            for line in resolved.where_found():
+                print(f"people: {line}", file=out)
+        found: list[Match] = []
+        seen = waiting = 0
+        for account in accounts:  # each account with its own people's ids
+            own = build_watch(settings, resolved.by_account[account.name])
+            collected = await collect_matches(account.client, own, window, {}, found.extend)
+            seen += collected.examined
+            waiting = collected.waiting
+        albums = await preview_albums(accounts.albums(), settings.state.path, watch.album_rules)
+        # An asset reached through two accounts is delivered once (one outbox key).
+        uploads = list({(m.rule.name, m.asset.id): m for m in found}.values())
+        matches: list[tuple[Match, AlbumRef | None]] = [(m, None) for m in uploads]
+        matches += [(hit, album) for _line, hits in albums.lines for album, hit in hits]
+        known = Known.read(settings.state.path, delivery_keys(watch, matches))
+        sends = await _what_targets_send(settings, watch, matches, accounts, known)
+    return Found(watch, uploads, seen, waiting, albums, tuple(sends), known)
+
+
+def delivery_keys(
+    watch: Watch, matches: list[tuple[Match, AlbumRef | None]]
+) -> list[tuple[str, str, str]]:
+    """(rule, target, asset id) of every delivery the matches make: the outbox's key."""
+    return [
+        (hit.rule.name, target, hit.asset.id)
+        for hit, _album in matches
+        for target in watch.targets_of(hit.rule.name)
+    ]
+
+
+async def _what_targets_send(
+    settings: Settings,
+    watch: Watch,
+    matches: list[tuple[Match, AlbumRef | None]],
+    accounts: Accounts,
+    known: Known,
+) -> list[str]:
+    """Each target's batch of each rule, as its kind describes it (the layout, the files and
+    their sizes, the links it would make), of the deliveries the state file does not have yet;
+    nothing is made or sent."""
+    grouped: dict[tuple[str, str, str | None], list[Delivery]] = {}
+    for hit, album in matches:
+        for target in watch.targets_of(hit.rule.name):
+            if known.of(hit.rule.name, target, hit.asset, upload=album is None) is not None:
+                continue
+            key = (target, hit.rule.name, album.id if album is not None else None)
+            deliveries = grouped.setdefault(key, [])
+            deliveries.append(
+                Delivery(len(deliveries) + 1, hit.rule.name, target, hit.asset, album=album)
+            )
+    options = rule_options(settings)
+    lines: list[str] = []
+    for (target, rule, _album), deliveries in grouped.items():
+        config = settings.targets[target]
+        batch = Batch(
+            rule,
+            target,
+            tuple(deliveries),
+            batching=options(rule).batching,
+            mention_roles=options(rule).mention_roles,
+        )
+        lines += await kind_of(config).describe(config, batch, accounts)
+    return lines
+
+
 def _print_found(settings: Settings, found: Found, out: TextIO) -> None:
     """One line per match and the link to open it, then what the state file already has (said
     apart: run sends none of it again), what is left for later, and the summary."""
     external_url = settings.immich.external_url
-    album_hits = [(album, hit) for _line, hits in found.albums.lines for album, hit in hits]
-    keys = [
-        (hit.rule.name, target, hit.asset.id)
-        for hit in (*found.uploads, *(h for _a, h in album_hits))
-        for target in found.watch.targets_of(hit.rule.name)
-    ]
-    known = Known.read(settings.state.path, keys)
+    known = found.known
     tally: Counter[str] = Counter()
     apart: list[str] = []
 
@@ -198,6 +246,8 @@ def _print_found(settings: Settings, found: Found, out: TextIO) -> None:
                     file=out,
                 )
                 print(f"    {album_asset_link(external_url, album.id, hit.asset.id)}", file=out)
+    for line in found.sends:
+        print(line, file=out)
     if apart:
         print(f"in the state file {settings.state.path} already (run sends none again):", file=out)
         for line in apart:
