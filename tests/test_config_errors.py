@@ -9,7 +9,7 @@ import pytest
 from sidecar.cli.main import main
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError
-from sidecar.config.yamlsource import MAX_FILE_BYTES
+from sidecar.config.yamlfile.source import MAX_FILE_BYTES
 from tests.config_helpers import ENV, SECRETS, VALID, write_config
 
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sidecar.cli.main import main
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Settings
-from sidecar.config.yamlsource import MAX_FILE_BYTES
+from sidecar.config.yamlfile.source import MAX_FILE_BYTES
 from tests.config_helpers import ENV, SECRETS, VALID, write_config
 
 LINE = re.compile(r"^(?P<file>[^\n]+?):(?P<line>\d+): (?P<where>[^\n]+?): (?P<message>[^\n]+)$")

@@ -313,18 +313,19 @@ async def test_a_waiting_reload_waits_for_an_album_too(env, sidecar, caplog):
     assert [r.name for r in sidecar.settings.rules] == ["kids", "trip"]
 
 
-async def test_a_name_two_people_share_is_rejected_not_retried(env, sidecar, caplog):
-    env.immich.add_person("Carol")
-    env.immich.add_person("carol")
-    env.write(RULES.replace("[Alice]", "[Alice, Carol, Dave]"))
+async def test_a_name_two_albums_share_is_rejected_not_retried(env, sidecar, caplog):
+    env.immich.add_album("Trip")
+    env.immich.add_album("trip")
+    env.write(RULES + "- name: trip\n  albums: {any: [Trip, Summer]}\n  targets: [stdout]\n")
     assert not await sidecar.reload()
     assert logged(caplog, "config reload rejected")
-    assert not logged(caplog, "waiting for")  # Immich naming Dave would not make it right
-    env.immich.add_person("Dave")
+    # Only the file can say which Trip: making Summer in Immich would not make it right.
+    assert not logged(caplog, "waiting for")
+    env.immich.add_album("Summer")
     env.immich.reset_requests()
     await poll(sidecar)
-    assert env.rules_of(sidecar) == ("Alice",)
-    assert not env.immich.api_requests("GET", "/api/search/person")
+    assert [r.name for r in sidecar.settings.rules] == ["kids"]
+    assert not env.immich.api_requests("GET", "/api/albums")
     assert "rejected" in (await readyz(sidecar)).text
 
 

@@ -16,7 +16,7 @@ from sidecar.config.model import (
     format_key_path,
 )
 from sidecar.config.schema import suggest
-from sidecar.config.yamlsource import LineMap
+from sidecar.config.yamlfile.source import LineMap
 from sidecar.targets.registry import kind_for_spec
 
 # --- what the schema cannot say --------------------------------------------------------------

@@ -24,7 +24,7 @@ from sidecar.config.model import (
     Problem,
     format_key_path,
 )
-from sidecar.config.yamlsource import LineMap
+from sidecar.config.yamlfile.source import LineMap
 from sidecar.targets.registry import KINDS
 
 SCHEMA_RESOURCE = "config.schema.json"

@@ -17,7 +17,7 @@ from sidecar.config.model import (
     Secret,
     format_key_path,
 )
-from sidecar.config.yamlsource import LineMap
+from sidecar.config.yamlfile.source import LineMap
 from sidecar.targets.registry import kind_for_spec
 
 MAX_SECRET_FILE_BYTES = 64 * 1024

@@ -19,7 +19,7 @@ import yaml
 
 from sidecar.config.model import KeyPath, Problem
 from sidecar.config.model import format_key_path as _where
-from sidecar.config.yamlwords import yaml_problem
+from sidecar.config.yamlfile.words import yaml_problem
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 32
