@@ -39,12 +39,17 @@ from tests.fault_rig import (
     webhook_posts,
 )
 
-# Two minutes of faults and kills; its counts (kills, config edits proven) need the CPU that a
-# run of its own would have, so no other heavy test runs beside it (tests/conftest.py).
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.alone]
+# Two minutes of faults and kills, beside the other tests (tests/conftest.py starts it first).
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.long]
 
 SEED = int(os.environ.get("FAULT_SEED", "20250611"))
 KILLS = 22
+# Config edits written during the faults, at least: every one before the last was proven by a
+# poll of a sidecar under faults. The faults go on after the KILLS until then: a sidecar that
+# shares a loaded machine starts slower and polls less before its kill, so it takes longer to
+# get there, never fewer.
+EDITS = 3
+CHAOS_LIMIT = 200.0  # seconds of faults at most, however slow the machine
 FAULT_RATE = 0.3
 # Some Discord requests are never faulted (login, gateway), so its share is drawn higher to
 # fail at least a fifth of them all.
@@ -101,7 +106,7 @@ async def fault_storms(immich: FakeImmich, discord: fd.FakeDiscord, stop: asynci
             await asyncio.wait_for(stop.wait(), CALM)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(CHAOS_LIMIT + DRAIN_LIMIT + 60)
 async def test_exactly_once_on_the_bot_path_under_faults_and_sigkills(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     discord = fd.FakeDiscord()
@@ -171,7 +176,7 @@ async def run_under_faults(
     editing = asyncio.create_task(edits.run(stop_uploads))
     kills = kills_in_window = 0
     early_exits: list[int] = []
-    while kills < KILLS:
+    while kills < KILLS or (edits.count < EDITS and time.monotonic() - started < CHAOS_LIMIT):
         process = sidecar()
         await process.start(wait_started=False)
         aimed = rng.random() < AIMED
@@ -257,7 +262,7 @@ async def run_under_faults(
     # by the final sidecar (its guest's photo, checked below with the other deliveries): so
     # every edit took effect (at a start or by a reload: the kills decide, the figures above
     # say), and none was refused.
-    assert edits.count >= 3
+    assert edits.count >= EDITS
     assert "config reload rejected" not in everything
     assert bot_lost == [] and hook_lost == []
     assert bot_duplicates == 0, {a: n for a, n in bot.items() if n > 1}
