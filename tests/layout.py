@@ -79,8 +79,11 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "sidecar.targets",
         "sidecar.engine.members",
         "sidecar.engine.posts",
+        "sidecar.engine.status",  # /immich status shows the running sidecar's StatusInfo
         "sidecar.engine.store",
     ),
+    # The status page reads the running sidecar's parts and explains with the engine's.
+    "sidecar.ui": (*_CONFIG, "sidecar.ops", "sidecar.immich", "sidecar.targets", "sidecar.engine"),
     "sidecar.doctor": (
         *_CONFIG,
         "sidecar.ops",
@@ -98,6 +101,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "sidecar.engine",
         "sidecar.push",
         "sidecar.discord",
+        "sidecar.ui",
     ),
     "sidecar.cli": (
         *_CONFIG,
@@ -109,6 +113,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "sidecar.discord",
         "sidecar.doctor",
         "sidecar.app",
+        "sidecar.ui",
     ),
     "sidecar.__main__": ("sidecar.cli",),
 }

@@ -16,24 +16,24 @@ import pytest
 from sidecar.app import Sidecar
 from sidecar.config.model import AlbumFilter, PeopleFilter, Rule, Secret
 from sidecar.discord.commands import watched_albums_line
+from sidecar.engine.albums.resolve import resolve_album_refs, resolve_albums
 from sidecar.engine.albums.watcher import (
     AlbumWatcher,
     detail_ranges,
     grown_buckets,
     listings_for,
-    resolve_album_refs,
-    resolve_albums,
 )
 from sidecar.engine.dispatch.dispatcher import RuleOptions, group_batches
 from sidecar.engine.dry_run import dry_run
 from sidecar.engine.rules.matching import RuleResolutionError, compile_rules
-from sidecar.engine.store.database import AlbumState, Store
+from sidecar.engine.store.albums import AlbumState
+from sidecar.engine.store.database import Store
 from sidecar.engine.uploads.poller import Poller, Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import AlbumSummary, Asset, BucketAsset, Person, PersonRef
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import AlbumRef, Batch, Delivery
-from sidecar.targets.discord.render import render_batch
+from sidecar.targets.discord.render.batch import render_batch
 from tests.bench.album_cost import build_library
 from tests.e2e_harness import free_port, write_config
 from tests.fakes.fake_immich import FakeImmich

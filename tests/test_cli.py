@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from sidecar.cli.main import _parser, main
+from sidecar.cli.main import main
+from sidecar.cli.parser import build_parser
 from sidecar.config.model import ConfigError, Problem
 from tests.config_helpers import ENV, REPO_ROOT, SECRETS, VALID, write_config
 
@@ -285,7 +286,7 @@ def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_log_level_may_follow_the_command(env: None) -> None:
-    parser = _parser()
+    parser = build_parser()
     assert parser.parse_args(["run", "--log-level", "debug"]).log_level == "DEBUG"
     assert parser.parse_args(["--log-level", "error", "run"]).log_level == "ERROR"
     assert (

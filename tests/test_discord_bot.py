@@ -19,7 +19,8 @@ from sidecar.config.model import (
     StateSettings,
     UploadCommand,
 )
-from sidecar.discord.bot import DiscordStartupError, SidecarBot, StatusInfo
+from sidecar.discord.bot import DiscordStartupError, SidecarBot
+from sidecar.engine.status import StatusInfo
 from sidecar.immich.models import Album, Person, UploadResult
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import PermanentDeliveryError, TemporaryDeliveryError

@@ -17,7 +17,7 @@ from sidecar.immich.models import PersonRef
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import TemporaryDeliveryError
 from sidecar.targets.discord.dm import DmSink, DmTarget
-from sidecar.targets.discord.render import render_batch
+from sidecar.targets.discord.render.batch import render_batch
 from tests.fakes import fake_discord as fd
 from tests.test_discord_bot import FakeImmich, start_bot
 from tests.test_render import EXTERNAL, make_asset, make_batch, pictures

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sidecar.config.loader import load_settings
-from sidecar.doctor.diagnose import diagnose
+from sidecar.doctor.runner import diagnose
 from tests.e2e_harness import REPO, free_port, write_config
 from tests.fakes import fake_discord as fd
 from tests.fakes.fake_immich import FakeImmich
@@ -313,7 +313,8 @@ async def test_immich_that_does_not_answer_names_the_url_tried(setup: Setup) -> 
 
 
 def test_version_and_state_checks() -> None:
-    from sidecar.doctor.diagnose import state_check, version_check
+    from sidecar.doctor.immich import version_check
+    from sidecar.doctor.state import state_check
     from sidecar.immich.models import ServerVersion
 
     assert version_check(ServerVersion(3, 2, 0)).ok
@@ -447,7 +448,7 @@ async def test_a_state_file_of_another_user_is_one_cross_naming_reset_state(setu
 
 
 def test_state_check_of_an_existing_file(tmp_path: Path) -> None:
-    from sidecar.doctor.diagnose import state_check
+    from sidecar.doctor.state import state_check
     from sidecar.engine.store.database import Store
 
     state = tmp_path / "state.db"

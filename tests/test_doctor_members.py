@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sidecar.config.loader import load_settings
-from sidecar.doctor.diagnose import diagnose
+from sidecar.doctor.runner import diagnose
 from tests.e2e_harness import free_port, write_config
 from tests.fakes import fake_discord as fd
 from tests.fakes.fake_immich import FakeImmich

@@ -224,7 +224,7 @@ async def test_two_albums_of_one_name_in_two_accounts_are_refused_with_their_ids
 async def test_dry_run_and_doctor_say_where_each_name_was_found(household, monkeypatch):
     from io import StringIO
 
-    from sidecar.doctor.diagnose import diagnose
+    from sidecar.doctor.runner import diagnose
     from sidecar.engine.dry_run import _dry_run
 
     immich = household.immich
@@ -261,7 +261,7 @@ async def test_doctor_looks_each_person_up_in_every_account(household, monkeypat
     only in an account its rule does not watch (issue 17: doctor asked only the first account)."""
     from io import StringIO
 
-    from sidecar.doctor.diagnose import diagnose
+    from sidecar.doctor.runner import diagnose
 
     immich = household.immich
     immich.add_person("Auntie Flo", owner=household.mum)

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
-from sidecar.cli.main import describe
+from sidecar.cli.commands import describe
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Secret
 from sidecar.engine.dispatch.dispatcher import Dispatcher, RuleOptions

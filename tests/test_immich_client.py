@@ -16,7 +16,8 @@ import pytest
 import respx
 
 from sidecar.config.model import Secret
-from sidecar.immich.client import REQUIRED_PERMISSIONS, ImmichClient
+from sidecar.immich.client import ImmichClient
+from sidecar.immich.endpoints.keys import REQUIRED_PERMISSIONS
 from sidecar.immich.errors import (
     ImmichAuthError,
     ImmichBadRequestError,

@@ -1,5 +1,5 @@
 """Which key permissions each feature needs (sidecar.immich.permissions): the start-up check, the
-slash commands' answers when a permission is missing, and the README's list, all from one place.
+slash commands' answers when a permission is missing, and the docs' list, all from one place.
 
 The Immich side is the real client against the fake Immich (which answers 403 like Immich for a
 call whose ``x-immich-permission`` the key lacks); the Discord side is the real discord.py bot
@@ -31,8 +31,9 @@ from sidecar.config.model import (
     UploadCommand,
 )
 from sidecar.discord.bot import SidecarBot
-from sidecar.discord.commands import SORRY, StatusInfo
+from sidecar.discord.commands import SORRY
 from sidecar.engine.access import FeatureAccess, missing_permission
+from sidecar.engine.status import StatusInfo
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.permissions import (
     ALBUM_WATCHING,
@@ -175,9 +176,9 @@ def test_off_sentences_agree_with_their_labels() -> None:
     assert off["the Favourite button"].startswith("the Favourite button is off:")
 
 
-def test_readme_lists_exactly_the_permissions_of_each_feature() -> None:
-    readme = (REPO / "README.md").read_text()
-    table = readme[readme.index("| feature | key permissions |") :]
+def test_the_docs_list_exactly_the_permissions_of_each_feature() -> None:
+    page = (REPO / "docs" / "immich-api-key.md").read_text()
+    table = page[page.index("| feature | key permissions |") :]
     table = table[: table.index("\n\n")]
     rows = {}
     for line in table.splitlines()[2:]:
@@ -263,7 +264,7 @@ async def test_start_says_once_which_features_are_off(fake, tmp_path, monkeypatc
         await sidecar.start()
         try:
             for _ in range(3):
-                await sidecar._poll_job()
+                await sidecar.poll_job.run()
         finally:
             await sidecar.stop()
     said = [r for r in caplog.records if "is off" in r.getMessage()]
@@ -357,10 +358,10 @@ async def test_a_name_unknown_once_its_permission_comes_is_said_once(tmp_path, m
         caplog.set_level(logging.INFO, logger="sidecar")
         await sidecar.start()  # Zed cannot be looked up yet: the rule is off, the start is not
         try:
-            await sidecar._poll_job()
+            await sidecar.poll_job.run()
             server.permissions.append("person.read")
             for _ in range(4):
-                await sidecar._poll_job()
+                await sidecar.poll_job.run()
             assert "a rule names a person Immich does not know" in "; ".join(sidecar.readiness())
         finally:
             await sidecar.stop()
@@ -390,7 +391,7 @@ async def test_without_user_read_the_sidecar_stays_ready_and_says_so_once(
         await sidecar.start()
         try:
             for _ in range(3):
-                await sidecar._poll_job()
+                await sidecar.poll_job.run()
             assert sidecar.readiness() == []
             [off] = sidecar.status().features_off
             assert off.startswith("checking whose state file it is is off: ")

@@ -29,7 +29,6 @@ def _function(name: str, body_lines: int) -> str:
     return f"def {name}() -> None:\n" + "    x = 1\n" * (body_lines - 1)
 
 
-@pytest.mark.xfail(reason="issue 22: the split of the large modules is under way", strict=False)
 def test_the_real_tree_keeps_every_house_rule() -> None:
     assert [str(p) for p in problems(ROOT / "sidecar")] == []
 

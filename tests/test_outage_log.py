@@ -42,14 +42,14 @@ async def test_an_outage_is_one_line_and_its_end_another(tmp_path: Path, monkeyp
         with stamina.set_testing(True, attempts=3):
             await sidecar.start()
             try:
-                await sidecar._poll_job()
+                await sidecar.poll_job.run()
                 caplog.clear()
                 immich.faults = Faults(rate=1.0, kinds=("503",))
                 for _ in range(5):
-                    await sidecar._poll_job()
+                    await sidecar.poll_job.run()
                 immich.faults = None
                 for _ in range(3):
-                    await sidecar._poll_job()
+                    await sidecar.poll_job.run()
             finally:
                 await sidecar.stop()
     said = [

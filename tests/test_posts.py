@@ -185,7 +185,7 @@ async def test_the_fallback_finds_photos_of_this_day_when_immich_has_no_memory(
 ):
     immich.run_memory_job(TODAY)  # ran before the photo arrived: no memory covers it
     photo = past_photos(immich, 2024)[0]
-    caplog.set_level(logging.INFO, logger="sidecar.engine.posts.runner")
+    caplog.set_level(logging.INFO, logger="sidecar.engine.posts.scheduler")
     out = io.StringIO()
     sidecar = await started(config(immich, tmp_path), Clock(NINE - timedelta(hours=1)), out)
     try:
@@ -400,7 +400,7 @@ async def test_a_new_state_file_makes_nothing_up_it_never_missed(immich, tmp_pat
     did not exist. Nothing is posted at start, and the log says when the first run is."""
     past_photos(immich, 2023)
     immich.run_memory_job(TODAY)
-    caplog.set_level(logging.INFO, logger="sidecar.engine.posts.runner")
+    caplog.set_level(logging.INFO, logger="sidecar.engine.posts.scheduler")
     out = io.StringIO()
     clock = Clock(datetime(2026, 12, 1, 10, tzinfo=UTC))
     sidecar = await started(config(immich, tmp_path), clock, out)
@@ -529,8 +529,8 @@ async def test_a_sidecar_of_posts_only_needs_no_rules(immich, tmp_path, capsys):
     clock = Clock(NINE - timedelta(minutes=1))
     sidecar = await started(path, clock, out)
     try:
-        await sidecar._poll_job()
-        assert sidecar._poll_error is None and sidecar.readiness() == []
+        await sidecar.poll_job.run()
+        assert sidecar.poll.error is None and sidecar.readiness() == []
         assert immich.api_requests("POST", "/api/search/metadata") == []
         clock.now = NINE
         assert (await sidecar.posts.run("memories")).result == "sent"
@@ -601,7 +601,7 @@ def test_check_config_prints_each_posts_next_run(tmp_path, capsys):
 
 
 async def test_dry_run_posts_shows_what_each_post_would_send_and_stores_nothing(immich, tmp_path):
-    from sidecar.engine.posts.runner import _dry_run_posts
+    from sidecar.engine.posts.dry_run import _dry_run_posts
 
     today = datetime.now(UTC).date()
     past_photos(immich, today.year - 2, day=today)
@@ -617,7 +617,7 @@ async def test_dry_run_posts_shows_what_each_post_would_send_and_stores_nothing(
 
 
 async def test_dry_run_posts_says_a_post_already_sent_today(immich, tmp_path):
-    from sidecar.engine.posts.runner import _dry_run_posts
+    from sidecar.engine.posts.dry_run import _dry_run_posts
 
     now = datetime.now(UTC)
     past_photos(immich, now.year - 2, day=now.date())
@@ -664,7 +664,7 @@ def test_quiet_windows_across_midnight_and_within_a_day():
 def test_deliveries_released_from_quiet_hours_form_one_summary_per_rule():
     from sidecar.engine.dispatch.dispatcher import RuleOptions, group_batches
     from sidecar.targets.base import Delivery
-    from sidecar.targets.discord.render import render_batch
+    from sidecar.targets.discord.render.batch import render_batch
 
     def delivery(n: int, rule: str, held: bool = True) -> Delivery:
         asset = Asset(

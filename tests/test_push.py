@@ -13,10 +13,10 @@ import pytest
 from sidecar.cli.main import main
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, PushSettings, Secret, Settings
+from sidecar.engine.store.cursors import LAST_PUSH_KEY
 from sidecar.engine.store.database import Store
 from sidecar.immich.client import ImmichClient
 from sidecar.ops.metrics import Metrics
-from sidecar.push.handler import LAST_PUSH_KEY
 from sidecar.push.receiver import MAX_BODY_BYTES, PushEvent, PushReceiver, parse_push
 from sidecar.push.setup import WORKFLOW_NAME, run, setup, status
 from tests.e2e_harness import write_config
@@ -314,7 +314,7 @@ async def test_a_metadata_push_decides_rules_without_people_only(tmp_path: Path)
 
 
 async def test_doctor_has_a_push_line(tmp_path: Path) -> None:
-    from sidecar.doctor.diagnose import diagnose
+    from sidecar.doctor.runner import diagnose
 
     async with FakeImmich(version=(3, 1, 0)) as immich:
         settings = load_settings(config(tmp_path, immich.url), ENV)

@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sidecar.app import POLL_JOB_ID, Sidecar
+from sidecar.app import Sidecar
+from sidecar.engine.poll import POLL_JOB_ID
 from tests.e2e_harness import free_port, write_config
 from tests.fakes.fake_immich import FakeImmich, Faults
 
@@ -71,7 +72,7 @@ async def sidecar(env, caplog):
 
 async def poll(sidecar: Sidecar) -> None:
     """One poll, as the scheduler runs it."""
-    await sidecar._poll_job()
+    await sidecar.poll_job.run()
 
 
 def sample(sidecar: Sidecar, name: str, **labels: str) -> float:

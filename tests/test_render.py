@@ -13,13 +13,10 @@ from sidecar.config.model import Batching
 from sidecar.immich.models import Asset, PersonRef
 from sidecar.targets.base import Batch, Delivery, PostRef
 from sidecar.targets.console import console_line
-from sidecar.targets.discord.render import (
-    Thumbnail,
-    assets_to_picture,
-    describe_people,
-    render_batch,
-    safe_text,
-)
+from sidecar.targets.discord.render.batch import assets_to_picture, render_batch
+from sidecar.targets.discord.render.message import Thumbnail
+from sidecar.targets.discord.render.text import describe_people
+from sidecar.targets.discord.safe import safe_text
 from sidecar.targets.http_webhook import asset_entry
 
 EXTERNAL = "https://photos.example.org"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.engine.store.database import Store, StoreError
-from sidecar.engine.store.schema import MIGRATIONS
+from sidecar.engine.store.database import Store
+from sidecar.engine.store.schema import MIGRATIONS, StoreError
 from tests.factories import T0, make_asset
 
 

@@ -5,7 +5,7 @@ zones, and what each target kind checks itself.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -130,11 +130,18 @@ def post_trigger(cron: str, zone: ZoneInfo) -> CronTrigger:
     return CronTrigger.from_crontab(cron, timezone=zone)
 
 
+# Records one problem at a key path.
+_Add = Callable[[KeyPath, str], None]
+
+
 def post_problems(
     data: dict[str, Any],
     lines: LineMap,
     environ: Mapping[str, str],
 ) -> list[Problem]:
+    """What the schema cannot say about ``posts:``: the time zone their crons run in, unique
+    names, crons APScheduler reads as cron does, targets that exist, and what each kind of post
+    takes (a digest its rules, memories their years)."""
     problems: list[Problem] = []
 
     def add(path: KeyPath, message: str) -> None:
@@ -142,69 +149,105 @@ def post_problems(
 
     posts = data.get("posts")
     posts = posts if isinstance(posts, list) else []
-    name = timezone_name(data, environ)
-    zone = zone_of(name)
-    if zone is None:
-        if isinstance(data.get("timezone"), str):
-            add(("timezone",), f"'{name}' is not an IANA time zone (e.g. Europe/Paris or UTC)")
-        elif posts:
-            add(
-                ("timezone",),
-                f"the TZ environment variable ('{name}') is not an IANA time "
-                "zone; set timezone: in the config (e.g. Europe/Paris or UTC)",
-            )
-        zone = ZoneInfo("UTC")
+    zone = _posts_zone(data, environ, add, any_posts=bool(posts))
     targets = data.get("targets")
-    target_names = list(targets) if isinstance(targets, dict) else []
     rules = data.get("rules")
-    rule_names = (
-        [r.get("name") for r in rules if isinstance(r, dict)] if isinstance(rules, list) else []
-    )
+    rule_names = [
+        r["name"]
+        for r in (rules if isinstance(rules, list) else [])
+        if isinstance(r, dict) and isinstance(r.get("name"), str)
+    ]
     first_use: dict[str, int] = {}
     for index, post in enumerate(posts):
         if not isinstance(post, dict):
             continue
-        post_name = post.get("name")
-        if isinstance(post_name, str):
-            if post_name in first_use:
-                add(
-                    ("posts", index, "name"),
-                    f"post name '{post_name}' is already used by posts[{first_use[post_name]}]",
-                )
-            first_use.setdefault(post_name, index)
-        cron = post.get("cron")
-        if isinstance(cron, str) and cron:
-            try:
-                post_trigger(cron, zone)
-            except ValueError as err:
-                add(
-                    ("posts", index, "cron"), f'{err} (expected a five-field cron like "0 9 * * *")'
-                )
-        wanted = post.get("targets")
-        for position, target in enumerate(wanted if isinstance(wanted, list) else []):
-            if isinstance(target, str) and isinstance(targets, dict) and target not in targets:
-                add(
-                    ("posts", index, "targets", position),
-                    f"'{target}' is not a defined target{suggest(target, target_names)}",
-                )
-        kind = post.get("kind")
-        summarised = post.get("rules")
-        if kind == "digest" and summarised is None:
-            add(("posts", index), "a digest needs rules: the rules it summarises")
-        if kind != "digest" and summarised is not None:
-            add(("posts", index, "rules"), "only a digest summarises rules")
-        for position, rule in enumerate(summarised if isinstance(summarised, list) else []):
-            if isinstance(rule, str) and rule not in rule_names:
-                add(
-                    ("posts", index, "rules", position),
-                    f"'{rule}' is not a defined rule"
-                    f"{suggest(rule, [r for r in rule_names if isinstance(r, str)])}",
-                )
-        if kind != "memories" and "one_message_per_year" in post:
-            add(
-                ("posts", index, "one_message_per_year"),
-                "only memories posts have years to put in one message or several",
-            )
-        if kind == "digest" and "people" in post:
-            add(("posts", index, "people"), "a digest has no people filter (its rules do)")
+        at: KeyPath = ("posts", index)
+        _check_post_name(post, index, first_use, add)
+        _check_post_cron(post, at, zone, add)
+        _check_post_targets(post, at, targets, add)
+        _check_digest(post, at, rule_names, add)
+        _check_memories(post, at, add)
     return problems
+
+
+def _posts_zone(
+    data: Mapping[str, Any], environ: Mapping[str, str], add: _Add, *, any_posts: bool
+) -> ZoneInfo:
+    """The zone the posts' crons run in; UTC (and a problem) when the name is no zone. A bad TZ
+    matters only when there are posts to schedule."""
+    name = timezone_name(data, environ)
+    zone = zone_of(name)
+    if zone is not None:
+        return zone
+    if isinstance(data.get("timezone"), str):
+        add(("timezone",), f"'{name}' is not an IANA time zone (e.g. Europe/Paris or UTC)")
+    elif any_posts:
+        add(
+            ("timezone",),
+            f"the TZ environment variable ('{name}') is not an IANA time "
+            "zone; set timezone: in the config (e.g. Europe/Paris or UTC)",
+        )
+    return ZoneInfo("UTC")
+
+
+def _check_post_name(
+    post: Mapping[str, Any], index: int, first_use: dict[str, int], add: _Add
+) -> None:
+    name = post.get("name")
+    if not isinstance(name, str):
+        return
+    if name in first_use:
+        add(
+            ("posts", index, "name"),
+            f"post name '{name}' is already used by posts[{first_use[name]}]",
+        )
+    first_use.setdefault(name, index)
+
+
+def _check_post_cron(post: Mapping[str, Any], at: KeyPath, zone: ZoneInfo, add: _Add) -> None:
+    cron = post.get("cron")
+    if not isinstance(cron, str) or not cron:
+        return
+    try:
+        post_trigger(cron, zone)
+    except ValueError as err:
+        add((*at, "cron"), f'{err} (expected a five-field cron like "0 9 * * *")')
+
+
+def _check_post_targets(post: Mapping[str, Any], at: KeyPath, targets: object, add: _Add) -> None:
+    if not isinstance(targets, dict):
+        return
+    wanted = post.get("targets")
+    for position, target in enumerate(wanted if isinstance(wanted, list) else []):
+        if isinstance(target, str) and target not in targets:
+            add(
+                (*at, "targets", position),
+                f"'{target}' is not a defined target{suggest(target, list(targets))}",
+            )
+
+
+def _check_digest(post: Mapping[str, Any], at: KeyPath, rule_names: list[str], add: _Add) -> None:
+    """A digest summarises rules (that exist) and has no people of its own; no other kind
+    summarises rules."""
+    digest = post.get("kind") == "digest"
+    summarised = post.get("rules")
+    if digest and summarised is None:
+        add(at, "a digest needs rules: the rules it summarises")
+    if not digest and summarised is not None:
+        add((*at, "rules"), "only a digest summarises rules")
+    for position, rule in enumerate(summarised if isinstance(summarised, list) else []):
+        if isinstance(rule, str) and rule not in rule_names:
+            add(
+                (*at, "rules", position),
+                f"'{rule}' is not a defined rule{suggest(rule, rule_names)}",
+            )
+    if digest and "people" in post:
+        add((*at, "people"), "a digest has no people filter (its rules do)")
+
+
+def _check_memories(post: Mapping[str, Any], at: KeyPath, add: _Add) -> None:
+    if post.get("kind") != "memories" and "one_message_per_year" in post:
+        add(
+            (*at, "one_message_per_year"),
+            "only memories posts have years to put in one message or several",
+        )

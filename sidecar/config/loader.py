@@ -49,6 +49,7 @@ from sidecar.config.model import (
 )
 from sidecar.config.schema import describe_kind, schema_problems
 from sidecar.config.secrets import SecretResolver
+from sidecar.config.ui import read_ui, ui_problems
 from sidecar.config.yamlsource import LineMap, decode, parse, read_config_bytes
 from sidecar.targets.registry import kind_for_spec
 
@@ -90,6 +91,10 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     problems += member_problems(data, lines)
     problems += [
         Problem(lines.line_of(path), format_key_path(path), message)
+        for path, message in ui_problems(data)
+    ]
+    problems += [
+        Problem(lines.line_of(path), format_key_path(path), message)
         for path, message in ingest_problems(data)
     ]
     secrets = SecretResolver(data, lines, path.parent)
@@ -126,59 +131,15 @@ def _build(
     lines: LineMap | None = None,
     timezone: str = "UTC",
 ) -> Settings:
-    immich = data["immich"]
-    url = normalise_base_url(immich["url"])
-    discord = data.get("discord", {})
-    commands = discord.get("commands", {})
-    upload = commands.get("upload", {})
-    poll = data.get("poll", {})
-    defaults = PollSettings()
-    listen = data.get("metrics", {}).get("listen")
-    metrics = MetricsSettings()
-    if listen is not None:
-        host, port = _host_port(listen)
-        metrics = MetricsSettings(host=host, port=port)
-    fast = poll.get("fast", {})
-    state = data.get("state", {})
+    """The Settings of a config that passed every check, section by section."""
     return Settings(
         source=path,
         content_hash=digest,
-        immich=_immich(immich, url, secrets, lines),
-        discord=DiscordSettings(
-            token=secrets.get(("discord", "token")),
-            ingest=tuple(
-                _ingest(spec, upload.get("allowed_roles", [])) for spec in discord.get("ingest", [])
-            ),
-            upload=UploadCommand(
-                enabled=upload.get("enabled", True),
-                allowed_roles=tuple(str(role) for role in upload.get("allowed_roles", [])),
-                allowed_channels=tuple(str(chan) for chan in upload.get("allowed_channels", [])),
-                album=upload.get("album"),
-                max_mb=int(upload.get("max_mb", 100)),
-                account=upload.get("account"),
-            ),
-            person=PersonCommand(enabled=commands.get("person", {}).get("enabled", True)),
-            memories=MemoriesCommand(
-                enabled=commands.get("memories", {}).get("enabled", True),
-                allowed_roles=tuple(
-                    str(role) for role in commands.get("memories", {}).get("allowed_roles", [])
-                ),
-                allowed_channels=tuple(
-                    str(c) for c in commands.get("memories", {}).get("allowed_channels", [])
-                ),
-            ),
-            members=read_members(discord),
-        ),
-        poll=PollSettings(
-            interval=_seconds(poll, "interval", defaults.interval),
-            lookback=_seconds(poll, "lookback", defaults.lookback),
-            settle=_seconds(poll, "settle", defaults.settle),
-            backfill=_seconds(poll, "backfill", defaults.backfill),
-            fast_every=_seconds(fast, "every", defaults.fast_every),
-            fast_for=_seconds(fast, "for", defaults.fast_for),
-        ),
-        state=StateSettings(path=Path(state["path"])) if "path" in state else StateSettings(),
-        metrics=metrics,
+        immich=_immich(data["immich"], secrets, lines),
+        discord=_discord(data.get("discord", {}), secrets),
+        poll=_poll(data.get("poll", {})),
+        state=_state(data.get("state", {})),
+        metrics=_metrics(data.get("metrics", {})),
         targets=MappingProxyType(
             {name: _target(name, spec, secrets) for name, spec in data["targets"].items()}
         ),
@@ -189,7 +150,60 @@ def _build(
             for index, post in enumerate(data.get("posts", []))
         ),
         push=_push(data["push"], secrets) if "push" in data else None,
+        ui=read_ui(data["ui"], secrets.get(("ui", "password"))) if "ui" in data else None,
     )
+
+
+def _discord(discord: Mapping[str, Any], secrets: Mapping[KeyPath, Secret]) -> DiscordSettings:
+    commands = discord.get("commands", {})
+    upload = commands.get("upload", {})
+    memories = commands.get("memories", {})
+    return DiscordSettings(
+        token=secrets.get(("discord", "token")),
+        ingest=tuple(
+            _ingest(spec, upload.get("allowed_roles", [])) for spec in discord.get("ingest", [])
+        ),
+        upload=UploadCommand(
+            enabled=upload.get("enabled", True),
+            allowed_roles=tuple(str(role) for role in upload.get("allowed_roles", [])),
+            allowed_channels=tuple(str(chan) for chan in upload.get("allowed_channels", [])),
+            album=upload.get("album"),
+            max_mb=int(upload.get("max_mb", 100)),
+            account=upload.get("account"),
+        ),
+        person=PersonCommand(enabled=commands.get("person", {}).get("enabled", True)),
+        memories=MemoriesCommand(
+            enabled=memories.get("enabled", True),
+            allowed_roles=tuple(str(role) for role in memories.get("allowed_roles", [])),
+            allowed_channels=tuple(str(c) for c in memories.get("allowed_channels", [])),
+        ),
+        members=read_members(discord),
+    )
+
+
+def _poll(poll: Mapping[str, Any]) -> PollSettings:
+    defaults = PollSettings()
+    fast = poll.get("fast", {})
+    return PollSettings(
+        interval=_seconds(poll, "interval", defaults.interval),
+        lookback=_seconds(poll, "lookback", defaults.lookback),
+        settle=_seconds(poll, "settle", defaults.settle),
+        backfill=_seconds(poll, "backfill", defaults.backfill),
+        fast_every=_seconds(fast, "every", defaults.fast_every),
+        fast_for=_seconds(fast, "for", defaults.fast_for),
+    )
+
+
+def _state(state: Mapping[str, Any]) -> StateSettings:
+    return StateSettings(path=Path(state["path"])) if "path" in state else StateSettings()
+
+
+def _metrics(metrics: Mapping[str, Any]) -> MetricsSettings:
+    listen = metrics.get("listen")
+    if listen is None:
+        return MetricsSettings()
+    host, port = _host_port(listen)
+    return MetricsSettings(host=host, port=port)
 
 
 def _host_port(listen: str) -> tuple[str, int]:
@@ -206,9 +220,10 @@ def _push(spec: Mapping[str, Any], secrets: Mapping[KeyPath, Secret]) -> PushSet
 
 
 def _immich(
-    immich: Mapping[str, Any], url: str, secrets: Mapping[KeyPath, Secret], lines: LineMap | None
+    immich: Mapping[str, Any], secrets: Mapping[KeyPath, Secret], lines: LineMap | None
 ) -> ImmichSettings:
     """The single ``api_key`` is one account named ``default``; ``accounts`` are several."""
+    url = normalise_base_url(immich["url"])
     line_of = lines.line_of if lines is not None else (lambda _path: None)
     if "accounts" in immich:
         accounts = tuple(

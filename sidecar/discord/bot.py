@@ -28,7 +28,6 @@ from sidecar.discord.commands import (
     ImmichForCommands,
     ImmichGroup,
     MemoriesProvider,
-    StatusInfo,
     StatusProvider,
     reply,
 )
@@ -45,7 +44,7 @@ from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import ThumbnailSource
 from sidecar.targets.discord.channel import NEEDED_PERMISSIONS, BotSink, ChannelTarget
 
-__all__ = ["DiscordStartupError", "SidecarBot", "StatusInfo"]
+__all__ = ["DiscordStartupError", "SidecarBot"]
 
 log = logging.getLogger(__name__)
 

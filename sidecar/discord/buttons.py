@@ -19,7 +19,7 @@ from sidecar.immich.errors import ImmichBadRequestError, ImmichNotFoundError, Im
 from sidecar.immich.models import Person
 from sidecar.immich.permissions import FAVOURITE
 from sidecar.targets.discord.buttons import FAVOURITE_ID, FAVOURITE_LABEL, favourite_custom_id
-from sidecar.targets.discord.render import safe_text
+from sidecar.targets.discord.safe import safe_text
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from sidecar.engine.store.members import Claim
 from sidecar.immich.errors import ImmichPermissionError
 from sidecar.immich.models import Person, is_immich_id
 from sidecar.immich.permissions import CLAIMS
-from sidecar.targets.discord.render import safe_text
+from sidecar.targets.discord.safe import safe_text
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -20,29 +19,17 @@ from sidecar.config.model import Settings
 from sidecar.discord.uploads.checks import Named, upload_refusal
 from sidecar.discord.uploads.upload import AttachmentUploader, ImmichForUploads, off_sentence
 from sidecar.engine.posts.plan import Plan
+from sidecar.engine.status import StatusInfo
 from sidecar.immich.errors import ImmichPermissionError
 from sidecar.immich.models import Person
 from sidecar.immich.permissions import MEMORIES_COMMAND, PERSON, UPLOAD, Feature
-from sidecar.targets.discord.render import attachment_name, safe_text
+from sidecar.targets.discord.safe import attachment_name, safe_text
 
 log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
 MAX_CHOICES = 25  # Discord's limit for autocomplete
 SORRY = "Sorry, something went wrong on our side; the details are in the sidecar's log."
-
-
-@dataclass(frozen=True)
-class StatusInfo:
-    immich_reachable: bool
-    immich_version: str | None
-    last_successful_poll: datetime | None
-    outbox_pending: int
-    config_loaded_at: datetime
-    outbox_failed: int = 0  # dead letters
-    albums: tuple[tuple[str, int], ...] = ()  # (name, asset count) of each watched album
-    features_off: tuple[str, ...] = ()  # one sentence each: what is off and the fix
-    failing_accounts: tuple[str, ...] = ()  # "Immich account mum fails: ..."
 
 
 class ImmichForCommands(ImmichForUploads, Protocol):

@@ -8,18 +8,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
 from sidecar.clock import utc_now
 from sidecar.config.loader import load_settings
-from sidecar.config.model import ConfigError
+from sidecar.config.model import ConfigError, Settings
 from sidecar.engine.accounts import Accounts
-from sidecar.engine.albums.watcher import AlbumDryRun, preview_albums
+from sidecar.engine.albums.preview import AlbumDryRun, preview_albums
 from sidecar.engine.planning import build_watch, resolve_account_rules
 from sidecar.engine.rules.matching import Match, RuleResolutionError
-from sidecar.engine.uploads.poller import Window, collect_matches
+from sidecar.engine.uploads.poller import Watch, Window, collect_matches
 from sidecar.immich.errors import ImmichError
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.metrics import Metrics
@@ -38,49 +39,77 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
     try:
         settings = load_settings(config_path)
     except ConfigError as err:
-        for problem in err.lines():
-            print(problem, file=sys.stderr)
-        return 2
-    metrics = Metrics()
+        return _refused(err)
+    try:
+        found = await _poll_once(settings, since_seconds, out)
+    except RuleResolutionError as err:
+        return _refused(err)
+    except ImmichError as err:
+        print(f"cannot query Immich: {err}", file=sys.stderr)
+        return 1
+    _print_found(settings, found, out)
+    return 0
+
+
+def _refused(err: ConfigError | RuleResolutionError) -> int:
+    for problem in err.lines():
+        print(problem, file=sys.stderr)
+    return 2
+
+
+@dataclass(frozen=True)
+class Found:
+    """What one dry run found: the matches of new uploads and of album additions."""
+
+    watch: Watch  # the first account's: which targets each rule sends to
+    uploads: list[Match]
+    seen: int  # new uploads examined
+    waiting: int  # new uploads Immich has not read yet (in the last account polled)
+    albums: AlbumDryRun
+
+
+async def _poll_once(settings: Settings, since_seconds: float, out: TextIO) -> Found:
+    """Poll every account once over the last ``since_seconds``, as ``run`` would, and preview
+    the watched albums; says first which Immich it asks and, with several accounts, where each
+    person name was found."""
     async with contextlib.AsyncExitStack() as stack:
-        accounts = await Accounts.open(settings, metrics, stack)
-        client = accounts.first.client
-        try:
-            version = await client.version()
-            resolved = await resolve_account_rules(accounts, settings)
-            watch = build_watch(settings, resolved.first)
-            now = utc_now()
-            start = now - timedelta(seconds=since_seconds)
-            window = Window(
-                people_since=start, stream_after=start, stream_before=now, settled_before=now
-            )
-            found: list[Match] = []
-            print(
-                f"dry run against Immich {version}: assets created since "
-                f"{start:%Y-%m-%d %H:%M} UTC; nothing is stored or sent",
-                file=out,
-            )
-            if len(accounts) > 1:
-                for line in resolved.where_found():
-                    print(f"people: {line}", file=out)
-            seen = 0
-            for account in accounts:  # each account with its own people's ids
-                own = build_watch(settings, resolved.by_account[account.name])
-                collected = await collect_matches(account.client, own, window, {}, found.extend)
-                seen += collected.examined
-            # An asset reached through two accounts is delivered once (one outbox key).
-            found = list({(m.rule.name, m.asset.id): m for m in found}.values())
-            albums = await preview_albums(accounts.albums(), settings.state.path, watch.album_rules)
-        except RuleResolutionError as err:
-            for problem in err.lines():
-                print(problem, file=sys.stderr)
-            return 2
-        except ImmichError as err:
-            print(f"cannot query Immich: {err}", file=sys.stderr)
-            return 1
+        accounts = await Accounts.open(settings, Metrics(), stack)
+        version = await accounts.first.client.version()
+        resolved = await resolve_account_rules(accounts, settings)
+        watch = build_watch(settings, resolved.first)
+        now = utc_now()
+        start = now - timedelta(seconds=since_seconds)
+        window = Window(
+            people_since=start, stream_after=start, stream_before=now, settled_before=now
+        )
+        print(
+            f"dry run against Immich {version}: assets created since "
+            f"{start:%Y-%m-%d %H:%M} UTC; nothing is stored or sent",
+            file=out,
+        )
+        if len(accounts) > 1:
+            for line in resolved.where_found():
+                print(f"people: {line}", file=out)
+        found: list[Match] = []
+        seen = waiting = 0
+        for account in accounts:  # each account with its own people's ids
+            own = build_watch(settings, resolved.by_account[account.name])
+            collected = await collect_matches(account.client, own, window, {}, found.extend)
+            seen += collected.examined
+            waiting = collected.waiting
+        albums = await preview_albums(accounts.albums(), settings.state.path, watch.album_rules)
+    # An asset reached through two accounts is delivered once (one outbox key).
+    uploads = list({(m.rule.name, m.asset.id): m for m in found}.values())
+    return Found(watch, uploads, seen, waiting, albums)
+
+
+def _print_found(settings: Settings, found: Found, out: TextIO) -> None:
+    """One line per match and the link to open it, then what is left for later, then the
+    summary."""
+    external_url = settings.immich.external_url
     deliveries = 0
-    for hit in found:
-        targets = watch.targets_of(hit.rule.name)
+    for hit in found.uploads:
+        targets = found.watch.targets_of(hit.rule.name)
         deliveries += len(targets)
         asset = hit.asset
         taken = f", taken {asset.taken_at:%Y-%m-%d %H:%M}" if asset.taken_at else ""
@@ -89,34 +118,32 @@ async def _dry_run(config_path: Path, since_seconds: float, out: TextIO) -> int:
             f"({asset.type}{taken}) because {hit.explain()}",
             file=out,
         )
-        print(f"    {asset_link(settings.immich.external_url, asset.id)}", file=out)
-    upload_matches = len(found)
-    for line, album_matches in albums.lines:
+        print(f"    {asset_link(external_url, asset.id)}", file=out)
+    for line, album_matches in found.albums.lines:
         print(line, file=out)
         for album, hit in album_matches:
-            targets = watch.targets_of(hit.rule.name)
+            targets = found.watch.targets_of(hit.rule.name)
             deliveries += len(targets)
-            found.append(hit)
             print(
                 f"{hit.rule.name} -> {', '.join(targets)}: "
                 f"{hit.asset.original_file_name or hit.asset.id} ({hit.asset.type}) added to "
                 f"{album.name} because {hit.explain()}",
                 file=out,
             )
-            print(
-                f"    {album_asset_link(settings.immich.external_url, album.id, hit.asset.id)}",
-                file=out,
-            )
-    if collected.waiting:
-        print(
-            f"{count(collected.waiting, 'asset')} created in that time "
-            f"{'has' if collected.waiting == 1 else 'have'} no metadata yet (Immich has not "
-            "read the files: an external library, or a job backlog); rules without people "
-            "decide them once it arrives",
-            file=out,
-        )
-    print(summary_line(seen, upload_matches, albums, deliveries), file=out)
-    return 0
+            print(f"    {album_asset_link(external_url, album.id, hit.asset.id)}", file=out)
+    if found.waiting:
+        print(waiting_line(found.waiting), file=out)
+    print(summary_line(found.seen, len(found.uploads), found.albums, deliveries), file=out)
+
+
+def waiting_line(waiting: int) -> str:
+    """New uploads the rules without people cannot decide yet."""
+    return (
+        f"{count(waiting, 'asset')} created in that time "
+        f"{'has' if waiting == 1 else 'have'} no metadata yet (Immich has not "
+        "read the files: an external library, or a job backlog); rules without people "
+        "decide them once it arrives"
+    )
 
 
 def summary_line(seen: int, upload_matches: int, albums: AlbumDryRun, deliveries: int) -> str:

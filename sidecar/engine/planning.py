@@ -9,14 +9,14 @@ from datetime import timedelta
 
 from sidecar.config.model import KeyPath, Rule, Settings, format_key_path
 from sidecar.engine.accounts import Accounts, check_keys
-from sidecar.engine.albums.watcher import (
-    AlbumClient,
+from sidecar.engine.albums.resolve import (
     album_where,
     all_listings,
     list_albums,
     resolve_album_ref,
     resolve_albums,
 )
+from sidecar.engine.albums.watcher import AlbumClient
 from sidecar.engine.dispatch.dispatcher import RuleOptions
 from sidecar.engine.members import Link, config_links
 from sidecar.engine.posts.accounts import PostSource

@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sidecar.config.model import AlbumFilter, PeopleFilter, Rule, Secret
-from sidecar.engine.albums.watcher import AlbumWatcher, resolve_albums
+from sidecar.engine.albums.resolve import resolve_albums
+from sidecar.engine.albums.watcher import AlbumWatcher
 from sidecar.engine.rules.matching import compile_rules
 from sidecar.engine.store.database import Store
 from sidecar.engine.uploads.poller import Poller, Watch

@@ -83,6 +83,16 @@ URL and key reference, the state path on the volume, the metrics port the probes
 {{- else }}
 {{- $_ := unset $config "push" }}
 {{- end }}
+{{- if .Values.ui.enabled }}
+{{- $ui := get $config "ui" | default dict }}
+{{- $_ := set $ui "listen" (printf "0.0.0.0:%d" (int .Values.ui.port)) }}
+{{- if not (or (hasKey $ui "password") (hasKey $ui "password_file")) }}
+{{- $_ := set $ui "password" "${SIDECAR_UI_PASSWORD}" }}
+{{- end }}
+{{- $_ := set $config "ui" $ui }}
+{{- else }}
+{{- $_ := unset $config "ui" }}
+{{- end }}
 {{- if and (empty (get $config "targets")) (empty (get $config "rules")) }}
 {{- $_ := set $config "targets" (dict "log" (dict "console" true)) }}
 {{- $_ := set $config "rules" (list (dict "name" "everything" "targets" (list "log"))) }}

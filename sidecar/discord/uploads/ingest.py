@@ -26,7 +26,7 @@ from sidecar.config.model import IngestChannel, Settings
 from sidecar.discord.uploads.checks import Named, upload_refusal
 from sidecar.discord.uploads.upload import AttachmentUploader, ImmichForUploads, UploadReport
 from sidecar.immich.permissions import INGEST
-from sidecar.targets.discord.render import safe_text
+from sidecar.targets.discord.safe import safe_text
 from sidecar.wording import count
 
 log = logging.getLogger(__name__)

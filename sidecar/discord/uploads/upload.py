@@ -22,7 +22,7 @@ from sidecar.discord.uploads.checks import sanitise_filename, size_refusal, snif
 from sidecar.immich.errors import ImmichPermissionError
 from sidecar.immich.models import Album, UploadResult, is_immich_id
 from sidecar.immich.permissions import Feature, album_feature
-from sidecar.targets.discord.render import safe_text
+from sidecar.targets.discord.safe import safe_text
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Album rules across several Immich accounts: every account's albums listed as one, and each
 album read through the first account that lists it (an album private to Mum is read with Mum's
 key; one shared with Dad and Mum is read once). Two different albums of the same name are
-refused with their ids, as they are within one account (``engine.albums.resolve_album_refs``).
+refused with their ids, as they are within one account (``albums.resolve.resolve_album_refs``).
 """
 
 from __future__ import annotations

@@ -20,30 +20,24 @@ member once seen stays remembered when it is removed, so adding it back announce
 Known limit: between two polls, an asset removed and another added in the same month leave
 that month's count unchanged, and the addition is not noticed.
 
-Pure functions (resolution, diffing, grouping) are separate from ``AlbumWatcher``, the I/O.
+Pure functions (diffing, grouping) are separate from ``AlbumWatcher``, the I/O; resolving the
+config's album names is ``albums.resolve``, the dry run's preview ``albums.preview``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Protocol
 
-from sidecar.config.model import Rule
-from sidecar.engine.rules.matching import CompiledRule, Match, RuleResolutionError, match
-from sidecar.engine.store.database import AlbumState, Store
+from sidecar.engine.albums.resolve import AlbumLister, all_listings, is_v2, list_albums
+from sidecar.engine.rules.matching import CompiledRule, Match, match
+from sidecar.engine.store.albums import AlbumState
+from sidecar.engine.store.database import Store
 from sidecar.immich.errors import ImmichError
-from sidecar.immich.models import (
-    Album,
-    AlbumSummary,
-    Asset,
-    BucketAsset,
-    ServerVersion,
-    is_immich_id,
-)
+from sidecar.immich.models import AlbumSummary, Asset, BucketAsset
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import AlbumRef
 from sidecar.wording import count
@@ -55,13 +49,8 @@ log = logging.getLogger(__name__)
 DETAIL_SPAN = timedelta(hours=1)
 
 
-class AlbumClient(Protocol):
+class AlbumClient(AlbumLister, Protocol):
     """The part of the Immich client that album rules use."""
-
-    @property
-    def server_version(self) -> ServerVersion | None: ...
-
-    async def album_summaries(self, *, shared: bool | None = None) -> list[AlbumSummary]: ...
 
     async def album_buckets(self, album_id: str) -> dict[str, int]: ...
 
@@ -75,123 +64,6 @@ class AlbumClient(Protocol):
         taken_after: datetime,
         taken_before: datetime,
     ) -> list[Asset]: ...
-
-
-# -- resolution ---------------------------------------------------------------------------------
-
-
-def _is_v2(client: AlbumClient) -> bool:
-    version = client.server_version
-    return version is None or version.major < 3
-
-
-async def list_albums(
-    client: AlbumClient,
-    shared_flags: Iterable[bool | None],
-) -> dict[str, AlbumSummary]:
-    """The albums of the given listings, merged by id (2.x lists owned and shared apart)."""
-    found: dict[str, AlbumSummary] = {}
-    for shared in shared_flags:
-        for album in await client.album_summaries(shared=shared):
-            found.setdefault(album.id, album)
-    return found
-
-
-def all_listings(client: AlbumClient) -> tuple[bool | None, ...]:
-    """The listings that show every album the key's user can see."""
-    return (None, True) if _is_v2(client) else (None,)
-
-
-NOT_VISIBLE = (
-    "an album of that name may exist but not be visible to this key's user (owned by someone "
-    "else and not shared with them)"
-)
-
-
-def resolve_album_ref(
-    reference: str, known: Sequence[Album | AlbumSummary]
-) -> tuple[str | None, str]:
-    """The id of the album ``reference`` (a name, ignoring case, or an id) names among the albums
-    the key can see, or None and the problem (run, dry-run and doctor say it alike)."""
-    if is_immich_id(reference):
-        for album in known:
-            if album.id.lower() == reference.lower():
-                return album.id, ""
-        return None, (
-            f"no album with id {reference} is visible to the API key (owned or shared with its "
-            "user)"
-        )
-    exact = [a for a in known if a.name.casefold() == reference.casefold()]
-    if len(exact) == 1:
-        return exact[0].id, ""
-    if exact:
-        return None, (
-            f"{len(exact)} albums are called {reference!r} "
-            f"({', '.join(a.id for a in exact)}); rename one in Immich or use its id"
-        )
-    names = sorted({a.name for a in known if a.name})
-    close = [
-        n
-        for n in names
-        if reference.casefold() in n.casefold() or n.casefold() in reference.casefold()
-    ] or names
-    hint = f"albums: {', '.join(repr(n) for n in close[:8])}" if close else "the key sees no albums"
-    return None, f"no album called {reference!r} in Immich ({hint}); {NOT_VISIBLE}"
-
-
-def resolve_album_refs(
-    rules: Sequence[Rule],
-    albums: Iterable[AlbumSummary],
-    source: str,
-    runs: Callable[[Rule], bool] = lambda _rule: True,
-) -> tuple[dict[str, frozenset[str]], list[str]]:
-    """Album ids per rule name, and one ``file:line: key: problem`` per unknown or ambiguous
-    album name (a name matches ignoring case; an id must be one the key can see)."""
-    known = list(albums)
-    resolved: dict[str, frozenset[str]] = {}
-    problems: list[str] = []
-    for index, rule in enumerate(rules):
-        if not runs(rule):
-            continue
-        ids: set[str] = set()
-        for position, reference in enumerate(rule.albums.any):
-            album_id, problem = resolve_album_ref(reference, known)
-            if album_id is not None:
-                ids.add(album_id)
-            else:
-                problems.append(f"{album_where(source, rule, index, position)}: {problem}")
-        resolved[rule.name] = frozenset(ids)
-    return resolved, problems
-
-
-def album_where(source: str, rule: Rule, index: int, position: int) -> str:
-    """``file:line: rules[i].albums.any[j]``, as every album problem starts."""
-    line = rule.albums.line_of(position)
-    return (f"{source}:{line}" if line is not None else source) + (
-        f": rules[{index}].albums.any[{position}]"
-    )
-
-
-async def resolve_albums(
-    client: AlbumClient,
-    config: Sequence[Rule],
-    source: str,
-    rules: tuple[CompiledRule, ...],
-    earlier: Sequence[str] = (),
-    runs: Callable[[Rule], bool] = lambda _rule: True,
-) -> tuple[CompiledRule, ...]:
-    """``rules`` (compiled from ``config``) with their album names resolved to ids; raises
-    RuleResolutionError with ``earlier`` problems (the people's) and the albums' together.
-    Lists albums only when a rule that ``runs`` names one."""
-    problems = list(earlier)
-    if any(rule.albums.any for rule in config if runs(rule)):
-        albums = await list_albums(client, all_listings(client))
-        resolved, album_problems = resolve_album_refs(config, albums.values(), source, runs)
-        problems += album_problems
-        rules = tuple(replace(rule, albums=resolved.get(rule.name, frozenset())) for rule in rules)
-    if problems:
-        raise RuleResolutionError(problems)
-    return rules
 
 
 # -- diffing (pure) -----------------------------------------------------------------------------
@@ -243,6 +115,25 @@ def detail_ranges(
     return ranges
 
 
+def watched_ids(rules: Iterable[CompiledRule]) -> list[str]:
+    """The ids of the albums that ``rules`` watch, sorted."""
+    return sorted(frozenset[str]().union(*(r.albums for r in rules)))
+
+
+def album_matches(
+    rules: Iterable[CompiledRule], album_id: str, assets: Iterable[Asset]
+) -> list[tuple[CompiledRule, Match]]:
+    """What the rules watching ``album_id`` say of the assets added to it."""
+    added = tuple(assets)
+    return [
+        (rule, m)
+        for rule in rules
+        if album_id in rule.albums
+        for m in (match(rule, asset) for asset in added)
+        if m is not None
+    ]
+
+
 # -- polling ------------------------------------------------------------------------------------
 
 
@@ -263,18 +154,6 @@ class AlbumPollResult:
     queued: int
 
 
-@dataclass(frozen=True)
-class AlbumPreview:
-    """One watched album in a dry run. ``kind``: ``baseline`` (not watched yet: ``count`` is
-    its size, nothing would be announced), ``unchanged``, ``changed`` (``count`` assets not
-    seen before, ``matches`` what the rules would send) or ``missing`` (not visible)."""
-
-    album: str
-    kind: str
-    count: int
-    matches: tuple[tuple[AlbumRef, Match], ...]
-
-
 class AlbumWatcher:
     """Finds additions to the albums that album rules watch and queues the matching ones."""
 
@@ -291,13 +170,13 @@ class AlbumWatcher:
         now: datetime,
     ) -> AlbumPollResult:
         store = self._store
-        watched = sorted(frozenset().union(*(r.albums for r in rules)))
+        watched = watched_ids(rules)
         store.forget_albums_except(watched)
         self._metrics.albums_watched.set(len(watched))
         if not watched:
             return AlbumPollResult(0, 0, 0, 0, 0)
         states = store.album_states()
-        listed = await self._list(watched, states)
+        listed = await self.listed(watched, states)
         changed = added = matches = queued = 0
         for album_id in watched:
             album = listed.get(album_id)
@@ -311,15 +190,9 @@ class AlbumWatcher:
                 continue
             changed += 1
             self._metrics.album_changes.inc()
-            found, new_state, fresh = await self._additions(album, state)
+            found, new_state, fresh = await self.additions(album, state)
             added += len(found.assets)
-            hits = [
-                (rule, m)
-                for rule in rules
-                if album_id in rule.albums
-                for m in [match(rule, asset) for asset in found.assets]
-                if m is not None
-            ]
+            hits = album_matches(rules, album_id, found.assets)
             matches += len(hits)
             rows = [
                 (rule.name, target, hit.asset)
@@ -341,43 +214,14 @@ class AlbumWatcher:
             )
         return AlbumPollResult(len(watched), changed, added, matches, queued)
 
-    async def preview(self, rules: Sequence[CompiledRule]) -> list[AlbumPreview]:
-        """What the next poll would find in each watched album, writing nothing (dry-run).
-        Immich keeps no time of addition: "new" means not in the sidecar's state file."""
-        watched = sorted(frozenset().union(*(r.albums for r in rules)))
-        if not watched:
-            return []
-        states = self._store.album_states()
-        listed = await self._list(watched, states)
-        previews = []
-        for album_id in watched:
-            album = listed.get(album_id)
-            state = states.get(album_id)
-            if album is None:
-                previews.append(AlbumPreview(state.name if state else album_id, "missing", 0, ()))
-            elif state is None:
-                previews.append(AlbumPreview(album.name, "baseline", album.asset_count, ()))
-            elif not album_changed(state, album):
-                previews.append(AlbumPreview(album.name, "unchanged", album.asset_count, ()))
-            else:
-                found, _state, _fresh = await self._additions(album, state)
-                hits = tuple(
-                    (found.album, m)
-                    for rule in rules
-                    if album_id in rule.albums
-                    for m in (match(rule, asset) for asset in found.assets)
-                    if m is not None
-                )
-                previews.append(AlbumPreview(album.name, "changed", len(found.assets), hits))
-        return previews
-
-    async def _list(
+    async def listed(
         self,
         watched: Sequence[str],
         states: Mapping[str, AlbumState],
     ) -> dict[str, AlbumSummary]:
-        is_v2 = _is_v2(self._client)
-        first = listings_for(is_v2, watched, states)
+        """The watched albums the API key sees now, in as few listings as ``states`` allow; an
+        album that vanished is said once until it is back."""
+        first = listings_for(is_v2(self._client), watched, states)
         listed = await list_albums(self._client, first)
         if any(a not in listed for a in watched):
             rest = tuple(flag for flag in all_listings(self._client) if flag not in first)
@@ -421,7 +265,7 @@ class AlbumWatcher:
             "is" if len(members) == 1 else "are",
         )
 
-    async def _additions(
+    async def additions(
         self,
         album: AlbumSummary,
         state: AlbumState,
@@ -468,57 +312,3 @@ class AlbumWatcher:
     def watched_albums(self) -> list[tuple[str, int]]:
         """(name, asset count) of every watched album, as last seen (for /immich status)."""
         return sorted((s.name, s.asset_count) for s in self._store.album_states().values())
-
-
-@dataclass(frozen=True)
-class AlbumDryRun:
-    """The dry run's album part: one line per watched album with the matches of its additions,
-    and how many additions (assets not seen before) were examined."""
-
-    lines: tuple[tuple[str, tuple[tuple[AlbumRef, Match], ...]], ...] = ()
-    additions: int = 0
-
-
-async def preview_albums(
-    client: AlbumClient,
-    state_path: Path,
-    rules: Sequence[CompiledRule],
-) -> AlbumDryRun:
-    """The dry run's album part: one line per watched album (what is known and what is not),
-    with the matches of additions the sidecar has not seen yet. Reads the state file, never
-    writes it."""
-    if not rules:
-        return AlbumDryRun()
-    store = Store.open_for_reading(state_path)
-    try:
-        previews = await AlbumWatcher(client, store, Metrics()).preview(rules)
-    finally:
-        store.close()
-    lines: list[tuple[str, tuple[tuple[AlbumRef, Match], ...]]] = [
-        (
-            "albums: Immich does not record when an asset was added to an album, so --since does "
-            "not apply to album rules: shown are the additions the sidecar has not seen yet "
-            f"(compared with its state file {state_path})",
-            (),
-        )
-    ]
-    for preview in previews:
-        if preview.kind == "baseline":
-            text = (
-                f"album {preview.album!r}: not watched yet; at the first poll its "
-                f"{count(preview.count, 'asset')} "
-                f"{'becomes' if preview.count == 1 else 'become'} the baseline and nothing is "
-                "announced"
-            )
-        elif preview.kind == "unchanged":
-            text = f"album {preview.album!r}: unchanged since the sidecar last looked"
-        elif preview.kind == "missing":
-            text = f"album {preview.album!r}: not visible to the API key (deleted or unshared?)"
-        else:
-            text = (
-                f"album {preview.album!r}: {count(preview.count, 'asset')} added since the "
-                f"sidecar last looked, {len(preview.matches)} matching"
-            )
-        lines.append((text, preview.matches))
-    additions = sum(p.count for p in previews if p.kind == "changed")
-    return AlbumDryRun(tuple(lines), additions)

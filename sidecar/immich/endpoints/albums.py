@@ -1,14 +1,17 @@
-"""The Immich endpoints that album rules use to notice additions, and what each version shows
-of other users' assets (part of ``ImmichClient``)."""
+"""The Immich album endpoints: the albums an upload can go into and adding to one, and what
+album rules use to notice additions, with what each version shows of other users' assets
+(part of ``ImmichClient``)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sidecar.immich.endpoints.search import MAX_SEARCH_PAGES, search_page
 from sidecar.immich.models import (
+    Album,
     AlbumSummary,
     Asset,
     BucketAsset,
@@ -32,6 +35,34 @@ class AlbumEndpoints:
 
     _io: Transport
     _server_version: ServerVersion | None
+
+    # -- uploads into an album ------------------------------------------------------------
+
+    async def list_albums(self) -> list[Album]:
+        """The albums the key's user owns or that are shared with them (without assets)."""
+
+        def parse(data: Any) -> list[Album]:
+            return [Album.from_dict(require_dict(a, "album")) for a in require_list(data, "body")]
+
+        return await self._io.call_json("GET", "/albums", parse)
+
+    async def add_to_album(self, album_id: str, asset_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Add assets to an album; one ``{id, success, error?}`` per asset id."""
+
+        def parse(data: Any) -> list[dict[str, Any]]:
+            results = [require_dict(r, "result") for r in require_list(data, "body")]
+            for result in results:
+                if "id" not in result or not isinstance(result.get("success"), bool):
+                    raise ShapeError("a result lacks id or success")
+            return results
+
+        return await self._io.call_json(
+            "PUT",
+            "/albums/{id}/assets",
+            parse,
+            path={"id": album_id},
+            json_body={"ids": list(asset_ids)},
+        )
 
     # -- album additions ------------------------------------------------------------------
     #
@@ -117,15 +148,6 @@ class AlbumEndpoints:
             "/timeline/bucket",
             parse,
             params={"albumId": album_id, "timeBucket": time_bucket},
-        )
-
-    async def asset(self, asset_id: str) -> Asset:
-        """One asset with its people and exif (readable through a shared album)."""
-        return await self._io.call_json(
-            "GET",
-            "/assets/{id}",
-            lambda d: Asset.from_dict(require_dict(d, "body")),
-            path={"id": asset_id},
         )
 
     async def album_assets_taken_between(

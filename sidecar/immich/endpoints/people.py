@@ -1,45 +1,21 @@
-"""The Immich endpoints about people and what scheduled posts show (memories, random photos),
-part of ``ImmichClient``."""
+"""The Immich endpoints about people: listing, finding by name, one person, their face and
+how many assets show them (part of ``ImmichClient``)."""
 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Sequence
-from datetime import date, datetime
 from typing import Any
 
-from sidecar.immich.endpoints.search import check_size
-from sidecar.immich.models import (
-    Asset,
-    Memory,
-    Person,
-    ServerVersion,
-)
-from sidecar.immich.transport import (
-    Transport,
-    isoformat,
-    require_dict,
-    require_int,
-    require_list,
-)
-
-log = logging.getLogger(__name__)
-
+from sidecar.immich.models import Person
+from sidecar.immich.transport import Transport, require_dict, require_int, require_list
 
 MAX_PEOPLE_PAGES = 1_000
 
 
 class PeopleEndpoints:
-    """People and scheduled-post endpoints of ``ImmichClient`` (which provides the transport
-    and the version)."""
+    """People endpoints of ``ImmichClient`` (which provides the transport)."""
 
     _io: Transport
-
-    async def known_version(self) -> ServerVersion:
-        raise NotImplementedError  # ImmichClient's: the version, asked once
-
-    # -- people ---------------------------------------------------------------------------
 
     async def people(self, page: int = 1, size: int = 500) -> tuple[list[Person], bool]:
         """One page of visible named and unnamed people, and whether another page follows."""
@@ -99,48 +75,3 @@ class PeopleEndpoints:
             lambda d: require_int(require_dict(d, "body")["assets"], "assets"),
             path={"id": person_id},
         )
-
-    # -- scheduled posts ------------------------------------------------------------------
-
-    async def memories_on(self, day: date) -> list[Memory]:
-        """Immich's "on this day" memories shown on ``day``. 3.x takes a plain date, 2.x a
-        date-time (the start of that day, UTC)."""
-
-        def parse(data: Any) -> list[Memory]:
-            return [Memory.from_dict(m) for m in require_list(data, "body")]
-
-        version = await self.known_version()
-        when = day.isoformat() if version.major >= 3 else f"{day.isoformat()}T00:00:00.000Z"
-        return await self._io.call_json(
-            "GET", "/memories", parse, params={"for": when, "type": "on_this_day"}
-        )
-
-    async def random_assets(
-        self,
-        *,
-        person_ids: Sequence[str] = (),
-        size: int = 10,
-        taken_after: datetime | None = None,
-        taken_before: datetime | None = None,
-    ) -> list[Asset]:
-        """A random pick of timeline assets (``person_ids``: ALL of them on each). Unlike
-        ``search/metadata``, Immich answers a bare array here."""
-
-        def parse(data: Any) -> list[Asset]:
-            return [Asset.from_dict(a) for a in require_list(data, "body")]
-
-        check_size(size)
-        body: dict[str, Any] = {
-            "size": size,
-            "withPeople": True,
-            "withExif": True,
-            "visibility": "timeline",
-            "type": "IMAGE",
-        }
-        if person_ids:
-            body["personIds"] = list(person_ids)
-        if taken_after is not None:
-            body["takenAfter"] = isoformat(taken_after)
-        if taken_before is not None:
-            body["takenBefore"] = isoformat(taken_before)
-        return await self._io.call_json("POST", "/search/random", parse, json_body=body)

@@ -33,7 +33,7 @@ from sidecar.targets.base import (
 )
 from sidecar.targets.discord.buttons import post_view
 from sidecar.targets.discord.channel import discord_allowed_mentions
-from sidecar.targets.discord.render import RenderedMessage
+from sidecar.targets.discord.render.message import RenderedMessage
 from sidecar.targets.discord.send import send_rendered
 
 log = logging.getLogger(__name__)
