@@ -62,11 +62,13 @@ class Pace:
     starts: list[float] = field(default_factory=list)  # the last few, in seconds
 
     def saw(self, process: WrappedSidecar) -> None:
-        if process.started_in is not None:
-            self.starts = [*self.starts[-4:], process.started_in]
-        elif self.starts and time.monotonic() - process.spawned > max(self.starts):
-            # killed before it had started, later than any start took: starts take longer
-            self.starts = [*self.starts[-4:], time.monotonic() - process.spawned]
+        """A sidecar was killed: how long did its start take (at least)?"""
+        took = process.started_in
+        if took is None:  # killed before it had started: it would have taken longer
+            took = time.monotonic() - process.spawned
+            if took <= max(self.starts, default=self.usual):
+                return  # says nothing new
+        self.starts = [*self.starts[-4:], took]
 
     def typical(self) -> float:
         """The median of the last few starts (``usual`` before the first)."""
