@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # process.
 PARALLEL ?= -n auto --dist worksteal
 
-.PHONY: venv run demo test test-fast lint fmt bench tools docs clean
+.PHONY: venv run demo test test-fast lint fmt bench tools docs schema clean
 
 venv: $(STAMP)
 
@@ -45,6 +45,11 @@ lint: venv
 ## docs: build the documentation site into build/site (open build/site/index.html)
 docs: venv
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+## schema: after a change to sidecar/config.schema.json, write what is generated from it (its
+## copy config/config.schema.json, docs/reference/configuration.md, the chart's values.schema.json)
+schema: venv
+	$(BIN)/python -m tests.schemagen
 
 ## fmt: format the code and apply ruff's safe fixes
 fmt: venv

@@ -80,6 +80,14 @@ def test_a_page_left_out_of_the_nav_fails_the_build(tmp_path: Path) -> None:
     assert "orphan.md" in done.stderr
 
 
+def test_the_readme_shows_the_picture_of_a_notification_and_says_what_it_is() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "](docs/images/notification.png)" in readme
+    assert "not a screenshot of Discord" in readme
+    picture = (ROOT / "docs" / "images" / "notification.png").read_bytes()
+    assert picture.startswith(b"\x89PNG")
+
+
 def test_the_readme_is_short() -> None:
     assert readme_lines() <= MAX_README_LINES
 
