@@ -4,9 +4,10 @@
 most tests spend their time waiting on real time (a poll interval, a restart, a fake server's
 answer), not on the CPU, so a core has room for two (``pytest_xdist_auto_num_workers``).
 
-Before the run each worker is dealt an equal share of the expected time (``dealt``): the long
-test (``long``: tests/test_faults.py) on a worker of its own, the end-to-end and slow ones
-spread over all of them, each worker's longest first; ``worksteal`` then lets a worker that
+Before the run each worker is dealt an equal share of the expected time (``dealt``, by
+marker): the longest tests first, each to the worker with the least time so far (the ``long``
+one, tests/test_faults.py, fills a worker's first minutes while the others take the end-to-end
+and slow ones), and each worker runs its longest first; ``worksteal`` then lets a worker that
 runs out of tests take over half of another's. Tests that must not overlap one another
 (``container``: they share podman's store; ``serial``: they need a fixed port) are dealt to one
 worker, and hold a lock besides (``_xdist_locks``) in case another worker takes one over.
