@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, Protocol
 
@@ -41,7 +42,7 @@ from sidecar.discord.uploads.ingest import Ingest, IngestStore
 from sidecar.discord.uploads.save_command import save_to_immich
 from sidecar.engine.members import MemberDirectory
 from sidecar.ops.metrics import Metrics
-from sidecar.targets.base import ThumbnailSource
+from sidecar.targets.base import MediaSource
 from sidecar.targets.discord.channel import NEEDED_PERMISSIONS, BotSink, ChannelTarget
 
 __all__ = ["DiscordStartupError", "SidecarBot"]
@@ -73,7 +74,7 @@ class DiscordStartupError(Exception):
         self.passing = passing
 
 
-class ImmichForBot(ImmichForCommands, ThumbnailSource, MembersImmich, Protocol):
+class ImmichForBot(ImmichForCommands, MediaSource, MembersImmich, Protocol):
     """What the bot needs from the Immich client: the commands' calls and thumbnails."""
 
 
@@ -121,6 +122,7 @@ class SidecarBot(discord.Client):
         guild_ready_timeout: float = 2.0,
         max_ratelimit_timeout: float = 30.0,
         ingest_store: IngestStore | None = None,
+        accounts: Mapping[str, ImmichForBot] | None = None,
     ) -> None:
         super().__init__(
             intents=bot_intents(settings),
@@ -138,6 +140,10 @@ class SidecarBot(discord.Client):
         self.memories_provider = memories_provider
         self.directory = directory  # people links: /immich claim ..., buttons, DMs
         self.members_immich: MembersImmich = immich
+        # Every Immich account, in config order (the first is the default one): the commands'
+        # ``account`` option, and claims of any account's people.
+        self.accounts: dict[str, ImmichForBot] = dict(accounts or {})
+        self.members_accounts: Mapping[str, MembersImmich] = self.accounts or {"": immich}
         self.tree = app_commands.CommandTree(self)
         self.tree.on_error = self._on_command_error  # type: ignore[method-assign]
         self.startup_problems: list[str] = []
@@ -155,7 +161,11 @@ class SidecarBot(discord.Client):
 
     async def setup_hook(self) -> None:
         group = ImmichGroup(
-            lambda: self.settings, self.immich, self.status_provider, self.memories_provider
+            lambda: self.settings,
+            self.immich,
+            self.status_provider,
+            self.memories_provider,
+            self.accounts,
         )
         if self.directory is not None:
             for command in member_commands(self):

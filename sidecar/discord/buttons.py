@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import discord
@@ -46,6 +46,7 @@ class MembersHost(Protocol):
 
     settings: Settings
     members_immich: MembersImmich
+    members_accounts: Mapping[str, MembersImmich]  # every account, the first the default one
     directory: MemberDirectory | None
 
 
@@ -186,8 +187,8 @@ async def decide(
         await answer(interaction, "Sorry, only members with an approver role decide claims.")
         return
     store = directory.store
-    claim = store.claim_of(button.user_id)
-    if claim is None or claim.approved or claim.person_id != button.person_id:
+    claim = store.claim_for(button.user_id, button.person_id)
+    if claim is None or claim.approved:
         await _close_request(interaction, "This claim was withdrawn or decided already.")
         return
     who = f"<@{button.user_id}>"
@@ -199,7 +200,7 @@ async def decide(
             interaction, f"{who}'s claim to be {name} was denied by {_by(interaction)}."
         )
         return
-    refusal = directory.claim_refusal(button.user_id, button.person_id)
+    refusal = directory.claim_refusal(button.user_id, button.person_id, claim.account)
     if refusal is not None:
         store.drop_claim(button.user_id, button.person_id, pending=True)
         await _close_request(

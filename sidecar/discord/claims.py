@@ -1,14 +1,17 @@
 """The people-link commands: ``/immich claim``, ``unclaim``, ``members`` and ``dm``.
 
-A claim names an Immich person (autocomplete from Immich's people, hidden ones left out). With
-``discord.claims: approval`` (the default) it waits in ``discord.members_channel`` for a member
-holding one of ``discord.members_approvers`` to click Approve or Deny; with ``claims: open`` it
-links at once. The config's links win: they are never claimable and cannot be unclaimed.
+A claim names an Immich person of one account (autocomplete from every account's people,
+hidden ones left out, the account shown where a name repeats); a member claims one person per
+account. With ``discord.claims: approval`` (the default) it waits in ``discord.members_channel``
+for a member holding one of ``discord.members_approvers`` to click Approve or Deny; with
+``claims: open`` it links at once. The config's links win: they are never claimable and cannot
+be unclaimed.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any, Literal
 
 import discord
@@ -42,10 +45,17 @@ def _shown(name: str) -> str:
     return f"**{safe_text(name or 'someone without a name')}**"
 
 
-def link_line(link: Link, status: str) -> str:
+def link_line(link: Link, status: str, *, several: bool = False) -> str:
     source = "set in the config" if link.source == "config" else "claimed"
-    line = f"{_shown(link.person_name)} ↔ <@{link.user_id}> ({source}; {status})"
+    where = f" in {safe_text(link.account)}" if several and link.account else ""
+    line = f"{_shown(link.person_name)}{where} ↔ <@{link.user_id}> ({source}; {status})"
     return line + (f"\n  ⚠️ {safe_text(link.problem)}" if link.problem else "")
+
+
+def _labelled(name: str, account: str | None) -> str:
+    """A choice's name (at most 100 characters), with its account when the name repeats."""
+    suffix = f" ({account})" if account else ""
+    return name[: 100 - len(suffix)] + suffix
 
 
 def member_commands(host: MembersHost) -> list[app_commands.Command[Any, Any, Any]]:
@@ -97,29 +107,45 @@ def _directory(host: MembersHost) -> MemberDirectory:
 async def _choices(host: MembersHost, current: str) -> list[app_commands.Choice[str]]:
     if not current.strip():
         return []
-    directory = _directory(host)
-    try:
-        people = await host.members_immich.search_person(current.strip())
-    except Exception as error:
-        log.warning("claim autocomplete failed: %s", type(error).__name__)
-        return []
-    taken = {link.person_id for link in directory.links()}
+    taken = {link.person_id for link in _directory(host).links()}
+    found: dict[str, tuple[str, Person]] = {}  # person id -> (account, person)
+    for account, immich in host.members_accounts.items():
+        try:
+            people = await immich.search_person(current.strip())
+        except Exception as error:
+            log.warning("claim autocomplete failed in %s: %s", account, type(error).__name__)
+            continue
+        for p in people:
+            if p.name and not p.is_hidden and p.id not in taken:
+                found.setdefault(p.id, (account, p))
+    repeated = Counter(p.name.casefold() for _, p in found.values())
+    several = len(host.members_accounts) > 1
     choices = [
-        app_commands.Choice(name=p.name[:100], value=p.id)
-        for p in people
-        if p.name and not p.is_hidden and p.id not in taken
+        app_commands.Choice(
+            name=_labelled(
+                p.name, account if several and repeated[p.name.casefold()] > 1 else None
+            ),
+            value=p.id,
+        )
+        for account, p in found.values()
     ]
     return choices[:MAX_CHOICES]
 
 
-async def _find(host: MembersHost, value: str) -> Person | None:
-    """The person picked from the list (an id), or typed by name (exact, any case)."""
-    if is_immich_id(value):
-        person = await host.members_immich.person(value.lower())
-        return person if person is not None and not person.is_hidden else None
+async def _find(host: MembersHost, value: str) -> list[tuple[str, Person]]:
+    """The person picked from the list (an id, asked in each account until one has it), or
+    typed by name (exact, any case: every account's person of that name)."""
+    found: list[tuple[str, Person]] = []
     wanted = value.strip().casefold()
-    people = await host.members_immich.search_person(value.strip())
-    return next((p for p in people if p.name.casefold() == wanted and not p.is_hidden), None)
+    for account, immich in host.members_accounts.items():
+        if is_immich_id(value):
+            person = await immich.person(value.lower())
+            if person is not None and not person.is_hidden:
+                return [(account, person)]
+            continue
+        people = await immich.search_person(value.strip())
+        found += [(account, p) for p in people if p.name.casefold() == wanted and not p.is_hidden]
+    return found
 
 
 async def _claim(host: MembersHost, interaction: discord.Interaction, value: str) -> None:
@@ -128,24 +154,37 @@ async def _claim(host: MembersHost, interaction: discord.Interaction, value: str
     if not config.claims_possible:
         await answer(interaction, NOT_SET_UP)
         return
-    person = await _find(host, value)
-    if person is None:
+    found = await _find(host, value)
+    if not found:
         await answer(interaction, f"No one called {safe_text(value)} in Immich to claim.")
         return
+    if len(found) > 1:
+        where = ", ".join(f"{_shown(p.name)} in {safe_text(a)}" for a, p in found)
+        await answer(
+            interaction,
+            f"Several people are called {safe_text(value)} ({where}): pick one from the list "
+            "that opens as you type the name.",
+        )
+        return
+    [(account, person)] = found
     user = interaction.user.id
-    refusal = directory.claim_refusal(user, person.id)
+    refusal = directory.claim_refusal(user, person.id, account)
     if refusal is not None:
         await answer(interaction, f"Sorry, {refusal}.")
         return
     open_claims = config.claims == "open"
+    state = "approved" if open_claims else "pending"
     directory.store.put_claim(
-        Claim(user, person.id, person.name, "approved" if open_claims else "pending", utc_now())
+        Claim(user, person.id, person.name, state, utc_now(), account=account)
+    )
+    shown = _shown(person.name) + (
+        f" ({safe_text(account)})" if len(host.members_accounts) > 1 else ""
     )
     if open_claims:
-        log.info("Discord member %s claimed %s (claims: open)", user, person.id)
-        await answer(interaction, f"You are now linked to {_shown(person.name)} in Immich.")
+        log.info("Discord member %s claimed %s of %s (claims: open)", user, person.id, account)
+        await answer(interaction, f"You are now linked to {shown} in Immich.")
         return
-    if not await _ask_approvers(interaction, config.channel_id, user, person):
+    if not await _ask_approvers(interaction, config.channel_id, user, person, shown):
         directory.store.drop_claim(user, person.id, pending=True)
         await answer(
             interaction,
@@ -153,13 +192,16 @@ async def _claim(host: MembersHost, interaction: discord.Interaction, value: str
         )
         return
     await answer(
-        interaction,
-        f"Your claim to be {_shown(person.name)} waits for an approver in <#{config.channel_id}>.",
+        interaction, f"Your claim to be {shown} waits for an approver in <#{config.channel_id}>."
     )
 
 
 async def _ask_approvers(
-    interaction: discord.Interaction, channel_id: int | None, user: int, person: Person
+    interaction: discord.Interaction,
+    channel_id: int | None,
+    user: int,
+    person: Person,
+    shown: str,
 ) -> bool:
     client = interaction.client
     channel: Any = client.get_channel(channel_id) if channel_id else None
@@ -169,7 +211,7 @@ async def _ask_approvers(
         if not isinstance(channel, discord.abc.Messageable):
             raise LookupError("not a text channel")
         await channel.send(
-            f"<@{user}> claims to be {_shown(person.name)} in Immich. Approve to link them: "
+            f"<@{user}> claims to be {shown} in Immich. Approve to link them: "
             "they will be told by DM when they are in a new photo.",
             view=claim_view(user, person.id),
             allowed_mentions=NO_MENTIONS,
@@ -188,15 +230,14 @@ async def _ask_approvers(
 async def _unclaim(host: MembersHost, interaction: discord.Interaction) -> None:
     directory = _directory(host)
     user = interaction.user.id
-    link = directory.link_of(user)
-    if link is not None and link.source == "config":
+    if any(link.source == "config" for link in directory.links_of(user)):
         await answer(
             interaction, "Your link is set in the sidecar's config; ask its admin to remove it."
         )
         return
     if directory.store.drop_claim(user):
-        log.info("Discord member %s removed their people link", user)
-        await answer(interaction, "Your link to Immich is removed; no more spotted DMs.")
+        log.info("Discord member %s removed their people links", user)
+        await answer(interaction, "Your links to Immich are removed; no more spotted DMs.")
         return
     await answer(interaction, "You have no link to Immich.")
 
@@ -204,14 +245,17 @@ async def _unclaim(host: MembersHost, interaction: discord.Interaction) -> None:
 async def _members(host: MembersHost, interaction: discord.Interaction) -> None:
     directory = _directory(host)
     await interaction.response.defer(ephemeral=True, thinking=True)
-    await directory.check_people(host.members_immich)
+    await directory.check_people(host.members_accounts)
     user = interaction.user.id
     sees_all = has_role(interaction, host.settings.discord.members.approvers)
+    several = len(host.members_accounts) > 1
     links = [link for link in directory.links() if sees_all or link.user_id == user]
-    lines = [link_line(link, directory.dm_status(link.user_id)) for link in links]
+    lines = [link_line(link, directory.dm_status(link.user_id), several=several) for link in links]
     pending = [c for c in directory.pending() if sees_all or c.user_id == user]
     lines += [
-        f"{_shown(c.person_name)} ← <@{c.user_id}> (claim waiting for approval)" for c in pending
+        f"{_shown(c.person_name)}{f' in {safe_text(c.account)}' if several else ''} ← "
+        f"<@{c.user_id}> (claim waiting for approval)"
+        for c in pending
     ]
     if not lines:
         lines = ["No links yet." if sees_all else "You have no link to Immich (/immich claim)."]
@@ -223,7 +267,7 @@ async def _dm(host: MembersHost, interaction: discord.Interaction, on: bool) -> 
     user = interaction.user.id
     directory.set_dms(user, on)
     log.info("Discord member %s turned spotted DMs %s", user, "on" if on else "off")
-    linked = directory.link_of(user) is not None
+    linked = bool(directory.links_of(user))
     text = "Spotted DMs are on." if on else "Spotted DMs are off; /immich dm on turns them back on."
     if not linked:
         text += " (You have no link to Immich yet: /immich claim.)"

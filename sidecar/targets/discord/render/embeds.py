@@ -12,7 +12,7 @@ from sidecar.targets.base import AlbumRef, Delivery
 from sidecar.targets.discord.render.message import MessageFile, Thumbnail
 from sidecar.targets.discord.render.text import describe_people, kind_of, truncate
 from sidecar.targets.discord.safe import attachment_name, safe_text
-from sidecar.targets.links import album_asset_link, album_link, asset_link
+from sidecar.targets.links import Links
 
 EMBED_TITLE_LIMIT = 256
 EMBED_FIELD_LIMIT = 1024
@@ -24,7 +24,7 @@ Embeds = tuple[list[dict[str, Any]], list[MessageFile]]  # the embeds and the fi
 def asset_embed(
     asset: Asset,
     rule: str,
-    external_url: str,
+    links: Links,
     thumbnail: Thumbnail | None,
     album: AlbumRef | None = None,
 ) -> tuple[dict[str, Any], MessageFile | None]:
@@ -46,24 +46,19 @@ def asset_embed(
         )
     if album is not None:
         name = truncate(safe_text(album.name or "album"), 200)
+        album_url = links.album(album.id)
         fields.append(
             {
                 "name": "Album",
-                "value": f"[{name}]({album_link(external_url, album.id)})",
+                "value": f"[{name}]({album_url})" if album_url else name,
                 "inline": True,
             }
         )
     fields.append({"name": "Rule", "value": truncate(safe_text(rule), EMBED_FIELD_LIMIT)})
-    url = (
-        asset_link(external_url, asset.id)
-        if album is None
-        else album_asset_link(external_url, album.id, asset.id)
-    )
-    embed: dict[str, Any] = {
-        "title": truncate(title, EMBED_TITLE_LIMIT),
-        "url": url,
-        "fields": fields,
-    }
+    url = links.asset(asset.id, album.id if album is not None else None)
+    embed: dict[str, Any] = {"title": truncate(title, EMBED_TITLE_LIMIT), "fields": fields}
+    if url:
+        embed["url"] = url
     if asset.type == "VIDEO":
         embed["description"] = "🎬 This is a video: open it in Immich to play it."
     file = None
@@ -77,7 +72,7 @@ def asset_embed(
 def asset_embeds(
     deliveries: Sequence[Delivery],
     rule: str,
-    external_url: str,
+    links: Links,
     thumbnails: Mapping[str, Thumbnail],
 ) -> Embeds:
     """One embed per delivery's asset; a picture shown twice is attached once."""
@@ -87,7 +82,7 @@ def asset_embeds(
         embed, file = asset_embed(
             delivery.asset,
             rule,
-            external_url,
+            links,
             thumbnails.get(delivery.asset.id),
             delivery.album,
         )
@@ -100,7 +95,7 @@ def asset_embeds(
 def summary_embeds(
     text: str,
     rule: str,
-    link: str,
+    link: str | None,
     where: str,
     assets: Sequence[Asset],
     thumbnails: Mapping[str, Thumbnail],
@@ -108,30 +103,40 @@ def summary_embeds(
     """A large burst's one embed (its summary, a link to ``where`` to see them all) and the
     gallery of its first pictures."""
     embeds: list[dict[str, Any]] = [
-        {
-            "title": truncate(text.replace("**", ""), EMBED_TITLE_LIMIT),
-            "url": link,
-            "description": f"Rule **{safe_text(rule)}**. Open {where} to see them all.",
-        }
+        with_url(
+            {
+                "title": truncate(text.replace("**", ""), EMBED_TITLE_LIMIT),
+                "description": f"Rule **{safe_text(rule)}**."
+                + (f" Open {where} to see them all." if link else ""),
+            },
+            link,
+        )
     ]
     return embeds, gallery(embeds, assets, thumbnails, link)
 
 
-def post_embeds(link: str, assets: Sequence[Asset], thumbnails: Mapping[str, Thumbnail]) -> Embeds:
+def post_embeds(
+    link: str | None, assets: Sequence[Asset], thumbnails: Mapping[str, Thumbnail]
+) -> Embeds:
     """A scheduled post's embeds: a link to Immich (the headline is the message's content, not
     said again) over the gallery of its pictures."""
-    embeds: list[dict[str, Any]] = [{"title": POST_LINK_TITLE, "url": link}]
+    embeds: list[dict[str, Any]] = [with_url({"title": POST_LINK_TITLE}, link)]
     return embeds, gallery(embeds, assets, thumbnails, link)
+
+
+def with_url(embed: dict[str, Any], url: str | None) -> dict[str, Any]:
+    return {**embed, "url": url} if url else embed
 
 
 def gallery(
     embeds: list[dict[str, Any]],
     assets: Sequence[Asset],
     thumbnails: Mapping[str, Thumbnail],
-    link: str,
+    link: str | None,
 ) -> list[MessageFile]:
     """Attach the assets' pictures: the first on ``embeds[0]``, the others as embeds sharing
-    its url, which Discord shows as one gallery. Returns the files to upload."""
+    its url, which Discord shows as one gallery (without a url, only the first picture is
+    shown). Returns the files to upload."""
     files: list[MessageFile] = []
     for asset in assets:
         thumbnail = thumbnails.get(asset.id)
@@ -140,9 +145,11 @@ def gallery(
         name = attachment_name(asset.id, thumbnail.content_type)
         if name in {f.filename for f in files}:
             continue
-        files.append(MessageFile(name, thumbnail.data, thumbnail.content_type))
         if "image" not in embeds[0]:
             embeds[0]["image"] = {"url": f"attachment://{name}"}
-        else:
+        elif link:
             embeds.append({"url": link, "image": {"url": f"attachment://{name}"}})
+        else:
+            break
+        files.append(MessageFile(name, thumbnail.data, thumbnail.content_type))
     return files
