@@ -1,10 +1,12 @@
-"""What the state file says about deliveries, read only: one asset's rows (``explain``), and the
-figures of each rule and target and the last deliveries (the status page). Nothing here writes."""
+"""What the state file says about deliveries, read only: one asset's rows (``explain``), the
+state of given deliveries (``dry-run``), and the figures of each rule and target and the last
+deliveries (the status page). Nothing here writes."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -97,6 +99,26 @@ class ReportTables:
             (asset_id,),
         )
         return [_record(row) for row in rows]
+
+    def delivery_states(
+        self, keys: Iterable[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], str]:
+        """The state (pending, sent or failed) of each (rule, target, asset id) that has an
+        outbox row; reads only (the dry run asks)."""
+        wanted = set(keys)
+        assets = sorted({asset_id for _rule, _target, asset_id in wanted})
+        found: dict[tuple[str, str, str], str] = {}
+        for start in range(0, len(assets), 500):
+            chunk = assets[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for rule, target, asset_id, state in self._db.execute(
+                "SELECT rule, target, asset_id, state FROM outbox "  # noqa: S608 - placeholders
+                f"WHERE asset_id IN ({marks})",
+                chunk,
+            ):
+                if (rule, target, asset_id) in wanted:
+                    found[(rule, target, asset_id)] = state
+        return found
 
     def matched_at(self, asset_id: str) -> dict[str, datetime]:
         """When each rule matched the asset, as the match log keeps it (longer than sent rows)."""
