@@ -137,8 +137,10 @@ class SidecarProcess:
         options: Sequence[str] = (),
         log_file: Path | None = None,
         run_options: Sequence[str] = (),
+        cwd: Path = REPO,
     ) -> None:
         self.config = config
+        self.cwd = cwd  # where relative paths in the config (./data/state.db) start
         self.env = env
         self.metrics_port = metrics_port
         self.options = tuple(options)
@@ -162,7 +164,7 @@ class SidecarProcess:
                 "-c",
                 str(self.config),
                 *self.run_options,
-                cwd=REPO,
+                cwd=self.cwd,
                 env=env,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log or asyncio.subprocess.PIPE,

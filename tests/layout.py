@@ -23,11 +23,12 @@ MAX_MODULES_PER_FOLDER = 12
 
 # area -> the areas it may import (besides itself and the root package's ``__version__``).
 # An area is a dotted prefix; a module belongs to the longest one that names it.
-_BASE = ("sidecar.clock", "sidecar.wording")
+_BASE = ("sidecar.clock", "sidecar.wording", "sidecar.masking")
 _CONFIG = (*_BASE, "sidecar.config")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "sidecar.clock": (),
     "sidecar.wording": (),
+    "sidecar.masking": (),
     "sidecar.ops": (*_BASE, "sidecar.config.model"),
     # Each target kind reads its own config block: the loader asks the registry for it.
     "sidecar.config": (*_BASE, "sidecar.targets.registry"),
@@ -93,6 +94,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "sidecar.push",
         "sidecar.discord",
     ),
+    # init asks Immich what is there (the client, the people and album look-ups the rules use)
+    # and writes a config the loader reads back.
+    "sidecar.init": (*_CONFIG, "sidecar.ops", "sidecar.immich", "sidecar.engine"),
     "sidecar.app": (
         *_CONFIG,
         "sidecar.ops",
@@ -113,6 +117,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "sidecar.discord",
         "sidecar.doctor",
         "sidecar.app",
+        "sidecar.init",
         "sidecar.ui",
     ),
     "sidecar.__main__": ("sidecar.cli",),

@@ -14,6 +14,8 @@ from datetime import time
 from pathlib import Path
 from typing import Protocol
 
+from sidecar.masking import mask_url_credentials
+
 KeyPath = tuple[str | int, ...]
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -38,6 +40,8 @@ class Problem:
     line: int | None
     where: str  # a key path like rules[0].targets, or what failed (e.g. "invalid YAML")
     message: str
+    # Lines that show the spot (the file's line with a caret under it), printed after it.
+    excerpt: tuple[str, ...] = field(default=(), compare=False)
 
     def render(self, source: str) -> str:
         location = f"{source}:{self.line}" if self.line is not None else source
@@ -47,9 +51,12 @@ class Problem:
             else (f"{location}: {self.message}")
         )
         # Keys and values echoed from the file may hold newlines, control characters or lone
-        # surrogates: escaped, a problem stays one printable line.
-        return "".join(
-            ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+        # surrogates: escaped, a problem stays one printable line. A URL's password is hidden.
+        return mask_url_credentials(
+            "".join(
+                ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                for ch in text
+            )
         )
 
 
@@ -66,6 +73,14 @@ class ConfigError(Exception):
     def lines(self) -> list[str]:
         """One ``file:line: path: message`` line per problem."""
         return [problem.render(self.source) for problem in self.problems]
+
+    def report(self) -> list[str]:
+        """What a person reads: each problem's line, then the file's lines it shows."""
+        return [
+            text
+            for problem in self.problems
+            for text in (problem.render(self.source), *problem.excerpt)
+        ]
 
 
 class Secret:
