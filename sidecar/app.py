@@ -227,7 +227,7 @@ class Sidecar:
         )
         await self._http.start()
         self.push = PushRuntime(
-            self.client,  # push runs in the first account (a workflow is its owner's)
+            self.accounts,  # a pushed asset is read with its uploader's key
             self.polls,
             self.store,
             self.metrics,

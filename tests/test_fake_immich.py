@@ -958,6 +958,23 @@ async def test_v2_has_workflows_but_no_webhook_action() -> None:
         assert immich.workflows.calls == []
 
 
+async def test_v3_each_user_has_their_own_workflows_firing_for_their_own_uploads() -> None:
+    """A workflow is its creator's: listed, changed and fired for that user only (3.1.0)."""
+    async with FakeImmich(version=(3, 1, 0)) as immich, Receiver() as receiver:
+        mum = immich.add_user("Mum", api_key="mum-key")
+        async with client_for(immich, key="mum-key") as as_mum, client_for(immich) as as_admin:
+            made = await as_mum.post("/workflows", json=workflow_body(receiver.url))
+            assert (await as_admin.get("/workflows")).json() == []
+            assert [w["id"] for w in (await as_mum.get("/workflows")).json()] == [made.json()["id"]]
+            other = await as_admin.put(f"/workflows/{made.json()['id']}", json={"enabled": False})
+            assert other.status_code == 400  # not the admin's: "not found", as Immich answers
+        immich.add_asset()  # the admin's upload: Mum's workflow stays quiet
+        mums = immich.add_asset(owner=mum)
+        await wait_for(lambda: len(receiver.seen) == 1)
+        ((_, _, body),) = receiver.seen
+        assert body["data"]["asset"]["id"] == mums and body["data"]["asset"]["ownerId"] == mum
+
+
 async def test_v3_without_its_core_plugin_knows_no_webhook_step() -> None:
     """A 3.1.0 whose image lacks plugins/immich-plugin-core: no plugin listed, and a workflow
     with the webhook step is refused with Immich's own words (checked on a real server)."""

@@ -338,8 +338,9 @@ async def test_a_metadata_push_decides_rules_without_people_only(tmp_path: Path)
         metrics = Metrics()
         async with ImmichClient(immich.url, Secret(immich.api_key), metrics) as client:
             handler = PushHandler(
-                client, store, metrics, lambda: now, lambda: watch, asyncio.Lock(),
-                opened.append, lambda: None,
+                lambda _owner: [("default", client)], store, metrics, lambda: now,
+                lambda _account: watch, asyncio.Lock(), lambda _owner, at: opened.append(at),
+                lambda: None,
             )  # fmt: skip
             asset = immich.add_asset(created_at=now)
             handler.offer(PushEvent("AssetMetadataExtraction", asset))
@@ -370,3 +371,42 @@ async def test_doctor_has_a_push_line(tmp_path: Path) -> None:
         assert (
             f"✓ push: workflow '{WORKFLOW_NAME}' sends AssetMetadataExtraction" in after.getvalue()
         )
+
+
+# -- every account (issue 28 item 1) --------------------------------------------------------------
+
+
+def test_a_push_names_its_uploader_when_immich_does() -> None:
+    owner = "5b1c2d3e-4f50-4a6b-8c7d-8e9fa0b1c2d3"
+    body = immich_body()
+    body["data"]["asset"]["ownerId"] = owner
+    assert parse_push(body) == PushEvent("AssetMetadataExtraction", ASSET, owner)
+    body["data"]["asset"]["ownerId"] = "not an id"
+    assert parse_push(body) == PushEvent("AssetMetadataExtraction", ASSET)  # read through each
+
+
+async def test_status_and_doctor_show_each_account_and_the_last_push_once(tmp_path: Path) -> None:
+    from sidecar.doctor.runner import diagnose
+    from sidecar.push.setup import each_account
+
+    async with FakeImmich(version=(3, 1, 0)) as immich:
+        immich.add_user("Dad", api_key="dad-key")
+        immich.add_user("Mum", api_key="mum-key")
+        path = tmp_path / "config.yaml"
+        write_config(
+            path, immich_url=immich.url, state=tmp_path / "state.db",
+            rules="- {name: all, targets: [stdout]}", accounts={"dad": "DAD", "mum": "MUM"},
+            extra="push:\n  listen: 127.0.0.1:9188\n  secret: ${IMMICH_PUSH_SECRET}\n",
+        )  # fmt: skip
+        settings = load_settings(path, {**ENV, "DAD": "dad-key", "MUM": "mum-key"})
+        async with ImmichClient(immich.url, Secret("dad-key"), Metrics()) as dad:
+            await setup(settings, dad, None)  # Dad's workflow only
+        shown = await each_account(settings, "status")
+        report = io.StringIO()
+        await diagnose(settings, report)
+    assert not shown.ok
+    assert shown.lines[0].startswith("account dad: push: workflow 'immich-sidecar push' sends")
+    assert shown.lines[1].startswith("account mum: push: no workflow")
+    assert shown.lines[2:] == ("no push has arrived yet",)
+    assert "✓ push, account dad: workflow" in report.getvalue()
+    assert "✗ push, account mum: no workflow" in report.getvalue()

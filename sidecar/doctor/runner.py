@@ -90,7 +90,7 @@ async def _immich_side(settings: Settings, report: _Report, client: ImmichClient
                 accounts = await Accounts.open(settings, Metrics(), stack)
             bot = settings.discord.token is not None
             report.emit(await immich_checks(settings, immich, bot=bot, accounts=accounts))
-            report.emit(await push_checks(settings, immich))
+            report.emit(await push_checks(settings, immich, accounts))
             report.emit(await account_checks(settings, accounts))
     finally:
         if client is None:

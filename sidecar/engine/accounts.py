@@ -60,6 +60,7 @@ class Accounts:
         if not accounts:
             raise ValueError("at least one account")
         self._accounts = tuple(accounts)
+        self._owner_of: dict[str, str] = {}  # Immich user id -> account (learnt by check_keys)
 
     @classmethod
     async def open(
@@ -128,6 +129,20 @@ class Accounts:
         """What a post with ``accounts: names`` asks (empty: every account)."""
         chosen = [a.client for a in self._accounts if not names or a.name in names]
         return chosen[0] if len(chosen) == 1 else MergedAccounts(chosen, aliases)
+
+    def remember_users(self, users: Mapping[str, str]) -> None:
+        """Account -> the Immich user its key belongs to, as ``check_keys`` found."""
+        self._owner_of.update({user_id: account for account, user_id in users.items()})
+
+    def account_of(self, user_id: str | None) -> str | None:
+        """The account whose key is that Immich user's (None: unknown, or one account)."""
+        return self._owner_of.get(user_id) if user_id else None
+
+    def readers(self, owner_id: str | None) -> list[tuple[str, ImmichClient]]:
+        """The accounts to read an asset of ``owner_id`` through: its owner's first."""
+        owner = self.account_of(owner_id)
+        ordered = sorted(self._accounts, key=lambda a: a.name != owner)  # stable: config order
+        return [(a.name, a.client) for a in ordered]
 
     def get(self, name: str | None) -> ImmichAccount:
         """The account of that name (None: the first)."""
@@ -206,6 +221,7 @@ async def check_keys(
         owner_of.setdefault(user_id, account.name)
     if problems:
         raise RuleResolutionError(problems)
+    accounts.remember_users(users)
     return users
 
 

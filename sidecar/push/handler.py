@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sidecar.engine.rules.matching import matches_for
@@ -23,6 +23,7 @@ from sidecar.engine.store.database import Store
 from sidecar.engine.uploads.passes import Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichClientError, ImmichError
+from sidecar.immich.models import Asset
 from sidecar.ops.metrics import Metrics
 from sidecar.push.receiver import PushEvent
 
@@ -32,22 +33,29 @@ METADATA = "AssetMetadataExtraction"
 QUEUE_LIMIT = 1_000  # events waiting; beyond it a push is dropped and the poll catches up
 
 
+Reader = tuple[str, ImmichClient]  # an account's name and its client
+
+
 class PushHandler:
-    """Takes accepted push events (``offer``) and works through them one at a time (``run``)."""
+    """Takes accepted push events (``offer``) and works through them one at a time (``run``).
+
+    ``readers(owner_id)`` lists the accounts to read a pushed asset through, the uploader's
+    first (Immich sends the asset's ``ownerId``); ``watch(account)`` is what that account's
+    rules watch; ``uploads_seen(owner_id, at)`` opens the uploader's fast-poll window."""
 
     def __init__(
         self,
-        client: ImmichClient,
+        readers: Callable[[str | None], Sequence[Reader]],
         store: Store,
         metrics: Metrics,
         clock: Callable[[], datetime],
-        watch: Callable[[], Watch | None],
+        watch: Callable[[str], Watch | None],
         lock: asyncio.Lock,
-        uploads_seen: Callable[[datetime], object],
+        uploads_seen: Callable[[str | None, datetime], object],
         delivered: Callable[[], None],
         poll_soon: Callable[[float], None] = lambda delay: None,
     ) -> None:
-        self._client = client
+        self._readers = readers
         self._store = store
         self._metrics = metrics
         self._clock = clock
@@ -61,7 +69,7 @@ class PushHandler:
     def offer(self, event: PushEvent) -> None:
         now = self._clock()
         self._store.set_time(LAST_PUSH_KEY, now)
-        self._uploads_seen(now)
+        self._uploads_seen(event.owner_id, now)
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
@@ -88,7 +96,8 @@ class PushHandler:
         return result
 
     async def _decide(self, event: PushEvent) -> str:
-        watch = self._watch()
+        readers = self._readers(event.owner_id)
+        watch = self._watch(readers[0][0]) if readers else None
         if watch is None:
             return "nothing"
         waiting = any(r.none for r in watch.stream_rules)
@@ -98,17 +107,14 @@ class PushHandler:
             self._poll_soon(watch.settle.total_seconds() + 1)
         if event.trigger != METADATA:
             return "nothing"
-        rules = tuple(r for r in watch.stream_rules if not r.none)
-        if not rules:
+        read = await self._read(event, readers)
+        if isinstance(read, str):
+            return read
+        account, asset = read
+        watch = self._watch(account)
+        rules = tuple(r for r in watch.stream_rules if not r.none) if watch is not None else ()
+        if watch is None or not rules:
             return "nothing"
-        try:
-            asset = await self._client.asset(event.asset_id)
-        except ImmichClientError as err:  # a forged or deleted id: Immich refuses it
-            log.warning("push: Immich does not know the pushed asset (%s)", err)
-            return "unknown"
-        except ImmichError as err:
-            log.warning("push: cannot read the pushed asset (%s); the poll will", err)
-            return "failed"
         async with self._lock:
             now = self._clock()
             baselines = self._store.rule_baselines((r.name for r in rules), since_if_new=now)
@@ -120,3 +126,18 @@ class PushHandler:
         log.info("push: %s queued for a pushed asset", queued)
         self._delivered()
         return "queued"
+
+    async def _read(self, event: PushEvent, readers: Sequence[Reader]) -> tuple[str, Asset] | str:
+        """The asset, read with the key of the first account that can (the uploader's); the
+        result counted instead when none can ("unknown") or Immich fails ("failed")."""
+        refused: ImmichClientError | None = None
+        for account, client in readers:
+            try:
+                return account, await client.asset(event.asset_id)
+            except ImmichClientError as err:  # not this account's, or a forged or deleted id
+                refused = err
+            except ImmichError as err:
+                log.warning("push: cannot read the pushed asset (%s); the poll will", err)
+                return "failed"
+        log.warning("push: no account's key can read the pushed asset (%s)", refused)
+        return "unknown"

@@ -30,11 +30,13 @@ TRIGGERS = frozenset({"AssetCreate", "AssetMetadataExtraction"})
 class PushEvent:
     trigger: str  # AssetCreate or AssetMetadataExtraction
     asset_id: str
+    owner_id: str | None = None  # the uploader's Immich user id: whose key reads it first
 
 
 def parse_push(body: Any) -> PushEvent | None:
     """The event in Immich's ``{"type": "AssetV1", "trigger": ..., "data": {"asset": {"id":
-    ...}}}``; None for any other shape."""
+    ..., "ownerId": ...}}}``; None for any other shape (an owner that is not an id is left
+    out: the asset is then read through each account in turn)."""
     if not isinstance(body, dict) or body.get("type") != "AssetV1":
         return None
     trigger = body.get("trigger")
@@ -43,7 +45,9 @@ def parse_push(body: Any) -> PushEvent | None:
     asset_id = asset.get("id") if isinstance(asset, dict) else None
     if trigger not in TRIGGERS or not isinstance(asset_id, str) or not is_immich_id(asset_id):
         return None
-    return PushEvent(str(trigger), asset_id)
+    owner = asset.get("ownerId") if isinstance(asset, dict) else None
+    owner_id = owner if isinstance(owner, str) and is_immich_id(owner) else None
+    return PushEvent(str(trigger), asset_id, owner_id)
 
 
 class PushReceiver:

@@ -1,9 +1,11 @@
 """The push endpoint, the new-upload checks and the fast polls as one part of the running
 sidecar (``app.py`` starts, feeds and stops it).
 
-Each account has its own checks and fast polls (``engine.uploads.fast_poll``). Push runs in the
-first account (a workflow is its owner's): that account is not checked, its pushes open its
-fast-poll windows; every other account is checked every ``poll.fast.every``.
+Each account has its own checks and fast polls (``engine.uploads.fast_poll``). With push, an
+account whose uploads are pushed (the first account, and every other whose workflow ``push
+setup`` made is found at start: a workflow fires for its owner's uploads only) is not checked:
+its pushes open its fast-poll windows; every other account is checked every ``poll.fast.every``.
+A pushed asset is read with its uploader's key (the push names the owner).
 """
 
 from __future__ import annotations
@@ -16,17 +18,17 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sidecar.config.model import Settings
-from sidecar.engine.accounts import AccountPolls
+from sidecar.engine.accounts import AccountPolls, Accounts
 from sidecar.engine.planning import build_watch
 from sidecar.engine.rules.accounts import AccountRules
 from sidecar.engine.store.database import Store
 from sidecar.engine.uploads.fast_poll import FastPoller
 from sidecar.engine.uploads.passes import Watch
-from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichError
 from sidecar.ops.metrics import Metrics
 from sidecar.push.handler import PushHandler
 from sidecar.push.receiver import PushReceiver
+from sidecar.push.setup import has_workflow
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ class PushRuntime:
 
     def __init__(
         self,
-        client: ImmichClient,
+        accounts: Accounts,
         polls: AccountPolls,
         store: Store,
         metrics: Metrics,
@@ -56,25 +58,28 @@ class PushRuntime:
         self._lock = lock
         self._delivered = delivered
         self._metrics = metrics
+        self._accounts = accounts
         self._first = polls.accounts[0]
         push = settings().push
-        pushed = {self._first} if push else set()  # its pushes say what is new: not checked
+        # Whose pushes say what is new (not checked): the first account's, and those of the
+        # accounts whose workflow is found at start.
+        self.pushed = {self._first} if push else set()
         self.fast = {
             account: FastPoller(
                 functools.partial(self._fast_poll, account),
                 self._fast_settings,
                 metrics,
                 clock,
-                None if account in pushed else functools.partial(self._check, account),
+                None if account in self.pushed else functools.partial(self._check, account),
             )
             for account in polls.accounts
         }
         self.handler = PushHandler(
-            client,
+            accounts.readers,
             store,
             metrics,
             clock,
-            lambda: self._watch(self._first),
+            self._watch,
             lock,
             self._uploads_seen,
             delivered,
@@ -87,6 +92,7 @@ class PushRuntime:
         if self.receiver is not None:
             await self.receiver.start()
             log.info("listening for Immich pushes on port %d", self.receiver.port)
+            await self._find_workflows()
         self._tasks = [
             asyncio.create_task(fast.run(stop), name=f"fast-polls-{account}")
             for account, fast in self.fast.items()
@@ -101,11 +107,29 @@ class PushRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def _uploads_seen(self, since: datetime) -> None:
-        """A push: the first account's people rules get a fast-poll window."""
-        watch = self._watch(self._first)
-        if watch is not None and watch.person_rules:
-            self.fast[self._first].uploads_seen(since)
+    async def _find_workflows(self) -> None:
+        """The other accounts whose workflow is there: their pushes say what is new."""
+        for account in self._accounts:
+            if account.name in self.pushed:
+                continue
+            try:
+                found = await has_workflow(account.client)
+            except ImmichError as err:  # no workflow.read, 2.x, down: checked, as without push
+                log.debug("account %s: its push workflow could not be read (%s)", account.name, err)
+                continue
+            if found:
+                self.pushed.add(account.name)
+        if len(self._accounts) > 1:
+            log.info("push: uploads of %s are pushed", ", ".join(sorted(self.pushed)))
+
+    def _uploads_seen(self, owner_id: str | None, since: datetime) -> None:
+        """A push: the uploader's account (each pushed one when Immich did not say whose it
+        is) gives its people rules a fast-poll window."""
+        owner = self._accounts.account_of(owner_id)
+        for account in [owner] if owner is not None else sorted(self.pushed):
+            watch = self._watch(account)
+            if watch is not None and watch.person_rules:
+                self.fast[account].uploads_seen(since)
 
     def _watch(self, account: str) -> Watch | None:
         rules = self._rules()
@@ -121,7 +145,7 @@ class PushRuntime:
         """Anything new in ``account`` since ``since``? None when there is nothing to look
         for (no rule a new upload concerns, fast polls off) or Immich did not answer."""
         watch = self._watch(account)
-        if watch is None or self._settings().poll.fast_for <= 0:
+        if watch is None or self._settings().poll.fast_for <= 0 or account in self.pushed:
             return None
         if not watch.person_rules and not watch.eager_rules:
             return None

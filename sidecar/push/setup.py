@@ -1,8 +1,9 @@
 """``immich-sidecar push setup`` and ``push status``, and the doctor's push line.
 
-The workflow belongs to the API key's user and fires only for that user's uploads: each Immich
-user whose uploads should be pushed runs ``push setup`` with a key of their own. The sidecar
-finds its workflow again by name, so running setup twice changes nothing.
+The workflow belongs to the API key's user and fires only for that user's uploads, so setup
+and status run under every configured account, each with its own key, and say per account what
+they did or why not. The sidecar finds its workflow again by name, so running setup twice
+changes nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, TextIO
 
 from sidecar.clock import utc_now
 from sidecar.config.loader import load_settings
-from sidecar.config.model import PushSettings, Settings
+from sidecar.config.model import PushSettings, Secret, Settings
 from sidecar.engine.store.cursors import LAST_PUSH_KEY
 from sidecar.engine.store.database import Store
 from sidecar.immich.client import ImmichClient
@@ -169,6 +170,14 @@ async def _create_or_update(
                           f"{target}",))  # fmt: skip
 
 
+async def has_workflow(client: ImmichClient) -> bool:
+    """Whether the key's user has the sidecar's workflow, enabled (Immich 3.x only)."""
+    if (await client.version()).major < 3:
+        return False
+    mine = [w for w in await client.workflows() if w.name == WORKFLOW_NAME]
+    return any(w.enabled and w.trigger == TRIGGER for w in mine)
+
+
 def last_push(settings: Settings) -> datetime | None:
     store = Store.open_for_reading(settings.state.path)
     try:
@@ -177,19 +186,22 @@ def last_push(settings: Settings) -> datetime | None:
         store.close()
 
 
+def arrival(settings: Settings, now: datetime) -> str:
+    """When the last push arrived (for any account)."""
+    arrived = last_push(settings)
+    if arrived is None:
+        return "no push has arrived yet"
+    ago = max(0, int((now - arrived).total_seconds()))
+    return f"last push arrived {arrived:%Y-%m-%d %H:%M:%S} UTC ({ago} s ago)"
+
+
 async def status(settings: Settings, client: ImmichClient, now: datetime) -> Outcome:
     """Whether the workflow exists and when the last push arrived."""
     if settings.push is None:
         return Outcome(False, (NOT_CONFIGURED,))
-    arrived = last_push(settings)
-    when = (
-        f"last push arrived {arrived:%Y-%m-%d %H:%M:%S} UTC "
-        f"({max(0, int((now - arrived).total_seconds()))} s ago)"
-        if arrived is not None
-        else "no push has arrived yet"
-    )
     check = await workflow_check(settings, client)
-    return Outcome(check.ok, (check.line + (f" -> {check.fix}" if check.fix else ""), when))
+    return Outcome(check.ok, (check.render().removeprefix("✓ ").removeprefix("✗ "),
+                              arrival(settings, now)))  # fmt: skip
 
 
 async def workflow_check(settings: Settings, client: ImmichClient) -> Check:
@@ -204,7 +216,7 @@ async def workflow_check(settings: Settings, client: ImmichClient) -> Check:
     if not mine:
         return failed(
             f"push: no workflow '{WORKFLOW_NAME}' for this key's user",
-            "run `immich-sidecar push setup` (with each user's key whose uploads should push)",
+            "run `immich-sidecar push setup` (it sets the workflow up under every account)",
         )
     workflow = mine[0]
     if not workflow.enabled or workflow.trigger != TRIGGER:
@@ -215,14 +227,9 @@ async def workflow_check(settings: Settings, client: ImmichClient) -> Check:
     return passed(f"push: workflow '{WORKFLOW_NAME}' sends {TRIGGER} to {_url_of(workflow)}")
 
 
-async def _with_client(settings: Settings, action: str, url: str | None) -> Outcome:
+async def _with_client(settings: Settings, key: Secret, action: str, url: str | None) -> Outcome:
     async with ImmichClient(
-        settings.immich.url,
-        settings.immich.api_key,
-        Metrics(),
-        timeout=10.0,
-        max_attempts=2,
-        max_retry_seconds=10.0,
+        settings.immich.url, key, Metrics(), timeout=10.0, max_attempts=2, max_retry_seconds=10.0
     ) as client:
         try:
             if action == "setup":
@@ -232,11 +239,30 @@ async def _with_client(settings: Settings, action: str, url: str | None) -> Outc
             return Outcome(False, (str(err),))
 
 
+async def each_account(settings: Settings, action: str, url: str | None = None) -> Outcome:
+    """Setup or status under every configured account, each with its own key (a workflow
+    fires for its owner's uploads only): one line per account, named when there are several;
+    the last push once. Fine when it is fine in every account."""
+    if settings.push is None:
+        return Outcome(False, (NOT_CONFIGURED,))
+    accounts = settings.immich.accounts
+    several = len(accounts) > 1
+    ok, lines = True, []
+    for account in accounts:
+        outcome = await _with_client(settings, account.api_key, action, url)
+        ok = ok and outcome.ok
+        said = outcome.lines[:1] if action == "status" and several else outcome.lines
+        lines += [f"account {account.name}: {line}" if several else line for line in said]
+    if action == "status" and several:
+        lines.append(arrival(settings, utc_now()))
+    return Outcome(ok, tuple(lines))
+
+
 def run(config_path: Path, action: str, url: str | None = None, out: TextIO | None = None) -> int:
     """``immich-sidecar push setup|status``: prints what it did or found; 0 when all is well."""
     settings = load_settings(config_path)
     quiet_library_retry_hooks()
-    outcome = asyncio.run(_with_client(settings, action, url))
+    outcome = asyncio.run(each_account(settings, action, url))
     for line in outcome.lines:
         print(line, file=out or sys.stdout)
     return 0 if outcome.ok else 1

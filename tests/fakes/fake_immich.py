@@ -947,9 +947,9 @@ class FakeImmich:
         self._ordered = None
         for asset_id in ids:
             if announce:  # False: a library scan, whose workflow calls come one by one
-                self.workflows.uploaded(asset_id, owner or "")
+                self.workflows.uploaded(asset_id, self._local(owner))
             else:
-                self.workflows.fire("AssetCreate", asset_id, owner or "")
+                self.workflows.fire("AssetCreate", asset_id, self._local(owner))
         return ids
 
     def library_scan(
@@ -1786,7 +1786,7 @@ class FakeImmich:
         person = self._find_person(request)
         return web.json_response({"assets": self._face_counts().get(person.id, 0)})
 
-    # -- for tests.fakes.fake_shared_links
+    # -- for tests.fakes.fake_shared_links and fake_workflows
 
     def caller(self) -> str:
         """The user whose key made the request being answered ("": the first key's)."""

@@ -91,21 +91,23 @@ class FakeWorkflows:
     # -- firing
 
     def uploaded(self, asset_id: str, owner: str) -> None:
-        """An asset was uploaded by ``owner`` ("" is the key's user, who owns every workflow
-        here): run the matching webhook steps, the metadata one ~20 ms later."""
+        """An asset was uploaded by ``owner`` ("" is the first key's user): run the matching
+        webhook steps of ``owner``'s workflows, the metadata one ~20 ms later."""
         for trigger, delay in (("AssetCreate", 0.0), ("AssetMetadataExtraction", METADATA_DELAY)):
             self.fire(trigger, asset_id, owner, delay)
 
     def fire(self, trigger: str, asset_id: str, owner: str, delay: float = 0.0) -> None:
         """Run the webhook steps of the workflows on ``trigger`` for one asset (a library scan
         fires ``AssetCreate`` at the scan and ``AssetMetadataExtraction`` when it is read)."""
-        if not self._fake.is_v3 or owner:
+        if not self._fake.is_v3:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # driven outside the event loop: nothing can be sent
         for workflow in self.workflows.values():
+            if workflow["owner"] != owner:  # a workflow fires for its owner's uploads only
+                continue
             if not workflow["enabled"] or workflow["trigger"] != trigger:
                 continue
             for step in workflow["steps"]:
@@ -165,7 +167,7 @@ class FakeWorkflows:
         if not self._fake.is_v3:
             return {
                 "id": workflow["id"],
-                "ownerId": self._fake.key_user_id,
+                "ownerId": self._fake.real_user_id(workflow["owner"]),
                 "name": workflow["name"],
                 "description": workflow.get("description", ""),
                 "triggerType": workflow["trigger"],
@@ -256,8 +258,13 @@ class FakeWorkflows:
         fields["actions"] = actions
         return []
 
+    def owned_by(self, owner: str) -> list[dict[str, Json]]:
+        """The workflows of one user ("" is the first key's), as stored."""
+        return [w for w in self.workflows.values() if w["owner"] == owner]
+
     async def _list(self, request: web.Request) -> web.Response:
-        return web.json_response([self._shape(w) for w in self.workflows.values()])
+        mine = self.owned_by(self._fake.caller())
+        return web.json_response([self._shape(w) for w in mine])
 
     def _refused(self, problems: list[str]) -> web.Response:
         """A 400: an unknown step method is said alone (not a validation list), as 3.1 does."""
@@ -280,13 +287,18 @@ class FakeWorkflows:
             "actions": [],
             "createdAt": now,
             "updatedAt": now,
+            "owner": self._fake.caller(),  # the key's user: each user has their own
             **fields,
         }
         self.workflows[workflow["id"]] = workflow
         return web.json_response(self._shape(workflow, with_steps=False), status=201)
 
     def _find(self, request: web.Request) -> dict[str, Json] | None:
-        return self.workflows.get(request.match_info["id"])
+        """The caller's workflow of that id (another user's is "not found", as in Immich)."""
+        workflow = self.workflows.get(request.match_info["id"])
+        return (
+            workflow if workflow is not None and workflow["owner"] == self._fake.caller() else None
+        )
 
     async def _get(self, request: web.Request) -> web.Response:
         workflow = self._find(request)
@@ -309,8 +321,9 @@ class FakeWorkflows:
         return web.json_response(self._shape(workflow))
 
     async def _delete(self, request: web.Request) -> web.Response:
-        if self.workflows.pop(request.match_info["id"], None) is None:
+        if self._find(request) is None:
             return self._error(400, "Not found or no workflow.delete access")
+        del self.workflows[request.match_info["id"]]
         return web.Response(status=204)
 
     async def _plugins(self, request: web.Request) -> web.Response:
