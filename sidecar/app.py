@@ -178,7 +178,9 @@ class Sidecar:
         self.accounts = await Accounts.open(settings, self.metrics, self._resources)
         self.client = self.accounts.first.client
         self.lookup = ConfigLookup(self.accounts, self.access, self.directory)
+        more = [(a.name, a.client) for a in self.accounts][1:]  # their users' cursors too
         self.session = ImmichSession(self.client, self.store, self.access, self.lookup.resolve)
+        self.session.watch_owners(more)
         self.albums = AlbumWatcher(self.accounts.albums(), self.store, self.metrics)
         self.polls = AccountPolls(self.accounts, self.store, self.metrics, self._clock, self.albums)
         self.dispatcher = Dispatcher(self.store, self.metrics, self._clock)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sidecar.config.loader import load_settings
-from sidecar.config.model import ConfigError, PeopleAliases, PeopleFilter, Rule
+from sidecar.config.model import ConfigError, PeopleAliases, PeopleFilter, Rule, Secret
 from sidecar.engine.rules.accounts import compile_across, people_changes
 from sidecar.engine.rules.matching import RuleResolutionError
 from sidecar.engine.store import schema as store_schema
@@ -388,3 +388,50 @@ def test_a_key_file_is_part_of_the_config_a_reload_compares(tmp_path):
     key.write_text("mum-new\n")
     assert file_hash(path, settings.secret_files) != settings.content_hash
     assert load_settings(path).content_hash == file_hash(path, settings.secret_files)
+
+
+async def test_each_accounts_cursors_belong_to_its_user(tmp_path):
+    """The state-owner check covers every account: Mum's entry given Leo's key later would
+    skip Leo's backfill with Mum's cursors, so it is refused, naming the account; an account
+    Immich does not answer yet is checked once it does."""
+    from sidecar.engine.access import FeatureAccess
+    from sidecar.engine.session import ImmichSession
+    from sidecar.engine.store.owner import StateOwnerError
+    from sidecar.immich.client import ImmichClient
+    from sidecar.ops.metrics import Metrics
+    from tests.fakes.fake_immich import FakeImmich
+
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "immich:\n  url: http://127.0.0.1:9\n  accounts:\n    dad: {api_key: dad-key}\n"
+        "    mum: {api_key: mum-key}\n"
+        "targets: {stdout: {console: true}}\nrules:\n  - {name: all, targets: [stdout]}\n"
+    )
+    settings = load_settings(path)
+    store = Store.open(tmp_path / "state.db")
+
+    async def connect(immich: FakeImmich, mum_key: str) -> None:
+        async with (
+            ImmichClient(immich.url, Secret("dad-key"), Metrics()) as dad,
+            ImmichClient(immich.url, Secret(mum_key), Metrics()) as mum,
+        ):
+            session = ImmichSession(dad, store, FeatureAccess(Metrics()))
+            session.watch_owners([("mum", mum)])
+            await session.connect(settings, bot=False)
+
+    async with FakeImmich(version=(3, 1, 0)) as immich:
+        immich.add_user("Dad", api_key="dad-key")
+        immich.add_user("Mum", api_key="mum-key")
+        immich.add_user("Leo", api_key="leo-key")
+        immich.revoke_key("mum-key")
+        await connect(immich, "mum-key")  # Mum does not answer: nothing recorded for her yet
+        assert AccountStore(store, "mum").get_meta("immich_owner") is None
+        immich.restore_key("mum-key")
+        await connect(immich, "mum-key")
+        await connect(immich, "mum-key")  # the same user again: fine
+        with pytest.raises(StateOwnerError) as refused:
+            await connect(immich, "leo-key")
+    assert str(refused.value).startswith("account mum: state file")
+    assert "'Mum'" in str(refused.value) and "'Leo'" in str(refused.value)
+    assert "--reset-state" in str(refused.value)
+    store.close()

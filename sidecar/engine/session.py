@@ -6,16 +6,17 @@ rules again."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from sidecar.config.model import Rule, Settings
 from sidecar.engine.access import FeatureAccess, missing_permission
 from sidecar.engine.planning import resolve_rules
 from sidecar.engine.rules.accounts import AccountRules, one_account
+from sidecar.engine.store.accounts import AccountStore
 from sidecar.engine.store.database import Store
-from sidecar.engine.store.owner import check_owner
+from sidecar.engine.store.owner import StateOwnerError, check_owner
 from sidecar.immich.client import ImmichClient
-from sidecar.immich.errors import ImmichPermissionError
+from sidecar.immich.errors import ImmichError, ImmichPermissionError
 from sidecar.immich.permissions import STATE_OWNER, Feature, features_in_use, rule_features
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ class ImmichSession:
         resolve: Resolver | None = None,
     ) -> None:
         self._client = client
+        self._others: tuple[tuple[str, ImmichClient], ...] = ()  # watch_owners
+        self._owners_checked: set[str] = set()
         self._store = store
         self._resolve: Resolver = resolve or (
             lambda settings, runs: rules_only(client, settings, runs)
@@ -110,7 +113,28 @@ class ImmichSession:
             log.error("Immich refused %s: the API key lacks %s", err.endpoint, permission)
         return False
 
+    def watch_owners(self, others: Sequence[tuple[str, ImmichClient]]) -> None:
+        """The other accounts (name, client): each one's cursors are its user's too."""
+        self._others = tuple(others)
+
     async def _check_owner(self, settings: Settings) -> None:
-        if not self._owner_checked and self.access.is_on(STATE_OWNER):
+        """The state file is the first account's user's; each other account's cursors are
+        its user's (kept with them): a key of another user under an account's name would
+        skip that user's backfill. An account Immich does not answer is checked later."""
+        if not self.access.is_on(STATE_OWNER):
+            return
+        if not self._owner_checked:
             check_owner(self._store, await self._client.me(), settings.immich.url)
             self._owner_checked = True
+        for name, client in self._others:
+            if name in self._owners_checked:
+                continue
+            try:
+                user = await client.me()
+            except ImmichError:  # down, refused, or no user.read: checked once it answers
+                continue
+            try:
+                check_owner(AccountStore(self._store, name), user, settings.immich.url)
+            except StateOwnerError as err:
+                raise StateOwnerError(f"account {name}: {err}") from None
+            self._owners_checked.add(name)
