@@ -180,7 +180,8 @@ class Sidecar:
         self.lookup = ConfigLookup(self.accounts, self.access, self.directory)
         more = [(a.name, a.client) for a in self.accounts][1:]  # their users' cursors too
         self.session = ImmichSession(self.client, self.store, self.access, self.lookup.resolve)
-        self.session.watch_owners(more)
+        self.session.add_accounts(more, self.metrics)
+        self.lookup.without_people = self.session.without_people
         self.albums = AlbumWatcher(self.accounts.albums(), self.store, self.metrics)
         self.polls = AccountPolls(self.accounts, self.store, self.metrics, self._clock, self.albums)
         self.dispatcher = Dispatcher(self.store, self.metrics, self._clock)

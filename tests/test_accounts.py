@@ -416,7 +416,7 @@ async def test_each_accounts_cursors_belong_to_its_user(tmp_path):
             ImmichClient(immich.url, Secret(mum_key), Metrics()) as mum,
         ):
             session = ImmichSession(dad, store, FeatureAccess(Metrics()))
-            session.watch_owners([("mum", mum)])
+            session.add_accounts([("mum", mum)], Metrics())
             await session.connect(settings, bot=False)
 
     async with FakeImmich(version=(3, 1, 0)) as immich:

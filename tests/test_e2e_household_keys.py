@@ -165,3 +165,32 @@ async def test_the_only_key_rotated_in_its_file_applies_without_a_restart(tmp_pa
             assert not any("next restart" in line for line in process.stderr)
         finally:
             assert await process.stop() == 0
+
+
+async def test_a_key_lacking_a_permission_turns_the_feature_off_in_its_account_only(household):
+    """Bea's key without asset.statistics: watching is off for Bea only (one line, one metric
+    label), Dad's photos post; once the key has it, Bea's photos of the meantime post."""
+    without = ["asset.read", "asset.view", "person.read", "user.read"]
+    household.immich.set_permissions(household.bea, without)
+    process = household.sidecar()
+    await process.start()
+    try:
+        by_dad = household.upload(household.dad, household.dads_grandma)
+        by_bea = household.upload(household.bea, household.beas_grandma)
+        await process.wait_for_delivery(by_dad)
+        await process.wait_for_polls(2)
+        assert process.delivered(by_bea) == []
+        off = "account bea: watching for new photos is off: the Immich API key lacks "
+        off += "asset.statistics"
+        assert said(process, off) == 1
+        feature = 'account="bea",feature="watching"'
+        assert await process.metric("immich_sidecar_account_feature_enabled", feature) == 0
+        assert await process.metric("immich_sidecar_feature_enabled", 'feature="watching"') == 1
+        assert said(process, "account dad: watching") == 0
+
+        household.immich.set_permissions(household.bea, None)  # ticked in Immich
+        await process.wait_for_delivery(by_bea)
+        assert said(process, "account bea: watching for new photos is on") == 1
+        assert await process.metric("immich_sidecar_account_feature_enabled", feature) == 1
+    finally:
+        assert await process.stop() == 0

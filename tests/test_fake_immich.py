@@ -1049,6 +1049,19 @@ async def test_a_user_given_a_new_key_answers_to_it_while_the_revoked_one_is_ref
         assert (await new.get("/users/me")).json()["id"] == bea
 
 
+async def test_each_users_key_may_have_permissions_of_its_own(immich):
+    mum = immich.add_user("Mum", api_key=MUM_KEY)
+    immich.add_user("Dad", api_key=DAD_KEY)
+    immich.set_permissions(mum, ["asset.read", "asset.view", "person.read"])
+    async with client_for(immich, key=MUM_KEY) as as_mum, client_for(immich, key=DAD_KEY) as as_dad:
+        listed = (await as_mum.get("/api-keys/me")).json()["permissions"]
+        assert listed == ["asset.read", "asset.view", "person.read"]
+        refused = await as_mum.post("/search/statistics", json={})
+        assert refused.status_code == 403
+        assert refused.json()["message"] == "Missing required permission: asset.statistics"
+        assert (await as_dad.post("/search/statistics", json={})).status_code == 200
+
+
 async def test_partner_sharing_in_timeline_widens_the_search_but_not_the_people(immich):
     dad = immich.add_user("Dad", api_key=DAD_KEY)
     mum = immich.add_user("Mum", api_key=MUM_KEY)

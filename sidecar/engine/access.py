@@ -52,8 +52,9 @@ class FeatureAccess:
     """The features in use, which are off, and why. Logs each change once and keeps the
     ``feature_enabled`` gauge; performs no I/O of its own."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, account: str = "") -> None:
         self._metrics = metrics
+        self._account = account  # another account's rule features: said and shown with it
         self._features: tuple[Feature, ...] = ()
         self._listed: frozenset[str] | None = None  # the key's permissions as last read
         self._refused: set[str] = set()  # named by a 403 since the listing last changed
@@ -65,7 +66,8 @@ class FeatureAccess:
     def use(self, features: Iterable[Feature]) -> list[Change]:
         """The features the (re)loaded config turns on."""
         self._features = tuple(features)
-        self._metrics.feature_enabled.clear()
+        if not self._account:
+            self._metrics.feature_enabled.clear()
         return self._settle()
 
     def granted(self, permissions: Collection[str]) -> list[Change]:
@@ -132,16 +134,20 @@ class FeatureAccess:
         self._off = off
         self._decided = True
         for feature in self._features:
-            self._metrics.feature_enabled.labels(feature=feature.key).set(feature not in off)
+            if self._account:
+                gauge = self._metrics.account_feature_enabled.labels(self._account, feature.key)
+            else:
+                gauge = self._metrics.feature_enabled.labels(feature=feature.key)
+            gauge.set(feature not in off)
         for change in changes:
             self._announce(change)
         return changes
 
-    @staticmethod
-    def _announce(change: Change) -> None:
+    def _announce(self, change: Change) -> None:
         feature = change.feature
+        who = f"account {self._account}: " if self._account else ""
         if change.on:
-            log.info("%s", feature.on_sentence())
+            log.info("%s%s", who, feature.on_sentence())
         else:
             level = logging.ERROR if feature in RUNNING_FEATURES else logging.WARNING
-            log.log(level, "%s", feature.off_sentence(change.missing))
+            log.log(level, "%s%s", who, feature.off_sentence(change.missing))

@@ -10,7 +10,7 @@ in Immich is followed, and what changed is said once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from sidecar.config.model import Rule, Settings
 from sidecar.engine.access import FeatureAccess
@@ -33,6 +33,8 @@ class ConfigLookup:
         self._access = access
         self._directory = directory
         self.links: list[Link] = []  # discord.members of the config being applied
+        # the accounts whose keys may not look people up (the session's; set by the app)
+        self.without_people: Callable[[], Collection[str]] = frozenset
         self._followed: AccountRules | None = None
         self._said: set[str] = set()  # the sentences about names already logged
 
@@ -40,7 +42,9 @@ class ConfigLookup:
         """Look the people of a config up in Immich: the rules' that can run, and its member
         links' while the key allows them (``person.read``), each name once per account."""
         search = PeopleSearch(settings.people_aliases)
-        rules = await resolve_account_rules(self._accounts, settings, runs, search)
+        rules = await resolve_account_rules(
+            self._accounts, settings, runs, search, self.without_people()
+        )
         notes = rules.ambiguities()
         if self._access.is_on(CLAIMS):
             self.links, link_notes = await resolve_member_links(self._accounts, settings, search)

@@ -3,7 +3,7 @@ the ``Watch`` a poll runs with, and each rule's presentation options."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Protocol
@@ -91,18 +91,23 @@ async def resolve_account_rules(
     settings: Settings,
     runs: Callable[[Rule], bool] = lambda _rule: True,
     search: PeopleSearch | None = None,
+    without_people: Collection[str] = (),
 ) -> AccountRules:
     """Check that no two keys are of one user, then look every person name of the rules that
     ``runs`` up in every account (each has its own people) and the albums across them. With
     several accounts, one Immich does not answer (down, its key refused) is left out, in
-    ``unresolved``, and the others go on; ImmichError only when none answers."""
+    ``unresolved``, and the others go on; ImmichError only when none answers. Names are not
+    looked up in the accounts ``without_people`` (their keys lack person.read)."""
     failed: dict[str, ImmichError] = {}
     await check_keys(accounts, settings, failed)
     names = person_names([rule for rule in settings.rules if runs(rule)])
     search = search or PeopleSearch(settings.people_aliases)
-    candidates = {}
+    candidates: dict[str, dict[str, list[Person]]] = {}
     for account in accounts:
         if account.name in failed:
+            continue
+        if account.name in without_people:
+            candidates[account.name] = {n: [] for n in names}
             continue
         try:
             candidates[account.name] = {n: await search.answers(account.client, n) for n in names}
@@ -125,7 +130,7 @@ async def resolve_account_rules(
             settings.line_of,
             runs,
             settings.people_aliases,
-            unresolved,
+            {*unresolved, *without_people},  # not asked: a name may be theirs
         )
     except RuleResolutionError as err:  # the albums' problems are reported with the people's
         await resolve_albums(client, settings.rules, source, (), err.problems, runs)

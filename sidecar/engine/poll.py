@@ -176,11 +176,11 @@ class ImmichPoll:
         rules = self._session.rules
         assert rules is not None  # resolved on connecting, or by a reload
         settings = self._settings()
-        runs = self._session.runs
+        runs = self._session.runs_in
         self._polls.waiting(rules.unresolved)
         await self._polls.poll(
             {
-                name: build_watch(settings, own, rules_off(settings, name, runs))
+                name: build_watch(settings, own, rules_off(settings, name, runs(name)))
                 for name, own in rules.by_account.items()
             }
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 from sidecar.config.model import Rule, Settings
 from sidecar.engine.access import FeatureAccess, missing_permission
@@ -17,7 +18,14 @@ from sidecar.engine.store.database import Store
 from sidecar.engine.store.owner import StateOwnerError, check_owner
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichError, ImmichPermissionError
-from sidecar.immich.permissions import STATE_OWNER, Feature, features_in_use, rule_features
+from sidecar.immich.permissions import (
+    PEOPLE,
+    STATE_OWNER,
+    Feature,
+    features_in_use,
+    rule_features,
+)
+from sidecar.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +51,18 @@ class ImmichSession:
         resolve: Resolver | None = None,
     ) -> None:
         self._client = client
-        self._others: tuple[tuple[str, ImmichClient], ...] = ()  # watch_owners
+        self._others: tuple[tuple[str, ImmichClient], ...] = ()  # add_accounts
         self._owners_checked: set[str] = set()
+        # The other accounts' rule features, each by its own key (the first's: ``access``).
+        self.account_access: dict[str, FeatureAccess] = {}
         self._store = store
         self._resolve: Resolver = resolve or (
             lambda settings, runs: rules_only(client, settings, runs)
         )
         self.access = access
         self.rules: AccountRules | None = None  # the running config's, resolved per account
-        self._rules_off: frozenset[Feature] = frozenset()  # rule features off when resolved
+        # rule features off when resolved, by account ("": the first)
+        self._rules_off: frozenset[tuple[str, Feature]] = frozenset()
         self._owner_checked = False
         self._unexpected: set[str] = set()  # permissions refused that no feature lists
 
@@ -60,6 +71,7 @@ class ImmichSession:
         can run. Raises ImmichError, StateOwnerError or RuleResolutionError."""
         self.access.use(features_in_use(settings, bot=bot))
         self.access.granted(await self._client.key_permissions())
+        await self._read_accounts(settings, every=True)
         await self._check_owner(settings)
         if self.rules is None:
             await self.resolve(settings)
@@ -70,13 +82,14 @@ class ImmichSession:
         an account's names could not be looked up (at start or at a reload)."""
         if self.access.anything_off:
             self.access.granted(await self._client.key_permissions())
-        if self.access.off_running() != self._rules_off or self.waiting:
+        await self._read_accounts(settings, every=False)
+        if self._off_now() != self._rules_off or self.waiting:
             await self.resolve(settings)
         await self._check_owner(settings)
 
     async def resolve(self, settings: Settings) -> None:
-        self.rules = await self._resolve(settings, self.runs)
-        self._rules_off = self.access.off_running()
+        self.rules = self._per_account(await self._resolve(settings, self.runs))
+        self._rules_off = self._off_now()
 
     async def resolve_for_reload(
         self, running: Settings, new: Settings, *, bot: bool
@@ -84,11 +97,12 @@ class ImmichSession:
         """The rules of a new config (the caller swaps them in with it)."""
         self.access.use(features_in_use(new, bot=bot))
         try:
-            rules = await self._resolve(new, self.runs)
+            await self._read_accounts(new, every=True)
+            rules = self._per_account(await self._resolve(new, self.runs))
         except BaseException:
             self.access.use(features_in_use(running, bot=bot))  # refused: the running one stays
             raise
-        self._rules_off = self.access.off_running()
+        self._rules_off = self._off_now()
         return rules
 
     @property
@@ -97,8 +111,53 @@ class ImmichSession:
         return dict(self.rules.unresolved) if self.rules is not None else {}
 
     def runs(self, rule: Rule) -> bool:
-        """Whether the key allows everything ``rule`` needs."""
+        """Whether the (first account's) key allows everything ``rule`` needs."""
         return self.access.all_on(rule_features(rule))
+
+    def runs_in(self, account: str) -> Callable[[Rule], bool]:
+        """Whether ``account``'s key allows everything a rule needs there."""
+        access = self.account_access.get(account)
+        if access is None:
+            return self.runs
+        return lambda rule: self.runs(rule) and access.all_on(rule_features(rule))
+
+    def without_people(self) -> frozenset[str]:
+        """The other accounts whose key may not look people up (their person rules are off)."""
+        return frozenset(n for n, a in self.account_access.items() if not a.is_on(PEOPLE))
+
+    def _off_now(self) -> frozenset[tuple[str, Feature]]:
+        """The rule features that are off, by account ("": the first)."""
+        off = {("", f) for f in self.access.off_running()}
+        off.update((n, f) for n, a in self.account_access.items() for f in a.off_running())
+        return frozenset(off)
+
+    def _per_account(self, rules: AccountRules) -> AccountRules:
+        """Each account's rules without those its own key does not allow."""
+        by_account = {
+            name: tuple(r for r in own if self.runs_in(name)(r.rule))
+            for name, own in rules.by_account.items()
+        }
+        return replace(rules, by_account=by_account)
+
+    def add_accounts(self, others: Sequence[tuple[str, ImmichClient]], metrics: Metrics) -> None:
+        """The other accounts (name, client): each one's key decides its rules' features, and
+        each one's cursors are its user's."""
+        self._others = tuple(others)
+        self.account_access = {name: FeatureAccess(metrics, name) for name, _ in others}
+
+    async def _read_accounts(self, settings: Settings, *, every: bool) -> None:
+        """The other accounts' keys' permissions for the rule features (``every``: each one;
+        else those with something off). One Immich does not answer is read later."""
+        features = list(dict.fromkeys(f for r in settings.rules for f in rule_features(r)))
+        for name, client in self._others:
+            access = self.account_access[name]
+            if not every and access.known and not access.anything_off:
+                continue
+            access.use(features)
+            try:
+                access.granted(await client.key_permissions())
+            except ImmichError as err:
+                log.debug("account %s: its key's permissions could not be read (%s)", name, err)
 
     def refused(self, err: ImmichPermissionError) -> bool:
         """A 403: the key lacks the permission it names, so every feature that needs it is off
@@ -112,10 +171,6 @@ class ImmichSession:
             self._unexpected.add(permission)
             log.error("Immich refused %s: the API key lacks %s", err.endpoint, permission)
         return False
-
-    def watch_owners(self, others: Sequence[tuple[str, ImmichClient]]) -> None:
-        """The other accounts (name, client): each one's cursors are its user's too."""
-        self._others = tuple(others)
 
     async def _check_owner(self, settings: Settings) -> None:
         """The state file is the first account's user's; each other account's cursors are

@@ -202,6 +202,13 @@ class Metrics:
         "feature",
     )
     # Several Immich accounts: `account` is a name from immich.accounts (a few at most).
+    account_feature_enabled = gauge(
+        "account_feature_enabled",
+        "For each account but the first: 1 for each rule feature its key allows, 0 while it "
+        "lacks a permission the feature needs (its rules needing it do not run there).",
+        "account",
+        "feature",
+    )
     account_up = gauge(
         "account_up",
         "1 while an Immich account's polls succeed, 0 while its key fails (revoked, 401).",

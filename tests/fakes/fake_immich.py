@@ -717,6 +717,7 @@ class FakeImmich:
         self._key_id = str(uuid.uuid4())
         self._user_keys: dict[str, str] = {}  # another user's API key -> that user's id
         self._revoked: set[str] = set()  # API keys deleted in Immich (answer 401)
+        self._key_permissions: dict[str, list[str]] = {}  # a user's key -> its own permissions
         # (sharer, receiver) -> whether the receiver shows the sharer's photos in their timeline
         self._partners: dict[tuple[str, str], bool] = {}
         self._started_at = _now()
@@ -1359,7 +1360,8 @@ class FakeImmich:
             if caller is None:
                 raise _ApiError(401, "Invalid API key")
             needed = _PERMISSIONS[route]
-            if needed and "all" not in self.permissions and needed not in self.permissions:
+            granted = self.permissions_of(caller)
+            if needed and "all" not in granted and needed not in granted:
                 raise _ApiError(403, f"Missing required permission: {needed}")
             token = _CALLER.set(caller)
             try:
@@ -1480,7 +1482,7 @@ class FakeImmich:
             {
                 "id": self._users[caller].key_id if caller else self._key_id,
                 "name": "sidecar",
-                "permissions": self.permissions,
+                "permissions": self.permissions_of(caller),
                 "createdAt": _iso(self._started_at),
                 "updatedAt": _iso(self._started_at),
             }
@@ -2009,6 +2011,17 @@ class FakeImmich:
         ``search/metadata`` and ``search/random`` return the sharer's assets too; their people
         stay the sharer's, so the receiver's person ids never match them."""
         self._partners[(self._local(sharer), self._local(receiver))] = in_timeline
+
+    def set_permissions(self, user_id: str, permissions: Sequence[str] | None) -> None:
+        """The permissions of that user's key (None: as ``permissions``, the first key's)."""
+        local = self._local(user_id)
+        if permissions is None:
+            self._key_permissions.pop(local, None)
+        else:
+            self._key_permissions[local] = list(permissions)
+
+    def permissions_of(self, caller: str) -> list[str]:
+        return self._key_permissions.get(caller, self.permissions)
 
     def add_key(self, user_id: str, api_key: str) -> None:
         """A new API key for a user made with ``add_user`` (a key rotated in Immich)."""
