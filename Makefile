@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # another's (tests/conftest.py says which tests never overlap). PARALLEL= runs in one process.
 PARALLEL ?= -n auto --dist worksteal
 
-.PHONY: venv run demo test test-fast lint fmt bench tools clean
+.PHONY: venv run demo test test-fast lint fmt bench tools translations clean
 
 venv: $(STAMP)
 
@@ -48,6 +48,17 @@ test: lint tools
 ## test-fast: lint, then every test but the end-to-end and slow ones (for the edit-test loop)
 test-fast: lint
 	$(BIN)/pytest -q $(PARALLEL) -m "not e2e and not slow and not container"
+
+## translations: extract the texts into messages.pot, update every .po, compile the .mo files
+LOCALES := sidecar/locales
+translations: venv
+	$(BIN)/pybabel extract --quiet -F $(LOCALES)/babel.cfg --no-default-keywords \
+	  -k T_:1c,2 -k TP_:1c,2,3 -k locale_str --sort-by-file --no-wrap \
+	  --project immich-discord-sidecar --copyright-holder "immich-discord-sidecar contributors" \
+	  -o $(LOCALES)/messages.pot sidecar
+	$(BIN)/pybabel update --quiet -D messages -i $(LOCALES)/messages.pot -d $(LOCALES) \
+	  --no-wrap --ignore-obsolete --init-missing
+	$(BIN)/pybabel compile --quiet -D messages -d $(LOCALES) --statistics
 
 ## bench: performance figures (not part of the pass/fail run)
 bench: venv

@@ -14,6 +14,8 @@ from datetime import time
 from pathlib import Path
 from typing import Protocol
 
+from sidecar.messages.templates import Templates
+
 KeyPath = tuple[str | int, ...]
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -281,6 +283,14 @@ class Batching:
 
 
 @dataclass(frozen=True)
+class TargetWords:
+    """A target's own ``locale`` and default ``messages`` (any kind of target)."""
+
+    locale: str | None = None
+    messages: Templates = field(default_factory=Templates)
+
+
+@dataclass(frozen=True)
 class Rule:
     name: str
     targets: tuple[str, ...]
@@ -292,6 +302,7 @@ class Rule:
     albums: AlbumFilter = field(default_factory=AlbumFilter)  # empty: fires on new uploads
     quiet_hours: QuietHours | None = None
     accounts: tuple[str, ...] = ()  # immich.accounts this rule watches (empty: all)
+    messages: Templates = field(default_factory=Templates)  # the rule's own words
 
 
 POST_KINDS = ("memories", "birthdays", "digest")
@@ -313,6 +324,8 @@ class Post:
     one_message_per_year: bool = False
     rules: tuple[str, ...] = ()  # digest: the rules summarised
     accounts: tuple[str, ...] = ()  # memories, birthdays: the accounts asked (empty: all)
+    locale: str | None = None  # the post's own language
+    messages: Templates = field(default_factory=Templates)
     line: int | None = field(default=None, compare=False)  # where the post starts in the file
 
 
@@ -328,6 +341,8 @@ class Settings:
     targets: Mapping[str, Target]
     rules: tuple[Rule, ...]
     timezone: str = "UTC"  # IANA name: cron schedules and "today" are read in it
+    locale: str = "en"  # BCP 47: the language of the built-in texts, and their formats
+    target_words: Mapping[str, TargetWords] = field(default_factory=dict)  # by target name
     posts: tuple[Post, ...] = ()
     push: PushSettings | None = None  # None: no push endpoint
     # Where each key path was written, for problems found after loading (a person name that

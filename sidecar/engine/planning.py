@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from sidecar.config.model import KeyPath, Rule, Settings, format_key_path
+from sidecar.config.model import KeyPath, Rule, Settings, TargetWords, format_key_path
 from sidecar.engine.accounts import Accounts, check_keys
 from sidecar.engine.albums.resolve import (
     album_where,
@@ -31,6 +31,8 @@ from sidecar.engine.rules.matching import (
 from sidecar.engine.uploads.poller import Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import Album, AlbumSummary, Person, is_immich_id
+from sidecar.messages.render import Words
+from sidecar.messages.templates import Templates
 
 
 async def resolve_rules(
@@ -127,15 +129,37 @@ def build_watch(settings: Settings, rules: tuple[CompiledRule, ...]) -> Watch:
     )
 
 
+def words_for(
+    settings: Settings, target: str, templates: Templates, locale: str | None = None
+) -> Words:
+    """How a rule's or post's messages to ``target`` are worded: the post's locale, else the
+    target's, else the top-level one; the rule's or post's templates over the target's."""
+    own = settings.target_words.get(target, TargetWords())
+    return Words(
+        locale=locale or own.locale or settings.locale,
+        timezone=settings.timezone,
+        templates=templates.over(own.messages),
+    )
+
+
 def rule_options(settings: Settings) -> Callable[[str], RuleOptions]:
     options = {
-        rule.name: RuleOptions(
-            mention_roles=rule.mention_roles,
-            batching=rule.batching,
-            mention_members=rule.mention_members,
+        post.name: RuleOptions(
+            words={t: words_for(settings, t, post.messages, post.locale) for t in post.targets}
         )
-        for rule in settings.rules
+        for post in settings.posts
     }
+    options.update(
+        {
+            rule.name: RuleOptions(
+                mention_roles=rule.mention_roles,
+                batching=rule.batching,
+                mention_members=rule.mention_members,
+                words={t: words_for(settings, t, rule.messages) for t in rule.targets},
+            )
+            for rule in settings.rules
+        }
+    )
     return lambda name: options.get(name, RuleOptions())
 
 

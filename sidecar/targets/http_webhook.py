@@ -42,6 +42,7 @@ from sidecar.targets.base import (
     people_names,
 )
 from sidecar.targets.links import album_asset_link, album_link, asset_link
+from sidecar.targets.words import json_text
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ def batch_body(batch: Batch, external_url: str) -> dict[str, Any]:
         "target": batch.target,
         "batch": batch.key,
         "assets": [asset_entry(d, external_url) for d in batch.deliveries],
+        **json_text(batch, external_url),  # the message as the family reads it, in its locale
     }
 
 

@@ -19,6 +19,7 @@ from sidecar.clock import utc_now
 from sidecar.config.model import Batching
 from sidecar.engine.dispatch.quiet import QuietUntil, never_quiet
 from sidecar.engine.store.database import Store
+from sidecar.messages.render import ENGLISH, Words
 from sidecar.ops.logging import log_fields
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import (
@@ -45,6 +46,7 @@ class RuleOptions:
     mention_roles: tuple[int, ...] = ()
     batching: Batching = field(default_factory=Batching)
     mention_members: bool = False
+    words: Mapping[str, Words] = field(default_factory=dict)  # by target: language, templates
 
 
 def retry_delay(attempts: int, retry_after: float | None = None) -> float:
@@ -92,6 +94,7 @@ def group_batches(
                 mention_roles=opts.mention_roles,
                 batching=batching,
                 mention_members=opts.mention_members,
+                words=opts.words.get(target, ENGLISH),
             )
         )
     return batches

@@ -18,8 +18,12 @@ from sidecar.targets.discord.render.message import (
     allowed_mentions,
     message_nonce,
 )
-from sidecar.targets.discord.render.text import batch_text, mention_prefix, truncate
-from sidecar.targets.discord.safe import safe_text
+from sidecar.targets.discord.render.text import (
+    mention_prefix,
+    message_text,
+    summary_words,
+    truncate,
+)
 from sidecar.targets.links import album_link
 
 SUMMARY_PREVIEWS = 4
@@ -83,12 +87,13 @@ def _assets_message(
     thumbnails: Mapping[str, Thumbnail],
 ) -> RenderedMessage:
     """One message of a chunk of the batch: its summary line, then an embed per asset."""
-    embeds, files = asset_embeds(chunk, batch.rule, external_url, thumbnails)
+    embeds, files = asset_embeds(batch, chunk, external_url, thumbnails)
     ids = tuple(d.id for d in chunk)
     assets = [d.asset for d in chunk]
     users = member_users(batch, assets)
-    content = mention_prefix(batch.mention_roles, users) + batch_text(
-        batch.rule, _batch_album(batch), assets
+    nonce = message_nonce(batch.rule, batch.target, ids)
+    content = mention_prefix(batch.mention_roles, users) + message_text(
+        batch, chunk, external_url, nonce
     )
     return RenderedMessage(
         content=truncate(content, CONTENT_LIMIT),
@@ -96,7 +101,7 @@ def _assets_message(
         files=tuple(files),
         allowed_mentions=allowed_mentions(batch.mention_roles, users),
         delivery_ids=ids,
-        nonce=message_nonce(batch.rule, batch.target, ids),
+        nonce=nonce,
     )
 
 
@@ -108,18 +113,23 @@ def post_message(
     headline is said once: the embed's title is the link, not the headline again. Mentions are
     off: a post never pings anyone."""
     link = post.link or f"{external_url.rstrip('/')}/photos"
-    text = safe_text(post.text)
-    embeds, files = post_embeds(
-        link, [d.asset for d in batch.deliveries[:DISCORD_MAX_EMBEDS]], thumbnails
-    )
     ids = tuple(d.id for d in batch.deliveries)
+    nonce = message_nonce(batch.rule, batch.target, ids)
+    text = message_text(batch, batch.deliveries, external_url, nonce)
+    embeds, files = post_embeds(
+        batch,
+        external_url,
+        link,
+        [d.asset for d in batch.deliveries[:DISCORD_MAX_EMBEDS]],
+        thumbnails,
+    )
     return RenderedMessage(
         content=truncate(text, CONTENT_LIMIT),
         embeds=tuple(embeds),
         files=tuple(files),
         allowed_mentions=NO_MENTIONS,
         delivery_ids=ids,
-        nonce=message_nonce(batch.rule, batch.target, ids),
+        nonce=nonce,
     )
 
 
@@ -130,22 +140,22 @@ def _summary_message(
     assets = [d.asset for d in batch.deliveries]
     users = member_users(batch, assets)
     album = _batch_album(batch)
-    text = batch_text(batch.rule, album, assets)
+    ids = tuple(d.id for d in batch.deliveries)
+    nonce = message_nonce(batch.rule, batch.target, ids)
+    text = message_text(batch, batch.deliveries, external_url, nonce)
     link = (
         f"{external_url.rstrip('/')}/photos"
         if album is None
         else album_link(external_url, album.id)
     )
-    where = "Immich" if album is None else "the album"
     embeds, files = summary_embeds(
-        text, batch.rule, link, where, assets[:SUMMARY_PREVIEWS], thumbnails
+        summary_words(batch, external_url, album), link, assets[:SUMMARY_PREVIEWS], thumbnails
     )
-    ids = tuple(d.id for d in batch.deliveries)
     return RenderedMessage(
         content=truncate(mention_prefix(batch.mention_roles, users) + text, CONTENT_LIMIT),
         embeds=tuple(embeds),
         files=tuple(files),
         allowed_mentions=allowed_mentions(batch.mention_roles, users),
         delivery_ids=ids,
-        nonce=message_nonce(batch.rule, batch.target, ids),
+        nonce=nonce,
     )
