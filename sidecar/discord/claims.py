@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 
 from sidecar.clock import utc_now
 from sidecar.discord.buttons import (
@@ -22,37 +23,48 @@ from sidecar.discord.buttons import (
     claim_view,
     has_role,
 )
+from sidecar.discord.speech import member_words, reply_text
 from sidecar.engine.members import Link, MemberDirectory
 from sidecar.engine.store.members import Claim
 from sidecar.immich.errors import ImmichPermissionError
 from sidecar.immich.models import Person, is_immich_id
 from sidecar.immich.permissions import CLAIMS
+from sidecar.messages import texts
+from sidecar.messages.render import ENGLISH, Words, say
+from sidecar.messages.texts import Text
 from sidecar.targets.discord.safe import safe_text
 
 log = logging.getLogger(__name__)
 
 MAX_CHOICES = 25
-NOT_SET_UP = (
-    "Claims are not set up on this server: the sidecar's config needs discord.members_channel "
-    "and discord.members_approvers (or claims: open)."
-)
 
 
-def _shown(name: str) -> str:
-    return f"**{safe_text(name or 'someone without a name')}**"
+def _shown(name: str, words: Words) -> str:
+    return safe_text(name) or say(words, texts.NO_NAME, {})
 
 
-def link_line(link: Link, status: str) -> str:
-    source = "set in the config" if link.source == "config" else "claimed"
-    line = f"{_shown(link.person_name)} ↔ <@{link.user_id}> ({source}; {status})"
+def link_line(link: Link, status: str, words: Words = ENGLISH) -> str:
+    text = texts.LINK_CONFIG if link.source == "config" else texts.LINK_CLAIMED
+    values = {
+        "name": _shown(link.person_name, words),
+        "member": f"<@{link.user_id}>",
+        "status": status,
+    }
+    line = say(words, text, values)
     return line + (f"\n  ⚠️ {safe_text(link.problem)}" if link.problem else "")
+
+
+def _say(interaction: discord.Interaction, host: MembersHost, text: Text, **values: Any) -> str:
+    return reply_text(interaction, host.settings, text, **values)
 
 
 def member_commands(host: MembersHost) -> list[app_commands.Command[Any, Any, Any]]:
     """The four commands, bound to the bot (its settings, Immich client and directory)."""
 
-    @app_commands.command(name="claim", description="Link your Discord account to you in Immich")
-    @app_commands.describe(name="Your name in Immich")
+    @app_commands.command(
+        name="claim", description=locale_str("Link your Discord account to you in Immich")
+    )
+    @app_commands.describe(name=locale_str("Your name in Immich"))
     async def claim(interaction: discord.Interaction, name: str) -> None:
         await _guarded(interaction, "claim", _claim(host, interaction, name))
 
@@ -62,16 +74,20 @@ def member_commands(host: MembersHost) -> list[app_commands.Command[Any, Any, An
     ) -> list[app_commands.Choice[str]]:
         return await _choices(host, current)
 
-    @app_commands.command(name="unclaim", description="Remove the link between you and Immich")
+    @app_commands.command(
+        name="unclaim", description=locale_str("Remove the link between you and Immich")
+    )
     async def unclaim(interaction: discord.Interaction) -> None:
         await _guarded(interaction, "unclaim", _unclaim(host, interaction))
 
-    @app_commands.command(name="members", description="Who is linked to whom in Immich")
+    @app_commands.command(name="members", description=locale_str("Who is linked to whom in Immich"))
     async def members(interaction: discord.Interaction) -> None:
         await _guarded(interaction, "members", _members(host, interaction))
 
-    @app_commands.command(name="dm", description="Turn your spotted DMs off or on")
-    @app_commands.describe(mode="off: no more DMs when you are in a new photo; on: DMs again")
+    @app_commands.command(name="dm", description=locale_str("Turn your spotted DMs off or on"))
+    @app_commands.describe(
+        mode=locale_str("off: no more DMs when you are in a new photo; on: DMs again")
+    )
     async def dm(interaction: discord.Interaction, mode: Literal["off", "on"]) -> None:
         await _guarded(interaction, "dm", _dm(host, interaction, mode == "on"))
 
@@ -83,10 +99,14 @@ async def _guarded(interaction: discord.Interaction, name: str, work: Any) -> No
         await work
     except ImmichPermissionError:
         log.warning("%s", CLAIMS.off_sentence(()))
-        await answer(interaction, f"Sorry, {CLAIMS.off_sentence(())}.")
+        settings = getattr(interaction.client, "settings", None)
+        words = member_words(interaction, settings) if settings is not None else ENGLISH
+        await answer(interaction, say(words, texts.SORRY_OFF, {"reason": CLAIMS.off_sentence(())}))
     except Exception:
         log.exception("/immich %s failed", name)
-        await answer(interaction, "Sorry, something went wrong on our side; see the sidecar's log.")
+        settings = getattr(interaction.client, "settings", None)
+        words = member_words(interaction, settings) if settings is not None else ENGLISH
+        await answer(interaction, say(words, texts.SORRY, {}))
 
 
 def _directory(host: MembersHost) -> MemberDirectory:
@@ -126,40 +146,44 @@ async def _claim(host: MembersHost, interaction: discord.Interaction, value: str
     directory = _directory(host)
     config = host.settings.discord.members
     if not config.claims_possible:
-        await answer(interaction, NOT_SET_UP)
+        await answer(interaction, _say(interaction, host, texts.CLAIMS_NOT_SET_UP))
         return
     person = await _find(host, value)
     if person is None:
-        await answer(interaction, f"No one called {safe_text(value)} in Immich to claim.")
+        await answer(
+            interaction, _say(interaction, host, texts.CLAIM_NO_ONE, name=safe_text(value))
+        )
         return
     user = interaction.user.id
     refusal = directory.claim_refusal(user, person.id)
     if refusal is not None:
-        await answer(interaction, f"Sorry, {refusal}.")
+        await answer(interaction, _say(interaction, host, texts.SORRY_OFF, reason=refusal))
         return
+    words = member_words(interaction, host.settings)
     open_claims = config.claims == "open"
     directory.store.put_claim(
         Claim(user, person.id, person.name, "approved" if open_claims else "pending", utc_now())
     )
     if open_claims:
         log.info("Discord member %s claimed %s (claims: open)", user, person.id)
-        await answer(interaction, f"You are now linked to {_shown(person.name)} in Immich.")
+        name = _shown(person.name, words)
+        await answer(interaction, say(words, texts.CLAIM_LINKED, {"name": name}))
         return
-    if not await _ask_approvers(interaction, config.channel_id, user, person):
+    server = Words(host.settings.locale, host.settings.timezone)  # what approvers read
+    if not await _ask_approvers(interaction, config.channel_id, user, person, server):
         directory.store.drop_claim(user, person.id, pending=True)
-        await answer(
-            interaction,
-            "Sorry, the claim could not be posted for approval; the sidecar's log says why.",
-        )
+        await answer(interaction, say(words, texts.CLAIM_NOT_POSTED, {}))
         return
-    await answer(
-        interaction,
-        f"Your claim to be {_shown(person.name)} waits for an approver in <#{config.channel_id}>.",
-    )
+    values = {"name": _shown(person.name, words), "channel": f"<#{config.channel_id}>"}
+    await answer(interaction, say(words, texts.CLAIM_WAITS, values))
 
 
 async def _ask_approvers(
-    interaction: discord.Interaction, channel_id: int | None, user: int, person: Person
+    interaction: discord.Interaction,
+    channel_id: int | None,
+    user: int,
+    person: Person,
+    words: Words,
 ) -> bool:
     client = interaction.client
     channel: Any = client.get_channel(channel_id) if channel_id else None
@@ -168,10 +192,10 @@ async def _ask_approvers(
             channel = await client.fetch_channel(channel_id)
         if not isinstance(channel, discord.abc.Messageable):
             raise LookupError("not a text channel")
+        values = {"member": f"<@{user}>", "name": _shown(person.name, words)}
         await channel.send(
-            f"<@{user}> claims to be {_shown(person.name)} in Immich. Approve to link them: "
-            "they will be told by DM when they are in a new photo.",
-            view=claim_view(user, person.id),
+            say(words, texts.CLAIM_REQUEST, values),
+            view=claim_view(user, person.id, words),
             allowed_mentions=NO_MENTIONS,
         )
     except (discord.HTTPException, LookupError) as error:
@@ -190,15 +214,13 @@ async def _unclaim(host: MembersHost, interaction: discord.Interaction) -> None:
     user = interaction.user.id
     link = directory.link_of(user)
     if link is not None and link.source == "config":
-        await answer(
-            interaction, "Your link is set in the sidecar's config; ask its admin to remove it."
-        )
+        await answer(interaction, _say(interaction, host, texts.UNCLAIM_CONFIG))
         return
     if directory.store.drop_claim(user):
         log.info("Discord member %s removed their people link", user)
-        await answer(interaction, "Your link to Immich is removed; no more spotted DMs.")
+        await answer(interaction, _say(interaction, host, texts.UNCLAIM_DONE))
         return
-    await answer(interaction, "You have no link to Immich.")
+    await answer(interaction, _say(interaction, host, texts.NO_LINK))
 
 
 async def _members(host: MembersHost, interaction: discord.Interaction) -> None:
@@ -208,13 +230,19 @@ async def _members(host: MembersHost, interaction: discord.Interaction) -> None:
     user = interaction.user.id
     sees_all = has_role(interaction, host.settings.discord.members.approvers)
     links = [link for link in directory.links() if sees_all or link.user_id == user]
-    lines = [link_line(link, directory.dm_status(link.user_id)) for link in links]
+    words = member_words(interaction, host.settings)
+    lines = [link_line(link, directory.dm_status(link.user_id), words) for link in links]
     pending = [c for c in directory.pending() if sees_all or c.user_id == user]
     lines += [
-        f"{_shown(c.person_name)} ← <@{c.user_id}> (claim waiting for approval)" for c in pending
+        say(
+            words,
+            texts.LINK_PENDING,
+            {"name": _shown(c.person_name, words), "member": f"<@{c.user_id}>"},
+        )
+        for c in pending
     ]
     if not lines:
-        lines = ["No links yet." if sees_all else "You have no link to Immich (/immich claim)."]
+        lines = [say(words, texts.NO_LINKS if sees_all else texts.NO_LINK_HINT, {})]
     await answer(interaction, "\n".join(lines)[:2000])
 
 
@@ -224,7 +252,7 @@ async def _dm(host: MembersHost, interaction: discord.Interaction, on: bool) -> 
     directory.set_dms(user, on)
     log.info("Discord member %s turned spotted DMs %s", user, "on" if on else "off")
     linked = directory.link_of(user) is not None
-    text = "Spotted DMs are on." if on else "Spotted DMs are off; /immich dm on turns them back on."
+    text = _say(interaction, host, texts.DMS_ON if on else texts.DMS_OFF)
     if not linked:
-        text += " (You have no link to Immich yet: /immich claim.)"
+        text += " " + _say(interaction, host, texts.DMS_NO_LINK)
     await answer(interaction, text)

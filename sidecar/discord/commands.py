@@ -14,8 +14,10 @@ from typing import Protocol
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 
 from sidecar.config.model import Settings
+from sidecar.discord.speech import member_words, reply_text
 from sidecar.discord.uploads.checks import Named, upload_refusal
 from sidecar.discord.uploads.upload import AttachmentUploader, ImmichForUploads, off_sentence
 from sidecar.engine.posts.plan import Plan
@@ -23,13 +25,16 @@ from sidecar.engine.status import StatusInfo
 from sidecar.immich.errors import ImmichPermissionError
 from sidecar.immich.models import Person
 from sidecar.immich.permissions import MEMORIES_COMMAND, PERSON, UPLOAD, Feature
+from sidecar.messages import texts
+from sidecar.messages.posts import headline
+from sidecar.messages.render import Words, say
+from sidecar.messages.texts import Text
 from sidecar.targets.discord.safe import attachment_name, safe_text
 
 log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
 MAX_CHOICES = 25  # Discord's limit for autocomplete
-SORRY = "Sorry, something went wrong on our side; the details are in the sidecar's log."
 
 
 class ImmichForCommands(ImmichForUploads, Protocol):
@@ -70,10 +75,6 @@ def _timestamp(moment: datetime, style: str) -> str:
     return f"<t:{int(moment.timestamp())}:{style}>"
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
 async def reply(interaction: discord.Interaction, text: str, *, ephemeral: bool = False) -> None:
     """Answer whether or not the interaction was already answered or deferred."""
     if interaction.response.is_done():
@@ -102,7 +103,7 @@ class ImmichGroup(app_commands.Group):
         status: StatusProvider,
         memories: MemoriesProvider | None = None,
     ) -> None:
-        super().__init__(name="immich", description="Your Immich photo library")
+        super().__init__(name="immich", description=locale_str("Your Immich photo library"))
         self._settings = settings
         self._immich = immich
         self._status = status
@@ -115,10 +116,17 @@ class ImmichGroup(app_commands.Group):
     async def _off_sentence(self, feature: Feature) -> str:
         return await off_sentence(self._immich, feature)
 
+    def _say(self, interaction: discord.Interaction, text: Text, **values: object) -> str:
+        """A built-in text in this member's language (values from Immich or Discord escaped
+        by the caller)."""
+        return reply_text(interaction, self._settings(), text, **values)
+
     # ------------------------------------------------------------------ upload
 
-    @app_commands.command(name="upload", description="Upload photos or videos into Immich")
-    @app_commands.describe(description="A description for every uploaded file")
+    @app_commands.command(
+        name="upload", description=locale_str("Upload photos or videos into Immich")
+    )
+    @app_commands.describe(description=locale_str("A description for every uploaded file"))
     async def upload(
         self,
         interaction: discord.Interaction,
@@ -145,7 +153,7 @@ class ImmichGroup(app_commands.Group):
             await reply(interaction, "\n".join(lines)[:2000], ephemeral=True)
         except Exception:
             log.exception("/immich upload failed")
-            await _apologise(interaction)
+            await self._apologise(interaction)
 
     async def _upload(
         self,
@@ -155,7 +163,7 @@ class ImmichGroup(app_commands.Group):
     ) -> list[str]:
         config = self._settings().discord.upload
         if not config.enabled:
-            return ["Uploads to Immich are turned off."]
+            return [self._say(interaction, texts.UPLOADS_OFF)]
         member_roles = getattr(interaction.user, "roles", [])
         channel = interaction.channel
         channel_name = getattr(channel, "name", None) or ""
@@ -166,7 +174,7 @@ class ImmichGroup(app_commands.Group):
             Named(channel.id, channel_name) if channel is not None else None,
         )
         if refusal is not None:
-            return [f"Refused: {refusal}."]
+            return [self._say(interaction, texts.REFUSED, reason=refusal)]
         uploader = AttachmentUploader(self._immich, lambda: self._external_url, UPLOAD)
         report = await uploader.upload(
             files, max_mb=config.max_mb, description=description, album=config.album
@@ -175,25 +183,27 @@ class ImmichGroup(app_commands.Group):
 
     # ------------------------------------------------------------------ person
 
-    @app_commands.command(name="person", description="Look someone up in Immich")
-    @app_commands.describe(name="The person's name in Immich")
+    @app_commands.command(name="person", description=locale_str("Look someone up in Immich"))
+    @app_commands.describe(name=locale_str("The person's name in Immich"))
     async def person(self, interaction: discord.Interaction, name: str) -> None:
         try:
             if not self._settings().discord.person.enabled:
-                await reply(interaction, "The person command is turned off.", ephemeral=True)
+                await reply(interaction, self._say(interaction, texts.PERSON_OFF), ephemeral=True)
                 return
             await interaction.response.defer(thinking=True)
             people = await self._immich.search_person(name)
             found = pick_person(people, name)
             if found is None:
-                await reply(interaction, f"No one called {safe_text(name)} in Immich.")
+                await reply(
+                    interaction, self._say(interaction, texts.NO_ONE_CALLED, name=safe_text(name))
+                )
                 return
             count = await self._immich.person_statistics(found.id)
             face = await self._immich.person_thumbnail(found.id)
             embed = discord.Embed(
-                title=safe_text(found.name or "Someone without a name")[:256],
+                title=(safe_text(found.name) or self._say(interaction, texts.NO_NAME))[:256],
                 url=f"{self._external_url}/people/{found.id}",
-                description=f"{_plural(count, 'photo')} in Immich",
+                description=self._say(interaction, texts.PERSON_PHOTOS, count=count),
             )
             files = []
             if face:
@@ -201,10 +211,11 @@ class ImmichGroup(app_commands.Group):
                 embed.set_thumbnail(url="attachment://face.jpg")
             await interaction.followup.send(embed=embed, files=files, allowed_mentions=NO_MENTIONS)
         except ImmichPermissionError:
-            await reply(interaction, f"Sorry, {await self._off_sentence(PERSON)}.")
+            reason = await self._off_sentence(PERSON)
+            await reply(interaction, self._say(interaction, texts.SORRY_OFF, reason=reason))
         except Exception:
             log.exception("/immich person failed")
-            await _apologise(interaction)
+            await self._apologise(interaction)
 
     @person.autocomplete("name")
     async def person_names(
@@ -222,45 +233,30 @@ class ImmichGroup(app_commands.Group):
 
     # ------------------------------------------------------------------ status
 
-    @app_commands.command(name="status", description="How the Immich sidecar is doing")
+    @app_commands.command(name="status", description=locale_str("How the Immich sidecar is doing"))
     async def status(self, interaction: discord.Interaction) -> None:
         try:
             info = await self._status()
-            immich = (
-                f"reachable (version {safe_text(info.immich_version or 'unknown')})"
-                if info.immich_reachable
-                else "NOT reachable"
-            )
-            poll = (
-                _timestamp(info.last_successful_poll, "R") if info.last_successful_poll else "never"
-            )
+            words = member_words(interaction, self._settings())
             latency = interaction.client.latency
-            lines = [
-                f"Immich: {immich}",
-                f"Last successful poll: {poll}",
-                f"Notifications waiting: {info.outbox_pending}",
-                f"Notifications that failed for good: {info.outbox_failed}",
-                f"Config loaded: {_timestamp(info.config_loaded_at, 'f')}",
-            ]
-            if info.albums:
-                lines.append(watched_albums_line(info.albums))
-            lines += [f"Off: {safe_text(sentence)}" for sentence in info.features_off]
-            lines += [safe_text(problem) for problem in info.failing_accounts]
+            lines = status_lines(info, words)
             if latency == latency and latency != float("inf"):  # NaN before the first heartbeat
-                lines.append(f"Discord latency: {latency * 1000:.0f} ms")
+                lines.append(say(words, texts.STATUS_LATENCY, {"ms": round(latency * 1000)}))
             await reply(interaction, "\n".join(lines), ephemeral=True)
         except Exception:
             log.exception("/immich status failed")
-            await _apologise(interaction)
+            await self._apologise(interaction)
 
     # ------------------------------------------------------------------ memories
 
-    @app_commands.command(name="memories", description="Today's on this day memories from Immich")
+    @app_commands.command(
+        name="memories", description=locale_str("Today's on this day memories from Immich")
+    )
     async def memories(self, interaction: discord.Interaction) -> None:
         try:
             config = self._settings().discord.memories
             if not config.enabled or self._memories is None:
-                await reply(interaction, "The memories command is turned off.", ephemeral=True)
+                await reply(interaction, self._say(interaction, texts.MEMORIES_OFF), ephemeral=True)
                 return
             channel = interaction.channel
             refusal = memories_refusal(
@@ -272,19 +268,22 @@ class ImmichGroup(app_commands.Group):
                 else None,
             )
             if refusal is not None:
-                await reply(interaction, f"Refused: {refusal}.", ephemeral=True)
+                text = self._say(interaction, texts.REFUSED, reason=refusal)
+                await reply(interaction, text, ephemeral=True)
                 return
             await interaction.response.defer(thinking=True)
             plan = await self._memories()
             if not plan.messages:
-                await reply(interaction, "No memories for today in Immich.")
+                await reply(interaction, self._say(interaction, texts.NO_MEMORIES))
                 return
+            words = member_words(interaction, self._settings())
             embeds, files = [], []
             for message in plan.messages[:MAX_EMBEDS]:
+                title = headline(message.facts, words, safe_text) or safe_text(message.text)
                 embed = discord.Embed(
-                    title=message.text[:256],
+                    title=title[:256],
                     url=message.link,
-                    description=_plural(len(message.assets), "picture"),
+                    description=say(words, texts.PICTURES, {"count": len(message.assets)}),
                 )
                 if message.assets:
                     data, content_type = await self._immich.asset_thumbnail(message.assets[0].id)
@@ -293,28 +292,56 @@ class ImmichGroup(app_commands.Group):
                     embed.set_image(url=f"attachment://{name}")
                 embeds.append(embed)
             await interaction.followup.send(
-                content="On this day", embeds=embeds, files=files, allowed_mentions=NO_MENTIONS
+                content=say(words, texts.ON_THIS_DAY, {}),
+                embeds=embeds,
+                files=files,
+                allowed_mentions=NO_MENTIONS,
             )
         except ImmichPermissionError:
-            await reply(interaction, f"Sorry, {await self._off_sentence(MEMORIES_COMMAND)}.")
+            reason = await self._off_sentence(MEMORIES_COMMAND)
+            await reply(interaction, self._say(interaction, texts.SORRY_OFF, reason=reason))
         except Exception:
             log.exception("/immich memories failed")
-            await _apologise(interaction)
+            await self._apologise(interaction)
+
+    async def _apologise(self, interaction: discord.Interaction) -> None:
+        try:
+            await reply(interaction, self._say(interaction, texts.SORRY), ephemeral=True)
+        except Exception:
+            log.exception("could not even apologise to the user")
 
 
-def watched_albums_line(albums: Sequence[tuple[str, int]], shown: int = 10) -> str:
+def status_lines(info: StatusInfo, words: Words) -> list[str]:
+    """What ``/immich status`` says, in the member's language."""
+    if info.immich_reachable:
+        version = safe_text(info.immich_version or "?")
+        lines = [say(words, texts.STATUS_REACHABLE, {"version": version})]
+    else:
+        lines = [say(words, texts.STATUS_UNREACHABLE, {})]
+    poll = info.last_successful_poll
+    when = _timestamp(poll, "R") if poll else say(words, texts.STATUS_NEVER, {})
+    lines += [
+        say(words, texts.STATUS_POLL, {"when": when}),
+        say(words, texts.STATUS_WAITING, {"count": info.outbox_pending}),
+        say(words, texts.STATUS_FAILED, {"count": info.outbox_failed}),
+        say(words, texts.STATUS_CONFIG, {"when": _timestamp(info.config_loaded_at, "f")}),
+    ]
+    if info.albums:
+        lines.append(watched_albums_line(info.albums, words))
+    lines += [say(words, texts.STATUS_OFF, {"reason": safe_text(s)}) for s in info.features_off]
+    return lines + [safe_text(problem) for problem in info.failing_accounts]
+
+
+def watched_albums_line(
+    albums: Sequence[tuple[str, int]], words: Words | None = None, shown: int = 10
+) -> str:
     """ "Watched albums: Holiday 2026 (1,204 assets), Family (87 assets)"."""
+    words = words or Words()
+    unnamed = say(words, texts.UNNAMED_ALBUM_STATUS, {})
     parts = [
-        f"{safe_text(name or 'unnamed album')} ({count:,} asset{'s' if count != 1 else ''})"
+        say(words, texts.STATUS_ALBUM, {"name": safe_text(name) or unnamed, "count": count})
         for name, count in albums[:shown]
     ]
     if len(albums) > shown:
-        parts.append(f"and {len(albums) - shown} more")
-    return "Watched albums: " + ", ".join(parts)
-
-
-async def _apologise(interaction: discord.Interaction) -> None:
-    try:
-        await reply(interaction, SORRY, ephemeral=True)
-    except Exception:
-        log.exception("could not even apologise to the user")
+        parts.append(say(words, texts.STATUS_MORE_ALBUMS, {"count": len(albums) - shown}))
+    return say(words, texts.STATUS_ALBUMS, {"albums": parts})

@@ -12,6 +12,7 @@ import aiohttp
 import discord
 
 from sidecar.config.model import KeyPath, QuietHours, Secret
+from sidecar.messages.render import ENGLISH, Words
 from sidecar.ops.logging import log_fields
 from sidecar.targets.base import (
     Batch,
@@ -96,7 +97,7 @@ class BotSink:
                 self._thumbnails,
                 self._external_url,
                 lambda message: self._send_one(
-                    channel, message, [assets[i] for i in message.delivery_ids]
+                    channel, message, [assets[i] for i in message.delivery_ids], batch.words
                 ),
             )
         except DeliveryError as error:
@@ -129,13 +130,17 @@ class BotSink:
         return channel
 
     async def _send_one(
-        self, channel: discord.abc.Messageable, message: RenderedMessage, asset_ids: list[str]
+        self,
+        channel: discord.abc.Messageable,
+        message: RenderedMessage,
+        asset_ids: list[str],
+        words: Words = ENGLISH,
     ) -> None:
         files = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in message.files]
         link = message.embeds[0].get("url") if message.embeds else None
         try:
             await channel.send(
-                view=post_view(link, asset_ids, favourite=self._favourite),
+                view=post_view(link, asset_ids, favourite=self._favourite, words=words),
                 content=message.content or None,
                 embeds=[discord.Embed.from_dict(e) for e in message.embeds],
                 files=files,

@@ -20,6 +20,7 @@ import aiohttp
 import discord
 
 from sidecar.config.model import QuietHours, Secret
+from sidecar.messages.render import ENGLISH, Words
 from sidecar.ops.logging import log_fields
 from sidecar.targets.base import (
     Batch,
@@ -110,7 +111,8 @@ class DmSink:
             channel = await self._client.create_dm(discord.Object(user))
 
             async def send(message: RenderedMessage) -> None:
-                await self._send_one(channel, message, [assets[i] for i in message.delivery_ids])
+                ids = [assets[i] for i in message.delivery_ids]
+                await self._send_one(channel, message, ids, batch.words)
                 self._members.record_dms(user, message.delivery_ids)
 
             await send_rendered(batch, self._thumbnails, self._external_url, send)
@@ -123,7 +125,11 @@ class DmSink:
             raise _temporary(error) from error
 
     async def _send_one(
-        self, channel: discord.DMChannel, message: RenderedMessage, asset_ids: list[str]
+        self,
+        channel: discord.DMChannel,
+        message: RenderedMessage,
+        asset_ids: list[str],
+        words: Words = ENGLISH,
     ) -> None:
         link = message.embeds[0].get("url") if message.embeds else None
         await channel.send(
@@ -131,7 +137,7 @@ class DmSink:
             embeds=[discord.Embed.from_dict(e) for e in message.embeds],
             files=[discord.File(io.BytesIO(f.data), filename=f.filename) for f in message.files],
             allowed_mentions=discord_allowed_mentions(message.allowed_mentions),
-            view=post_view(link, asset_ids, favourite=False),
+            view=post_view(link, asset_ids, favourite=False, words=words),
             nonce=message.nonce,
         )
 
