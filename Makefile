@@ -52,13 +52,13 @@ test-fast: lint
 ## translations: extract the texts into messages.pot, update every .po, compile the .mo files
 LOCALES := sidecar/locales
 translations: venv
-	$(BIN)/pybabel extract -F $(LOCALES)/babel.cfg --no-default-keywords \
+	$(BIN)/pybabel --quiet extract -F $(LOCALES)/babel.cfg --no-default-keywords \
 	  -k T_:1c,2 -k TP_:1c,2,3 -k locale_str --sort-by-file --no-wrap \
 	  --project immich-discord-sidecar --copyright-holder "immich-discord-sidecar contributors" \
 	  -o $(LOCALES)/messages.pot sidecar
-	$(BIN)/pybabel update -D messages -i $(LOCALES)/messages.pot -d $(LOCALES) \
-	  --no-wrap --ignore-obsolete --init-missing
-	$(BIN)/pybabel compile -D messages -d $(LOCALES) --statistics
+	$(BIN)/pybabel --quiet update -D messages -i $(LOCALES)/messages.pot -d $(LOCALES) \
+	  --no-wrap --ignore-obsolete
+	$(BIN)/pybabel --quiet compile -D messages -d $(LOCALES) --statistics
 
 ## bench: performance figures (not part of the pass/fail run)
 bench: venv
