@@ -90,6 +90,11 @@ def dry_run(args: argparse.Namespace) -> int:
     return _exit_code(dry_run.dry_run(path, since))
 
 
+def preview(args: argparse.Namespace) -> int:
+    preview = importlib.import_module("sidecar.engine.preview")
+    return _exit_code(preview.preview(Path(args.config), args.name, args.locale, args.asset))
+
+
 def doctor(args: argparse.Namespace) -> int:
     doctor = importlib.import_module("sidecar.doctor.runner")
     return _exit_code(doctor.run(Path(args.config), send_test_to=args.send_test))

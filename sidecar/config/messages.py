@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sidecar.config.checks import zone_of
-from sidecar.config.model import KeyPath, Problem, TargetWords, format_key_path
+from sidecar.config.model import KeyPath, Problem, Settings, TargetWords, format_key_path
 from sidecar.config.yamlsource import LineMap
 from sidecar.messages.catalogs import UnknownLanguage, catalog_of
 from sidecar.messages.checks import template_problems
@@ -41,6 +41,19 @@ def target_words(data: Mapping[str, Any]) -> dict[str, TargetWords]:
         for name, spec in targets.items()
         if isinstance(spec, Mapping) and ("locale" in spec or "messages" in spec)
     }
+
+
+def words_for(
+    settings: Settings, target: str, templates: Templates, locale: str | None = None
+) -> Words:
+    """How a rule's or post's messages to ``target`` are worded: the post's locale, else the
+    target's, else the top-level one; the rule's or post's templates over the target's."""
+    own = settings.target_words.get(target, TargetWords())
+    return Words(
+        locale=locale or own.locale or settings.locale,
+        timezone=settings.timezone,
+        templates=templates.over(own.messages),
+    )
 
 
 def message_problems(data: Mapping[str, Any], lines: LineMap, timezone: str) -> list[Problem]:

@@ -19,11 +19,13 @@ from sidecar.config.model import ConfigError, Settings
 from sidecar.engine.accounts import Accounts
 from sidecar.engine.albums.preview import AlbumDryRun, preview_albums
 from sidecar.engine.planning import build_watch, resolve_account_rules
+from sidecar.engine.preview import said_lines
 from sidecar.engine.rules.matching import Match, RuleResolutionError
 from sidecar.engine.uploads.poller import Watch, Window, collect_matches
 from sidecar.immich.errors import ImmichError
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.metrics import Metrics
+from sidecar.targets.base import AlbumRef
 from sidecar.targets.links import album_asset_link, asset_link
 from sidecar.wording import count
 
@@ -131,6 +133,13 @@ def _print_found(settings: Settings, found: Found, out: TextIO) -> None:
                 file=out,
             )
             print(f"    {album_asset_link(external_url, album.id, hit.asset.id)}", file=out)
+    said = [(m.rule.name, m.asset, None) for m in found.uploads] + [
+        (hit.rule.name, hit.asset, AlbumRef(album.id, album.name))
+        for _line, matches in found.albums.lines
+        for album, hit in matches
+    ]
+    for line in said_lines(settings, said):
+        print(line, file=out)
     if found.waiting:
         print(waiting_line(found.waiting), file=out)
     print(summary_line(found.seen, len(found.uploads), found.albums, deliveries), file=out)

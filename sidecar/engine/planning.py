@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from sidecar.config.model import KeyPath, Rule, Settings, TargetWords, format_key_path
+from sidecar.config.messages import words_for
+from sidecar.config.model import KeyPath, Rule, Settings, format_key_path
 from sidecar.engine.accounts import Accounts, check_keys
 from sidecar.engine.albums.resolve import (
     album_where,
@@ -31,8 +32,6 @@ from sidecar.engine.rules.matching import (
 from sidecar.engine.uploads.poller import Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import Album, AlbumSummary, Person, is_immich_id
-from sidecar.messages.render import Words
-from sidecar.messages.templates import Templates
 
 
 async def resolve_rules(
@@ -126,19 +125,6 @@ def build_watch(settings: Settings, rules: tuple[CompiledRule, ...]) -> Watch:
         targets_of=lambda name: targets.get(name, ()),
         lookback=timedelta(seconds=settings.poll.lookback),
         settle=timedelta(seconds=settings.poll.settle),
-    )
-
-
-def words_for(
-    settings: Settings, target: str, templates: Templates, locale: str | None = None
-) -> Words:
-    """How a rule's or post's messages to ``target`` are worded: the post's locale, else the
-    target's, else the top-level one; the rule's or post's templates over the target's."""
-    own = settings.target_words.get(target, TargetWords())
-    return Words(
-        locale=locale or own.locale or settings.locale,
-        timezone=settings.timezone,
-        templates=templates.over(own.messages),
     )
 
 

@@ -5,15 +5,17 @@ built-in headline."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import date
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
+from sidecar.immich.models import Asset
 from sidecar.messages import texts
 from sidecar.messages.catalogs import cldr_locale
+from sidecar.messages.context import message_context
 from sidecar.messages.escape import Escape, plain
 from sidecar.messages.filters import ago, number
-from sidecar.messages.render import Words, say
+from sidecar.messages.render import Words, custom, say
 from sidecar.messages.texts import Text
 
 HEADLINES: dict[str, Text] = {
@@ -44,7 +46,17 @@ def post_facts(facts: Mapping[str, Any], words: Words, escape: Escape = plain) -
         )
     if "date" in facts:
         values["date"] = _day(facts["date"])
+    if isinstance(facts.get("taken"), str):
+        values["taken"] = datetime.fromisoformat(facts["taken"])
     return values
+
+
+def post_description(facts: Mapping[str, Any], words: Words) -> str | None:
+    """What the built-in post says under its headline: the day a memory's photos were taken
+    ("Mittwoch, 14. Juni 2023"), in the batch's language and time zone."""
+    if facts.get("message") != "memory_year" or "taken" not in facts:
+        return None
+    return say(words, texts.MEMORY_DAY, post_facts(facts, words))
 
 
 def headline(facts: Mapping[str, Any], words: Words, escape: Escape = plain) -> str:
@@ -56,6 +68,23 @@ def headline(facts: Mapping[str, Any], words: Words, escape: Escape = plain) -> 
     values = post_facts(facts, words, escape)
     count = values.get("age") if text is texts.BIRTHDAY else values.get("count", 1)
     return say(words, text, values, count=int(count or 0))
+
+
+def post_content(
+    facts: Mapping[str, Any],
+    words: Words,
+    *,
+    post: str,
+    assets: Sequence[Asset],
+    links: Sequence[str],
+    escape: Escape = plain,
+    seed: str = "",
+) -> str:
+    """A post message's text: the config's content template, else the built-in headline."""
+    context = message_context(rule=post, assets=assets, links=links, escape=escape)
+    context.update(post_facts(facts, words, escape))
+    own = custom(words, "content", context, seed)
+    return own if own is not None else headline(facts, words, escape)
 
 
 def _day(value: Any) -> Any:

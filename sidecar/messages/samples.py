@@ -48,7 +48,14 @@ def sample_facts(kind: str) -> dict[str, Any]:
     """A post message's facts as its plan stores them (``PostRef.facts``)."""
     today = TODAY.isoformat()
     if kind == "memories":
-        return {"message": "memory_year", "year": 2023, "years_ago": 3, "count": 3, "date": today}
+        return {
+            "message": "memory_year",
+            "year": 2023,
+            "years_ago": 3,
+            "count": 3,
+            "date": today,
+            "taken": "2023-06-14T10:30:00+00:00",
+        }
     if kind == "birthdays":
         return {"message": "birthday", "person": "Alice", "age": 36, "date": today}
     if kind == "digest":

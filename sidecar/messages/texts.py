@@ -123,6 +123,10 @@ MEMORY_YEAR = TP_(
     "📅 {{ years_ago | ago }} today ({{ year }}): {{ count | number }} photo",
     "📅 {{ years_ago | ago }} today ({{ year }}): {{ count | number }} photos",
 )
+MEMORY_DAY = T_(
+    "memories post: the day its photos were taken, under the headline",
+    "{{ taken | date('full') }}",
+)
 MEMORY_YEARS = TP_(
     "memories post: several past years in one message (ages: '1 year ago (2025)', ...)",
     "📅 On this day: {{ ages | names }}: {{ count | number }} photo",

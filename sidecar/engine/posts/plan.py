@@ -134,6 +134,7 @@ def _memory_messages(
                     "years_ago": today.year - y.year,
                     "count": len(y.shown),
                     "date": today.isoformat(),
+                    **_taken(y.shown),
                 },
                 y.link,
                 _pictures(y.shown, max_pictures),
@@ -151,6 +152,12 @@ def _memory_messages(
     # Immich's memory viewer steps on to the other years from the first one's link.
     pictures = _spread([_pictures(y.shown, max_pictures) for y in kept], max_pictures)
     return (_message("years", facts, kept[0].link, pictures),)
+
+
+def _taken(shown: Sequence[Asset]) -> dict[str, str]:
+    """When the year's first picture was taken (the post says the day under its headline)."""
+    taken = next((a.taken_at for a in _pictures(shown, 1) if a.taken_at is not None), None)
+    return {} if taken is None else {"taken": taken.isoformat()}
 
 
 def _spread(per_year: Sequence[Sequence[Asset]], limit: int) -> tuple[Asset, ...]:

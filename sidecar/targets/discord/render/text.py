@@ -12,6 +12,7 @@ from sidecar.immich.models import Asset
 from sidecar.messages import filters, texts
 from sidecar.messages.catalogs import cldr_locale
 from sidecar.messages.escape import discord_escape
+from sidecar.messages.posts import post_description
 from sidecar.messages.render import ENGLISH, Words, custom, cut, say
 from sidecar.targets.base import AlbumRef, Batch, Delivery, people_names
 from sidecar.targets.words import batch_context, content
@@ -104,4 +105,8 @@ def post_words(batch: Batch, external_url: str) -> tuple[str, str | None, str | 
     context: dict[str, Any] = batch_context(batch, batch.deliveries, external_url, discord_escape)
     words = batch.words
     title = custom(words, "title", context) or say(words, texts.OPEN_IN_IMMICH, context)
-    return title, custom(words, "description", context), custom(words, "footer", context)
+    description = custom(words, "description", context)
+    post = batch.deliveries[0].post if batch.deliveries else None
+    if description is None and post is not None:
+        description = post_description(post.facts, words)
+    return title, description, custom(words, "footer", context)
