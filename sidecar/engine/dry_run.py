@@ -25,7 +25,6 @@ from sidecar.engine.uploads.poller import Watch, Window, collect_matches
 from sidecar.immich.errors import ImmichError
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.metrics import Metrics
-from sidecar.targets.base import AlbumRef
 from sidecar.targets.links import album_asset_link, asset_link
 from sidecar.wording import count
 
@@ -134,7 +133,7 @@ def _print_found(settings: Settings, found: Found, out: TextIO) -> None:
             )
             print(f"    {album_asset_link(external_url, album.id, hit.asset.id)}", file=out)
     said = [(m.rule.name, m.asset, None) for m in found.uploads] + [
-        (hit.rule.name, hit.asset, AlbumRef(album.id, album.name))
+        (hit.rule.name, hit.asset, album)
         for _line, matches in found.albums.lines
         for album, hit in matches
     ]
