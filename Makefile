@@ -53,11 +53,11 @@ test-fast: lint
 LOCALES := sidecar/locales
 translations: venv
 	$(BIN)/pybabel --quiet extract -F $(LOCALES)/babel.cfg --no-default-keywords \
-	  -k T_:1c,2 -k TP_:1c,2,3 -k locale_str --sort-by-file --no-wrap \
+	  -k T_:1c,2 -k TP_:1c,2,3 -k locale_str --sort-by-file --no-wrap --add-location=file \
 	  --project immich-discord-sidecar --copyright-holder "immich-discord-sidecar contributors" \
 	  -o $(LOCALES)/messages.pot sidecar
 	$(BIN)/pybabel --quiet update -D messages -i $(LOCALES)/messages.pot -d $(LOCALES) \
-	  --no-wrap --ignore-obsolete
+	  --no-wrap --ignore-obsolete --ignore-pot-creation-date
 	$(BIN)/pybabel --quiet compile -D messages -d $(LOCALES) --statistics
 
 ## bench: performance figures (not part of the pass/fail run)
