@@ -7,12 +7,26 @@ stale one in memory, so a plain checkout still speaks every language)."""
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from setuptools.command.build_py import build_py
 
-from sidecar.messages.catalogs import DOMAIN, LOCALES_DIR, compile_po
+# setuptools loads this module by its path, before the package can be imported: it imports
+# nothing of the sidecar (``catalogs.compile_po`` does the same in memory at run time).
+DOMAIN = "messages"
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+
+
+def compile_po(po: Path) -> bytes:
+    with po.open("rb") as source:
+        catalog = read_po(source, locale=po.parent.parent.name, domain=DOMAIN)
+    out = io.BytesIO()
+    write_mo(out, catalog, use_fuzzy=False)
+    return out.getvalue()
 
 
 def compile_all(source: Path = LOCALES_DIR, target: Path | None = None) -> list[Path]:
@@ -31,7 +45,7 @@ class BuildWithCatalogs(build_py):  # type: ignore[misc]  # setuptools ships no 
     """``build_py`` that also compiles the catalogs into the build (or, editable, in place)."""
 
     def run(self) -> None:
-        source = Path(__file__).resolve().parent.parent / "locales"
+        source = LOCALES_DIR
         compile_all(source)  # in place: the editable install and package data both see them
         super().run()
         if not getattr(self, "editable_mode", False):

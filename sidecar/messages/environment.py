@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,14 +21,13 @@ from sidecar.messages.catalogs import cldr_locale
 from sidecar.messages.filters import filters_for
 
 
-@dataclass(frozen=True)
 class TemplateProblem(Exception):
     """A template that does not compile or render: Jinja's message and where in the template
     (line and column, 1-based; column 0 when Jinja cannot tell)."""
 
-    message: str
-    line: int = 1
-    column: int = 0
+    def __init__(self, message: str, line: int = 1, column: int = 0) -> None:
+        super().__init__(message)
+        self.message, self.line, self.column = message, line, column
 
     def __str__(self) -> str:
         column = f", column {self.column}" if self.column else ""

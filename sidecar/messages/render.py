@@ -91,10 +91,11 @@ def cut(text: str, limit: int) -> str:
 
 def fit_embeds(embeds: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each embed's parts within their own limits, then all of them within 6,000 characters
-    together (Discord's sum): the longest descriptions are cut first."""
+    together (Discord's sum): the last embeds' descriptions are cut first, the first embed
+    (what a notification shows) last."""
     fitted = [_fit_embed(dict(e)) for e in embeds]
     over = sum(_embed_size(e) for e in fitted) - EMBEDS_LIMIT
-    for embed in sorted(fitted, key=lambda e: -len(e.get("description") or "")):
+    for embed in reversed(fitted):
         if over <= 0:
             break
         description = embed.get("description") or ""
