@@ -189,7 +189,7 @@ async def test_summary_is_one_message_with_four_previews(fake, bot, immich):
     assets = [make_asset(i) for i in range(30)]
     await photos_sink(bot).send(make_batch(assets, summary_over=20))
     [message] = fake.messages_in(fd.PHOTOS_CHANNEL)
-    assert "Alice appears in 30 new photos" in message.payload["content"]
+    assert "Alice: 30 new photos" in message.payload["content"]
     assert len(message.files) == 4
     assert len(immich.thumbnail_calls) == 4
 

@@ -77,7 +77,8 @@ def test_a_list_item_an_album_rule_and_a_post_are_checked_as_what_they_write(tmp
         "  - name: holiday\n    targets: [famille]\n    albums: {any: [Urlaub]}\n"
         "    messages: {content: ['{{ album.name }}', '{{ album.owner }}']}\n"
         "  - name: no-album\n    targets: [family]\n    messages: {title: '{{ album.name }}'}\n"
-        "posts:\n  - name: bday\n    kind: birthdays\n    cron: '0 8 * * *'\n    targets: [family]\n"
+        "posts:\n  - name: bday\n    kind: birthdays\n    cron: '0 8 * * *'\n"
+        "    targets: [family]\n"
         "    locale: xx\n    messages: {content: '{{ person }} {{ year }}'}\n"
     )
     with pytest.raises(ConfigError) as raised:

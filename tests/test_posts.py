@@ -170,7 +170,8 @@ async def test_memories_of_several_years_go_out_as_one_message_by_default(immich
         await wait_for(lambda: len(lines(out)) == 3, "one message of three pictures")
         posted = lines(out)
         assert {p["text"] for p in posted} == {
-            "📅 On this day: 1 year ago (2025), 3 years ago (2023) and 7 years ago (2019): 6 photos"
+            "📅 On this day: 1 year ago (2025), 3 years ago (2023), and 7 years ago (2019): "
+            "6 photos"
         }
         # max_pictures 3: one of each year, the most recent year first.
         first, second, third = (p["asset_id"] for p in posted)
@@ -678,7 +679,7 @@ def test_deliveries_released_from_quiet_hours_form_one_summary_per_rule():
     )
     kids = next(b for b in batches if b.rule == "kids")
     (message,) = render_batch(kids, "https://p", {})
-    assert message.content == "Alice appears in 5 new photos"
+    assert message.content == "Alice: 5 new photos"
     assert message.delivery_ids == (1, 2, 3, 4, 5)
     (alone,) = [b for b in batches if b.rule == "grandma"]
     assert len(render_batch(alone, "https://p", {})) == 1

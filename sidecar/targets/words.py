@@ -88,8 +88,19 @@ def content(
     if post is not None:
         return headline(post.facts, batch.words, escape) or escape(post.text)
     assets = [d.asset for d in deliveries]
-    who = "album" if context["album"] is not None else "people" if context["people"] else "rule"
-    return say(batch.words, _CONTENT[(who, _kinds(assets))], context)
+    if context["album"] is not None:
+        return say(batch.words, _CONTENT[("album", _kinds(assets))], context)
+    # The built-in line names whoever is in every picture, else the rule: "Alice: 42 new
+    # photos" must not stand over a burst that shows Alice in one of them.
+    common = [escape(n) for n in _in_every(assets)]
+    who = "people" if common else "rule"
+    return say(batch.words, _CONTENT[(who, _kinds(assets))], {**context, "people": common})
+
+
+def _in_every(assets: Sequence[Asset]) -> list[str]:
+    named = [{p.name for p in a.people if p.name.strip()} for a in assets]
+    common = set.intersection(*named) if named else set()
+    return sorted(common, key=lambda name: (name.casefold(), name))
 
 
 def own_text(

@@ -33,15 +33,21 @@ def truncate(text: str, limit: int) -> str:
 def describe_people(asset: Asset, words: Words = ENGLISH) -> str:
     """ "Alice and Bob", "Alice and 1 other person", "someone", or "nobody recognised", the
     names sorted (``people_names``) and joined as the language joins them."""
-    names = [discord_escape(name) for name in people_names(asset)]
-    unnamed = len(asset.people) - len(names)
     if not asset.people:
         return say(words, texts.NOBODY, {})
-    if not names:
-        return say(words, texts.UNNAMED, {"count": unnamed})
-    if unnamed:
+    return join_names(people_parts(asset, words), words)
+
+
+def people_parts(asset: Asset, words: Words = ENGLISH) -> list[str]:
+    """Who is in a picture as list items: the names, then "1 other person" for the faces
+    Immich has not named ("someone" alone); empty when it found no face."""
+    names = [discord_escape(name) for name in people_names(asset)]
+    unnamed = len(asset.people) - len(names)
+    if names and unnamed:
         names.append(say(words, texts.OTHERS, {"count": unnamed}))
-    return join_names(names, words)
+    elif unnamed:
+        names = [say(words, texts.UNNAMED, {"count": unnamed})]
+    return names
 
 
 def join_names(names: Sequence[str], words: Words = ENGLISH) -> str:
@@ -75,7 +81,7 @@ def asset_words(
     title = custom(words, "title", context)
     if title is None:
         kind = texts.VIDEO_TITLE if delivery.asset.type == "VIDEO" else texts.PHOTO_TITLE
-        title = say(words, kind, context)
+        title = say(words, kind, {**context, "people": people_parts(delivery.asset, words)})
     description = custom(words, "description", context)
     if description is None and delivery.asset.type == "VIDEO":
         description = say(words, texts.VIDEO_NOTE, context)
