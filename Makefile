@@ -8,13 +8,13 @@ STAMP  := $(VENV)/.installed
 # another's (tests/conftest.py says which tests never overlap). PARALLEL= runs in one process.
 PARALLEL ?= -n auto --dist worksteal
 
-.PHONY: venv run demo test test-fast lint fmt bench tools translations clean
+.PHONY: venv run demo test test-fast lint fmt bench tools docs schema translations clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,docs]'
 	touch $@
 
 ## run: the sidecar against the Immich and Discord named in $(CONFIG)
@@ -25,16 +25,29 @@ run: venv
 demo: venv
 	$(BIN)/python -m tests.demo
 
-## tools: helm, promtool and hadolint for the chart and Dockerfile checks (into .tools/)
+## tools: helm, kubernetes-validate, hadolint, actionlint, check-jsonschema, promtool and
+## shellcheck for the chart, Dockerfile, workflow and compose checks (into .tools/)
 tools:
 	bash .ci/install-tools
 
-## lint: ruff (rules and formatting) and mypy (strict) over sidecar and tests; changes nothing
+## lint: ruff (rules and formatting), mypy (strict), the layout rules, README.md's length and the
+## docs site built --strict; changes nothing
 lint: venv
 	$(BIN)/ruff check sidecar tests
 	$(BIN)/ruff format --check sidecar tests
 	$(BIN)/mypy
 	$(BIN)/python -m tests.layout
+	$(BIN)/python -m tests.readme_length
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+## docs: build the documentation site into build/site (open build/site/index.html)
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+## schema: after a change to sidecar/config.schema.json, write what is generated from it (its
+## copy config/config.schema.json, docs/reference/configuration.md, the chart's values.schema.json)
+schema: venv
+	$(BIN)/python -m tests.schemagen
 
 ## fmt: format the code and apply ruff's safe fixes
 fmt: venv

@@ -53,6 +53,7 @@ from sidecar.ops.metrics import Metrics
 from sidecar.push.runtime import PushRuntime
 from sidecar.targets.base import Sink, SinkContext
 from sidecar.targets.sinks import SinkSet
+from sidecar.ui.runtime import StatusPage
 from sidecar.wording import count
 
 log = logging.getLogger(__name__)
@@ -241,6 +242,8 @@ class Sidecar:
         )
         self._resources.push_async_callback(self.push.stop)
         await self.push.start(self._stop)
+        if settings.ui is not None:  # the status page (read only)
+            self.ui = await StatusPage.open(settings.ui, self, self._resources)
 
     def _start_scheduler(self) -> None:
         """The poll job, the hourly member check and the scheduled posts."""

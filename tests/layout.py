@@ -85,6 +85,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "sidecar.engine.status",  # /immich status shows the running sidecar's StatusInfo
         "sidecar.engine.store",
     ),
+    # The status page reads the running sidecar's parts and explains with the engine's.
+    "sidecar.ui": (*_CONFIG, "sidecar.ops", "sidecar.immich", "sidecar.targets", "sidecar.engine"),
     "sidecar.doctor": (
         *_CONFIG,
         "sidecar.ops",
@@ -102,6 +104,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "sidecar.engine",
         "sidecar.push",
         "sidecar.discord",
+        "sidecar.ui",
     ),
     "sidecar.cli": (
         *_CONFIG,
@@ -113,6 +116,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "sidecar.discord",
         "sidecar.doctor",
         "sidecar.app",
+        "sidecar.ui",
     ),
     "sidecar.__main__": ("sidecar.cli",),
 }

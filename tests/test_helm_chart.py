@@ -385,23 +385,115 @@ def test_service_monitor_scrapes_the_metrics_port(render: Render) -> None:
     assert selector.items() <= service["metadata"]["labels"].items()
 
 
+def stale_poll_rules(manifests: list[Manifest]) -> tuple[str, str]:
+    """The stale-poll expressions of the PrometheusRule and of the Grafana alerts."""
+    rule = one(manifests, "PrometheusRule")["spec"]["groups"][0]["rules"]
+    prometheus = next(r for r in rule if r["alert"] == "ImmichSidecarPollStale")["expr"]
+    (content,) = one(manifests, "ConfigMap", "-grafana-alerts")["data"].values()
+    grafana = next(line for line in content.splitlines() if "last_successful_poll" in line)
+    return prometheus, grafana
+
+
 def test_prometheus_rule_holds_the_alert_file_with_the_poll_interval(render: Render) -> None:
-    rule = one(
-        render(prometheusRule__enabled="true", prometheusRule__pollIntervalSeconds="300"),
-        "PrometheusRule",
+    manifests = render(
+        prometheusRule__enabled="true",
+        grafanaAlerts__enabled="true",
+        config__poll__interval="1h30m",
     )
+    rule = one(manifests, "PrometheusRule")
     source = yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())
     rendered = rule["spec"]["groups"]
     assert [r["alert"] for r in rendered[0]["rules"]] == [
         r["alert"] for r in source["groups"][0]["rules"]
     ]
-    stale = next(r for r in rendered[0]["rules"] if r["alert"] == "ImmichSidecarPollStale")
-    assert stale["expr"].endswith("> 3 * 300")
+    prometheus, grafana = stale_poll_rules(manifests)
+    assert prometheus.endswith("> 3 * 5400")  # three times config.poll.interval
+    assert grafana.endswith("- 3 * 5400")
     # Prometheus templates in annotations reach the cluster untouched by Helm.
     failing = next(
         r for r in rendered[0]["rules"] if r["alert"] == "ImmichSidecarImmichRequestsFailing"
     )
     assert "{{ $labels.endpoint }}" in failing["annotations"]["summary"]
+
+
+@pytest.mark.parametrize(
+    ("interval", "seconds"), [("90s", 90), ("5m", 300), ("2h", 7200), ("1d", 86400), (None, 120)]
+)
+def test_the_stale_poll_alert_follows_config_poll_interval(
+    render: Render, interval: str | None, seconds: int
+) -> None:
+    sets = {"prometheusRule__enabled": "true", "grafanaAlerts__enabled": "true"}
+    if interval is not None:
+        sets["config__poll__interval"] = interval
+    else:
+        sets["config__poll"] = "null"
+    prometheus, grafana = stale_poll_rules(render(**sets))
+    assert prometheus.endswith(f"> 3 * {seconds}")
+    assert grafana.endswith(f"- 3 * {seconds}")
+
+
+def test_the_chart_takes_the_whole_config(helm: str, tmp_path: Path) -> None:
+    """posts, timezone, push, accounts, discord.members and ingest: what the sidecar accepts,
+    the chart renders into a file the sidecar loads."""
+    values = {
+        "config": {
+            "timezone": "Europe/Paris",
+            "immich": {
+                "accounts": {"dad": {"api_key": "${DAD_KEY}"}, "mum": {"api_key": "${MUM_KEY}"}}
+            },
+            "discord": {
+                "members": {"Alice": "123456789012345678"},
+                "ingest": [{"channel_id": "234567890123456789", "allowed_roles": ["family"]}],
+            },
+            "push": {"secret": "${IMMICH_PUSH_SECRET}"},
+            "poll": {"interval": "5m"},
+            "targets": {"family": {"channel_id": "345678901234567890"}},
+            "rules": [{"name": "kids", "people": {"any": ["Alice"]}, "targets": ["family"]}],
+            "posts": [
+                {
+                    "name": "on-this-day",
+                    "kind": "memories",
+                    "cron": "0 9 * * *",
+                    "targets": ["family"],
+                    "accounts": ["dad", "mum"],
+                },
+            ],
+        }
+    }
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump(values))
+    result = run_template(helm, "-f", str(path))
+    assert result.returncode == 0, result.stderr
+    manifests = [d for d in yaml.safe_load_all(result.stdout) if d]
+    config = config_file(manifests)
+    assert config["posts"][0]["name"] == "on-this-day"
+    assert config["timezone"] == "Europe/Paris"
+    assert "api_key" not in config["immich"]  # the accounts hold the keys
+    assert config["push"] == {"listen": "0.0.0.0:9188", "secret": "${IMMICH_PUSH_SECRET}"}
+    assert "push" in [p["name"] for p in container(manifests)["ports"]]  # config.push turns it on
+    validate_against_sidecar_schema(config, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("args", "key", "problem"),
+    [
+        (["--set", "config.poll.lookbak=2m"], "/config/poll", "'lookbak' not allowed"),
+        (["--set-string", "config.poll.interval=5 minutes"], "/config/poll/interval", "5 minutes"),
+        (["--set-string", "config.poll.interval=0s"], "/config/poll/interval", "'not' failed"),
+        (["--set", "config.timezon=UTC"], "/config", "'timezon' not allowed"),
+        (["--set-string", "config.discord.members.Alice=Bob"], "/config/discord/members/Alice", ""),
+        (["--set", "config.posts[0].name=p"], "/config/posts/0", "missing properties"),
+        (["--set-string", "config.discord.claims=closed"], "/config/discord/claims", ""),
+    ],
+    ids=["typo", "duration", "zero-interval", "top-level-typo", "snowflake", "post", "enum"],
+)
+def test_the_chart_refuses_what_the_sidecar_refuses_naming_the_key(
+    helm: str, args: list[str], key: str, problem: str
+) -> None:
+    result = run_template(helm, *args)
+    assert result.returncode != 0
+    assert f"at '{key}'" in result.stderr
+    assert problem in result.stderr
 
 
 def test_dashboard_config_map_is_labelled_for_grafana(render: Render) -> None:

@@ -1,5 +1,5 @@
 """Which key permissions each feature needs (sidecar.immich.permissions): the start-up check, the
-slash commands' answers when a permission is missing, and the README's list, all from one place.
+slash commands' answers when a permission is missing, and the docs' list, all from one place.
 
 The Immich side is the real client against the fake Immich (which answers 403 like Immich for a
 call whose ``x-immich-permission`` the key lacks); the Discord side is the real discord.py bot
@@ -176,9 +176,9 @@ def test_off_sentences_agree_with_their_labels() -> None:
     assert off["the Favourite button"].startswith("the Favourite button is off:")
 
 
-def test_readme_lists_exactly_the_permissions_of_each_feature() -> None:
-    readme = (REPO / "README.md").read_text()
-    table = readme[readme.index("| feature | key permissions |") :]
+def test_the_docs_list_exactly_the_permissions_of_each_feature() -> None:
+    page = (REPO / "docs" / "immich-api-key.md").read_text()
+    table = page[page.index("| feature | key permissions |") :]
     table = table[: table.index("\n\n")]
     rows = {}
     for line in table.splitlines()[2:]:

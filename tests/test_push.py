@@ -13,10 +13,10 @@ import pytest
 from sidecar.cli.main import main
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, PushSettings, Secret, Settings
+from sidecar.engine.store.cursors import LAST_PUSH_KEY
 from sidecar.engine.store.database import Store
 from sidecar.immich.client import ImmichClient
 from sidecar.ops.metrics import Metrics
-from sidecar.push.handler import LAST_PUSH_KEY
 from sidecar.push.receiver import MAX_BODY_BYTES, PushEvent, PushReceiver, parse_push
 from sidecar.push.setup import WORKFLOW_NAME, run, setup, status
 from tests.e2e_harness import write_config

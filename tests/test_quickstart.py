@@ -146,12 +146,12 @@ async def test_the_readme_quick_start_prints_a_notification(tmp_path: Path) -> N
 
 
 def test_the_install_without_a_clone_writes_a_config_like_the_laptop_one(tmp_path: Path) -> None:
-    """The README's pipx section writes its config with a heredoc: it loads, and it polls like
-    config/config.local.yaml (so that both promise the same seconds)."""
+    """The install page's pipx section writes its config with a heredoc: it loads, and it polls
+    like config/config.local.yaml (so that both promise the same seconds)."""
     from sidecar.config.loader import load_settings
 
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("### Install without a clone") :]
+    page = (REPO / "docs" / "install.md").read_text()
+    section = page[page.index("## Install without a clone") :]
     block = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
     assert block is not None
     assert "pipx install immich-discord-sidecar" in block[1]

@@ -1,5 +1,5 @@
 """The GitHub Actions workflows: actionlint-clean, CI runs what `.ci/run` runs, and the release
-publishes the image the chart, the compose file and the README name, for amd64 and arm64."""
+publishes the image the chart, the compose file and the docs name, for amd64 and arm64."""
 
 from __future__ import annotations
 
@@ -92,9 +92,9 @@ def test_the_published_image_is_the_one_chart_and_readme_name() -> None:
     published = f"ghcr.io/{repository.group(1)}".lower()
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert values["image"]["repository"] == published
-    readme = (ROOT / "README.md").read_text()
-    assert f"{published}:" in readme
-    assert "docker build -t immich-discord-sidecar ." in readme
+    docs = (ROOT / "docs" / "docker.md").read_text()
+    assert f"{published}:" in docs
+    assert "docker build -t immich-discord-sidecar ." in docs
 
 
 @pytest.mark.parametrize("name", ["ci.yml", "release.yml"])
@@ -108,7 +108,7 @@ def test_every_job_has_a_timeout_and_least_privilege(name: str) -> None:
 
 
 def test_release_publishes_the_package_to_pypi_by_trusted_publishing() -> None:
-    """`pipx install immich-discord-sidecar` (README) needs the package on PyPI: built once
+    """`pipx install immich-discord-sidecar` (docs/install.md) needs the package on PyPI: built once
     the tag matched pyproject.toml, uploaded with the job's OIDC token, never a stored one."""
     release = load("release.yml")
     jobs = release["jobs"]
@@ -124,4 +124,4 @@ def test_release_publishes_the_package_to_pypi_by_trusted_publishing() -> None:
     assert "password" not in publish.get("with", {})  # trusted publishing: no token
     name = re.search(r'^name = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
     assert name is not None and pypi["environment"]["url"].endswith("/p/" + name[1])
-    assert f"pipx install {name[1]}" in (ROOT / "README.md").read_text()
+    assert f"pipx install {name[1]}" in (ROOT / "docs" / "install.md").read_text()

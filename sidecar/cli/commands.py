@@ -95,6 +95,11 @@ def preview(args: argparse.Namespace) -> int:
     return _exit_code(preview.preview(Path(args.config), args.name, args.locale, args.asset))
 
 
+def explain(args: argparse.Namespace) -> int:
+    command = importlib.import_module("sidecar.engine.explain.command")
+    return _exit_code(command.explain(Path(args.config), args.asset, as_json=args.json))
+
+
 def doctor(args: argparse.Namespace) -> int:
     doctor = importlib.import_module("sidecar.doctor.runner")
     return _exit_code(doctor.run(Path(args.config), send_test_to=args.send_test))

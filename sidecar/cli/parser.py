@@ -68,7 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser
     )
-    for add in (_run, _dry_run, _preview, _check_config, _doctor, _schema, _healthcheck, _push):
+    for add in (
+        _run,
+        _dry_run,
+        _preview,
+        _explain,
+        _check_config,
+        _doctor,
+        _schema,
+        _healthcheck,
+        _push,
+    ):
         add(subparsers)
     return parser
 
@@ -126,6 +136,21 @@ def _preview(subparsers: Subcommands) -> None:
         "--asset", default=None, metavar="ID", help="about this Immich asset instead of samples"
     )
     preview.set_defaults(handler=commands.preview)
+
+
+def _explain(subparsers: Subcommands) -> None:
+    explain = subparsers.add_parser(
+        "explain",
+        help="say why an asset was posted, waits, or will not be posted, rule by rule",
+        description="Reads the asset from Immich (every account that can see it) and the state "
+        "file (read only: safe while run runs), then prints one block per rule: posted, queued "
+        "(and what it waits for), will not post (and why), or not seen yet. Exit 0 whatever "
+        "the verdict, 2 for a bad argument, 1 when Immich cannot be read.",
+    )
+    explain.add_argument("asset", metavar="ASSET", help="an asset id or an Immich link to it")
+    _config_option(explain)
+    explain.add_argument("--json", action="store_true", help="print the answer as JSON")
+    explain.set_defaults(handler=commands.explain)
 
 
 def _check_config(subparsers: Subcommands) -> None:

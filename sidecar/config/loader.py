@@ -50,6 +50,7 @@ from sidecar.config.model import (
 )
 from sidecar.config.schema import describe_kind, schema_problems
 from sidecar.config.secrets import SecretResolver
+from sidecar.config.ui import read_ui, ui_problems
 from sidecar.config.yamlsource import LineMap, decode, parse, read_config_bytes
 from sidecar.targets.registry import kind_for_spec
 
@@ -89,6 +90,10 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     problems += cross_field_problems(data, lines)
     problems += post_problems(data, lines, environ)
     problems += member_problems(data, lines)
+    problems += [
+        Problem(lines.line_of(path), format_key_path(path), message)
+        for path, message in ui_problems(data)
+    ]
     problems += [
         Problem(lines.line_of(path), format_key_path(path), message)
         for path, message in ingest_problems(data)
@@ -150,6 +155,7 @@ def _build(
             for index, post in enumerate(data.get("posts", []))
         ),
         push=_push(data["push"], secrets) if "push" in data else None,
+        ui=read_ui(data["ui"], secrets.get(("ui", "password"))) if "ui" in data else None,
     )
 
 

@@ -222,6 +222,16 @@ class PushSettings:
 
 
 @dataclass(frozen=True)
+class UiSettings:
+    """The status page (``ui:``); absent from the settings when it is off."""
+
+    host: str = "127.0.0.1"
+    port: int = 9189
+    password: Secret | None = None  # HTTP Basic (any user name); required off loopback
+    pictures: bool = False  # thumbnails of the last deliveries (only with a password)
+
+
+@dataclass(frozen=True)
 class QuietHours:
     """A daily window (local time, in the config's time zone) in which deliveries wait; they
     go out at its end, one summary per rule. ``start`` after ``end`` spans midnight."""
@@ -345,6 +355,7 @@ class Settings:
     target_words: Mapping[str, TargetWords] = field(default_factory=dict)  # by target name
     posts: tuple[Post, ...] = ()
     push: PushSettings | None = None  # None: no push endpoint
+    ui: UiSettings | None = None  # None: no status page
     # Where each key path was written, for problems found after loading (a person name that
     # Immich does not know).
     lines: Mapping[KeyPath, int] = field(default_factory=dict, compare=False, repr=False)

@@ -39,6 +39,7 @@ class SecretResolver:
             self._take(account, ("immich", "accounts", name), "api_key")
         self._take(discord, ("discord",), "token")
         self._take(data.get("push"), ("push",), "secret")
+        self._take(data.get("ui"), ("ui",), "password")
         for name, target in targets.items() if isinstance(targets, dict) else []:
             kind = kind_for_spec(target) if isinstance(target, dict) else None
             for key in kind.secrets if kind is not None else ():

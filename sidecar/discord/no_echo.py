@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from sidecar.config.model import Settings
 from sidecar.ops.logging import log_fields
-from sidecar.targets.base import Batch, Sink
+from sidecar.targets.base import Batch, SentMessages, Sink
 from sidecar.targets.discord.channel import ChannelTarget
 from sidecar.wording import count
 
@@ -30,7 +30,7 @@ class NoEchoSink:
         self._channel_id = channel_id
         self._origin = origin
 
-    async def send(self, batch: Batch) -> None:
+    async def send(self, batch: Batch) -> SentMessages | None:
         keep = tuple(
             d
             for d in batch.deliveries
@@ -43,8 +43,9 @@ class NoEchoSink:
                 count(len(batch.deliveries) - len(keep), "asset"),
                 extra=log_fields(target=batch.target, rule=batch.rule),
             )
-        if keep:
-            await self._inner.send(replace(batch, deliveries=keep))
+        if not keep:
+            return None
+        return await self._inner.send(replace(batch, deliveries=keep))
 
     async def close(self) -> None:
         """The SinkSet closes the sink inside."""

@@ -31,7 +31,7 @@ def channel_check(target: ChannelTarget, problem: str | None, channel_name: str 
             f"target {target.name!r}: the bot can post pictures in {where} ({NEEDED_PERMISSIONS})"
         )
     text, _, fix = problem.partition("; ")
-    return failed(text, fix or "see the Discord setup section of the README")
+    return failed(text, fix or "see Discord setup in the docs (docs/discord-setup.md)")
 
 
 async def _connect(probe: GatewayProbe, token: Secret) -> Check | None:

@@ -265,6 +265,11 @@ class AccountPolls:
     def failing(self) -> tuple[str, ...]:
         return tuple(self._failing)
 
+    @property
+    def failing_reasons(self) -> dict[str, str]:
+        """Account -> why it fails, while it does."""
+        return dict(self._failing)
+
     def last_success(self) -> datetime | None:
         """When the most recent successful poll of any account started."""
         times = [t for s in self._stores.values() if (t := s.get_time(LAST_POLL_KEY)) is not None]

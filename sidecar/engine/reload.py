@@ -83,6 +83,8 @@ class ConfigReloader:
         self._pending: Settings | None = None  # valid, waiting for Immich to look people up
         self._rejected: str | None = None  # hash of the file that was rejected
         self._failed = False  # config_last_reload_successful is 0
+        # Why the file on disk is not the running config (file:line: key: problem lines)
+        self.last_error: tuple[str, ...] = ()
         self._mark(success=True, result=None)
 
     def problem(self) -> str | None:
@@ -139,6 +141,7 @@ class ConfigReloader:
         digest = file_hash(self._path) or UNREADABLE
         if digest == self._running_hash:
             self._pending = self._rejected = None
+            self.last_error = ()
             if self._failed:
                 log.info("the config file matches the running config again")
                 self._mark(success=True, result="unchanged")
@@ -157,6 +160,7 @@ class ConfigReloader:
             for problem in err.lines():
                 log.error("config reload rejected, keeping the running config: %s", problem)
             self._pending, self._rejected = None, digest
+            self.last_error = tuple(err.lines())
             self._mark(success=False)
             return False
         except ImmichError as err:
@@ -169,11 +173,13 @@ class ConfigReloader:
                 err,
             )
             self._pending, self._rejected = new, None
+            self.last_error = (f"postponed: cannot look people up in Immich ({err})",)
             self._mark(success=False)
             return False
         await self._apply(new, rules)
         self._running_hash = new.content_hash
         self._pending = self._rejected = None
+        self.last_error = ()
         self._mark(success=True)
         log.info(
             "config reloaded: %s, %s",
@@ -195,7 +201,7 @@ class ConfigReloader:
 
 def warn_restart_only(old: Settings, new: Settings) -> None:
     """Say which changes a reload cannot apply: they wait for the next start."""
-    for setting in ("state", "metrics", "push"):
+    for setting in ("state", "metrics", "push", "ui"):
         if getattr(old, setting) != getattr(new, setting):
             log.warning("config: %s changed; it takes effect at the next restart", setting)
     if old.immich != new.immich or old.discord.token != new.discord.token:

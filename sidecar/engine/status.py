@@ -14,6 +14,7 @@ from sidecar.engine.accounts import AccountPolls
 from sidecar.engine.albums.watcher import AlbumWatcher
 from sidecar.engine.poll import ImmichPoll
 from sidecar.engine.reload import ConfigReloader
+from sidecar.engine.store.cursors import LAST_PUSH_KEY
 from sidecar.engine.store.database import Store
 
 
@@ -28,6 +29,10 @@ class StatusInfo:
     albums: tuple[tuple[str, int], ...] = ()  # (name, asset count) of each watched album
     features_off: tuple[str, ...] = ()  # one sentence each: what is off and the fix
     failing_accounts: tuple[str, ...] = ()  # "Immich account mum fails: ..."
+    accounts: tuple[str, ...] = ()  # the configured accounts, in config order
+    failing: tuple[tuple[str, str], ...] = ()  # (account, why it fails now)
+    reload_error: tuple[str, ...] = ()  # why the file on disk is not the running config
+    last_push: datetime | None = None  # when Immich last pushed
 
 
 class SidecarStatus:
@@ -87,6 +92,10 @@ class SidecarStatus:
             albums=tuple(self._albums.watched_albums()),
             features_off=tuple(self._access.off_sentences()),
             failing_accounts=tuple(self._polls.problems()),
+            accounts=self._settings().immich.account_names,
+            failing=tuple(self._polls.failing_reasons.items()),
+            reload_error=self._reloader.last_error,
+            last_push=self._store.get_time(LAST_PUSH_KEY),
         )
 
     async def provide(self) -> StatusInfo:

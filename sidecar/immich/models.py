@@ -53,6 +53,8 @@ class Asset:
     # where the answer had none (a queued copy).
     updated_at: datetime | None = None
     has_exif: bool = True  # False: an answer without exifInfo (Immich has not read the file)
+    owner_id: str = ""  # the Immich user whose asset it is ("" where the answer had none)
+    unassigned_faces: int = 0  # faces detected but not (yet) anyone's (2.x lists them)
 
     @property
     def on_timeline(self) -> bool:
@@ -85,6 +87,10 @@ class Asset:
             description=exif.get("description") or None,
             updated_at=parse_time(str(updated)) if updated else None,
             has_exif=bool(data.get("exifInfo")),
+            owner_id=str(data.get("ownerId") or ""),
+            unassigned_faces=len(faces)
+            if isinstance(faces := data.get("unassignedFaces"), list)
+            else 0,
         )
 
 

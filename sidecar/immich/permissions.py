@@ -1,6 +1,6 @@
 """Which Immich API key permissions each feature of the sidecar needs: the one place that says so.
 
-The start-up check, the slash commands, ``immich-sidecar doctor`` and the README's list of
+The start-up check, the slash commands, ``immich-sidecar doctor`` and the docs' list of
 permissions all read these facts. Permission names are those of the Immich specs'
 ``Permission`` enum (each operation's ``x-immich-permission``). Nothing here does I/O.
 """
@@ -23,7 +23,7 @@ class Feature:
     key: str
     label: str  # how a user names it, e.g. "/immich person"
     permissions: tuple[str, ...]
-    calls: str  # the Immich calls behind the permissions, for the README and reviewers
+    calls: str  # the Immich calls behind the permissions, for the docs and reviewers
 
     def missing(self, granted: Collection[str]) -> tuple[str, ...]:
         """The permissions of this feature that ``granted`` lacks (``all`` grants every one)."""

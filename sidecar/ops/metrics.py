@@ -5,7 +5,7 @@ depend on them. Labels stay low-cardinality: never an asset id, a person name or
 
 The metrics are a table: one ``counter``/``gauge``/``histogram`` line in the body of
 ``Metrics`` per metric, read as a typed attribute (``metrics.poll_runs`` is a ``Counter``).
-Adding a metric is adding a line there (and its row in the README's metrics table).
+Adding a metric is adding a line there (and its row in the metrics table of docs/metrics.md).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sidecar.engine.rules.matching import matches_for
+from sidecar.engine.store.cursors import LAST_PUSH_KEY
 from sidecar.engine.store.database import Store
 from sidecar.engine.uploads.poller import Watch
 from sidecar.immich.client import ImmichClient
@@ -27,7 +28,6 @@ from sidecar.push.receiver import PushEvent
 
 log = logging.getLogger(__name__)
 
-LAST_PUSH_KEY = "push_last_received"
 METADATA = "AssetMetadataExtraction"
 QUEUE_LIMIT = 1_000  # events waiting; beyond it a push is dropped and the poll catches up
 

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from sidecar.clock import utc_now
 from sidecar.config.loader import load_settings
 from sidecar.config.model import PushSettings, Settings
+from sidecar.engine.store.cursors import LAST_PUSH_KEY
 from sidecar.engine.store.database import Store
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.endpoints.workflows import WEBHOOK_METHOD, Workflow
@@ -25,7 +26,6 @@ from sidecar.immich.permissions import KEY_SETTINGS_HINT, PUSH_SETUP
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.checks import Check, failed, passed
 from sidecar.ops.metrics import Metrics
-from sidecar.push.handler import LAST_PUSH_KEY
 from sidecar.push.receiver import PATH
 
 WORKFLOW_NAME = "immich-sidecar push"

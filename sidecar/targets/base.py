@@ -73,6 +73,27 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class MessageRef:
+    """The Discord message that carried a delivery, as the send answered it (kept in the outbox,
+    so ``explain`` and the status page can link to it)."""
+
+    channel_id: str
+    message_id: str
+    guild_id: str | None = None  # None where the answer did not say (a webhook's)
+
+    @property
+    def link(self) -> str | None:
+        """The message's link in Discord; None without the server's id (a channel message's
+        link needs it)."""
+        if self.guild_id is None:
+            return None
+        return f"https://discord.com/channels/{self.guild_id}/{self.channel_id}/{self.message_id}"
+
+
+SentMessages = Mapping[int, MessageRef]  # delivery id -> the message that carried it
+
+
+@dataclass(frozen=True)
 class Batch:
     """The due deliveries of one rule for one target, with that rule's presentation settings."""
 
@@ -98,6 +119,7 @@ class DeliveryError(Exception):
         # Deliveries of the batch that were accepted before the failure (a batch can take
         # several messages): they are marked sent, only the rest is retried.
         self.sent_ids: tuple[int, ...] = ()
+        self.messages: SentMessages = {}  # the messages of those, where known
 
 
 class TemporaryDeliveryError(DeliveryError):
@@ -115,12 +137,13 @@ class PermanentDeliveryError(DeliveryError):
 class Sink(Protocol):
     """Sends one batch of deliveries for one target and one rule.
 
-    Returns normally when every delivery in the batch was accepted, raises
+    Returns normally when every delivery in the batch was accepted (with the message that
+    carried each delivery, where the kind knows one: Discord's), raises
     ``TemporaryDeliveryError`` or ``PermanentDeliveryError`` otherwise (the whole batch then
     counts as failed; the dispatcher retries it or records it as a dead letter).
     """
 
-    async def send(self, batch: Batch) -> None: ...
+    async def send(self, batch: Batch) -> SentMessages | None: ...
 
     async def close(self) -> None: ...
 

@@ -60,7 +60,7 @@ URL and key reference, the state path on the volume, the metrics port the probes
 {{- if not (hasKey $immich "url") }}
 {{- $_ := set $immich "url" .Values.immich.url }}
 {{- end }}
-{{- if not (or (hasKey $immich "api_key") (hasKey $immich "api_key_file")) }}
+{{- if not (or (hasKey $immich "api_key") (hasKey $immich "api_key_file") (hasKey $immich "accounts")) }}
 {{- $_ := set $immich "api_key" "${IMMICH_API_KEY}" }}
 {{- end }}
 {{- $_ := set $config "immich" $immich }}
@@ -73,7 +73,7 @@ URL and key reference, the state path on the volume, the metrics port the probes
 {{- end }}
 {{- $_ := set $config "state" (dict "path" "/data/state.db") }}
 {{- $_ := set $config "metrics" (dict "listen" "0.0.0.0:9187") }}
-{{- if .Values.push.enabled }}
+{{- if include "sidecar.pushEnabled" . }}
 {{- $push := get $config "push" | default dict }}
 {{- $_ := set $push "listen" (printf "0.0.0.0:%d" (int .Values.push.port)) }}
 {{- if not (or (hasKey $push "secret") (hasKey $push "secret_file")) }}
@@ -83,9 +83,43 @@ URL and key reference, the state path on the volume, the metrics port the probes
 {{- else }}
 {{- $_ := unset $config "push" }}
 {{- end }}
+{{- if .Values.ui.enabled }}
+{{- $ui := get $config "ui" | default dict }}
+{{- $_ := set $ui "listen" (printf "0.0.0.0:%d" (int .Values.ui.port)) }}
+{{- if not (or (hasKey $ui "password") (hasKey $ui "password_file")) }}
+{{- $_ := set $ui "password" "${SIDECAR_UI_PASSWORD}" }}
+{{- end }}
+{{- $_ := set $config "ui" $ui }}
+{{- else }}
+{{- $_ := unset $config "ui" }}
+{{- end }}
 {{- if and (empty (get $config "targets")) (empty (get $config "rules")) }}
 {{- $_ := set $config "targets" (dict "log" (dict "console" true)) }}
 {{- $_ := set $config "rules" (list (dict "name" "everything" "targets" (list "log"))) }}
 {{- end }}
 {{- toYaml $config }}
+{{- end }}
+
+{{/* Push is on with push.enabled or a config.push block: "true", or empty. */}}
+{{- define "sidecar.pushEnabled" -}}
+{{- if or .Values.push.enabled (hasKey (.Values.config | default dict) "push") }}true{{ end }}
+{{- end }}
+
+{{/*
+config.poll.interval in seconds (30s, 2m, 1h30m, 1d), for the stale-poll alert's "three
+intervals"; 120 (the sidecar's default) when it is not set or reads the environment.
+*/}}
+{{- define "sidecar.pollIntervalSeconds" -}}
+{{- $poll := get (.Values.config | default dict) "poll" | default dict }}
+{{- $interval := get $poll "interval" | default "2m" | toString }}
+{{- $seconds := 0 }}
+{{- if regexMatch "^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$" $interval }}
+{{- range $unit, $size := dict "d" 86400 "h" 3600 "m" 60 "s" 1 }}
+{{- $part := regexFind (printf "[0-9]+%s" $unit) $interval }}
+{{- if $part }}
+{{- $seconds = add $seconds (mul (trimSuffix $unit $part | atoi) $size) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if gt (int $seconds) 0 }}{{ $seconds }}{{ else }}120{{ end }}
 {{- end }}

@@ -131,7 +131,11 @@ async def resolve_albums(
         albums = await list_albums(client, all_listings(client))
         resolved, album_problems = resolve_album_refs(config, albums.values(), source, runs)
         problems += album_problems
-        rules = tuple(replace(rule, albums=resolved.get(rule.name, frozenset())) for rule in rules)
+        names = tuple((a.id, a.name) for a in albums.values())
+        rules = tuple(
+            replace(rule, albums=resolved.get(rule.name, frozenset()), album_names=names)
+            for rule in rules
+        )
     if problems:
         raise RuleResolutionError(problems)
     return rules

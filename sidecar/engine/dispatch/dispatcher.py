@@ -27,6 +27,7 @@ from sidecar.targets.base import (
     Delivery,
     DeliveryError,
     PermanentDeliveryError,
+    SentMessages,
     Sink,
     TemporaryDeliveryError,
 )
@@ -193,9 +194,9 @@ class Dispatcher:
             )
             return 0
         try:
-            await sink.send(batch)
+            messages = await sink.send(batch)
         except DeliveryError as err:
-            sent = self._mark_sent(batch, err.sent_ids)
+            sent = self._mark_sent(batch, err.sent_ids, err.messages)
             accepted = set(err.sent_ids)
             rest = replace(
                 batch, deliveries=tuple(d for d in batch.deliveries if d.id not in accepted)
@@ -210,11 +211,11 @@ class Dispatcher:
             log.exception("target %s: sending failed unexpectedly", batch.target)
             self._retry_later(batch, DeliveryError("error", type(err).__name__), None)
             return 0
-        return self._mark_sent(batch, ids)
+        return self._mark_sent(batch, ids, messages or {})
 
-    def _mark_sent(self, batch: Batch, ids: Sequence[int]) -> int:
+    def _mark_sent(self, batch: Batch, ids: Sequence[int], messages: SentMessages) -> int:
         if ids:
-            self._store.mark_sent(ids, self._clock())
+            self._store.mark_sent(ids, self._clock(), messages)
             self._metrics.notifications_sent.labels(rule=batch.rule, target=batch.target).inc(
                 len(ids)
             )

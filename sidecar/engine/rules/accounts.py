@@ -10,6 +10,7 @@ account's poll; an excluded person (``none:``) who is missing excludes nothing t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -39,6 +40,8 @@ class AccountRules:
 
     by_account: Mapping[str, tuple[CompiledRule, ...]]
     found_in: Mapping[str, tuple[str, ...]]  # person name -> accounts that know it
+    # account -> rule name -> why the rule does not run there (``account_problem``)
+    dropped: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
 
     @property
     def accounts(self) -> tuple[str, ...]:
@@ -91,6 +94,7 @@ def compile_across(
     }
     problems = _nowhere_problems(rules, candidates, found_in, source, line_of, runs)
     by_account: dict[str, tuple[CompiledRule, ...]] = {}
+    dropped: dict[str, dict[str, str]] = {}
     for account in accounts:
         known = candidates[account]
 
@@ -107,9 +111,12 @@ def compile_across(
         by_account[account] = tuple(
             kept for rule in compiled if (kept := _in_account(rule, account)) is not None
         )
+        dropped[account] = {
+            rule.name: why for rule in compiled if (why := account_problem(rule, account))
+        }
     if problems:
         raise RuleResolutionError(problems)
-    return AccountRules(by_account, found_in)
+    return AccountRules(by_account, found_in, dropped)
 
 
 def _nowhere_problems(
@@ -153,14 +160,23 @@ def _nowhere_problems(
 
 def _in_account(rule: CompiledRule, account: str) -> CompiledRule | None:
     """The rule as it runs in this account, or None when it cannot match there."""
+    if account_problem(rule, account) is not None:
+        return None
+    return replace(rule, any=_known(rule.any), none=_known(rule.none))
+
+
+def _known(ids: frozenset[str]) -> frozenset[str]:
+    return frozenset(i for i in ids if not i.startswith(_ABSENT))
+
+
+def account_problem(rule: CompiledRule, account: str) -> str | None:
+    """Why the rule cannot match assets read through ``account`` (None: it can), in the words
+    ``explain`` shows. ``rule`` is compiled across the accounts (absent names kept)."""
     if rule.rule.accounts and account not in rule.rule.accounts:
-        return None
-
-    def known(ids: frozenset[str]) -> frozenset[str]:
-        return frozenset(i for i in ids if not i.startswith(_ABSENT))
-
-    if known(rule.all) != rule.all:
-        return None  # someone it needs is not in this account
-    if rule.rule.people.any and not known(rule.any):
-        return None
-    return replace(rule, any=known(rule.any), none=known(rule.none))
+        return f"the rule's accounts [{', '.join(rule.rule.accounts)}] do not include {account}"
+    if missing := rule.all - _known(rule.all):
+        names = ", ".join(sorted(i.removeprefix(_ABSENT) for i in missing))
+        return f"{names}, whom the rule needs, is not a person of account {account}"
+    if rule.rule.people.any and not _known(rule.any):
+        return f"none of the rule's people is a person of account {account}"
+    return None

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sidecar.config.model import KeyPath, Rule, format_key_path
+from sidecar.config.model import ASSET_TYPES, KeyPath, Rule, format_key_path
 from sidecar.immich.models import Asset, Person, is_immich_id
 
 
@@ -29,6 +29,10 @@ class CompiledRule:
     all: frozenset[str] = frozenset()
     none: frozenset[str] = frozenset()
     albums: frozenset[str] = frozenset()  # album ids: the rule fires on additions to them
+    # person id -> the name the config gives it (for the reasons a rule gives)
+    labels: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    # album id -> its name, as resolved
+    album_names: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @property
     def name(self) -> str:
@@ -50,6 +54,17 @@ class CompiledRule:
         """People whose recognition can make this rule match (the poller asks Immich for them)."""
         return self.any | self.all
 
+    def label(self, person_id: str, asset: Asset | None = None) -> str:
+        """A person as the config names them (else as Immich does on ``asset``, else the id)."""
+        for known, name in self.labels:
+            if known == person_id:
+                return name
+        named = [p.name for p in (asset.people if asset else ()) if p.id == person_id and p.name]
+        return named[0] if named else person_id
+
+    def album_label(self, album_id: str) -> str:
+        return next((name for known, name in self.album_names if known == album_id), album_id)
+
 
 @dataclass(frozen=True)
 class Match:
@@ -64,6 +79,18 @@ class Match:
         if self.rule.none:
             why += ", none of the excluded people"
         return f"{why}; type {self.asset.type}"
+
+
+@dataclass(frozen=True)
+class Miss:
+    """Why an asset does not satisfy a rule, in the words ``explain`` shows."""
+
+    rule: CompiledRule
+    asset: Asset
+    reason: str  # e.g. "Bob is not recognised in it (faces: Alice, unnamed ×1)"
+    # A watched person is missing: Immich may still recognise them (faces come late), so the
+    # rule looks at the asset again while it is inside the look-back window.
+    faces_may_come: bool = False
 
 
 class RuleResolutionError(Exception):
@@ -98,18 +125,28 @@ def compile_rules(
         if not runs(rule):  # off for now (the key lacks a permission it needs)
             continue
         resolved: dict[str, frozenset[str]] = {}
-        for field in ("any", "all", "none"):
+        labels: dict[str, str] = {}
+        for part in ("any", "all", "none"):
             ids = set()
-            for position, reference in enumerate(getattr(rule.people, field)):
-                path: KeyPath = ("rules", index, "people", field, position)
+            for position, reference in enumerate(getattr(rule.people, part)):
+                path: KeyPath = ("rules", index, "people", part, position)
                 line = line_of(path)
                 location = source if line is None else f"{source}:{line}"
                 where = f"{location}: {format_key_path(path)}"
                 person_id = resolve_person(reference, candidates_for, where, problems)
                 if person_id is not None:
                     ids.add(person_id)
-            resolved[field] = frozenset(ids)
-        compiled.append(CompiledRule(rule, resolved["any"], resolved["all"], resolved["none"]))
+                    labels.setdefault(person_id, reference)
+            resolved[part] = frozenset(ids)
+        compiled.append(
+            CompiledRule(
+                rule,
+                resolved["any"],
+                resolved["all"],
+                resolved["none"],
+                labels=tuple(labels.items()),
+            )
+        )
     if problems:
         raise RuleResolutionError(problems)
     return tuple(compiled)
@@ -158,20 +195,66 @@ def _fold(name: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def match(rule: CompiledRule, asset: Asset) -> Match | None:
-    """The reason ``asset`` satisfies ``rule``, or None."""
-    if not asset.on_timeline or asset.type not in rule.rule.asset_types:
-        return None
+HIDDEN_FROM_TIMELINE = {
+    "archive": "it is archived",
+    "hidden": "it is hidden",
+    "locked": "it is in the locked folder",
+}
+
+
+def check(rule: CompiledRule, asset: Asset) -> Match | Miss:
+    """Whether ``asset`` satisfies ``rule``, and why (or why not): the one place that decides."""
+    if asset.is_trashed:
+        return Miss(rule, asset, "it is in the trash (only assets on the timeline are posted)")
+    if not asset.on_timeline:
+        state = HIDDEN_FROM_TIMELINE.get(asset.visibility, f"its visibility is {asset.visibility}")
+        return Miss(rule, asset, f"{state} (only assets on the timeline are posted)")
+    if asset.type not in rule.rule.asset_types:
+        wanted = ", ".join(t for t in ASSET_TYPES if t in rule.rule.asset_types)
+        return Miss(rule, asset, f"{asset.type} is not in asset_types [{wanted}]")
     present = asset.person_ids
     if rule.any and not rule.any & present:
-        return None
+        wanted = _names(rule, rule.any, asset)
+        one = len(rule.any) == 1
+        why = (
+            f"{wanted} is not recognised in it" if one else f"none of {wanted} is recognised in it"
+        )
+        return Miss(rule, asset, f"{why} ({faces(asset)})", faces_may_come=True)
     if rule.all and not rule.all <= present:
-        return None
-    if rule.none & present:
-        return None
+        missing = rule.all - present
+        verb = "is" if len(missing) == 1 else "are"
+        why = f"{_names(rule, missing, asset)} {verb} not recognised in it ({faces(asset)})"
+        return Miss(rule, asset, why, faces_may_come=True)
+    if excluded := rule.none & present:
+        verb = "is" if len(excluded) == 1 else "are"
+        why = f"{_names(rule, excluded, asset)} {verb} in it (none: {_names(rule, rule.none)})"
+        return Miss(rule, asset, why)
     watched = rule.watched_person_ids
     names = tuple(sorted(p.name or "unnamed person" for p in asset.people if p.id in watched))
     return Match(rule, asset, names)
+
+
+def match(rule: CompiledRule, asset: Asset) -> Match | None:
+    """The reason ``asset`` satisfies ``rule``, or None."""
+    verdict = check(rule, asset)
+    return verdict if isinstance(verdict, Match) else None
+
+
+def faces(asset: Asset) -> str:
+    """The faces Immich recognised in an asset: ``faces: Alice, unnamed ×1``."""
+    named = sorted({p.name for p in asset.people if p.name}, key=str.casefold)
+    unnamed = sum(1 for p in asset.people if not p.name) + asset.unassigned_faces
+    shown = [*named, *([f"unnamed ×{unnamed}"] if unnamed else [])]
+    return f"faces: {', '.join(shown)}" if shown else "no faces recognised"
+
+
+def _names(rule: CompiledRule, ids: frozenset[str], asset: Asset | None = None) -> str:
+    return ", ".join(sorted((rule.label(i, asset) for i in ids), key=str.casefold))
+
+
+def before_baseline(asset: Asset, since: datetime | None) -> bool:
+    """Uploaded before the rule was first seen: a rule added later does not announce history."""
+    return since is not None and asset.created_at < since
 
 
 def matches_for(
@@ -184,8 +267,7 @@ def matches_for(
     found = []
     for asset in assets:
         for rule in rules:
-            since = baselines.get(rule.name)
-            if since is not None and asset.created_at < since:
+            if before_baseline(asset, baselines.get(rule.name)):
                 continue
             hit = match(rule, asset)
             if hit is not None:

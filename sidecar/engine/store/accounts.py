@@ -80,7 +80,12 @@ class AccountStore(Store):
     def rule_baselines(self, rules: Iterable[str], since_if_new: datetime) -> dict[str, datetime]:
         """The rules' baselines, none earlier than this account's own: an account added later
         starts from then, not from when the rule was first seen."""
-        found = super().rule_baselines(rules, since_if_new)
+        return self._from_own_start(super().rule_baselines(rules, since_if_new))
+
+    def stored_baselines(self) -> dict[str, datetime]:
+        return self._from_own_start(super().stored_baselines())
+
+    def _from_own_start(self, found: dict[str, datetime]) -> dict[str, datetime]:
         own = self.get_meta(ACCOUNT_BASELINE_KEY)
         if own is None:
             return found

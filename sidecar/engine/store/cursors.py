@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
+LAST_PUSH_KEY = "push_last_received"  # meta: when Immich last pushed (push.handler writes it)
+
 
 class CursorTables:
     """The bookkeeping tables of ``Store`` (which provides the connection and the
@@ -52,3 +54,8 @@ class CursorTables:
             rows = db.execute("SELECT rule, since FROM rule_baseline").fetchall()
         wanted = set(names)
         return {rule: datetime.fromtimestamp(since, UTC) for rule, since in rows if rule in wanted}
+
+    def stored_baselines(self) -> dict[str, datetime]:
+        """Every rule's baseline as recorded (read only: no new rule is recorded)."""
+        rows = self._db.execute("SELECT rule, since FROM rule_baseline").fetchall()
+        return {rule: datetime.fromtimestamp(since, UTC) for rule, since in rows}

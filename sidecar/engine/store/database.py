@@ -19,6 +19,7 @@ from sidecar.engine.store.ingest import IngestTables
 from sidecar.engine.store.members import MemberTables
 from sidecar.engine.store.outbox import OutboxTables
 from sidecar.engine.store.post_runs import PostRunTables
+from sidecar.engine.store.report import ReportTables
 from sidecar.engine.store.schema import MIGRATIONS, StoreError, migrate
 from sidecar.engine.store.unread import UnreadTables
 
@@ -33,10 +34,11 @@ class Store(
     IngestTables,
     MemberTables,
     UnreadTables,
+    ReportTables,
 ):
     """The state file as callers use it: the connection, its transactions and the methods of
     every table family (``store.outbox``, ``store.post_runs``, ``store.cursors``,
-    ``store.albums``, ``store.ingest``, ``store.members``, ``store.unread``)."""
+    ``store.albums``, ``store.ingest``, ``store.members``, ``store.unread``, ``store.report``)."""
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection

@@ -18,7 +18,7 @@ from typing import Any
 
 from sidecar.engine.store.schema import asset_from_json, asset_json, post_from_json
 from sidecar.immich.models import Asset
-from sidecar.targets.base import AlbumRef, Delivery
+from sidecar.targets.base import AlbumRef, Delivery, SentMessages
 
 _DELIVERY_COLUMNS = (
     "id, rule, target, asset_json, attempts, batch_key, album_id, album_name, post_json, held"
@@ -162,8 +162,24 @@ class OutboxTables:
         ).fetchone()
         return None if row[0] is None else datetime.fromtimestamp(row[0], UTC)
 
-    def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
-        self._update(ids, "state = 'sent', finished_at = ?, last_error = NULL", (now.timestamp(),))
+    def mark_sent(
+        self, ids: Sequence[int], now: datetime, messages: SentMessages | None = None
+    ) -> None:
+        """Sent: with the Discord message that carried each delivery, where the sink knew it."""
+        if not ids:
+            return
+        refs = messages or {}
+        rows = []
+        for row_id in ids:
+            ref = refs.get(row_id)
+            message = (ref.guild_id, ref.channel_id, ref.message_id) if ref else (None,) * 3
+            rows.append((now.timestamp(), *message, row_id))
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE outbox SET state = 'sent', finished_at = ?, last_error = NULL, "
+                "message_guild = ?, message_channel = ?, message_id = ? WHERE id = ?",
+                rows,
+            )
 
     def mark_retry(self, ids: Sequence[int], reason: str, next_attempt_at: datetime) -> None:
         self._update(

@@ -170,6 +170,13 @@ MIGRATIONS: tuple[str, ...] = (
     DELETE FROM meta WHERE key IN ('baseline', 'stream_cursor', 'last_successful_poll_started');
     ALTER TABLE unread_window ADD COLUMN account TEXT NOT NULL DEFAULT '';
     """,
+    # The Discord message that carried a sent delivery (the send's answer), so `explain` and
+    # the status page link to it; the server's id is null where the answer did not say.
+    """
+    ALTER TABLE outbox ADD COLUMN message_guild TEXT;
+    ALTER TABLE outbox ADD COLUMN message_channel TEXT;
+    ALTER TABLE outbox ADD COLUMN message_id TEXT;
+    """,
 )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -125,6 +125,24 @@ def window_for(
     )
 
 
+def people_since(
+    person_rules: Sequence[CompiledRule], window: Window, baselines: Mapping[str, datetime]
+) -> datetime:
+    """The person rules look at assets created from then on: the look-back window, or later
+    when every one of them started after it."""
+    since = window.people_since
+    starts = [baselines[r.name] for r in person_rules if r.name in baselines]
+    if starts and len(starts) == len(person_rules):
+        since = max(since, min(starts))
+    return since
+
+
+def settled_for(rule: CompiledRule, asset: Asset, window: Window) -> bool:
+    """Whether a person rule may queue its match now: an exclusion (``none:``) can only be
+    trusted once faces had time to be recognised (``poll.settle``)."""
+    return not rule.none or asset.created_at <= window.settled_before
+
+
 async def collect_matches(
     client: AssetSearch,
     watch: Watch,
@@ -140,18 +158,12 @@ async def collect_matches(
     seen = 0
     person_rules = watch.person_rules
     if person_rules:
-        since = window.people_since
-        starts = [baselines[r.name] for r in person_rules if r.name in baselines]
-        if starts and len(starts) == len(person_rules):
-            since = max(since, min(starts))
+        since = people_since(person_rules, window, baselines)
         watched = frozenset().union(*(r.watched_person_ids for r in person_rules))
         async for page in client.assets_of_people(watched, since):
             seen += len(page)
             found = matches_for(person_rules, page, baselines)
-            # An exclusion (`none:`) can only be trusted once faces had time to be recognised.
-            on_page(
-                [m for m in found if not m.rule.none or m.asset.created_at <= window.settled_before]
-            )
+            on_page([m for m in found if settled_for(m.rule, m.asset, window)])
     stream_rules = watch.stream_rules
     waiting = 0
     if stream_rules and window.stream_before > window.stream_after:

@@ -18,7 +18,9 @@ from sidecar.targets.base import (
     Batch,
     DeliveryError,
     Members,
+    MessageRef,
     PermanentDeliveryError,
+    SentMessages,
     SinkContext,
     TargetKind,
     TemporaryDeliveryError,
@@ -82,7 +84,7 @@ class BotSink:
     def name(self) -> str:
         return self._target.name
 
-    async def send(self, batch: Batch) -> None:
+    async def send(self, batch: Batch) -> SentMessages:
         # notifications_sent / notification_failures are counted by the dispatcher; the bot's
         # retries are counted by SidecarBot's HTTP trace hook
         if batch.mention_members and self._members is not None:
@@ -92,7 +94,7 @@ class BotSink:
         assets = {d.id: d.asset.id for d in batch.deliveries}
         try:
             channel = await self._channel()
-            await send_rendered(
+            return await send_rendered(
                 batch,
                 self._thumbnails,
                 self._external_url,
@@ -135,11 +137,11 @@ class BotSink:
         message: RenderedMessage,
         asset_ids: list[str],
         words: Words = ENGLISH,
-    ) -> None:
+    ) -> MessageRef:
         files = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in message.files]
         link = message.embeds[0].get("url") if message.embeds else None
         try:
-            await channel.send(
+            sent = await channel.send(
                 view=post_view(link, asset_ids, favourite=self._favourite, words=words),
                 content=message.content or None,
                 embeds=[discord.Embed.from_dict(e) for e in message.embeds],
@@ -151,6 +153,8 @@ class BotSink:
             )
         except _SEND_ERRORS as error:
             raise self._error_for(error) from error
+        guild = sent.guild.id if sent.guild is not None else None
+        return MessageRef(str(sent.channel.id), str(sent.id), None if guild is None else str(guild))
 
     def _error_for(self, error: Exception) -> DeliveryError:
         """What a failed Discord call means for the deliveries: wait, or fix something."""

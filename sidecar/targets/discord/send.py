@@ -8,7 +8,14 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from sidecar.immich.models import Asset
 from sidecar.ops.logging import log_fields
-from sidecar.targets.base import Batch, DeliveryError, TemporaryDeliveryError, ThumbnailSource
+from sidecar.targets.base import (
+    Batch,
+    DeliveryError,
+    MessageRef,
+    SentMessages,
+    TemporaryDeliveryError,
+    ThumbnailSource,
+)
 from sidecar.targets.discord.render.batch import assets_to_picture, render_batch
 from sidecar.targets.discord.render.message import RenderedMessage, Thumbnail
 
@@ -74,18 +81,24 @@ async def send_rendered(
     batch: Batch,
     source: ThumbnailSource,
     external_url: str,
-    send: Callable[[RenderedMessage], Awaitable[None]],
-) -> None:
-    """Fetch the batch's pictures, render its messages and ``send`` each in turn. A failure
-    carries the ids of the deliveries whose messages were already accepted."""
+    send: Callable[[RenderedMessage], Awaitable[MessageRef | None]],
+) -> SentMessages:
+    """Fetch the batch's pictures, render its messages and ``send`` each in turn; returns the
+    message that carried each delivery (where ``send`` knew it). A failure carries the ids of
+    the deliveries whose messages were already accepted, and their messages."""
     sent: list[int] = []
+    messages: dict[int, MessageRef] = {}
     try:
         pictures = await fetch_thumbnails(
             source, assets_to_picture(batch), attempts=batch_attempts(batch)
         )
         for message in render_batch(batch, external_url, pictures):
-            await send(message)
+            ref = await send(message)
             sent.extend(message.delivery_ids)
+            if ref is not None:
+                messages.update(dict.fromkeys(message.delivery_ids, ref))
     except DeliveryError as error:
         error.sent_ids = tuple(sent)
+        error.messages = messages
         raise
+    return messages

@@ -23,8 +23,10 @@ from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import (
     Batch,
     DeliveryError,
+    MessageRef,
     PermanentDeliveryError,
     SecretKey,
+    SentMessages,
     SinkContext,
     TargetKind,
     TemporaryDeliveryError,
@@ -93,6 +95,21 @@ def _retry_after(response: httpx.Response) -> float | None:
     return None
 
 
+def _message_ref(response: httpx.Response) -> MessageRef | None:
+    """The message Discord made (``wait=true`` answers it); None when the answer does not say."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    ids = [body.get(key) for key in ("channel_id", "id", "guild_id")]
+    if not all(isinstance(value, str) and value.isdigit() for value in ids[:2]):
+        return None
+    guild = ids[2] if isinstance(ids[2], str) and ids[2].isdigit() else None
+    return MessageRef(str(ids[0]), str(ids[1]), guild)
+
+
 def _discord_message(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -133,10 +150,10 @@ class WebhookSink:
     def name(self) -> str:
         return self._target.name
 
-    async def send(self, batch: Batch) -> None:
+    async def send(self, batch: Batch) -> SentMessages:
         # notifications_sent / notification_failures are counted by the dispatcher
         try:
-            await send_rendered(batch, self._thumbnails, self._external_url, self._post)
+            return await send_rendered(batch, self._thumbnails, self._external_url, self._post)
         except DeliveryError as error:
             log.warning(
                 "webhook target %s: %s",
@@ -150,7 +167,7 @@ class WebhookSink:
         if self._own_client:
             await self._client.aclose()
 
-    async def _post(self, message: RenderedMessage) -> None:
+    async def _post(self, message: RenderedMessage) -> MessageRef | None:
         url = self._target.url.reveal()
         payload = message.payload()
         files: list[tuple[str, tuple[str, bytes, str]]] = [
@@ -175,7 +192,7 @@ class WebhookSink:
                     "connection", f"could not reach Discord ({type(error).__name__})"
                 ) from error
             if response.is_success:
-                return
+                return _message_ref(response)
             if response.status_code == 429:
                 wait = _retry_after(response)
                 wait = 1.0 if wait is None else max(0.0, wait)
@@ -195,6 +212,8 @@ class WebhookSink:
                 await asyncio.sleep(wait)
                 continue
             raise self._error_for(response)
+        # Not reached: the last attempt returns or raises.
+        raise TemporaryDeliveryError("rate_limited", "Discord kept asking to wait")
 
     def _error_for(self, response: httpx.Response) -> Exception:
         status = response.status_code

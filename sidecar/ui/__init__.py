@@ -1,0 +1,1 @@
+"""The status page (``ui:``): server-rendered HTML and ``/api/status``, read only."""
