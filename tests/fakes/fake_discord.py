@@ -314,8 +314,11 @@ class FakeDiscord:
         autocomplete: bool = False,
         attachments: list[dict[str, Any]] | None = None,
         user_id: int = USER_ID,
+        locale: str = "en-US",
     ) -> str:
-        """Push an INTERACTION_CREATE for ``/command <options>``; returns its token."""
+        """Push an INTERACTION_CREATE for ``/command <options>``; returns its token.
+        ``locale`` is the member's Discord client language, which Discord sends with every
+        interaction (``guild_locale`` stays the server's)."""
         token = f"interaction-token-{next(self._ids)}"
         data: dict[str, Any] = {
             "id": str(next(self._ids)),
@@ -327,7 +330,9 @@ class FakeDiscord:
         if attachments:
             data["resolved"] = {"attachments": {a["id"]: a for a in attachments}}
         member = self.member(roles, permissions, user_id)
-        return await self._interact(4 if autocomplete else 2, data, channel_id, member, token)
+        return await self._interact(
+            4 if autocomplete else 2, data, channel_id, member, token, locale=locale
+        )
 
     async def _interact(
         self,
@@ -336,6 +341,7 @@ class FakeDiscord:
         channel_id: int,
         member: dict[str, Any],
         token: str,
+        locale: str = "en-US",
         **extra: Any,
     ) -> str:
         """Push an INTERACTION_CREATE of ``kind`` (2 command, 3 component, 4 autocomplete) as
@@ -353,7 +359,7 @@ class FakeDiscord:
             "token": token,
             "version": 1,
             "app_permissions": str(EVERYONE_PERMS),
-            "locale": "en-US",
+            "locale": locale,
             "guild_locale": "en-US",
             "entitlements": [],
             "authorizing_integration_owners": {"0": str(GUILD_ID)},
