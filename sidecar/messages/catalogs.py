@@ -31,6 +31,7 @@ def po_path(catalog: str) -> Path:
     return LOCALES_DIR / catalog / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
+@cache  # the catalogs are files of the installed package: they do not change while it runs
 def shipped() -> tuple[str, ...]:
     """The catalogs that ship (``pt_BR`` style, as gettext names their folders), sorted."""
     found = {p.parent.parent.name for p in LOCALES_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")}
@@ -42,6 +43,7 @@ def bcp47(catalog: str) -> str:
     return catalog.replace("_", "-")
 
 
+@cache
 def cldr_locale(tag: str) -> Locale:
     """The CLDR locale of a BCP 47 tag (``pt-BR``, ``de``, ``sv-SE``); ``UnknownLanguage``
     when CLDR does not know it."""
@@ -51,6 +53,7 @@ def cldr_locale(tag: str) -> Locale:
         raise UnknownLanguage(f"{tag!r} is not a language tag CLDR knows ({error})") from None
 
 
+@cache
 def catalog_of(tag: str) -> str:
     """The shipped catalog that speaks ``tag``: the exact one (``pt_BR``), else its language
     (``de-AT`` → ``de``); ``UnknownLanguage`` when none does."""

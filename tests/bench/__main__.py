@@ -22,6 +22,7 @@ from tests.bench import (
     discord_burst,
     latency,
     memory,
+    messages,
     poll_cost,
     push_latency,
     reload,
@@ -37,6 +38,7 @@ SECTIONS: dict[str, Callable[[str], Awaitable[list[Figure]]]] = {
     "albums": album_cost.run,  # (f) what album rules add to a poll
     "push": push_latency.run,  # (g) upload -> message with push and fast polls
     "accounts": account_cost.run,  # (h) an idle poll with 1, 2 and 4 Immich accounts
+    "messages": messages.run,  # (i) rendering messages and checking templates, the catalogs
 }
 
 
