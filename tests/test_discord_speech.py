@@ -5,6 +5,7 @@ client language where the sidecar speaks it, else the config's ``locale``."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from sidecar.ops.metrics import Metrics
 from tests.fakes import fake_discord as fd
@@ -12,7 +13,7 @@ from tests.test_discord_bot import FakeImmich, make_settings, start_bot
 from tests.test_discord_commands import command, text_of
 
 
-def immich_group(fake: fd.FakeDiscord) -> dict:
+def immich_group(fake: fd.FakeDiscord) -> dict[str, Any]:
     synced = [c for scope in fake.synced_commands.values() for c in scope]
     return next(c for c in synced if c["name"] == "immich")
 

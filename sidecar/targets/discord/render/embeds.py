@@ -93,20 +93,14 @@ def asset_embeds(
 
 
 def summary_embeds(
-    words: tuple[str, str, str | None],
+    words: tuple[str, str | None, str | None],
     link: str,
     assets: Sequence[Asset],
     thumbnails: Mapping[str, Thumbnail],
 ) -> Embeds:
     """A large burst's one embed (its title, the description that says where to see them all)
     and the gallery of its first pictures."""
-    title, description, footer = words
-    embed: dict[str, Any] = {"title": title, "url": link, "description": description}
-    if footer:
-        embed["footer"] = {"text": footer}
-    embeds = [embed]
-    files = gallery(embeds, assets, thumbnails, link)
-    return fit_embeds(embeds), files
+    return headed_gallery(words, link, assets, thumbnails)
 
 
 def post_embeds(
@@ -118,7 +112,18 @@ def post_embeds(
 ) -> Embeds:
     """A scheduled post's embeds: a link to Immich (the headline is the message's content, not
     said again) over the gallery of its pictures."""
-    title, description, footer = post_words(batch, external_url)
+    return headed_gallery(post_words(batch, external_url), link, assets, thumbnails)
+
+
+def headed_gallery(
+    words: tuple[str, str | None, str | None],
+    link: str,
+    assets: Sequence[Asset],
+    thumbnails: Mapping[str, Thumbnail],
+) -> Embeds:
+    """One embed of ``words`` (title, description, footer) linking to ``link``, over the
+    gallery of ``assets``; within Discord's limits."""
+    title, description, footer = words
     embed: dict[str, Any] = {"title": title, "url": link}
     if description:
         embed["description"] = description
