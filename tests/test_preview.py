@@ -7,6 +7,7 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sidecar.cli.main import main
 from sidecar.config.loader import load_settings
@@ -44,9 +45,9 @@ def write(tmp_path: Path, url: str = "http://127.0.0.1:9", key: str = "key") -> 
     return path
 
 
-def blocks(text: str) -> list[tuple[str, list[object]]]:
+def blocks(text: str) -> list[tuple[str, list[Any]]]:
     """The preview's output: a '# rule -> target' line, then the JSON messages."""
-    found: list[tuple[str, list[object]]] = []
+    found: list[tuple[str, list[Any]]] = []
     decoder = json.JSONDecoder()
     for part in text.split("# ")[1:]:
         header, _, rest = part.partition("\n")
