@@ -615,6 +615,13 @@ async def test_dry_run_posts_shows_what_each_post_would_send_and_stores_nothing(
     assert f"📅 2 years ago today ({today.year - 2}): 1 photo [1 picture]" in text
     assert "birthdays (birthdays) -> stdout:" in text
     assert not (tmp_path / "state.db").exists()
+    # The same post with its own language says it in that language too.
+    path.write_text(path.read_text().replace("kind: memories", "kind: memories\n    locale: de"))
+    out = io.StringIO()
+    assert await _dry_run_posts(path, out) == 0
+    assert f"says in stdout (de): 📅 Heute vor 2 Jahren ({today.year - 2}): 1 Foto" in (
+        out.getvalue()
+    )
 
 
 async def test_dry_run_posts_says_a_post_already_sent_today(immich, tmp_path):
