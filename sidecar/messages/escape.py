@@ -8,8 +8,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from discord.utils import escape_markdown, escape_mentions
-
 Escape = Callable[[str], str]
 
 # Discord turns "<@123>" and "<#123>" into mentions and links; a zero-width space stops that.
@@ -17,7 +15,10 @@ _MENTION_LIKE = re.compile(r"<(?=[@#])")
 
 
 def discord_escape(text: str) -> str:
-    """User or Immich text made inert: no markdown, no mention, no channel link."""
+    """User or Immich text made inert: no markdown, no mention, no channel link (discord.py's
+    own escapes, imported here so that loading a config does not import discord.py)."""
+    from discord.utils import escape_markdown, escape_mentions
+
     return _MENTION_LIKE.sub("<\u200b", escape_mentions(escape_markdown(text)))
 
 
