@@ -95,6 +95,7 @@ class Sidecar:
                 self._bot,
                 self.directory,
                 settings.discord.members.favourite_roles,
+                self.accounts.link_maker(self.store, self.access, self._clock),
             )
         )
         self._started = time.monotonic()

@@ -138,9 +138,10 @@ class ConfigEdits:
 
 
 def assets_in(payload: Any) -> set[str]:
-    """Asset ids a message links to (each embed links to its photo in Immich)."""
-    embeds = (payload or {}).get("embeds") or []
-    return set(ASSET_LINK.findall(json.dumps(embeds)))
+    """Asset ids a message links to: a gallery's lines (components) or each embed link to
+    their photo in Immich."""
+    shown = [(payload or {}).get("embeds") or [], (payload or {}).get("components") or []]
+    return set(ASSET_LINK.findall(json.dumps(shown)))
 
 
 def count_assets(payloads: Iterable[Any]) -> Counter[str]:

@@ -126,6 +126,7 @@ def test_every_translation_renders_against_every_kind_of_sample(name):
         "version": "v2.7.5",
         "when": "<t:0:R>",
         "ms": 42,
+        "size": 212,
         "albums": ["Holiday (3 assets)"],
         "ages": ["1 year ago (2025)"],
         "period": "This week",

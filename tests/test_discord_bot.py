@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -21,10 +22,11 @@ from sidecar.config.model import (
 )
 from sidecar.discord.bot import DiscordStartupError, SidecarBot
 from sidecar.engine.status import StatusInfo
-from sidecar.immich.models import Album, Person, UploadResult
+from sidecar.immich.models import Album, Person, UploadResult, VideoFile, VideoTooLarge
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import PermanentDeliveryError, TemporaryDeliveryError
 from sidecar.targets.discord.channel import ChannelTarget
+from sidecar.targets.presentation import Presentation
 from tests.fakes import fake_discord as fd
 from tests.test_render import make_asset, make_batch
 
@@ -51,6 +53,10 @@ class FakeImmich:
     async def asset_thumbnail(self, asset_id: str, size: str = "preview") -> tuple[bytes, str]:
         self.thumbnail_calls.append(asset_id)
         return JPEG + asset_id.encode(), "image/jpeg"
+
+    async def video_playback(self, asset_id: str, max_bytes: int) -> VideoFile | VideoTooLarge:
+        """Every video is a short clip, as a phone's."""
+        return VideoFile(b"\x00\x00\x00\x18ftypmp42" + asset_id.encode(), "video/mp4")
 
     async def search_person(self, name: str) -> list[Person]:
         return [p for p in self.people if name.casefold() in p.name.casefold()]
@@ -153,13 +159,35 @@ def sample(metrics: Metrics, name: str, labels: dict[str, str] | None = None) ->
     return metrics.registry.get_sample_value(name, labels or {}) or 0.0
 
 
-def photos_sink(bot: SidecarBot, channel_id: int = fd.PHOTOS_CHANNEL, name: str = "photos"):
-    return bot.sink_for(ChannelTarget(name, channel_id))
+def photos_sink(
+    bot: SidecarBot,
+    channel_id: int = fd.PHOTOS_CHANNEL,
+    name: str = "photos",
+    layout: str = "gallery",
+):
+    return bot.sink_for(ChannelTarget(name, channel_id, presentation=Presentation(layout=layout)))
+
+
+async def test_notification_posts_a_gallery_through_discord_py(fake, bot, metrics):
+    """The default layout as discord.py sends it: the components v2 flag, a text display that
+    pings the rule's role, a media gallery showing the attached picture, the Open button."""
+    await photos_sink(bot).send(make_batch([make_asset(1)], roles=(fd.MEMBER_ROLE,)))
+    [message] = fake.messages_in(fd.PHOTOS_CHANNEL)
+    assert message.payload["flags"] == 1 << 15
+    assert not message.payload.get("content") and not message.payload.get("embeds")
+    text, gallery, row = message.payload["components"]
+    assert text["content"].startswith(f"<@&{fd.MEMBER_ROLE}> ")
+    assert gallery["items"][0]["media"]["url"] == "attachment://asset-1.jpg"
+    assert message.shown == ("asset-1.jpg",)
+    [button] = row["components"]
+    assert button["url"] == "https://photos.example.org/photos/asset-1"
+    assert message.payload["allowed_mentions"]["roles"] == [fd.MEMBER_ROLE]
+    assert message.payload["enforce_nonce"] is True
 
 
 async def test_notification_posts_embed_with_attached_picture(fake, bot, immich, metrics):
     asset = make_asset(1)
-    await photos_sink(bot).send(make_batch([asset], roles=(fd.MEMBER_ROLE,)))
+    await photos_sink(bot, layout="embeds").send(make_batch([asset], roles=(fd.MEMBER_ROLE,)))
     [message] = fake.messages_in(fd.PHOTOS_CHANNEL)
     [embed] = message.payload["embeds"]
     assert embed["image"]["url"] == "attachment://asset-1.jpg"
@@ -174,24 +202,29 @@ async def test_notification_posts_embed_with_attached_picture(fake, bot, immich,
     assert sample(metrics, "immich_sidecar_discord_connected") == 1
 
 
-async def test_batch_is_split_and_every_message_limits_mentions(fake, bot):
+@pytest.mark.parametrize("layout", ["gallery", "embeds"])
+async def test_batch_is_split_and_every_message_limits_mentions(fake, bot, layout):
     assets = [make_asset(i) for i in range(12)]
-    await photos_sink(bot).send(make_batch(assets, max_per_message=5))
+    await photos_sink(bot, layout=layout).send(make_batch(assets, max_per_message=5))
     messages = fake.messages_in(fd.PHOTOS_CHANNEL)
-    assert [len(m.payload["embeds"]) for m in messages] == [5, 5, 2]
+    if layout == "embeds":
+        assert [len(m.payload["embeds"]) for m in messages] == [5, 5, 2]
+    else:
+        assert [len(m.payload["components"][1]["items"]) for m in messages] == [5, 5, 2]
     assert [len(m.files) for m in messages] == [5, 5, 2]
     for message in messages:
         assert message.payload["allowed_mentions"]["parse"] == []
         assert "roles" not in message.payload["allowed_mentions"]
 
 
-async def test_summary_is_one_message_with_four_previews(fake, bot, immich):
+@pytest.mark.parametrize(("layout", "previews"), [("gallery", 10), ("embeds", 4)])
+async def test_summary_is_one_message_with_its_previews(fake, bot, immich, layout, previews):
     assets = [make_asset(i) for i in range(30)]
-    await photos_sink(bot).send(make_batch(assets, summary_over=20))
+    await photos_sink(bot, layout=layout).send(make_batch(assets, summary_over=20))
     [message] = fake.messages_in(fd.PHOTOS_CHANNEL)
-    assert "Alice: 30 new photos" in message.payload["content"]
-    assert len(message.files) == 4
-    assert len(immich.thumbnail_calls) == 4
+    assert "Alice: 30 new photos" in json.dumps(message.payload, ensure_ascii=False)
+    assert len(message.files) == previews
+    assert len(immich.thumbnail_calls) == previews
 
 
 async def test_resend_after_crash_is_deduplicated_by_nonce(fake, bot):

@@ -4,6 +4,7 @@ mentions per message exactly the linked members of the people in it (pure render
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -59,7 +60,10 @@ async def test_a_retry_dms_only_the_member_whose_dm_failed(fake, bot) -> None:
     assert len(fake.dms_to(erin)) == 1  # not twice
     assert len(fake.dms_to(carol)) == 2
     [erin_dm] = fake.dms_to(erin)
-    assert "asset-2" in erin_dm.payload["embeds"][0]["url"]
+    _, gallery, row = erin_dm.payload["components"]  # a gallery, with no ♥ in a DM
+    assert gallery["items"][0]["media"]["url"] == "attachment://asset-2.jpg"
+    assert [b["url"] for b in row["components"]] == [f"{EXTERNAL}/photos/asset-2"]
+    assert "custom_id" not in json.dumps(erin_dm.payload)
     assert erin_dm.payload["allowed_mentions"]["parse"] == []
     assert not erin_dm.payload["allowed_mentions"].get("users")
 

@@ -16,6 +16,7 @@ import pytest
 
 from sidecar.config.loader import load_settings
 from sidecar.doctor.runner import diagnose
+from sidecar.immich.endpoints.keys import REQUIRED_PERMISSIONS
 from tests.e2e_harness import REPO, free_port, write_config
 from tests.fakes import fake_discord as fd
 from tests.fakes.fake_immich import FakeImmich
@@ -497,3 +498,22 @@ async def test_the_command_line_prints_no_discord_log_among_its_lines(setup: Set
     assert proc.returncode == 0, text
     assert "static token" not in text and " INFO " not in text, text
     assert all(line[:1] in ("✓", "c", "a") for line in text.splitlines()), text
+
+
+async def test_a_shared_links_target_without_the_permission_is_one_cross(setup: Setup) -> None:
+    """``links: shared`` needs ``sharedLink.create``: doctor names it (the run falls back to
+    links into Immich, said once)."""
+    setup.immich.permissions = [p for p in REQUIRED_PERMISSIONS if p != "sharedLink.create"]
+    setup.targets = setup.targets.replace(
+        'family: {channel_id: "CHANNEL"}', 'family: {channel_id: "CHANNEL", links: shared}'
+    )
+    code, output = await setup.doctor()
+    assert code == 1, output
+    assert crosses(output) == [
+        "✗ the API key lacks sharedLink.create, needed for shared links -> tick "
+        "sharedLink.create on the key (Immich: Account settings > API keys), or create a new key "
+        "with them and set immich.api_key"
+    ], output
+    setup.immich.permissions.append("sharedLink.create")
+    code, output = await setup.doctor()
+    assert "✓ the API key allows shared links (sharedLink.create)" in output, output

@@ -112,13 +112,15 @@ async def test_notification_carries_the_picture_and_a_link(world):
     assert world.posts_of(other) == []
     [(name, data)] = post.files.values()
     assert data == asset_picture(asset, "preview")
-    [embed] = post.payload["embeds"]
-    assert embed["image"]["url"] == f"attachment://{name}"
-    assert f"https://photos.example.test/photos/{asset}" in json.dumps(embed)
-    assert "Alice" in json.dumps(embed)
+    text, gallery, row = post.payload["components"]  # the default layout: a gallery
+    assert gallery["items"][0]["media"]["url"] == f"attachment://{name}"
+    assert post.shown == (name,)
+    assert f"https://photos.example.test/photos/{asset}" in json.dumps(text)
+    assert row["components"][0]["url"] == f"https://photos.example.test/photos/{asset}"
+    assert "Alice" in text["content"]
     assert post.payload["allowed_mentions"]["parse"] == []
     assert [str(r) for r in post.payload["allowed_mentions"]["roles"]] == ["900000000000000021"]
-    assert "<@&900000000000000021>" in post.payload["content"]
+    assert "<@&900000000000000021>" in text["content"]
 
 
 async def test_late_face_and_restart_deliver_exactly_once(world):

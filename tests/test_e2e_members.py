@@ -155,7 +155,7 @@ async def test_claim_approved_by_a_click_then_dms_until_muted_or_unclaimed(world
         [dm] = world.dms(world.alice_user, first)
         [(name, data)] = dm.files.values()
         assert data == asset_picture(first, "preview")
-        assert dm.payload["embeds"][0]["image"]["url"] == f"attachment://{name}"
+        assert dm.shown == (name,)  # a gallery, shown in the DM
 
         assert "off" in await world.command("dm", world.alice_user, mode="off")
         muted = world.upload(world.alice)
@@ -199,7 +199,7 @@ async def test_closed_dms_stop_one_member_only_and_mentions_ping_exactly_the_lin
     allowed = post.payload["allowed_mentions"]
     assert allowed["parse"] == [] and not allowed.get("roles")  # no role, no @everyone
     assert sorted(int(u) for u in allowed["users"]) == sorted([world.bob_user, world.carol_user])
-    content = post.payload["content"]
+    content = post.payload["components"][0]["content"]  # the gallery's text block
     assert f"<@{world.bob_user}>" in content and f"<@{world.carol_user}>" in content
     assert content.count("<@") == 2  # Dave has no link; Alice is not in it
 
@@ -213,7 +213,7 @@ async def test_the_favourite_button_works_after_a_restart(world) -> None:
         await sidecar.stop()
     post = world.post_of(photo)
     assert post is not None
-    [row] = world.discord.message_json[post.id]["components"]
+    *_, row = world.discord.message_json[post.id]["components"]  # the gallery's buttons
     link, heart = row["components"]
     assert link["url"] == f"https://photos.example.test/photos/{photo}" and link["style"] == 5
     assert heart["label"] == "♥ Favourite"

@@ -1056,3 +1056,96 @@ async def test_another_users_key_answers_as_the_specs_say(version):
             for path in ("/users/me", "/api-keys/me", "/people", "/memories"):
                 response = await as_mum.get(path)
                 validate_response(spec, "GET", "/api" + path, 200, response.json())
+
+
+# --- shared links and video playback (issue 26) -------------------------------------------
+
+
+@pytest.mark.parametrize("version", [(2, 7, 5), (3, 0, 3)], ids=lambda v: ".".join(map(str, v)))
+async def test_a_shared_link_matches_the_spec_and_opens_without_a_key(version):
+    """``POST /shared-links`` answers 201 with the spec's shape and a base64url key; the share
+    page's own call (``GET /shared-links/me?key=``) needs no API key and shows the assets;
+    ``showMetadata: false`` hides exif and turns downloads off, as Immich does."""
+    spec = require_spec(SPEC_FOR[version])
+    async with FakeImmich(version=version) as immich, client_for(immich) as api:
+        photos = [immich.add_asset(city="Paris"), immich.add_asset()]
+        body = {
+            "type": "INDIVIDUAL",
+            "assetIds": photos,
+            "expiresAt": iso(datetime.now(UTC) + timedelta(days=30)),
+            "allowDownload": True,
+            "showMetadata": False,
+            "description": "immich-sidecar",
+        }
+        validate_request(spec, "POST", "/api/shared-links", {}, body, None)
+        created = await api.post("/shared-links", json=body)
+        assert created.status_code == 201, created.text
+        link = created.json()
+        validate_response(spec, "POST", "/api/shared-links", 201, link)
+        assert link["allowDownload"] is False and link["showMetadata"] is False
+        assert [a["id"] for a in link["assets"]] == photos
+        assert all("exifInfo" not in a for a in link["assets"])
+        assert len(base64_decoded(link["key"])) == 50
+        async with client_for(immich, key=None) as anyone:
+            opened = await anyone.get("/shared-links/me", params={"key": link["key"]})
+            wrong = await anyone.get("/shared-links/me", params={"key": "not-a-key"})
+        assert opened.status_code == 200 and opened.json()["id"] == link["id"]
+        assert wrong.status_code == 401 and wrong.json()["message"] == "Invalid share key"
+        listed = await api.get("/shared-links")
+        validate_response(spec, "GET", "/api/shared-links", 200, listed.json())
+        assert (await api.delete(f"/shared-links/{link['id']}")).status_code == 204
+        assert immich.shared_links.links == {}
+
+
+def base64_decoded(key: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+
+
+async def test_shared_links_need_the_permission_and_share_access(immich):
+    """Without ``sharedLink.create`` the key gets 403 naming it; an asset of another user
+    (not a partner) or an album the key's user does not own cannot be shared (400); an
+    expired link no longer opens."""
+    mine = immich.add_asset()
+    bob = immich.add_user("Bob", api_key="bob-key")
+    his = immich.add_asset(owner=bob)
+    album = immich.add_album("Holiday", [his], owner=bob)
+    async with client_for(immich) as api:
+        refused = await api.post("/shared-links", json={"type": "INDIVIDUAL", "assetIds": [his]})
+        not_owner = await api.post("/shared-links", json={"type": "ALBUM", "albumId": album})
+        expired = await api.post(
+            "/shared-links",
+            json={"type": "INDIVIDUAL", "assetIds": [mine], "expiresAt": iso(T0)},
+        )
+    assert refused.status_code == 400
+    assert refused.json()["message"] == "Not found or no asset.share access"
+    assert not_owner.json()["message"] == "Not found or no album.share access"
+    async with client_for(immich, key=None) as anyone:
+        gone = await anyone.get("/shared-links/me", params={"key": expired.json()["key"]})
+    assert gone.status_code == 401
+    immich.permissions = ["asset.read", "asset.view"]
+    async with client_for(immich) as api:
+        forbidden = await api.post("/shared-links", json={"type": "INDIVIDUAL", "assetIds": [mine]})
+    assert forbidden.status_code == 403
+    assert forbidden.json()["message"] == "Missing required permission: sharedLink.create"
+
+
+@pytest.mark.parametrize("version", [(2, 7, 5), (3, 0, 3)], ids=lambda v: ".".join(map(str, v)))
+async def test_video_playback_serves_the_mp4_with_its_length(version):
+    spec = require_spec(SPEC_FOR[version])
+    async with FakeImmich(version=version) as immich, client_for(immich) as api:
+        clip = immich.add_asset(type="VIDEO", video_size=3 * 1024 * 1024)
+        photo = immich.add_asset(preview_size=400_000)
+        path = f"/api/assets/{clip}/video/playback"
+        validate_request(spec, "GET", path, {}, None, None)
+        played = await api.get(f"/assets/{clip}/video/playback")
+        not_video = await api.get(f"/assets/{photo}/video/playback")
+        preview = await api.get(f"/assets/{photo}/thumbnail", params={"size": "preview"})
+    assert played.status_code == 200
+    assert played.headers["content-type"] == "video/mp4"
+    assert int(played.headers["content-length"]) == 3 * 1024 * 1024 == len(played.content)
+    assert played.content[4:8] == b"ftyp"
+    validate_response(spec, "GET", path, 200, played.content)
+    assert not_video.status_code == 400 and "not a video" in not_video.text
+    assert len(preview.content) == 400_000 and preview.content[:2] == b"\xff\xd8"

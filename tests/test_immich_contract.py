@@ -49,6 +49,7 @@ from tests.test_immich_client import (
 
 WHEN = datetime(2025, 5, 31, 8, 30, tzinfo=UTC)
 JPEG = b"\xff\xd8\xff\xe0fake-jpeg"
+MP4 = b"\x00\x00\x00\x18ftypmp42fake-video"
 
 Call = Callable[[ImmichClient], Awaitable[object]]
 
@@ -84,6 +85,8 @@ def canned(version: str) -> dict[tuple[str, str], tuple[int, object]]:
         ("PUT", "/assets"): (204, None),
         ("GET", "/people/{id}"): (200, person_json()),
         ("GET", "/albums"): (200, [album_json(version)]),
+        ("POST", "/shared-links"): (201, shared_link_json(version)),
+        ("GET", "/assets/{id}/video/playback"): (200, MP4),
         ("PUT", "/albums/{id}/assets"): (
             200,
             [
@@ -137,10 +140,32 @@ CALLS: dict[str, Call] = {
     "add_to_album": lambda c: c.add_to_album(ALBUM_ID, [ASSET_ID, ASSET_ID_2]),
     "list_albums": lambda c: c.list_albums(),
     "memories_on": lambda c: c.memories_on(date(2026, 12, 1)),
+    "create_shared_link": lambda c: c.create_shared_link(
+        asset_ids=[ASSET_ID, ASSET_ID_2],
+        expires_at=WHEN + timedelta(days=30),
+        allow_download=False,
+        show_metadata=False,
+        description="immich-discord-sidecar: family (kids)",
+    ),
+    "create_album_shared_link": lambda c: c.create_shared_link(
+        album_id=ALBUM_ID,
+        expires_at=WHEN + timedelta(days=7),
+        allow_download=True,
+        show_metadata=True,
+        description="immich-discord-sidecar: family (holiday)",
+    ),
+    "video_playback": lambda c: c.video_playback(ASSET_ID, 8 * 1024 * 1024),
     "random_assets": lambda c: c.random_assets(
         person_ids=[PERSON_ID], size=50, taken_after=WHEN, taken_before=WHEN + timedelta(days=1)
     ),
 }
+
+
+def shared_link_json(version: str) -> dict[str, Any]:
+    """A shared link exactly as the fake Immich of that version answers its creation."""
+    fake = FakeImmich(version=tuple(int(p) for p in version.split(".")))  # type: ignore[arg-type]
+    asset = fake.add_asset()
+    return fake.shared_links.link_json(fake.shared_links.add([asset]))
 
 
 def born_person_json() -> dict[str, Any]:
@@ -190,7 +215,8 @@ def respx_immich(
         template, _, _ = spec.find(request.method, request.url.path)
         status, body = answers[(request.method, template)]
         if isinstance(body, bytes):
-            return httpx.Response(status, content=body, headers={"content-type": "image/jpeg"})
+            kind = "video/mp4" if body.startswith(MP4[:8]) else "image/jpeg"
+            return httpx.Response(status, content=body, headers={"content-type": kind})
         if body is None:  # 204 No Content
             return httpx.Response(status)
         return httpx.Response(status, json=body)

@@ -403,3 +403,25 @@ async def test_without_user_read_the_sidecar_stays_ready_and_says_so_once(
         "checking whose state file it is is off: the Immich API key lacks user.read; add it to "
         "the key (Immich: Account settings > API keys)"
     ]
+
+
+def test_shared_links_are_used_by_sharing_targets_and_off_they_keep_the_sidecar_ready() -> None:
+    """A target with ``links: shared`` needs ``sharedLink.create``; without it the target links
+    into Immich, so readiness leaves it out (the status page still says it)."""
+    from sidecar.immich.permissions import SHARED_LINKS
+    from sidecar.targets.discord.channel import ChannelTarget
+    from sidecar.targets.presentation import Presentation
+
+    plain = make_settings({"family": ChannelTarget("family", 1)})
+    assert SHARED_LINKS not in features_in_use(plain, bot=False)
+    sharing = make_settings(
+        {"family": ChannelTarget("family", 1, presentation=Presentation(links="shared"))}
+    )
+    used = features_in_use(sharing, bot=False)
+    assert SHARED_LINKS in used
+    access = FeatureAccess(Metrics())
+    access.use(used)
+    access.granted(["asset.read", "asset.view", "asset.statistics", "person.read", "user.read"])
+    assert not access.is_on(SHARED_LINKS)
+    assert access.off_sentences(safety=False) == []
+    assert access.off_sentences() == [SHARED_LINKS.off_sentence(["sharedLink.create"])]

@@ -44,6 +44,11 @@ ENTRIES: dict[str, Any] = {
 }
 
 
+# Keys that only Discord targets take (sidecar.targets.presentation): a webhook target around
+# them instead of BASE's console one.
+DISCORD_TARGET_KEYS = ("layout", "video", "links", "shared_links")
+DISCORD_TARGET = {"webhook_url": "https://discord.com/api/webhooks/1/token"}
+
 BY_PATH = {key.path: key for key in KEYS}
 _MISSING = object()
 
@@ -54,6 +59,8 @@ def config_with(key: Key, value: Any) -> dict[str, Any]:
     config = copy.deepcopy(BASE)
     node: Any = config
     parts = key.path.split(".")
+    if parts[:2] == ["targets", "NAME"] and parts[2:3] and parts[2] in DISCORD_TARGET_KEYS:
+        config["targets"]["t"] = dict(DISCORD_TARGET)
     prefix = ""
     for n, part in enumerate(parts):
         prefix = f"{prefix}.{part}" if prefix else part

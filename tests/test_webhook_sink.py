@@ -14,9 +14,11 @@ import pytest
 import respx
 
 from sidecar.config.model import Secret
+from sidecar.immich.models import VideoFile, VideoTooLarge
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import PermanentDeliveryError, TemporaryDeliveryError
 from sidecar.targets.discord.webhook import WebhookSink, WebhookTarget
+from sidecar.targets.presentation import Presentation
 from tests.test_render import make_asset, make_batch
 
 TOKEN = "s3cr3t-webhook-token"
@@ -35,6 +37,10 @@ class FakeThumbnails:
         if asset_id in self.missing:
             raise LookupError404()
         return b"\xff\xd8\xff\xe0JPEG-" + asset_id.encode(), "image/jpeg"
+
+    async def video_playback(self, asset_id: str, max_bytes: int) -> VideoFile | VideoTooLarge:
+        """Every video is a short clip, as a phone's."""
+        return VideoFile(b"\x00\x00\x00\x18ftypmp42" + asset_id.encode(), "video/mp4")
 
 
 class LookupError404(Exception):
@@ -57,8 +63,8 @@ def metrics() -> Metrics:
     return Metrics()
 
 
-def sink(metrics: Metrics, **kwargs) -> WebhookSink:
-    target = WebhookTarget("garden-hook", Secret(URL))
+def sink(metrics: Metrics, layout: str = "gallery", **kwargs) -> WebhookSink:
+    target = WebhookTarget("garden-hook", Secret(URL), presentation=Presentation(layout=layout))
     return WebhookSink(
         target, kwargs.pop("thumbs", FakeThumbnails()), "https://p.example", metrics, **kwargs
     )
@@ -70,10 +76,44 @@ def sample(metrics: Metrics, name: str, labels: dict[str, str] | None = None) ->
 
 
 @respx.mock
+async def test_a_gallery_is_posted_with_components_and_the_flag(metrics):
+    """The default layout: one components v2 message (``with_components=true``, the flag, no
+    content or embeds), its text naming who is in it and pinging the rule's role, its gallery
+    referencing the attached picture, and a link button (a webhook sends no ♥)."""
+    route = respx.post(URL).mock(return_value=httpx.Response(200, json={"id": "1"}))
+    s = sink(metrics)
+    await s.send(make_batch([make_asset(1)], roles=(77,)))
+    await s.close()
+    request = route.calls[0].request
+    assert request.url.params["with_components"] == "true"
+    parts = parse_multipart(request)
+    payload = json.loads(parts["payload_json"][1])
+    assert payload["flags"] == 1 << 15
+    assert "content" not in payload and "embeds" not in payload
+    text, gallery, row = payload["components"]
+    assert text["type"] == 10 and text["content"].startswith("<@&77> ")
+    assert "Alice" in text["content"]
+    assert gallery == {
+        "type": 12,
+        "items": [{"media": {"url": "attachment://asset-1.jpg"}, "description": "Alice"}],
+    }
+    assert row["components"] == [
+        {
+            "type": 2,
+            "style": 5,
+            "label": "Open in Immich",
+            "url": "https://p.example/photos/asset-1",
+        }
+    ]
+    assert payload["allowed_mentions"]["roles"] == [77]
+    assert parts["files[0]"] == ("asset-1.jpg", b"\xff\xd8\xff\xe0JPEG-asset-1")
+
+
+@respx.mock
 async def test_posts_multipart_with_payload_json_and_picture(metrics):
     route = respx.post(URL).mock(return_value=httpx.Response(200, json={"id": "1"}))
     asset = make_asset(1)
-    s = sink(metrics)
+    s = sink(metrics, layout="embeds")
     await s.send(make_batch([asset], roles=(77,)))
     await s.close()
     assert route.call_count == 1
@@ -93,14 +133,16 @@ async def test_posts_multipart_with_payload_json_and_picture(metrics):
 
 
 @respx.mock
-async def test_batch_of_twelve_is_two_requests(metrics):
+@pytest.mark.parametrize("layout", ["gallery", "embeds"])
+async def test_batch_of_twelve_is_two_requests(metrics, layout):
     route = respx.post(URL).mock(return_value=httpx.Response(200, json={"id": "1"}))
-    await sink(metrics).send(make_batch([make_asset(i) for i in range(12)]))
+    await sink(metrics, layout).send(make_batch([make_asset(i) for i in range(12)]))
     assert route.call_count == 2
-    counts = [
-        len(json.loads(parse_multipart(c.request)["payload_json"][1])["embeds"])
-        for c in route.calls
-    ]
+    payloads = [json.loads(parse_multipart(c.request)["payload_json"][1]) for c in route.calls]
+    if layout == "embeds":
+        counts = [len(p["embeds"]) for p in payloads]
+    else:
+        counts = [len(p["components"][1]["items"]) for p in payloads]
     assert counts == [10, 2]
 
 
@@ -183,15 +225,19 @@ async def test_asset_gone_from_immich_is_sent_without_picture(metrics):
     await sink(metrics, thumbs=thumbs).send(make_batch([make_asset(1)]))
     request = route.calls[0].request
     assert request.headers["content-type"] == "application/json"
-    assert "image" not in json.loads(request.content)["embeds"][0]
+    types = [c["type"] for c in json.loads(request.content)["components"]]
+    assert types == [10, 1]  # no gallery without a picture: the text and its link
+    await sink(metrics, "embeds", thumbs=thumbs).send(make_batch([make_asset(1)]))
+    assert "image" not in json.loads(route.calls[1].request.content)["embeds"][0]
 
 
 @respx.mock
-async def test_summary_fetches_only_four_thumbnails(metrics):
+@pytest.mark.parametrize(("layout", "pictures"), [("gallery", 10), ("embeds", 4)])
+async def test_summary_fetches_only_the_pictures_it_shows(metrics, layout, pictures):
     respx.post(URL).mock(return_value=httpx.Response(200, json={"id": "1"}))
     thumbs = FakeThumbnails()
-    await sink(metrics, thumbs=thumbs).send(make_batch([make_asset(i) for i in range(50)]))
-    assert len(thumbs.calls) == 4
+    await sink(metrics, layout, thumbs=thumbs).send(make_batch([make_asset(i) for i in range(50)]))
+    assert len(thumbs.calls) == pictures
 
 
 @respx.mock
@@ -243,4 +289,4 @@ async def test_immich_down_holds_the_batch_at_first_then_sends_without_pictures(
     tired = replace(tired, deliveries=tuple(replace(d, attempts=3) for d in tired.deliveries))
     await sink(metrics, thumbs=ImmichDown()).send(tired)
     assert route.call_count == 1
-    assert "image" not in json.loads(route.calls[0].request.content)["embeds"][0]
+    assert [c["type"] for c in json.loads(route.calls[0].request.content)["components"]] == [10, 1]

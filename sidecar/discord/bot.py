@@ -42,7 +42,7 @@ from sidecar.discord.uploads.save_command import save_to_immich
 from sidecar.engine.members import MemberDirectory
 from sidecar.messages.texts import SORRY
 from sidecar.ops.metrics import Metrics
-from sidecar.targets.base import ThumbnailSource
+from sidecar.targets.base import MediaSource
 from sidecar.targets.discord.channel import NEEDED_PERMISSIONS, BotSink, ChannelTarget
 
 __all__ = ["DiscordStartupError", "SidecarBot"]
@@ -74,7 +74,7 @@ class DiscordStartupError(Exception):
         self.passing = passing
 
 
-class ImmichForBot(ImmichForCommands, ThumbnailSource, MembersImmich, Protocol):
+class ImmichForBot(ImmichForCommands, MediaSource, MembersImmich, Protocol):
     """What the bot needs from the Immich client: the commands' calls and thumbnails."""
 
 

@@ -16,7 +16,13 @@ import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from sidecar.immich.permissions import RUNNING_FEATURES, SAFETY_FEATURES, Feature, gaps
+from sidecar.immich.permissions import (
+    FALLBACK_FEATURES,
+    RUNNING_FEATURES,
+    SAFETY_FEATURES,
+    Feature,
+    gaps,
+)
 from sidecar.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -95,11 +101,12 @@ class FeatureAccess:
 
     def off_sentences(self, *, safety: bool = True) -> list[str]:
         """One sentence per feature that is off, with the fix (/immich status; readiness leaves
-        out the safety checks with ``safety=False``: the sidecar still does its job)."""
+        out the safety checks and the features with a fallback with ``safety=False``: the
+        sidecar still does its job)."""
         return [
             f.off_sentence(missing)
             for f, missing in self._off.items()
-            if safety or f not in SAFETY_FEATURES
+            if safety or f not in SAFETY_FEATURES | FALLBACK_FEATURES
         ]
 
     def off_running(self) -> frozenset[Feature]:

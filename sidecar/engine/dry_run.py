@@ -18,14 +18,16 @@ from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Settings
 from sidecar.engine.accounts import Accounts
 from sidecar.engine.albums.preview import AlbumDryRun, preview_albums
-from sidecar.engine.planning import build_watch, resolve_account_rules
+from sidecar.engine.planning import build_watch, resolve_account_rules, rule_options
 from sidecar.engine.preview import said_lines
 from sidecar.engine.rules.matching import Match, RuleResolutionError
 from sidecar.engine.uploads.poller import Watch, Window, collect_matches
 from sidecar.immich.errors import ImmichError
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.metrics import Metrics
+from sidecar.targets.base import AlbumRef, Batch, Delivery
 from sidecar.targets.links import album_asset_link, asset_link
+from sidecar.targets.registry import kind_of
 from sidecar.wording import count
 
 
@@ -67,6 +69,7 @@ class Found:
     seen: int  # new uploads examined
     waiting: int  # new uploads Immich has not read yet (in the last account polled)
     albums: AlbumDryRun
+    sends: tuple[str, ...] = ()  # what each target would send: layout, files, links
 
 
 async def _poll_once(settings: Settings, since_seconds: float, out: TextIO) -> Found:
@@ -99,9 +102,43 @@ async def _poll_once(settings: Settings, since_seconds: float, out: TextIO) -> F
             seen += collected.examined
             waiting = collected.waiting
         albums = await preview_albums(accounts.albums(), settings.state.path, watch.album_rules)
-    # An asset reached through two accounts is delivered once (one outbox key).
-    uploads = list({(m.rule.name, m.asset.id): m for m in found}.values())
-    return Found(watch, uploads, seen, waiting, albums)
+        # An asset reached through two accounts is delivered once (one outbox key).
+        uploads = list({(m.rule.name, m.asset.id): m for m in found}.values())
+        matches: list[tuple[Match, AlbumRef | None]] = [(m, None) for m in uploads]
+        matches += [(hit, album) for _line, hits in albums.lines for album, hit in hits]
+        sends = await _what_targets_send(settings, watch, matches, accounts)
+    return Found(watch, uploads, seen, waiting, albums, tuple(sends))
+
+
+async def _what_targets_send(
+    settings: Settings,
+    watch: Watch,
+    matches: list[tuple[Match, AlbumRef | None]],
+    accounts: Accounts,
+) -> list[str]:
+    """Each target's batch of each rule, as its kind describes it (the layout, the files and
+    their sizes, the links it would make); nothing is made or sent."""
+    grouped: dict[tuple[str, str, str | None], list[Delivery]] = {}
+    for hit, album in matches:
+        for target in watch.targets_of(hit.rule.name):
+            key = (target, hit.rule.name, album.id if album is not None else None)
+            deliveries = grouped.setdefault(key, [])
+            deliveries.append(
+                Delivery(len(deliveries) + 1, hit.rule.name, target, hit.asset, album=album)
+            )
+    options = rule_options(settings)
+    lines: list[str] = []
+    for (target, rule, _album), deliveries in grouped.items():
+        config = settings.targets[target]
+        batch = Batch(
+            rule,
+            target,
+            tuple(deliveries),
+            batching=options(rule).batching,
+            mention_roles=options(rule).mention_roles,
+        )
+        lines += await kind_of(config).describe(config, batch, accounts)
+    return lines
 
 
 def _print_found(settings: Settings, found: Found, out: TextIO) -> None:
@@ -137,7 +174,7 @@ def _print_found(settings: Settings, found: Found, out: TextIO) -> None:
         for _line, matches in found.albums.lines
         for album, hit in matches
     ]
-    for line in said_lines(settings, said):
+    for line in [*found.sends, *said_lines(settings, said)]:
         print(line, file=out)
     if found.waiting:
         print(waiting_line(found.waiting), file=out)

@@ -4,8 +4,9 @@ Works with Immich 2.x and 3.x and keeps every difference between them under
 ``sidecar.immich``: the client learns the server version once, and its intent-level methods
 (``assets_of_people``, ``new_assets``) pick the form that version understands. The endpoints
 themselves are mixed in from ``sidecar.immich.endpoints``, one module per family (assets,
-search, albums, people, memories, the key, workflows). Sending, retries, size caps, metrics
-and error mapping are the transport's (``sidecar.immich.transport``).
+search, albums, people, memories, the key, workflows, sharing: shared links and video
+playback). Sending, retries, size caps, metrics and error mapping are the transport's
+(``sidecar.immich.transport``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sidecar.immich.endpoints.keys import KeyEndpoints
 from sidecar.immich.endpoints.memories import MemoryEndpoints
 from sidecar.immich.endpoints.people import PeopleEndpoints
 from sidecar.immich.endpoints.search import MAX_SEARCH_PAGES, SEARCH_PAGE_SIZE, SearchEndpoints
+from sidecar.immich.endpoints.sharing import SharingEndpoints
 from sidecar.immich.endpoints.workflows import WorkflowEndpoints
 from sidecar.immich.models import Asset, ServerVersion
 from sidecar.immich.transport import Transport, isoformat, require_dict, require_int
@@ -41,6 +43,7 @@ class ImmichClient(
     MemoryEndpoints,
     KeyEndpoints,
     WorkflowEndpoints,
+    SharingEndpoints,
 ):
     """Async client for the parts of the Immich API the sidecar uses: one transport, the
     server version, and the endpoint families mixed in above."""

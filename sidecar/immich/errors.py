@@ -83,6 +83,24 @@ class ImmichResponseError(ImmichError):
     """An answer that is not what the API promises (HTML login page, truncated JSON, ...)."""
 
 
+class ImmichTooLargeError(ImmichResponseError):
+    """An answer larger than the caller's limit (read no further). ``size``: its bytes when
+    Immich said them (``Content-Length``), else None (more than the limit)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        size: int | None,
+        limit: int,
+        endpoint: str = "",
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, status=status)
+        self.size = size
+        self.limit = limit
+
+
 def error_for_status(
     status: int, message: str, *, endpoint: str, correlation_id: str | None
 ) -> ImmichError:

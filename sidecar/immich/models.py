@@ -231,3 +231,38 @@ class BucketAsset:
     @property
     def on_timeline(self) -> bool:
         return self.visibility == "timeline" and not self.is_trashed
+
+
+@dataclass(frozen=True)
+class SharedLink:
+    """An Immich shared link: opened at ``EXTERNAL_URL/share/KEY`` by anyone who has it, without
+    an account, until it expires."""
+
+    id: str
+    key: str
+    expires_at: datetime | None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SharedLink:
+        expires = data.get("expiresAt")
+        return cls(
+            id=str(data["id"]),
+            key=str(data["key"]),
+            expires_at=parse_time(expires) if isinstance(expires, str) else None,
+        )
+
+
+@dataclass(frozen=True)
+class VideoFile:
+    """An asset's playable video as Immich serves it (transcoded where the server transcodes)."""
+
+    data: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class VideoTooLarge:
+    """A playable video over the size asked for; ``size`` in bytes where Immich said it."""
+
+    size: int | None
+    limit: int

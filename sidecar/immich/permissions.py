@@ -24,6 +24,7 @@ class Feature:
     label: str  # how a user names it, e.g. "/immich person"
     permissions: tuple[str, ...]
     calls: str  # the Immich calls behind the permissions, for the docs and reviewers
+    fallback: str = ""  # what is done instead while the feature is off, if anything
 
     def missing(self, granted: Collection[str]) -> tuple[str, ...]:
         """The permissions of this feature that ``granted`` lacks (``all`` grants every one)."""
@@ -34,9 +35,10 @@ class Feature:
     def off_sentence(self, missing: Iterable[str]) -> str:
         """The one sentence said at start and answered by a command that cannot work."""
         names = ", ".join(missing) or ", ".join(self.permissions)
+        fallback = f"; {self.fallback} meanwhile" if self.fallback else ""
         return (
             f"{self.label} {self._verb} off: the Immich API key lacks {names}; add "
-            f"{'it' if ',' not in names else 'them'} to the key ({KEY_SETTINGS_HINT})"
+            f"{'it' if ',' not in names else 'them'} to the key ({KEY_SETTINGS_HINT}){fallback}"
         )
 
     def on_sentence(self) -> str:
@@ -47,14 +49,16 @@ class Feature:
     @property
     def _verb(self) -> str:
         # "album rules are off", "/immich person is off": a label naming several things.
-        return "are" if self.label.endswith(("rules", "posts", "DMs", " and members")) else "is"
+        plural = ("rules", "posts", "DMs", " and members", "links")
+        return "are" if self.label.endswith(plural) else "is"
 
 
 WATCHING = Feature(
     "watching",
     "watching for new photos",
     ("asset.read", "asset.view", "asset.statistics"),
-    "POST /search/metadata and /search/statistics, GET /assets/{id}/thumbnail",
+    "POST /search/metadata and /search/statistics, GET /assets/{id}/thumbnail and "
+    "/assets/{id}/video/playback (a video attached)",
 )
 PEOPLE = Feature(
     "people",
@@ -147,6 +151,13 @@ SAVE_COMMAND = Feature(
     ("asset.upload", "asset.update"),
     "POST /assets, PUT /assets/{id} (the description)",
 )
+SHARED_LINKS = Feature(
+    "shared_links",
+    "shared links",
+    ("sharedLink.create",),
+    "POST /shared-links (one link per message of a target with links: shared)",
+    fallback="targets with links: shared link into Immich",
+)
 STATE_OWNER = Feature(
     "state_owner",
     "checking whose state file it is",
@@ -170,6 +181,7 @@ FEATURES: tuple[Feature, ...] = (
     SPOTTED_DMS,
     FAVOURITE,
     PUSH_SETUP,
+    SHARED_LINKS,
     STATE_OWNER,
 )
 # The features a rule or a post needs to run at all; the others are the slash commands' and
@@ -178,6 +190,9 @@ RUNNING_FEATURES = frozenset({WATCHING, PEOPLE, ALBUM_WATCHING, MEMORY_POSTS, BI
 # Checks that guard the sidecar rather than do its job: without them it still posts, so they
 # do not make it "not ready" (an upgrade with a key made before them keeps its pod ready).
 SAFETY_FEATURES = frozenset({STATE_OWNER})
+# Features with a fallback: off, the sidecar still posts (links into Immich instead of shared
+# links), so they do not make it "not ready" either.
+FALLBACK_FEATURES = frozenset({SHARED_LINKS})
 
 
 def album_feature(album: str | None) -> Feature | None:
@@ -228,6 +243,7 @@ def features_in_use(settings: Settings, *, bot: bool) -> tuple[Feature, ...]:
     if bot and commands.memories.enabled:
         used.add(MEMORIES_COMMAND)
     used.update(member_features(settings, bot=bot))
+    used.update(link_features(settings))
     return tuple(f for f in FEATURES if f in used)
 
 
@@ -244,6 +260,18 @@ def member_features(settings: Settings, *, bot: bool) -> list[Feature]:
     if members.favourite_roles:
         used.append(FAVOURITE)
     return used
+
+
+def link_features(settings: Settings) -> list[Feature]:
+    """Shared links, where a target makes them (``links: shared``; no bot needed)."""
+    return [SHARED_LINKS] if any(shares(t) for t in settings.targets.values()) else []
+
+
+def shares(target: object) -> bool:
+    """Whether a target's messages link to shared links of their own (its ``presentation``:
+    ``sidecar.targets.presentation``, read here by name as the immich package may not import
+    targets)."""
+    return getattr(getattr(target, "presentation", None), "links", None) == "shared"
 
 
 def permissions_for(features: Iterable[Feature]) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ from sidecar.config.model import Secret
 from sidecar.immich.errors import (
     ImmichError,
     ImmichResponseError,
+    ImmichTooLargeError,
     ImmichUnavailableError,
     error_for_status,
     shorten,
@@ -219,8 +220,10 @@ class Transport:
         allow: Iterable[int] = (),
         authenticated: bool = True,
         retry: bool = True,
+        max_body: int = MAX_BODY,
     ) -> Answer:
-        """Send one logical request with retries; the only place that talks to Immich."""
+        """Send one logical request with retries; the only place that talks to Immich. An
+        answer over ``max_body`` bytes is not read further: ImmichTooLargeError."""
         endpoint = f"{method} /api{template}"
         url = template.format_map({k: quote(v, safe="") for k, v in (path or {}).items()})
         headers = {"Accept": accept}
@@ -251,7 +254,9 @@ class Transport:
                         files=files,
                         headers=headers,
                     )
-                    return await self._send_once(request, endpoint, allowed)
+                    return await self._send_once(request, endpoint, allowed, max_body)
+        except ImmichTooLargeError:
+            raise  # Immich answered; the caller asked for less (a video too large to attach)
         except (RetryableResponse, httpx.TransportError, ImmichError) as exc:
             final, reason = self._final_error(exc, endpoint, attempts)
         self._metrics.immich_request_failures.labels(endpoint, reason).inc()
@@ -309,16 +314,22 @@ class Transport:
         return exc, "http_4xx"
 
     async def _send_once(
-        self, request: httpx.Request, endpoint: str, allowed: frozenset[int]
+        self, request: httpx.Request, endpoint: str, allowed: frozenset[int], max_body: int
     ) -> Answer:
         started = time.perf_counter()
+        size: int | None = None
         try:
             response = await self._http.send(request, stream=True)
             try:
                 status = response.status_code
                 ok = 200 <= status < 300 or status in allowed
-                body = await _read_capped(
-                    response, MAX_BODY if ok else MAX_ERROR_BODY, truncate=not ok
+                size = _declared_size(response)
+                body = (
+                    None  # said too large: not a byte more is read
+                    if ok and size is not None and size > max_body
+                    else await _read_capped(
+                        response, max_body if ok else MAX_ERROR_BODY, truncate=not ok
+                    )
                 )
             finally:
                 await response.aclose()
@@ -330,8 +341,10 @@ class Transport:
         self._metrics.immich_requests.labels(endpoint, str(status)).inc()
         log.debug("Immich %s -> %d in %.0f ms", endpoint, status, elapsed_ms)
         if body is None:
-            raise ImmichResponseError(
-                f"response larger than {MAX_BODY // (1024 * 1024)} MiB",
+            raise ImmichTooLargeError(
+                f"response larger than {max_body / (1024 * 1024):g} MiB",
+                size=size,
+                limit=max_body,
                 endpoint=endpoint,
                 status=status,
             )
@@ -361,6 +374,15 @@ class Transport:
     def _redact(self, text: str) -> str:
         key = self._api_key.reveal()
         return text.replace(key, "********") if key else text
+
+
+def _declared_size(response: httpx.Response) -> int | None:
+    """The body's length as the answer declares it (Content-Length), if it does."""
+    value = response.headers.get("content-length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 async def _read_capped(response: httpx.Response, limit: int, *, truncate: bool) -> bytes | None:

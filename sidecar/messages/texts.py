@@ -311,3 +311,18 @@ CLAIM_APPROVED = T_(
     "a claim request approved (member, approver: Discord mentions)",
     "{{ member }} is **{{ name }}** in Immich: approved by {{ approver }}.",
 )
+
+# -- galleries (components v2) and videos --------------------------------------------------------
+KIND_PHOTO = T_("a picture nobody is recognised in", "photo")
+KIND_VIDEO = T_("a video nobody is recognised in; a video's mark in a gallery", "video")
+VIDEO_PREVIEW = T_("a gallery's video shown by its preview (not attached)", "video (preview)")
+RULE_ONLY = T_(
+    "embed description of a summary of many new pictures, without links", "Rule **{{ rule }}**."
+)
+TOO_LARGE = T_(
+    "why a video is not attached (size: in MB)", "too large to attach: {{ size | number }} MB"
+)
+TOO_LARGE_OVER = T_(
+    "why a video is not attached, its size unknown (size: the limit in MB)",
+    "too large to attach: over {{ size | number }} MB",
+)

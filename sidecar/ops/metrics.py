@@ -129,6 +129,12 @@ class Metrics:
         "Discord requests sent again after a rate limit or server error (an answer that is "
         "not retried does not count).",
     )
+    discord_too_large = counter(
+        "discord_too_large",
+        "Messages Discord refused as too large (413), by target name; each is sent again once "
+        "with less (smaller pictures, then no videos), never unchanged.",
+        "target",
+    )
     outbox_pending = gauge("outbox_pending", "Deliveries waiting in the outbox.")
     outbox_dead = gauge("outbox_dead", "Deliveries that failed for good (dead letters).")
     config_last_reload_successful = gauge(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TextIO, TypeVar
 
 from sidecar.config.model import Batching, KeyPath, QuietHours, Secret, TargetConfig
-from sidecar.immich.models import Asset
+from sidecar.immich.models import Asset, VideoFile, VideoTooLarge
 from sidecar.messages.render import Words
 from sidecar.ops.checks import Check
 from sidecar.ops.metrics import Metrics
@@ -168,17 +168,50 @@ class ThumbnailSource(Protocol):
     async def asset_thumbnail(self, asset_id: str, size: str = "preview") -> tuple[bytes, str]: ...
 
 
+class MediaSource(ThumbnailSource, Protocol):
+    """Pictures and videos of assets (the Immich accounts)."""
+
+    async def video_playback(self, asset_id: str, max_bytes: int) -> VideoFile | VideoTooLarge: ...
+
+
+@dataclass(frozen=True)
+class ShareRequest:
+    """A message asking for its shared link: ``message`` names it (the same deliveries always
+    name the same message, so a retry or a restart asks for the same link); an ``ALBUM`` link
+    with ``album_id``, else an ``INDIVIDUAL`` one over ``asset_ids``."""
+
+    target: str
+    message: str
+    asset_ids: tuple[str, ...]
+    album_id: str | None
+    expire: float  # seconds
+    download: bool
+    metadata: bool
+    description: str
+
+
+class SharedLinkMaker(Protocol):
+    """Immich shared links for messages, kept in the state (``sidecar.engine.shared_links``)."""
+
+    async def key_for(self, request: ShareRequest) -> str | None:
+        """The key of the message's shared link, made at most once; None when none can be
+        made (the key lacks ``sharedLink.create``): the message links into Immich instead.
+        Raises TemporaryDeliveryError while Immich cannot be reached."""
+        ...
+
+
 @dataclass(frozen=True)
 class SinkContext:
     """What a target kind may use to build its sink."""
 
     external_url: str  # base of the links to Immich
-    thumbnails: ThumbnailSource  # the Immich client
+    thumbnails: MediaSource  # the Immich accounts: pictures and videos
     metrics: Metrics
     stdout: TextIO | None = None  # None: sys.stdout at each write
     bot: discord.Client | None = None  # the logged-in bot, when discord.token is set
     members: Members | None = None  # the people links (DMs, mentions)
     favourite_roles: tuple[str, ...] = ()  # who gets the Favourite button on bot posts
+    shared_links: SharedLinkMaker | None = None  # for targets with links: shared
 
 
 @dataclass(frozen=True)
@@ -236,3 +269,10 @@ class TargetKind(ABC, Generic[T]):
     ) -> Check | None:
         """``doctor --send-test``: send ``text`` (None: sent elsewhere)."""
         return None
+
+    async def describe(self, target: T, batch: Batch, source: MediaSource) -> list[str]:
+        """``dry-run``: what the target would send for ``batch``, in lines (nothing is made or
+        sent)."""
+        many = len(batch.deliveries) != 1
+        words = f"{len(batch.deliveries)} deliver{'ies' if many else 'y'}"
+        return [f"target {batch.target}, rule {batch.rule}: {words}"]

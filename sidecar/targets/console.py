@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from sidecar.config.model import QuietHours, Secret
+from sidecar.config.model import KeyPath, QuietHours, Secret
 from sidecar.ops.checks import Check, passed
 from sidecar.targets.base import (
     Batch,
@@ -21,7 +21,8 @@ from sidecar.targets.base import (
     TemporaryDeliveryError,
     people_names,
 )
-from sidecar.targets.links import album_asset_link, album_link, asset_link
+from sidecar.targets.links import album_asset_link, album_link, app_link, asset_link
+from sidecar.targets.presentation import presentation_problems
 from sidecar.targets.words import json_text
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ def console_line(
             "country": asset.country,
             "file_name": asset.original_file_name,
             "link": asset_link(external_url, asset.id),
+            "app_link": app_link(asset.id),
             **extra,
             **(
                 {}
@@ -116,6 +118,11 @@ class ConsoleKind(TargetKind[ConsoleTarget]):
         quiet: QuietHours | None,
     ) -> ConsoleTarget:
         return ConsoleTarget(name=name, quiet_hours=quiet)
+
+    def problems(
+        self, spec: Mapping[str, Any], data: Mapping[str, Any]
+    ) -> Iterable[tuple[KeyPath, str]]:
+        return presentation_problems(spec, data, ())
 
     def build_sink(self, target: ConsoleTarget, context: SinkContext) -> ConsoleSink:
         return ConsoleSink(context.external_url, context.stdout)

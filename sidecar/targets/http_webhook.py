@@ -2,7 +2,9 @@
 IFTTT, a script of your own).
 
 The body is versioned and described by ``docs/http-webhook.schema.json``. No
-picture is sent and no thumbnail URL either: one would need the API key in a URL. With
+picture is sent and no thumbnail URL either: one would need the API key in a URL. Each asset
+carries its links into Immich and through my.immich.app (``links``); with ``links: shared`` the
+body carries the batch's own Immich shared link (``links.shared``, made once and kept). With
 ``secret`` set, ``X-Sidecar-Signature: sha256=<hex>`` is the HMAC-SHA256 of the exact body
 bytes, so a receiver can tell the sidecar from anyone who learnt the URL.
 
@@ -18,7 +20,7 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, TextIO
 
@@ -34,14 +36,23 @@ from sidecar.targets.base import (
     Batch,
     Delivery,
     DeliveryError,
+    MediaSource,
     PermanentDeliveryError,
     SecretKey,
+    SharedLinkMaker,
+    ShareRequest,
     SinkContext,
     TargetKind,
     TemporaryDeliveryError,
     people_names,
 )
-from sidecar.targets.links import album_asset_link, album_link, asset_link
+from sidecar.targets.links import album_asset_link, album_link, app_link, asset_link, share_link
+from sidecar.targets.presentation import (
+    LINK_KEYS,
+    Presentation,
+    presentation_problems,
+    read_presentation,
+)
 from sidecar.targets.words import json_text
 
 log = logging.getLogger(__name__)
@@ -62,6 +73,7 @@ class HttpTarget:
     headers: tuple[tuple[str, Secret], ...] = ()
     secret: Secret | None = None
     quiet_hours: QuietHours | None = None
+    presentation: Presentation = field(default_factory=Presentation)
 
 
 def asset_entry(delivery: Delivery, external_url: str) -> dict[str, Any]:
@@ -80,6 +92,7 @@ def asset_entry(delivery: Delivery, external_url: str) -> dict[str, Any]:
             if album
             else asset_link(external_url, asset.id)
         ),
+        "links": {"immich": asset_link(external_url, asset.id), "app": app_link(asset.id)},
         "album": None
         if album is None
         else {"id": album.id, "name": album.name, "link": album_link(external_url, album.id)},
@@ -95,13 +108,14 @@ def asset_entry(delivery: Delivery, external_url: str) -> dict[str, Any]:
     }
 
 
-def batch_body(batch: Batch, external_url: str) -> dict[str, Any]:
-    """The JSON document POSTed for one batch."""
+def batch_body(batch: Batch, external_url: str, shared: str | None = None) -> dict[str, Any]:
+    """The JSON document POSTed for one batch; ``shared``: its shared link, when made."""
     return {
         "version": BODY_VERSION,
         "rule": batch.rule,
         "target": batch.target,
         "batch": batch.key,
+        "links": {"shared": shared} if shared else {},
         "assets": [asset_entry(d, external_url) for d in batch.deliveries],
         **json_text(batch, external_url),  # the message as the family reads it, in its locale
     }
@@ -147,8 +161,10 @@ class HttpWebhookSink:
         timeout: float = 15.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         metrics: Metrics | None = None,
+        shared_links: SharedLinkMaker | None = None,
     ) -> None:
         self._target = target
+        self._shared = shared_links
         self._metrics = metrics
         self._external_url = external_url
         self._own_client = client is None
@@ -163,8 +179,8 @@ class HttpWebhookSink:
         return self._target.name
 
     async def send(self, batch: Batch) -> None:
-        body = encode(batch_body(batch, self._external_url))
         try:
+            body = encode(batch_body(batch, self._external_url, await self._shared_link(batch)))
             await post_json(
                 self._client,
                 self._target,
@@ -183,6 +199,27 @@ class HttpWebhookSink:
                 extra=log_fields(target=self.name, rule=batch.rule, reason=error.reason),
             )
             raise
+
+    async def _shared_link(self, batch: Batch) -> str | None:
+        """The batch's shared link (``links: shared``), made before the POST and kept."""
+        if self._target.presentation.links != "shared" or self._shared is None:
+            return None
+        album = batch.deliveries[0].album if batch.deliveries else None
+        options = self._target.presentation.shared_links
+        key = await self._shared.key_for(
+            ShareRequest(
+                target=self.name,
+                # the batch key, stored before the first attempt (ids for a batch without one)
+                message=batch.key or ",".join(str(d.id) for d in batch.deliveries),
+                asset_ids=tuple(dict.fromkeys(d.asset.id for d in batch.deliveries)),
+                album_id=album.id if album is not None else None,
+                expire=options.expire,
+                download=options.download,
+                metadata=options.metadata,
+                description=f"immich-discord-sidecar: {batch.target} ({batch.rule})",
+            )
+        )
+        return share_link(self._external_url, key) if key else None
 
     def _count_retried_failure(self, error: DeliveryError) -> None:
         """An attempt that failed and is retried here: a failure all the same (the last
@@ -292,6 +329,7 @@ class HttpKind(TargetKind[HttpTarget]):
             headers=tuple((key, Secret(str(value))) for key, value in headers.items()),
             secret=secrets.get(("http", "secret")),
             quiet_hours=quiet,
+            presentation=read_presentation(spec),
         )
 
     def problems(
@@ -304,9 +342,29 @@ class HttpKind(TargetKind[HttpTarget]):
         for key in headers if isinstance(headers, dict) else ():
             if key.lower() in RESERVED_HEADERS:
                 yield (("http", "headers", key), "is set by the sidecar itself; remove it")
+        if spec.get("links") in ("app", "none"):
+            yield (
+                ("links",),
+                "a JSON webhook's links is immich (the default) or shared: each asset always "
+                "carries both its Immich link and its my.immich.app link",
+            )
+        yield from presentation_problems(spec, data, LINK_KEYS)
 
     def build_sink(self, target: HttpTarget, context: SinkContext) -> HttpWebhookSink:
-        return HttpWebhookSink(target, context.external_url, metrics=context.metrics)
+        return HttpWebhookSink(
+            target,
+            context.external_url,
+            metrics=context.metrics,
+            shared_links=context.shared_links,
+        )
+
+    async def describe(self, target: HttpTarget, batch: Batch, source: MediaSource) -> list[str]:
+        line = f"target {batch.target} (JSON webhook), rule {batch.rule}: one POST of " + (
+            f"{len(batch.deliveries)} asset{'s' if len(batch.deliveries) != 1 else ''}"
+        )
+        if target.presentation.links == "shared":
+            line += "; an Immich shared link would be made for it (links.shared)"
+        return [line]
 
     async def check(self, target: HttpTarget, http: httpx.AsyncClient) -> Check:
         # Any request would be acted on by the receiver (an n8n flow runs on a GET too).

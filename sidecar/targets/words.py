@@ -17,7 +17,7 @@ from sidecar.messages.posts import headline, post_facts
 from sidecar.messages.render import custom, say
 from sidecar.messages.texts import Text
 from sidecar.targets.base import Batch, Delivery
-from sidecar.targets.links import album_asset_link, album_link, asset_link
+from sidecar.targets.links import Links
 
 # (people named, kinds shown) -> the built-in content of a rule's or album rule's message
 _CONTENT: dict[tuple[str, str], Text] = {
@@ -33,31 +33,38 @@ _CONTENT: dict[tuple[str, str], Text] = {
 }
 
 
-def link_of(delivery: Delivery, external_url: str) -> str:
-    album = delivery.album
-    if album is None:
-        return asset_link(external_url, delivery.asset.id)
-    return album_asset_link(external_url, album.id, delivery.asset.id)
+LinksOrUrl = Links | str | None  # a target's links, or the external URL (links into Immich)
+
+
+def links_of(links: LinksOrUrl) -> Links:
+    if isinstance(links, Links):
+        return links
+    return Links("immich", links) if links else Links("none", "")
 
 
 def batch_context(
     batch: Batch,
     deliveries: Sequence[Delivery],
-    external_url: str,
+    links: LinksOrUrl,
     escape: Escape = plain,
 ) -> dict[str, Any]:
-    """The template context of one message of ``batch`` showing ``deliveries``."""
+    """The template context of one message of ``batch`` showing ``deliveries`` (a link the
+    target does not give is "")."""
+    where = links_of(links)
     first = deliveries[0] if deliveries else None
     album = first.album if first is not None else None
     post = first.post if first is not None else None
     facts = None
     if album is not None:
         name = album.name or say(batch.words, texts.UNNAMED_ALBUM, {})
-        facts = AlbumFacts(name, album_link(external_url, album.id))
+        facts = AlbumFacts(name, where.album(album.id) or "")
     context = message_context(
         rule=batch.rule,
         assets=[d.asset for d in deliveries],
-        links=[link_of(d, external_url) for d in deliveries],
+        links=[
+            where.asset(d.asset.id, d.album.id if d.album is not None else None) or ""
+            for d in deliveries
+        ],
         escape=escape,
         album=facts,
     )
@@ -74,13 +81,13 @@ def _kinds(assets: Sequence[Asset]) -> str:
 def content(
     batch: Batch,
     deliveries: Sequence[Delivery],
-    external_url: str,
+    links: LinksOrUrl,
     escape: Escape = plain,
     seed: str = "",
 ) -> str:
     """The message's text: the config's content template (one picked by ``seed``), else the
     built-in line ("Alice und Bob: 3 neue Fotos", a post's headline)."""
-    context = batch_context(batch, deliveries, external_url, escape)
+    context = batch_context(batch, deliveries, links, escape)
     own = custom(batch.words, "content", context, seed or batch.key)
     if own is not None:
         return own
@@ -107,22 +114,22 @@ def own_text(
     batch: Batch,
     key: str,
     deliveries: Sequence[Delivery],
-    external_url: str,
+    links: LinksOrUrl,
     escape: Escape = plain,
 ) -> str | None:
     """The config's ``title``, ``description`` or ``footer`` for this message, if it gives
     one."""
     if not batch.words.templates.sources(key):
         return None
-    return custom(batch.words, key, batch_context(batch, deliveries, external_url, escape))
+    return custom(batch.words, key, batch_context(batch, deliveries, links, escape))
 
 
-def json_text(batch: Batch, external_url: str) -> dict[str, str]:
+def json_text(batch: Batch, links: LinksOrUrl) -> dict[str, str]:
     """``text`` (and ``title``/``description`` where the config gives them) of a batch, as the
     JSON webhook and the console show them beside their fields."""
-    found = {"text": content(batch, batch.deliveries, external_url)}
+    found = {"text": content(batch, batch.deliveries, links)}
     for key in ("title", "description"):
-        value = own_text(batch, key, batch.deliveries, external_url)
+        value = own_text(batch, key, batch.deliveries, links)
         if value is not None:
             found[key] = value
     return found

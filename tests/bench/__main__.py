@@ -20,6 +20,7 @@ from tests.bench import (
     account_cost,
     album_cost,
     discord_burst,
+    gallery_cost,
     latency,
     memory,
     messages,
@@ -38,7 +39,8 @@ SECTIONS: dict[str, Callable[[str], Awaitable[list[Figure]]]] = {
     "albums": album_cost.run,  # (f) what album rules add to a poll
     "push": push_latency.run,  # (g) upload -> message with push and fast polls
     "accounts": account_cost.run,  # (h) an idle poll with 1, 2 and 4 Immich accounts
-    "messages": messages.run,  # (i) rendering messages and checking templates, the catalogs
+    "gallery": gallery_cost.run,  # (i) one batch's messages, bytes and requests per layout
+    "messages": messages.run,  # (j) rendering messages and checking templates, the catalogs
 }
 
 

@@ -1,4 +1,4 @@
-"""(i) What messages cost: rendering one Discord message of ten photos (the built-in German
+"""(j) What messages cost: rendering one Discord message of ten photos (the built-in German
 texts; the config's own templates), the first message in a language (its catalog read and
 its environment made), checking a config's templates at load, and the catalogs' sizes."""
 

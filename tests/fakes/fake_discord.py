@@ -4,8 +4,10 @@ discord.py client.
 It serves one guild with a few channels and roles, records every request (JSON bodies,
 multipart ``payload_json`` and ``files[n]`` bytes), can be told to fail requests
 (429 with ``Via`` so discord.py retries, 403, 404, 5xx), or fail a random share of them
-(``set_faults``), de-duplicates messages on ``enforce_nonce`` like Discord, and can push
-INTERACTION_CREATE events to drive slash commands. Use ``patched()`` to point discord.py at it
+(``set_faults``), de-duplicates messages on ``enforce_nonce`` like Discord, refuses what Discord
+refuses in a message (components v2 rules, webhooks' ``with_components``, files over the upload
+limit with 413: ``tests.fakes.discord_components``), and can push INTERACTION_CREATE events to
+drive slash commands. Use ``patched()`` to point discord.py at it
 (restored afterwards).
 """
 
@@ -28,6 +30,8 @@ import discord.http
 import discord.utils
 import yarl
 from aiohttp import BodyPartReader, WSMsgType, web
+
+from tests.fakes import discord_components as rules
 
 TOKEN = "fake-bot-token"
 APP_ID = 900000000000000001
@@ -117,6 +121,20 @@ class RecordedMessage:
     payload: dict[str, Any]
     files: dict[str, tuple[str, bytes]]
     id: int
+    shown: tuple[str, ...] = ()  # the attachments a reader sees (v2: only those referenced)
+
+    @property
+    def file_names(self) -> list[str]:
+        return [name for name, _ in self.files.values()]
+
+    def file_types(self) -> dict[str, str]:
+        """Each attachment's content type as Discord gives it (from the file name)."""
+        return {name: rules.content_type(name) for name in self.file_names}
+
+    @property
+    def size(self) -> int:
+        """The bytes of all its files."""
+        return sum(len(data) for _, data in self.files.values())
 
 
 @dataclass
@@ -147,6 +165,9 @@ class FakeDiscord:
         self.answers_held = 0  # requests handled whose answer a "timeout" fault holds back now
         self.base_url = ""
         self.webhooks: dict[int, dict[str, Any]] = {}  # channel webhooks made by add_webhook
+        self.webhooks_without_components: set[int] = set()  # add_webhook(components=False)
+        self.upload_limit = rules.UPLOAD_LIMIT  # bytes of files a message may carry
+        self.refusals: list[tuple[int, dict[str, Any]]] = []  # every message refused, in order
         self.deleted_webhooks: set[int] = set()
         # -- issue 19: members, DM channels, message components
         self.user_names: dict[int, str] = {USER_ID: "carol"}
@@ -243,9 +264,12 @@ class FakeDiscord:
         self.channels[channel_id] = self._channel(channel_id, name, deny=deny)
         return channel_id
 
-    def add_webhook(self, channel_id: int, name: str = "Photos") -> str:
-        """A channel webhook, as "Copy Webhook URL" gives it (below this fake's /api/v10)."""
+    def add_webhook(self, channel_id: int, name: str = "Photos", *, components: bool = True) -> str:
+        """A channel webhook, as "Copy Webhook URL" gives it (below this fake's /api/v10).
+        ``components=False``: one that refuses components (400) even with ``with_components``."""
         webhook_id = next(self._ids)
+        if not components:
+            self.webhooks_without_components.add(webhook_id)
         token = f"webhook-token-{webhook_id}"
         self.webhooks[webhook_id] = {
             "id": str(webhook_id),
@@ -502,6 +526,7 @@ class FakeDiscord:
                     "size": len(data),
                     "url": url,
                     "proxy_url": url,
+                    "content_type": rules.content_type(name),
                 }
             )
         return {
@@ -682,6 +707,13 @@ class FakeDiscord:
             if hook is not None and not m[3]:  # a channel webhook: GET describes it, POST posts
                 if method == "GET":
                     return _json(hook)
+                body, refused = rules.webhook_components(
+                    body or {},
+                    request.query.get("with_components") in ("true", "True", "1"),
+                    int(m[1]) not in self.webhooks_without_components,
+                )
+                if refused is not None:
+                    return self._refuse(refused)
                 return self._create_message(int(hook["channel_id"]), body, files)
             token = m[2]
             self.interaction_responses.append(
@@ -689,7 +721,7 @@ class FakeDiscord:
             )
             message = self._message(UPLOADS_CHANNEL, body or {}, files)
             self.interaction_messages.append(
-                RecordedMessage(UPLOADS_CHANNEL, body or {}, files, int(message["id"]))
+                self._recorded(UPLOADS_CHANNEL, body or {}, files, message)
             )
             return _json(message)
         return _json({"message": f"fake Discord has no route {method} {path}", "code": 0}, 404)
@@ -716,6 +748,8 @@ class FakeDiscord:
         if channel_id not in self.channels:
             return _json({"message": "Unknown Channel", "code": 10003}, 404)
         payload = body or {}
+        if refusal := self._message_refusal(payload, files):
+            return self._refuse(refusal)
         nonce = payload.get("nonce")
         if payload.get("enforce_nonce") and nonce and (channel_id, nonce) in self._nonces:
             return _json(self._nonces[(channel_id, nonce)])  # Discord answers the earlier one
@@ -723,9 +757,30 @@ class FakeDiscord:
         if nonce:
             self._nonces[(channel_id, nonce)] = message
         self._history.setdefault(channel_id, []).append(message)
-        self.messages.append(RecordedMessage(channel_id, payload, files, int(message["id"])))
+        self.messages.append(self._recorded(channel_id, payload, files, message))
         self.message_json[int(message["id"])] = message
         return _json(message)
+
+    def _message_refusal(
+        self, payload: dict[str, Any], files: dict[str, tuple[str, bytes]]
+    ) -> rules.Refusal | None:
+        names = [name for name, _ in files.values()]
+        return rules.too_large(files, self.upload_limit) or rules.message_refusal(payload, names)
+
+    def _refuse(self, refusal: rules.Refusal) -> web.Response:
+        self.refusals.append(refusal)
+        return _json(refusal[1], refusal[0])
+
+    @staticmethod
+    def _recorded(
+        channel_id: int,
+        payload: dict[str, Any],
+        files: dict[str, tuple[str, bytes]],
+        message: dict[str, Any],
+    ) -> RecordedMessage:
+        names = [name for name, _ in files.values()]
+        shown = tuple(rules.shown(payload, names))
+        return RecordedMessage(channel_id, payload, files, int(message["id"]), shown)
 
     def _interaction_callback(
         self, interaction_id: str, token: str, body: Any, files: dict[str, tuple[str, bytes]]
@@ -783,8 +838,8 @@ class FakeDiscord:
         return sum(1 for r in self.requests if r.method == "POST" and r.path == wanted)
 
     def custom_ids(self, message_id: int) -> list[str]:
-        rows = self.message_json[message_id]["components"]
-        return [c["custom_id"] for row in rows for c in row["components"] if "custom_id" in c]
+        components = self.message_json[message_id]["components"]
+        return [c["custom_id"] for c in rules.walk(components) if "custom_id" in c]
 
     async def click(
         self,
@@ -800,10 +855,7 @@ class FakeDiscord:
         returns the interaction token."""
         message = self.message_json[message_id]
         component = next(
-            c
-            for row in message["components"]
-            for c in row["components"]
-            if c.get("custom_id") == custom_id
+            c for c in rules.walk(message["components"]) if c.get("custom_id") == custom_id
         )
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": component["type"]}
         if values is not None:
@@ -847,9 +899,11 @@ class FakeDiscord:
             channel_id = int(match[1])
             if self.dm_channels[channel_id] in self.dms_closed:
                 return _json({"message": "Cannot send messages to this user", "code": 50007}, 403)
+            if refusal := self._message_refusal(body or {}, files):
+                return self._refuse(refusal)
             message = self._message(channel_id, body or {}, files)
             message.pop("guild_id")
-            self.messages.append(RecordedMessage(channel_id, body or {}, files, int(message["id"])))
+            self.messages.append(self._recorded(channel_id, body or {}, files, message))
             self.message_json[int(message["id"])] = message
             return _json(message)
         return None
@@ -1117,12 +1171,15 @@ def _snowflakes() -> Iterator[int]:
 
 
 def _components(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Action rows as Discord gives them back: each component keeps what was sent."""
+    """Components as Discord gives them back: action rows with what each button was sent
+    with, layout components (components v2) as sent."""
     return [
         {
             "type": int(row.get("type", 1)),
             "components": [dict(c) for c in row.get("components", [])],
         }
+        if int(row.get("type", 1)) == rules.ACTION_ROW
+        else json.loads(json.dumps(row))
         for row in rows
     ]
 

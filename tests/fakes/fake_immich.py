@@ -77,6 +77,8 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from tests.fakes import images
+from tests.fakes.fake_shared_links import PERMISSIONS as SHARED_LINK_PERMISSIONS
+from tests.fakes.fake_shared_links import FakeSharedLinks
 from tests.fakes.fake_workflows import PERMISSIONS as WORKFLOW_PERMISSIONS
 from tests.fakes.fake_workflows import FakeWorkflows
 
@@ -179,6 +181,7 @@ _PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("POST", "/api/search/statistics"): "asset.statistics",
     ("POST", "/api/jobs"): "job.create",
     **WORKFLOW_PERMISSIONS,
+    **SHARED_LINK_PERMISSIONS,
 }
 MEMORY_DAYS_AROUND = 3  # the nightly memory job covers today and 3 days either side
 _PLAIN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -266,6 +269,8 @@ class _Asset:
     exif_read: bool = True  # False: a library asset whose metadata was not extracted yet
     extract_at: datetime | None = None  # when extraction reads it (None: queue paused)
     exif_taken_at: datetime | None = None  # the date in the file, set by extraction
+    video_size: int | None = None  # bytes of a video's playback file (None: a short clip)
+    preview_size: int | None = None  # bytes of its preview picture (None: a tiny JPEG)
 
     def person_ids(self) -> set[str]:
         return {f.person_id for f in self.faces if f.person_id is not None}
@@ -381,6 +386,11 @@ def _parse_int(value: Json, name: str, *, default: int, low: int, high: int) -> 
 def _picture(key: str, size: str) -> tuple[bytes, str]:
     encode, content_type, width, height = THUMBNAIL_SIZES[size]
     return encode(images.colour_for(key), width, height), content_type
+
+
+def padded(jpeg: bytes, size: int) -> bytes:
+    """A JPEG grown to ``size`` bytes: decoders ignore what follows its end marker."""
+    return jpeg + bytes(max(0, size - len(jpeg)))
 
 
 def asset_picture(asset_id: str, size: str = "preview") -> bytes:
@@ -712,6 +722,7 @@ class FakeImmich:
         self.extraction_paused = False
         self.extract_step = timedelta(milliseconds=1)  # one asset read per step
         self.workflows = FakeWorkflows(self)  # workflows and their webhook calls
+        self.shared_links = FakeSharedLinks(self)  # shared links, and video playback
 
     # -- lifecycle
 
@@ -871,13 +882,16 @@ class FakeImmich:
         upload_gap: timedelta = timedelta(milliseconds=1),
         owner: str | None = None,
         announce: bool = True,
+        video_size: int | None = None,
+        preview_size: int | None = None,
     ) -> list[str]:
         """Add ``n`` assets alike but for their ids and upload times (a library import landing
         at once). Like Immich's ``createdAt``, no two uploads share a moment: the last is
         created at ``created_at``, each other ``upload_gap`` before the next (Immich keeps
         microseconds and shows milliseconds). Unless ``taken_at`` is given, each was taken
         when it was uploaded. ``owner``: a user id from ``add_user`` (default: the API key's
-        user)."""
+        user). ``video_size``: the bytes of a video's playback file; ``preview_size``: the
+        bytes of the preview picture (as a phone photo's, instead of a tiny one)."""
         if owner is not None and owner not in self._users:
             raise ValueError(f"unknown user id {owner}; add it with add_user first")
         if type not in ASSET_TYPES:
@@ -911,6 +925,8 @@ class FakeImmich:
                 description=description,
                 device_asset_id=f"fake-{self._counter}",
                 owner_id=self._local(owner),
+                video_size=video_size,
+                preview_size=preview_size,
             )
             for person_id in people:
                 asset.faces.append(self._new_face(asset, person_id))
@@ -1270,6 +1286,7 @@ class FakeImmich:
         app.router.add_post("/api/search/statistics", self._search_statistics)
         app.router.add_post("/api/jobs", self._jobs_create)
         self.workflows.add_routes(app)
+        self.shared_links.add_routes(app)
         control = ControlApi(self)
         app.router.add_post("/_fake/people", control.add_person)
         app.router.add_post("/_fake/assets", control.add_asset)
@@ -1729,6 +1746,33 @@ class FakeImmich:
         person = self._find_person(request)
         return web.json_response({"assets": self._face_counts().get(person.id, 0)})
 
+    # -- for tests.fakes.fake_shared_links
+
+    def caller(self) -> str:
+        """The user whose key made the request being answered ("": the first key's)."""
+        return _CALLER.get()
+
+    def real_user_id(self, local: str) -> str:
+        return self._real(local)
+
+    def album_of(self, album_id: str) -> _Album | None:
+        return self._albums.get(album_id)
+
+    def may_share(self, asset_id: str) -> bool:
+        """Immich's ``asset.share`` access: the asset's owner, or a partner of the owner."""
+        asset = self._assets.get(asset_id)
+        caller = _CALLER.get()
+        return asset is not None and (
+            asset.owner_id == caller or (asset.owner_id, caller) in self._partners
+        )
+
+    def find_asset(self, asset_id: str, permission: str) -> _Asset:
+        return self._find_asset(asset_id, permission)
+
+    def shared_asset_json(self, asset_id: str, show_metadata: bool) -> dict[str, Json]:
+        """An asset as a shared link shows it: without exif unless the link shows metadata."""
+        return self._asset_json(self._assets[asset_id], with_people=False, with_exif=show_metadata)
+
     def _find_asset(self, asset_id: str, permission: str) -> _Asset:
         asset = self._assets.get(_require_uuid(asset_id, "id"))
         if asset is None or not self._can_see_asset(asset):
@@ -1741,6 +1785,8 @@ class FakeImmich:
         if size not in THUMBNAIL_SIZES:
             raise _ApiError(400, [f"size must be one of: {', '.join(THUMBNAIL_SIZES)}"])
         body, content_type = _picture(asset.id, size)
+        if size == "preview" and asset.preview_size is not None:
+            body = padded(body, asset.preview_size)
         return web.Response(body=body, content_type=content_type)
 
     async def _asset_get(self, request: web.Request) -> web.Response:

@@ -17,7 +17,7 @@ from sidecar.engine.store.albums import AlbumTables
 from sidecar.engine.store.cursors import CursorTables
 from sidecar.engine.store.ingest import IngestTables
 from sidecar.engine.store.members import MemberTables
-from sidecar.engine.store.outbox import OutboxTables
+from sidecar.engine.store.outbox import OutboxTables, SharedLinkTables
 from sidecar.engine.store.post_runs import PostRunTables
 from sidecar.engine.store.report import ReportTables
 from sidecar.engine.store.schema import MIGRATIONS, StoreError, migrate
@@ -35,10 +35,12 @@ class Store(
     MemberTables,
     UnreadTables,
     ReportTables,
+    SharedLinkTables,
 ):
     """The state file as callers use it: the connection, its transactions and the methods of
     every table family (``store.outbox``, ``store.post_runs``, ``store.cursors``,
-    ``store.albums``, ``store.ingest``, ``store.members``, ``store.unread``, ``store.report``)."""
+    ``store.albums``, ``store.ingest``, ``store.members``, ``store.unread``, ``store.report``, and
+    the messages' shared links)."""
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._db = connection

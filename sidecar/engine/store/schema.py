@@ -177,6 +177,20 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN message_channel TEXT;
     ALTER TABLE outbox ADD COLUMN message_id TEXT;
     """,
+    # Shared links (links: shared): the Immich shared link each message was given, kept before
+    # the message is sent, so that a retry or a restart reuses it; pruned once expired.
+    """
+    CREATE TABLE shared_link (
+        target     TEXT NOT NULL,
+        message    TEXT NOT NULL,
+        link_id    TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL,
+        PRIMARY KEY (target, message)
+    ) WITHOUT ROWID;
+    CREATE INDEX shared_link_expiry ON shared_link (expires_at);
+    """,
 )
 
 

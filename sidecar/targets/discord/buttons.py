@@ -1,4 +1,6 @@
-"""The buttons under a bot post: "Open in Immich" (a link) and "♥ Favourite" (one asset).
+"""The buttons under a bot post: "Open in Immich" (a link) and "♥ Favourite" (one asset; in a
+gallery one per picture, "♥ 1" ...), and a rendered gallery (components v2) as the discord.py
+view the bot sends it with.
 
 The Favourite button carries the asset id in its custom id, so the bot can answer a click
 after a restart without remembering the message (``sidecar.discord.buttons`` parses it back).
@@ -7,7 +9,7 @@ after a restart without remembering the message (``sidecar.discord.buttons`` par
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import discord
@@ -29,6 +31,46 @@ class _SentOnly(discord.ui.View):
 
     def is_dispatchable(self) -> bool:
         return False
+
+
+class _SentLayout(discord.ui.LayoutView):
+    """A components v2 view only sent, never listened to (as ``_SentOnly``)."""
+
+    def is_dispatchable(self) -> bool:
+        return False
+
+
+def layout_view(components: Iterable[Mapping[str, Any]]) -> discord.ui.LayoutView:
+    """A rendered gallery's components (text displays, a media gallery, rows of buttons) as
+    discord.py's layout view, which sends them with the ``IS_COMPONENTS_V2`` flag."""
+    view = _SentLayout(timeout=None)
+    for component in components:
+        kind = component["type"]
+        if kind == discord.ComponentType.text_display.value:
+            view.add_item(discord.ui.TextDisplay[Any](str(component["content"])))
+        elif kind == discord.ComponentType.media_gallery.value:
+            gallery = discord.ui.MediaGallery[Any]()
+            for item in component["items"]:
+                gallery.add_item(media=item["media"]["url"], description=item.get("description"))
+            view.add_item(gallery)
+        elif kind == discord.ComponentType.action_row.value:
+            row = discord.ui.ActionRow[Any]()
+            for button in component["components"]:
+                row.add_item(_button(button))
+            view.add_item(row)
+        else:
+            raise ValueError(f"no view for component type {kind}")
+    return view
+
+
+def _button(button: Mapping[str, Any]) -> discord.ui.Button[Any]:
+    if "url" in button:
+        return discord.ui.Button[Any](label=button["label"], url=button["url"])
+    return discord.ui.Button[Any](
+        label=button["label"],
+        style=discord.ButtonStyle(button["style"]),
+        custom_id=button["custom_id"],
+    )
 
 
 def post_view(

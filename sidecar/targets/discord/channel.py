@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -14,21 +14,31 @@ import discord
 from sidecar.config.model import KeyPath, QuietHours, Secret
 from sidecar.messages.render import ENGLISH, Words
 from sidecar.ops.logging import log_fields
+from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import (
     Batch,
     DeliveryError,
+    MediaSource,
     Members,
     MessageRef,
     PermanentDeliveryError,
     SentMessages,
+    SharedLinkMaker,
     SinkContext,
     TargetKind,
     TemporaryDeliveryError,
-    ThumbnailSource,
 )
-from sidecar.targets.discord.buttons import post_view
+from sidecar.targets.discord.buttons import layout_view, post_view
+from sidecar.targets.discord.describe import describe_batch
+from sidecar.targets.discord.render.gallery import Buttons
 from sidecar.targets.discord.render.message import RenderedMessage
-from sidecar.targets.discord.send import send_rendered
+from sidecar.targets.discord.send import BatchSender, ComponentsRefused, MessageTooLarge
+from sidecar.targets.presentation import (
+    DISCORD_KEYS,
+    Presentation,
+    presentation_problems,
+    read_presentation,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +50,7 @@ class ChannelTarget:
     name: str
     channel_id: int
     quiet_hours: QuietHours | None = None
+    presentation: Presentation = field(default_factory=Presentation)
 
 
 def discord_allowed_mentions(allowed: dict[str, Any]) -> discord.AllowedMentions:
@@ -68,17 +79,27 @@ class BotSink:
         self,
         client: discord.Client,
         target: ChannelTarget,
-        thumbnails: ThumbnailSource,
+        thumbnails: MediaSource,
         external_url: str,
         members: Members | None = None,
         favourite_roles: tuple[str, ...] = (),
+        *,
+        shared_links: SharedLinkMaker | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._client = client
         self._target = target
-        self._thumbnails = thumbnails
-        self._external_url = external_url
         self._members = members
         self._favourite = bool(favourite_roles)
+        self._sender = BatchSender(
+            target.name,
+            thumbnails,
+            external_url,
+            target.presentation,
+            shared=shared_links,
+            buttons=Buttons(open=True, favourite=self._favourite),
+            metrics=metrics,
+        )
 
     @property
     def name(self) -> str:
@@ -94,10 +115,8 @@ class BotSink:
         assets = {d.id: d.asset.id for d in batch.deliveries}
         try:
             channel = await self._channel()
-            return await send_rendered(
+            return await self._sender.send(
                 batch,
-                self._thumbnails,
-                self._external_url,
                 lambda message: self._send_one(
                     channel, message, [assets[i] for i in message.delivery_ids], batch.words
                 ),
@@ -139,10 +158,17 @@ class BotSink:
         words: Words = ENGLISH,
     ) -> MessageRef:
         files = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in message.files]
-        link = message.embeds[0].get("url") if message.embeds else None
         try:
+            if message.is_v2:  # a gallery: its buttons are among its components
+                sent = await channel.send(
+                    view=layout_view(message.components),
+                    files=files,
+                    allowed_mentions=discord_allowed_mentions(message.allowed_mentions),
+                    nonce=message.nonce,
+                )
+                return _ref(sent)
             sent = await channel.send(
-                view=post_view(link, asset_ids, favourite=self._favourite, words=words),
+                view=post_view(message.link, asset_ids, favourite=self._favourite, words=words),
                 content=message.content or None,
                 embeds=[discord.Embed.from_dict(e) for e in message.embeds],
                 files=files,
@@ -152,11 +178,10 @@ class BotSink:
                 nonce=message.nonce,
             )
         except _SEND_ERRORS as error:
-            raise self._error_for(error) from error
-        guild = sent.guild.id if sent.guild is not None else None
-        return MessageRef(str(sent.channel.id), str(sent.id), None if guild is None else str(guild))
+            raise self._error_for(error, v2=message.is_v2) from error
+        return _ref(sent)
 
-    def _error_for(self, error: Exception) -> DeliveryError:
+    def _error_for(self, error: Exception, *, v2: bool = False) -> DeliveryError:
         """What a failed Discord call means for the deliveries: wait, or fix something."""
         if isinstance(error, discord.RateLimited):
             return TemporaryDeliveryError(
@@ -182,9 +207,18 @@ class BotSink:
             return TemporaryDeliveryError(
                 "discord_server_error", f"Discord answered {error.status} for {where}"
             )
+        if error.status == 413:
+            return MessageTooLarge(f"Discord refused the message for {where} as too large (413)")
+        if error.status == 400 and v2:
+            return ComponentsRefused(f"{error.code}: {error.text}"[:200])
         return PermanentDeliveryError(
             "rejected", f"Discord rejected the message for {where} ({error.status}: {error.text})"
         )
+
+
+def _ref(sent: discord.Message) -> MessageRef:
+    guild = sent.guild.id if sent.guild is not None else None
+    return MessageRef(str(sent.channel.id), str(sent.id), None if guild is None else str(guild))
 
 
 class ChannelKind(TargetKind[ChannelTarget]):
@@ -202,7 +236,12 @@ class ChannelKind(TargetKind[ChannelTarget]):
         secrets: Mapping[tuple[str, ...], Secret],
         quiet: QuietHours | None,
     ) -> ChannelTarget:
-        return ChannelTarget(name=name, channel_id=int(spec["channel_id"]), quiet_hours=quiet)
+        return ChannelTarget(
+            name=name,
+            channel_id=int(spec["channel_id"]),
+            quiet_hours=quiet,
+            presentation=read_presentation(spec),
+        )
 
     def problems(
         self,
@@ -218,6 +257,10 @@ class ChannelKind(TargetKind[ChannelTarget]):
                 ("channel_id",),
                 "a channel_id target needs the bot: set discord.token (or use webhook_url)",
             )
+        yield from presentation_problems(spec, data, DISCORD_KEYS)
+
+    async def describe(self, target: ChannelTarget, batch: Batch, source: MediaSource) -> list[str]:
+        return await describe_batch(batch, source, target.presentation)
 
     def build_sink(self, target: ChannelTarget, context: SinkContext) -> BotSink | None:
         if context.bot is None:
@@ -229,4 +272,6 @@ class ChannelKind(TargetKind[ChannelTarget]):
             context.external_url,
             context.members,
             context.favourite_roles,
+            shared_links=context.shared_links,
+            metrics=context.metrics,
         )

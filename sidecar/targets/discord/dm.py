@@ -12,30 +12,40 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
 import discord
 
-from sidecar.config.model import QuietHours, Secret
+from sidecar.config.model import KeyPath, QuietHours, Secret
 from sidecar.messages.render import ENGLISH, Words
 from sidecar.ops.logging import log_fields
+from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import (
     Batch,
     Delivery,
     DeliveryError,
+    MediaSource,
     Members,
+    SharedLinkMaker,
     SinkContext,
     TargetKind,
     TemporaryDeliveryError,
-    ThumbnailSource,
 )
-from sidecar.targets.discord.buttons import post_view
+from sidecar.targets.discord.buttons import layout_view, post_view
 from sidecar.targets.discord.channel import discord_allowed_mentions
+from sidecar.targets.discord.describe import describe_batch
+from sidecar.targets.discord.render.gallery import Buttons
 from sidecar.targets.discord.render.message import RenderedMessage
-from sidecar.targets.discord.send import send_rendered
+from sidecar.targets.discord.send import BatchSender, ComponentsRefused, MessageTooLarge
+from sidecar.targets.presentation import (
+    DISCORD_KEYS,
+    Presentation,
+    presentation_problems,
+    read_presentation,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +58,7 @@ class DmTarget:
     name: str
     audience: str = "members"
     quiet_hours: QuietHours | None = None
+    presentation: Presentation = field(default_factory=Presentation)
 
 
 def closed_reason(error: discord.HTTPException) -> str | None:
@@ -66,15 +77,26 @@ class DmSink:
         self,
         client: discord.Client,
         target: DmTarget,
-        thumbnails: ThumbnailSource,
+        thumbnails: MediaSource,
         external_url: str,
         members: Members,
+        *,
+        shared_links: SharedLinkMaker | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._client = client
         self._target = target
-        self._thumbnails = thumbnails
-        self._external_url = external_url
         self._members = members
+        # A DM is a gallery too, never with ♥ (Favourite is for the family channel).
+        self._sender = BatchSender(
+            target.name,
+            thumbnails,
+            external_url,
+            target.presentation,
+            shared=shared_links,
+            buttons=Buttons(open=True, favourite=False),
+            metrics=metrics,
+        )
 
     async def send(self, batch: Batch) -> None:
         if not self._client.is_ready():
@@ -115,7 +137,7 @@ class DmSink:
                 await self._send_one(channel, message, ids, batch.words)
                 self._members.record_dms(user, message.delivery_ids)
 
-            await send_rendered(batch, self._thumbnails, self._external_url, send)
+            await self._sender.send(batch, send)
         except discord.HTTPException as error:
             reason = closed_reason(error)
             if reason is None:
@@ -131,15 +153,31 @@ class DmSink:
         asset_ids: list[str],
         words: Words = ENGLISH,
     ) -> None:
-        link = message.embeds[0].get("url") if message.embeds else None
-        await channel.send(
-            content=message.content or None,
-            embeds=[discord.Embed.from_dict(e) for e in message.embeds],
-            files=[discord.File(io.BytesIO(f.data), filename=f.filename) for f in message.files],
-            allowed_mentions=discord_allowed_mentions(message.allowed_mentions),
-            view=post_view(link, asset_ids, favourite=False, words=words),
-            nonce=message.nonce,
-        )
+        files = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in message.files]
+        mentions = discord_allowed_mentions(message.allowed_mentions)
+        try:
+            if message.is_v2:
+                await channel.send(
+                    view=layout_view(message.components),
+                    files=files,
+                    allowed_mentions=mentions,
+                    nonce=message.nonce,
+                )
+                return
+            await channel.send(
+                content=message.content or None,
+                embeds=[discord.Embed.from_dict(e) for e in message.embeds],
+                files=files,
+                allowed_mentions=mentions,
+                view=post_view(message.link, asset_ids, favourite=False, words=words),
+                nonce=message.nonce,
+            )
+        except discord.HTTPException as error:
+            if error.status == 413:
+                raise MessageTooLarge() from error
+            if error.status == 400 and message.is_v2:
+                raise ComponentsRefused(f"{error.code}: {error.text}"[:200]) from error
+            raise
 
     async def close(self) -> None:
         """Nothing to release: the bot owns the connection."""
@@ -171,21 +209,36 @@ class DmKind(TargetKind[DmTarget]):
         secrets: Mapping[tuple[str, ...], Secret],
         quiet: QuietHours | None,
     ) -> DmTarget:
-        return DmTarget(name=name, audience=str(spec["discord_dm"]), quiet_hours=quiet)
+        return DmTarget(
+            name=name,
+            audience=str(spec["discord_dm"]),
+            quiet_hours=quiet,
+            presentation=read_presentation(spec),
+        )
 
     def problems(
         self, spec: Mapping[str, Any], data: Mapping[str, Any]
-    ) -> list[tuple[tuple[str | int, ...], str]]:
+    ) -> Iterable[tuple[KeyPath, str]]:
         discord_section = data.get("discord")
-        if isinstance(discord_section, dict) and (
-            "token" in discord_section or "token_file" in discord_section
+        if not (
+            isinstance(discord_section, dict)
+            and ("token" in discord_section or "token_file" in discord_section)
         ):
-            return []
-        return [(("discord_dm",), "spotted DMs are sent by the bot: set discord.token")]
+            yield (("discord_dm",), "spotted DMs are sent by the bot: set discord.token")
+        yield from presentation_problems(spec, data, DISCORD_KEYS)
+
+    async def describe(self, target: DmTarget, batch: Batch, source: MediaSource) -> list[str]:
+        return await describe_batch(batch, source, target.presentation)
 
     def build_sink(self, target: DmTarget, context: SinkContext) -> DmSink | None:
         if context.bot is None or context.members is None:
             return None
         return DmSink(
-            context.bot, target, context.thumbnails, context.external_url, context.members
+            context.bot,
+            target,
+            context.thumbnails,
+            context.external_url,
+            context.members,
+            shared_links=context.shared_links,
+            metrics=context.metrics,
         )

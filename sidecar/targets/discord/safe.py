@@ -1,6 +1,7 @@
 """What comes from users and Immich made safe to put in a Discord message: inert text (no
 markdown, mention or channel link; ``sidecar.messages.escape`` owns it) and attachment file
-names built from asset ids. The bot's replies and both Discord target kinds use these (pure)."""
+names built from asset ids (a picture and a video of one asset differ by their extension). The
+bot's replies and both Discord target kinds use these (pure)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ _EXTENSIONS = {
     "image/webp": "webp",
     "image/gif": "gif",
     "image/avif": "avif",
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/webm": "webm",
+    "video/x-matroska": "mkv",
 }
 
 

@@ -10,30 +10,39 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import httpx
 
-from sidecar.config.model import QuietHours, Secret
+from sidecar.config.model import KeyPath, QuietHours, Secret
 from sidecar.ops.checks import Check, failed, passed
 from sidecar.ops.logging import log_fields
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import (
     Batch,
     DeliveryError,
+    MediaSource,
     MessageRef,
     PermanentDeliveryError,
     SecretKey,
     SentMessages,
+    SharedLinkMaker,
     SinkContext,
     TargetKind,
     TemporaryDeliveryError,
-    ThumbnailSource,
 )
+from sidecar.targets.discord.describe import describe_batch
+from sidecar.targets.discord.render.gallery import Buttons
 from sidecar.targets.discord.render.message import RenderedMessage
-from sidecar.targets.discord.send import send_rendered
+from sidecar.targets.discord.send import BatchSender, ComponentsRefused, MessageTooLarge
+from sidecar.targets.presentation import (
+    DISCORD_KEYS,
+    Presentation,
+    presentation_problems,
+    read_presentation,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +57,7 @@ class WebhookTarget:
     name: str
     url: Secret
     quiet_hours: QuietHours | None = None
+    presentation: Presentation = field(default_factory=Presentation)
 
 
 _WEBHOOK_TOKEN = re.compile(r"(/webhooks/\d+/)[^/?\s\"']+")
@@ -127,7 +137,7 @@ class WebhookSink:
     def __init__(
         self,
         target: WebhookTarget,
-        thumbnails: ThumbnailSource,
+        thumbnails: MediaSource,
         external_url: str,
         metrics: Metrics,
         *,
@@ -135,12 +145,21 @@ class WebhookSink:
         max_attempts: int = 4,
         max_wait: float = 30.0,
         timeout: float = 30.0,
+        shared_links: SharedLinkMaker | None = None,
     ) -> None:
         install_log_redaction()
         self._target = target
-        self._thumbnails = thumbnails
-        self._external_url = external_url
         self._metrics = metrics
+        # A webhook not owned by an application sends link buttons only (no ♥).
+        self._sender = BatchSender(
+            target.name,
+            thumbnails,
+            external_url,
+            target.presentation,
+            shared=shared_links,
+            buttons=Buttons(open=True, favourite=False),
+            metrics=metrics,
+        )
         self._own_client = client is None
         self._client = client if client is not None else httpx.AsyncClient(timeout=timeout)
         self._max_attempts = max(1, max_attempts)
@@ -153,7 +172,7 @@ class WebhookSink:
     async def send(self, batch: Batch) -> SentMessages:
         # notifications_sent / notification_failures are counted by the dispatcher
         try:
-            return await send_rendered(batch, self._thumbnails, self._external_url, self._post)
+            return await self._sender.send(batch, self._post)
         except DeliveryError as error:
             log.warning(
                 "webhook target %s: %s",
@@ -174,17 +193,19 @@ class WebhookSink:
             (f"files[{index}]", (f.filename, f.data, f.content_type))
             for index, f in enumerate(message.files)
         ]
+        # Components (a gallery, link buttons) only count with with_components.
+        params = {"wait": "true", **({"with_components": "true"} if message.is_v2 else {})}
         for attempt in range(1, self._max_attempts + 1):
             try:
                 if files:
                     response = await self._client.post(
                         url,
-                        params={"wait": "true"},
+                        params=params,
                         data={"payload_json": json.dumps(payload)},
                         files=files,
                     )
                 else:  # Discord takes a plain JSON body only when there is nothing to attach
-                    response = await self._client.post(url, params={"wait": "true"}, json=payload)
+                    response = await self._client.post(url, params=params, json=payload)
             except httpx.TimeoutException as error:
                 raise TemporaryDeliveryError("timeout", "Discord did not answer in time") from error
             except httpx.TransportError as error:
@@ -211,11 +232,11 @@ class WebhookSink:
                 )
                 await asyncio.sleep(wait)
                 continue
-            raise self._error_for(response)
+            raise self._error_for(response, v2=message.is_v2)
         # Not reached: the last attempt returns or raises.
         raise TemporaryDeliveryError("rate_limited", "Discord kept asking to wait")
 
-    def _error_for(self, response: httpx.Response) -> Exception:
+    def _error_for(self, response: httpx.Response, *, v2: bool = False) -> Exception:
         status = response.status_code
         said = _discord_message(response)
         if status in (401, 403, 404):
@@ -226,9 +247,9 @@ class WebhookSink:
                 "update the target's url",
             )
         if status == 413:
-            return PermanentDeliveryError(
-                "too_large", f"Discord refused the message as too large ({status})"
-            )
+            return MessageTooLarge(f"Discord refused the message as too large ({status})")
+        if status == 400 and v2:
+            return ComponentsRefused(said or "400")
         if status >= 500:
             return TemporaryDeliveryError("discord_server_error", f"Discord answered {status}")
         suffix = f": {said}" if said else ""
@@ -277,10 +298,29 @@ class WebhookKind(TargetKind[WebhookTarget]):
         secrets: Mapping[tuple[str, ...], Secret],
         quiet: QuietHours | None,
     ) -> WebhookTarget:
-        return WebhookTarget(name=name, url=secrets[("webhook_url",)], quiet_hours=quiet)
+        return WebhookTarget(
+            name=name,
+            url=secrets[("webhook_url",)],
+            quiet_hours=quiet,
+            presentation=read_presentation(spec),
+        )
+
+    def problems(
+        self, spec: Mapping[str, Any], data: Mapping[str, Any]
+    ) -> Iterable[tuple[KeyPath, str]]:
+        return presentation_problems(spec, data, DISCORD_KEYS)
+
+    async def describe(self, target: WebhookTarget, batch: Batch, source: MediaSource) -> list[str]:
+        return await describe_batch(batch, source, target.presentation)
 
     def build_sink(self, target: WebhookTarget, context: SinkContext) -> WebhookSink:
-        return WebhookSink(target, context.thumbnails, context.external_url, context.metrics)
+        return WebhookSink(
+            target,
+            context.thumbnails,
+            context.external_url,
+            context.metrics,
+            shared_links=context.shared_links,
+        )
 
     async def check(self, target: WebhookTarget, http: httpx.AsyncClient) -> Check:
         try:

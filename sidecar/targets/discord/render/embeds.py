@@ -19,8 +19,7 @@ from sidecar.targets.discord.render.text import (
     truncate,
 )
 from sidecar.targets.discord.safe import attachment_name, safe_text
-from sidecar.targets.links import album_link
-from sidecar.targets.words import link_of
+from sidecar.targets.links import Links
 
 EMBED_TITLE_LIMIT = 256
 EMBED_FIELD_LIMIT = 1024
@@ -31,11 +30,11 @@ Embeds = tuple[list[dict[str, Any]], list[MessageFile]]  # the embeds and the fi
 def asset_embed(
     batch: Batch,
     delivery: Delivery,
-    external_url: str,
+    links: Links,
     thumbnail: Thumbnail | None,
 ) -> tuple[dict[str, Any], MessageFile | None]:
     asset, album, words = delivery.asset, delivery.album, batch.words
-    title, description, footer = asset_words(batch, delivery, external_url)
+    title, description, footer = asset_words(batch, delivery, links)
     fields: list[dict[str, Any]] = [
         {"name": field_name("who", words), "value": describe_people(asset, words), "inline": True},
     ]
@@ -50,19 +49,17 @@ def asset_embed(
         fields.append({"name": field_name("where", words), "value": where, "inline": True})
     if album is not None:
         name = truncate(safe_text(album.name) or "…", 200)
+        album_url = links.album(album.id)
         fields.append(
             {
                 "name": field_name("album", words),
-                "value": f"[{name}]({album_link(external_url, album.id)})",
+                "value": f"[{name}]({album_url})" if album_url else name,
                 "inline": True,
             }
         )
     fields.append({"name": field_name("rule", words), "value": safe_text(batch.rule)})
-    embed: dict[str, Any] = {
-        "title": title,
-        "url": link_of(delivery, external_url),
-        "fields": fields,
-    }
+    url = links.asset(asset.id, album.id if album is not None else None)
+    embed: dict[str, Any] = with_url({"title": title, "fields": fields}, url)
     if description:
         embed["description"] = description
     if footer:
@@ -78,14 +75,14 @@ def asset_embed(
 def asset_embeds(
     batch: Batch,
     deliveries: Sequence[Delivery],
-    external_url: str,
+    links: Links,
     thumbnails: Mapping[str, Thumbnail],
 ) -> Embeds:
     """One embed per delivery's asset; a picture shown twice is attached once."""
     embeds: list[dict[str, Any]] = []
     files: list[MessageFile] = []
     for delivery in deliveries:
-        embed, file = asset_embed(batch, delivery, external_url, thumbnails.get(delivery.asset.id))
+        embed, file = asset_embed(batch, delivery, links, thumbnails.get(delivery.asset.id))
         embeds.append(embed)
         if file is not None and file.filename not in {f.filename for f in files}:
             files.append(file)
@@ -94,7 +91,7 @@ def asset_embeds(
 
 def summary_embeds(
     words: tuple[str, str | None, str | None],
-    link: str,
+    link: str | None,
     assets: Sequence[Asset],
     thumbnails: Mapping[str, Thumbnail],
 ) -> Embeds:
@@ -105,26 +102,26 @@ def summary_embeds(
 
 def post_embeds(
     batch: Batch,
-    external_url: str,
-    link: str,
+    links: Links,
+    link: str | None,
     assets: Sequence[Asset],
     thumbnails: Mapping[str, Thumbnail],
 ) -> Embeds:
     """A scheduled post's embeds: a link to Immich (the headline is the message's content, not
     said again) over the gallery of its pictures."""
-    return headed_gallery(post_words(batch, external_url), link, assets, thumbnails)
+    return headed_gallery(post_words(batch, links), link, assets, thumbnails)
 
 
 def headed_gallery(
     words: tuple[str, str | None, str | None],
-    link: str,
+    link: str | None,
     assets: Sequence[Asset],
     thumbnails: Mapping[str, Thumbnail],
 ) -> Embeds:
     """One embed of ``words`` (title, description, footer) linking to ``link``, over the
     gallery of ``assets``; within Discord's limits."""
     title, description, footer = words
-    embed: dict[str, Any] = {"title": title, "url": link}
+    embed: dict[str, Any] = with_url({"title": title}, link)
     if description:
         embed["description"] = description
     if footer:
@@ -134,14 +131,19 @@ def headed_gallery(
     return fit_embeds(embeds), files
 
 
+def with_url(embed: dict[str, Any], url: str | None) -> dict[str, Any]:
+    return {**embed, "url": url} if url else embed
+
+
 def gallery(
     embeds: list[dict[str, Any]],
     assets: Sequence[Asset],
     thumbnails: Mapping[str, Thumbnail],
-    link: str,
+    link: str | None,
 ) -> list[MessageFile]:
     """Attach the assets' pictures: the first on ``embeds[0]``, the others as embeds sharing
-    its url, which Discord shows as one gallery. Returns the files to upload."""
+    its url, which Discord shows as one gallery (without a url, only the first picture is
+    shown). Returns the files to upload."""
     files: list[MessageFile] = []
     for asset in assets:
         thumbnail = thumbnails.get(asset.id)
@@ -150,9 +152,11 @@ def gallery(
         name = attachment_name(asset.id, thumbnail.content_type)
         if name in {f.filename for f in files}:
             continue
-        files.append(MessageFile(name, thumbnail.data, thumbnail.content_type))
         if "image" not in embeds[0]:
             embeds[0]["image"] = {"url": f"attachment://{name}"}
-        else:
+        elif link:
             embeds.append({"url": link, "image": {"url": f"attachment://{name}"}})
+        else:
+            break
+        files.append(MessageFile(name, thumbnail.data, thumbnail.content_type))
     return files

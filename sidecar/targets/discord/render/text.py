@@ -15,7 +15,7 @@ from sidecar.messages.escape import discord_escape
 from sidecar.messages.posts import post_description
 from sidecar.messages.render import ENGLISH, Words, custom, cut, say
 from sidecar.targets.base import AlbumRef, Batch, Delivery, people_names
-from sidecar.targets.words import batch_context, content
+from sidecar.targets.words import LinksOrUrl, batch_context, content, links_of
 
 FIELDS = {
     "who": texts.FIELD_WHO,
@@ -59,24 +59,29 @@ def field_name(key: str, words: Words) -> str:
     return say(words, FIELDS[key], {})
 
 
+def kind_of(asset: Asset, words: Words = ENGLISH) -> str:
+    """ "photo" or "video", in the batch's language (a picture nobody is recognised in)."""
+    return say(words, texts.KIND_VIDEO if asset.type == "VIDEO" else texts.KIND_PHOTO, {})
+
+
 def mention_prefix(role_ids: Sequence[int], user_ids: Sequence[int] = ()) -> str:
     return "".join(f"<@&{role_id}> " for role_id in role_ids) + "".join(
         f"<@{user_id}> " for user_id in user_ids
     )
 
 
-def message_text(batch: Batch, deliveries: Sequence[Delivery], external_url: str, seed: str) -> str:
+def message_text(batch: Batch, deliveries: Sequence[Delivery], links: LinksOrUrl, seed: str) -> str:
     """The content of one message (without its mentions): the config's template or the
     built-in line, Discord-escaped."""
-    return content(batch, deliveries, external_url, discord_escape, seed)
+    return content(batch, deliveries, links, discord_escape, seed)
 
 
 def asset_words(
-    batch: Batch, delivery: Delivery, external_url: str
+    batch: Batch, delivery: Delivery, links: LinksOrUrl
 ) -> tuple[str, str | None, str | None]:
     """One picture's embed: its title, description and footer (the config's templates, about
     this one asset; else "New photo of Alice", and the note under a video)."""
-    context = batch_context(batch, [delivery], external_url, discord_escape)
+    context = batch_context(batch, [delivery], links, discord_escape)
     words = batch.words
     title = custom(words, "title", context)
     if title is None:
@@ -89,26 +94,28 @@ def asset_words(
 
 
 def summary_words(
-    batch: Batch, external_url: str, album: AlbumRef | None
+    batch: Batch, links: LinksOrUrl, album: AlbumRef | None
 ) -> tuple[str, str, str | None]:
     """A large burst's embed: title (the content without its markdown, or the config's
     title), description and footer."""
-    context = batch_context(batch, batch.deliveries, external_url, discord_escape)
+    context = batch_context(batch, batch.deliveries, links, discord_escape)
     words = batch.words
     title = custom(words, "title", context)
     if title is None:
-        title = message_text(batch, batch.deliveries, external_url, batch.key).replace("**", "")
+        title = message_text(batch, batch.deliveries, links, batch.key).replace("**", "")
     description = custom(words, "description", context)
     if description is None:
+        where = links_of(links)
+        linked = where.everything() if album is None else where.album(album.id)
         see_all = texts.SEE_ALL if album is None else texts.SEE_ALL_ALBUM
-        description = say(words, see_all, context)
+        description = say(words, see_all if linked else texts.RULE_ONLY, context)
     return title, description, custom(words, "footer", context)
 
 
-def post_words(batch: Batch, external_url: str) -> tuple[str, str | None, str | None]:
+def post_words(batch: Batch, links: LinksOrUrl) -> tuple[str, str | None, str | None]:
     """A scheduled post's embed over its gallery: its title (the link to Immich), and the
     config's description and footer where it gives them."""
-    context: dict[str, Any] = batch_context(batch, batch.deliveries, external_url, discord_escape)
+    context: dict[str, Any] = batch_context(batch, batch.deliveries, links, discord_escape)
     words = batch.words
     title = custom(words, "title", context) or say(words, texts.OPEN_IN_IMMICH, context)
     description = custom(words, "description", context)
