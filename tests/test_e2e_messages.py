@@ -45,7 +45,7 @@ RULES = """\
 TARGETS = """\
 stdout: {console: true}
 family: {webhook_url: "${FAMILY_HOOK}"}
-famille: {webhook_url: "${FAMILLE_HOOK}", locale: fr}
+famille: {webhook_url: "${FAMILLE_HOOK}", locale: fr, layout: embeds}
 """
 POSTS = """\
 locale: de
@@ -63,8 +63,15 @@ posts:
 """
 
 
+def text_of(message: fd.RecordedMessage) -> str:
+    """What a message says: its content (embeds), or its text block (a gallery)."""
+    blocks = [c["content"] for c in message.payload.get("components") or () if c["type"] == 10]
+    return str(message.payload.get("content") or "\n".join(blocks))
+
+
 def contents(discord: fd.FakeDiscord, channel: int) -> list[str]:
-    return [str(m.payload.get("content")) for m in discord.messages_in(channel)]
+    """The first line of each message in the channel: its headline."""
+    return [text_of(m).splitlines()[0] for m in discord.messages_in(channel)]
 
 
 async def test_a_german_family_with_a_french_target(tmp_path):
@@ -124,9 +131,18 @@ async def _run(tmp_path, immich, discord, today, taken) -> None:
             immich.add_asset(created_at=now, people=[bob])
         await sidecar.wait_until(lambda: said(german, "Bob: 3 neue Fotos"), "German, three")
         await sidecar.wait_until(lambda: said(french, "Bob : 3 nouvelles photos"), "French")
-        [bobs] = [m for m in discord.messages_in(german) if m.payload["content"].startswith("Bob")]
-        assert bobs.payload["embeds"][0]["title"] == "Neues Foto mit Bob"
-        assert bobs.payload["embeds"][0]["fields"][0]["name"] == "Wer"
+        [bobs] = [m for m in discord.messages_in(german) if text_of(m).startswith("Bob")]
+        assert text_of(bobs).splitlines()[1].startswith("**1** [Bob](")  # a gallery's lines
+        labels = [
+            b["label"]
+            for c in bobs.payload["components"]
+            if c["type"] == 1
+            for b in c["components"]
+        ]
+        assert labels == ["In Immich öffnen"]
+        [bobs] = [m for m in discord.messages_in(french) if text_of(m).startswith("Bob")]
+        assert bobs.payload["embeds"][0]["title"] == "Nouvelle photo avec Bob"  # embeds layout
+        assert bobs.payload["embeds"][0]["fields"][0]["name"] == "Qui"
 
         immich.add_asset(created_at=now, people=[carol])
         await sidecar.wait_until(lambda: printed("Carol 💕 1"), "the template, exactly")
@@ -135,7 +151,7 @@ async def _run(tmp_path, immich, discord, today, taken) -> None:
         loud = immich.add_asset(created_at=now, people=[carol, everyone, stars])
         inert = "\\*\\*x\\*\\*, @\u200beveryone und Carol 💕 1"
         await sidecar.wait_until(lambda: said(german, inert), "names shown literally")
-        [message] = [m for m in discord.messages_in(german) if m.payload["content"] == inert]
+        [message] = [m for m in discord.messages_in(german) if text_of(m).startswith(inert)]
         assert message.payload["allowed_mentions"]["parse"] == []
         assert message.payload["allowed_mentions"]["users"] == []
         assert [n["text"] for n in sidecar.delivered(loud)] == ["**x**, @everyone und Carol 💕 1"]
@@ -181,10 +197,11 @@ async def _run(tmp_path, immich, discord, today, taken) -> None:
             ),
             "the French posts",
         )
-        [post] = [m for m in discord.messages_in(german) if m.payload["content"] == memory]
+        [post] = [m for m in discord.messages_in(german) if text_of(m).startswith(memory)]
         day = f"{GERMAN_DAYS[taken.weekday()]}, {taken.day}. {GERMAN_MONTHS[taken.month - 1]}"
-        assert post.payload["embeds"][0]["description"] == f"{day} {taken.year}"
-        assert post.payload["embeds"][0]["title"] == "In Immich öffnen"
+        assert text_of(post).splitlines()[1] == f"{day} {taken.year}"  # a German date
         assert "Alice" not in json.dumps(post.payload["allowed_mentions"])
+        [post] = [m for m in discord.messages_in(french) if text_of(m).startswith("📅")]
+        assert post.payload["embeds"][0]["title"] == "Ouvrir dans Immich"
     finally:
         assert await sidecar.stop() == 0

@@ -32,7 +32,13 @@ from sidecar.targets.discord.render.message import (
     Thumbnail,
     message_nonce,
 )
-from sidecar.targets.discord.render.text import describe_people, kind_of, summary_words, truncate
+from sidecar.targets.discord.render.text import (
+    describe_people,
+    kind_of,
+    post_words,
+    summary_words,
+    truncate,
+)
 from sidecar.targets.discord.safe import attachment_name, safe_text
 from sidecar.targets.links import Links
 
@@ -188,7 +194,9 @@ def _lines(
         _, description, _ = summary_words(batch, links, draft.album)
         return [description] if description else []
     if draft.kind != ASSETS:
-        return [_video_note(a, m, words) for a, m in shown if _video_note(a, m, words)]
+        _, said, _ = post_words(batch, links) if draft.kind == POST else (None, None, None)
+        notes = [_video_note(a, m, words) for a, m in shown if _video_note(a, m, words)]
+        return ([said] if said else []) + notes
     album = draft.album
     return [
         truncate(
