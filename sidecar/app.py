@@ -45,7 +45,6 @@ from sidecar.engine.status import SidecarStatus, StatusInfo
 from sidecar.engine.store.database import Store
 from sidecar.engine.store.owner import move_aside
 from sidecar.immich.client import ImmichClient
-from sidecar.immich.permissions import CLAIMS
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.http_server import MetricsServer
 from sidecar.ops.logging import SchedulerLog
@@ -247,13 +246,10 @@ class Sidecar:
             self.ui = await StatusPage.open(settings.ui, self, self._resources)
 
     def _start_scheduler(self) -> None:
-        """The poll job, the hourly member check and the scheduled posts."""
+        """The poll job, the hourly look-up of names and linked people, the scheduled posts."""
         settings = self.settings
         self._scheduler = AsyncIOScheduler(timezone="UTC", logger=SchedulerLog())
         self.poll_job.schedule(self._scheduler, settings.poll.interval)
-        self._scheduler.add_job(
-            self._check_members, "interval", hours=1, id="members-check", coalesce=True
-        )
         self._scheduler.start()
         self.posts = PostScheduler(
             self._scheduler,
@@ -263,7 +259,7 @@ class Sidecar:
             self._clock,
             self.dispatcher.wake,
             self.access,
-            lambda post: self.accounts.post_source(post.accounts),
+            lambda post: self.accounts.post_source(post.accounts, self.settings.people_aliases),
         )
         self.posts.apply(settings)
         if settings.posts:  # a run missed while the sidecar was down, made up once
@@ -290,6 +286,7 @@ class Sidecar:
                 memories_provider=self._memories_today,
                 directory=self.directory,
                 ingest_store=self.store,
+                accounts={account.name: account.client for account in self.accounts},
             )
         )
         problems = await self._bot.launch(token)
@@ -335,11 +332,6 @@ class Sidecar:
 
     def status(self) -> StatusInfo:
         return self._status.snapshot()
-
-    async def _check_members(self) -> None:
-        """A linked person deleted or merged in Immich is reported, not silently kept."""
-        if self.poll.connected and self.access.is_on(CLAIMS):
-            await self.directory.check_people(self.client)
 
     async def _memories_today(self) -> Plan:
         source = self.accounts.post_source()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sidecar.config.loader import load_settings
-from sidecar.config.model import ConfigError, PeopleFilter, Rule
-from sidecar.engine.rules.accounts import compile_across
+from sidecar.config.model import ConfigError, PeopleAliases, PeopleFilter, Rule
+from sidecar.engine.rules.accounts import compile_across, people_changes
 from sidecar.engine.rules.matching import RuleResolutionError
 from sidecar.engine.store import schema as store_schema
 from sidecar.engine.store.accounts import AccountStore, adopt_account, stored_accounts
@@ -82,14 +82,60 @@ def test_a_name_in_no_account_is_refused_with_its_line_and_similar_names():
     )
 
 
-def test_a_name_ambiguous_in_one_account_is_refused_naming_it():
+def test_a_name_of_two_people_in_one_account_means_both_there_and_is_said():
+    """Issue 28: not refused (a restart would not start): both people count, in that account
+    only, and ``ambiguities`` says so once per name and account."""
     twice = {"Grandma": [Person(DADS_GRANDMA, "Grandma"), Person(LEO, "Grandma")]}
-    with pytest.raises(RuleResolutionError) as caught:
-        compile_across([rule("g", any=["Grandma"])], {"dad": twice, "mum": CANDIDATES["mum"]})
-    [problem] = caught.value.problems
-    assert "2 people in Immich are called 'Grandma'" in problem and problem.endswith(
-        "(account dad)"
+    compiled = compile_across(
+        [rule("g", any=["Grandma"])], {"dad": twice, "mum": CANDIDATES["mum"]}
     )
+    assert compiled.by_account["dad"][0].any == {DADS_GRANDMA, LEO}
+    assert compiled.by_account["mum"][0].any == {MUMS_GRANDMA}
+    [note] = compiled.ambiguities()
+    assert note.startswith("'Grandma' names 2 people in account dad (")
+    assert DADS_GRANDMA in note and LEO in note and MUMS_GRANDMA not in note
+    assert compiled.where_found() == ["Grandma: dad (2 people), mum"]
+
+
+def test_aliases_find_one_person_under_each_name_and_say_where():
+    aliases = PeopleAliases((("Grandma", "Oma", "Grandma Rose"),))
+    candidates: dict[str, dict[str, list[Person]]] = {
+        "dad": {"Grandma": [Person(DADS_GRANDMA, "Grandma"), Person("x", "Grandpa")]},
+        "mum": {"Grandma": [Person(MUMS_GRANDMA, "oma")]},
+        "leo": {"Grandma": [Person("y", "Grandma Rosie")]},  # near misses count for nothing
+    }
+    rules = [rule("g", any=["Grandma"]), rule("and-leo", all=["Grandma"])]
+    compiled = compile_across(rules, candidates, aliases=aliases)
+    assert compiled.by_account["dad"][0].any == {DADS_GRANDMA}
+    assert compiled.by_account["mum"][0].any == {MUMS_GRANDMA}
+    assert [r.name for r in compiled.by_account["leo"]] == []  # nobody of hers there
+    assert compiled.where_found() == ["Grandma: dad, mum (as oma); not in leo"]
+    assert compiled.aliased() == ["Grandma"]
+    assert compiled.watched() == {
+        "g": {DADS_GRANDMA, MUMS_GRANDMA},
+        "and-leo": {DADS_GRANDMA, MUMS_GRANDMA},
+    }
+
+
+def test_what_a_second_look_up_finds_otherwise_is_said():
+    before = compile_across([rule("g", any=["Grandma"])], CANDIDATES)
+    new_grandma = Person("n0000000-0000-4000-8000-000000000009", "Grandma")
+    renamed: dict[str, dict[str, list[Person]]] = {
+        "dad": {"Grandma": [], "Leo": []},  # Dad renamed her
+        "mum": {"Grandma": [Person(MUMS_GRANDMA, "Grandma"), new_grandma], "Leo": []},
+        "leo": {"Grandma": [new_grandma], "Leo": []},
+    }
+    after = compile_across([rule("g", any=["Grandma"])], renamed)
+    dad, mum, leo = people_changes(before, after)
+    assert dad.startswith(
+        f"'Grandma' names no one in account dad any more (it named 'Grandma' {DADS_GRANDMA})"
+    )
+    assert mum == (
+        f"'Grandma' in account mum now names 'Grandma' {MUMS_GRANDMA}, 'Grandma' {new_grandma.id} "
+        f"(it named 'grandma' {MUMS_GRANDMA})"
+    )
+    assert leo == f"'Grandma' now names 'Grandma' {new_grandma.id} in account leo"
+    assert people_changes(after, after) == []
 
 
 def old_store(path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:

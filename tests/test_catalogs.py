@@ -128,6 +128,7 @@ def test_every_translation_renders_against_every_kind_of_sample(name):
         "ms": 42,
         "size": 212,
         "albums": ["Holiday (3 assets)"],
+        "accounts": ["family", "grandma"],
         "ages": ["1 year ago (2025)"],
         "period": "This week",
         "ranking": "Alice 2",

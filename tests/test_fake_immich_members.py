@@ -1,5 +1,5 @@
-"""The fake Immich's favourite (bulk update) and people-merge behaviour, as Immich does it,
-each answer validated against the spec of its version."""
+"""The fake Immich's favourite (bulk update), people-merge and rename behaviour, and who owns
+an upload, as Immich does it, each answer validated against the spec of its version."""
 
 from __future__ import annotations
 
@@ -55,3 +55,41 @@ async def test_a_merged_person_is_gone_and_their_faces_moved() -> None:
         assert (await api.get(f"/people/{alice}")).status_code == 200
         faces = (await api.get("/faces", params={"id": photo})).json()
         assert [f["person"]["id"] for f in faces] == [alice]
+
+
+async def test_a_renamed_person_is_found_by_the_new_name_only() -> None:
+    async with FakeImmich() as immich, client_for(immich) as api:
+        grandma = immich.add_person("Grandma")
+        immich.rename_person(grandma, "Granny")
+        old = (await api.get("/search/person", params={"name": "Grandma"})).json()
+        new = (await api.get("/search/person", params={"name": "Granny"})).json()
+        assert "Grandma" not in [p["name"] for p in old]  # a near miss at most (fuzzy search)
+        assert [p["id"] for p in new] == [grandma]
+        assert (await api.get(f"/people/{grandma}")).json()["name"] == "Granny"
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=lambda v: ".".join(map(str, v)))
+async def test_an_upload_belongs_to_the_keys_user_and_duplicates_are_per_user(version) -> None:
+    """Immich keeps a checksum unique per owner: Mum uploading the photo Dad has is a new asset
+    of hers; uploading it again is her duplicate."""
+    spec = require_spec(SPEC_FOR[version])
+    async with FakeImmich(version=version) as immich:
+        mum = immich.add_user("Mum", api_key="mum-key")
+        fields = {
+            "fileCreatedAt": "2026-06-01T12:00:00.000Z",
+            "fileModifiedAt": "2026-06-01T12:00:00.000Z",
+            "deviceAssetId": "d-1",
+            "deviceId": "sidecar",
+        }
+        files = {"assetData": ("beach.jpg", b"\xff\xd8 the same photo")}
+        async with client_for(immich) as dad, client_for(immich, key="mum-key") as hers:
+            first = await dad.post("/assets", data=fields, files=files)
+            theirs = await hers.post("/assets", data=fields, files=files)
+            again = await hers.post("/assets", data=fields, files=files)
+        assert first.status_code == theirs.status_code == 201
+        validate_response(spec, "POST", "/api/assets", 201, theirs.json())
+        assert first.json()["id"] != theirs.json()["id"]
+        assert again.status_code == 200
+        assert again.json() == {"id": theirs.json()["id"], "status": "duplicate"}
+        assert immich.asset_json(theirs.json()["id"])["ownerId"] == mum
+        assert immich.asset_json(first.json()["id"])["ownerId"] == immich.key_user_id

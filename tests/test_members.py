@@ -12,14 +12,17 @@ from pathlib import Path
 import pytest
 
 from sidecar.config.loader import load_settings
-from sidecar.config.model import ConfigError, Rule, Secret
+from sidecar.config.model import DEFAULT_ACCOUNT, ConfigError, PeopleFilter, Rule, Secret
+from sidecar.engine.accounts import Accounts, ImmichAccount
 from sidecar.engine.members import Link, MemberDirectory
 from sidecar.engine.planning import resolve_member_links
+from sidecar.engine.rules.accounts import AccountRules, compile_across
 from sidecar.engine.rules.matching import CompiledRule, RuleResolutionError
+from sidecar.engine.store import schema as store_schema
 from sidecar.engine.store.database import Store
 from sidecar.engine.store.members import Claim
 from sidecar.immich.client import ImmichClient
-from sidecar.immich.models import Asset, PersonRef
+from sidecar.immich.models import Asset, Person, PersonRef
 from sidecar.ops.metrics import Metrics
 from tests.config_helpers import ENV, VALID, write_config
 from tests.fakes.fake_immich import FakeImmich
@@ -38,6 +41,10 @@ poll:
     1,
 )
 T0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
+# The state file's version before claims were made per account.
+BEFORE_CLAIMS = next(
+    i for i, script in enumerate(store_schema.MIGRATIONS) if "member_claim_by_account" in script
+)
 
 
 def load(tmp_path: Path, text: str):
@@ -148,15 +155,20 @@ async def client(immich: FakeImmich) -> AsyncIterator[ImmichClient]:
         yield c
 
 
+def one_account(client: ImmichClient) -> Accounts:
+    return Accounts([ImmichAccount(DEFAULT_ACCOUNT, client)])
+
+
 async def test_member_names_resolve_like_rule_names(tmp_path, immich, client) -> None:
     alice = immich.add_person("Alice")
     bob = immich.add_person("Bob", hidden=True)  # hidden in Immich: still someone to link
     settings = load(tmp_path, MEMBERS)
-    links = await resolve_member_links(client, settings)
+    links, notes = await resolve_member_links(one_account(client), settings)
     assert links == [
-        Link(alice, "Alice", 111111111111111111, "config"),
-        Link(bob, "Bob", 222222222222222222, "config"),
+        Link(alice, "Alice", 111111111111111111, "config", account=DEFAULT_ACCOUNT),
+        Link(bob, "Bob", 222222222222222222, "config", account=DEFAULT_ACCOUNT),
     ]
+    assert notes == []
 
 
 async def test_a_near_miss_is_refused_with_candidates_at_file_line(
@@ -166,7 +178,7 @@ async def test_a_near_miss_is_refused_with_candidates_at_file_line(
     immich.add_person("Bob")
     settings = load(tmp_path, MEMBERS.replace("    Alice:", "    Alise:"))
     with pytest.raises(RuleResolutionError) as caught:
-        await resolve_member_links(client, settings)
+        await resolve_member_links(one_account(client), settings)
     [line] = caught.value.lines()
     assert line == (
         f"{tmp_path / 'config.yaml'}:7: discord.members.Alise: no person called 'Alise' in "
@@ -195,7 +207,7 @@ def test_claims_and_dm_settings_survive_a_restart(tmp_path: Path) -> None:
     assert prefs[7].dm_muted and prefs[8].dm_closed == "closed"
     store.set_dm_muted(8, False)  # "dm on" forgets closed DMs: the member may have opened them
     assert store.member_prefs()[8].dm_closed is None
-    assert store.drop_claim(7) and store.claim_of(7) is None
+    assert store.drop_claim(7) and store.claims_of(7) == []
     store.close()
 
 
@@ -278,3 +290,127 @@ async def test_a_merged_person_is_reported_not_kept(immich, client, caplog) -> N
     assert len(warnings) == 1 and "Alice (old)" in warnings[0]
     await directory.check_people(client)  # said once, not at every check
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+
+
+# ---------------------------------------------------------------------------- across accounts
+# (issue 28) A member is linked to one person per account; deliveries are matched by person
+# id, whichever account saw the asset.
+
+
+def across(**people: list[str]) -> AccountRules:
+    """Rules ``spotted`` (Grandma) and ``everyone`` compiled in each account, with the people
+    named ``Grandma`` there (``account=[ids]``)."""
+    candidates = {
+        account: {"Grandma": [Person(pid, "Grandma") for pid in ids]}
+        for account, ids in people.items()
+    }
+    rules = [Rule("spotted", ("dm",), people=PeopleFilter(any=("Grandma",))), Rule("all", ("dm",))]
+    return compile_across(rules, candidates)
+
+
+def test_a_rule_watches_its_people_of_every_account_for_dms() -> None:
+    directory = MemberDirectory(Store.open(Path(":memory:")))
+    rules = across(dad=["p-dads"], mum=["p-mums"])
+    directory.configure(
+        [
+            Link("p-dads", "Grandma", 5, "config", account="dad"),
+            Link("p-mums", "Grandma", 5, "config", account="mum"),
+        ],
+        rules,
+        ("dad", "mum"),
+    )
+    # Mum's photo reaches the DM target through the rule as Mum's poll compiled it; the
+    # directory knows the rule watches Mum's Grandma too (not the first account's only).
+    assert directory.dm_recipients("spotted", asset("p-mums")) == (5,)
+    assert directory.dm_recipients("spotted", asset("p-dads")) == (5,)
+    assert directory.dm_recipients("all", asset("p-dads", "p-mums")) == (5,)  # once
+    assert directory.mentions([asset("p-mums")]) == (("p-mums", 5),)
+
+
+def test_claims_are_one_per_account_and_break_one_at_a_time() -> None:
+    store = Store.open(Path(":memory:"))
+    directory = MemberDirectory(store)
+    directory.configure([], [], ("dad", "mum"))
+    store.put_claim(Claim(1, "p-dads", "Grandma", "approved", T0, account="dad"))
+    store.put_claim(Claim(1, "p-mums", "Oma", "pending", T0, account="mum"))
+    assert [c.account for c in store.claims_of(1)] == ["dad", "mum"]
+    assert store.approve_claim(1, "p-mums", approver=9)
+    assert {(link.person_id, link.account) for link in directory.links_of(1)} == {
+        ("p-dads", "dad"),
+        ("p-mums", "mum"),
+    }
+    assert "in account mum already" in (directory.claim_refusal(1, "p-other", "mum") or "")
+    assert directory.claim_refusal(2, "p-mums", "mum") == (
+        "that person is already linked to another member"
+    )
+    store.put_claim(Claim(1, "p-mums-2", "Oma", "pending", T0, account="mum"))  # replaces hers
+    assert [c.person_id for c in store.claims_of(1)] == ["p-dads", "p-mums-2"]
+    store.set_claim_problem(1, "p-dads", "gone")
+    assert [link.problem for link in directory.links_of(1)] == ["gone"]
+
+
+async def test_a_person_merged_in_one_account_breaks_that_link_only(tmp_path) -> None:
+    async with FakeImmich() as immich:
+        dad = immich.add_user("Dad", api_key="dad-key")
+        mum = immich.add_user("Mum", api_key="mum-key")
+        dads = immich.add_person("Grandma", owner=dad)
+        mums, mums_other = immich.add_person("Oma", owner=mum), immich.add_person("O", owner=mum)
+        directory = MemberDirectory(Store.open(Path(":memory:")))
+        directory.configure([], [], ("dad", "mum"))
+        directory.store.put_claim(Claim(1, dads, "Grandma", "approved", T0, account="dad"))
+        directory.store.put_claim(Claim(1, mums, "Oma", "approved", T0, account="mum"))
+        async with (
+            ImmichClient(immich.url, Secret("dad-key"), Metrics()) as dads_key,
+            ImmichClient(immich.url, Secret("mum-key"), Metrics()) as mums_key,
+        ):
+            lookups = {"dad": dads_key, "mum": mums_key}
+            assert await directory.check_people(lookups) == []  # each asked in its account
+            immich.merge_people(mums, mums_other)
+            [broken] = await directory.check_people(lookups)
+    assert (broken.person_id, broken.account) == (mums, "mum")
+    assert "no longer in Immich in account mum" in (broken.problem or "")
+    assert directory.dm_recipients("all", asset(dads)) == (1,)
+    assert directory.dm_recipients("all", asset(mums)) == ()
+
+
+def test_claims_from_before_accounts_become_the_first_accounts(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "state.db"
+    with monkeypatch.context() as before:
+        before.setattr(store_schema, "MIGRATIONS", store_schema.MIGRATIONS[:BEFORE_CLAIMS])
+        old = Store.open(path)
+    old.connection.execute(
+        "INSERT INTO member_claim (user_id, person_id, person_name, state, requested_at) "
+        "VALUES ('7', 'p-alice', 'Alice', 'approved', 0)"
+    )
+    old.close()
+    store = Store.open(path)  # migrated
+    [claim] = store.claims()
+    assert (claim.user_id, claim.person_id, claim.account) == (7, "p-alice", "")
+    directory = MemberDirectory(store)
+    directory.configure([], [], ("dad", "mum"))
+    [link] = directory.links_of(7)
+    assert (link.account, link.problem) == ("dad", None)
+    directory.configure([], [], ("leo",))  # dad left the config: the link says so
+    [link] = directory.links_of(7)
+    assert "account dad, which is no longer in immich.accounts" in (link.problem or "")
+
+
+def test_one_person_id_in_two_accounts_is_one_person() -> None:
+    """Immich 3.2's cluster groups, as users report them (not the spec): both accounts show
+    the same person id. Keyed by id, she is one person: one link, one DM, one claim."""
+    shared = "p-shared"
+    rules = across(dad=[shared], mum=[shared])
+    assert rules.where_found() == ["Grandma: dad, mum"] and rules.ambiguities() == []
+    directory = MemberDirectory(Store.open(Path(":memory:")))
+    links = [
+        Link(shared, "Grandma", 5, "config", account="dad"),
+        Link(shared, "Oma", 5, "config", account="mum"),
+    ]
+    directory.configure(links, rules, ("dad", "mum"))
+    assert len(directory.links()) == 1
+    assert directory.dm_recipients("spotted", asset(shared)) == (5,)
+    directory.configure([], rules, ("dad", "mum"))
+    directory.store.put_claim(Claim(1, shared, "Grandma", "approved", T0, account="dad"))
+    assert directory.claim_refusal(2, shared, "mum") == (
+        "that person is already linked to another member"
+    )

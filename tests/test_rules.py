@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from sidecar.config.model import PeopleFilter, Rule
+from sidecar.config.model import PeopleAliases, PeopleFilter, Rule
 from sidecar.engine.rules.matching import RuleResolutionError, compile_rules, match, matches_for
 from sidecar.immich.models import Person, PersonRef
 from tests.factories import T0, make_asset, new_id
@@ -63,15 +63,30 @@ def test_a_name_the_same_but_for_accents_is_taken_only_without_a_closer_one():
     zoe, plain = Person(new_id(), "Zoë"), Person(new_id(), "Zoe")
     [c] = compile_rules([rule(any=("zoë",))], lambda n: [plain, zoe])
     assert c.any == {zoe.id}
-    with pytest.raises(RuleResolutionError, match="2 people in Immich are called 'Zoé'"):
-        compile_rules([rule(any=("Zoé",))], lambda n: [plain, zoe])
+    [both] = compile_rules([rule(any=("Zoé",))], lambda n: [plain, zoe])  # neither is closer
+    assert both.any == {plain.id, zoe.id}
 
 
-def test_ambiguous_name_lists_the_candidate_ids():
+def test_a_name_given_to_two_people_means_each_of_them_even_in_all():
+    """Issue 28: a second person of the same name (an unmerged duplicate, mostly) is watched
+    too instead of refusing the config; ``all: [Alice, Bob]`` needs one Alice and Bob."""
     twin = Person(new_id(), "alice")
-    with pytest.raises(RuleResolutionError, match="2 people in Immich are called 'Alice'") as err:
-        compile_rules([rule(all=("Alice",))], lambda n: [ALICE, twin])
-    assert ALICE.id in str(err.value) and twin.id in str(err.value)
+    [c] = compile_rules([rule(all=("Alice", "Bob"))], lambda n: [ALICE, twin, BOB])
+    assert c.all_groups == (frozenset({ALICE.id, twin.id}), frozenset({BOB.id}))
+    assert match(c, on(twin, BOB)) is not None
+    assert match(c, on(ALICE, BOB)) is not None
+    assert match(c, on(ALICE, twin)) is None  # two Alices are not Bob
+
+
+def test_an_alias_names_the_same_person_under_another_name():
+    aliases = PeopleAliases((("Alice", "Ali", "Alice Rose"),))
+    ali = Person(new_id(), "ALI")
+    [c] = compile_rules([rule(any=("Alice",))], lambda n: [ali, CAROL], aliases=aliases)
+    assert c.any == {ali.id}
+    [by_alias] = compile_rules([rule(none=("Alice Rose",))], lambda n: [ali], aliases=aliases)
+    assert by_alias.none == {ali.id}
+    with pytest.raises(RuleResolutionError, match="no person called 'Alice'"):
+        compile_rules([rule(any=("Alice",))], lambda n: [ali])  # without the alias: nobody
 
 
 def test_every_problem_is_reported_at_once():

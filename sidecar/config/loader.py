@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from sidecar.config.aliases import alias_problems, read_aliases
 from sidecar.config.checks import cross_field_problems, post_problems, timezone_name
 from sidecar.config.durations import parse_duration
 from sidecar.config.ingest_checks import ingest_problems
@@ -90,6 +91,7 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     problems += cross_field_problems(data, lines)
     problems += post_problems(data, lines, environ)
     problems += member_problems(data, lines)
+    problems += alias_problems(data, lines)
     problems += [
         Problem(lines.line_of(path), format_key_path(path), message)
         for path, message in ui_problems(data)
@@ -156,6 +158,7 @@ def _build(
         ),
         push=_push(data["push"], secrets) if "push" in data else None,
         ui=read_ui(data["ui"], secrets.get(("ui", "password"))) if "ui" in data else None,
+        people_aliases=read_aliases(data.get("people_aliases", {})),
     )
 
 

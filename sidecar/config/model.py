@@ -315,6 +315,30 @@ class Rule:
     messages: Templates = field(default_factory=Templates)  # the rule's own words
 
 
+@dataclass(frozen=True)
+class PeopleAliases:
+    """``people_aliases``: the names one person goes by (one spelling per account's owner, say).
+    A name of a group in a rule, post or link means the person of any of its names, in every
+    account; names compare ignoring case."""
+
+    groups: tuple[tuple[str, ...], ...] = ()  # each: the name written as the key, its aliases
+
+    def spellings(self, name: str) -> tuple[str, ...]:
+        """Every name ``name`` stands for: its group (the key first), or itself alone."""
+        wanted = name.casefold()
+        for group in self.groups:
+            if any(spelling.casefold() == wanted for spelling in group):
+                return group
+        return (name,)
+
+    def canonical(self, name: str) -> str:
+        """The group's key for a name of a group, else the name itself."""
+        return self.spellings(name)[0]
+
+    def aliased(self, name: str) -> bool:
+        return len(self.spellings(name)) > 1
+
+
 POST_KINDS = ("memories", "birthdays", "digest")
 
 
@@ -356,6 +380,7 @@ class Settings:
     posts: tuple[Post, ...] = ()
     push: PushSettings | None = None  # None: no push endpoint
     ui: UiSettings | None = None  # None: no status page
+    people_aliases: PeopleAliases = field(default_factory=PeopleAliases)
     # Where each key path was written, for problems found after loading (a person name that
     # Immich does not know).
     lines: Mapping[KeyPath, int] = field(default_factory=dict, compare=False, repr=False)

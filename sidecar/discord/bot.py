@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, Protocol
 
@@ -122,6 +123,7 @@ class SidecarBot(discord.Client):
         guild_ready_timeout: float = 2.0,
         max_ratelimit_timeout: float = 30.0,
         ingest_store: IngestStore | None = None,
+        accounts: Mapping[str, ImmichForBot] | None = None,
     ) -> None:
         super().__init__(
             intents=bot_intents(settings),
@@ -139,6 +141,10 @@ class SidecarBot(discord.Client):
         self.memories_provider = memories_provider
         self.directory = directory  # people links: /immich claim ..., buttons, DMs
         self.members_immich: MembersImmich = immich
+        # Every Immich account, in config order (the first is the default one): the commands'
+        # ``account`` option, and claims of any account's people.
+        self.accounts: dict[str, ImmichForBot] = dict(accounts or {})
+        self.members_accounts: Mapping[str, MembersImmich] = self.accounts or {"": immich}
         self.tree = app_commands.CommandTree(self)
         self.tree.on_error = self._on_command_error  # type: ignore[method-assign]
         self.startup_problems: list[str] = []
@@ -158,7 +164,11 @@ class SidecarBot(discord.Client):
         # Discord's own localizations of the commands' descriptions, from the catalogs.
         await self.tree.set_translator(CatalogTranslator())
         group = ImmichGroup(
-            lambda: self.settings, self.immich, self.status_provider, self.memories_provider
+            lambda: self.settings,
+            self.immich,
+            self.status_provider,
+            self.memories_provider,
+            self.accounts,
         )
         if self.directory is not None:
             for command in member_commands(self):

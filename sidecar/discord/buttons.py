@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import discord
@@ -49,6 +49,7 @@ class MembersHost(Protocol):
 
     settings: Settings
     members_immich: MembersImmich
+    members_accounts: Mapping[str, MembersImmich]  # every account, the first the default one
     directory: MemberDirectory | None
 
 
@@ -186,13 +187,12 @@ async def decide(
     # The request is read by every approver: it speaks the server's language, the config's.
     words = Words(host.settings.locale, host.settings.timezone)
     if not has_role(interaction, approvers):
-        await answer(
-            interaction, say(member_words(interaction, host.settings), texts.DECIDE_NO_ROLE, {})
-        )
+        own = member_words(interaction, host.settings)
+        await answer(interaction, say(own, texts.DECIDE_NO_ROLE, {}))
         return
     store = directory.store
-    claim = store.claim_of(button.user_id)
-    if claim is None or claim.approved or claim.person_id != button.person_id:
+    claim = store.claim_for(button.user_id, button.person_id)
+    if claim is None or claim.approved:
         await _close_request(interaction, say(words, texts.CLAIM_GONE, {}))
         return
     values = {
@@ -205,7 +205,7 @@ async def decide(
         log.info("claim of %s by Discord member %s denied", values["name"], button.user_id)
         await _close_request(interaction, say(words, texts.CLAIM_DENIED, values))
         return
-    refusal = directory.claim_refusal(button.user_id, button.person_id)
+    refusal = directory.claim_refusal(button.user_id, button.person_id, claim.account)
     if refusal is not None:
         store.drop_claim(button.user_id, button.person_id, pending=True)
         text = say(words, texts.CLAIM_CANNOT, {**values, "reason": refusal})

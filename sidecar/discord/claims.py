@@ -1,14 +1,17 @@
 """The people-link commands: ``/immich claim``, ``unclaim``, ``members`` and ``dm``.
 
-A claim names an Immich person (autocomplete from Immich's people, hidden ones left out). With
-``discord.claims: approval`` (the default) it waits in ``discord.members_channel`` for a member
-holding one of ``discord.members_approvers`` to click Approve or Deny; with ``claims: open`` it
-links at once. The config's links win: they are never claimable and cannot be unclaimed.
+A claim names an Immich person of one account (autocomplete from every account's people,
+hidden ones left out, the account shown where a name repeats); a member claims one person per
+account. With ``discord.claims: approval`` (the default) it waits in ``discord.members_channel``
+for a member holding one of ``discord.members_approvers`` to click Approve or Deny; with
+``claims: open`` it links at once. The config's links win: they are never claimable and cannot
+be unclaimed.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any, Literal
 
 import discord
@@ -23,14 +26,14 @@ from sidecar.discord.buttons import (
     claim_view,
     has_role,
 )
-from sidecar.discord.speech import member_words, reply_text
+from sidecar.discord.speech import member_words
 from sidecar.engine.members import Link, MemberDirectory
 from sidecar.engine.store.members import Claim
 from sidecar.immich.errors import ImmichPermissionError
 from sidecar.immich.models import Person, is_immich_id
 from sidecar.immich.permissions import CLAIMS
 from sidecar.messages import texts
-from sidecar.messages.render import ENGLISH, Words, say
+from sidecar.messages.render import ENGLISH, say
 from sidecar.messages.texts import Text
 from sidecar.targets.discord.safe import safe_text
 
@@ -39,23 +42,29 @@ log = logging.getLogger(__name__)
 MAX_CHOICES = 25
 
 
-def _shown(name: str, words: Words) -> str:
-    return safe_text(name) or say(words, texts.NO_NAME, {})
+def _say(interaction: discord.Interaction, text: Text, **values: Any) -> str:
+    """A built-in text in the member's language (the config's, where the client's is not
+    spoken)."""
+    settings = getattr(interaction.client, "settings", None)
+    words = member_words(interaction, settings) if settings is not None else ENGLISH
+    return say(words, text, values)
 
 
-def link_line(link: Link, status: str, words: Words = ENGLISH) -> str:
-    text = texts.LINK_CONFIG if link.source == "config" else texts.LINK_CLAIMED
-    values = {
-        "name": _shown(link.person_name, words),
-        "member": f"<@{link.user_id}>",
-        "status": status,
-    }
-    line = say(words, text, values)
+def _shown(name: str) -> str:
+    return f"**{safe_text(name or 'someone without a name')}**"
+
+
+def link_line(link: Link, status: str, *, several: bool = False) -> str:
+    source = "set in the config" if link.source == "config" else "claimed"
+    where = f" in {safe_text(link.account)}" if several and link.account else ""
+    line = f"{_shown(link.person_name)}{where} ↔ <@{link.user_id}> ({source}; {status})"
     return line + (f"\n  ⚠️ {safe_text(link.problem)}" if link.problem else "")
 
 
-def _say(interaction: discord.Interaction, host: MembersHost, text: Text, **values: Any) -> str:
-    return reply_text(interaction, host.settings, text, **values)
+def _labelled(name: str, account: str | None) -> str:
+    """A choice's name (at most 100 characters), with its account when the name repeats."""
+    suffix = f" ({account})" if account else ""
+    return name[: 100 - len(suffix)] + suffix
 
 
 def member_commands(host: MembersHost) -> list[app_commands.Command[Any, Any, Any]]:
@@ -99,14 +108,12 @@ async def _guarded(interaction: discord.Interaction, name: str, work: Any) -> No
         await work
     except ImmichPermissionError:
         log.warning("%s", CLAIMS.off_sentence(()))
-        settings = getattr(interaction.client, "settings", None)
-        words = member_words(interaction, settings) if settings is not None else ENGLISH
-        await answer(interaction, say(words, texts.SORRY_OFF, {"reason": CLAIMS.off_sentence(())}))
+        await answer(
+            interaction, _say(interaction, texts.SORRY_OFF, reason=CLAIMS.off_sentence(()))
+        )
     except Exception:
         log.exception("/immich %s failed", name)
-        settings = getattr(interaction.client, "settings", None)
-        words = member_words(interaction, settings) if settings is not None else ENGLISH
-        await answer(interaction, say(words, texts.SORRY, {}))
+        await answer(interaction, "Sorry, something went wrong on our side; see the sidecar's log.")
 
 
 def _directory(host: MembersHost) -> MemberDirectory:
@@ -117,65 +124,93 @@ def _directory(host: MembersHost) -> MemberDirectory:
 async def _choices(host: MembersHost, current: str) -> list[app_commands.Choice[str]]:
     if not current.strip():
         return []
-    directory = _directory(host)
-    try:
-        people = await host.members_immich.search_person(current.strip())
-    except Exception as error:
-        log.warning("claim autocomplete failed: %s", type(error).__name__)
-        return []
-    taken = {link.person_id for link in directory.links()}
+    taken = {link.person_id for link in _directory(host).links()}
+    found: dict[str, tuple[str, Person]] = {}  # person id -> (account, person)
+    for account, immich in host.members_accounts.items():
+        try:
+            people = await immich.search_person(current.strip())
+        except Exception as error:
+            log.warning("claim autocomplete failed in %s: %s", account, type(error).__name__)
+            continue
+        for p in people:
+            if p.name and not p.is_hidden and p.id not in taken:
+                found.setdefault(p.id, (account, p))
+    repeated = Counter(p.name.casefold() for _, p in found.values())
+    several = len(host.members_accounts) > 1
     choices = [
-        app_commands.Choice(name=p.name[:100], value=p.id)
-        for p in people
-        if p.name and not p.is_hidden and p.id not in taken
+        app_commands.Choice(
+            name=_labelled(
+                p.name, account if several and repeated[p.name.casefold()] > 1 else None
+            ),
+            value=p.id,
+        )
+        for account, p in found.values()
     ]
     return choices[:MAX_CHOICES]
 
 
-async def _find(host: MembersHost, value: str) -> Person | None:
-    """The person picked from the list (an id), or typed by name (exact, any case)."""
-    if is_immich_id(value):
-        person = await host.members_immich.person(value.lower())
-        return person if person is not None and not person.is_hidden else None
+async def _find(host: MembersHost, value: str) -> list[tuple[str, Person]]:
+    """The person picked from the list (an id, asked in each account until one has it), or
+    typed by name (exact, any case: every account's person of that name)."""
+    found: list[tuple[str, Person]] = []
     wanted = value.strip().casefold()
-    people = await host.members_immich.search_person(value.strip())
-    return next((p for p in people if p.name.casefold() == wanted and not p.is_hidden), None)
+    for account, immich in host.members_accounts.items():
+        if is_immich_id(value):
+            person = await immich.person(value.lower())
+            if person is not None and not person.is_hidden:
+                return [(account, person)]
+            continue
+        people = await immich.search_person(value.strip())
+        found += [(account, p) for p in people if p.name.casefold() == wanted and not p.is_hidden]
+    return found
 
 
 async def _claim(host: MembersHost, interaction: discord.Interaction, value: str) -> None:
     directory = _directory(host)
     config = host.settings.discord.members
     if not config.claims_possible:
-        await answer(interaction, _say(interaction, host, texts.CLAIMS_NOT_SET_UP))
+        await answer(interaction, _say(interaction, texts.CLAIMS_NOT_SET_UP))
         return
-    person = await _find(host, value)
-    if person is None:
+    found = await _find(host, value)
+    if not found:
+        await answer(interaction, _say(interaction, texts.CLAIM_NO_ONE, name=safe_text(value)))
+        return
+    if len(found) > 1:
+        where = ", ".join(f"{_shown(p.name)} in {safe_text(a)}" for a, p in found)
         await answer(
-            interaction, _say(interaction, host, texts.CLAIM_NO_ONE, name=safe_text(value))
+            interaction,
+            f"Several people are called {safe_text(value)} ({where}): pick one from the list "
+            "that opens as you type the name.",
         )
         return
+    [(account, person)] = found
     user = interaction.user.id
-    refusal = directory.claim_refusal(user, person.id)
+    refusal = directory.claim_refusal(user, person.id, account)
     if refusal is not None:
-        await answer(interaction, _say(interaction, host, texts.SORRY_OFF, reason=refusal))
+        await answer(interaction, _say(interaction, texts.SORRY_OFF, reason=refusal))
         return
-    words = member_words(interaction, host.settings)
     open_claims = config.claims == "open"
+    state = "approved" if open_claims else "pending"
     directory.store.put_claim(
-        Claim(user, person.id, person.name, "approved" if open_claims else "pending", utc_now())
+        Claim(user, person.id, person.name, state, utc_now(), account=account)
+    )
+    shown = _shown(person.name) + (
+        f" ({safe_text(account)})" if len(host.members_accounts) > 1 else ""
     )
     if open_claims:
-        log.info("Discord member %s claimed %s (claims: open)", user, person.id)
-        name = _shown(person.name, words)
-        await answer(interaction, say(words, texts.CLAIM_LINKED, {"name": name}))
+        log.info("Discord member %s claimed %s of %s (claims: open)", user, person.id, account)
+        await answer(interaction, f"You are now linked to {shown} in Immich.")
         return
-    server = Words(host.settings.locale, host.settings.timezone)  # what approvers read
-    if not await _ask_approvers(interaction, config.channel_id, user, person, server):
+    if not await _ask_approvers(interaction, config.channel_id, user, person, shown):
         directory.store.drop_claim(user, person.id, pending=True)
-        await answer(interaction, say(words, texts.CLAIM_NOT_POSTED, {}))
+        await answer(
+            interaction,
+            _say(interaction, texts.CLAIM_NOT_POSTED),
+        )
         return
-    values = {"name": _shown(person.name, words), "channel": f"<#{config.channel_id}>"}
-    await answer(interaction, say(words, texts.CLAIM_WAITS, values))
+    await answer(
+        interaction, f"Your claim to be {shown} waits for an approver in <#{config.channel_id}>."
+    )
 
 
 async def _ask_approvers(
@@ -183,7 +218,7 @@ async def _ask_approvers(
     channel_id: int | None,
     user: int,
     person: Person,
-    words: Words,
+    shown: str,
 ) -> bool:
     client = interaction.client
     channel: Any = client.get_channel(channel_id) if channel_id else None
@@ -192,10 +227,10 @@ async def _ask_approvers(
             channel = await client.fetch_channel(channel_id)
         if not isinstance(channel, discord.abc.Messageable):
             raise LookupError("not a text channel")
-        values = {"member": f"<@{user}>", "name": _shown(person.name, words)}
         await channel.send(
-            say(words, texts.CLAIM_REQUEST, values),
-            view=claim_view(user, person.id, words),
+            f"<@{user}> claims to be {shown} in Immich. Approve to link them: "
+            "they will be told by DM when they are in a new photo.",
+            view=claim_view(user, person.id),
             allowed_mentions=NO_MENTIONS,
         )
     except (discord.HTTPException, LookupError) as error:
@@ -212,37 +247,33 @@ async def _ask_approvers(
 async def _unclaim(host: MembersHost, interaction: discord.Interaction) -> None:
     directory = _directory(host)
     user = interaction.user.id
-    link = directory.link_of(user)
-    if link is not None and link.source == "config":
-        await answer(interaction, _say(interaction, host, texts.UNCLAIM_CONFIG))
+    if any(link.source == "config" for link in directory.links_of(user)):
+        await answer(interaction, _say(interaction, texts.UNCLAIM_CONFIG))
         return
     if directory.store.drop_claim(user):
-        log.info("Discord member %s removed their people link", user)
-        await answer(interaction, _say(interaction, host, texts.UNCLAIM_DONE))
+        log.info("Discord member %s removed their people links", user)
+        await answer(interaction, "Your links to Immich are removed; no more spotted DMs.")
         return
-    await answer(interaction, _say(interaction, host, texts.NO_LINK))
+    await answer(interaction, _say(interaction, texts.NO_LINK))
 
 
 async def _members(host: MembersHost, interaction: discord.Interaction) -> None:
     directory = _directory(host)
     await interaction.response.defer(ephemeral=True, thinking=True)
-    await directory.check_people(host.members_immich)
+    await directory.check_people(host.members_accounts)
     user = interaction.user.id
     sees_all = has_role(interaction, host.settings.discord.members.approvers)
+    several = len(host.members_accounts) > 1
     links = [link for link in directory.links() if sees_all or link.user_id == user]
-    words = member_words(interaction, host.settings)
-    lines = [link_line(link, directory.dm_status(link.user_id), words) for link in links]
+    lines = [link_line(link, directory.dm_status(link.user_id), several=several) for link in links]
     pending = [c for c in directory.pending() if sees_all or c.user_id == user]
     lines += [
-        say(
-            words,
-            texts.LINK_PENDING,
-            {"name": _shown(c.person_name, words), "member": f"<@{c.user_id}>"},
-        )
+        f"{_shown(c.person_name)}{f' in {safe_text(c.account)}' if several else ''} ← "
+        f"<@{c.user_id}> (claim waiting for approval)"
         for c in pending
     ]
     if not lines:
-        lines = [say(words, texts.NO_LINKS if sees_all else texts.NO_LINK_HINT, {})]
+        lines = [_say(interaction, texts.NO_LINKS if sees_all else texts.NO_LINK_HINT)]
     await answer(interaction, "\n".join(lines)[:2000])
 
 
@@ -251,8 +282,8 @@ async def _dm(host: MembersHost, interaction: discord.Interaction, on: bool) -> 
     user = interaction.user.id
     directory.set_dms(user, on)
     log.info("Discord member %s turned spotted DMs %s", user, "on" if on else "off")
-    linked = directory.link_of(user) is not None
-    text = _say(interaction, host, texts.DMS_ON if on else texts.DMS_OFF)
+    linked = bool(directory.links_of(user))
+    text = _say(interaction, texts.DMS_ON if on else texts.DMS_OFF)
     if not linked:
-        text += " " + _say(interaction, host, texts.DMS_NO_LINK)
+        text += " " + _say(interaction, texts.DMS_NO_LINK)
     await answer(interaction, text)

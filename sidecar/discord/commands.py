@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -17,6 +17,14 @@ from discord import app_commands
 from discord.app_commands import locale_str
 
 from sidecar.config.model import Settings
+from sidecar.discord.accounts import (
+    DESCRIPTION_HELP,
+    NAME_HELP,
+    PERSON_DESCRIPTION,
+    UPLOAD_DESCRIPTION,
+    account_commands,
+    unknown_account,
+)
 from sidecar.discord.speech import member_words, reply_text
 from sidecar.discord.uploads.checks import Named, upload_refusal
 from sidecar.discord.uploads.upload import AttachmentUploader, ImmichForUploads, off_sentence
@@ -24,7 +32,7 @@ from sidecar.engine.posts.plan import Plan
 from sidecar.engine.status import StatusInfo
 from sidecar.immich.errors import ImmichPermissionError
 from sidecar.immich.models import Person
-from sidecar.immich.permissions import MEMORIES_COMMAND, PERSON, UPLOAD, Feature
+from sidecar.immich.permissions import MEMORIES_COMMAND, PERSON, UPLOAD
 from sidecar.messages import texts
 from sidecar.messages.posts import headline
 from sidecar.messages.render import Words, say
@@ -96,25 +104,49 @@ def pick_person(people: Sequence[Person], name: str) -> Person | None:
 
 
 class ImmichGroup(app_commands.Group):
+    """``/immich``. With several Immich accounts (``accounts``, the first the default one),
+    ``person`` and ``upload`` take an ``account`` option (``discord.accounts``)."""
+
     def __init__(
         self,
         settings: Callable[[], Settings],
         immich: ImmichForCommands,
         status: StatusProvider,
         memories: MemoriesProvider | None = None,
+        accounts: Mapping[str, ImmichForCommands] | None = None,
     ) -> None:
         super().__init__(name="immich", description=locale_str("Your Immich photo library"))
         self._settings = settings
         self._immich = immich
         self._status = status
         self._memories = memories
+        self._accounts = dict(accounts or {})
+        if len(self._accounts) > 1:
+            for command in account_commands(self):
+                self.remove_command(command.name)
+                self.add_command(command)
 
     @property
     def _external_url(self) -> str:
         return self._settings().immich.external_url.rstrip("/")
 
-    async def _off_sentence(self, feature: Feature) -> str:
-        return await off_sentence(self._immich, feature)
+    @property
+    def account_names(self) -> tuple[str, ...]:
+        return tuple(self._accounts)
+
+    def client_for(self, account: str | None, *, upload: bool = False) -> ImmichForCommands | None:
+        """The client of the account chosen, or None when no account has that name. Without
+        one, the default: uploads go into the upload account (``immich``, the bot's own), a
+        person is looked up in the first account."""
+        if account is not None:
+            return self._accounts.get(account)
+        if upload or not self._accounts:
+            return self._immich
+        return next(iter(self._accounts.values()))
+
+    def _unknown_account(self, interaction: discord.Interaction, account: str | None) -> str:
+        words = member_words(interaction, self._settings())
+        return unknown_account(account or "", self.account_names, words)
 
     def _say(self, interaction: discord.Interaction, text: Text, **values: object) -> str:
         """A built-in text in this member's language (values from Immich or Discord escaped
@@ -123,10 +155,8 @@ class ImmichGroup(app_commands.Group):
 
     # ------------------------------------------------------------------ upload
 
-    @app_commands.command(
-        name="upload", description=locale_str("Upload photos or videos into Immich")
-    )
-    @app_commands.describe(description=locale_str("A description for every uploaded file"))
+    @app_commands.command(name="upload", description=UPLOAD_DESCRIPTION)
+    @app_commands.describe(description=DESCRIPTION_HELP)
     async def upload(
         self,
         interaction: discord.Interaction,
@@ -142,14 +172,20 @@ class ImmichGroup(app_commands.Group):
         file10: discord.Attachment | None = None,
         description: str | None = None,
     ) -> None:
-        files = [
-            f
-            for f in (file1, file2, file3, file4, file5, file6, file7, file8, file9, file10)
-            if f is not None
-        ]
+        files = (file1, file2, file3, file4, file5, file6, file7, file8, file9, file10)
+        await self.upload_files(interaction, files, description, None)
+
+    async def upload_files(
+        self,
+        interaction: discord.Interaction,
+        attachments: Sequence[discord.Attachment | None],
+        description: str | None,
+        account: str | None,
+    ) -> None:
+        files = [f for f in attachments if f is not None]
         try:
             await interaction.response.defer(ephemeral=True, thinking=True)
-            lines = await self._upload(interaction, files, description)
+            lines = await self._upload(interaction, files, description, account)
             await reply(interaction, "\n".join(lines)[:2000], ephemeral=True)
         except Exception:
             log.exception("/immich upload failed")
@@ -160,10 +196,14 @@ class ImmichGroup(app_commands.Group):
         interaction: discord.Interaction,
         files: Sequence[discord.Attachment],
         description: str | None,
+        account: str | None,
     ) -> list[str]:
         config = self._settings().discord.upload
         if not config.enabled:
             return [self._say(interaction, texts.UPLOADS_OFF)]
+        immich = self.client_for(account, upload=True)
+        if immich is None:
+            return [self._unknown_account(interaction, account)]
         member_roles = getattr(interaction.user, "roles", [])
         channel = interaction.channel
         channel_name = getattr(channel, "name", None) or ""
@@ -175,7 +215,7 @@ class ImmichGroup(app_commands.Group):
         )
         if refusal is not None:
             return [self._say(interaction, texts.REFUSED, reason=refusal)]
-        uploader = AttachmentUploader(self._immich, lambda: self._external_url, UPLOAD)
+        uploader = AttachmentUploader(immich, lambda: self._external_url, UPLOAD)
         report = await uploader.upload(
             files, max_mb=config.max_mb, description=description, album=config.album
         )
@@ -183,35 +223,49 @@ class ImmichGroup(app_commands.Group):
 
     # ------------------------------------------------------------------ person
 
-    @app_commands.command(name="person", description=locale_str("Look someone up in Immich"))
-    @app_commands.describe(name=locale_str("The person's name in Immich"))
+    @app_commands.command(name="person", description=PERSON_DESCRIPTION)
+    @app_commands.describe(name=NAME_HELP)
     async def person(self, interaction: discord.Interaction, name: str) -> None:
+        await self.person_lookup(interaction, name, None)
+
+    async def person_lookup(
+        self, interaction: discord.Interaction, name: str, account: str | None
+    ) -> None:
+        immich = self.client_for(account)
         try:
             if not self._settings().discord.person.enabled:
                 await reply(interaction, self._say(interaction, texts.PERSON_OFF), ephemeral=True)
                 return
+            if immich is None:
+                await reply(interaction, self._unknown_account(interaction, account))
+                return
             await interaction.response.defer(thinking=True)
-            people = await self._immich.search_person(name)
+            people = await immich.search_person(name)
             found = pick_person(people, name)
             if found is None:
                 await reply(
                     interaction, self._say(interaction, texts.NO_ONE_CALLED, name=safe_text(name))
                 )
                 return
-            count = await self._immich.person_statistics(found.id)
-            face = await self._immich.person_thumbnail(found.id)
+            count = await immich.person_statistics(found.id)
+            face = await immich.person_thumbnail(found.id)
             embed = discord.Embed(
                 title=(safe_text(found.name) or self._say(interaction, texts.NO_NAME))[:256],
                 url=f"{self._external_url}/people/{found.id}",
                 description=self._say(interaction, texts.PERSON_PHOTOS, count=count),
             )
+            if account is not None:
+                embed.set_footer(
+                    text=self._say(interaction, texts.ACCOUNT, account=safe_text(account))
+                )
             files = []
             if face:
                 files.append(discord.File(io.BytesIO(face), filename="face.jpg"))
                 embed.set_thumbnail(url="attachment://face.jpg")
             await interaction.followup.send(embed=embed, files=files, allowed_mentions=NO_MENTIONS)
         except ImmichPermissionError:
-            reason = await self._off_sentence(PERSON)
+            assert immich is not None
+            reason = await off_sentence(immich, PERSON)
             await reply(interaction, self._say(interaction, texts.SORRY_OFF, reason=reason))
         except Exception:
             log.exception("/immich person failed")
@@ -221,10 +275,15 @@ class ImmichGroup(app_commands.Group):
     async def person_names(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        if not current.strip() or not self._settings().discord.person.enabled:
+        return await self.names_like(current, None)
+
+    async def names_like(self, current: str, account: str | None) -> list[app_commands.Choice[str]]:
+        """The names of the account's people that the typed text finds (autocomplete)."""
+        immich = self.client_for(account)
+        if not current.strip() or not self._settings().discord.person.enabled or immich is None:
             return []
         try:
-            people = await self._immich.search_person(current.strip())
+            people = await immich.search_person(current.strip())
         except Exception as error:
             log.warning("person autocomplete failed: %s", type(error).__name__)
             return []
@@ -298,7 +357,7 @@ class ImmichGroup(app_commands.Group):
                 allowed_mentions=NO_MENTIONS,
             )
         except ImmichPermissionError:
-            reason = await self._off_sentence(MEMORIES_COMMAND)
+            reason = await off_sentence(self._immich, MEMORIES_COMMAND)
             await reply(interaction, self._say(interaction, texts.SORRY_OFF, reason=reason))
         except Exception:
             log.exception("/immich memories failed")

@@ -83,7 +83,7 @@ async def immich_checks(
     checks += [feature_check(f, granted) for f in features_in_use(settings, bot=bot)]
     checks += await name_checks(settings, client, granted, bot=bot, accounts=accounts)
     if not PEOPLE.missing(granted):
-        checks += await member_name_checks(settings, client)
+        checks += await member_name_checks(settings, client, accounts)
     if STATE_OWNER.missing(granted):
         return checks
     return checks + await owner_checks(settings, client)

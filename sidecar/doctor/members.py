@@ -3,51 +3,76 @@ Immich, and the claims channel the bot must post Approve / Deny requests in."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
 import discord
 
 from sidecar.config.model import Settings
+from sidecar.doctor.names import Places, people_places
+from sidecar.engine.accounts import Accounts
+from sidecar.engine.planning import PeopleSearch
+from sidecar.engine.rules.accounts import ambiguity
+from sidecar.engine.rules.matching import exact_people
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichError
-from sidecar.immich.models import is_immich_id
+from sidecar.immich.models import Person, is_immich_id
 from sidecar.ops.checks import Check, failed, passed
 
 
-async def member_name_checks(settings: Settings, client: ImmichClient) -> list[Check]:
-    """Each name of ``discord.members`` must be exactly one Immich person (as rule names)."""
+async def member_name_checks(
+    settings: Settings, client: ImmichClient, accounts: Accounts | None = None
+) -> list[Check]:
+    """Each name of ``discord.members`` must be at least one Immich person in some account (as
+    rule names, aliases included); the line says whom it links in each account."""
     checks = []
+    places = people_places(client, accounts)
+    search = PeopleSearch(settings.people_aliases)
     for name, user in settings.discord.members.links:
         if is_immich_id(name):
-            person = await client.person(name.lower())
-            checks.append(
-                passed(f"discord.members: person {name} is in Immich")
-                if person is not None
-                else failed(
-                    f"discord.members: no person {name} in Immich (deleted or merged?)",
-                    "link the person by name, or by the id Immich shows now",
-                )
-            )
+            checks.append(await _id_check(places, name))
             continue
         try:
-            found = await client.search_person(name, with_hidden=True)
+            answers = {account: await search.answers(c, name) for account, c in places}
         except ImmichError as err:
             checks.append(failed(f"could not look {name!r} up in Immich ({err})", "try again"))
             continue
-        exact = [p for p in found if p.name.casefold() == name.casefold()]
-        if len(exact) == 1:
-            checks.append(passed(f"discord.members: {name!r} is linked to Discord member {user}"))
-        else:
-            similar = sorted({p.name for p in found if p.name})[:8]
-            hint = f" (similar: {', '.join(repr(n) for n in similar)})" if similar else ""
+        found = {a: exact_people(name, answers[a], settings.people_aliases) for a in answers}
+        if not any(found.values()):
+            everyone = sorted({p.name for people in answers.values() for p in people if p.name})
+            hint = f" (similar: {', '.join(repr(n) for n in everyone[:8])})" if everyone else ""
             checks.append(
                 failed(
-                    f"discord.members: {len(exact) or 'no'} person called {name!r} in Immich{hint}",
-                    "correct the name in discord.members, or use the person id",
+                    f"discord.members: no person called {name!r} in Immich{hint}",
+                    "correct the name in discord.members (or add Immich's name to "
+                    "people_aliases), or use the person id",
                 )
             )
+            continue
+        line = f"discord.members: {name!r} is linked to Discord member {user}"
+        if len(places) > 1:
+            line += " as " + ", ".join(
+                f"{_names(people)} in {account}" for account, people in found.items() if people
+            )
+        several = [(a, people) for a, people in found.items() if len(people) > 1]
+        advice = "; ".join(ambiguity(name, people, a) for a, people in several)
+        checks.append(Check(True, line, advice))
     return checks
+
+
+def _names(people: Sequence[Person]) -> str:
+    return " and ".join(repr(p.name) for p in people)
+
+
+async def _id_check(places: Places, person_id: str) -> Check:
+    for _account, client in places:
+        if await client.person(person_id.lower()) is not None:
+            return passed(f"discord.members: person {person_id} is in Immich")
+    return failed(
+        f"discord.members: no person {person_id} in Immich (deleted or merged?)",
+        "link the person by name, or by the id Immich shows now",
+    )
 
 
 async def claims_channel_check(settings: Settings, client: discord.Client) -> list[Check]:

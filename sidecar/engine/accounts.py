@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sidecar.clock import utc_now
-from sidecar.config.model import DEFAULT_ACCOUNT, Settings
+from sidecar.config.model import DEFAULT_ACCOUNT, PeopleAliases, Settings
 from sidecar.engine.access import FeatureAccess
 from sidecar.engine.albums.accounts import AlbumsAcross
 from sidecar.engine.albums.watcher import AlbumClient, AlbumWatcher
 from sidecar.engine.posts.accounts import MergedAccounts, PostSource
-from sidecar.engine.rules.matching import RuleResolutionError
+from sidecar.engine.rules.matching import NO_ALIASES, RuleResolutionError
 from sidecar.engine.shared_links import SharedLinks
 from sidecar.engine.store.accounts import (
     LEGACY_ACCOUNT,
@@ -91,10 +91,12 @@ class Accounts:
             return self.first.client
         return AlbumsAcross([a.client for a in self._accounts])
 
-    def post_source(self, names: Sequence[str] = ()) -> PostSource:
+    def post_source(
+        self, names: Sequence[str] = (), aliases: PeopleAliases = NO_ALIASES
+    ) -> PostSource:
         """What a post with ``accounts: names`` asks (empty: every account)."""
         chosen = [a.client for a in self._accounts if not names or a.name in names]
-        return chosen[0] if len(chosen) == 1 else MergedAccounts(chosen)
+        return chosen[0] if len(chosen) == 1 else MergedAccounts(chosen, aliases)
 
     def get(self, name: str | None) -> ImmichAccount:
         """The account of that name (None: the first)."""

@@ -91,9 +91,11 @@ async def _poll_once(settings: Settings, since_seconds: float, out: TextIO) -> F
             f"{start:%Y-%m-%d %H:%M} UTC; nothing is stored or sent",
             file=out,
         )
-        if len(accounts) > 1:
+        if len(accounts) > 1 or resolved.aliased():
             for line in resolved.where_found():
                 print(f"people: {line}", file=out)
+        for note in resolved.ambiguities():
+            print(f"people: {note}", file=out)
         found: list[Match] = []
         seen = waiting = 0
         for account in accounts:  # each account with its own people's ids

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Protocol
 
 from sidecar.config.messages import words_for
-from sidecar.config.model import KeyPath, Rule, Settings, format_key_path
+from sidecar.config.model import KeyPath, PeopleAliases, Rule, Settings, format_key_path
 from sidecar.engine.accounts import Accounts, check_keys
 from sidecar.engine.albums.resolve import (
     album_where,
@@ -19,19 +20,45 @@ from sidecar.engine.albums.resolve import (
 )
 from sidecar.engine.albums.watcher import AlbumClient
 from sidecar.engine.dispatch.dispatcher import RuleOptions
-from sidecar.engine.members import Link, config_links
+from sidecar.engine.members import Link
 from sidecar.engine.posts.accounts import PostSource
-from sidecar.engine.rules.accounts import AccountRules, compile_across, person_names
+from sidecar.engine.rules.accounts import AccountRules, ambiguity, compile_across, person_names
 from sidecar.engine.rules.matching import (
+    NO_ALIASES,
     CompiledRule,
     RuleResolutionError,
     compile_rules,
+    exact_people,
     is_person_id,
-    resolve_person,
+    resolve_people,
 )
 from sidecar.engine.uploads.poller import Watch
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import Album, AlbumSummary, Person, is_immich_id
+
+
+class PersonSearch(Protocol):
+    async def search_person(self, name: str, *, with_hidden: bool = False) -> list[Person]: ...
+
+
+class PeopleSearch:
+    """Immich's answers for person names, each spelling (a name, or one of its aliases) asked
+    once per account and look-up. Hidden people count: a person hidden in Immich's people
+    view is still someone a rule may watch."""
+
+    def __init__(self, aliases: PeopleAliases = NO_ALIASES) -> None:
+        self._aliases = aliases
+        self._asked: dict[tuple[int, str], list[Person]] = {}
+
+    async def answers(self, client: PersonSearch, name: str) -> list[Person]:
+        """Everyone Immich finds for the name and each of its aliases."""
+        found: dict[str, Person] = {}
+        for spelling in self._aliases.spellings(name):
+            key = (id(client), spelling.casefold())
+            if key not in self._asked:
+                self._asked[key] = await client.search_person(spelling, with_hidden=True)
+            found.update((p.id, p) for p in self._asked[key])
+        return list(found.values())
 
 
 async def resolve_rules(
@@ -41,17 +68,9 @@ async def resolve_rules(
 ) -> tuple[CompiledRule, ...]:
     """Look every person name of the rules that ``runs`` up in Immich (once per distinct name),
     and their albums; the other rules are left out (off until the key allows them)."""
-    names = {
-        ref
-        for rule in settings.rules
-        if runs(rule)
-        for ref in (*rule.people.any, *rule.people.all, *rule.people.none)
-        if not is_person_id(ref)
-    }
-    found: dict[str, list[Person]] = {}
-    for name in sorted(names):
-        # A person hidden in Immich's people view is still someone a rule may watch.
-        found[name] = await client.search_person(name, with_hidden=True)
+    names = person_names([rule for rule in settings.rules if runs(rule)])
+    search = PeopleSearch(settings.people_aliases)
+    found = {name: await search.answers(client, name) for name in names}
     source = str(settings.source)
     try:
         rules = compile_rules(
@@ -60,6 +79,7 @@ async def resolve_rules(
             source=source,
             line_of=settings.line_of,
             runs=runs,
+            aliases=settings.people_aliases,
         )
     except RuleResolutionError as err:  # the albums' problems are reported with the people's
         return await resolve_albums(client, settings.rules, source, (), err.problems, runs)
@@ -70,19 +90,23 @@ async def resolve_account_rules(
     accounts: Accounts,
     settings: Settings,
     runs: Callable[[Rule], bool] = lambda _rule: True,
+    search: PeopleSearch | None = None,
 ) -> AccountRules:
     """Check that no two keys are of one user, then look every person name of the rules that
     ``runs`` up in every account (each has its own people) and the albums across them."""
     await check_keys(accounts, settings)
     names = person_names([rule for rule in settings.rules if runs(rule)])
+    search = search or PeopleSearch(settings.people_aliases)
     candidates = {
-        account.name: {n: await account.client.search_person(n, with_hidden=True) for n in names}
+        account.name: {n: await search.answers(account.client, n) for n in names}
         for account in accounts
     }
     source = str(settings.source)
     client = accounts.albums()
     try:
-        compiled = compile_across(settings.rules, candidates, source, settings.line_of, runs)
+        compiled = compile_across(
+            settings.rules, candidates, source, settings.line_of, runs, settings.people_aliases
+        )
     except RuleResolutionError as err:  # the albums' problems are reported with the people's
         await resolve_albums(client, settings.rules, source, (), err.problems, runs)
         raise
@@ -90,31 +114,43 @@ async def resolve_account_rules(
     return replace(compiled, by_account={**compiled.by_account, accounts.first.name: first})
 
 
-async def resolve_member_links(client: ImmichClient, settings: Settings) -> list[Link]:
-    """The ``discord.members`` links, each name resolved as rule names are (exact, any case;
-    a near miss refused with the candidates at file:line)."""
-    references = settings.discord.members.links
+async def resolve_member_links(
+    accounts: Accounts, settings: Settings, search: PeopleSearch | None = None
+) -> tuple[list[Link], list[str]]:
+    """The ``discord.members`` links: each name (or alias) resolved in every account as rule
+    names are (exact, any case; a near miss refused with the candidates at file:line), to the
+    person of that name in each account that has one. Also says which names mean several
+    people in one account (each is linked)."""
+    aliases = settings.people_aliases
+    search = search or PeopleSearch(aliases)
     problems: list[str] = []
-    resolved: dict[str, Person] = {}
+    links: list[Link] = []
+    notes: list[str] = []
     source = str(settings.source)
-    for reference, _user in references:
+    for reference, user in settings.discord.members.links:
         if is_person_id(reference):
-            resolved[reference] = Person(id=reference.lower(), name="")
+            links.append(Link(reference.lower(), "", user, "config"))
             continue
-        candidates = tuple(await client.search_person(reference, with_hidden=True))
-        line = settings.line_of(("discord", "members", reference))
-        where = f"{source if line is None else f'{source}:{line}'}: discord.members.{reference}"
-        person_id = resolve_person(reference, _answer(candidates), where, problems)
-        if person_id is not None:
-            person = next(p for p in candidates if p.id == person_id)
-            resolved[reference] = person
+        answers = {a.name: await search.answers(a.client, reference) for a in accounts}
+        found = {a: exact_people(reference, answers[a], aliases) for a in answers}
+        for account, people in found.items():
+            links += [
+                Link(p.id, p.name or reference, user, "config", account=account) for p in people
+            ]
+            if len(people) > 1:
+                notes.append(ambiguity(reference, people, account if len(found) > 1 else ""))
+        if not any(found.values()):
+            line = settings.line_of(("discord", "members", reference))
+            where = f"{source if line is None else f'{source}:{line}'}: discord.members.{reference}"
+            everyone = [p for people in answers.values() for p in people]
+            resolve_people(reference, _answer(everyone), where, problems, aliases)
     if problems:
         raise RuleResolutionError(problems)
-    return config_links(references, resolved)
+    return links, notes
 
 
 def _answer(candidates: Sequence[Person]) -> Callable[[str], Sequence[Person]]:
-    """Immich's answer for one name, as ``resolve_person`` asks for candidates."""
+    """Immich's answers for one name, as ``resolve_people`` asks for candidates."""
     return lambda _name: candidates
 
 
@@ -170,6 +206,7 @@ class Resolved:
     ref: NameRef
     immich_id: str | None
     problem: str = ""
+    ids: tuple[str, ...] = ()  # a person name: every person it means (usually one)
 
 
 def name_refs(settings: Settings, *, bot: bool) -> list[NameRef]:
@@ -222,14 +259,16 @@ async def resolve_name(
     client: PostSource,
     ref: NameRef,
     albums: Callable[[str], Awaitable[Sequence[Album | AlbumSummary]]],
+    aliases: PeopleAliases = NO_ALIASES,
 ) -> Resolved:
     """Look one name up as ``run`` does; ``albums(kind)`` lists the albums a kind of album name
     is looked up among. Raises ImmichError when Immich cannot answer."""
     if ref.kind == "person":
-        candidates = await client.search_person(ref.name, with_hidden=True)
+        candidates = await PeopleSearch(aliases).answers(client, ref.name)
         problems: list[str] = []
-        found = resolve_person(ref.name, lambda _name: candidates, ref.where, problems)
-        return Resolved(ref, found, problems[0].removeprefix(f"{ref.where}: ") if problems else "")
+        found = resolve_people(ref.name, lambda _name: candidates, ref.where, problems, aliases)
+        problem = problems[0].removeprefix(f"{ref.where}: ") if problems else ""
+        return Resolved(ref, found[0] if found else None, problem, found)
     album_id, problem = resolve_album_ref(ref.name, await albums(ref.kind))
     return Resolved(ref, album_id, problem)
 

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 POLL_JOB_ID = "poll"
 PUSH_POLL_JOB_ID = "poll-after-push"
+PEOPLE_JOB_ID = "people-check"
+PEOPLE_CHECK_HOURS = 1  # names and linked people looked up again (renames, merges in Immich)
 
 
 class ImmichPoll:
@@ -106,11 +108,8 @@ class ImmichPoll:
         rules = self._session.rules
         assert rules is not None
         self._lookup.follow(rules)
-        if len(self._accounts) > 1:
-            for line in rules.where_found():
-                log.info("people: %s", line)
         if self._access.is_on(CLAIMS):
-            await self._directory.check_people(self._client)
+            await self._directory.check_people(self._lookup.people_lookups())
 
     def _unusable(self, err: ImmichError) -> None:
         self.connected = False
@@ -173,6 +172,32 @@ class ImmichPoll:
             {name: build_watch(settings, own) for name, own in rules.by_account.items()}
         )
 
+    async def look_names_up_again(self) -> None:
+        """The hourly look-up (under the poll lock): the running config's names again, followed
+        when Immich now says otherwise (a rename, a merge, a second person of a name). A name
+        that means no one any more keeps the rules as they are, said once."""
+        if not self.connected or self._session.rules is None:
+            return
+        before = self._session.rules
+        try:
+            await self._session.resolve(self._settings())
+        except ImmichError as err:
+            log.info("people: could not look the names up again (%s); next hour then", err)
+        except RuleResolutionError as err:
+            for problem in err.lines():
+                self._lookup.say(
+                    f"people: {problem}; the rules keep watching whom they watched, but the "
+                    "next start refuses the config: correct the name or people_aliases"
+                )
+        else:
+            if self._session.rules is not before and self._session.rules is not None:
+                self._lookup.follow(self._session.rules)
+
+    async def check_linked_people(self) -> None:
+        """Every linked person asked for in their own account (deleted or merged: said)."""
+        if self.connected and self._access.is_on(CLAIMS):
+            await self._directory.check_people(self._lookup.people_lookups())
+
     def _another_users_state(self, err: StateOwnerError) -> None:
         log.error("%s", err)
         self.fatal = err
@@ -224,7 +249,7 @@ class PollJob:
         self._scheduler: AsyncIOScheduler | None = None
 
     def schedule(self, scheduler: AsyncIOScheduler, interval: float) -> None:
-        """The interval job, its first run now."""
+        """The interval job, its first run now, and the hourly people check."""
         self._scheduler = scheduler
         scheduler.add_job(
             self.run,
@@ -235,6 +260,17 @@ class PollJob:
             coalesce=True,
             next_run_time=utc_now(),
         )
+        scheduler.add_job(
+            self.people_check, "interval", hours=PEOPLE_CHECK_HOURS, id=PEOPLE_JOB_ID, coalesce=True
+        )
+
+    async def people_check(self) -> None:
+        """Names looked up again under the poll lock, as a reload is; then linked people."""
+        if self._stop.is_set():
+            return
+        async with self._lock:
+            await self._poll.look_names_up_again()
+        await self._poll.check_linked_people()
 
     def reschedule(self, interval: float) -> None:
         if self._scheduler is not None:

@@ -326,3 +326,10 @@ TOO_LARGE_OVER = T_(
     "why a video is not attached, its size unknown (size: the limit in MB)",
     "too large to attach: over {{ size | number }} MB",
 )
+
+# -- several Immich accounts ----------------------------------------------------------------------
+UNKNOWN_ACCOUNT = T_(
+    "bot reply: the account option names no configured account (accounts: the names)",
+    "No Immich account called {{ name }} here; pick one of: {{ accounts | names }}.",
+)
+ACCOUNT = T_("/immich person: the Immich account the person was found in", "account {{ account }}")

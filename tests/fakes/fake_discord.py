@@ -32,6 +32,12 @@ import yarl
 from aiohttp import BodyPartReader, WSMsgType, web
 
 from tests.fakes import discord_components as rules
+from tests.fakes.discord_commands import (
+    checked_options,
+    choices_problem,
+    focused_option,
+    registered,
+)
 
 TOKEN = "fake-bot-token"
 APP_ID = 900000000000000001
@@ -175,6 +181,8 @@ class FakeDiscord:
         self.dm_channels: dict[int, int] = {}  # DM channel id -> recipient user id
         self.message_json: dict[int, dict[str, Any]] = {}  # posted messages as Discord has them
         self._clicked: dict[str, int] = {}  # component interaction token -> message id
+        self._autocompletes: dict[str, int] = {}  # autocomplete token -> the option's type
+        self.refused_autocompletes: list[dict[str, Any]] = []  # answers Discord refused (400)
         self._init_message_events()
         self.channels: dict[int, dict[str, Any]] = {
             PHOTOS_CHANNEL: self._channel(PHOTOS_CHANNEL, "photos"),
@@ -341,14 +349,27 @@ class FakeDiscord:
         locale: str = "en-US",
     ) -> str:
         """Push an INTERACTION_CREATE for ``/command <options>``; returns its token.
-        ``locale`` is the member's Discord client language, which Discord sends with every
-        interaction (``guild_locale`` stays the server's)."""
+
+        As Discord's client builds it from the registered command (``discord_commands``): the
+        options must be the command's, each gets its registered ``type`` (``type`` may be left
+        out), an autocomplete has one ``focused`` option; raises ``InvalidInteraction`` for
+        one real Discord could not send. ``locale`` is the member's Discord client language,
+        which Discord sends with every interaction (``guild_locale`` stays the server's)."""
         token = f"interaction-token-{next(self._ids)}"
+        definition = registered(self.synced_commands, command)
+        sent = checked_options(
+            definition,
+            options,
+            autocomplete=autocomplete,
+            attachments=[str(a["id"]) for a in attachments or []],
+        )
+        if autocomplete:
+            self._autocompletes[token] = int(focused_option(definition, sent)["type"])
         data: dict[str, Any] = {
-            "id": str(next(self._ids)),
+            "id": str(definition["id"]),
             "name": command,
             "type": 1,
-            "options": options,
+            "options": sent,
             "guild_id": str(GUILD_ID),
         }
         if attachments:
@@ -786,11 +807,16 @@ class FakeDiscord:
         self, interaction_id: str, token: str, body: Any, files: dict[str, tuple[str, bytes]]
     ) -> web.Response:
         body = body or {}
+        kind = int(body.get("type", 0))
+        data = body.get("data") or {}
+        if kind == 8 and token in self._autocompletes:  # APPLICATION_COMMAND_AUTOCOMPLETE_RESULT
+            problem = choices_problem(data.get("choices"), self._autocompletes[token])
+            if problem is not None:
+                self.refused_autocompletes.append({"token": token, "payload": body})
+                return _json(problem, 400)
         self.interaction_responses.append(
             {"token": token, "kind": "callback", "payload": body, "files": files}
         )
-        kind = int(body.get("type", 0))
-        data = body.get("data") or {}
         answer: dict[str, Any] = {
             "interaction": {
                 "id": interaction_id,

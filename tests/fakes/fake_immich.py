@@ -705,7 +705,7 @@ class FakeImmich:
         self.hostile_answers = 0  # how many answers were spoiled so far
         self._assets: dict[str, _Asset] = {}
         self._ordered: list[_Asset] | None = None  # ascending by sort key; None when stale
-        self._by_checksum: dict[str, str] = {}
+        self._by_checksum: dict[tuple[str, str], str] = {}  # (owner, checksum) -> asset id
         self._people: dict[str, _Person] = {}
         self._albums: dict[str, _Album] = {}
         self._users: dict[str, _User] = {}
@@ -933,7 +933,7 @@ class FakeImmich:
             for _ in range(unrecognised_faces):
                 asset.faces.append(self._new_face(asset, None))
             self._assets[asset_id] = asset
-            self._by_checksum[checksum] = asset_id
+            self._by_checksum[(asset.owner_id, checksum)] = asset_id
             ids.append(asset_id)
         self._ordered = None
         for asset_id in ids:
@@ -1053,6 +1053,13 @@ class FakeImmich:
                 face.person_id = person_id
                 return
         asset.faces.append(self._new_face(asset, person_id))
+
+    def rename_person(self, person_id: str, name: str) -> None:
+        """As editing a person's name in Immich's web app (``PUT /people/{id}``): searches
+        find them by the new name from then on."""
+        person = self._people[person_id]
+        person.name = name
+        person.updated_at = _now()
 
     def merge_people(self, source_id: str, into_id: str) -> None:
         """As "merge people" in Immich's web app: the source's faces go to the other person
@@ -1872,7 +1879,9 @@ class FakeImmich:
         else:
             raise _ApiError(400, f"Unsupported file type {file_name}")
         checksum = base64.b64encode(hashlib.sha1(data).digest()).decode()
-        existing = self._by_checksum.get(checksum)
+        # Like Immich, a file is a duplicate of the same user's asset only: the key's user
+        # owns what it uploads.
+        existing = self._by_checksum.get((_CALLER.get(), checksum))
         if existing is not None:
             return web.json_response({"id": existing, "status": "duplicate"}, status=200)
         visibility = fields.get("visibility", "timeline")
@@ -1884,14 +1893,15 @@ class FakeImmich:
             visibility=visibility,
             file_name=file_name,
             description=fields.get("description"),
+            owner=_CALLER.get() or None,
         )
         asset = self._assets[asset_id]
-        del self._by_checksum[asset.checksum]
+        del self._by_checksum[(asset.owner_id, asset.checksum)]
         asset.checksum = checksum
         asset.is_favorite = fields.get("isFavorite") == "true"
         asset.device_asset_id = fields.get("deviceAssetId", asset.device_asset_id)
         asset.device_id = fields.get("deviceId", asset.device_id)
-        self._by_checksum[checksum] = asset_id
+        self._by_checksum[(asset.owner_id, checksum)] = asset_id
         return web.json_response({"id": asset_id, "status": "created"}, status=201)
 
     async def _faces(self, request: web.Request) -> web.Response:

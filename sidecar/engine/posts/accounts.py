@@ -2,10 +2,10 @@
 
 Each account has its own people: "Grandma" in Dad's library and "Grandma" in Mum's are two
 person ids. Here the first account's person of a name stands for everyone's person of that name
-(exactly that name, ignoring case; with birthdays, also the same birth date): the other
-accounts' ids are translated to it on every asset, and a question about it is asked in every
-account with that account's own id. Memories of the same year are merged into one, and an
-asset reached through two accounts (partner sharing) appears once.
+(exactly that name or one of its ``people_aliases``, ignoring case; with birthdays, also the
+same birth date): the other accounts' ids are translated to it on every asset, and a question
+about it is asked in every account with that account's own id. Memories of the same year are
+merged into one, and an asset reached through two accounts (partner sharing) appears once.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Protocol
 
-from sidecar.engine.rules.matching import exact_people
+from sidecar.config.model import PeopleAliases
+from sidecar.engine.rules.matching import NO_ALIASES, exact_people
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.models import Asset, Memory, Person, SearchPage
 
@@ -53,10 +54,14 @@ class PostSource(Protocol):
 class MergedAccounts:
     """Several accounts' clients answering a post as one (see the module's words)."""
 
-    def __init__(self, clients: Sequence[ImmichClient]) -> None:
+    def __init__(
+        self, clients: Sequence[ImmichClient], aliases: PeopleAliases = NO_ALIASES
+    ) -> None:
         self._clients = tuple(clients)
+        self._aliases = aliases
         self._canonical: dict[str, str] = {}  # any account's person id -> the standing id
         self._own: dict[str, dict[int, str]] = {}  # standing id -> account index -> its id
+        self._standing: dict[str, Person] = {}  # a name's group (casefolded) -> who stands
 
     def _link(self, index: int, person: Person, standing: str) -> None:
         self._canonical[person.id] = standing
@@ -89,28 +94,28 @@ class MergedAccounts:
         return tuple(sorted(self._own.get(person_id, {})))
 
     async def search_person(self, name: str, *, with_hidden: bool = False) -> list[Person]:
+        """Every account's answer, the people of exactly this name (one of a group of
+        aliases) as the one person who stands for them all, listed first."""
         answers = [await c.search_person(name, with_hidden=with_hidden) for c in self._clients]
-        standing: Person | None = None
+        group = self._aliases.canonical(name).casefold()
         result: list[Person] = []
+        named = False
         for index, candidates in enumerate(answers):
             exact = exact_people(name, candidates)
-            if len(exact) == 1 and standing is None:
-                standing = exact[0]
-                self._link(index, standing, standing.id)
-                result += candidates
-            elif len(exact) == 1 and standing is not None:
-                self._link(index, exact[0], standing.id)
-                result += [p for p in candidates if p not in exact]
-            else:  # none (near misses are hints) or several (ambiguous, refused as for one)
-                result += candidates
-        return result
+            if exact:
+                standing = self._standing.setdefault(group, exact[0])
+                for person in reversed(exact):  # the first of several speaks for the account
+                    self._link(index, person, standing.id)
+                named = True
+            result += [p for p in candidates if p not in exact]
+        return ([self._standing[group]] if named else []) + result
 
     async def all_people(self) -> list[Person]:
         standing: dict[tuple[str, date | None], Person] = {}
         everyone: list[Person] = []
         for index, client in enumerate(self._clients):
             for person in await client.all_people():
-                key = (person.name.casefold(), person.birth_date)
+                key = (self._aliases.canonical(person.name).casefold(), person.birth_date)
                 first = standing.get(key) if person.name else None
                 if first is None:
                     standing.setdefault(key, person)

@@ -47,7 +47,9 @@ async def _dry_run_posts(config_path: Path, out: TextIO) -> int:
     store = Store.open_for_reading(settings.state.path)
     try:
         async with ImmichClient(settings.immich.url, settings.immich.api_key, Metrics()) as client:
-            planner = PostPlanner(client, store, settings.immich.external_url)
+            planner = PostPlanner(
+                client, store, settings.immich.external_url, settings.people_aliases
+            )
             print(
                 f"dry run of {count(len(settings.posts), 'post')} for "
                 f"{now.astimezone(zone):%Y-%m-%d} ({settings.timezone}); nothing is stored "

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sidecar.config.checks import zone_of
-from sidecar.config.model import Post, Settings
+from sidecar.config.model import PeopleAliases, Post, Settings
 from sidecar.engine.posts.accounts import PostSource
 from sidecar.engine.posts.plan import (
     Plan,
@@ -23,7 +23,12 @@ from sidecar.engine.posts.plan import (
     plan_fallback,
     plan_memories,
 )
-from sidecar.engine.rules.matching import RuleResolutionError, is_person_id, resolve_person
+from sidecar.engine.rules.matching import (
+    NO_ALIASES,
+    RuleResolutionError,
+    is_person_id,
+    resolve_people,
+)
 from sidecar.engine.store.database import Store
 from sidecar.immich.models import Asset, Person
 
@@ -34,10 +39,17 @@ FALLBACK_PER_YEAR = 100  # photos looked at per past year in the "on this day" f
 class PostPlanner:
     """Asks Immich what a post would say today; nothing is stored (dry-run and the runner)."""
 
-    def __init__(self, client: PostSource, store: Store | None, external_url: str) -> None:
+    def __init__(
+        self,
+        client: PostSource,
+        store: Store | None,
+        external_url: str,
+        aliases: PeopleAliases = NO_ALIASES,
+    ) -> None:
         self._client = client
         self._store = store
         self._external_url = external_url
+        self._aliases = aliases
 
     async def plan(
         self, post: Post, now: datetime, zone: ZoneInfo, since: datetime | None = None
@@ -51,22 +63,28 @@ class PostPlanner:
         return self._digest(post, since or now - timedelta(days=7), now)
 
     async def _people_ids(self, post: Post) -> frozenset[str] | None:
+        """The people a post names: each name (or one of its aliases) as Immich has it."""
         if not post.people:
             return None
         found: dict[str, list[Person]] = {}
         problems: list[str] = []
-        ids = set()
+        ids: set[str] = set()
         for position, name in enumerate(post.people):
             if name not in found and not is_person_id(name):
-                found[name] = await self._client.search_person(name, with_hidden=True)
-            person_id = resolve_person(
-                name,
-                lambda n: found.get(n, []),
-                f"posts {post.name}: people.any[{position}]",
-                problems,
+                answers: dict[str, Person] = {}
+                for spelling in self._aliases.spellings(name):
+                    for person in await self._client.search_person(spelling, with_hidden=True):
+                        answers.setdefault(person.id, person)
+                found[name] = list(answers.values())
+            ids.update(
+                resolve_people(
+                    name,
+                    lambda n: found.get(n, []),
+                    f"posts {post.name}: people.any[{position}]",
+                    problems,
+                    self._aliases,
+                )
             )
-            if person_id is not None:
-                ids.add(person_id)
         if problems:
             raise RuleResolutionError(problems)
         return frozenset(ids)

@@ -23,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from sidecar.clock import utc_now
 from sidecar.config.checks import post_trigger, zone_of
-from sidecar.config.model import Post, Settings
+from sidecar.config.model import PeopleAliases, Post, Settings
 from sidecar.engine.access import FeatureAccess, missing_permission
 from sidecar.engine.posts.accounts import PostSource
 from sidecar.engine.posts.plan import Plan, last_fire, occasion_of
@@ -78,6 +78,7 @@ class PostScheduler:
         self._posts: dict[str, Post] = {}
         self._zone = ZoneInfo("UTC")
         self._external_url = ""
+        self._aliases = PeopleAliases()
         self._locks: dict[str, asyncio.Lock] = {}
         self._closed = False
 
@@ -92,6 +93,7 @@ class PostScheduler:
         zone_changed = zone != self._zone
         self._zone = zone
         self._external_url = settings.immich.external_url
+        self._aliases = settings.people_aliases
         old = self._posts
         self._posts = {post.name: post for post in settings.posts}
         for name in set(old) - set(self._posts):
@@ -215,7 +217,7 @@ class PostScheduler:
         """What the run says, or its failure: a missing permission turns the feature off, an
         Immich outage or an unknown person is tried again later."""
         source = self._source_for(post) if self._source_for is not None else self._client
-        planner = PostPlanner(source, self._store, self._external_url)
+        planner = PostPlanner(source, self._store, self._external_url, self._aliases)
         try:
             since = self._store.last_post_run(post.name)
             return await planner.plan(post, now, self._zone, since)

@@ -11,8 +11,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sidecar.config.model import ASSET_TYPES, KeyPath, Rule, format_key_path
+from sidecar.config.model import ASSET_TYPES, KeyPath, PeopleAliases, Rule, format_key_path
 from sidecar.immich.models import Asset, Person, is_immich_id
+
+NO_ALIASES = PeopleAliases()
 
 
 def is_person_id(reference: str) -> bool:
@@ -29,6 +31,9 @@ class CompiledRule:
     all: frozenset[str] = frozenset()
     none: frozenset[str] = frozenset()
     albums: frozenset[str] = frozenset()  # album ids: the rule fires on additions to them
+    # Each ``all:`` name's people: a name may stand for several (two people of one name, or a
+    # name and its aliases), any of whom counts. Empty: each id of ``all`` on its own.
+    all_groups: tuple[frozenset[str], ...] = ()
     # person id -> the name the config gives it (for the reasons a rule gives)
     labels: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     # album id -> its name, as resolved
@@ -53,6 +58,11 @@ class CompiledRule:
     def watched_person_ids(self) -> frozenset[str]:
         """People whose recognition can make this rule match (the poller asks Immich for them)."""
         return self.any | self.all
+
+    @property
+    def required_groups(self) -> tuple[frozenset[str], ...]:
+        """What ``all:`` needs: one person of each group recognised."""
+        return self.all_groups or tuple(frozenset({i}) for i in sorted(self.all))
 
     def label(self, person_id: str, asset: Asset | None = None) -> str:
         """A person as the config names them (else as Immich does on ``asset``, else the id)."""
@@ -110,40 +120,45 @@ def compile_rules(
     source: str = "config",
     line_of: Callable[[KeyPath], int | None] = lambda _path: None,
     runs: Callable[[Rule], bool] = lambda _rule: True,
+    aliases: PeopleAliases = NO_ALIASES,
 ) -> tuple[CompiledRule, ...]:
-    """Resolve every person name in the rules to one Immich person id.
+    """Resolve every person name in the rules to the Immich people it names.
 
-    ``candidates_for(name)`` returns the people Immich finds for a name (its person search is
-    fuzzy); a name must match exactly one of them, ignoring case (and accents if need be).
-    All problems are collected and raised together, each as ``source:line: key: problem``
-    (``source: key: problem`` when ``line_of`` does not know the line). Rules that do not
-    ``run`` are left out.
+    ``candidates_for(name)`` returns the people Immich finds for a name and its aliases (its
+    person search is fuzzy); a name means the candidates called exactly that (or one of its
+    aliases), ignoring case (and accents if need be): usually one person, every one of them
+    when a name is given twice in Immich (said by the caller: ``AccountRules.ambiguities``). A name
+    that means no one is a problem; all problems are raised together, each as
+    ``source:line: key: problem`` (``source: key: problem`` when ``line_of`` does not know the
+    line). Rules that do not ``run`` are left out.
     """
     problems: list[str] = []
     compiled = []
     for index, rule in enumerate(rules):
         if not runs(rule):  # off for now (the key lacks a permission it needs)
             continue
-        resolved: dict[str, frozenset[str]] = {}
+        resolved: dict[str, list[frozenset[str]]] = {}
         labels: dict[str, str] = {}
         for part in ("any", "all", "none"):
-            ids = set()
+            groups = []
             for position, reference in enumerate(getattr(rule.people, part)):
                 path: KeyPath = ("rules", index, "people", part, position)
                 line = line_of(path)
                 location = source if line is None else f"{source}:{line}"
                 where = f"{location}: {format_key_path(path)}"
-                person_id = resolve_person(reference, candidates_for, where, problems)
-                if person_id is not None:
-                    ids.add(person_id)
-                    labels.setdefault(person_id, reference)
-            resolved[part] = frozenset(ids)
+                ids = resolve_people(reference, candidates_for, where, problems, aliases)
+                if ids:
+                    groups.append(frozenset(ids))
+                    for person_id in ids:
+                        labels.setdefault(person_id, reference)
+            resolved[part] = groups
         compiled.append(
             CompiledRule(
                 rule,
-                resolved["any"],
-                resolved["all"],
-                resolved["none"],
+                frozenset().union(*resolved["any"]),
+                frozenset().union(*resolved["all"]),
+                frozenset().union(*resolved["none"]),
+                all_groups=tuple(resolved["all"]),
                 labels=tuple(labels.items()),
             )
         )
@@ -152,41 +167,41 @@ def compile_rules(
     return tuple(compiled)
 
 
-def resolve_person(
+def resolve_people(
     reference: str,
     candidates_for: Callable[[str], Sequence[Person]],
     where: str,
     problems: list[str],
-) -> str | None:
-    """The Immich person id ``reference`` names, or None with its problem appended to
-    ``problems`` as ``where: problem`` (run, the posts and doctor say it alike)."""
+    aliases: PeopleAliases = NO_ALIASES,
+) -> tuple[str, ...]:
+    """The Immich person ids ``reference`` names (an id itself, or every person called so or
+    by one of its aliases), or none with its problem appended to ``problems`` as
+    ``where: problem`` (run, the posts and doctor say it alike)."""
     if is_person_id(reference):
-        return reference.lower()
+        return (reference.lower(),)
     candidates = candidates_for(reference)
-    exact = exact_people(reference, candidates)
-    if len(exact) == 1:
-        return exact[0].id
-    if len(exact) > 1:
-        ids = ", ".join(p.id for p in exact)
-        problems.append(
-            f"{where}: {len(exact)} people in Immich are called {reference!r} ({ids}); "
-            "name them apart in Immich or use the person id"
-        )
-        return None
+    exact = exact_people(reference, candidates, aliases)
+    if exact:
+        return tuple(dict.fromkeys(p.id for p in exact))
     names = sorted({p.name for p in candidates if p.name})
     hint = f" (similar names: {', '.join(repr(n) for n in names[:8])})" if names else ""
     problems.append(f"{where}: no person called {reference!r} in Immich{hint}")
-    return None
+    return ()
 
 
-def exact_people(reference: str, candidates: Sequence[Person]) -> list[Person]:
-    """The candidates a rule's name means. Immich's search is fuzzy ("Caroll" finds Carol): only
-    an exact name counts, ignoring case, and then accents ("Zoe" is Zoë) when no name is the same
-    but for case."""
-    exact = [p for p in candidates if p.name.casefold() == reference.casefold()]
+def exact_people(
+    reference: str, candidates: Sequence[Person], aliases: PeopleAliases = NO_ALIASES
+) -> list[Person]:
+    """The candidates a config's name means. Immich's search is fuzzy ("Caroll" finds Carol):
+    only an exact name counts (the name or one of its aliases), ignoring case, and then accents
+    ("Zoe" is Zoë) when no name is the same but for case. Each person once."""
+    spellings = aliases.spellings(reference)
+    wanted = {name.casefold() for name in spellings}
+    exact = [p for p in candidates if p.name.casefold() in wanted]
     if not exact:
-        exact = [p for p in candidates if _fold(p.name) == _fold(reference)]
-    return exact
+        folded = {_fold(name) for name in spellings}
+        exact = [p for p in candidates if _fold(p.name) in folded]
+    return list({p.id: p for p in exact}.values())
 
 
 def _fold(name: str) -> str:
@@ -220,9 +235,9 @@ def check(rule: CompiledRule, asset: Asset) -> Match | Miss:
             f"{wanted} is not recognised in it" if one else f"none of {wanted} is recognised in it"
         )
         return Miss(rule, asset, f"{why} ({faces(asset)})", faces_may_come=True)
-    if rule.all and not rule.all <= present:
-        missing = rule.all - present
-        verb = "is" if len(missing) == 1 else "are"
+    if lacking := [group for group in rule.required_groups if not group & present]:
+        missing = frozenset().union(*lacking)
+        verb = "is" if len(lacking) == 1 else "are"
         why = f"{_names(rule, missing, asset)} {verb} not recognised in it ({faces(asset)})"
         return Miss(rule, asset, why, faces_may_come=True)
     if excluded := rule.none & present:
@@ -249,7 +264,7 @@ def faces(asset: Asset) -> str:
 
 
 def _names(rule: CompiledRule, ids: frozenset[str], asset: Asset | None = None) -> str:
-    return ", ".join(sorted((rule.label(i, asset) for i in ids), key=str.casefold))
+    return ", ".join(sorted({rule.label(i, asset) for i in ids}, key=str.casefold))
 
 
 def before_baseline(asset: Asset, since: datetime | None) -> bool:

@@ -1,5 +1,5 @@
-"""The people links' part of the state file: claims (pending or approved), each member's DM
-preferences, and which DMs a delivery already sent."""
+"""The people links' part of the state file: claims (pending or approved; one per member and
+Immich account), each member's DM preferences, and which DMs a delivery already sent."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
+LEGACY_CLAIMS = ""  # the account of claims made before accounts (the first account's)
+
 
 @dataclass(frozen=True)
 class Claim:
-    """A member's claim on an Immich person: ``pending`` until an approver decides, then
-    ``approved`` (a denied claim is deleted). ``problem`` says why an approved link no longer
-    works (the person was deleted or merged in Immich)."""
+    """A member's claim on an Immich person of one account: ``pending`` until an approver
+    decides, then ``approved`` (a denied claim is deleted). ``problem`` says why an approved
+    link no longer works (the person was deleted or merged in Immich)."""
 
     user_id: int
     person_id: str
@@ -23,6 +25,7 @@ class Claim:
     requested_at: datetime
     decided_by: int | None = None
     problem: str | None = None
+    account: str = LEGACY_CLAIMS
 
     @property
     def approved(self) -> bool:
@@ -35,8 +38,11 @@ class MemberPrefs:
     dm_closed: str | None = None  # why DMs to this member fail for good
 
 
+_COLUMNS = "user_id, person_id, person_name, state, requested_at, decided_by, problem, account"
+
+
 def _claim(row: tuple[object, ...]) -> Claim:
-    user, person, name, state, requested, decided, problem = row
+    user, person, name, state, requested, decided, problem, account = row
     return Claim(
         user_id=int(str(user)),
         person_id=str(person),
@@ -45,6 +51,7 @@ def _claim(row: tuple[object, ...]) -> Claim:
         requested_at=datetime.fromtimestamp(float(str(requested))).astimezone(),
         decided_by=int(str(decided)) if decided is not None else None,
         problem=str(problem) if problem is not None else None,
+        account=str(account),
     )
 
 
@@ -60,25 +67,23 @@ class MemberTables:
 
     def claims(self) -> list[Claim]:
         rows = self._db.execute(
-            "SELECT user_id, person_id, person_name, state, requested_at, decided_by, problem "
-            "FROM member_claim ORDER BY requested_at"
+            f"SELECT {_COLUMNS} FROM member_claim ORDER BY requested_at, account"  # noqa: S608
         )
         return [_claim(row) for row in rows]
 
-    def claim_of(self, user_id: int) -> Claim | None:
-        row = self._db.execute(
-            "SELECT user_id, person_id, person_name, state, requested_at, decided_by, problem "
-            "FROM member_claim WHERE user_id = ?",
-            (str(user_id),),
-        ).fetchone()
-        return _claim(row) if row is not None else None
+    def claims_of(self, user_id: int) -> list[Claim]:
+        """The member's claims, one per account at most."""
+        return [c for c in self.claims() if c.user_id == user_id]
+
+    def claim_for(self, user_id: int, person_id: str) -> Claim | None:
+        return next((c for c in self.claims_of(user_id) if c.person_id == person_id), None)
 
     def put_claim(self, claim: Claim) -> None:
-        """Make or replace the member's one claim."""
+        """Make or replace the member's claim in the claim's account."""
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO member_claim (user_id, person_id, person_name, state, "
-                "requested_at, decided_by, problem) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO member_claim ({_COLUMNS}) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     str(claim.user_id),
                     claim.person_id,
@@ -87,6 +92,7 @@ class MemberTables:
                     claim.requested_at.timestamp(),
                     str(claim.decided_by) if claim.decided_by is not None else None,
                     claim.problem,
+                    claim.account,
                 ),
             )
 
@@ -104,7 +110,8 @@ class MemberTables:
     def drop_claim(
         self, user_id: int, person_id: str | None = None, *, pending: bool = False
     ) -> bool:
-        """Delete the member's claim (only one on ``person_id``, only a pending one)."""
+        """Delete the member's claims (only those on ``person_id``, only pending ones); True
+        when there was one."""
         query = "DELETE FROM member_claim WHERE user_id = ?"
         values: list[str] = [str(user_id)]
         if person_id is not None:
@@ -113,12 +120,21 @@ class MemberTables:
         if pending:
             query += " AND state = 'pending'"
         with self._transaction() as db:
-            return db.execute(query, values).rowcount == 1
+            return db.execute(query, values).rowcount > 0
 
-    def set_claim_problem(self, user_id: int, problem: str | None) -> None:
+    def adopt_claims(self, old: str, new: str) -> int:
+        """Claims of account ``old`` become ``new``'s (the first account takes the claims of a
+        single-key sidecar), unless the member has a claim there already."""
+        with self._transaction() as db:
+            return db.execute(
+                "UPDATE OR IGNORE member_claim SET account = ? WHERE account = ?", (new, old)
+            ).rowcount
+
+    def set_claim_problem(self, user_id: int, person_id: str, problem: str | None) -> None:
         with self._transaction() as db:
             db.execute(
-                "UPDATE member_claim SET problem = ? WHERE user_id = ?", (problem, str(user_id))
+                "UPDATE member_claim SET problem = ? WHERE user_id = ? AND person_id = ?",
+                (problem, str(user_id), person_id),
             )
 
     # -- DM preferences -----------------------------------------------------------------------

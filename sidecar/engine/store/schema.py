@@ -191,6 +191,29 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX shared_link_expiry ON shared_link (expires_at);
     """,
+    # Members across accounts: a member claims one person per Immich account. Earlier claims
+    # were of the first account; they get the account '' (engine.store.members.LEGACY_CLAIMS),
+    # which the first configured account takes over at start.
+    """
+    CREATE TABLE member_claim_by_account (
+        user_id      TEXT NOT NULL,
+        account      TEXT NOT NULL,
+        person_id    TEXT NOT NULL,
+        person_name  TEXT NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN ('pending', 'approved')),
+        requested_at REAL NOT NULL,
+        decided_by   TEXT,
+        problem      TEXT,
+        PRIMARY KEY (user_id, account)
+    );
+    INSERT INTO member_claim_by_account (user_id, account, person_id, person_name, state,
+        requested_at, decided_by, problem)
+        SELECT user_id, '', person_id, person_name, state, requested_at, decided_by, problem
+        FROM member_claim;
+    DROP TABLE member_claim;
+    ALTER TABLE member_claim_by_account RENAME TO member_claim;
+    CREATE INDEX member_claim_person ON member_claim (person_id);
+    """,
 )
 
 
