@@ -15,7 +15,7 @@ import pytest
 
 from sidecar.app import Sidecar
 from sidecar.config.model import AlbumFilter, PeopleFilter, Rule, Secret
-from sidecar.discord.commands import watched_albums_line
+from sidecar.discord.status_text import watched_albums_line
 from sidecar.engine.albums.resolve import resolve_album_refs, resolve_albums
 from sidecar.engine.albums.watcher import (
     AlbumWatcher,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
 from typing import Protocol
 
 import discord
@@ -26,6 +25,7 @@ from sidecar.discord.accounts import (
     unknown_account,
 )
 from sidecar.discord.speech import member_words, reply_text
+from sidecar.discord.status_text import status_lines
 from sidecar.discord.uploads.checks import Named, upload_refusal
 from sidecar.discord.uploads.upload import AttachmentUploader, ImmichForUploads, off_sentence
 from sidecar.engine.posts.plan import Plan
@@ -35,7 +35,7 @@ from sidecar.immich.models import Person
 from sidecar.immich.permissions import MEMORIES_COMMAND, PERSON, UPLOAD
 from sidecar.messages import texts
 from sidecar.messages.posts import headline
-from sidecar.messages.render import Words, say
+from sidecar.messages.render import say
 from sidecar.messages.texts import Text
 from sidecar.targets.discord.safe import attachment_name, safe_text
 
@@ -77,10 +77,6 @@ def memories_refusal(
     if channels and (channel is None or not any(channel.matches(c) for c in channels)):
         return "memories are not shown in this channel"
     return None
-
-
-def _timestamp(moment: datetime, style: str) -> str:
-    return f"<t:{int(moment.timestamp())}:{style}>"
 
 
 async def reply(interaction: discord.Interaction, text: str, *, ephemeral: bool = False) -> None:
@@ -368,39 +364,3 @@ class ImmichGroup(app_commands.Group):
             await reply(interaction, self._say(interaction, texts.SORRY), ephemeral=True)
         except Exception:
             log.exception("could not even apologise to the user")
-
-
-def status_lines(info: StatusInfo, words: Words) -> list[str]:
-    """What ``/immich status`` says, in the member's language."""
-    if info.immich_reachable:
-        version = safe_text(info.immich_version or "?")
-        lines = [say(words, texts.STATUS_REACHABLE, {"version": version})]
-    else:
-        lines = [say(words, texts.STATUS_UNREACHABLE, {})]
-    poll = info.last_successful_poll
-    when = _timestamp(poll, "R") if poll else say(words, texts.STATUS_NEVER, {})
-    lines += [
-        say(words, texts.STATUS_POLL, {"when": when}),
-        say(words, texts.STATUS_WAITING, {"count": info.outbox_pending}),
-        say(words, texts.STATUS_FAILED, {"count": info.outbox_failed}),
-        say(words, texts.STATUS_CONFIG, {"when": _timestamp(info.config_loaded_at, "f")}),
-    ]
-    if info.albums:
-        lines.append(watched_albums_line(info.albums, words))
-    lines += [say(words, texts.STATUS_OFF, {"reason": safe_text(s)}) for s in info.features_off]
-    return lines + [safe_text(problem) for problem in info.failing_accounts]
-
-
-def watched_albums_line(
-    albums: Sequence[tuple[str, int]], words: Words | None = None, shown: int = 10
-) -> str:
-    """ "Watched albums: Holiday 2026 (1,204 assets), Family (87 assets)"."""
-    words = words or Words()
-    unnamed = say(words, texts.UNNAMED_ALBUM_STATUS, {})
-    parts = [
-        say(words, texts.STATUS_ALBUM, {"name": safe_text(name) or unnamed, "count": count})
-        for name, count in albums[:shown]
-    ]
-    if len(albums) > shown:
-        parts.append(say(words, texts.STATUS_MORE_ALBUMS, {"count": len(albums) - shown}))
-    return say(words, texts.STATUS_ALBUMS, {"albums": parts})
