@@ -4,8 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 CONFIG ?= config/config.yaml
 STAMP  := $(VENV)/.installed
-# pytest-xdist: one worker per core, and a worker that runs out of tests takes over half of
-# another's (tests/conftest.py says which tests never overlap). PARALLEL= runs in one process.
+# pytest-xdist: two workers per core (most tests wait on real time, not the CPU), each dealt an
+# equal share of the expected time, and a worker that runs out of tests takes over half of
+# another's (tests/conftest.py; it also says which tests never overlap). PARALLEL= runs in one
+# process.
 PARALLEL ?= -n auto --dist worksteal
 
 .PHONY: venv run demo test test-fast lint fmt bench tools docs schema translations clean

@@ -43,10 +43,12 @@ def write_config(
     metrics_port: int | None = None,
     extra: str = "",
     accounts: dict[str, str] | None = None,
+    fast_polls: bool = True,
 ) -> None:
     """Write a config file atomically (as an editor does: a new file renamed over the old).
     ``accounts``: account name -> the environment variable holding its key (instead of the
-    single ``api_key: ${IMMICH_API_KEY}``)."""
+    single ``api_key: ${IMMICH_API_KEY}``). ``fast_polls=False``: ``poll.fast.for: 0s`` (no
+    new-upload check after each poll either)."""
     targets = targets or "stdout: {console: true}"
     keys = (
         ["  accounts:", *(f"    {n}:\n      api_key: ${{{v}}}" for n, v in accounts.items())]
@@ -65,6 +67,7 @@ def write_config(
                 f"  lookback: {lookback}",
                 f"  settle: {settle}",
                 f"  backfill: {backfill}",
+                *([] if fast_polls else ["  fast: {for: 0s}"]),
                 "state:",
                 f"  path: {state}",
                 "metrics:",
@@ -134,8 +137,10 @@ class SidecarProcess:
         options: Sequence[str] = (),
         log_file: Path | None = None,
         run_options: Sequence[str] = (),
+        cwd: Path = REPO,
     ) -> None:
         self.config = config
+        self.cwd = cwd  # where relative paths in the config (./data/state.db) start
         self.env = env
         self.metrics_port = metrics_port
         self.options = tuple(options)
@@ -159,7 +164,7 @@ class SidecarProcess:
                 "-c",
                 str(self.config),
                 *self.run_options,
-                cwd=REPO,
+                cwd=self.cwd,
                 env=env,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log or asyncio.subprocess.PIPE,

@@ -29,6 +29,11 @@ class WrappedSidecar(SidecarProcess):
 
     MODULE = "tests.fakes.run_sidecar"
 
+    async def start(self, wait_started: bool = True) -> None:
+        self.spawned = time.monotonic()
+        self.started_in: float | None = None  # seconds from spawn to its "started" line
+        await super().start(wait_started)
+
     async def run_for(
         self, seconds: float, until: Callable[[], bool] = lambda: False
     ) -> int | None:
@@ -39,9 +44,38 @@ class WrappedSidecar(SidecarProcess):
         while self._proc.returncode is None and time.monotonic() < deadline and not until():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._proc.wait()), 0.01)
+            if self.started_in is None and any(" started: " in line for line in self.stderr):
+                self.started_in = time.monotonic() - self.spawned
         if self._proc.returncode is None:
             return None
         return await self._finish()
+
+
+@dataclass
+class Pace:
+    """How long a sidecar takes to start on this machine now, against ``usual`` (an idle one):
+    lifetimes before a kill are stretched alike, so that a kill lands as often in a start, and
+    a sidecar gets as far, on a loaded machine as on an idle one (at most ``limit`` times)."""
+
+    usual: float
+    limit: float = 2.0
+    starts: list[float] = field(default_factory=list)  # the last few, in seconds
+
+    def saw(self, process: WrappedSidecar) -> None:
+        """A sidecar was killed: how long did its start take (at least)?"""
+        took = process.started_in
+        if took is None:  # killed before it had started: it would have taken longer
+            took = time.monotonic() - process.spawned
+            if took <= max(self.starts, default=self.usual):
+                return  # says nothing new
+        self.starts = [*self.starts[-4:], took]
+
+    def typical(self) -> float:
+        """The median of the last few starts (``usual`` before the first)."""
+        return sorted(self.starts)[len(self.starts) // 2] if self.starts else self.usual
+
+    def stretch(self) -> float:
+        return min(max(self.typical() / self.usual, 1.0), self.limit)
 
 
 @dataclass

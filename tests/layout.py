@@ -25,11 +25,12 @@ MAX_MODULES_PER_FOLDER = 12
 # An area is a dotted prefix; a module belongs to the longest one that names it.
 # sidecar.messages (templates, catalogs, the words of every message) is a base layer too: it
 # knows only the Immich domain values, and every area that writes for people may use it.
-_BASE = ("sidecar.clock", "sidecar.wording", "sidecar.messages")
+_BASE = ("sidecar.clock", "sidecar.wording", "sidecar.masking", "sidecar.messages")
 _CONFIG = (*_BASE, "sidecar.config")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "sidecar.clock": (),
     "sidecar.wording": (),
+    "sidecar.masking": (),
     "sidecar.messages": ("sidecar.immich.models",),
     "sidecar.ops": (*_BASE, "sidecar.config.model"),
     # Each target kind reads its own config block: the loader asks the registry for it.
@@ -96,6 +97,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "sidecar.push",
         "sidecar.discord",
     ),
+    # init asks Immich what is there (the client, the people and album look-ups the rules use)
+    # and writes a config the loader reads back.
+    "sidecar.init": (*_CONFIG, "sidecar.ops", "sidecar.immich", "sidecar.engine"),
     "sidecar.app": (
         *_CONFIG,
         "sidecar.ops",
@@ -116,6 +120,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "sidecar.discord",
         "sidecar.doctor",
         "sidecar.app",
+        "sidecar.init",
         "sidecar.ui",
     ),
     "sidecar.__main__": ("sidecar.cli",),

@@ -87,7 +87,22 @@ def test_check_config_default_path_is_config_yaml(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["check-config"]) == 2
-    assert capsys.readouterr().err == "config/config.yaml: cannot read: No such file or directory\n"
+    err = capsys.readouterr().err
+    assert err.startswith("config/config.yaml: no config file there. Name yours with -c PATH")
+    assert "SIDECAR_CONFIG" in err and "copy the project's config/config.local.yaml" in err
+
+
+def test_a_config_yaml_beside_you_is_read_when_config_config_yaml_is_absent(
+    env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_config(tmp_path, VALID, name="config.yaml")
+    assert main(["check-config"]) == 0
+    assert capsys.readouterr().out.startswith("config.yaml: OK: ")
+    (tmp_path / "config").mkdir()
+    write_config(tmp_path / "config", VALID.replace("1h30m", "5m"), name="config.yaml")
+    assert main(["check-config"]) == 0  # config/config.yaml wins when both are there
+    assert capsys.readouterr().out.startswith("config/config.yaml: OK: ")
 
 
 def test_check_config_refuses_two_different_paths(
@@ -114,7 +129,7 @@ def test_python_dash_m_runs_the_cli() -> None:
         check=False,
     )
     assert result.returncode == 2
-    assert result.stderr == "does-not-exist.yaml: cannot read: No such file or directory\n"
+    assert result.stderr.startswith("does-not-exist.yaml: no config file there. ")
 
 
 def closed_stdout_run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,7 @@ import pytest
 from sidecar.cli.main import main
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError
-from sidecar.config.yamlsource import MAX_FILE_BYTES
+from sidecar.config.yamlfile.source import MAX_FILE_BYTES
 from tests.config_helpers import ENV, SECRETS, VALID, write_config
 
 
@@ -31,8 +31,8 @@ CASES = [
     (
         "bad-yaml",
         _replace("interval: 1h30m", "interval: [1h"),
-        "8: invalid YAML",
-        "expected ',' or ']', but got ':' (while parsing a flow sequence started on line 7)",
+        "7: invalid YAML",  # the line of the '[' left open, not the next line PyYAML stops at
+        "line 7: the '[' here is not closed with ']', or a ',' is missing (line 8 comes first)",
     ),
     (
         "wrong-type",
@@ -215,7 +215,11 @@ def test_non_utf8_bytes_point_at_their_line(
 
 def test_missing_file(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check-config", "config.yaml"]) == 2
-    assert capsys.readouterr().err == "config.yaml: cannot read: No such file or directory\n"
+    err = capsys.readouterr().err
+    assert err.startswith("config.yaml: no config file there. ")
+    # How to name another file, and how to make one.
+    for words in ("-c PATH", "SIDECAR_CONFIG", "immich-sidecar init", "config/config.example.yaml"):
+        assert words in err
 
 
 def test_directory_instead_of_file(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -94,9 +94,12 @@ async def test_the_status_page_in_chromium(sidecar_with_page):
         assert "kids" in rules and "holiday" in rules
         deliveries = await page.evaluate("document.querySelector('#deliveries').innerText")
         assert "beach.jpg" in deliveries and "kids → stdout" in deliveries
-        # the thumbnail loaded, through the password
+        # the thumbnail loaded, through the password; it is loading="lazy", which the load
+        # event does not wait for: each image's own load (or error) is awaited first
         loaded = await page.evaluate(
-            "Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)"
+            "Promise.all(Array.from(document.images).map(i => i.complete ? i : new Promise("
+            "done => { i.onload = i.onerror = () => done(i); })))"
+            ".then(images => images.map(i => i.naturalWidth > 0))"
         )
         assert loaded == [True]
         size = await page.screenshot(ARTIFACTS / "status-page.png")

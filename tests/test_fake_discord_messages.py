@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import discord
 import pytest
@@ -106,6 +107,19 @@ async def test_history_follows_discord_s_order_and_limits(fake, clients):
     assert isinstance(channel, discord.TextChannel)
     read = [m.id async for m in channel.history(after=discord.Object(ids[1]), oldest_first=True)]
     assert read == ids[2:]
+
+
+async def test_message_ids_hold_the_time_then_the_worker_as_discord_s_do(fake):
+    start = discord.utils.time_snowflake(datetime.now(UTC))
+    ids = [
+        int((await fake.post_message(fd.UPLOADS_CHANNEL, f"m{n}", dispatch=False))["id"])
+        for n in range(3)
+    ]
+    # after a cursor made from the moment before, even within its millisecond
+    assert start < ids[0] < ids[1] < ids[2]
+    assert all((i >> 17) & 0b11111 == 1 for i in ids)  # worker 1, as in Discord's example id
+    made = discord.utils.snowflake_time(ids[0])
+    assert abs(made - datetime.now(UTC)) < timedelta(seconds=5)
 
 
 async def test_history_is_emptied_when_the_intent_is_off(fake, clients):

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sidecar.cli.main import main
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Settings
-from sidecar.config.yamlsource import MAX_FILE_BYTES
+from sidecar.config.yamlfile.source import MAX_FILE_BYTES
 from tests.config_helpers import ENV, SECRETS, VALID, write_config
 
 LINE = re.compile(r"^(?P<file>[^\n]+?):(?P<line>\d+): (?P<where>[^\n]+?): (?P<message>[^\n]+)$")
@@ -305,9 +305,11 @@ def test_hostile_file_loads_or_fails_with_a_located_line(
         assert isinstance(load_settings(path, ENV), Settings)
         return
     assert code == 2
-    lines = err.splitlines()
-    assert lines and all(len(line) < 1000 for line in lines), "an error line echoes the file"
-    assert all(line.startswith("config.yaml") for line in lines), err
+    assert all(len(line) < 1000 for line in err.splitlines()), "an error line echoes the file"
+    # A YAML mistake shows its line (masked, cut short) and a caret under it: "  7 | ...".
+    shown = [line for line in err.splitlines() if re.match(r"^ +\d* \| ", line)]
+    lines = [line for line in err.splitlines() if line not in shown]
+    assert lines and all(line.startswith("config.yaml") for line in lines), err
     assert any(fragment in line for line in lines), err
     located = r"^config\.yaml: " if fragment == "file too large" else r"^config\.yaml:\d+: "
     assert all(re.match(located, line) for line in lines), err

@@ -204,6 +204,10 @@ async def test_process_survives_and_logs_each_hostile_answer_once_as_a_warning(
             rules=RULES,
             metrics_port=port,
             settle="0s",
+            # Each spoiled search is then a poll's: after a poll, the new-upload check (one
+            # search of one asset, fast polls' trigger) that fails is only said at DEBUG and
+            # tried again after the next poll, so it counts no failed poll.
+            fast_polls=False,
         )
         process = SidecarProcess(config, {"IMMICH_API_KEY": immich.api_key}, port)
         await process.start()

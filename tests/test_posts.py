@@ -12,10 +12,12 @@ import textwrap
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from sidecar.app import Sidecar
+from sidecar.config.cron import post_trigger
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError
 from sidecar.engine.posts.plan import (
@@ -450,7 +452,7 @@ async def test_a_reload_that_changes_a_cron_takes_effect(immich, tmp_path):
 def test_last_fire_is_the_schedules_last_time_today():
     from zoneinfo import ZoneInfo
 
-    from sidecar.config.checks import post_trigger
+    from sidecar.config.cron import post_trigger
 
     utc = ZoneInfo("UTC")
     trigger = post_trigger("0 9 * * *", utc)
@@ -562,13 +564,85 @@ def test_a_bad_cron_is_reported_at_its_line(tmp_path):
         """),
     )
     text = "\n".join(found)
-    assert f"{tmp_path / 'c.yaml'}:12: posts[0].cron: Error validating expression '25'" in text
-    assert "c.yaml:16: posts[1].cron: Wrong number of fields; got 4, expected 5" in text
+    assert (
+        f"{tmp_path / 'c.yaml'}:12: posts[0].cron: the hour field is '25': hours go from 0 to 23"
+    ) in text
+    assert (
+        "c.yaml:16: posts[1].cron: a cron has five fields (minute hour day month weekday), "
+        "this has 4"
+    ) in text
     assert "c.yaml:17: posts[1].targets[0]: 'stdot' is not a defined target" in text
     assert (
         "c.yaml:18: posts[1].rules[0]: 'kid' is not a defined rule (did you mean 'kids'?)" in text
     )
     assert "c.yaml:21: posts[2].cron: write the weekday ('0') with names" in text
+
+
+@pytest.mark.parametrize(
+    ("cron", "fires"),
+    [
+        ("@hourly", ["2026-03-04 10:00", "2026-03-04 11:00"]),
+        ("@daily", ["2026-03-05 00:00", "2026-03-06 00:00"]),
+        ("@midnight", ["2026-03-05 00:00", "2026-03-06 00:00"]),
+        # cron's Sunday midnight: APScheduler would read a 0 in the weekday field as Monday
+        ("@weekly", ["2026-03-08 00:00", "2026-03-15 00:00"]),
+        ("@monthly", ["2026-04-01 00:00", "2026-05-01 00:00"]),
+        ("@yearly", ["2027-01-01 00:00", "2028-01-01 00:00"]),
+        ("@annually", ["2027-01-01 00:00", "2028-01-01 00:00"]),
+        ("@Daily", ["2026-03-05 00:00", "2026-03-06 00:00"]),
+    ],
+)
+def test_cron_aliases_fire_when_cron_fires_them(cron, fires):
+    zone = ZoneInfo("Europe/Paris")
+    trigger = post_trigger(cron, zone)
+    now = datetime(2026, 3, 4, 9, 30, tzinfo=zone)  # a Wednesday
+    first = trigger.get_next_fire_time(None, now)
+    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1))
+    assert [f"{t:%Y-%m-%d %H:%M}" for t in (first, second)] == fires
+
+
+@pytest.mark.parametrize(
+    ("zone", "start", "cron", "fires"),
+    [
+        # APScheduler 3 alone skips 03-30 00:00 (it adds 24 hours to a 23-hour day).
+        ("Europe/Paris", "2026-03-28", "@daily", ["03-29 00:00", "03-30 00:00", "03-31 00:00"]),
+        ("America/New_York", "2026-03-07", "0 0 * * *", ["03-08 00:00", "03-09 00:00"]),
+        ("Europe/Paris", "2026-03-04", "@monthly", ["04-01 00:00", "05-01 00:00"]),
+        # 02:30 does not exist on 03-29 in Paris: passed over, as APScheduler documents
+        ("Europe/Paris", "2026-03-27", "30 2 * * *", ["03-28 02:30", "03-30 02:30"]),
+        # 02:30 happens twice on 10-25: once
+        ("Europe/Paris", "2026-10-23", "30 2 * * *", ["10-24 02:30", "10-25 02:30", "10-26 02:30"]),
+    ],
+)
+def test_a_schedule_keeps_the_wall_clock_across_daylight_saving(zone, start, cron, fires):
+    tz = ZoneInfo(zone)
+    trigger = post_trigger(cron, tz)
+    now = datetime.fromisoformat(f"{start}T12:00").replace(tzinfo=tz)
+    previous, found = None, []
+    for _ in fires:
+        previous = trigger.get_next_fire_time(previous, now)
+        found.append(f"{previous:%m-%d %H:%M}")
+        now = previous + timedelta(microseconds=1)
+    assert found == fires
+
+
+@pytest.mark.parametrize(
+    ("cron", "said"),
+    [
+        ("0 25 * * *", "the hour field is '25': hours go from 0 to 23"),
+        ("60 9 * * *", "the minute field is '60': minutes go from 0 to 59"),
+        ("0 9 32 * *", "the day of the month field is '32': days of the month go from 1 to 31"),
+        ("0 9 * 13 *", "the month field is '13': months go from 1 to 12"),
+        ("0 9 * foo *", "the month field is 'foo': not a month: write 1 to 12 or jan-dec"),
+        ("0 9 * * fri-xyz", "the weekday field is 'fri-xyz': not a weekday: write 0 to 6 or mon"),
+        ("x 9 * * *", "the minute field is 'x': not a minute"),
+        ("@reboot", "@reboot has no time of day for a post to run at"),
+        ("@fortnightly", "'@fortnightly' is not a cron alias (use @yearly, @monthly, @weekly, "),
+    ],
+)
+def test_a_bad_cron_names_the_field(tmp_path, cron, said):
+    found = problems(tmp_path, BASE + MEMORIES.replace('"0 9 * * *"', f'"{cron}"'))
+    assert any(f"posts[0].cron: {said}" in line for line in found), found
 
 
 def test_the_timezone_is_validated_and_defaults_to_tz_then_utc(tmp_path):

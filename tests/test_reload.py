@@ -254,3 +254,90 @@ async def test_stopping_while_a_reload_waits_for_immich_does_not_wait_for_it(env
     assert len(env.immich.api_requests(path="/api/search/person")) < 5  # it did not wait
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], [r.getMessage() for r in errors]
+
+
+# -- a reload that waits for Immich (issue 24, item 5) ---------------------------------------
+
+
+async def test_a_reload_naming_someone_immich_lacks_waits_and_applies_once_they_are_named(
+    env, sidecar, caplog
+):
+    carol = env.immich.add_person("")  # a face Immich found, nobody named yet
+    env.write(RULES.replace("[Alice]", "[Alice, Carol]"))
+    bytes_written = env.path.read_bytes()
+    assert not await sidecar.reload()
+    assert sample(sidecar, "immich_sidecar_config_last_reload_successful") == 0
+    answer = await readyz(sidecar)
+    assert answer.status_code == 503 and "waits for Carol in Immich" in answer.text
+    await poll(sidecar)
+    await poll(sidecar)  # still nobody called Carol: tried again, said once
+    assert env.rules_of(sidecar) == ("Alice",)
+    said = logged(caplog, "waiting for Carol in Immich; fix it in Immich or in the file")
+    assert len(said) == 1
+    assert len(logged(caplog, "no person called 'Carol'")) == 1
+    assert sample(sidecar, "immich_sidecar_config_reloads_total", result="failure") == 1
+
+    env.immich.name_person(carol, "Carol")  # as Immich's web app names a person
+    await poll(sidecar)
+    assert env.rules_of(sidecar) == ("Alice", "Carol")
+    assert env.path.read_bytes() == bytes_written  # nothing but Immich changed
+    assert sample(sidecar, "immich_sidecar_config_last_reload_successful") == 1
+    assert sample(sidecar, "immich_sidecar_config_reloads_total", result="success") == 1
+    assert (await readyz(sidecar)).status_code == 200
+    assert logged(caplog, "Carol in Immich now: the config change applies")
+
+
+async def test_a_waiting_reload_costs_one_look_up_per_name_a_poll(env, sidecar):
+    env.immich.reset_requests()
+    env.write(RULES.replace("[Alice]", "[Alice, Carol]"))
+    assert not await sidecar.reload()
+    # The watcher checks the edit too (one change event): let it, so it is not counted below.
+    for _ in range(250):  # bounded
+        if len(env.immich.api_requests("GET", "/api/search/person")) >= 4:
+            break
+        await asyncio.sleep(0.02)
+    assert len(env.immich.api_requests("GET", "/api/search/person")) == 4
+    env.immich.reset_requests()
+    await poll(sidecar)
+    searched = sorted(r.query["name"] for r in env.immich.api_requests("GET", "/api/search/person"))
+    assert searched == ["Alice", "Carol"]
+
+
+async def test_a_waiting_reload_waits_for_an_album_too(env, sidecar, caplog):
+    album_rule = RULES + "- name: trip\n  albums: {any: [Summer]}\n  targets: [stdout]\n"
+    env.write(album_rule)
+    assert not await sidecar.reload()
+    assert logged(caplog, "waiting for the album Summer in Immich")
+    env.immich.add_album("Summer")
+    await poll(sidecar)
+    assert [r.name for r in sidecar.settings.rules] == ["kids", "trip"]
+
+
+async def test_a_name_two_albums_share_is_rejected_not_retried(env, sidecar, caplog):
+    env.immich.add_album("Trip")
+    env.immich.add_album("trip")
+    env.write(RULES + "- name: trip\n  albums: {any: [Trip, Summer]}\n  targets: [stdout]\n")
+    assert not await sidecar.reload()
+    assert logged(caplog, "config reload rejected")
+    # Only the file can say which Trip: making Summer in Immich would not make it right.
+    assert not logged(caplog, "waiting for")
+    env.immich.add_album("Summer")
+    env.immich.reset_requests()
+    await poll(sidecar)
+    assert [r.name for r in sidecar.settings.rules] == ["kids"]
+    assert not env.immich.api_requests("GET", "/api/albums")
+    assert "rejected" in (await readyz(sidecar)).text
+
+
+async def test_an_edit_while_waiting_replaces_what_is_waited_for(env, sidecar, caplog):
+    env.write(RULES.replace("[Alice]", "[Alice, Carol]"))
+    assert not await sidecar.reload()
+    env.write(RULES.replace("[Alice]", "[Alice, Dave]"))
+    await poll(sidecar)
+    assert logged(caplog, "waiting for Dave in Immich")
+    env.immich.add_person("Carol")
+    await poll(sidecar)
+    assert env.rules_of(sidecar) == ("Alice",)  # Carol is no longer what the file needs
+    env.immich.add_person("Dave")
+    await poll(sidecar)
+    assert env.rules_of(sidecar) == ("Alice", "Dave")

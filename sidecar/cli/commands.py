@@ -33,6 +33,19 @@ OFFLINE_NOTE = (
 )
 
 
+def init(args: argparse.Namespace) -> int:
+    command = importlib.import_module("sidecar.init.command")
+    request = command.Request(
+        url=args.url,
+        api_key_file=args.api_key_file,
+        out=args.out,
+        force=args.force,
+        place=args.place,
+        default_out=args.default_out,
+    )
+    return _exit_code(command.run(request))
+
+
 def check_config(args: argparse.Namespace) -> int:
     if args.path and args.config and args.path != args.config:
         print("immich-sidecar: give the config as PATH or -c, not both", file=sys.stderr)

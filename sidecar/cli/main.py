@@ -78,5 +78,5 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _print_problems(error: ConfigError) -> None:
-    for line in error.lines():
+    for line in error.report():
         print(line, file=sys.stderr)

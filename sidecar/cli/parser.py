@@ -9,14 +9,19 @@ from typing import TYPE_CHECKING, Any
 
 from sidecar import __version__
 from sidecar.cli import commands
-from sidecar.config.durations import parse_duration
+from sidecar.config.durations import parse_duration, within
+from sidecar.init.place import PLACES
 from sidecar.ops.logging import LOG_FORMATS
 
 DEFAULT_CONFIG = "config/config.yaml"
+FALLBACK_CONFIG = "config.yaml"  # read when config/config.yaml is absent (a file beside you)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_LEVEL_HELP = "log level (default: $SIDECAR_LOG_LEVEL or INFO)"
 LOG_FORMAT_HELP = "log lines as text or one JSON object each (default: $SIDECAR_LOG_FORMAT or text)"
-CONFIG_HELP = f"config file (default: $SIDECAR_CONFIG or {DEFAULT_CONFIG})"
+MAX_SINCE = "365d"  # dry-run --since, as far back as poll.backfill may reach
+CONFIG_HELP = (
+    f"config file (default: $SIDECAR_CONFIG, else {DEFAULT_CONFIG}, else ./{FALLBACK_CONFIG})"
+)
 
 
 class _CommandParser(argparse.ArgumentParser):
@@ -69,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser
     )
     for add in (
+        _init,
         _run,
         _dry_run,
         _preview,
@@ -83,16 +89,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(
+    subparsers: Subcommands, name: str, summary: str, description: str | None = None
+) -> _CommandParser:
+    """A subcommand whose one-line summary is its entry in ``--help`` and, unless it has more to
+    say, its own help's description."""
+    return subparsers.add_parser(
+        name, help=summary, description=description or summary[:1].upper() + summary[1:] + "."
+    )
+
+
 def _default_config() -> str:
-    return os.environ.get("SIDECAR_CONFIG") or DEFAULT_CONFIG
+    """$SIDECAR_CONFIG, else config/config.yaml, else ./config.yaml when only that exists."""
+    named = os.environ.get("SIDECAR_CONFIG")
+    if named:
+        return named
+    if not os.path.exists(DEFAULT_CONFIG) and os.path.isfile(FALLBACK_CONFIG):
+        return FALLBACK_CONFIG
+    return DEFAULT_CONFIG
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", default=_default_config(), help=CONFIG_HELP)
 
 
+def _init(subparsers: Subcommands) -> None:
+    init = _command(subparsers, "init", "write a config.yaml from what your Immich has")
+    init.add_argument(
+        "--url", default=None, help="where Immich answers (default: $IMMICH_URL; asked on a tty)"
+    )
+    init.add_argument(
+        "--api-key-file",
+        default=None,
+        metavar="FILE",
+        help="a file holding the Immich API key (default: $IMMICH_API_KEY; asked on a tty)",
+    )
+    init.add_argument(
+        "--out",
+        default=_default_config(),
+        metavar="PATH",
+        help="the file to write, - for stdout (default: the file the other commands read)",
+    )
+    init.add_argument("--force", action="store_true", help="replace the file if it exists")
+    init.add_argument(
+        "--for",
+        dest="place",
+        choices=PLACES,
+        default=None,
+        help="settings for a laptop or a container (default: container inside Docker, "
+        "Podman or Kubernetes, else laptop)",
+    )
+    init.set_defaults(handler=commands.init, default_out=_default_config())
+
+
 def _run(subparsers: Subcommands) -> None:
-    run = subparsers.add_parser("run", help="watch Immich and post to Discord until stopped")
+    run = _command(subparsers, "run", "watch Immich and post to Discord until stopped")
     _config_option(run)
     run.add_argument(
         "--reset-state",
@@ -103,9 +154,7 @@ def _run(subparsers: Subcommands) -> None:
 
 
 def _dry_run(subparsers: Subcommands) -> None:
-    dry_run = subparsers.add_parser(
-        "dry-run", help="poll once and print what would be posted, posting nothing"
-    )
+    dry_run = _command(subparsers, "dry-run", "poll once and print what would be posted")
     _config_option(dry_run)
     dry_run.add_argument(
         "--since",
@@ -139,10 +188,11 @@ def _preview(subparsers: Subcommands) -> None:
 
 
 def _explain(subparsers: Subcommands) -> None:
-    explain = subparsers.add_parser(
+    explain = _command(
+        subparsers,
         "explain",
-        help="say why an asset was posted, waits, or will not be posted, rule by rule",
-        description="Reads the asset from Immich (every account that can see it) and the state "
+        "say why an asset was or was not posted, rule by rule",
+        "Reads the asset from Immich (every account that can see it) and the state "
         "file (read only: safe while run runs), then prints one block per rule: posted, queued "
         "(and what it waits for), will not post (and why), or not seen yet. Exit 0 whatever "
         "the verdict, 2 for a bad argument, 1 when Immich cannot be read.",
@@ -154,16 +204,14 @@ def _explain(subparsers: Subcommands) -> None:
 
 
 def _check_config(subparsers: Subcommands) -> None:
-    check = subparsers.add_parser("check-config", help="validate a config file and summarise it")
+    check = _command(subparsers, "check-config", "validate a config file and summarise it")
     check.add_argument("path", nargs="?", default=None, metavar="PATH", help=CONFIG_HELP)
     check.add_argument("-c", "--config", default=None, help="same as PATH")
     check.set_defaults(handler=commands.check_config, default_config=_default_config())
 
 
 def _doctor(subparsers: Subcommands) -> None:
-    doctor = subparsers.add_parser(
-        "doctor", help="check the setup against the live Immich and Discord, one line per check"
-    )
+    doctor = _command(subparsers, "doctor", "check the setup against the live Immich and Discord")
     _config_option(doctor)
     doctor.add_argument(
         "--send-test",
@@ -175,40 +223,48 @@ def _doctor(subparsers: Subcommands) -> None:
 
 
 def _schema(subparsers: Subcommands) -> None:
-    schema = subparsers.add_parser("schema", help="print the config file's JSON Schema")
+    schema = _command(subparsers, "schema", "print the config file's JSON Schema")
     schema.set_defaults(handler=commands.schema)
 
 
 def _healthcheck(subparsers: Subcommands) -> None:
-    health = subparsers.add_parser(
-        "healthcheck", help="exit 0 if the running sidecar answers /healthz on metrics.listen"
-    )
+    health = _command(subparsers, "healthcheck", "exit 0 if the running sidecar answers /healthz")
     _config_option(health)
     health.set_defaults(handler=commands.healthcheck)
 
 
 def _push(subparsers: Subcommands) -> None:
-    push = subparsers.add_parser("push", help="set up or show Immich 3.x push (workflow webhooks)")
+    push = _command(subparsers, "push", "set up or show Immich 3.x push (workflow webhooks)")
     actions = push.add_subparsers(
         dest="push_action", required=True, metavar="ACTION", parser_class=_CommandParser
     )
-    setup = actions.add_parser(
-        "setup", help="create or update the sidecar's workflow for the API key's Immich user"
-    )
+    setup = _command(actions, "setup", "create or update the sidecar's workflow in Immich")
     _config_option(setup)
     setup.add_argument(
         "--url",
         default=None,
         help="the push URL as Immich reaches it (default: http://immich-sidecar:PORT/hooks/immich)",
     )
-    status = actions.add_parser("status", help="whether the workflow exists; the last push")
+    status = _command(actions, "status", "whether the workflow exists; the last push")
     _config_option(status)
     for action in (setup, status):
         action.set_defaults(handler=commands.push)
 
 
 def _duration_argument(text: str) -> float:
+    """``--since``: a duration of at most MAX_SINCE; a bare number is asked for its unit."""
+    if text.strip().isdigit():
+        number = text.strip()
+        raise argparse.ArgumentTypeError(
+            f"{number} has no unit: add one, e.g. {number}h (hours), {number}d (days) or "
+            f"{number}m (minutes)"
+        )
     try:
-        return parse_duration(text)
+        seconds = parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    if not within(text, MAX_SINCE):
+        raise argparse.ArgumentTypeError(
+            f"{text} is longer than {MAX_SINCE}, the most it looks back"
+        )
+    return seconds

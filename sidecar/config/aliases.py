@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sidecar.config.model import KeyPath, PeopleAliases, Problem, format_key_path
-from sidecar.config.yamlsource import LineMap
+from sidecar.config.yamlfile.source import LineMap
 
 _ONE_PERSON = "a name belongs to one person (list every alias under one name)"
 

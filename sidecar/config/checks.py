@@ -4,20 +4,19 @@ zones, and what each target kind checks itself.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
-
+from sidecar.config.cron import EXAMPLE
+from sidecar.config.cron import post_trigger as post_trigger  # its former home: still here
 from sidecar.config.model import (
     KeyPath,
     Problem,
     format_key_path,
 )
 from sidecar.config.schema import suggest
-from sidecar.config.yamlsource import LineMap
+from sidecar.config.yamlfile.source import LineMap
 from sidecar.targets.registry import kind_for_spec
 
 # --- what the schema cannot say --------------------------------------------------------------
@@ -117,19 +116,6 @@ def zone_of(name: str) -> ZoneInfo | None:
         return None
 
 
-def post_trigger(cron: str, zone: ZoneInfo) -> CronTrigger:
-    """APScheduler's own reading of a five-field cron; ValueError says what is wrong."""
-    fields = cron.split()
-    # APScheduler reads a weekday number as 0 = Monday, cron as 0 = Sunday: a number would
-    # silently post on the wrong day, so only names are accepted there.
-    if len(fields) == 5 and re.search(r"\d", fields[4]):
-        raise ValueError(
-            f"write the weekday ('{fields[4]}') with names like mon-fri or sun: "
-            "cron and the scheduler disagree on what 0 means"
-        )
-    return CronTrigger.from_crontab(cron, timezone=zone)
-
-
 # Records one problem at a key path.
 _Add = Callable[[KeyPath, str], None]
 
@@ -211,7 +197,7 @@ def _check_post_cron(post: Mapping[str, Any], at: KeyPath, zone: ZoneInfo, add: 
     try:
         post_trigger(cron, zone)
     except ValueError as err:
-        add((*at, "cron"), f'{err} (expected a five-field cron like "0 9 * * *")')
+        add((*at, "cron"), f"{err} (expected five fields like {EXAMPLE})")
 
 
 def _check_post_targets(post: Mapping[str, Any], at: KeyPath, targets: object, add: _Add) -> None:

@@ -52,7 +52,8 @@ from sidecar.config.model import (
 from sidecar.config.schema import describe_kind, schema_problems
 from sidecar.config.secrets import SecretResolver
 from sidecar.config.ui import read_ui, ui_problems
-from sidecar.config.yamlsource import LineMap, decode, parse, read_config_bytes
+from sidecar.config.yamlfile.source import LineMap, decode, parse, read_config_bytes
+from sidecar.masking import without_credentials
 from sidecar.targets.registry import kind_for_spec
 
 
@@ -148,7 +149,9 @@ def _build(
         targets=MappingProxyType(
             {name: _target(name, spec, secrets) for name, spec in data["targets"].items()}
         ),
-        rules=tuple(_rule(rule, index, lines) for index, rule in enumerate(data.get("rules", []))),
+        rules=tuple(
+            _rule(rule, index, lines) for index, rule in enumerate(data.get("rules") or [])
+        ),
         timezone=timezone,
         locale=data.get("locale", "en"),
         target_words=MappingProxyType(target_words(data)),
@@ -248,7 +251,12 @@ def _immich(
     return ImmichSettings(
         url=url,
         api_key=accounts[0].api_key,
-        external_url=immich["external_url"].rstrip("/") if "external_url" in immich else url,
+        # Links in messages are opened by others: never with the URL's own user and password.
+        external_url=(
+            immich["external_url"].rstrip("/")
+            if "external_url" in immich
+            else without_credentials(url)
+        ),
         accounts=accounts,
     )
 

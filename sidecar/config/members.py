@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sidecar.config.model import KeyPath, MembersSettings, Problem, format_key_path
-from sidecar.config.yamlsource import LineMap
+from sidecar.config.yamlfile.source import LineMap
 
 
 def read_members(discord: Mapping[str, Any]) -> MembersSettings:

@@ -12,7 +12,7 @@ from typing import Any
 
 from sidecar.config.checks import zone_of
 from sidecar.config.model import KeyPath, Problem, Settings, TargetWords, format_key_path
-from sidecar.config.yamlsource import LineMap
+from sidecar.config.yamlfile.source import LineMap
 from sidecar.messages.catalogs import UnknownLanguage, catalog_of
 from sidecar.messages.checks import template_problems
 from sidecar.messages.render import Words

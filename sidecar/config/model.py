@@ -14,6 +14,9 @@ from datetime import time
 from pathlib import Path
 from typing import Protocol
 
+# Secret lives with the masking of secrets; the config model is where its readers look for it.
+from sidecar.masking import Secret as Secret
+from sidecar.masking import mask_url_credentials
 from sidecar.messages.templates import Templates
 
 KeyPath = tuple[str | int, ...]
@@ -40,6 +43,8 @@ class Problem:
     line: int | None
     where: str  # a key path like rules[0].targets, or what failed (e.g. "invalid YAML")
     message: str
+    # Lines that show the spot (the file's line with a caret under it), printed after it.
+    excerpt: tuple[str, ...] = field(default=(), compare=False)
 
     def render(self, source: str) -> str:
         location = f"{source}:{self.line}" if self.line is not None else source
@@ -49,9 +54,12 @@ class Problem:
             else (f"{location}: {self.message}")
         )
         # Keys and values echoed from the file may hold newlines, control characters or lone
-        # surrogates: escaped, a problem stays one printable line.
-        return "".join(
-            ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+        # surrogates: escaped, a problem stays one printable line. A URL's password is hidden.
+        return mask_url_credentials(
+            "".join(
+                ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                for ch in text
+            )
         )
 
 
@@ -69,28 +77,13 @@ class ConfigError(Exception):
         """One ``file:line: path: message`` line per problem."""
         return [problem.render(self.source) for problem in self.problems]
 
-
-class Secret:
-    """A secret string (API key, token, webhook URL) that never prints itself."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
+    def report(self) -> list[str]:
+        """What a person reads: each problem's line, then the file's lines it shows."""
+        return [
+            text
+            for problem in self.problems
+            for text in (problem.render(self.source), *problem.excerpt)
+        ]
 
 
 DEFAULT_ACCOUNT = "default"  # the one account of a config with a single immich.api_key

@@ -15,14 +15,16 @@ from typing import Any
 from jsonschema import (  # type: ignore[import-untyped,unused-ignore]
     Draft202012Validator,
     ValidationError,
+    validators,
 )
 
+from sidecar.config.durations import is_duration, within
 from sidecar.config.model import (
     KeyPath,
     Problem,
     format_key_path,
 )
-from sidecar.config.yamlsource import LineMap
+from sidecar.config.yamlfile.source import LineMap
 from sidecar.targets.registry import KINDS
 
 SCHEMA_RESOURCE = "config.schema.json"
@@ -45,11 +47,23 @@ def schema_text() -> str:
     return Path(__file__).parent.parent.joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
 
 
+def _max_duration(
+    _validator: Any, maximum: str, instance: Any, _schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    """``maxDuration``: the longest a duration key takes (a duration text like ``30d``)."""
+    if isinstance(instance, str) and is_duration(instance) and not within(instance, maximum):
+        yield ValidationError(f"longer than {maximum}")
+
+
+# Draft 2020-12 with the one keyword of the sidecar's own.
+_Validator = validators.extend(Draft202012Validator, {"maxDuration": _max_duration})
+
+
 @functools.cache
 def _validator() -> Draft202012Validator:
     schema = json.loads(schema_text())
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return _Validator(schema)
 
 
 # --- schema errors, in words a person can act on -------------------------------------------
@@ -143,6 +157,8 @@ def _value_problem(failure: _Failure) -> str:
     if kind == "uniqueItems" and isinstance(value, list):
         repeated = next((i for n, i in enumerate(value) if i in value[:n]), "a value")
         return f"'{repeated}' is listed twice"
+    if kind == "maxDuration":
+        return f"must be at most {expected} (got {str(value)[:40]})"
     if kind in ("pattern", "const", "minimum", "maximum", "minProperties") and custom:
         return f"{custom}{_shown(value, failure.path) if kind == 'pattern' else ''}"
     if kind in _BOUNDS:

@@ -4,8 +4,10 @@ own secret keys.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from sidecar.config.model import (
     Secret,
     format_key_path,
 )
-from sidecar.config.yamlsource import LineMap
+from sidecar.config.yamlfile.source import LineMap
 from sidecar.targets.registry import kind_for_spec
 
 MAX_SECRET_FILE_BYTES = 64 * 1024
@@ -88,3 +90,24 @@ class SecretResolver:
         if not value:
             return "", f"secret file {file_name} is empty"
         return value, None
+
+
+def secret_values(value: object) -> set[str]:
+    """Every secret held anywhere in ``value`` (settings, a section, a target), revealed: what
+    output meant for people must mask (``sidecar.masking.mask_secrets``)."""
+    found: set[str] = set()
+    stack, seen = [value], set()
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, Secret):
+            found.add(item.reveal())
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, tuple | list | frozenset | set):
+            stack.extend(item)
+    return found

@@ -19,6 +19,7 @@ from sidecar.immich.permissions import (
     Feature,
     features_in_use,
 )
+from sidecar.masking import display_url
 from sidecar.ops.checks import Check, failed, passed
 
 SUPPORTED_MAJORS = (2, 3)
@@ -51,7 +52,7 @@ def feature_check(feature: Feature, granted: frozenset[str]) -> Check:
 async def immich_checks(
     settings: Settings, client: ImmichClient, *, bot: bool, accounts: Accounts | None = None
 ) -> list[Check]:
-    url = settings.immich.url
+    url = display_url(settings.immich.url)
     try:
         version = await client.version()
     except ImmichError as err:

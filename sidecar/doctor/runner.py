@@ -13,12 +13,13 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from sidecar.config.loader import load_settings
 from sidecar.config.model import Settings
+from sidecar.config.secrets import secret_values
 from sidecar.discord.intents import ingest_checks
 from sidecar.discord.probe import GatewayProbe
 from sidecar.doctor.accounts import account_checks
@@ -30,6 +31,7 @@ from sidecar.doctor.targets import send_test, target_checks
 from sidecar.engine.accounts import Accounts
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.retry import quiet_library_retry_hooks
+from sidecar.masking import mask_secrets
 from sidecar.ops.checks import Check
 from sidecar.ops.metrics import Metrics
 
@@ -37,14 +39,15 @@ from sidecar.ops.metrics import Metrics
 class _Report:
     """Prints each check as it comes and keeps it for the verdict."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, secrets: Collection[str] = ()) -> None:
         self.out = out
         self.checks: list[Check] = []
+        self._secrets = secrets  # masked in every line, whatever a check quotes
 
     def emit(self, new: Sequence[Check]) -> None:
         for check in new:
             self.checks.append(check)
-            print(check.render(), file=self.out, flush=True)
+            print(mask_secrets(check.render(), self._secrets), file=self.out, flush=True)
 
     def verdict(self) -> int:
         bad = sum(not c.ok for c in self.checks)
@@ -63,7 +66,7 @@ async def diagnose(
     client: ImmichClient | None = None,
 ) -> int:
     """Run every check, print one line each, return the exit code (0: all passed)."""
-    report = _Report(out)
+    report = _Report(out, secret_values(settings))
     await _immich_side(settings, report, client)
     report.emit([state_check(settings.state.path)])
     await _discord_side(settings, report, send_test_to)

@@ -10,6 +10,7 @@ from sidecar.config.model import Settings
 from sidecar.engine.store.owner import RESET_FIX, StateOwner, owner_problem, read_owner
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichError
+from sidecar.masking import without_credentials
 from sidecar.ops.checks import Check, failed, passed
 
 
@@ -47,7 +48,9 @@ async def owner_checks(settings: Settings, client: ImmichClient) -> list[Check]:
         user = await client.me()
     except ImmichError as err:
         return [failed(f"could not ask Immich who the API key is ({err})", "check immich.api_key")]
-    problem = owner_problem(path, recorded, StateOwner(user.id, user.name, settings.immich.url))
+    problem = owner_problem(
+        path, recorded, StateOwner(user.id, user.name, without_credentials(settings.immich.url))
+    )
     if problem is not None:
         return [failed(problem, RESET_FIX)]
     return [passed(f"state file {path} belongs to Immich user {user.name!r}, the key's user")]

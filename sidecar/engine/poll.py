@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from sidecar.clock import utc_now
-from sidecar.config.model import Settings
+from sidecar.config.model import KeyPath, Settings, format_key_path
 from sidecar.engine.access import FeatureAccess
 from sidecar.engine.accounts import AccountPolls, Accounts
 from sidecar.engine.lookup import ConfigLookup
@@ -27,8 +27,13 @@ from sidecar.engine.reload import ConfigReloader
 from sidecar.engine.rules.matching import RuleResolutionError
 from sidecar.engine.session import ImmichSession
 from sidecar.engine.store.owner import StateOwnerError
-from sidecar.immich.errors import ImmichClientError, ImmichError, ImmichPermissionError
-from sidecar.immich.permissions import CLAIMS
+from sidecar.immich.errors import (
+    ImmichAuthError,
+    ImmichClientError,
+    ImmichError,
+    ImmichPermissionError,
+)
+from sidecar.immich.permissions import CLAIMS, KEY_SETTINGS_HINT
 from sidecar.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -121,6 +126,9 @@ class ImmichPoll:
             log.debug("Immich is still not usable (%s)", err)
             return
         self._problem = problem
+        if isinstance(err, ImmichAuthError):  # the key, not Immich: say what to change
+            log.error("Immich is not usable: %s", key_refused(self._settings(), err))
+            return
         log.error("Immich is not usable yet (%s); will try again at the next poll", err)
 
     async def poll(self) -> bool:
@@ -205,6 +213,9 @@ class ImmichPoll:
         self._stop.set()
 
     def _failed(self, err: ImmichError) -> None:
+        if isinstance(err, ImmichAuthError):  # the key was deleted while running: said once
+            self._unusable(err)
+            return
         if isinstance(err, ImmichClientError):
             log.warning("poll failed: %s", err)
         else:  # down or restarting (maybe another version comes back): said once
@@ -222,6 +233,28 @@ class ImmichPoll:
                 log.error("cannot watch: %s", problem)
         self.error = "a rule names a person Immich does not know (see the log)"
         self._metrics.poll_runs.labels(result="failure").inc()
+
+
+def key_refused(settings: Settings, err: ImmichError) -> str:
+    """What a 401 means and what to change: the key where the config gives it, made anew in
+    Immich, then a restart (the sidecar keeps trying meanwhile: a key restored in Immich works
+    again without one)."""
+    accounts = settings.immich.accounts
+    base: KeyPath = ("immich", "accounts", accounts[0].name) if len(accounts) > 1 else ("immich",)
+    key = next(
+        (k for k in ("api_key", "api_key_file") if (*base, k) in settings.lines),
+        "api_key",
+    )
+    path = (*base, key)
+    line = settings.lines.get(path)
+    where = f"{settings.source}:{line}" if line is not None else str(settings.source)
+    given = "the file it names holds" if key == "api_key_file" else "it holds"
+    return (
+        f"Immich refused the API key ({err}). Check {format_key_path(path)} ({where}): "
+        f"{given} a key that is wrong, expired or deleted in Immich. Create a key in "
+        f"{KEY_SETTINGS_HINT}, put it there (or in the environment variable the file names), "
+        "and restart the sidecar; until then it tries again at every poll"
+    )
 
 
 class PollJob:

@@ -5,10 +5,16 @@ place, whenever the watcher reports a change, and before every poll, so an edit 
 not one made before the watcher was armed, nor one whose change event came while a reload
 could not finish.
 
-- A file that is invalid, or names a person Immich does not know, is *rejected*: logged once,
-  the running config stays, and it is not tried again until the file changes.
-- A valid file whose people cannot be looked up because Immich did not answer is *pending*:
+- A file that is invalid, or wrong in a way only the file can fix (a person name two people in
+  Immich share), is *rejected*: logged once, the running config stays, and it is not tried
+  again until the file changes.
+- A valid file whose names cannot be looked up because Immich did not answer is *pending*:
   tried again at every check (so before every poll) until it applies or the file changes.
+- A valid file refused only because Immich lacks a person, album or account it names
+  (``RuleResolutionError.waiting_on``, the problems marked ``NotInImmich``) is pending too,
+  *waiting* for those names: said once ("waiting for Carol in Immich; fix it in Immich or in
+  the file"), tried again at every check, and applied as soon as Immich has them, with no
+  change to the file. A check whose answer names other missing names says so again.
 - A file whose bytes are the running config's again (a rejected edit undone) ends the failure:
   ``config_last_reload_successful`` is 1 again and ``config_reloads_total{result="unchanged"}``
   counts it.
@@ -29,7 +35,7 @@ from watchfiles import Change, awatch
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, Settings
 from sidecar.engine.rules.accounts import AccountRules
-from sidecar.engine.rules.matching import RuleResolutionError
+from sidecar.engine.rules.matching import NotInImmich, RuleResolutionError
 from sidecar.engine.store.database import Store
 from sidecar.immich.errors import ImmichError
 from sidecar.ops.metrics import Metrics
@@ -81,6 +87,7 @@ class ConfigReloader:
         self._lock = asyncio.Lock()  # the watcher and the poll job both check
         self._running_hash = running.content_hash
         self._pending: Settings | None = None  # valid, waiting for Immich to look people up
+        self._waiting: tuple[NotInImmich, ...] = ()  # what Immich lacks for the pending one
         self._rejected: str | None = None  # hash of the file that was rejected
         self._failed = False  # config_last_reload_successful is 0
         # Why the file on disk is not the running config (file:line: key: problem lines)
@@ -91,6 +98,11 @@ class ConfigReloader:
         """Why the file is not the running config (None when it is), for /readyz."""
         if self._rejected is not None:
             return "the config file was rejected (see the log); the previous config still runs"
+        if self._pending is not None and self._waiting:
+            return (
+                f"a config change waits for {waiting_for(self._waiting)} in Immich; the "
+                "previous config still runs"
+            )
         if self._pending is not None:
             return "a config change waits for Immich to look its people up"
         return None
@@ -141,6 +153,7 @@ class ConfigReloader:
         digest = file_hash(self._path) or UNREADABLE
         if digest == self._running_hash:
             self._pending = self._rejected = None
+            self._waiting = ()
             self.last_error = ()
             if self._failed:
                 log.info("the config file matches the running config again")
@@ -156,12 +169,14 @@ class ConfigReloader:
                 else (load_settings(self._path))
             )
             rules = await self._resolve(new)
-        except (ConfigError, RuleResolutionError) as err:
-            for problem in err.lines():
-                log.error("config reload rejected, keeping the running config: %s", problem)
-            self._pending, self._rejected = None, digest
-            self.last_error = tuple(err.lines())
-            self._mark(success=False)
+        except RuleResolutionError as err:
+            if err.waiting_on:
+                self._wait_for(new, err.waiting_on)
+            else:
+                self._reject(digest, err.lines())
+            return False
+        except ConfigError as err:
+            self._reject(digest, err.lines())
             return False
         except ImmichError as err:
             if pending is not None and pending.content_hash == new.content_hash:
@@ -172,13 +187,16 @@ class ConfigReloader:
                 "trying again before every poll",
                 err,
             )
-            self._pending, self._rejected = new, None
+            self._pending, self._rejected, self._waiting = new, None, ()
             self.last_error = (f"postponed: cannot look people up in Immich ({err})",)
             self._mark(success=False)
             return False
         await self._apply(new, rules)
+        if self._waiting and new is pending:
+            log.info("%s in Immich now: the config change applies", waiting_for(self._waiting))
         self._running_hash = new.content_hash
         self._pending = self._rejected = None
+        self._waiting = ()
         self.last_error = ()
         self._mark(success=True)
         log.info(
@@ -187,6 +205,33 @@ class ConfigReloader:
             count(len(new.targets), "target"),
         )
         return True
+
+    def _reject(self, digest: str, problems: list[str]) -> None:
+        for problem in problems:
+            log.error("config reload rejected, keeping the running config: %s", problem)
+        self._pending, self._rejected, self._waiting = None, digest, ()
+        self.last_error = tuple(problems)
+        self._mark(success=False)
+
+    def _wait_for(self, new: Settings, missing: tuple[NotInImmich, ...]) -> None:
+        """Keep ``new`` pending until Immich has what it names; said once for each file and
+        set of missing names."""
+        same_file = self._pending is not None and self._pending.content_hash == new.content_hash
+        before = {(m.kind, m.name) for m in self._waiting} if same_file else set()
+        self._pending, self._rejected, self._waiting = new, None, missing
+        self.last_error = tuple(f"waiting for Immich: {problem}" for problem in missing)
+        if before == {(m.kind, m.name) for m in missing}:
+            log.debug("config reload still waits for %s in Immich", waiting_for(missing))
+            return
+        if not same_file:
+            for problem in missing:
+                log.error("config reload waits, keeping the running config: %s", problem)
+            self._mark(success=False)
+        log.warning(
+            "waiting for %s in Immich; fix it in Immich or in the file (tried again before "
+            "every poll)",
+            waiting_for(missing),
+        )
 
     def _mark(self, *, success: bool, result: str | None = "") -> None:
         self._failed = not success
@@ -197,6 +242,14 @@ class ConfigReloader:
             self._metrics.config_reloads.labels(
                 result=result or ("success" if success else "failure")
             ).inc()
+
+
+def waiting_for(missing: tuple[NotInImmich, ...]) -> str:
+    """``Carol``, ``Carol and the album Summer``: what a waiting reload needs from Immich."""
+    names = list(
+        dict.fromkeys(m.name if m.kind == "person" else f"the {m.kind} {m.name}" for m in missing)
+    )
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def warn_restart_only(old: Settings, new: Settings) -> None:

@@ -38,6 +38,7 @@ from sidecar.immich.retry import (
     RetryPolicy,
     retry_after_seconds,
 )
+from sidecar.masking import mask_secrets
 from sidecar.ops.logging import log_fields
 from sidecar.ops.metrics import Metrics
 
@@ -372,8 +373,7 @@ class Transport:
         )
 
     def _redact(self, text: str) -> str:
-        key = self._api_key.reveal()
-        return text.replace(key, "********") if key else text
+        return mask_secrets(text, [self._api_key.reveal()])
 
 
 def _declared_size(response: httpx.Response) -> int | None:

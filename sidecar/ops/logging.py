@@ -15,6 +15,8 @@ from typing import Any, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
+from sidecar.masking import mask_url_credentials
+
 LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FIELDS = frozenset({"rule", "target", "endpoint", "reason", "asset_id"})
@@ -32,13 +34,27 @@ def log_fields(**fields: str | int | None) -> dict[str, str | int]:
     return {key: value for key, value in fields.items() if value is not None}
 
 
+class _MaskingFormatter(logging.Formatter):
+    """Another formatter's lines with the password of every URL in them hidden: a URL given as
+    ``http://user:password@host`` may reach a log line through any library's message."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_url_credentials(self._inner.format(record))
+
+
 def formatter(log_format: str) -> logging.Formatter:
     if log_format == "json":
-        return JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        return _MaskingFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
         )
-    return logging.Formatter(TEXT_FORMAT)
+    return _MaskingFormatter(logging.Formatter(TEXT_FORMAT))
 
 
 def configure_logging(level: str, log_format: str = "text", stream: TextIO | None = None) -> None:

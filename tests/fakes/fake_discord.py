@@ -1187,12 +1187,19 @@ class FakeDiscord:
         await ws.send_str(json.dumps({"op": 0, "t": event, "s": self._seq, "d": data}))
 
 
+# Below the time, a Discord id holds the internal worker (bits 21-17) and process (16-12) that
+# made it and an increment (Discord's documented example 175928847299117063: worker 1, process
+# 0, increment 7). The fake is worker 1: a client's ``time_snowflake(moment)``, all those bits 0,
+# names the start of a millisecond, and a message made in that millisecond comes after it.
+WORKER_BITS = 1 << 17
+
+
 def _snowflakes() -> Iterator[int]:
     """Ids as Discord makes them: the time in their top bits, so that a later message has a
-    larger id (history reads and "after" depend on it), and unique."""
+    larger id (history reads and "after" depend on it), the worker below, and unique."""
     last = 0
     while True:
-        last = max(last + 1, discord.utils.time_snowflake(datetime.now(UTC)))
+        last = max(last + 1, discord.utils.time_snowflake(datetime.now(UTC)) | WORKER_BITS)
         yield last
 
 

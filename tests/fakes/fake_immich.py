@@ -163,6 +163,7 @@ _PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/api/people"): "person.read",
     ("GET", "/api/search/person"): "person.read",
     ("GET", "/api/people/{id}"): "person.read",
+    ("PUT", "/api/people/{id}"): "person.update",
     ("GET", "/api/people/{id}/thumbnail"): "person.read",
     ("GET", "/api/people/{id}/statistics"): "person.statistics",
     ("GET", "/api/assets/{id}/thumbnail"): "asset.view",
@@ -817,6 +818,12 @@ class FakeImmich:
         self._people[person.id] = person
         return person.id
 
+    def name_person(self, person_id: str, name: str) -> None:
+        """Give a person a name, as ``PUT /people/{id}`` from Immich's web app does."""
+        person = self._people[person_id]
+        person.name = name
+        person.updated_at = _now()
+
     def run_memory_job(self, today: date | None = None) -> int:
         """Immich's nightly ``memory-create``: one ``on_this_day`` memory per past year with
         timeline photos taken on that month-day, for today and 3 days either side; like
@@ -1275,6 +1282,7 @@ class FakeImmich:
         app.router.add_get("/api/people", self._people_list)
         app.router.add_get("/api/search/person", self._search_person)
         app.router.add_get("/api/people/{id}", self._person)
+        app.router.add_put("/api/people/{id}", self._person_update)
         app.router.add_get("/api/people/{id}/thumbnail", self._person_thumbnail)
         app.router.add_get("/api/people/{id}/statistics", self._person_statistics)
         app.router.add_get("/api/assets/{id}/thumbnail", self._asset_thumbnail)
@@ -1737,6 +1745,29 @@ class FakeImmich:
 
     async def _person(self, request: web.Request) -> web.Response:
         return web.json_response(self._person_json(self._find_person(request)))
+
+    async def _person_update(self, request: web.Request) -> web.Response:
+        """``PUT /people/{id}`` (updatePerson): what Immich's web app sends when someone names
+        a person, hides them or sets their birthday; fields it does not know are ignored."""
+        person = self._find_person(request)
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            raise _ApiError(400, ["body must be a JSON object"])
+        if "name" in body:
+            if not isinstance(body["name"], str):
+                raise _ApiError(400, ["name must be a string"])
+            person.name = body["name"]
+        if "isHidden" in body:
+            if not isinstance(body["isHidden"], bool):
+                raise _ApiError(400, ["isHidden must be a boolean value"])
+            person.is_hidden = body["isHidden"]
+        if "birthDate" in body:
+            born = body["birthDate"]
+            if born is not None and not (isinstance(born, str) and _PLAIN_DATE.match(born)):
+                raise _ApiError(400, ["birthDate must be a valid ISO 8601 date string"])
+            person.birth_date = date.fromisoformat(born) if born else None
+        person.updated_at = _now()
+        return web.json_response(self._person_json(person))
 
     async def _person_thumbnail(self, request: web.Request) -> web.Response:
         if self.is_v3:  # 3.x: 404 for an unknown person too; 2.x: the access check's 400

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from sidecar.config.model import Rule
-from sidecar.engine.rules.matching import CompiledRule, RuleResolutionError
+from sidecar.engine.rules.matching import CompiledRule, NotInImmich, RuleResolutionError
 from sidecar.immich.models import Album, AlbumSummary, ServerVersion, is_immich_id
 
 
@@ -60,9 +60,11 @@ def resolve_album_ref(
         for album in known:
             if album.id.lower() == reference.lower():
                 return album.id, ""
-        return None, (
+        return None, NotInImmich(
             f"no album with id {reference} is visible to the API key (owned or shared with its "
-            "user)"
+            "user)",
+            "album",
+            reference,
         )
     exact = [a for a in known if a.name.casefold() == reference.casefold()]
     if len(exact) == 1:
@@ -79,7 +81,9 @@ def resolve_album_ref(
         if reference.casefold() in n.casefold() or n.casefold() in reference.casefold()
     ] or names
     hint = f"albums: {', '.join(repr(n) for n in close[:8])}" if close else "the key sees no albums"
-    return None, f"no album called {reference!r} in Immich ({hint}); {NOT_VISIBLE}"
+    return None, NotInImmich(
+        f"no album called {reference!r} in Immich ({hint}); {NOT_VISIBLE}", "album", reference
+    )
 
 
 def resolve_album_refs(
@@ -102,7 +106,12 @@ def resolve_album_refs(
             if album_id is not None:
                 ids.add(album_id)
             else:
-                problems.append(f"{album_where(source, rule, index, position)}: {problem}")
+                line = f"{album_where(source, rule, index, position)}: {problem}"
+                problems.append(
+                    NotInImmich(line, problem.kind, problem.name)
+                    if isinstance(problem, NotInImmich)
+                    else line
+                )
         resolved[rule.name] = frozenset(ids)
     return resolved, problems
 

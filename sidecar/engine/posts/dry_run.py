@@ -11,7 +11,8 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from sidecar.clock import utc_now
-from sidecar.config.checks import post_trigger, zone_of
+from sidecar.config.checks import zone_of
+from sidecar.config.cron import post_trigger
 from sidecar.config.loader import load_settings
 from sidecar.config.messages import words_for
 from sidecar.config.model import ConfigError, Post, Settings

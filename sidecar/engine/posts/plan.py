@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from sidecar.config.checks import post_trigger, zone_of
+from sidecar.config.checks import zone_of
+from sidecar.config.cron import post_trigger
 from sidecar.config.model import Settings
 from sidecar.immich.models import Asset, Memory, Person
 from sidecar.messages.posts import headline

@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from sidecar.clock import utc_now
-from sidecar.config.checks import post_trigger, zone_of
+from sidecar.config.checks import zone_of
+from sidecar.config.cron import post_trigger
 from sidecar.config.model import PeopleAliases, Post, Settings
 from sidecar.engine.access import FeatureAccess, missing_permission
 from sidecar.engine.posts.accounts import PostSource

@@ -20,6 +20,7 @@ from sidecar.config.model import DEFAULT_ACCOUNT, KeyPath, PeopleAliases, Rule, 
 from sidecar.engine.rules.matching import (
     NO_ALIASES,
     CompiledRule,
+    NotInImmich,
     RuleResolutionError,
     compile_rules,
     exact_people,
@@ -226,8 +227,13 @@ def _nowhere_problems(
                 elsewhere = [a for a in found_in.get(name, ()) if a not in allowed]
                 if elsewhere:
                     problems.append(
-                        f"{where}: {name!r} is only in account {', '.join(elsewhere)}, which "
-                        f"this rule does not watch (accounts: {', '.join(rule.accounts)})"
+                        NotInImmich(
+                            f"{where}: {name!r} is only in account {', '.join(elsewhere)}, "
+                            f"which this rule does not watch (accounts: "
+                            f"{', '.join(rule.accounts)})",
+                            "person",
+                            name,
+                        )
                     )
                     continue
                 similar = sorted(
@@ -235,8 +241,12 @@ def _nowhere_problems(
                 )
                 hint = f" (similar names: {', '.join(repr(n) for n in similar[:8])})"
                 problems.append(
-                    f"{where}: no person called {name!r} in any Immich account"
-                    + (hint if similar else "")
+                    NotInImmich(
+                        f"{where}: no person called {name!r} in any Immich account"
+                        + (hint if similar else ""),
+                        "person",
+                        name,
+                    )
                 )
     return problems
 

@@ -103,6 +103,23 @@ class Miss:
     faces_may_come: bool = False
 
 
+class NotInImmich(str):
+    """A problem line about a name Immich does not know (yet): a person, an album or an account
+    the config names. Naming the person or making the album in Immich fixes it as well as
+    editing the file does, so a reload refused only for these waits for Immich
+    (``engine.reload``) instead of waiting for the file to change. A plain ``str`` everywhere
+    else: problem lists carry it through every merge unchanged."""
+
+    kind: str  # "person", "album" or "account"
+    name: str
+
+    def __new__(cls, text: str, kind: str, name: str) -> NotInImmich:
+        line = super().__new__(cls, text)
+        line.kind = kind
+        line.name = name
+        return line
+
+
 class RuleResolutionError(Exception):
     """A person named in a rule is unknown to Immich or ambiguous."""
 
@@ -112,6 +129,14 @@ class RuleResolutionError(Exception):
 
     def lines(self) -> list[str]:
         return list(self.problems)
+
+    @property
+    def waiting_on(self) -> tuple[NotInImmich, ...]:
+        """The names Immich lacks, when they are all that is wrong (else empty): the config is
+        right as soon as Immich has them."""
+        if self.problems and all(isinstance(p, NotInImmich) for p in self.problems):
+            return tuple(p for p in self.problems if isinstance(p, NotInImmich))
+        return ()
 
 
 def compile_rules(
@@ -185,7 +210,9 @@ def resolve_people(
         return tuple(dict.fromkeys(p.id for p in exact))
     names = sorted({p.name for p in candidates if p.name})
     hint = f" (similar names: {', '.join(repr(n) for n in names[:8])})" if names else ""
-    problems.append(f"{where}: no person called {reference!r} in Immich{hint}")
+    problems.append(
+        NotInImmich(f"{where}: no person called {reference!r} in Immich{hint}", "person", reference)
+    )
     return ()
 
 

@@ -221,6 +221,26 @@ class OutboxTables:
             failed=totals.get("failed", 0),
         )
 
+    def delivery_states(
+        self, keys: Iterable[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], str]:
+        """The state (pending, sent or failed) of each (rule, target, asset id) that has an
+        outbox row; reads only (the dry run asks)."""
+        wanted = set(keys)
+        assets = sorted({asset_id for _rule, _target, asset_id in wanted})
+        found: dict[tuple[str, str, str], str] = {}
+        for start in range(0, len(assets), 500):
+            chunk = assets[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for rule, target, asset_id, state in self._db.execute(
+                "SELECT rule, target, asset_id, state FROM outbox "  # noqa: S608 - placeholders
+                f"WHERE asset_id IN ({marks})",
+                chunk,
+            ):
+                if (rule, target, asset_id) in wanted:
+                    found[(rule, target, asset_id)] = state
+        return found
+
     def rows(self) -> list[OutboxRow]:
         """Every outbox row, oldest first (for the status command and tests)."""
         return [

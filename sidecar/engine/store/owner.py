@@ -20,6 +20,7 @@ from pathlib import Path
 from sidecar.engine.store.database import Store
 from sidecar.engine.store.schema import StoreError
 from sidecar.immich.models import ImmichUser
+from sidecar.masking import without_credentials
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def owner_problem(path: Path, recorded: StateOwner, current: StateOwner) -> str 
 def check_owner(store: Store, user: ImmichUser, url: str) -> None:
     """Adopt the state file for ``user`` the first time (a new file, or one older than this
     record), keep the address current, and raise StateOwnerError for another user's file."""
-    current = StateOwner(user.id, user.name, url)
+    current = StateOwner(user.id, user.name, without_credentials(url))
     text = store.get_meta(OWNER_KEY)
     recorded = StateOwner.from_json(text) if text is not None else None
     if recorded is not None:
@@ -78,7 +79,9 @@ def check_owner(store: Store, user: ImmichUser, url: str) -> None:
         if recorded == current:
             return
         if recorded.url != current.url:
-            log.info("Immich is now at %s (the state file knew it at %s)", url, recorded.url)
+            log.info(
+                "Immich is now at %s (the state file knew it at %s)", current.url, recorded.url
+            )
     store.set_meta(OWNER_KEY, current.to_json())
 
 

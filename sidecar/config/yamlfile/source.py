@@ -19,12 +19,20 @@ import yaml
 
 from sidecar.config.model import KeyPath, Problem
 from sidecar.config.model import format_key_path as _where
+from sidecar.config.yamlfile.words import yaml_problem
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 32
 MAX_ALIASES = 100
 MAX_VALUES = 100_000
 
+MISSING_CONFIG = (
+    "no config file there. Name yours with -c PATH or the environment variable "
+    "SIDECAR_CONFIG (without either, config/config.yaml is read, else ./config.yaml). To make "
+    "one, run `immich-sidecar init` (it writes one from what your Immich has), or copy the "
+    "project's config/config.local.yaml (on a laptop) or config/config.example.yaml (in "
+    "Docker) to config/config.yaml"
+)
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _ENV_REFERENCE = re.compile(
@@ -70,6 +78,8 @@ def read_config_bytes(path: Path) -> tuple[bytes | None, Problem | None]:
             return None, Problem(None, "", "cannot read: not a regular file")
         with path.open("rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        return None, Problem(None, "", MISSING_CONFIG)
     except OSError as exc:
         return None, Problem(None, "", f"cannot read: {exc.strerror or exc}")
     if len(data) > MAX_FILE_BYTES:
@@ -94,7 +104,7 @@ def parse(text: str, environ: Mapping[str, str]) -> Document:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        return Document(None, LineMap(), [_yaml_problem(exc, text)])
+        return Document(None, LineMap(), [yaml_problem(exc, text)])
     except RecursionError:
         return Document(None, LineMap(), [Problem(None, "", f"nested more than {MAX_DEPTH} deep")])
     builder = _Builder(environ)
@@ -125,25 +135,8 @@ def _check_structure(text: str) -> Problem | None:
                 if aliases > MAX_ALIASES:
                     return Problem(line, "structure", f"more than {MAX_ALIASES} YAML aliases (*)")
     except yaml.YAMLError as exc:
-        return _yaml_problem(exc, text)
+        return yaml_problem(exc, text)
     return None
-
-
-def _yaml_problem(exc: yaml.YAMLError, text: str) -> Problem:
-    # Only PyYAML's short texts: str(exc) would quote the offending line, maybe a secret.
-    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow; no mark
-        where = text.count("\n", 0, exc.position) + 1
-        return Problem(where, "invalid YAML", f"character {exc.character!r} is not allowed in YAML")
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    line = mark.line + 1 if mark is not None else None
-    problem = getattr(exc, "problem", None) or "cannot parse"
-    context = getattr(exc, "context", None)
-    context_mark = getattr(exc, "context_mark", None)
-    if "'\\t'" in problem:
-        return Problem(line, "invalid YAML", "tab character found; indent with spaces, not tabs")
-    if context and context_mark is not None and context_mark.line + 1 != line:
-        context = f"{context} started on line {context_mark.line + 1}"
-    return Problem(line, "invalid YAML", f"{problem} ({context})" if context else problem)
 
 
 class _Builder:
