@@ -21,7 +21,7 @@ import discord.http
 import yarl
 
 from sidecar.cli.main import main
-from sidecar.config import checks
+from sidecar.config import cron
 from sidecar.engine.dispatch import dispatcher as dispatch
 
 DISCORD_URL_VAR = "FAKE_DISCORD_URL"
@@ -47,18 +47,18 @@ def compress_retry_backoff(spec: str) -> None:
 
 
 def fire_crons_at_seconds(seconds: str) -> None:
-    """Every trigger the product reads from a five-field cron (``checks.post_trigger``, the one
-    reading of ``posts[].cron``) also gets this seconds field; the five fields keep their
-    meaning and their checks."""
-    if not hasattr(checks, "CronTrigger"):  # the product reads crons elsewhere now: say so
-        raise SystemExit("run_sidecar: sidecar.config.checks no longer reads crons")
-    five_fields = checks.CronTrigger
+    """Every trigger the product reads from a five-field cron (``cron.post_trigger``, the one
+    reading of ``posts[].cron``, and the wall-clock twin it schedules by) also gets this seconds
+    field; the five fields keep their meaning and their checks."""
+    if not hasattr(cron, "CronTrigger"):  # the product reads crons elsewhere now: say so
+        raise SystemExit("run_sidecar: sidecar.config.cron no longer reads crons")
+    five_fields = cron.CronTrigger
 
     class AtSeconds(five_fields):  # type: ignore[misc,valid-type]  # apscheduler is untyped
         def __init__(self, **fields: Any) -> None:
             super().__init__(**{**fields, "second": seconds})
 
-    checks.CronTrigger = AtSeconds
+    cron.CronTrigger = AtSeconds
 
 
 def run(argv: Sequence[str]) -> int:
