@@ -162,6 +162,10 @@ async def test_an_interaction_carries_the_members_client_language(fake, clients)
     client = Hearing(content=False)
     clients.append(client)
     await connected(client)
+    # the fake builds an interaction from the registered command, as Discord's client does
+    status = {"type": 1, "name": "status", "description": "status"}
+    command = {"name": "immich", "description": "immich", "type": 1, "options": [status]}
+    await client.http.bulk_upsert_guild_commands(fd.APP_ID, fd.GUILD_ID, [command])
     await fake.interact([{"type": 1, "name": "status", "options": []}], locale="de")
     await fake.interact([{"type": 1, "name": "status", "options": []}])
     await fake.wait_for(lambda: len(seen) == 2)

@@ -172,9 +172,13 @@ def _dry_run(subparsers: Subcommands) -> None:
 
 
 def _preview(subparsers: Subcommands) -> None:
-    preview = subparsers.add_parser(
+    preview = _command(
+        subparsers,
         "preview",
-        help="render one message of a rule or post as each of its targets would send it",
+        "show a rule's or post's message as its targets send it",
+        "Renders one message of the rule or post from sample data (or --asset), in each of "
+        "its targets' languages and exactly as each target would send it: the JSON body for "
+        "webhooks and the console, the Discord payload for Discord targets. Sends nothing.",
     )
     _config_option(preview)
     preview.add_argument("name", metavar="RULE_OR_POST", help="a rule's or a post's name")
