@@ -958,6 +958,32 @@ async def test_v2_has_workflows_but_no_webhook_action() -> None:
         assert immich.workflows.calls == []
 
 
+async def test_v3_without_its_core_plugin_knows_no_webhook_step() -> None:
+    """A 3.1.0 whose image lacks plugins/immich-plugin-core: no plugin listed, and a workflow
+    with the webhook step is refused with Immich's own words (checked on a real server)."""
+    spec = require_spec("3.0.3")
+    async with (
+        FakeImmich(version=(3, 1, 0), core_plugin=False) as immich,
+        client_for(immich) as http,
+    ):
+        plugins = (await http.get("/plugins")).json()
+        validate_response(spec, "get", "/api/plugins", 200, plugins)
+        assert plugins == []
+        refused = await http.post("/workflows", json=workflow_body("http://127.0.0.1:9/hook"))
+        assert refused.status_code == 400
+        assert refused.json() == {"message": "Unknown method immich-plugin-core#webhook"}
+        bare = await http.post("/workflows", json={"trigger": "AssetCreate", "steps": []})
+        assert bare.status_code == 201  # a workflow without steps names no method
+        update = await http.put(
+            f"/workflows/{bare.json()['id']}", json=workflow_body("http://127.0.0.1:9/hook")
+        )
+        assert update.json() == {"message": "Unknown method immich-plugin-core#webhook"}
+    async with FakeImmich(version=(3, 1, 0)) as immich, client_for(immich) as http:
+        (core,) = (await http.get("/plugins")).json()
+        assert core["name"] == "immich-plugin-core"
+        assert [m["key"] for m in core["methods"]] == ["immich-plugin-core#webhook"]
+
+
 async def test_workflows_need_the_workflow_permissions() -> None:
     async with (
         FakeImmich(version=(3, 1, 0), permissions=["asset.read"]) as immich,

@@ -11,11 +11,13 @@ import httpx
 import pytest
 
 from sidecar.cli.main import main
+from sidecar.clock import utc_now
 from sidecar.config.loader import load_settings
 from sidecar.config.model import ConfigError, PushSettings, Secret, Settings
 from sidecar.engine.store.cursors import LAST_PUSH_KEY
 from sidecar.engine.store.database import Store
 from sidecar.immich.client import ImmichClient
+from sidecar.immich.permissions import PUSH_SETUP
 from sidecar.ops.metrics import Metrics
 from sidecar.push.receiver import MAX_BODY_BYTES, PushEvent, PushReceiver, parse_push
 from sidecar.push.setup import WORKFLOW_NAME, run, setup, status
@@ -199,6 +201,45 @@ async def test_push_setup_names_the_missing_key_permission(tmp_path: Path) -> No
             outcome = await setup(settings, client, None)
         assert not outcome.ok
         assert "lacks workflow.create, workflow.update" in outcome.lines[0]
+
+
+@pytest.mark.parametrize("permissions", [["all"], [*PUSH_SETUP.permissions]])
+async def test_push_setup_on_3_1_without_its_core_plugin_names_it(
+    tmp_path: Path, permissions: list[str]
+) -> None:
+    """Issue 28 item 8: the plugin is named with what to do, whether the key may list plugins
+    (asked first) or not (Immich's 400 to the create); doctor and push status say the same."""
+    from sidecar.doctor.runner import diagnose
+
+    async with FakeImmich(version=(3, 1, 0), core_plugin=False, permissions=permissions) as immich:
+        settings = load_settings(config(tmp_path, immich.url), ENV)
+        async with ImmichClient(immich.url, Secret(immich.api_key), Metrics()) as client:
+            outcome = await setup(settings, client, None)
+            shown = await status(settings, client, utc_now())
+            doctor = io.StringIO()
+            await diagnose(settings, doctor, client=client)
+        assert not outcome.ok and immich.workflows.workflows == {}
+        (line,) = outcome.lines
+        assert line.startswith("Immich 3.1.0 cannot push: its core plugin immich-plugin-core")
+        assert "official immich-server image" in line and "push setup` again" in line
+        assert "Immich: Immich" not in line and "HTTP 400" not in line
+        if "all" in permissions:  # the plugins could be listed: everyone says it
+            assert not shown.ok and line in shown.lines[0]
+            assert "has no webhook step (immich-plugin-core is not loaded)" in shown.lines[0]
+            assert line in doctor.getvalue() and "✗ push: Immich 3.1.0 has no webhook" in (
+                doctor.getvalue()
+            )
+        else:  # they could not: the status still sends to push setup, which tells
+            assert "push setup" in shown.lines[0]
+
+
+def test_an_immich_error_is_said_once_not_as_immich_immich(tmp_path: Path, monkeypatch) -> None:
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    out = io.StringIO()
+    assert run(config(tmp_path, immich="http://127.0.0.1:9"), "setup", out=out) == 1
+    assert out.getvalue().startswith("Immich GET /api/server/version:")
+    assert "Immich: Immich" not in out.getvalue()
 
 
 async def test_push_status_shows_the_workflow_and_the_last_push(tmp_path: Path) -> None:

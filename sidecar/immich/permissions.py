@@ -137,7 +137,8 @@ PUSH_SETUP = Feature(
     "push_setup",
     "push setup",
     ("workflow.read", "workflow.create", "workflow.update"),
-    "GET /workflows, POST /workflows, PUT /workflows/{id} (push status and doctor: GET only)",
+    "GET /workflows, POST /workflows, PUT /workflows/{id} (push status and doctor: GET only); "
+    "GET /plugins when the key also has plugin.read (is the webhook step there?)",
 )
 INGEST = Feature(
     "ingest",

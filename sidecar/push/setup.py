@@ -20,8 +20,8 @@ from sidecar.config.model import PushSettings, Settings
 from sidecar.engine.store.cursors import LAST_PUSH_KEY
 from sidecar.engine.store.database import Store
 from sidecar.immich.client import ImmichClient
-from sidecar.immich.endpoints.workflows import WEBHOOK_METHOD, Workflow
-from sidecar.immich.errors import ImmichError
+from sidecar.immich.endpoints.workflows import CORE_PLUGIN, WEBHOOK_METHOD, Workflow
+from sidecar.immich.errors import ImmichBadRequestError, ImmichError
 from sidecar.immich.permissions import KEY_SETTINGS_HINT, PUSH_SETUP
 from sidecar.immich.retry import quiet_library_retry_hooks
 from sidecar.ops.checks import Check, failed, passed
@@ -35,6 +35,14 @@ NO_WEBHOOK_ON_2X = (
     "Immich {version} is 2.x: its workflows have no webhook action, so Immich cannot push to "
     "the sidecar (push needs Immich 3.x). The sidecar keeps polling, with fast polls while "
     "faces are recognised."
+)
+NO_WEBHOOK_STEP = (
+    "Immich {version} cannot push: its core plugin {plugin} is not loaded, so its workflows "
+    "have no webhook step ({method}). The official immich-server image ships the plugin; an "
+    "image without plugins/{plugin} (Immich logs 'Failed to import plugin' at start) cannot "
+    "push. Use the official image (or add the plugin to yours), restart Immich and run "
+    "`immich-sidecar push setup` again. Until then the sidecar keeps polling, with fast checks "
+    "for new uploads."
 )
 NOT_CONFIGURED = "push is off: add a push: block (listen, secret) to the config first"
 
@@ -83,17 +91,46 @@ def _url_of(workflow: Workflow) -> str:
     return "no webhook step"
 
 
-async def _usable(client: ImmichClient, needed: tuple[str, ...]) -> str | None:
-    """Why the workflows cannot be used with this server and key; None when they can."""
+async def no_webhook_step(client: ImmichClient) -> str:
+    """What to say when Immich does not know the webhook step (its core plugin is missing)."""
+    version = await client.version()
+    return NO_WEBHOOK_STEP.format(version=version, plugin=CORE_PLUGIN, method=WEBHOOK_METHOD)
+
+
+def unknown_method(err: ImmichError) -> bool:
+    """Immich refused a workflow because no loaded plugin has its step (3.1's answer)."""
+    return isinstance(err, ImmichBadRequestError) and err.message.startswith("Unknown method")
+
+
+@dataclass(frozen=True)
+class Unusable:
+    """Why push cannot work with this server and key: a short line and what to do."""
+
+    line: str
+    why: str
+
+
+async def _usable(client: ImmichClient, needed: tuple[str, ...]) -> Unusable | None:
+    """Why the workflows cannot be used with this server and key; None when they can. Whether
+    the webhook step exists is asked only of a key that may read plugins (``plugin.read``)."""
     version = await client.version()
     if version.major < 3:
-        return NO_WEBHOOK_ON_2X.format(version=version)
+        return Unusable(f"push: Immich {version} has no webhook action",
+                        NO_WEBHOOK_ON_2X.format(version=version))  # fmt: skip
     granted = await client.key_permissions()
     missing = [p for p in needed if "all" not in granted and p not in granted]
     if missing:
-        return (
+        return Unusable(
+            "push: the Immich workflow cannot be checked",
             f"the Immich API key lacks {', '.join(missing)}; add "
-            f"{'it' if len(missing) == 1 else 'them'} to the key ({KEY_SETTINGS_HINT})"
+            f"{'it' if len(missing) == 1 else 'them'} to the key ({KEY_SETTINGS_HINT})",
+        )
+    if ("all" in granted or "plugin.read" in granted) and (
+        WEBHOOK_METHOD not in await client.plugin_methods()
+    ):
+        return Unusable(
+            f"push: Immich {version} has no webhook step ({CORE_PLUGIN} is not loaded)",
+            await no_webhook_step(client),
         )
     return None
 
@@ -105,8 +142,19 @@ async def setup(settings: Settings, client: ImmichClient, url: str | None) -> Ou
         return Outcome(False, (NOT_CONFIGURED,))
     problem = await _usable(client, PUSH_SETUP.permissions)
     if problem is not None:
-        return Outcome(False, (problem,))
+        return Outcome(False, (problem.why,))
     body = workflow_body(push, url or default_url(push))
+    try:
+        return await _create_or_update(client, body, push)
+    except ImmichError as err:
+        if unknown_method(err):
+            return Outcome(False, (await no_webhook_step(client),))
+        raise
+
+
+async def _create_or_update(
+    client: ImmichClient, body: dict[str, Any], push: PushSettings
+) -> Outcome:
     target = f"POST {body['steps'][0]['config']['url']} with header {push.header}"
     mine = [w for w in await client.workflows() if w.name == WORKFLOW_NAME]
     if not mine:
@@ -149,7 +197,7 @@ async def workflow_check(settings: Settings, client: ImmichClient) -> Check:
     try:
         problem = await _usable(client, ("workflow.read",))
         if problem is not None:
-            return failed("push: the Immich workflow cannot be checked", problem)
+            return failed(problem.line, problem.why)
         mine = [w for w in await client.workflows() if w.name == WORKFLOW_NAME]
     except ImmichError as err:
         return failed(f"push: could not read the Immich workflows ({err})", "check immich.url")
@@ -180,8 +228,8 @@ async def _with_client(settings: Settings, action: str, url: str | None) -> Outc
             if action == "setup":
                 return await setup(settings, client, url)
             return await status(settings, client, utc_now())
-        except ImmichError as err:
-            return Outcome(False, (f"Immich: {err}",))
+        except ImmichError as err:  # its text starts with "Immich <endpoint>"
+            return Outcome(False, (str(err),))
 
 
 def run(config_path: Path, action: str, url: str | None = None, out: TextIO | None = None) -> int:

@@ -688,6 +688,7 @@ class FakeImmich:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], datetime] | None = None,
+        core_plugin: bool = True,
     ) -> None:
         self.version = version
         # When extraction jobs come due (tests that move time pass theirs); else the wall clock.
@@ -722,7 +723,8 @@ class FakeImmich:
         self._counter = 0
         self.extraction_paused = False
         self.extract_step = timedelta(milliseconds=1)  # one asset read per step
-        self.workflows = FakeWorkflows(self)  # workflows and their webhook calls
+        # workflows and their webhook calls
+        self.workflows = FakeWorkflows(self, core_plugin=core_plugin)
         self.shared_links = FakeSharedLinks(self)  # shared links, and video playback
 
     # -- lifecycle
@@ -2342,7 +2344,13 @@ def _parse_version(text: str) -> tuple[int, int, int]:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    fake = FakeImmich(version=args.version, api_key=args.api_key, host=args.host, port=args.port)
+    fake = FakeImmich(
+        version=args.version,
+        api_key=args.api_key,
+        host=args.host,
+        port=args.port,
+        core_plugin=not args.no_core_plugin,
+    )
     await fake.start()
     print(fake.url, flush=True)
     print(
@@ -2367,6 +2375,11 @@ def main(argv: Iterator[str] | Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--version", type=_parse_version, default=(2, 7, 5))
     parser.add_argument("--api-key", default="test-api-key")
+    parser.add_argument(
+        "--no-core-plugin",
+        action="store_true",
+        help="3.x without immich-plugin-core: workflows have no webhook step",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     try:
         asyncio.run(_serve(args))

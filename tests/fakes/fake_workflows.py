@@ -8,6 +8,10 @@
   ``exifInfo``, ``AssetMetadataExtraction`` about 20 ms later with ``dateTimeOriginal``, make
   and model. A workflow fires only for its owner's uploads; when the receiver is down or answers
   4xx/5xx Immich logs "Error executing workflow" and never retries.
+- 3.x without its core plugin (``core_plugin=False``: an image without
+  ``plugins/immich-plugin-core``, whose server logs "Failed to import plugin" at start, as a
+  real 3.1.0 built that way does): ``GET /api/plugins`` lists no plugin, and a create or update
+  naming a step of it answers ``400 {"message": "Unknown method immich-plugin-core#webhook"}``.
 - 2.x (spec 2.7.3): workflows have ``triggerType`` (``AssetCreate``, ``PersonRecognized``),
   ``filters`` and ``actions`` naming a plugin action id; the core plugin (``GET /api/plugins``)
   has no webhook action, so a 2.x workflow never calls out.
@@ -60,8 +64,9 @@ class WebhookCall:
 
 
 class FakeWorkflows:
-    def __init__(self, fake: FakeImmich) -> None:
+    def __init__(self, fake: FakeImmich, *, core_plugin: bool = True) -> None:
         self._fake = fake
+        self.core_plugin = core_plugin  # False: a 3.x server that failed to import it
         self.workflows: dict[str, dict[str, Json]] = {}
         self.calls: list[WebhookCall] = []
         self.errors: list[str] = []  # what Immich would log ("Error executing workflow ...")
@@ -219,6 +224,8 @@ class FakeWorkflows:
                 isinstance(s, dict) and isinstance(s.get("method"), str) for s in steps
             ):
                 problems.append("steps must be a list of {method, config}")
+            elif unknown := self._unknown_method(steps):
+                return [f"Unknown method {unknown}"]
             else:
                 fields["steps"] = [
                     {"method": s["method"], "config": s.get("config"), "enabled": True}
@@ -227,6 +234,12 @@ class FakeWorkflows:
         if not v3:
             problems += self._read_v2_actions(body, fields, partial)
         return problems or fields
+
+    def _unknown_method(self, steps: list[dict[str, Json]]) -> str | None:
+        """The first step's method no loaded plugin has: without the core plugin, every one."""
+        if self.core_plugin or not steps:
+            return None
+        return str(steps[0]["method"])
 
     def _read_v2_actions(
         self, body: dict[str, Json], fields: dict[str, Json], partial: bool
@@ -246,13 +259,18 @@ class FakeWorkflows:
     async def _list(self, request: web.Request) -> web.Response:
         return web.json_response([self._shape(w) for w in self.workflows.values()])
 
+    def _refused(self, problems: list[str]) -> web.Response:
+        """A 400: an unknown step method is said alone (not a validation list), as 3.1 does."""
+        unknown = [p for p in problems if p.startswith("Unknown method ")]
+        return self._error(400, unknown[0] if unknown else problems)
+
     async def _create(self, request: web.Request) -> web.Response:
         body = await self._body(request)
         if body is None:
             return self._error(400, ["body must be a JSON object"])
         fields = self._read(body, partial=False)
         if isinstance(fields, list):
-            return self._error(400, fields)
+            return self._refused(fields)
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         workflow: dict[str, Json] = {
             "id": str(uuid.uuid4()),
@@ -285,7 +303,7 @@ class FakeWorkflows:
             return self._error(400, ["body must be a JSON object"])
         fields = self._read(body, partial=True)
         if isinstance(fields, list):
-            return self._error(400, fields)
+            return self._refused(fields)
         workflow.update(fields)
         workflow["updatedAt"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         return web.json_response(self._shape(workflow))
@@ -296,6 +314,8 @@ class FakeWorkflows:
         return web.Response(status=204)
 
     async def _plugins(self, request: web.Request) -> web.Response:
+        if self._fake.is_v3 and not self.core_plugin:
+            return web.json_response([])
         plugin: dict[str, Json] = {
             "id": self._core_plugin,
             "name": "immich-plugin-core" if self._fake.is_v3 else "immich-core",

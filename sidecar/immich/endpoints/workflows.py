@@ -6,6 +6,10 @@ enabled, steps: [{method, config}]}`` where the webhook step is ``immich-plugin-
 with ``{url, method, headerName, headerValue}``; the create answer shows ``steps: []``, and
 ``GET /workflows`` shows the steps. 2.x has workflows (``triggerType``, ``actions`` naming a
 plugin action id) but its core plugin has no webhook action, so nothing can push from 2.x.
+
+A 3.x server whose image lacks ``plugins/immich-plugin-core`` (it logs "Failed to import
+plugin" at start; seen on a real 3.1.0) lists no plugin in ``GET /plugins`` and answers a
+workflow naming the webhook step with ``400 Unknown method immich-plugin-core#webhook``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from typing import Any
 from sidecar.immich.models import ServerVersion
 from sidecar.immich.transport import Transport, require_dict, require_list
 
-WEBHOOK_METHOD = "immich-plugin-core#webhook"
+CORE_PLUGIN = "immich-plugin-core"
+WEBHOOK_METHOD = f"{CORE_PLUGIN}#webhook"
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,22 @@ class WorkflowEndpoints:
             return [Workflow.from_dict(require_dict(w, "workflow")) for w in items]
 
         return await self._io.call_json("GET", "/workflows", parse)
+
+    async def plugin_methods(self) -> frozenset[str]:
+        """Every step the server's plugins offer, as ``plugin#method`` (``plugin.read``; 3.x)."""
+
+        def parse(data: Any) -> frozenset[str]:
+            methods: set[str] = set()
+            for plugin in require_list(data, "body"):
+                plugin = require_dict(plugin, "plugin")
+                for method in require_list(plugin.get("methods") or [], "methods"):
+                    method = require_dict(method, "method")
+                    methods.add(f"{plugin.get('name')}#{method.get('name')}")
+                    if isinstance(method.get("key"), str):
+                        methods.add(method["key"])
+            return frozenset(methods)
+
+        return await self._io.call_json("GET", "/plugins", parse)
 
     async def create_workflow(self, body: dict[str, Any]) -> Workflow:
         return await self._io.call_json(
