@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # process.
 PARALLEL ?= -n auto --dist worksteal
 
-.PHONY: venv run demo test test-fast lint fmt bench tools docs schema clean
+.PHONY: venv run demo test test-fast lint fmt bench tools docs schema translations clean
 
 venv: $(STAMP)
 
@@ -63,6 +63,17 @@ test: lint tools
 ## test-fast: lint, then every test but the end-to-end and slow ones (for the edit-test loop)
 test-fast: lint
 	$(BIN)/pytest -q $(PARALLEL) -m "not e2e and not slow and not container"
+
+## translations: extract the texts into messages.pot, update every .po, compile the .mo files
+LOCALES := sidecar/locales
+translations: venv
+	$(BIN)/pybabel --quiet extract -F $(LOCALES)/babel.cfg --no-default-keywords \
+	  -k T_:1c,2 -k TP_:1c,2,3 -k locale_str --sort-by-file --no-wrap --add-location=file \
+	  --project immich-discord-sidecar --copyright-holder "immich-discord-sidecar contributors" \
+	  -o $(LOCALES)/messages.pot sidecar
+	$(BIN)/pybabel --quiet update -D messages -i $(LOCALES)/messages.pot -d $(LOCALES) \
+	  --no-wrap --ignore-obsolete --ignore-pot-creation-date
+	$(BIN)/pybabel --quiet compile -D messages -d $(LOCALES) --statistics
 
 ## bench: performance figures (not part of the pass/fail run)
 bench: venv

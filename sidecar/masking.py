@@ -1,5 +1,6 @@
-"""Secrets kept out of text meant for people: a secret value replaced where it stands whole, and
-the password of a URL (``http://user:PASSWORD@host``) hidden. Pure; every area may use it.
+"""Secrets kept out of text meant for people: a `Secret` that never prints itself, a secret value
+replaced where it stands whole, and the password of a URL (``http://user:PASSWORD@host``) hidden.
+Pure; every area may use it.
 
 A secret is masked as a whole value, never character by character: with an API key ``k``, the
 error ``Name or service not known`` stays as it is, while ``key k was refused`` becomes ``key
@@ -57,3 +58,26 @@ def without_credentials(url: str) -> str:
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+class Secret:
+    """A secret string (API key, token, webhook URL) that never prints itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)

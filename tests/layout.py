@@ -23,12 +23,15 @@ MAX_MODULES_PER_FOLDER = 12
 
 # area -> the areas it may import (besides itself and the root package's ``__version__``).
 # An area is a dotted prefix; a module belongs to the longest one that names it.
-_BASE = ("sidecar.clock", "sidecar.wording", "sidecar.masking")
+# sidecar.messages (templates, catalogs, the words of every message) is a base layer too: it
+# knows only the Immich domain values, and every area that writes for people may use it.
+_BASE = ("sidecar.clock", "sidecar.wording", "sidecar.masking", "sidecar.messages")
 _CONFIG = (*_BASE, "sidecar.config")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "sidecar.clock": (),
     "sidecar.wording": (),
     "sidecar.masking": (),
+    "sidecar.messages": ("sidecar.immich.models",),
     "sidecar.ops": (*_BASE, "sidecar.config.model"),
     # Each target kind reads its own config block: the loader asks the registry for it.
     "sidecar.config": (*_BASE, "sidecar.targets.registry"),

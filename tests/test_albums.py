@@ -15,7 +15,7 @@ import pytest
 
 from sidecar.app import Sidecar
 from sidecar.config.model import AlbumFilter, PeopleFilter, Rule, Secret
-from sidecar.discord.commands import watched_albums_line
+from sidecar.discord.status_text import watched_albums_line
 from sidecar.engine.albums.resolve import resolve_album_refs, resolve_albums
 from sidecar.engine.albums.watcher import (
     AlbumWatcher,
@@ -160,7 +160,7 @@ def test_album_message_says_which_album_and_who_appears_and_links_into_it():
         for i, a in enumerate([asset("a1", "Alice"), asset("a2", "Bob", "Alice"), asset("a3")])
     )
     [message] = render_batch(Batch("holiday", "family", deliveries), "https://photos.test", {})
-    assert message.content == "3 new photos in **Holiday 2026** — Alice, Bob"
+    assert message.content == "3 new photos in **Holiday 2026** — Alice and Bob"
     first = message.embeds[0]
     assert first["url"] == f"https://photos.test/albums/{album.id}/photos/a1"
     assert {
@@ -565,7 +565,7 @@ async def test_dry_run_shows_additions_the_sidecar_has_not_seen_and_writes_nothi
 
 def test_status_lists_watched_albums_with_their_sizes():
     assert watched_albums_line([("Holiday 2026", 1204), ("Family", 1)]) == (
-        "Watched albums: Holiday 2026 (1,204 assets), Family (1 asset)"
+        "Watched albums: Holiday 2026 (1,204 assets) and Family (1 asset)"
     )
     many = [(f"A{n}", n) for n in range(12)]
     assert watched_albums_line(many).endswith("A9 (9 assets), and 2 more")

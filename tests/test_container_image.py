@@ -142,6 +142,22 @@ async def test_the_image_runs_as_a_user_runs_it(
     )
     assert code == 0 and out.startswith("MIT License"), out + err
     say(f"{image}: {details['Size'] / 1e6:.0f} MB, HEALTHCHECK kept, user 10001, MIT LICENSE")
+    # The build compiled every catalog into the image (a .mo beside each .po), and the
+    # read-only container speaks them.
+    speaks = (
+        "from sidecar.messages import catalogs, texts; from sidecar.messages.render import "
+        "Words, say; print(sorted(p.parent.parent.name for p in catalogs.LOCALES_DIR.glob("
+        "'*/LC_MESSAGES/messages.mo'))); print(say(Words('pl'), texts.PEOPLE_PHOTOS, "
+        "{'people': ['Ola'], 'count': 5}))"
+    )
+    code, out, err = await podman(
+        "run", "--rm", "--read-only", "--entrypoint", "python", image, "-c", speaks
+    )
+    assert code == 0, out + err
+    compiled, polish = out.splitlines()
+    assert compiled == str(["de", "en", "es", "fr", "it", "nl", "pl", "pt_BR", "sv"]), out
+    assert polish == "Ola: 5 nowych zdjęć"
+    say("the image carries the compiled catalogs and speaks Polish")
 
     async with FakeImmich() as immich:
         alice = immich.add_person("Alice")

@@ -133,7 +133,7 @@ async def test_the_account_option_picks_whose_people_are_asked(fake, household) 
         assert text_of(await command(fake, "person", person("Oma"))).startswith("No one called")
         assert "Grandma" in str(await command(fake, "person", person("Grandma")))
         wrong = text_of(await command(fake, "person", person("Oma", "leo")))
-        assert wrong == "No Immich account called leo here; pick one of: dad, mum."
+        assert wrong == "No Immich account called leo here; pick one of: dad and mum."
     finally:
         await close(bot, clients)
 

@@ -222,7 +222,7 @@ async def test_summary_is_one_message_with_its_previews(fake, bot, immich, layou
     assets = [make_asset(i) for i in range(30)]
     await photos_sink(bot, layout=layout).send(make_batch(assets, summary_over=20))
     [message] = fake.messages_in(fd.PHOTOS_CHANNEL)
-    assert "Alice appears in 30 new photos" in json.dumps(message.payload, ensure_ascii=False)
+    assert "Alice: 30 new photos" in json.dumps(message.payload, ensure_ascii=False)
     assert len(message.files) == previews
     assert len(immich.thumbnail_calls) == previews
 

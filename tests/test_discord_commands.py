@@ -15,7 +15,6 @@ import pytest
 from sidecar.config.model import MemoriesCommand, Secret, UploadCommand
 from sidecar.config.schema import schema_text
 from sidecar.discord.bot import SidecarBot
-from sidecar.discord.commands import SORRY
 from sidecar.discord.uploads.checks import (
     Named,
     sanitise_filename,
@@ -25,6 +24,7 @@ from sidecar.discord.uploads.checks import (
 )
 from sidecar.engine.posts.plan import Plan, PlannedMessage
 from sidecar.immich.models import Asset
+from sidecar.messages.texts import SORRY
 from sidecar.ops.metrics import Metrics
 from tests.fakes import fake_discord as fd
 from tests.test_discord_bot import JPEG, FakeImmich, fixed_status, make_settings, start_bot
@@ -231,7 +231,7 @@ async def test_immich_failure_is_a_polite_line_not_a_traceback(fake, bot, immich
 
     immich.search_person = broken
     answer = await command(fake, "person", [{"type": 3, "name": "name", "value": "bob"}])
-    assert text_of(answer) == SORRY
+    assert text_of(answer) == SORRY.singular
     assert "Traceback" not in text_of(answer)
 
 

@@ -3,7 +3,9 @@ target: what a household would see, including restarts and config edits."""
 
 from __future__ import annotations
 
+import sqlite3
 import textwrap
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -118,6 +120,10 @@ async def test_sigkill_between_enqueue_and_send_neither_loses_nor_duplicates(wor
     assets = [world.upload(world.alice) for _ in range(3)]
     for asset in assets:
         await first.wait_for_delivery(asset)
+    # The console's lines are written before their rows are marked sent: a kill in between is
+    # at-least-once by nature (the line is out, the state file does not know). This test is
+    # about the kill between enqueue and send, so it waits for the marks first.
+    await first.wait_until(lambda: _console_sent(world.state) == set(assets), "stdout marked sent")
     await first.kill()
     store = Store.open(world.state)
     pending = {r.asset_id for r in store.rows() if r.state == "pending"}
@@ -289,3 +295,10 @@ async def test_sigterm_during_a_poll_that_retries_stops_without_a_traceback(worl
     assert await sidecar.stop() == 0
     assert not any("Traceback" in line or "raised an exception" in line for line in sidecar.stderr)
     assert any("sidecar stopped" in line for line in sidecar.stderr)
+
+
+def _console_sent(state: Path) -> set[str]:
+    """The assets whose console rows the state file has marked sent (read only, beside run)."""
+    with closing(sqlite3.connect(f"file:{state}?mode=ro", uri=True)) as db:
+        rows = db.execute("SELECT asset_id FROM outbox WHERE target = 'stdout' AND state = 'sent'")
+        return {asset_id for (asset_id,) in rows}

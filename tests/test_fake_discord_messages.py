@@ -147,3 +147,26 @@ async def test_reactions_and_members(fake, clients):
     assert [r.id for r in member.roles][1:] == [fd.MEMBER_ROLE]
     with pytest.raises(discord.NotFound):
         await channel.guild.fetch_member(424242)
+
+
+async def test_an_interaction_carries_the_members_client_language(fake, clients):
+    """Discord sends the member's client language with every interaction (``locale``) beside
+    the server's (``guild_locale``); the fake does the same, as discord.py reads them."""
+    seen: list[tuple[str, str | None]] = []
+
+    class Hearing(Listener):
+        async def on_interaction(self, interaction: discord.Interaction) -> None:
+            guild = interaction.guild_locale.value if interaction.guild_locale else None
+            seen.append((interaction.locale.value, guild))
+
+    client = Hearing(content=False)
+    clients.append(client)
+    await connected(client)
+    # the fake builds an interaction from the registered command, as Discord's client does
+    status = {"type": 1, "name": "status", "description": "status"}
+    command = {"name": "immich", "description": "immich", "type": 1, "options": [status]}
+    await client.http.bulk_upsert_guild_commands(fd.APP_ID, fd.GUILD_ID, [command])
+    await fake.interact([{"type": 1, "name": "status", "options": []}], locale="de")
+    await fake.interact([{"type": 1, "name": "status", "options": []}])
+    await fake.wait_for(lambda: len(seen) == 2)
+    assert seen == [("de", "en-US"), ("en-US", "en-US")]

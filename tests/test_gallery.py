@@ -62,7 +62,7 @@ def test_a_batch_of_five_is_one_gallery_with_the_flag_and_buttons():
     payload = message.payload()
     assert "content" not in payload and "embeds" not in payload
     text, gallery, *rows = payload["components"]
-    assert text["content"].splitlines()[0] == "<@&77> Alice appears in 5 new photos"
+    assert text["content"].splitlines()[0] == "<@&77> Alice: 5 new photos"
     assert (
         text["content"]
         .splitlines()[1]
@@ -142,8 +142,8 @@ def test_files_over_ten_mib_split_into_messages_within_the_limit():
     assert [(p.number, p.count) for p in parts] == [(1, 2), (2, 2), (1, 1)]
     one = render_gallery(batch, first, parts[0], IMMICH, media)
     two = render_gallery(batch, first, parts[1], IMMICH, media)
-    assert one.components[0]["content"].startswith("<@&5> Alice appears in 10 new photos (1/2)")
-    assert two.components[0]["content"].startswith("Alice appears in 10 new photos (2/2)")
+    assert one.components[0]["content"].startswith("<@&5> Alice: 10 new photos (1/2)")
+    assert two.components[0]["content"].startswith("Alice: 10 new photos (2/2)")
     assert two.allowed_mentions["roles"] == [] and one.allowed_mentions["roles"] == [5]
     assert one.size <= MESSAGE_BYTES and two.size <= MESSAGE_BYTES
     assert one.nonce != two.nonce
@@ -156,7 +156,7 @@ def test_a_summary_carries_every_delivery_and_shows_ten():
     [part] = fit(draft, media_for(assets))
     assert len(part.deliveries) == 30 and len(part.shown) == GALLERY_LIMIT
     message = render_gallery(batch, draft, part, IMMICH, media_for(assets), Buttons(favourite=True))
-    assert "Alice appears in 30 new photos" in message.components[0]["content"]
+    assert "Alice: 30 new photos" in message.components[0]["content"]
     assert "custom_id" not in json.dumps(message.payload())  # no ♥ for a burst
 
 
@@ -237,4 +237,4 @@ def test_the_embeds_form_of_a_gallery_is_one_message_of_cards_of_four():
     ]
     assert message.embeds[0]["title"] == "Open in Immich"
     assert "**5**" in message.embeds[0]["description"]
-    assert message.content == "Alice appears in 5 new photos"
+    assert message.content == "Alice: 5 new photos"

@@ -31,7 +31,6 @@ from sidecar.config.model import (
     UploadCommand,
 )
 from sidecar.discord.bot import SidecarBot
-from sidecar.discord.commands import SORRY
 from sidecar.engine.access import FeatureAccess, missing_permission
 from sidecar.engine.status import StatusInfo
 from sidecar.immich.client import ImmichClient
@@ -46,6 +45,7 @@ from sidecar.immich.permissions import (
     gaps,
     rule_features,
 )
+from sidecar.messages.texts import SORRY as SORRY_TEXT
 from sidecar.ops.metrics import Metrics
 from tests.e2e_harness import REPO, free_port, write_config
 from tests.fakes import fake_discord as fd
@@ -211,7 +211,7 @@ async def test_person_without_statistics_permission_says_so_not_sorry(fake, immi
     finally:
         await bot.close()
     text = text_of(answer)
-    assert text != SORRY
+    assert text != SORRY_TEXT.singular
     assert text == (
         "Sorry, /immich person is off: the Immich API key lacks person.statistics; "
         "add it to the key (Immich: Account settings > API keys)."

@@ -172,7 +172,8 @@ async def test_memories_of_several_years_go_out_as_one_message_by_default(immich
         await wait_for(lambda: len(lines(out)) == 3, "one message of three pictures")
         posted = lines(out)
         assert {p["text"] for p in posted} == {
-            "📅 On this day: 1 year ago (2025), 3 years ago (2023) and 7 years ago (2019): 6 photos"
+            "📅 On this day: 1 year ago (2025), 3 years ago (2023), and 7 years ago (2019): "
+            "6 photos"
         }
         # max_pictures 3: one of each year, the most recent year first.
         first, second, third = (p["asset_id"] for p in posted)
@@ -688,6 +689,13 @@ async def test_dry_run_posts_shows_what_each_post_would_send_and_stores_nothing(
     assert f"📅 2 years ago today ({today.year - 2}): 1 photo [1 picture]" in text
     assert "birthdays (birthdays) -> stdout:" in text
     assert not (tmp_path / "state.db").exists()
+    # The same post with its own language says it in that language too.
+    path.write_text(path.read_text().replace("kind: memories", "kind: memories\n    locale: de"))
+    out = io.StringIO()
+    assert await _dry_run_posts(path, out) == 0
+    assert f"says in stdout (de): 📅 Heute vor 2 Jahren ({today.year - 2}): 1 Foto" in (
+        out.getvalue()
+    )
 
 
 async def test_dry_run_posts_says_a_post_already_sent_today(immich, tmp_path):
@@ -752,7 +760,7 @@ def test_deliveries_released_from_quiet_hours_form_one_summary_per_rule():
     )
     kids = next(b for b in batches if b.rule == "kids")
     (message,) = render_batch(kids, "https://p", {})
-    assert message.content == "Alice appears in 5 new photos"
+    assert message.content == "Alice: 5 new photos"
     assert message.delivery_ids == (1, 2, 3, 4, 5)
     (alone,) = [b for b in batches if b.rule == "grandma"]
     assert len(render_batch(alone, "https://p", {})) == 1

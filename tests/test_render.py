@@ -84,7 +84,7 @@ def test_people_descriptions():
         "Alice and 1 other person"
     )
     assert describe_people(make_asset(1, people=(ALICE, BOB, PersonRef("c", "Carol")))) == (
-        "Alice, Bob and Carol"
+        "Alice, Bob, and Carol"
     )
 
 
@@ -92,9 +92,9 @@ def test_people_are_listed_by_name_not_in_immichs_face_order():
     carol = PersonRef("c", "Carol")
     unnamed = PersonRef("x", "")
     asset = make_asset(1, people=(carol, unnamed, BOB, PersonRef("d", "dave"), ALICE))
-    assert describe_people(asset) == "Alice, Bob, Carol, dave and 1 other person"
+    assert describe_people(asset) == "Alice, Bob, Carol, dave, and 1 other person"
     [message] = render_batch(make_batch([asset]), EXTERNAL, {})
-    assert message.embeds[0]["title"] == "New photo of Alice, Bob, Carol, dave and 1 other person"
+    assert message.embeds[0]["title"] == "New photo of Alice, Bob, Carol, dave, and 1 other person"
 
 
 def test_asset_without_picture_has_no_image_and_no_file():
@@ -130,7 +130,7 @@ def test_summary_above_threshold_with_four_previews_and_common_people():
     batch = make_batch(assets, summary_over=20)
     assert [a.id for a in assets_to_picture(batch)] == [f"asset-{i}" for i in range(4)]
     [message] = render_batch(batch, EXTERNAL, pictures(assets[:4]))
-    assert "Alice and Bob appear in 42 new photos" in message.content
+    assert "Alice and Bob: 42 new photos" in message.content
     assert len(message.files) == 4
     assert len(message.embeds) == 4
     assert {e["url"] for e in message.embeds} == {f"{EXTERNAL}/photos"}
@@ -141,7 +141,7 @@ def test_summary_without_common_people_names_the_rule():
     assets = [make_asset(i, people=(ALICE,) if i % 2 else (BOB,)) for i in range(30)]
     assets.append(make_asset(99, kind="VIDEO", people=()))
     [message] = render_batch(make_batch(assets, rule="garden"), EXTERNAL, {})
-    assert "31 new photos and videos match rule **garden**" in message.content
+    assert "**garden**: 31 new photos and videos" in message.content
     assert message.files == ()
 
 
@@ -219,4 +219,4 @@ def test_every_target_kind_lists_people_in_the_same_order() -> None:
     console = json.loads(console_line(delivery, EXTERNAL))["people"]
     webhook = asset_entry(delivery, EXTERNAL)["people"]
     assert console == webhook == ["Alice", "alice", "Bob"]
-    assert describe_people(asset) == "Alice, alice, Bob and 1 other person"
+    assert describe_people(asset) == "Alice, alice, Bob, and 1 other person"

@@ -103,6 +103,11 @@ def dry_run(args: argparse.Namespace) -> int:
     return _exit_code(dry_run.dry_run(path, since))
 
 
+def preview(args: argparse.Namespace) -> int:
+    preview = importlib.import_module("sidecar.engine.preview")
+    return _exit_code(preview.preview(Path(args.config), args.name, args.locale, args.asset))
+
+
 def explain(args: argparse.Namespace) -> int:
     command = importlib.import_module("sidecar.engine.explain.command")
     return _exit_code(command.explain(Path(args.config), args.asset, as_json=args.json))

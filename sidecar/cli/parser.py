@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         _init,
         _run,
         _dry_run,
+        _preview,
         _explain,
         _check_config,
         _doctor,
@@ -168,6 +169,26 @@ def _dry_run(subparsers: Subcommands) -> None:
         help="show what each scheduled post would send today instead (nothing is stored)",
     )
     dry_run.set_defaults(handler=commands.dry_run)
+
+
+def _preview(subparsers: Subcommands) -> None:
+    preview = _command(
+        subparsers,
+        "preview",
+        "show a rule's or post's message as its targets send it",
+        "Renders one message of the rule or post from sample data (or --asset), in each of "
+        "its targets' languages and exactly as each target would send it: the JSON body for "
+        "webhooks and the console, the Discord payload for Discord targets. Sends nothing.",
+    )
+    _config_option(preview)
+    preview.add_argument("name", metavar="RULE_OR_POST", help="a rule's or a post's name")
+    preview.add_argument(
+        "--locale", default=None, metavar="TAG", help="in this language (BCP 47), e.g. de, pt-BR"
+    )
+    preview.add_argument(
+        "--asset", default=None, metavar="ID", help="about this Immich asset instead of samples"
+    )
+    preview.set_defaults(handler=commands.preview)
 
 
 def _explain(subparsers: Subcommands) -> None:

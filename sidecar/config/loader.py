@@ -19,6 +19,7 @@ from sidecar.config.checks import cross_field_problems, post_problems, timezone_
 from sidecar.config.durations import parse_duration
 from sidecar.config.ingest_checks import ingest_problems
 from sidecar.config.members import member_problems, read_members
+from sidecar.config.messages import message_problems, read_templates, target_words
 from sidecar.config.model import (
     ASSET_TYPES,
     DEFAULT_ACCOUNT,
@@ -101,6 +102,8 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     ]
     secrets = SecretResolver(data, lines, path.parent)
     problems += secrets.problems
+    if not problems:  # templates are rendered against sample data: only in a sound document
+        problems += message_problems(data, lines, timezone_name(data, environ))
     if problems:
         raise ConfigError(source, problems)
     settings = _build(
@@ -153,6 +156,8 @@ def _build(
             _rule(rule, index, lines) for index, rule in enumerate(data.get("rules") or [])
         ),
         timezone=timezone,
+        locale=data.get("locale", "en"),
+        target_words=MappingProxyType(target_words(data)),
         posts=tuple(
             _post(post, lines.line_of(("posts", index)) if lines is not None else None)
             for index, post in enumerate(data.get("posts", []))
@@ -282,6 +287,8 @@ def _post(spec: Mapping[str, Any], line: int | None) -> Post:
         one_message_per_year=bool(spec.get("one_message_per_year", defaults.one_message_per_year)),
         rules=tuple(spec.get("rules", ())),
         accounts=tuple(spec.get("accounts", ())),
+        locale=spec.get("locale"),
+        messages=read_templates(spec.get("messages")),
         line=line,
     )
 
@@ -332,6 +339,7 @@ def _rule(spec: Mapping[str, Any], index: int = 0, lines: LineMap | None = None)
         ),
         quiet_hours=_quiet(spec.get("quiet_hours")),
         accounts=tuple(spec.get("accounts", ())),
+        messages=read_templates(spec.get("messages")),
         albums=AlbumFilter(
             any=albums,
             lines=tuple(

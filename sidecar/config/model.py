@@ -14,7 +14,10 @@ from datetime import time
 from pathlib import Path
 from typing import Protocol
 
+# Secret lives with the masking of secrets; the config model is where its readers look for it.
+from sidecar.masking import Secret as Secret
 from sidecar.masking import mask_url_credentials
+from sidecar.messages.templates import Templates
 
 KeyPath = tuple[str | int, ...]
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -81,29 +84,6 @@ class ConfigError(Exception):
             for problem in self.problems
             for text in (problem.render(self.source), *problem.excerpt)
         ]
-
-
-class Secret:
-    """A secret string (API key, token, webhook URL) that never prints itself."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 DEFAULT_ACCOUNT = "default"  # the one account of a config with a single immich.api_key
@@ -306,6 +286,14 @@ class Batching:
 
 
 @dataclass(frozen=True)
+class TargetWords:
+    """A target's own ``locale`` and default ``messages`` (any kind of target)."""
+
+    locale: str | None = None
+    messages: Templates = field(default_factory=Templates)
+
+
+@dataclass(frozen=True)
 class Rule:
     name: str
     targets: tuple[str, ...]
@@ -317,6 +305,7 @@ class Rule:
     albums: AlbumFilter = field(default_factory=AlbumFilter)  # empty: fires on new uploads
     quiet_hours: QuietHours | None = None
     accounts: tuple[str, ...] = ()  # immich.accounts this rule watches (empty: all)
+    messages: Templates = field(default_factory=Templates)  # the rule's own words
 
 
 @dataclass(frozen=True)
@@ -362,6 +351,8 @@ class Post:
     one_message_per_year: bool = False
     rules: tuple[str, ...] = ()  # digest: the rules summarised
     accounts: tuple[str, ...] = ()  # memories, birthdays: the accounts asked (empty: all)
+    locale: str | None = None  # the post's own language
+    messages: Templates = field(default_factory=Templates)
     line: int | None = field(default=None, compare=False)  # where the post starts in the file
 
 
@@ -379,6 +370,8 @@ class Settings:
     targets: Mapping[str, Target]
     rules: tuple[Rule, ...]
     timezone: str = "UTC"  # IANA name: cron schedules and "today" are read in it
+    locale: str = "en"  # BCP 47: the language of the built-in texts, and their formats
+    target_words: Mapping[str, TargetWords] = field(default_factory=dict)  # by target name
     posts: tuple[Post, ...] = ()
     push: PushSettings | None = None  # None: no push endpoint
     ui: UiSettings | None = None  # None: no status page

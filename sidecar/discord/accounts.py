@@ -11,15 +11,18 @@ from typing import Any, Protocol
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 
+from sidecar.messages import texts
+from sidecar.messages.render import ENGLISH, Words, say
 from sidecar.targets.discord.safe import safe_text
 
 MAX_CHOICES = 25  # Discord's limit for autocomplete
-PERSON_DESCRIPTION = "Look someone up in Immich"
-UPLOAD_DESCRIPTION = "Upload photos or videos into Immich"
-NAME_HELP = "The person's name in Immich"
-DESCRIPTION_HELP = "A description for every uploaded file"
-ACCOUNT_HELP = "Whose Immich library (default: the sidecar's default account)"
+PERSON_DESCRIPTION = locale_str("Look someone up in Immich")
+UPLOAD_DESCRIPTION = locale_str("Upload photos or videos into Immich")
+NAME_HELP = locale_str("The person's name in Immich")
+DESCRIPTION_HELP = locale_str("A description for every uploaded file")
+ACCOUNT_HELP = locale_str("Whose Immich library (default: the sidecar's default account)")
 
 
 class AccountCommandsHost(Protocol):
@@ -53,11 +56,10 @@ def account_choices(names: Sequence[str], current: str) -> list[app_commands.Cho
     ][:MAX_CHOICES]
 
 
-def unknown_account(value: str, names: Sequence[str]) -> str:
-    return (
-        f"No Immich account called {safe_text(value)} here; pick one of: "
-        f"{', '.join(safe_text(n) for n in names)}."
-    )
+def unknown_account(value: str, names: Sequence[str], words: Words = ENGLISH) -> str:
+    """The reply to an account this sidecar does not have, in the member's language."""
+    known = [safe_text(n) for n in names]
+    return say(words, texts.UNKNOWN_ACCOUNT, {"name": safe_text(value), "accounts": known})
 
 
 def account_commands(host: AccountCommandsHost) -> list[app_commands.Command[Any, Any, Any]]:

@@ -25,7 +25,6 @@ from sidecar.config.model import Secret, Settings
 from sidecar.discord.buttons import MembersImmich, dynamic_items
 from sidecar.discord.claims import member_commands
 from sidecar.discord.commands import (
-    SORRY,
     ImmichForCommands,
     ImmichGroup,
     MemoriesProvider,
@@ -38,9 +37,11 @@ from sidecar.discord.intents import (
     bot_intents,
     drop_message_content,
 )
+from sidecar.discord.speech import CatalogTranslator, reply_text
 from sidecar.discord.uploads.ingest import Ingest, IngestStore
 from sidecar.discord.uploads.save_command import save_to_immich
 from sidecar.engine.members import MemberDirectory
+from sidecar.messages.texts import SORRY
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import MediaSource
 from sidecar.targets.discord.channel import NEEDED_PERMISSIONS, BotSink, ChannelTarget
@@ -160,6 +161,8 @@ class SidecarBot(discord.Client):
     # ------------------------------------------------------------------ lifecycle
 
     async def setup_hook(self) -> None:
+        # Discord's own localizations of the commands' descriptions, from the catalogs.
+        await self.tree.set_translator(CatalogTranslator())
         group = ImmichGroup(
             lambda: self.settings,
             self.immich,
@@ -310,7 +313,7 @@ class SidecarBot(discord.Client):
     ) -> None:
         log.error("slash command failed: %s", error, exc_info=error)
         with contextlib.suppress(Exception):
-            await reply(interaction, SORRY, ephemeral=True)
+            await reply(interaction, reply_text(interaction, self.settings, SORRY), ephemeral=True)
 
 
 async def channel_problem(client: discord.Client, target: ChannelTarget) -> str | None:

@@ -13,11 +13,14 @@ from typing import Any, Protocol
 import discord
 
 from sidecar.config.model import Settings
+from sidecar.discord.speech import member_words
 from sidecar.discord.uploads.checks import Named
 from sidecar.engine.members import MemberDirectory
 from sidecar.immich.errors import ImmichBadRequestError, ImmichNotFoundError, ImmichPermissionError
 from sidecar.immich.models import Person
 from sidecar.immich.permissions import FAVOURITE
+from sidecar.messages import texts
+from sidecar.messages.render import ENGLISH, Words, say
 from sidecar.targets.discord.buttons import FAVOURITE_ID, FAVOURITE_LABEL, favourite_custom_id
 from sidecar.targets.discord.safe import safe_text
 
@@ -107,8 +110,9 @@ class FavouriteButton(
 async def favourite(host: MembersHost, interaction: discord.Interaction, asset_id: str) -> str:
     """Mark the asset a favourite in Immich; the sentence to answer the clicker with."""
     roles = host.settings.discord.members.favourite_roles
+    words = member_words(interaction, host.settings)
     if not roles or not has_role(interaction, roles):
-        return "Sorry, you do not have a role that may mark favourites."
+        return say(words, texts.FAVOURITE_NO_ROLE, {})
     try:
         await host.members_immich.set_favourite([asset_id])
     except ImmichPermissionError:
@@ -118,17 +122,14 @@ async def favourite(host: MembersHost, interaction: discord.Interaction, asset_i
             missing = ()
         sentence = FAVOURITE.off_sentence(missing)
         log.warning("%s", sentence)
-        return f"Sorry, {sentence}."
+        return say(words, texts.SORRY_OFF, {"reason": sentence})
     except (ImmichBadRequestError, ImmichNotFoundError):
         log.info("favourite refused by Immich for asset %s: not the key owner's", asset_id)
-        return (
-            "Sorry, Immich lets only the owner of a photo mark it as a favourite, and this one "
-            "does not belong to the sidecar's Immich account (or is no longer in Immich)."
-        )
+        return say(words, texts.FAVOURITE_NOT_OWNER, {})
     except Exception as error:
         log.warning("marking a favourite failed: %s", type(error).__name__)
-        return "Sorry, Immich could not be reached; try again later."
-    return "♥ Marked as a favourite in Immich."
+        return say(words, texts.IMMICH_DOWN, {})
+    return say(words, texts.FAVOURITE_DONE, {})
 
 
 # ---------------------------------------------------------------------------- claims
@@ -138,18 +139,18 @@ def claim_custom_id(decision: str, user_id: int, person_id: str) -> str:
     return f"immich:claim:{decision}:{user_id}:{person_id}"
 
 
-def claim_view(user_id: int, person_id: str) -> discord.ui.View:
+def claim_view(user_id: int, person_id: str, words: Words = ENGLISH) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    view.add_item(ClaimButton("approve", user_id, person_id))
-    view.add_item(ClaimButton("deny", user_id, person_id))
+    view.add_item(ClaimButton("approve", user_id, person_id, words))
+    view.add_item(ClaimButton("deny", user_id, person_id, words))
     return view
 
 
 class ClaimButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CLAIM_ID.pattern):
-    def __init__(self, decision: str, user_id: int, person_id: str) -> None:
+    def __init__(self, decision: str, user_id: int, person_id: str, words: Words = ENGLISH) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Approve" if decision == "approve" else "Deny",
+                label=say(words, texts.APPROVE if decision == "approve" else texts.DENY, {}),
                 style=(
                     discord.ButtonStyle.success
                     if decision == "approve"
@@ -183,33 +184,36 @@ async def decide(
     button: ClaimButton,
 ) -> None:
     approvers = host.settings.discord.members.approvers
+    # The request is read by every approver: it speaks the server's language, the config's.
+    words = Words(host.settings.locale, host.settings.timezone)
     if not has_role(interaction, approvers):
-        await answer(interaction, "Sorry, only members with an approver role decide claims.")
+        own = member_words(interaction, host.settings)
+        await answer(interaction, say(own, texts.DECIDE_NO_ROLE, {}))
         return
     store = directory.store
     claim = store.claim_for(button.user_id, button.person_id)
     if claim is None or claim.approved:
-        await _close_request(interaction, "This claim was withdrawn or decided already.")
+        await _close_request(interaction, say(words, texts.CLAIM_GONE, {}))
         return
-    who = f"<@{button.user_id}>"
-    name = f"**{safe_text(claim.person_name or 'someone without a name')}**"
+    values = {
+        "member": f"<@{button.user_id}>",
+        "name": safe_text(claim.person_name) or say(words, texts.NO_NAME, {}),
+        "approver": _by(interaction),
+    }
     if button.decision == "deny":
         store.drop_claim(button.user_id, button.person_id, pending=True)
-        log.info("claim of %s by Discord member %s denied", name, button.user_id)
-        await _close_request(
-            interaction, f"{who}'s claim to be {name} was denied by {_by(interaction)}."
-        )
+        log.info("claim of %s by Discord member %s denied", values["name"], button.user_id)
+        await _close_request(interaction, say(words, texts.CLAIM_DENIED, values))
         return
     refusal = directory.claim_refusal(button.user_id, button.person_id, claim.account)
     if refusal is not None:
         store.drop_claim(button.user_id, button.person_id, pending=True)
-        await _close_request(
-            interaction, f"{who}'s claim to be {name} cannot be approved: {refusal}."
-        )
+        text = say(words, texts.CLAIM_CANNOT, {**values, "reason": refusal})
+        await _close_request(interaction, text)
         return
     store.approve_claim(button.user_id, button.person_id, interaction.user.id)
-    log.info("claim of %s by Discord member %s approved", name, button.user_id)
-    await _close_request(interaction, f"{who} is {name} in Immich: approved by {_by(interaction)}.")
+    log.info("claim of %s by Discord member %s approved", values["name"], button.user_id)
+    await _close_request(interaction, say(words, texts.CLAIM_APPROVED, values))
 
 
 def _by(interaction: discord.Interaction) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 
 from sidecar.clock import utc_now
 from sidecar.discord.buttons import (
@@ -25,20 +26,28 @@ from sidecar.discord.buttons import (
     claim_view,
     has_role,
 )
+from sidecar.discord.speech import member_words
 from sidecar.engine.members import Link, MemberDirectory
 from sidecar.engine.store.members import Claim
 from sidecar.immich.errors import ImmichPermissionError
 from sidecar.immich.models import Person, is_immich_id
 from sidecar.immich.permissions import CLAIMS
+from sidecar.messages import texts
+from sidecar.messages.render import ENGLISH, say
+from sidecar.messages.texts import Text
 from sidecar.targets.discord.safe import safe_text
 
 log = logging.getLogger(__name__)
 
 MAX_CHOICES = 25
-NOT_SET_UP = (
-    "Claims are not set up on this server: the sidecar's config needs discord.members_channel "
-    "and discord.members_approvers (or claims: open)."
-)
+
+
+def _say(interaction: discord.Interaction, text: Text, **values: Any) -> str:
+    """A built-in text in the member's language (the config's, where the client's is not
+    spoken)."""
+    settings = getattr(interaction.client, "settings", None)
+    words = member_words(interaction, settings) if settings is not None else ENGLISH
+    return say(words, text, values)
 
 
 def _shown(name: str) -> str:
@@ -61,8 +70,10 @@ def _labelled(name: str, account: str | None) -> str:
 def member_commands(host: MembersHost) -> list[app_commands.Command[Any, Any, Any]]:
     """The four commands, bound to the bot (its settings, Immich client and directory)."""
 
-    @app_commands.command(name="claim", description="Link your Discord account to you in Immich")
-    @app_commands.describe(name="Your name in Immich")
+    @app_commands.command(
+        name="claim", description=locale_str("Link your Discord account to you in Immich")
+    )
+    @app_commands.describe(name=locale_str("Your name in Immich"))
     async def claim(interaction: discord.Interaction, name: str) -> None:
         await _guarded(interaction, "claim", _claim(host, interaction, name))
 
@@ -72,16 +83,20 @@ def member_commands(host: MembersHost) -> list[app_commands.Command[Any, Any, An
     ) -> list[app_commands.Choice[str]]:
         return await _choices(host, current)
 
-    @app_commands.command(name="unclaim", description="Remove the link between you and Immich")
+    @app_commands.command(
+        name="unclaim", description=locale_str("Remove the link between you and Immich")
+    )
     async def unclaim(interaction: discord.Interaction) -> None:
         await _guarded(interaction, "unclaim", _unclaim(host, interaction))
 
-    @app_commands.command(name="members", description="Who is linked to whom in Immich")
+    @app_commands.command(name="members", description=locale_str("Who is linked to whom in Immich"))
     async def members(interaction: discord.Interaction) -> None:
         await _guarded(interaction, "members", _members(host, interaction))
 
-    @app_commands.command(name="dm", description="Turn your spotted DMs off or on")
-    @app_commands.describe(mode="off: no more DMs when you are in a new photo; on: DMs again")
+    @app_commands.command(name="dm", description=locale_str("Turn your spotted DMs off or on"))
+    @app_commands.describe(
+        mode=locale_str("off: no more DMs when you are in a new photo; on: DMs again")
+    )
     async def dm(interaction: discord.Interaction, mode: Literal["off", "on"]) -> None:
         await _guarded(interaction, "dm", _dm(host, interaction, mode == "on"))
 
@@ -93,7 +108,9 @@ async def _guarded(interaction: discord.Interaction, name: str, work: Any) -> No
         await work
     except ImmichPermissionError:
         log.warning("%s", CLAIMS.off_sentence(()))
-        await answer(interaction, f"Sorry, {CLAIMS.off_sentence(())}.")
+        await answer(
+            interaction, _say(interaction, texts.SORRY_OFF, reason=CLAIMS.off_sentence(()))
+        )
     except Exception:
         log.exception("/immich %s failed", name)
         await answer(interaction, "Sorry, something went wrong on our side; see the sidecar's log.")
@@ -152,11 +169,11 @@ async def _claim(host: MembersHost, interaction: discord.Interaction, value: str
     directory = _directory(host)
     config = host.settings.discord.members
     if not config.claims_possible:
-        await answer(interaction, NOT_SET_UP)
+        await answer(interaction, _say(interaction, texts.CLAIMS_NOT_SET_UP))
         return
     found = await _find(host, value)
     if not found:
-        await answer(interaction, f"No one called {safe_text(value)} in Immich to claim.")
+        await answer(interaction, _say(interaction, texts.CLAIM_NO_ONE, name=safe_text(value)))
         return
     if len(found) > 1:
         where = ", ".join(f"{_shown(p.name)} in {safe_text(a)}" for a, p in found)
@@ -170,7 +187,7 @@ async def _claim(host: MembersHost, interaction: discord.Interaction, value: str
     user = interaction.user.id
     refusal = directory.claim_refusal(user, person.id, account)
     if refusal is not None:
-        await answer(interaction, f"Sorry, {refusal}.")
+        await answer(interaction, _say(interaction, texts.SORRY_OFF, reason=refusal))
         return
     open_claims = config.claims == "open"
     state = "approved" if open_claims else "pending"
@@ -188,7 +205,7 @@ async def _claim(host: MembersHost, interaction: discord.Interaction, value: str
         directory.store.drop_claim(user, person.id, pending=True)
         await answer(
             interaction,
-            "Sorry, the claim could not be posted for approval; the sidecar's log says why.",
+            _say(interaction, texts.CLAIM_NOT_POSTED),
         )
         return
     await answer(
@@ -231,15 +248,13 @@ async def _unclaim(host: MembersHost, interaction: discord.Interaction) -> None:
     directory = _directory(host)
     user = interaction.user.id
     if any(link.source == "config" for link in directory.links_of(user)):
-        await answer(
-            interaction, "Your link is set in the sidecar's config; ask its admin to remove it."
-        )
+        await answer(interaction, _say(interaction, texts.UNCLAIM_CONFIG))
         return
     if directory.store.drop_claim(user):
         log.info("Discord member %s removed their people links", user)
         await answer(interaction, "Your links to Immich are removed; no more spotted DMs.")
         return
-    await answer(interaction, "You have no link to Immich.")
+    await answer(interaction, _say(interaction, texts.NO_LINK))
 
 
 async def _members(host: MembersHost, interaction: discord.Interaction) -> None:
@@ -258,7 +273,7 @@ async def _members(host: MembersHost, interaction: discord.Interaction) -> None:
         for c in pending
     ]
     if not lines:
-        lines = ["No links yet." if sees_all else "You have no link to Immich (/immich claim)."]
+        lines = [_say(interaction, texts.NO_LINKS if sees_all else texts.NO_LINK_HINT)]
     await answer(interaction, "\n".join(lines)[:2000])
 
 
@@ -268,7 +283,7 @@ async def _dm(host: MembersHost, interaction: discord.Interaction, on: bool) -> 
     directory.set_dms(user, on)
     log.info("Discord member %s turned spotted DMs %s", user, "on" if on else "off")
     linked = bool(directory.links_of(user))
-    text = "Spotted DMs are on." if on else "Spotted DMs are off; /immich dm on turns them back on."
+    text = _say(interaction, texts.DMS_ON if on else texts.DMS_OFF)
     if not linked:
-        text += " (You have no link to Immich yet: /immich claim.)"
+        text += " " + _say(interaction, texts.DMS_NO_LINK)
     await answer(interaction, text)

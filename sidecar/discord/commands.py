@@ -9,11 +9,11 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
 from typing import Protocol
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 
 from sidecar.config.model import Settings
 from sidecar.discord.accounts import (
@@ -24,6 +24,8 @@ from sidecar.discord.accounts import (
     account_commands,
     unknown_account,
 )
+from sidecar.discord.speech import member_words, reply_text
+from sidecar.discord.status_text import status_lines
 from sidecar.discord.uploads.checks import Named, upload_refusal
 from sidecar.discord.uploads.upload import AttachmentUploader, ImmichForUploads, off_sentence
 from sidecar.engine.posts.plan import Plan
@@ -31,13 +33,16 @@ from sidecar.engine.status import StatusInfo
 from sidecar.immich.errors import ImmichPermissionError
 from sidecar.immich.models import Person
 from sidecar.immich.permissions import MEMORIES_COMMAND, PERSON, UPLOAD
+from sidecar.messages import texts
+from sidecar.messages.posts import headline
+from sidecar.messages.render import say
+from sidecar.messages.texts import Text
 from sidecar.targets.discord.safe import attachment_name, safe_text
 
 log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
 MAX_CHOICES = 25  # Discord's limit for autocomplete
-SORRY = "Sorry, something went wrong on our side; the details are in the sidecar's log."
 
 
 class ImmichForCommands(ImmichForUploads, Protocol):
@@ -74,14 +79,6 @@ def memories_refusal(
     return None
 
 
-def _timestamp(moment: datetime, style: str) -> str:
-    return f"<t:{int(moment.timestamp())}:{style}>"
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
 async def reply(interaction: discord.Interaction, text: str, *, ephemeral: bool = False) -> None:
     """Answer whether or not the interaction was already answered or deferred."""
     if interaction.response.is_done():
@@ -114,7 +111,7 @@ class ImmichGroup(app_commands.Group):
         memories: MemoriesProvider | None = None,
         accounts: Mapping[str, ImmichForCommands] | None = None,
     ) -> None:
-        super().__init__(name="immich", description="Your Immich photo library")
+        super().__init__(name="immich", description=locale_str("Your Immich photo library"))
         self._settings = settings
         self._immich = immich
         self._status = status
@@ -142,6 +139,15 @@ class ImmichGroup(app_commands.Group):
         if upload or not self._accounts:
             return self._immich
         return next(iter(self._accounts.values()))
+
+    def _unknown_account(self, interaction: discord.Interaction, account: str | None) -> str:
+        words = member_words(interaction, self._settings())
+        return unknown_account(account or "", self.account_names, words)
+
+    def _say(self, interaction: discord.Interaction, text: Text, **values: object) -> str:
+        """A built-in text in this member's language (values from Immich or Discord escaped
+        by the caller)."""
+        return reply_text(interaction, self._settings(), text, **values)
 
     # ------------------------------------------------------------------ upload
 
@@ -179,7 +185,7 @@ class ImmichGroup(app_commands.Group):
             await reply(interaction, "\n".join(lines)[:2000], ephemeral=True)
         except Exception:
             log.exception("/immich upload failed")
-            await _apologise(interaction)
+            await self._apologise(interaction)
 
     async def _upload(
         self,
@@ -190,10 +196,10 @@ class ImmichGroup(app_commands.Group):
     ) -> list[str]:
         config = self._settings().discord.upload
         if not config.enabled:
-            return ["Uploads to Immich are turned off."]
+            return [self._say(interaction, texts.UPLOADS_OFF)]
         immich = self.client_for(account, upload=True)
         if immich is None:
-            return [unknown_account(account or "", self.account_names)]
+            return [self._unknown_account(interaction, account)]
         member_roles = getattr(interaction.user, "roles", [])
         channel = interaction.channel
         channel_name = getattr(channel, "name", None) or ""
@@ -204,7 +210,7 @@ class ImmichGroup(app_commands.Group):
             Named(channel.id, channel_name) if channel is not None else None,
         )
         if refusal is not None:
-            return [f"Refused: {refusal}."]
+            return [self._say(interaction, texts.REFUSED, reason=refusal)]
         uploader = AttachmentUploader(immich, lambda: self._external_url, UPLOAD)
         report = await uploader.upload(
             files, max_mb=config.max_mb, description=description, album=config.album
@@ -224,26 +230,30 @@ class ImmichGroup(app_commands.Group):
         immich = self.client_for(account)
         try:
             if not self._settings().discord.person.enabled:
-                await reply(interaction, "The person command is turned off.", ephemeral=True)
+                await reply(interaction, self._say(interaction, texts.PERSON_OFF), ephemeral=True)
                 return
             if immich is None:
-                await reply(interaction, unknown_account(account or "", self.account_names))
+                await reply(interaction, self._unknown_account(interaction, account))
                 return
             await interaction.response.defer(thinking=True)
             people = await immich.search_person(name)
             found = pick_person(people, name)
             if found is None:
-                await reply(interaction, f"No one called {safe_text(name)} in Immich.")
+                await reply(
+                    interaction, self._say(interaction, texts.NO_ONE_CALLED, name=safe_text(name))
+                )
                 return
             count = await immich.person_statistics(found.id)
             face = await immich.person_thumbnail(found.id)
             embed = discord.Embed(
-                title=safe_text(found.name or "Someone without a name")[:256],
+                title=(safe_text(found.name) or self._say(interaction, texts.NO_NAME))[:256],
                 url=f"{self._external_url}/people/{found.id}",
-                description=f"{_plural(count, 'photo')} in Immich",
+                description=self._say(interaction, texts.PERSON_PHOTOS, count=count),
             )
             if account is not None:
-                embed.set_footer(text=f"account {account}")
+                embed.set_footer(
+                    text=self._say(interaction, texts.ACCOUNT, account=safe_text(account))
+                )
             files = []
             if face:
                 files.append(discord.File(io.BytesIO(face), filename="face.jpg"))
@@ -251,10 +261,11 @@ class ImmichGroup(app_commands.Group):
             await interaction.followup.send(embed=embed, files=files, allowed_mentions=NO_MENTIONS)
         except ImmichPermissionError:
             assert immich is not None
-            await reply(interaction, f"Sorry, {await off_sentence(immich, PERSON)}.")
+            reason = await off_sentence(immich, PERSON)
+            await reply(interaction, self._say(interaction, texts.SORRY_OFF, reason=reason))
         except Exception:
             log.exception("/immich person failed")
-            await _apologise(interaction)
+            await self._apologise(interaction)
 
     @person.autocomplete("name")
     async def person_names(
@@ -277,45 +288,30 @@ class ImmichGroup(app_commands.Group):
 
     # ------------------------------------------------------------------ status
 
-    @app_commands.command(name="status", description="How the Immich sidecar is doing")
+    @app_commands.command(name="status", description=locale_str("How the Immich sidecar is doing"))
     async def status(self, interaction: discord.Interaction) -> None:
         try:
             info = await self._status()
-            immich = (
-                f"reachable (version {safe_text(info.immich_version or 'unknown')})"
-                if info.immich_reachable
-                else "NOT reachable"
-            )
-            poll = (
-                _timestamp(info.last_successful_poll, "R") if info.last_successful_poll else "never"
-            )
+            words = member_words(interaction, self._settings())
             latency = interaction.client.latency
-            lines = [
-                f"Immich: {immich}",
-                f"Last successful poll: {poll}",
-                f"Notifications waiting: {info.outbox_pending}",
-                f"Notifications that failed for good: {info.outbox_failed}",
-                f"Config loaded: {_timestamp(info.config_loaded_at, 'f')}",
-            ]
-            if info.albums:
-                lines.append(watched_albums_line(info.albums))
-            lines += [f"Off: {safe_text(sentence)}" for sentence in info.features_off]
-            lines += [safe_text(problem) for problem in info.failing_accounts]
+            lines = status_lines(info, words)
             if latency == latency and latency != float("inf"):  # NaN before the first heartbeat
-                lines.append(f"Discord latency: {latency * 1000:.0f} ms")
+                lines.append(say(words, texts.STATUS_LATENCY, {"ms": round(latency * 1000)}))
             await reply(interaction, "\n".join(lines), ephemeral=True)
         except Exception:
             log.exception("/immich status failed")
-            await _apologise(interaction)
+            await self._apologise(interaction)
 
     # ------------------------------------------------------------------ memories
 
-    @app_commands.command(name="memories", description="Today's on this day memories from Immich")
+    @app_commands.command(
+        name="memories", description=locale_str("Today's on this day memories from Immich")
+    )
     async def memories(self, interaction: discord.Interaction) -> None:
         try:
             config = self._settings().discord.memories
             if not config.enabled or self._memories is None:
-                await reply(interaction, "The memories command is turned off.", ephemeral=True)
+                await reply(interaction, self._say(interaction, texts.MEMORIES_OFF), ephemeral=True)
                 return
             channel = interaction.channel
             refusal = memories_refusal(
@@ -327,19 +323,22 @@ class ImmichGroup(app_commands.Group):
                 else None,
             )
             if refusal is not None:
-                await reply(interaction, f"Refused: {refusal}.", ephemeral=True)
+                text = self._say(interaction, texts.REFUSED, reason=refusal)
+                await reply(interaction, text, ephemeral=True)
                 return
             await interaction.response.defer(thinking=True)
             plan = await self._memories()
             if not plan.messages:
-                await reply(interaction, "No memories for today in Immich.")
+                await reply(interaction, self._say(interaction, texts.NO_MEMORIES))
                 return
+            words = member_words(interaction, self._settings())
             embeds, files = [], []
             for message in plan.messages[:MAX_EMBEDS]:
+                title = headline(message.facts, words, safe_text) or safe_text(message.text)
                 embed = discord.Embed(
-                    title=message.text[:256],
+                    title=title[:256],
                     url=message.link,
-                    description=_plural(len(message.assets), "picture"),
+                    description=say(words, texts.PICTURES, {"count": len(message.assets)}),
                 )
                 if message.assets:
                     data, content_type = await self._immich.asset_thumbnail(message.assets[0].id)
@@ -348,30 +347,20 @@ class ImmichGroup(app_commands.Group):
                     embed.set_image(url=f"attachment://{name}")
                 embeds.append(embed)
             await interaction.followup.send(
-                content="On this day", embeds=embeds, files=files, allowed_mentions=NO_MENTIONS
+                content=say(words, texts.ON_THIS_DAY, {}),
+                embeds=embeds,
+                files=files,
+                allowed_mentions=NO_MENTIONS,
             )
         except ImmichPermissionError:
-            await reply(
-                interaction, f"Sorry, {await off_sentence(self._immich, MEMORIES_COMMAND)}."
-            )
+            reason = await off_sentence(self._immich, MEMORIES_COMMAND)
+            await reply(interaction, self._say(interaction, texts.SORRY_OFF, reason=reason))
         except Exception:
             log.exception("/immich memories failed")
-            await _apologise(interaction)
+            await self._apologise(interaction)
 
-
-def watched_albums_line(albums: Sequence[tuple[str, int]], shown: int = 10) -> str:
-    """ "Watched albums: Holiday 2026 (1,204 assets), Family (87 assets)"."""
-    parts = [
-        f"{safe_text(name or 'unnamed album')} ({count:,} asset{'s' if count != 1 else ''})"
-        for name, count in albums[:shown]
-    ]
-    if len(albums) > shown:
-        parts.append(f"and {len(albums) - shown} more")
-    return "Watched albums: " + ", ".join(parts)
-
-
-async def _apologise(interaction: discord.Interaction) -> None:
-    try:
-        await reply(interaction, SORRY, ephemeral=True)
-    except Exception:
-        log.exception("could not even apologise to the user")
+    async def _apologise(self, interaction: discord.Interaction) -> None:
+        try:
+            await reply(interaction, self._say(interaction, texts.SORRY), ephemeral=True)
+        except Exception:
+            log.exception("could not even apologise to the user")

@@ -21,6 +21,7 @@ from sidecar.config.model import ConfigError, Settings
 from sidecar.engine.accounts import Accounts
 from sidecar.engine.albums.preview import AlbumDryRun, preview_albums
 from sidecar.engine.planning import build_watch, resolve_account_rules, rule_options
+from sidecar.engine.preview import said_lines
 from sidecar.engine.rules.matching import Match, RuleResolutionError
 from sidecar.engine.store.database import Store
 from sidecar.engine.uploads.passes import Watch, Window, collect_matches
@@ -227,8 +228,10 @@ def _print_found(settings: Settings, found: Found, out: TextIO) -> None:
                 apart.append(f"{hit.rule.name} -> {target}: {name}: {_KNOWN[why]}")
         return new
 
+    said: list[tuple[str, Asset, AlbumRef | None]] = []  # what run would send, for its texts
     for hit in found.uploads:
         if targets := split(hit, upload=True):
+            said.append((hit.rule.name, hit.asset, None))
             asset = hit.asset
             taken = f", taken {asset.taken_at:%Y-%m-%d %H:%M}" if asset.taken_at else ""
             print(
@@ -242,6 +245,7 @@ def _print_found(settings: Settings, found: Found, out: TextIO) -> None:
         print(line, file=out)
         for album, hit in album_matches:
             if targets := split(hit, upload=False):
+                said.append((hit.rule.name, hit.asset, album))
                 print(
                     f"{hit.rule.name} -> {', '.join(targets)}: "
                     f"{hit.asset.original_file_name or hit.asset.id} ({hit.asset.type}) added "
@@ -249,7 +253,7 @@ def _print_found(settings: Settings, found: Found, out: TextIO) -> None:
                     file=out,
                 )
                 print(f"    {album_asset_link(external_url, album.id, hit.asset.id)}", file=out)
-    for line in found.sends:
+    for line in [*found.sends, *said_lines(settings, said)]:
         print(line, file=out)
     if apart:
         print(f"in the state file {settings.state.path} already (run sends none again):", file=out)

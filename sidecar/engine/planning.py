@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Protocol
 
+from sidecar.config.messages import words_for
 from sidecar.config.model import KeyPath, PeopleAliases, Rule, Settings, format_key_path
 from sidecar.engine.accounts import Accounts, check_keys
 from sidecar.engine.albums.resolve import (
@@ -212,13 +213,22 @@ def rules_off(settings: Settings, account: str, runs: Callable[[Rule], bool]) ->
 
 def rule_options(settings: Settings) -> Callable[[str], RuleOptions]:
     options = {
-        rule.name: RuleOptions(
-            mention_roles=rule.mention_roles,
-            batching=rule.batching,
-            mention_members=rule.mention_members,
+        post.name: RuleOptions(
+            words={t: words_for(settings, t, post.messages, post.locale) for t in post.targets}
         )
-        for rule in settings.rules
+        for post in settings.posts
     }
+    options.update(
+        {
+            rule.name: RuleOptions(
+                mention_roles=rule.mention_roles,
+                batching=rule.batching,
+                mention_members=rule.mention_members,
+                words={t: words_for(settings, t, rule.messages) for t in rule.targets},
+            )
+            for rule in settings.rules
+        }
+    )
     return lambda name: options.get(name, RuleOptions())
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TextIO, Type
 
 from sidecar.config.model import Batching, KeyPath, QuietHours, Secret, TargetConfig
 from sidecar.immich.models import Asset, VideoFile, VideoTooLarge
+from sidecar.messages.render import Words
 from sidecar.ops.checks import Check
 from sidecar.ops.metrics import Metrics
 
@@ -53,8 +54,11 @@ class PostRef:
     kind: str  # memories, birthdays, digest
     occasion: str  # e.g. 2026-12-01: a post runs once per occasion
     group: str  # e.g. "2023" or a person's id
-    text: str  # the headline, plain text (rendered escaped)
+    text: str  # the headline in English, plain text (for logs; each target says ``facts``)
     link: str | None = None  # where "open in Immich" goes
+    # What the headline says, as values (year, years_ago, person, age, ...; see
+    # sidecar.messages.render.post_facts): each target words it in its own language.
+    facts: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,7 @@ class Batch:
     mention_members: bool = False  # the rule's mention_members
     # (person id, Discord user id) of the linked people in the batch, filled in by the sink
     member_mentions: tuple[tuple[str, int], ...] = ()
+    words: Words = field(default_factory=Words)  # the language and templates of the target
     rules: tuple[str, ...] = ()  # every rule of the batch, ``rule`` first (empty: ``rule`` alone)
 
     @property

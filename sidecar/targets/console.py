@@ -24,6 +24,7 @@ from sidecar.targets.base import (
 )
 from sidecar.targets.links import album_asset_link, album_link, app_link, asset_link
 from sidecar.targets.presentation import presentation_problems
+from sidecar.targets.words import json_text
 
 if TYPE_CHECKING:
     import httpx
@@ -35,7 +36,11 @@ class ConsoleTarget:
     quiet_hours: QuietHours | None = None
 
 
-def console_line(delivery: Delivery, external_url: str) -> str:
+def console_line(
+    delivery: Delivery, external_url: str, words: Mapping[str, str] | None = None
+) -> str:
+    """One delivery as a JSON line; ``words``: its batch's ``text`` (and ``title`` and
+    ``description`` where the config gives them), the message as the family would read it."""
     asset = delivery.asset
     album = delivery.album
     post = delivery.post
@@ -71,10 +76,10 @@ def console_line(delivery: Delivery, external_url: str) -> str:
                     "post": post.post,
                     "kind": post.kind,
                     "occasion": post.occasion,
-                    "text": post.text,
                     "post_link": post.link,
                 }
             ),
+            **(words or {}),
         },
         ensure_ascii=False,
     )
@@ -88,8 +93,9 @@ class ConsoleSink:
     async def send(self, batch: Batch) -> None:
         stream = self._stream or sys.stdout
         try:
+            words = json_text(batch, self._external_url)
             stream.write(
-                "".join(console_line(d, self._external_url) + "\n" for d in batch.deliveries)
+                "".join(console_line(d, self._external_url, words) + "\n" for d in batch.deliveries)
             )
             stream.flush()
         except OSError as err:  # a closed pipe: keep the deliveries for later

@@ -53,6 +53,7 @@ from sidecar.targets.presentation import (
     presentation_problems,
     read_presentation,
 )
+from sidecar.targets.words import json_text
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ def batch_body(batch: Batch, external_url: str, shared: str | None = None) -> di
         "batch": batch.key,
         "links": {"shared": shared} if shared else {},
         "assets": [asset_entry(d, external_url) for d in batch.deliveries],
+        **json_text(batch, external_url),  # the message as the family reads it, in its locale
     }
 
 

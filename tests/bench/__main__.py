@@ -23,6 +23,7 @@ from tests.bench import (
     gallery_cost,
     latency,
     memory,
+    messages,
     poll_cost,
     push_latency,
     reload,
@@ -39,6 +40,7 @@ SECTIONS: dict[str, Callable[[str], Awaitable[list[Figure]]]] = {
     "push": push_latency.run,  # (g) upload -> message with push and fast polls
     "accounts": account_cost.run,  # (h) an idle poll with 1, 2 and 4 Immich accounts
     "gallery": gallery_cost.run,  # (i) one batch's messages, bytes and requests per layout
+    "messages": messages.run,  # (j) rendering messages and checking templates, the catalogs
 }
 
 

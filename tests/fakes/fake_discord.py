@@ -346,13 +346,15 @@ class FakeDiscord:
         autocomplete: bool = False,
         attachments: list[dict[str, Any]] | None = None,
         user_id: int = USER_ID,
+        locale: str = "en-US",
     ) -> str:
         """Push an INTERACTION_CREATE for ``/command <options>``; returns its token.
 
         As Discord's client builds it from the registered command (``discord_commands``): the
         options must be the command's, each gets its registered ``type`` (``type`` may be left
         out), an autocomplete has one ``focused`` option; raises ``InvalidInteraction`` for
-        one real Discord could not send."""
+        one real Discord could not send. ``locale`` is the member's Discord client language,
+        which Discord sends with every interaction (``guild_locale`` stays the server's)."""
         token = f"interaction-token-{next(self._ids)}"
         definition = registered(self.synced_commands, command)
         sent = checked_options(
@@ -373,7 +375,9 @@ class FakeDiscord:
         if attachments:
             data["resolved"] = {"attachments": {a["id"]: a for a in attachments}}
         member = self.member(roles, permissions, user_id)
-        return await self._interact(4 if autocomplete else 2, data, channel_id, member, token)
+        return await self._interact(
+            4 if autocomplete else 2, data, channel_id, member, token, locale=locale
+        )
 
     async def _interact(
         self,
@@ -382,6 +386,7 @@ class FakeDiscord:
         channel_id: int,
         member: dict[str, Any],
         token: str,
+        locale: str = "en-US",
         **extra: Any,
     ) -> str:
         """Push an INTERACTION_CREATE of ``kind`` (2 command, 3 component, 4 autocomplete) as
@@ -399,7 +404,7 @@ class FakeDiscord:
             "token": token,
             "version": 1,
             "app_permissions": str(EVERYONE_PERMS),
-            "locale": "en-US",
+            "locale": locale,
             "guild_locale": "en-US",
             "entitlements": [],
             "authorizing_integration_owners": {"0": str(GUILD_ID)},

@@ -22,6 +22,7 @@ from sidecar.engine.dispatch.merge import fold, message_key, repeats
 from sidecar.engine.dispatch.quiet import QuietUntil, never_quiet
 from sidecar.engine.store.database import Store
 from sidecar.engine.store.outbox import Earlier
+from sidecar.messages.render import ENGLISH, Words
 from sidecar.ops.logging import log_fields
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import (
@@ -49,6 +50,7 @@ class RuleOptions:
     mention_roles: tuple[int, ...] = ()
     batching: Batching = field(default_factory=Batching)
     mention_members: bool = False
+    words: Mapping[str, Words] = field(default_factory=dict)  # by target: language, templates
 
 
 def retry_delay(attempts: int, retry_after: float | None = None) -> float:
@@ -62,10 +64,12 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> float:
 
 def options_of(rules: Sequence[str], options: Callable[[str], RuleOptions]) -> RuleOptions:
     """What a message of several rules does: every rule's mentions (each once), the first
-    rule's batching."""
+    rule's batching and words (its language and templates)."""
     each = [options(rule) for rule in rules]
     roles = tuple(dict.fromkeys(role for o in each for role in o.mention_roles))
-    return RuleOptions(roles, each[0].batching, any(o.mention_members for o in each))
+    return replace(
+        each[0], mention_roles=roles, mention_members=any(o.mention_members for o in each)
+    )
 
 
 def group_batches(
@@ -108,6 +112,7 @@ def group_batches(
                 batching=batching,
                 mention_members=opts.mention_members,
                 rules=rules if len(rules) > 1 else (),
+                words=opts.words.get(target, ENGLISH),
             )
         )
     return batches

@@ -14,13 +14,15 @@ from sidecar.clock import utc_now
 from sidecar.config.checks import zone_of
 from sidecar.config.cron import post_trigger
 from sidecar.config.loader import load_settings
-from sidecar.config.model import ConfigError, Post
-from sidecar.engine.posts.plan import last_fire, occasion_of
+from sidecar.config.messages import words_for
+from sidecar.config.model import ConfigError, Post, Settings
+from sidecar.engine.posts.plan import PlannedMessage, last_fire, occasion_of
 from sidecar.engine.posts.planner import PostPlanner
 from sidecar.engine.rules.matching import RuleResolutionError
 from sidecar.engine.store.database import Store
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichError
+from sidecar.messages.posts import post_content
 from sidecar.ops.metrics import Metrics
 from sidecar.wording import count
 
@@ -76,9 +78,30 @@ async def _dry_run_posts(config_path: Path, out: TextIO) -> int:
                         f"{' ' + message.link if message.link else ''}",
                         file=out,
                     )
+                    for line in said_lines(settings, post, message):
+                        print(f"      {line}", file=out)
     finally:
         store.close()
     return 0
+
+
+def said_lines(settings: Settings, post: Post, message: PlannedMessage) -> list[str]:
+    """What the message says in each of the post's targets, in the target's language (and the
+    post's own words), where that differs from the English line above it."""
+    lines = []
+    url = settings.immich.external_url.rstrip("/")
+    for target in post.targets:
+        words = words_for(settings, target, post.messages, post.locale)
+        text = post_content(
+            message.facts,
+            words,
+            post=post.name,
+            assets=message.assets,
+            links=[f"{url}/photos/{a.id}" for a in message.assets],
+        )
+        if text != message.text:
+            lines.append(f"says in {target} ({words.locale}): {text}")
+    return lines
 
 
 def _already_sent(store: Store, post: Post, now: datetime, zone: ZoneInfo) -> str | None:

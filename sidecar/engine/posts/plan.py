@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -19,6 +20,8 @@ from sidecar.config.checks import zone_of
 from sidecar.config.cron import post_trigger
 from sidecar.config.model import Settings
 from sidecar.immich.models import Asset, Memory, Person
+from sidecar.messages.posts import headline
+from sidecar.messages.render import ENGLISH
 from sidecar.wording import count
 
 FALLBACK_YEARS = 30  # how far back the "on this day" fallback looks when Immich has no memory
@@ -26,12 +29,20 @@ FALLBACK_YEARS = 30  # how far back the "on this day" fallback looks when Immich
 
 @dataclass(frozen=True)
 class PlannedMessage:
-    """One message of a post run: its headline, a link, and the pictures to show."""
+    """One message of a post run: what its headline says (``facts``, worded by each target in
+    its language; ``text`` is the English, for logs), a link, and the pictures to show."""
 
     group: str  # unique within the run: a memory's year, a person's id, "digest"
     text: str
     link: str | None
     assets: tuple[Asset, ...]
+    facts: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+def _message(
+    group: str, facts: dict[str, Any], link: str | None, assets: tuple[Asset, ...]
+) -> PlannedMessage:
+    return PlannedMessage(group, headline(facts, ENGLISH), link, assets, facts)
 
 
 @dataclass(frozen=True)
@@ -78,11 +89,6 @@ def next_run_lines(settings: Settings, now: datetime) -> list[str]:
     return found
 
 
-def years_ago(year: int, today: date) -> str:
-    years = today.year - year
-    return "1 year ago today" if years == 1 else f"{years} years ago today"
-
-
 def _pictures(assets: Iterable[Asset], limit: int) -> tuple[Asset, ...]:
     """Photos before videos (a video's still says less), in the order given, at most
     ``limit``."""
@@ -121,32 +127,38 @@ def _memory_messages(
     kept = list(years)[:max_per_day]
     if one_message_per_year or len(kept) <= 1:
         return tuple(
-            PlannedMessage(
-                group=str(y.year),
-                text=f"📅 {years_ago(y.year, today)} ({y.year}): {count(len(y.shown), 'photo')}",
-                link=y.link,
-                assets=_pictures(y.shown, max_pictures),
+            _message(
+                str(y.year),
+                {
+                    "message": "memory_year",
+                    "year": y.year,
+                    "years_ago": today.year - y.year,
+                    "count": len(y.shown),
+                    "date": today.isoformat(),
+                    **_taken(y.shown),
+                },
+                y.link,
+                _pictures(y.shown, max_pictures),
             )
             for y in kept
         )
-    ages = [f"{years_ago(y.year, today).removesuffix(' today')} ({y.year})" for y in kept]
-    total = sum(len(y.shown) for y in kept)
-    return (
-        PlannedMessage(
-            group="years",
-            text=f"📅 On this day: {join_words(ages)}: {count(total, 'photo')}",
-            link=kept[0].link,  # Immich's memory viewer steps on to the other years from there
-            assets=_spread(
-                [_pictures(y.shown, max_pictures) for y in kept],
-                max_pictures,
-            ),
-        ),
-    )
+    facts = {
+        "message": "memory_years",
+        "year": kept[0].year,
+        "years_ago": today.year - kept[0].year,
+        "years": [[y.year, today.year - y.year] for y in kept],
+        "count": sum(len(y.shown) for y in kept),
+        "date": today.isoformat(),
+    }
+    # Immich's memory viewer steps on to the other years from the first one's link.
+    pictures = _spread([_pictures(y.shown, max_pictures) for y in kept], max_pictures)
+    return (_message("years", facts, kept[0].link, pictures),)
 
 
-def join_words(words: Sequence[str]) -> str:
-    """ "a", "a and b", "a, b and c"."""
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+def _taken(shown: Sequence[Asset]) -> dict[str, str]:
+    """When the year's first picture was taken (the post says the day under its headline)."""
+    taken = next((a.taken_at for a in _pictures(shown, 1) if a.taken_at is not None), None)
+    return {} if taken is None else {"taken": taken.isoformat()}
 
 
 def _spread(per_year: Sequence[Sequence[Asset]], limit: int) -> tuple[Asset, ...]:
@@ -284,10 +296,14 @@ def pick_spread(
     return tuple(picked)
 
 
-def birthday_text(person: Person, today: date) -> str:
+def birthday_facts(person: Person, today: date) -> dict[str, Any]:
     assert person.birth_date is not None
-    age = today.year - person.birth_date.year
-    return f"🎂 {person.name} turns {age} today"
+    return {
+        "message": "birthday",
+        "person": person.name,
+        "age": today.year - person.birth_date.year,
+        "date": today.isoformat(),
+    }
 
 
 def plan_birthdays(
@@ -298,11 +314,11 @@ def plan_birthdays(
 ) -> Plan:
     """One message per person whose birthday is today, with the photos picked for them."""
     messages = tuple(
-        PlannedMessage(
-            group=person.id,
-            text=birthday_text(person, today),
-            link=f"{external_url.rstrip('/')}/people/{person.id}",
-            assets=tuple(photos.get(person.id, ())),
+        _message(
+            person.id,
+            birthday_facts(person, today),
+            f"{external_url.rstrip('/')}/people/{person.id}",
+            tuple(photos.get(person.id, ())),
         )
         for person in people
         if photos.get(person.id)
@@ -310,15 +326,14 @@ def plan_birthdays(
     return Plan(messages, f"{count(len(messages), 'birthday')} today")
 
 
-def period_word(start: datetime, end: datetime) -> str:
+def period_of(start: datetime, end: datetime) -> str:
+    """The digest's period: day, week, month, or since (its start)."""
     days = (end - start).total_seconds() / 86400
     if days <= 1.5:
-        return "Today"
+        return "day"
     if days <= 8:
-        return "This week"
-    if days <= 32:
-        return "This month"
-    return f"Since {start:%d %b %Y}"
+        return "week"
+    return "month" if days <= 32 else "since"
 
 
 def plan_digest(
@@ -342,17 +357,22 @@ def plan_digest(
         for name in {p.name for p in asset.people if p.name.strip()}:
             tally[name] = tally.get(name, 0) + 1
     ranked = sorted(tally.items(), key=lambda item: (-item[1], item[0].casefold()))
-    text = f"{period_word(start, end)}: {count(len(assets), 'new photo')}"
-    if ranked:
-        text += " — " + ", ".join(f"{name} {n}" for name, n in ranked)
+    facts = {
+        "message": "digest",
+        "period": period_of(start, end),
+        "since": start.date().isoformat(),
+        "ranking": [[name, n] for name, n in ranked],
+        "count": len(assets),
+        "date": end.date().isoformat(),
+    }
     newest = sorted(assets.values(), key=lambda a: a.created_at, reverse=True)
     return Plan(
         (
-            PlannedMessage(
-                group="digest",
-                text=text,
-                link=f"{external_url.rstrip('/')}/photos",
-                assets=_pictures(newest, max_pictures),
+            _message(
+                "digest",
+                facts,
+                f"{external_url.rstrip('/')}/photos",
+                _pictures(newest, max_pictures),
             ),
         ),
         f"{count(len(assets), 'match', 'matches')} in the period",

@@ -295,6 +295,7 @@ def post_deliveries(post: Post, occasion: str, plan: Plan) -> list[tuple[str, As
                 group=message.group,
                 text=message.text,
                 link=message.link,
+                facts=message.facts,
             ),
         )
         for message in plan.messages

@@ -289,6 +289,7 @@ def post_json(ref: PostRef) -> str:
             "group": ref.group,
             "text": ref.text,
             "link": ref.link,
+            "facts": dict(ref.facts),
         },
         separators=(",", ":"),
         ensure_ascii=False,
@@ -304,6 +305,7 @@ def post_from_json(blob: str) -> PostRef:
         group=str(data["group"]),
         text=str(data["text"]),
         link=data.get("link"),
+        facts=data.get("facts") or {},  # rows queued before facts were stored: the text
     )
 
 

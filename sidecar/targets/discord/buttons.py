@@ -14,8 +14,10 @@ from typing import Any
 
 import discord
 
-FAVOURITE_LABEL = "♥ Favourite"
-OPEN_LABEL = "Open in Immich"
+from sidecar.messages import texts
+from sidecar.messages.render import ENGLISH, Words, say
+
+FAVOURITE_LABEL = texts.FAVOURITE.singular  # a re-made button's label is never shown
 FAVOURITE_ID = re.compile(r"immich:fav:(?P<asset>[0-9a-fA-F-]{36})")
 
 
@@ -71,16 +73,19 @@ def _button(button: Mapping[str, Any]) -> discord.ui.Button[Any]:
     )
 
 
-def post_view(link: str | None, asset_ids: Sequence[str], *, favourite: bool) -> discord.ui.View:
-    """The buttons of one post: the link to Immich, and Favourite when the post shows exactly
-    one asset (``favourite``: the config names roles that may use it)."""
+def post_view(
+    link: str | None, asset_ids: Sequence[str], *, favourite: bool, words: Words = ENGLISH
+) -> discord.ui.View:
+    """The buttons of one post, labelled in its language: the link to Immich, and Favourite
+    when the post shows exactly one asset (``favourite``: the config names roles that may use
+    it)."""
     view = _SentOnly(timeout=None)
     if link:
-        view.add_item(discord.ui.Button[Any](label=OPEN_LABEL, url=link))
+        view.add_item(discord.ui.Button[Any](label=say(words, texts.OPEN_IN_IMMICH, {}), url=link))
     if favourite and len(asset_ids) == 1:
         view.add_item(
             discord.ui.Button[Any](
-                label=FAVOURITE_LABEL,
+                label=say(words, texts.FAVOURITE, {}),
                 style=discord.ButtonStyle.secondary,
                 custom_id=favourite_custom_id(asset_ids[0]),
             )

@@ -12,6 +12,7 @@ import aiohttp
 import discord
 
 from sidecar.config.model import KeyPath, QuietHours, Secret
+from sidecar.messages.render import ENGLISH, Words
 from sidecar.ops.logging import log_fields
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import (
@@ -117,7 +118,7 @@ class BotSink:
             return await self._sender.send(
                 batch,
                 lambda message: self._send_one(
-                    channel, message, [assets[i] for i in message.delivery_ids]
+                    channel, message, [assets[i] for i in message.delivery_ids], batch.words
                 ),
             )
         except DeliveryError as error:
@@ -150,7 +151,11 @@ class BotSink:
         return channel
 
     async def _send_one(
-        self, channel: discord.abc.Messageable, message: RenderedMessage, asset_ids: list[str]
+        self,
+        channel: discord.abc.Messageable,
+        message: RenderedMessage,
+        asset_ids: list[str],
+        words: Words = ENGLISH,
     ) -> MessageRef:
         files = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in message.files]
         try:
@@ -163,7 +168,7 @@ class BotSink:
                 )
                 return _ref(sent)
             sent = await channel.send(
-                view=post_view(message.link, asset_ids, favourite=self._favourite),
+                view=post_view(message.link, asset_ids, favourite=self._favourite, words=words),
                 content=message.content or None,
                 embeds=[discord.Embed.from_dict(e) for e in message.embeds],
                 files=files,

@@ -20,6 +20,7 @@ import aiohttp
 import discord
 
 from sidecar.config.model import KeyPath, QuietHours, Secret
+from sidecar.messages.render import ENGLISH, Words
 from sidecar.ops.logging import log_fields
 from sidecar.ops.metrics import Metrics
 from sidecar.targets.base import (
@@ -136,7 +137,8 @@ class DmSink:
             channel = await self._client.create_dm(discord.Object(user))
 
             async def send(message: RenderedMessage) -> None:
-                await self._send_one(channel, message, [assets[i] for i in message.delivery_ids])
+                ids = [assets[i] for i in message.delivery_ids]
+                await self._send_one(channel, message, ids, batch.words)
                 self._members.record_dms(user, message.delivery_ids)
 
             await self._sender.send(batch, send)
@@ -149,7 +151,11 @@ class DmSink:
             raise _temporary(error) from error
 
     async def _send_one(
-        self, channel: discord.DMChannel, message: RenderedMessage, asset_ids: list[str]
+        self,
+        channel: discord.DMChannel,
+        message: RenderedMessage,
+        asset_ids: list[str],
+        words: Words = ENGLISH,
     ) -> None:
         files = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in message.files]
         mentions = discord_allowed_mentions(message.allowed_mentions)
@@ -167,7 +173,7 @@ class DmSink:
                 embeds=[discord.Embed.from_dict(e) for e in message.embeds],
                 files=files,
                 allowed_mentions=mentions,
-                view=post_view(message.link, asset_ids, favourite=False),
+                view=post_view(message.link, asset_ids, favourite=False, words=words),
                 nonce=message.nonce,
             )
         except discord.HTTPException as error:

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Collection, Iterable
 
 from sidecar.immich.models import Asset, VideoFile
+from sidecar.messages.render import ENGLISH, Words
 from sidecar.ops.logging import log_fields
 from sidecar.targets.base import MediaSource, TemporaryDeliveryError, ThumbnailSource
 from sidecar.targets.discord.render.gallery import too_large_note
@@ -76,6 +77,7 @@ async def fetch_media(
     *,
     attempts: int = 0,
     videos: Collection[str] | None = None,
+    words: Words = ENGLISH,
 ) -> dict[str, Media]:
     """Each asset's preview, and each video's playable file when ``video.attach`` and it is
     at most ``video.max_mb`` (and fits a message); a video that does not keeps its preview and
@@ -107,6 +109,6 @@ async def fetch_media(
             )
         else:
             media[asset.id] = Media(
-                pictures.get(asset.id), refused=too_large_note(found.size, limit)
+                pictures.get(asset.id), refused=too_large_note(found.size, limit, words)
             )
     return media

@@ -141,6 +141,7 @@ class BatchSender:
             self._presentation.video,
             attempts=batch_attempts(batch),
             videos={a.id for d in found if d.kind != SUMMARY for a in d.shown},
+            words=batch.words,
         )
         for draft in found:
             for part in fit(draft, media):

@@ -22,8 +22,12 @@ from sidecar.targets.discord.render.message import (
     allowed_mentions,
     message_nonce,
 )
-from sidecar.targets.discord.render.text import batch_text, mention_prefix, truncate
-from sidecar.targets.discord.safe import safe_text
+from sidecar.targets.discord.render.text import (
+    mention_prefix,
+    message_text,
+    summary_words,
+    truncate,
+)
 from sidecar.targets.links import Links
 
 SUMMARY_PREVIEWS = 4  # pictures of a summary laid out as embeds (one gallery card)
@@ -110,16 +114,10 @@ def member_users(batch: Batch, assets: Sequence[Asset]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(u for person, u in batch.member_mentions if person in people))
 
 
-def rules_shown(batch: Batch) -> str:
-    """The rule a message names: every rule of a message several rules sent."""
-    return ", ".join(batch.rule_names)
-
-
-def headline(batch: Batch, draft: Draft) -> str:
-    """A message's first words: who appears, or the album, or the post's own headline."""
-    if draft.post is not None:
-        return safe_text(draft.post.text)
-    return batch_text(rules_shown(batch), draft.album, [d.asset for d in draft.deliveries])
+def headline(batch: Batch, draft: Draft, links: Links | None = None) -> str:
+    """A message's first words, in the batch's language: the config's content template, else
+    who appears, or the album, or the post's own headline (``sidecar.targets.words``)."""
+    return message_text(batch, draft.deliveries, links, nonce_of(batch, draft))
 
 
 def who_to_ping(batch: Batch, draft: Draft) -> tuple[str, dict[str, object]]:
@@ -142,10 +140,10 @@ def _assets_message(
     batch: Batch, draft: Draft, links: Links, thumbnails: Mapping[str, Thumbnail]
 ) -> RenderedMessage:
     """One message of a chunk of the batch: its summary line, then an embed per asset."""
-    embeds, files = asset_embeds(draft.deliveries, rules_shown(batch), links, thumbnails)
+    embeds, files = asset_embeds(batch, draft.deliveries, links, thumbnails)
     prefix, mentions = who_to_ping(batch, draft)
     return RenderedMessage(
-        content=truncate(prefix + headline(batch, draft), CONTENT_LIMIT),
+        content=truncate(prefix + headline(batch, draft, links), CONTENT_LIMIT),
         embeds=tuple(embeds),
         files=tuple(files),
         allowed_mentions=mentions,
@@ -167,9 +165,9 @@ def post_message(
     headline is said once: the embed's title is the link, not the headline again. Mentions are
     off: a post never pings anyone."""
     link = links.rebased(post.link) or links.everything()
-    embeds, files = post_embeds(link, draft.shown[:DISCORD_MAX_EMBEDS], thumbnails)
+    embeds, files = post_embeds(batch, links, link, draft.shown[:DISCORD_MAX_EMBEDS], thumbnails)
     return RenderedMessage(
-        content=truncate(headline(batch, draft), CONTENT_LIMIT),
+        content=truncate(headline(batch, draft, links), CONTENT_LIMIT),
         embeds=tuple(embeds),
         files=tuple(files),
         allowed_mentions=NO_MENTIONS,
@@ -184,10 +182,10 @@ def _summary_message(
 ) -> RenderedMessage:
     """A large burst as one message: its summary, the first pictures, a link to see them all."""
     album = draft.album
-    text = headline(batch, draft)
+    text = headline(batch, draft, links)
     link = links.everything() if album is None else links.album(album.id)
-    where = "Immich" if album is None else "the album"
-    embeds, files = summary_embeds(text, rules_shown(batch), link, where, draft.shown, thumbnails)
+    words = summary_words(batch, links, album)
+    embeds, files = summary_embeds(words, link, draft.shown, thumbnails)
     prefix, mentions = who_to_ping(batch, draft)
     return RenderedMessage(
         content=truncate(prefix + text, CONTENT_LIMIT),

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sidecar.immich.models import Asset
+from sidecar.messages import texts
+from sidecar.messages.render import ENGLISH, Words, say
 from sidecar.targets.base import Batch
-from sidecar.targets.discord.buttons import FAVOURITE_LABEL, OPEN_LABEL, favourite_custom_id
+from sidecar.targets.discord.buttons import favourite_custom_id
 from sidecar.targets.discord.render.batch import ASSETS, POST, SUMMARY, Draft, headline, who_to_ping
 from sidecar.targets.discord.render.fit import Part, within
 from sidecar.targets.discord.render.message import (
@@ -30,7 +32,13 @@ from sidecar.targets.discord.render.message import (
     Thumbnail,
     message_nonce,
 )
-from sidecar.targets.discord.render.text import describe_people, kind_of, truncate
+from sidecar.targets.discord.render.text import (
+    describe_people,
+    kind_of,
+    post_words,
+    summary_words,
+    truncate,
+)
 from sidecar.targets.discord.safe import attachment_name, safe_text
 from sidecar.targets.links import Links
 
@@ -63,13 +71,13 @@ def render_gallery(
 ) -> RenderedMessage:
     """One message of a draft as components v2: text, gallery, buttons."""
     shown = [(asset, within(media.get(asset.id))) for asset in part.shown]
-    items, files = _gallery_items(shown)
     components: list[dict[str, Any]] = [
         {"type": TEXT, "content": _text(batch, draft, part, links, shown)}
     ]
+    items, files = _gallery_items(shown, batch.words)
     if items:
         components.append({"type": GALLERY, "items": items})
-    components += _button_rows(draft, part, links, buttons)
+    components += _button_rows(draft, part, links, buttons, batch.words)
     _, mentions = who_to_ping(batch, draft)
     return RenderedMessage(
         content="",
@@ -109,9 +117,9 @@ def render_gallery_embeds(
         if group_url:
             embed["url"] = group_url
         embeds.append(embed)
-    lines = "\n".join(_lines(draft, part, links, shown))
+    lines = "\n".join(_lines(batch, draft, part, links, shown))
     first: dict[str, Any] = {
-        "title": OPEN_LABEL,
+        "title": say(batch.words, texts.OPEN_IN_IMMICH, {}),
         "description": truncate(lines, EMBED_DESCRIPTION_LIMIT),
     }
     if embeds:
@@ -120,7 +128,7 @@ def render_gallery_embeds(
         embeds.append({**first, **({"url": link} if link else {})})
     return RenderedMessage(
         content=truncate(
-            (prefix if part.first else "") + _headline(batch, draft, part), CONTENT_LIMIT
+            (prefix if part.first else "") + _headline(batch, draft, part, links), CONTENT_LIMIT
         ),
         embeds=tuple(embeds),
         files=tuple(files),
@@ -142,20 +150,21 @@ def open_link(draft: Draft, part: Part, links: Links) -> str | None:
     return links.album(album.id) if album is not None else links.everything()
 
 
-def too_large_note(size: int | None, limit: int) -> str:
-    """Why a video is not attached: "too large to attach: 212 MB"."""
+def too_large_note(size: int | None, limit: int, words: Words = ENGLISH) -> str:
+    """Why a video is not attached: "too large to attach: 212 MB" (in the batch's language;
+    the number in the language's own format)."""
     mib = 1024 * 1024
     if size is None:
-        return f"too large to attach: over {limit / mib:g} MB"
-    shown = f"{size / mib:.0f}" if size >= 10 * mib else f"{size / mib:.1f}"
-    return f"too large to attach: {shown} MB"
+        return say(words, texts.TOO_LARGE_OVER, {"size": round(limit / mib, 1)})
+    shown = round(size / mib) if size >= 10 * mib else round(size / mib, 1)
+    return say(words, texts.TOO_LARGE, {"size": shown})
 
 
 # -- the text block --------------------------------------------------------------------------
 
 
-def _headline(batch: Batch, draft: Draft, part: Part) -> str:
-    text = headline(batch, draft)
+def _headline(batch: Batch, draft: Draft, part: Part, links: Links) -> str:
+    text = headline(batch, draft, links)
     return text if part.count == 1 else f"{text} ({part.number}/{part.count})"
 
 
@@ -167,34 +176,44 @@ def _text(
     shown: Sequence[tuple[Asset, Media | None]],
 ) -> str:
     prefix, _ = who_to_ping(batch, draft)
-    first = (prefix if part.first else "") + _headline(batch, draft, part)
-    return truncate("\n".join([first, *_lines(draft, part, links, shown)]), V2_TEXT_LIMIT)
+    first = (prefix if part.first else "") + _headline(batch, draft, part, links)
+    return truncate("\n".join([first, *_lines(batch, draft, part, links, shown)]), V2_TEXT_LIMIT)
 
 
 def _lines(
-    draft: Draft, part: Part, links: Links, shown: Sequence[tuple[Asset, Media | None]]
+    batch: Batch,
+    draft: Draft,
+    part: Part,
+    links: Links,
+    shown: Sequence[tuple[Asset, Media | None]],
 ) -> list[str]:
     """One line per picture of a message of new assets; a summary says where to see them
     all; a post's headline says it all."""
+    words = batch.words
     if draft.kind == SUMMARY:
-        where = "Immich" if draft.album is None else "the album"
-        rules = ", ".join(draft.deliveries[0].rules)  # a message several rules sent names all
-        return [f"Rule **{safe_text(rules)}**. Open {where} to see them all."]
+        _, description, _ = summary_words(batch, links, draft.album)
+        return [description] if description else []
     if draft.kind != ASSETS:
-        return [_video_note(a, m) for a, m in shown if _video_note(a, m)]
+        _, said, _ = post_words(batch, links) if draft.kind == POST else (None, None, None)
+        notes = [_video_note(a, m, words) for a, m in shown if _video_note(a, m, words)]
+        return ([said] if said else []) + notes
     album = draft.album
     return [
         truncate(
-            _asset_line(number, asset, item, links.asset(asset.id, album.id if album else None)),
+            _asset_line(
+                number, asset, item, links.asset(asset.id, album.id if album else None), words
+            ),
             LINE_LIMIT,
         )
         for number, (asset, item) in enumerate(shown, start=1)
     ]
 
 
-def _asset_line(number: int, asset: Asset, media: Media | None, link: str | None) -> str:
+def _asset_line(
+    number: int, asset: Asset, media: Media | None, link: str | None, words: Words
+) -> str:
     """``**2** ▶ [Alice and Bob](link) · <t:…:f> · Lyon, France · too large to attach: 212 MB``."""
-    who = describe_people(asset) if asset.people else kind_of(asset)
+    who = describe_people(asset, words) if asset.people else kind_of(asset, words)
     parts = [f"[{who}]({link})" if link else who]
     if asset.taken_at is not None:
         parts.append(f"<t:{int(asset.taken_at.timestamp())}:f>")  # each reader's own time zone
@@ -207,17 +226,18 @@ def _asset_line(number: int, asset: Asset, media: Media | None, link: str | None
     return f"**{number}**{mark} " + " · ".join(parts)
 
 
-def _video_note(asset: Asset, media: Media | None) -> str:
+def _video_note(asset: Asset, media: Media | None, words: Words) -> str:
     if asset.type != "VIDEO" or media is None or media.video is not None or not media.refused:
         return ""
-    return f"{VIDEO_MARK} {describe_people(asset) if asset.people else 'video'}: {media.refused}"
+    who = describe_people(asset, words) if asset.people else kind_of(asset, words)
+    return f"{VIDEO_MARK} {who}: {media.refused}"
 
 
 # -- the gallery and the buttons -------------------------------------------------------------
 
 
 def _gallery_items(
-    shown: Sequence[tuple[Asset, Media | None]],
+    shown: Sequence[tuple[Asset, Media | None]], words: Words
 ) -> tuple[list[dict[str, Any]], list[MessageFile]]:
     items: list[dict[str, Any]] = []
     files: list[MessageFile] = []
@@ -228,7 +248,10 @@ def _gallery_items(
             continue
         files.append(file)
         items.append(
-            {"media": {"url": f"attachment://{file.filename}"}, "description": _alt(asset, media)}
+            {
+                "media": {"url": f"attachment://{file.filename}"},
+                "description": _alt(asset, media, words),
+            }
         )
     return items, files
 
@@ -241,20 +264,24 @@ def _file(asset: Asset, shown: Thumbnail | None) -> MessageFile | None:
     )
 
 
-def _alt(asset: Asset, media: Media | None) -> str:
+def _alt(asset: Asset, media: Media | None, words: Words) -> str:
     """A picture's description (what a screen reader says): who, and a video's mark."""
-    who = describe_people(asset) if asset.people else kind_of(asset)
+    who = describe_people(asset, words) if asset.people else kind_of(asset, words)
     if asset.type != "VIDEO":
         return truncate(who, ALT_TEXT_LIMIT)
     attached = media is not None and media.video is not None
-    return truncate(f"{VIDEO_MARK} video{'' if attached else ' (preview)'}: {who}", ALT_TEXT_LIMIT)
+    video = say(words, texts.KIND_VIDEO if attached else texts.VIDEO_PREVIEW, {})
+    return truncate(f"{VIDEO_MARK} {video}: {who}", ALT_TEXT_LIMIT)
 
 
-def _button_rows(draft: Draft, part: Part, links: Links, buttons: Buttons) -> list[dict[str, Any]]:
+def _button_rows(
+    draft: Draft, part: Part, links: Links, buttons: Buttons, words: Words
+) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     link = open_link(draft, part, links)
     if buttons.open and link:
-        found.append({"type": BUTTON, "style": LINK_STYLE, "label": OPEN_LABEL, "url": link})
+        label = say(words, texts.OPEN_IN_IMMICH, {})
+        found.append({"type": BUTTON, "style": LINK_STYLE, "label": label, "url": link})
     if buttons.favourite and draft.kind != SUMMARY:
         single = len(part.shown) == 1
         for number, asset in enumerate(part.shown, start=1):
@@ -262,7 +289,7 @@ def _button_rows(draft: Draft, part: Part, links: Links, buttons: Buttons) -> li
                 {
                     "type": BUTTON,
                     "style": SECONDARY_STYLE,
-                    "label": FAVOURITE_LABEL if single else f"♥ {number}",
+                    "label": say(words, texts.FAVOURITE, {}) if single else f"♥ {number}",
                     "custom_id": favourite_custom_id(asset.id),
                 }
             )

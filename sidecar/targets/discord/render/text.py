@@ -1,52 +1,67 @@
-"""The words of a Discord message: who is in a picture, how many new photos and videos, the
-summary line of a batch, the mentions in front of it (pure; names made inert by
-``safe_text``)."""
+"""The words of a Discord message, in the batch's language: who is in a picture, the embed's
+title, field names and description, the summary's, the mentions in front of the content (pure;
+every value from Immich made inert by ``discord_escape``; the content itself is
+``sidecar.targets.words``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sidecar.immich.models import Asset
-from sidecar.targets.base import AlbumRef, people_names
-from sidecar.targets.discord.safe import safe_text
+from sidecar.messages import filters, texts
+from sidecar.messages.catalogs import cldr_locale
+from sidecar.messages.escape import discord_escape
+from sidecar.messages.posts import post_description
+from sidecar.messages.render import ENGLISH, Words, custom, cut, say
+from sidecar.targets.base import AlbumRef, Batch, Delivery, people_names
+from sidecar.targets.words import LinksOrUrl, batch_context, content, links_of
+
+FIELDS = {
+    "who": texts.FIELD_WHO,
+    "taken": texts.FIELD_TAKEN,
+    "where": texts.FIELD_WHERE,
+    "album": texts.FIELD_ALBUM,
+    "rule": texts.FIELD_RULE,
+}
 
 
 def truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return cut(text, limit)
 
 
-def describe_people(asset: Asset) -> str:
+def describe_people(asset: Asset, words: Words = ENGLISH) -> str:
     """ "Alice and Bob", "Alice and 1 other person", "someone", or "nobody recognised", the
-    names sorted (``people_names``)."""
-    names = [safe_text(name) for name in people_names(asset)]
-    unnamed = len(asset.people) - len(names)
+    names sorted (``people_names``) and joined as the language joins them."""
     if not asset.people:
-        return "nobody recognised"
-    if not names:
-        return "someone" if unnamed == 1 else f"{unnamed} people, not named yet"
-    if unnamed:
-        names.append("1 other person" if unnamed == 1 else f"{unnamed} other people")
-    return join_names(names)
+        return say(words, texts.NOBODY, {})
+    return join_names(people_parts(asset, words), words)
 
 
-def join_names(names: Sequence[str]) -> str:
-    if len(names) <= 1:
-        return "".join(names)
-    return f"{', '.join(names[:-1])} and {names[-1]}"
+def people_parts(asset: Asset, words: Words = ENGLISH) -> list[str]:
+    """Who is in a picture as list items: the names, then "1 other person" for the faces
+    Immich has not named ("someone" alone); empty when it found no face."""
+    names = [discord_escape(name) for name in people_names(asset)]
+    unnamed = len(asset.people) - len(names)
+    if names and unnamed:
+        names.append(say(words, texts.OTHERS, {"count": unnamed}))
+    elif unnamed:
+        names = [say(words, texts.UNNAMED, {"count": unnamed})]
+    return names
 
 
-def kind_of(asset: Asset) -> str:
-    return "video" if asset.type == "VIDEO" else "photo"
+def join_names(names: Sequence[str], words: Words = ENGLISH) -> str:
+    """ "Alice, Bob and Carol" as the batch's language joins a list."""
+    return filters.names(names, cldr_locale(words.locale))
 
 
-def count_phrase(assets: Sequence[Asset]) -> str:
-    videos = sum(1 for a in assets if a.type == "VIDEO")
-    photos = len(assets) - videos
-    if videos and photos:
-        return f"{len(assets)} new photos and videos"
-    if videos:
-        return f"{videos} new video" + ("s" if videos != 1 else "")
-    return f"{photos} new photo" + ("s" if photos != 1 else "")
+def field_name(key: str, words: Words) -> str:
+    return say(words, FIELDS[key], {})
+
+
+def kind_of(asset: Asset, words: Words = ENGLISH) -> str:
+    """ "photo" or "video", in the batch's language (a picture nobody is recognised in)."""
+    return say(words, texts.KIND_VIDEO if asset.type == "VIDEO" else texts.KIND_PHOTO, {})
 
 
 def mention_prefix(role_ids: Sequence[int], user_ids: Sequence[int] = ()) -> str:
@@ -55,27 +70,56 @@ def mention_prefix(role_ids: Sequence[int], user_ids: Sequence[int] = ()) -> str
     )
 
 
-def summary_text(rule: str, assets: Sequence[Asset]) -> str:
-    """ "Alice and Bob appear in 42 new photos" or "42 new photos match rule X"."""
-    common = set.intersection(*({p.id for p in a.people if p.name.strip()} for a in assets))
-    names = sorted({p.name for a in assets for p in a.people if p.id in common})
-    count = count_phrase(assets)
-    if names:
-        verb = "appears" if len(names) == 1 else "appear"
-        return f"{join_names([safe_text(n) for n in names])} {verb} in {count}"
-    verb = "matches" if len(assets) == 1 else "match"
-    return f"{count} {verb} rule **{safe_text(rule)}**"
+def message_text(batch: Batch, deliveries: Sequence[Delivery], links: LinksOrUrl, seed: str) -> str:
+    """The content of one message (without its mentions): the config's template or the
+    built-in line, Discord-escaped."""
+    return content(batch, deliveries, links, discord_escape, seed)
 
 
-def album_summary_text(album: AlbumRef, assets: Sequence[Asset]) -> str:
-    """ "3 new photos in Holiday 2026 — Alice, Bob": which album, and who appears."""
-    names = sorted({p.name for a in assets for p in a.people if p.name.strip()})
-    text = f"{count_phrase(assets)} in **{safe_text(album.name or 'an album')}**"
-    if names:
-        text += " — " + ", ".join(safe_text(n) for n in names)
-    return text
+def asset_words(
+    batch: Batch, delivery: Delivery, links: LinksOrUrl
+) -> tuple[str, str | None, str | None]:
+    """One picture's embed: its title, description and footer (the config's templates, about
+    this one asset; else "New photo of Alice", and the note under a video)."""
+    context = batch_context(batch, [delivery], links, discord_escape)
+    words = batch.words
+    title = custom(words, "title", context)
+    if title is None:
+        kind = texts.VIDEO_TITLE if delivery.asset.type == "VIDEO" else texts.PHOTO_TITLE
+        title = say(words, kind, {**context, "people": people_parts(delivery.asset, words)})
+    description = custom(words, "description", context)
+    if description is None and delivery.asset.type == "VIDEO":
+        description = say(words, texts.VIDEO_NOTE, context)
+    return title, description, custom(words, "footer", context)
 
 
-def batch_text(rule: str, album: AlbumRef | None, assets: Sequence[Asset]) -> str:
-    """The summary line of a batch: by who appears, or by album for an album rule's batch."""
-    return summary_text(rule, assets) if album is None else album_summary_text(album, assets)
+def summary_words(
+    batch: Batch, links: LinksOrUrl, album: AlbumRef | None
+) -> tuple[str, str, str | None]:
+    """A large burst's embed: title (the content without its markdown, or the config's
+    title), description and footer."""
+    context = batch_context(batch, batch.deliveries, links, discord_escape)
+    words = batch.words
+    title = custom(words, "title", context)
+    if title is None:
+        title = message_text(batch, batch.deliveries, links, batch.key).replace("**", "")
+    description = custom(words, "description", context)
+    if description is None:
+        where = links_of(links)
+        linked = where.everything() if album is None else where.album(album.id)
+        see_all = texts.SEE_ALL if album is None else texts.SEE_ALL_ALBUM
+        description = say(words, see_all if linked else texts.RULE_ONLY, context)
+    return title, description, custom(words, "footer", context)
+
+
+def post_words(batch: Batch, links: LinksOrUrl) -> tuple[str, str | None, str | None]:
+    """A scheduled post's embed over its gallery: its title (the link to Immich), and the
+    config's description and footer where it gives them."""
+    context: dict[str, Any] = batch_context(batch, batch.deliveries, links, discord_escape)
+    words = batch.words
+    title = custom(words, "title", context) or say(words, texts.OPEN_IN_IMMICH, context)
+    description = custom(words, "description", context)
+    post = batch.deliveries[0].post if batch.deliveries else None
+    if description is None and post is not None:
+        description = post_description(post.facts, words)
+    return title, description, custom(words, "footer", context)
