@@ -75,28 +75,32 @@ def said(process: SidecarProcess, text: str) -> int:
     return sum(text in line for line in process.stderr)
 
 
-async def test_a_key_revoked_before_start_holds_only_its_account(household):
-    household.immich.revoke_key(KEYS["bea"])
+@pytest.mark.parametrize("down", ["bea", "dad"], ids=["second-account", "first-account"])
+async def test_a_key_revoked_before_start_holds_only_its_account(household, down):
+    household.immich.revoke_key(KEYS[down])
+    up = "dad" if down == "bea" else "bea"
+    users = {"dad": household.dad, "bea": household.bea}
+    grandmas = {"dad": household.dads_grandma, "bea": household.beas_grandma}
     process = household.sidecar()
     await process.start()
     try:
-        by_dad = household.upload(household.dad, household.dads_grandma)
-        await process.wait_for_delivery(by_dad)  # Dad's photos post from the first poll
+        working = household.upload(users[up], grandmas[up])
+        await process.wait_for_delivery(working)  # the other account posts from the first poll
         assert not any("Immich is not usable" in line for line in process.stderr)
-        by_bea = household.upload(household.bea, household.beas_grandma)
+        held = household.upload(users[down], grandmas[down])
         await process.wait_for_polls(2)
-        assert process.delivered(by_bea) == []
-        assert said(process, "account bea fails") == 1  # said once, however many polls
-        assert await process.metric("immich_sidecar_account_up", 'account="bea"') == 0
-        assert "Immich account bea fails" in (await process.readyz()).text
+        assert process.delivered(held) == []
+        assert said(process, f"account {down} fails") == 1  # said once, however many polls
+        assert await process.metric("immich_sidecar_account_up", f'account="{down}"') == 0
+        assert f"Immich account {down} fails" in (await process.readyz()).text
 
-        household.immich.restore_key(KEYS["bea"])  # Bea is back: her account starts
-        await process.wait_for_delivery(by_bea)
+        household.immich.restore_key(KEYS[down])  # back: the account starts
+        await process.wait_for_delivery(held)
         await process.wait_for_polls(2)
-        assert len(process.delivered(by_bea)) == 1 and len(process.delivered(by_dad)) == 1
-        assert said(process, "account bea works again") == 1
+        assert len(process.delivered(held)) == 1 and len(process.delivered(working)) == 1
+        assert said(process, f"account {down} works again") == 1
         assert (await process.readyz()).status_code == 200
-        assert KEYS["bea"] not in "\n".join(process.stderr)
+        assert KEYS[down] not in "\n".join(process.stderr)
     finally:
         assert await process.stop() == 0
 

@@ -47,7 +47,9 @@ class ConfigLookup:
         )
         notes = rules.ambiguities()
         if self._access.is_on(CLAIMS):
-            self.links, link_notes = await resolve_member_links(self._accounts, settings, search)
+            self.links, link_notes = await resolve_member_links(
+                self._accounts, settings, search, {*rules.unresolved, *self.without_people()}
+            )
             notes += [note for note in link_notes if note not in notes]
         else:
             self.links = []

@@ -145,12 +145,16 @@ async def resolve_account_rules(
 
 
 async def resolve_member_links(
-    accounts: Accounts, settings: Settings, search: PeopleSearch | None = None
+    accounts: Accounts,
+    settings: Settings,
+    search: PeopleSearch | None = None,
+    without: Collection[str] = (),
 ) -> tuple[list[Link], list[str]]:
     """The ``discord.members`` links: each name (or alias) resolved in every account as rule
     names are (exact, any case; a near miss refused with the candidates at file:line), to the
     person of that name in each account that has one. Also says which names mean several
-    people in one account (each is linked)."""
+    people in one account (each is linked). The accounts ``without`` are not asked (their
+    names could not be looked up; they are linked once they are)."""
     aliases = settings.people_aliases
     search = search or PeopleSearch(aliases)
     problems: list[str] = []
@@ -161,7 +165,8 @@ async def resolve_member_links(
         if is_person_id(reference):
             links.append(Link(reference.lower(), "", user, "config"))
             continue
-        answers = {a.name: await search.answers(a.client, reference) for a in accounts}
+        asked = [a for a in accounts if a.name not in without]  # not: Immich did not answer
+        answers = {a.name: await search.answers(a.client, reference) for a in asked}
         found = {a: exact_people(reference, answers[a], aliases) for a in answers}
         for account, people in found.items():
             links += [
@@ -169,7 +174,7 @@ async def resolve_member_links(
             ]
             if len(people) > 1:
                 notes.append(ambiguity(reference, people, account if len(found) > 1 else ""))
-        if not any(found.values()):
+        if not any(found.values()) and not without:  # else it may be a skipped account's
             line = settings.line_of(("discord", "members", reference))
             where = f"{source if line is None else f'{source}:{line}'}: discord.members.{reference}"
             everyone = [p for people in answers.values() for p in people]

@@ -17,7 +17,7 @@ from sidecar.engine.store.accounts import AccountStore
 from sidecar.engine.store.database import Store
 from sidecar.engine.store.owner import StateOwnerError, check_owner
 from sidecar.immich.client import ImmichClient
-from sidecar.immich.errors import ImmichError, ImmichPermissionError
+from sidecar.immich.errors import ImmichAuthError, ImmichError, ImmichPermissionError
 from sidecar.immich.permissions import (
     PEOPLE,
     STATE_OWNER,
@@ -70,7 +70,7 @@ class ImmichSession:
         """Read the key's permissions, check the state file's owner, resolve the rules that
         can run. Raises ImmichError, StateOwnerError or RuleResolutionError."""
         self.access.use(features_in_use(settings, bot=bot))
-        self.access.granted(await self._client.key_permissions())
+        await self._read_first()
         await self._read_accounts(settings, every=True)
         await self._check_owner(settings)
         if self.rules is None:
@@ -80,8 +80,8 @@ class ImmichSession:
         """Before a poll: while a feature is off, read the key's permissions again (one small
         request), and resolve the rules again when a rule's feature turned on or off, or while
         an account's names could not be looked up (at start or at a reload)."""
-        if self.access.anything_off:
-            self.access.granted(await self._client.key_permissions())
+        if self.access.anything_off or not self.access.known:
+            await self._read_first()
         await self._read_accounts(settings, every=False)
         if self._off_now() != self._rules_off or self.waiting:
             await self.resolve(settings)
@@ -145,6 +145,16 @@ class ImmichSession:
         self._others = tuple(others)
         self.account_access = {name: FeatureAccess(metrics, name) for name, _ in others}
 
+    async def _read_first(self) -> None:
+        """The first account's key's permissions. With other accounts, a refused key (401)
+        holds only its own account: it is not polled (its names cannot be looked up) and is
+        read again before every poll."""
+        try:
+            self.access.granted(await self._client.key_permissions())
+        except ImmichAuthError:
+            if not self._others:
+                raise
+
     async def _read_accounts(self, settings: Settings, *, every: bool) -> None:
         """The other accounts' keys' permissions for the rule features (``every``: each one;
         else those with something off). One Immich does not answer is read later."""
@@ -179,8 +189,14 @@ class ImmichSession:
         if not self.access.is_on(STATE_OWNER):
             return
         if not self._owner_checked:
-            check_owner(self._store, await self._client.me(), settings.immich.url)
-            self._owner_checked = True
+            try:
+                user = await self._client.me()
+            except ImmichAuthError:
+                if not self._others:
+                    raise
+            else:
+                check_owner(self._store, user, settings.immich.url)
+                self._owner_checked = True
         for name, client in self._others:
             if name in self._owners_checked:
                 continue
