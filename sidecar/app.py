@@ -273,7 +273,8 @@ class Sidecar:
         return without_echo(self._sinks.build(settings), settings, self.store.ingested_from)
 
     async def _resolve_for_reload(self, new: Settings) -> AccountRules:
-        with self.accounts.keys_of(new, self.settings):  # a rotated key: looked up with it
+        with self.accounts.keys_of(new, self.settings) as rotated:  # looked up with it
+            self.session.rekeyed(rotated)
             bot = self._bot is not None
             return await self.session.resolve_for_reload(self.settings, new, bot=bot)
 

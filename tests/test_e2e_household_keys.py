@@ -125,6 +125,10 @@ async def test_a_key_revoked_while_running_then_replaced_in_its_file(household):
         await process.wait_for_delivery(video)
         assert await process.metric("immich_sidecar_config_last_reload_successful") == 1
 
+        household.immich.add_user("Leo", api_key="leo-key")
+        household.key_file.write_text("leo-key\n")  # another user's key by mistake: refused
+        await process.wait_for_log("config reload rejected")
+        assert said(process, "account bea: state file") == 1
         household.immich.add_key(household.bea, "bea-key-2")  # made anew in Immich
         polls = await process.successful_polls()
         household.key_file.write_text("bea-key-2\n")  # and put in the file
@@ -137,7 +141,7 @@ async def test_a_key_revoked_while_running_then_replaced_in_its_file(household):
         assert not any("next restart" in line for line in process.stderr)
         assert (await process.readyz()).status_code == 200
         assert await process.metric("immich_sidecar_config_last_reload_successful") == 1
-        assert "bea-key" not in "\n".join(process.stderr)
+        assert not any(key in "\n".join(process.stderr) for key in ("bea-key", "leo-key"))
     finally:
         assert await process.stop() == 0
 

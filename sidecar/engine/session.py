@@ -13,9 +13,10 @@ from sidecar.config.model import Rule, Settings
 from sidecar.engine.access import FeatureAccess, missing_permission
 from sidecar.engine.planning import resolve_rules
 from sidecar.engine.rules.accounts import AccountRules, one_account
+from sidecar.engine.rules.matching import RuleResolutionError
 from sidecar.engine.store.accounts import AccountStore
 from sidecar.engine.store.database import Store
-from sidecar.engine.store.owner import StateOwnerError, check_owner
+from sidecar.engine.store.owner import RESET_FIX, StateOwnerError, check_owner
 from sidecar.immich.client import ImmichClient
 from sidecar.immich.errors import ImmichAuthError, ImmichError, ImmichPermissionError
 from sidecar.immich.permissions import (
@@ -99,11 +100,24 @@ class ImmichSession:
         try:
             await self._read_accounts(new, every=True)
             rules = self._per_account(await self._resolve(new, self.runs))
+            try:  # a rotated key of another user would skip that user's backfill
+                await self._check_owner(new)
+            except StateOwnerError as err:
+                problem = str(err).removesuffix(f": {RESET_FIX}")
+                fix = "put that account's own user's key there"
+                raise RuleResolutionError([f"{new.source}: immich: {problem}; {fix}"]) from None
         except BaseException:
             self.access.use(features_in_use(running, bot=bot))  # refused: the running one stays
             raise
         self._rules_off = self._off_now()
         return rules
+
+    def rekeyed(self, accounts: Sequence[str]) -> None:
+        """These accounts' keys changed: whose user each one is is checked again."""
+        others = {name for name, _ in self._others}
+        self._owners_checked -= set(accounts)
+        if any(name not in others for name in accounts):  # the first account's
+            self._owner_checked = False
 
     @property
     def waiting(self) -> dict[str, str]:
