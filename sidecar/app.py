@@ -220,6 +220,7 @@ class Sidecar:
             lambda: self.settings,
             lambda: self.loaded_at,
             self._started,
+            lambda: self.push.pushed if hasattr(self, "push") else (),  # push starts later
         )
 
     async def _serve(self) -> None:

@@ -195,10 +195,16 @@ async def test_a_key_lacking_a_permission_turns_the_feature_off_in_its_account_o
         assert await process.metric("immich_sidecar_account_feature_enabled", feature) == 0
         assert await process.metric("immich_sidecar_feature_enabled", 'feature="watching"') == 1
         assert said(process, "account dad: watching") == 0
+        ready = await process.readyz()  # Bea's rules do not run: not ready, and why
+        assert ready.status_code == 503 and "account bea: watching for new photos is off" in (
+            ready.text
+        )
 
         household.immich.set_permissions(household.bea, None)  # ticked in Immich
         await process.wait_for_delivery(by_bea)
         assert said(process, "account bea: watching for new photos is on") == 1
         assert await process.metric("immich_sidecar_account_feature_enabled", feature) == 1
+        await process.wait_for_polls(1)
+        assert (await process.readyz()).status_code == 200
     finally:
         assert await process.stop() == 0

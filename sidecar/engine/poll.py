@@ -185,6 +185,14 @@ class ImmichPoll:
             }
         )
 
+    def off_elsewhere(self, *, safety: bool = True) -> list[str]:
+        """What is off in the other accounts, by their own keys (``account mum: ...``)."""
+        return [
+            f"account {name}: {sentence}"
+            for name, access in self._session.account_access.items()
+            for sentence in access.off_sentences(safety=safety)
+        ]
+
     async def look_names_up_again(self) -> None:
         """The hourly look-up (under the poll lock): the running config's names again, followed
         when Immich now says otherwise (a rename, a merge, a second person of a name). A name

@@ -4,7 +4,7 @@ snapshot ``/immich status`` shows."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,7 +32,8 @@ class StatusInfo:
     accounts: tuple[str, ...] = ()  # the configured accounts, in config order
     failing: tuple[tuple[str, str], ...] = ()  # (account, why it fails now)
     reload_error: tuple[str, ...] = ()  # why the file on disk is not the running config
-    last_push: datetime | None = None  # when Immich last pushed
+    last_push: datetime | None = None  # when Immich last pushed (any account)
+    pushed: tuple[str, ...] = ()  # the accounts whose uploads Immich pushes
 
 
 class SidecarStatus:
@@ -50,7 +51,9 @@ class SidecarStatus:
         settings: Callable[[], Settings],
         loaded_at: Callable[[], datetime],
         started: float,
+        pushed: Callable[[], Collection[str]] = tuple,
     ) -> None:
+        self._pushed = pushed
         self._poll = poll
         self._reloader = reloader
         self._access = access
@@ -78,7 +81,8 @@ class SidecarStatus:
             reasons.append(f"last successful poll more than {limit:g}s ago")
         if problem := self._reloader.problem():
             reasons.append(problem)
-        return reasons + self._access.off_sentences(safety=False) + self._polls.problems()
+        off = self._access.off_sentences(safety=False) + self._poll.off_elsewhere(safety=False)
+        return reasons + off + self._polls.problems()
 
     def snapshot(self) -> StatusInfo:
         counts = self._store.counts()
@@ -90,12 +94,13 @@ class SidecarStatus:
             outbox_failed=counts.failed,
             config_loaded_at=self._loaded_at(),
             albums=tuple(self._albums.watched_albums()),
-            features_off=tuple(self._access.off_sentences()),
+            features_off=tuple(self._access.off_sentences() + self._poll.off_elsewhere()),
             failing_accounts=tuple(self._polls.problems()),
             accounts=self._settings().immich.account_names,
             failing=tuple(self._polls.failing_reasons.items()),
             reload_error=self._reloader.last_error,
             last_push=self._store.get_time(LAST_PUSH_KEY),
+            pushed=tuple(sorted(self._pushed())),
         )
 
     async def provide(self) -> StatusInfo:

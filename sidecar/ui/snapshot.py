@@ -64,6 +64,9 @@ def status_data(
 
 def _accounts(settings: Settings, info: StatusInfo) -> list[dict[str, Any]]:
     push = settings.push is not None
+    names = info.accounts or settings.immich.account_names
+    pushed = set(info.pushed) if info.pushed else {names[0]}  # push starts with the first
+    first = next((name for name in names if name in pushed), None)
     failing = dict(info.failing)
     down = None if info.immich_reachable else "Immich is not reachable"
     return [
@@ -72,13 +75,14 @@ def _accounts(settings: Settings, info: StatusInfo) -> list[dict[str, Any]]:
             "up": info.immich_reachable and name not in failing,
             "problem": failing.get(name) or down,
             "immich_version": info.immich_version,
-            # Immich pushes the first account's uploads (a workflow is its owner's).
+            # Immich pushes the uploads of the accounts with a workflow (each its owner's);
+            # the last push is any account's, shown on the first pushed one.
             "push": {
-                "on": push and index == 0,
-                "last": _iso(info.last_push) if index == 0 else None,
+                "on": push and name in pushed,
+                "last": _iso(info.last_push) if name == first else None,
             },
         }
-        for index, name in enumerate(info.accounts or settings.immich.account_names)
+        for name in names
     ]
 
 
