@@ -54,6 +54,7 @@ class ImmichSession:
         self._client = client
         self._others: tuple[tuple[str, ImmichClient], ...] = ()  # add_accounts
         self._owners_checked: set[str] = set()
+        self._rotated = False  # a key changed at the reload being resolved
         # The other accounts' rule features, each by its own key (the first's: ``access``).
         self.account_access: dict[str, FeatureAccess] = {}
         self._store = store
@@ -100,12 +101,7 @@ class ImmichSession:
         try:
             await self._read_accounts(new, every=True)
             rules = self._per_account(await self._resolve(new, self.runs))
-            try:  # a rotated key of another user would skip that user's backfill
-                await self._check_owner(new)
-            except StateOwnerError as err:
-                problem = str(err).removesuffix(f": {RESET_FIX}")
-                fix = "put that account's own user's key there"
-                raise RuleResolutionError([f"{new.source}: immich: {problem}; {fix}"]) from None
+            await self._check_rotated(new)
         except BaseException:
             self.access.use(features_in_use(running, bot=bot))  # refused: the running one stays
             raise
@@ -118,6 +114,23 @@ class ImmichSession:
         self._owners_checked -= set(accounts)
         if any(name not in others for name in accounts):  # the first account's
             self._owner_checked = False
+        self._rotated = bool(accounts)
+
+    async def _check_rotated(self, new: Settings) -> None:
+        """After a key rotated: a key of another user than the account's cursors belong to
+        refuses the reload (that user's backfill would be skipped). Immich not answering
+        leaves the check to the next poll."""
+        if not self._rotated:
+            return
+        self._rotated = False
+        try:
+            await self._check_owner(new)
+        except StateOwnerError as err:
+            problem = str(err).removesuffix(f": {RESET_FIX}")
+            fix = "put that account's own user's key there"
+            raise RuleResolutionError([f"{new.source}: immich: {problem}; {fix}"]) from None
+        except ImmichError as err:
+            log.debug("the rotated key's user could not be checked yet (%s)", err)
 
     @property
     def waiting(self) -> dict[str, str]:
