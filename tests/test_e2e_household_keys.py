@@ -208,3 +208,23 @@ async def test_a_key_lacking_a_permission_turns_the_feature_off_in_its_account_o
         assert (await process.readyz()).status_code == 200
     finally:
         assert await process.stop() == 0
+
+
+async def test_a_permission_taken_from_one_key_while_running_is_its_accounts_alone(household):
+    """Everything on, so the listing is not read: Bea's 403 itself turns watching off for
+    Bea (said once), not an outage of her account; Dad's photos go on."""
+    process = household.sidecar()
+    await process.start()
+    try:
+        await process.wait_for_polls(1)
+        kept = ["asset.view", "asset.statistics", "person.read", "user.read"]
+        household.immich.set_permissions(household.bea, kept)  # asset.read taken away
+        await process.wait_for_log("account bea: watching for new photos is off")
+        by_dad = household.upload(household.dad, household.dads_grandma)
+        await process.wait_for_delivery(by_dad)
+        await process.wait_for_polls(3)
+        assert said(process, "account bea: watching for new photos is off") == 1
+        assert said(process, "account bea fails") == 0 and said(process, "poll failed") == 0
+        assert await process.metric("immich_sidecar_account_up", 'account="bea"') == 1
+    finally:
+        assert await process.stop() == 0

@@ -289,10 +289,14 @@ class AccountPolls:
         for name in names:
             self._metrics.account_up.labels(account=name).set(1)
 
-    async def poll(self, watches: Mapping[str, Watch]) -> PollResult:
+    async def poll(
+        self,
+        watches: Mapping[str, Watch],
+        refused: Callable[[str, ImmichPermissionError], bool] | None = None,
+    ) -> PollResult:
         """Poll each account that has a watch in turn (one without waits for its names: its
         cursors stay). Raises the first account's error only when every account polled failed
-        (Immich itself is down, or the only key is bad)."""
+        (Immich itself is down, or the only key is bad). A 403 ``refused`` takes is not one."""
         started = time.monotonic()
         totals = PollResult(0, 0, 0)
         errors: list[ImmichError] = []
@@ -301,6 +305,12 @@ class AccountPolls:
             for name, poller in polled:
                 try:
                     result = await poller.poll_account(watches[name])
+                except ImmichPermissionError as err:
+                    if len(self._pollers) > 1 and refused is not None and refused(name, err):
+                        continue  # its rules needing that are held from the next poll on
+                    errors.append(err)
+                    self._failed(name, str(err))
+                    continue
                 except ImmichError as err:
                     errors.append(err)
                     self._failed(name, str(err))

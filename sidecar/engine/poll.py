@@ -182,7 +182,8 @@ class ImmichPoll:
             {
                 name: build_watch(settings, own, rules_off(settings, name, runs(name)))
                 for name, own in rules.by_account.items()
-            }
+            },
+            self._session.refused_in,
         )
 
     def off_elsewhere(self, *, safety: bool = True) -> list[str]:

@@ -108,6 +108,14 @@ class ImmichSession:
         self._rules_off = self._off_now()
         return rules
 
+    def refused_in(self, account: str, err: ImmichPermissionError) -> bool:
+        """A 403 in one account's poll: what needs the permission is off there (said once)."""
+        access = self.account_access.get(account)
+        if access is None:
+            return self.refused(err)
+        permission = missing_permission(err.message)
+        return permission is not None and bool(access.refused(permission))
+
     def rekeyed(self, accounts: Sequence[str]) -> None:
         """These accounts' keys changed: whose user each one is is checked again."""
         others = {name for name, _ in self._others}
