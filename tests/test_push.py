@@ -406,7 +406,8 @@ async def test_status_and_doctor_show_each_account_and_the_last_push_once(tmp_pa
         await diagnose(settings, report)
     assert not shown.ok
     assert shown.lines[0].startswith("account dad: push: workflow 'immich-sidecar push' sends")
-    assert shown.lines[1].startswith("account mum: push: no workflow")
-    assert shown.lines[2:] == ("no push has arrived yet",)
+    assert shown.lines[1] == "account dad: no push has arrived yet"
+    assert shown.lines[2].startswith("account mum: push: no workflow")
+    assert shown.lines[3:] == ("account mum: no push has arrived yet",)
     assert "✓ push, account dad: workflow" in report.getvalue()
     assert "✗ push, account mum: no workflow" in report.getvalue()

@@ -21,6 +21,8 @@ from sidecar.config.model import Settings
 from sidecar.engine.accounts import AccountPolls, Accounts
 from sidecar.engine.planning import build_watch
 from sidecar.engine.rules.accounts import AccountRules
+from sidecar.engine.store.accounts import AccountStore
+from sidecar.engine.store.cursors import LAST_PUSH_KEY
 from sidecar.engine.store.database import Store
 from sidecar.engine.uploads.fast_poll import FastPoller
 from sidecar.engine.uploads.passes import Watch
@@ -58,6 +60,7 @@ class PushRuntime:
         self._lock = lock
         self._delivered = delivered
         self._metrics = metrics
+        self._store = store
         self._accounts = accounts
         self._first = polls.accounts[0]
         push = settings().push
@@ -126,6 +129,8 @@ class PushRuntime:
         """A push: the uploader's account (each pushed one when Immich did not say whose it
         is) gives its people rules a fast-poll window."""
         owner = self._accounts.account_of(owner_id)
+        if owner is not None:  # push status says when each account's last push came
+            AccountStore(self._store, owner).set_time(LAST_PUSH_KEY, since)
         for account in [owner] if owner is not None else sorted(self.pushed):
             watch = self._watch(account)
             if watch is not None and watch.person_rules:

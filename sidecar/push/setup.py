@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from sidecar.clock import utc_now
 from sidecar.config.loader import load_settings
 from sidecar.config.model import PushSettings, Secret, Settings
+from sidecar.engine.store.accounts import AccountStore
 from sidecar.engine.store.cursors import LAST_PUSH_KEY
 from sidecar.engine.store.database import Store
 from sidecar.immich.client import ImmichClient
@@ -178,17 +179,18 @@ async def has_workflow(client: ImmichClient) -> bool:
     return any(w.enabled and w.trigger == TRIGGER for w in mine)
 
 
-def last_push(settings: Settings) -> datetime | None:
+def last_push(settings: Settings, account: str | None = None) -> datetime | None:
+    """When the last push arrived: for any account, or for the uploads of ``account``."""
     store = Store.open_for_reading(settings.state.path)
     try:
-        return store.get_time(LAST_PUSH_KEY)
+        return (AccountStore(store, account) if account else store).get_time(LAST_PUSH_KEY)
     finally:
         store.close()
 
 
-def arrival(settings: Settings, now: datetime) -> str:
-    """When the last push arrived (for any account)."""
-    arrived = last_push(settings)
+def arrival(settings: Settings, now: datetime, account: str | None = None) -> str:
+    """When the last push arrived (for any account, or for ``account``'s uploads)."""
+    arrived = last_push(settings, account)
     if arrived is None:
         return "no push has arrived yet"
     ago = max(0, int((now - arrived).total_seconds()))
@@ -241,8 +243,9 @@ async def _with_client(settings: Settings, key: Secret, action: str, url: str | 
 
 async def each_account(settings: Settings, action: str, url: str | None = None) -> Outcome:
     """Setup or status under every configured account, each with its own key (a workflow
-    fires for its owner's uploads only): one line per account, named when there are several;
-    the last push once. Fine when it is fine in every account."""
+    fires for its owner's uploads only): its lines named by the account when there are
+    several (status: the workflow and that account's last push). Fine when it is fine in
+    every account."""
     if settings.push is None:
         return Outcome(False, (NOT_CONFIGURED,))
     accounts = settings.immich.accounts
@@ -251,10 +254,10 @@ async def each_account(settings: Settings, action: str, url: str | None = None) 
     for account in accounts:
         outcome = await _with_client(settings, account.api_key, action, url)
         ok = ok and outcome.ok
-        said = outcome.lines[:1] if action == "status" and several else outcome.lines
+        said = list(outcome.lines)
+        if action == "status" and several:  # each account's own last push
+            said[1:] = [arrival(settings, utc_now(), account.name)]
         lines += [f"account {account.name}: {line}" if several else line for line in said]
-    if action == "status" and several:
-        lines.append(arrival(settings, utc_now()))
     return Outcome(ok, tuple(lines))
 
 
