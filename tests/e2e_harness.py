@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -23,10 +24,24 @@ REPO = Path(__file__).resolve().parent.parent
 WAIT_LIMIT = 20.0  # seconds any single wait may take before the test fails
 
 
+# Ports for the sidecar's own servers (metrics, push, the status page) come from below Linux's
+# ephemeral range (32768-60999, where bind(0), the fakes and every outgoing connection take
+# theirs), a block per xdist worker and in turn within it: a port handed out here is free until
+# the process binds it, as no other worker, fake or connection can be given it meanwhile (with
+# bind(0) an unlucky one was, and the sidecar failed with "address already in use").
+FIRST_PORT, PORT_BLOCK, PORT_BLOCKS = 20000, 1000, 12
+_next_port = itertools.count()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    block = FIRST_PORT + (int(worker) % PORT_BLOCKS if worker.isdigit() else 0) * PORT_BLOCK
+    for _ in range(PORT_BLOCK):
+        port = block + next(_next_port) % PORT_BLOCK
+        with socket.socket() as sock, contextlib.suppress(OSError):
+            sock.bind(("127.0.0.1", port))
+            return port
+    raise RuntimeError(f"no free port in {block}-{block + PORT_BLOCK - 1}")
 
 
 def write_config(
