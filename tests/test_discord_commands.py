@@ -50,8 +50,8 @@ async def bot(fake, immich) -> AsyncIterator[SidecarBot]:
 def final_answer(fake: fd.FakeDiscord, token: str) -> dict[str, Any] | None:
     """The answer the user sees: a followup, or a callback that is not just "thinking"."""
     for response in fake.responses_for(token):
-        if response["kind"] == "callback" and response["payload"].get("type") == 5:
-            continue
+        if response["kind"] == "callback" and (response["payload"] or {}).get("type") == 5:
+            continue  # "thinking"
         return response
     return None
 
@@ -67,7 +67,7 @@ async def command(
 
 
 def text_of(answer: dict[str, Any]) -> str:
-    payload = answer["payload"]
+    payload = answer["payload"] or {}
     return str(payload.get("content") or payload.get("data", {}).get("content", ""))
 
 

@@ -21,6 +21,7 @@ from sidecar.app import Sidecar
 from tests.e2e_harness import free_port, write_config
 from tests.fakes import fake_discord as fd
 from tests.fakes.fake_immich import FakeImmich
+from tests.test_discord_commands import final_answer, text_of
 from tests.test_e2e_discord import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -70,17 +71,10 @@ class Home:
         return await self.answer(token)
 
     async def answer(self, token: str) -> str:
-        def final() -> dict[str, Any] | None:
-            for response in self.discord.responses_for(token):
-                payload = response["payload"] or {}
-                if response["kind"] == "callback" and payload.get("type") == 5:
-                    continue  # "thinking"
-                return payload
-            return None
-
-        await wait_until(lambda: final() is not None, f"the answer to {token}")
-        payload = final() or {}
-        return str(payload.get("content") or payload.get("data", {}).get("content", ""))
+        await wait_until(
+            lambda: final_answer(self.discord, token) is not None, f"the answer to {token}"
+        )
+        return text_of(final_answer(self.discord, token) or {"payload": {}})
 
     async def choices(self, typed: str) -> list[dict[str, Any]]:
         token = await self.discord.interact(
