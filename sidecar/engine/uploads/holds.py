@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from sidecar.engine.rules.matching import Match
+from sidecar.engine.rules.matching import CompiledRule, Match
 from sidecar.engine.store.cursors import RuleHold
 from sidecar.engine.store.database import Store
 from sidecar.engine.uploads.passes import AssetSearch, Watch, Window, collect_matches
@@ -71,10 +71,13 @@ async def catch_up(
         store.release_holds(gone)
     back = [r for r in watch.rules if r.name in holds and not r.watches_albums]
     examined = 0
-    for point in sorted({(holds[r.name].stream_from, holds[r.name].people_from) for r in back}):
+
+    def start_of(rule: CompiledRule) -> tuple[datetime, datetime]:
+        return holds[rule.name].stream_from, holds[rule.name].people_from
+
+    for point in sorted({start_of(r) for r in back}):  # the rules held at one point go together
         stream_from, people_from = point
-        rules = tuple(r for r in back if holds[r.name].stream_from == stream_from)
-        rules = tuple(r for r in rules if holds[r.name].people_from == people_from)
+        rules = tuple(r for r in back if start_of(r) == point)
         window = Window(
             people_since=people_from - watch.lookback,
             stream_after=stream_from,
